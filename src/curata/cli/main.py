@@ -1,0 +1,124 @@
+"""The ``curata`` command: a thin shell over the Workspace services.
+
+Exit codes: 0 success, 1 a user error (one line on stderr), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from curata._version import __version__
+from curata.cli import audit, datasets, ingest, lineage, sources
+from curata.cli.output import JsonOption, emit
+from curata.core.errors import CurataError
+
+app = typer.Typer(
+    name="curata",
+    help="Curata: the training-data supply chain of an LLM program, as one measurable loop.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(sources.app, name="source")
+app.add_typer(datasets.app, name="dataset")
+app.add_typer(audit.app, name="audit")
+app.command("ingest")(ingest.ingest)
+app.command("lineage")(lineage.lineage)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"curata {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(
+        None, "--home", envvar="CURATA_HOME", help="Workspace folder (default ./.curata)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Curata: source → curate → annotate → QA → release → evaluate → remediate."""
+    ctx.obj = {"home": home}
+
+
+@app.command("init")
+def init(
+    ctx: typer.Context,
+    directory: Path | None = typer.Argument(None, help="Workspace folder (default: --home or ./.curata)."),
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        envvar="CURATA_DATABASE_URL",
+        help="Metadata database (default: SQLite in the workspace; or postgresql+psycopg://…).",
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a workspace (running it again on an existing one changes nothing)."""
+    from curata.workspace import Workspace
+
+    home = directory or (ctx.find_root().obj or {}).get("home")
+    with Workspace.create(home, database_url=database_url) as ws:
+        data = {
+            "home": str(ws.home),
+            "database_url": _safe_url(str(ws.settings.database_url)),
+            "data_url": str(ws.settings.data_url),
+        }
+    emit(
+        as_json,
+        data,
+        lambda c: c.print(
+            f"Curata workspace ready at [bold]{data['home']}[/]\n"
+            f"  metadata: {data['database_url']}\n  records:  {data['data_url']}"
+        ),
+    )
+
+
+def _safe_url(url: str) -> str:
+    from curata.workspace import _redact
+
+    return _redact(url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return (and, as a script, exit with) its exit code."""
+    os.environ.setdefault("LANCE_LOG", "error")
+    try:
+        result = app(args=argv, prog_name="curata", standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors (exit 2) and other parser errors
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            sys.stderr.write(f"error: {exc.format_message()}\n")
+        return exc.exit_code
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        return 1
+    except CurataError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except OSError as exc:
+        sys.stderr.write(f"error: {exc.strerror or exc}: {exc.filename or ''}\n".rstrip(": \n") + "\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: nothing was committed by the interrupted command\n")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def script() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    script()

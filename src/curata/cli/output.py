@@ -1,0 +1,76 @@
+"""Shared CLI plumbing: opening the workspace, JSON output, tables and the progress bar."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+if TYPE_CHECKING:
+    from curata.workspace import Workspace
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of text.")
+
+
+def console() -> Console:
+    """A console on stdout, made per call so redirected output is honoured."""
+    return Console(soft_wrap=True, highlight=False)
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def workspace(ctx: typer.Context) -> Workspace:
+    """Open the workspace named by ``--home`` / ``CURATA_HOME`` (or ``./.curata``)."""
+    from curata.workspace import Workspace
+
+    home = (ctx.find_root().obj or {}).get("home")
+    ws = Workspace.open(home)
+    ctx.call_on_close(ws.close)
+    return ws
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def emit(as_json: bool, data: Any, render: Callable[[Console], None]) -> None:
+    """Print ``data`` as JSON, or let ``render`` draw it for people."""
+    if as_json:
+        print_json(data)
+    else:
+        render(console())
+
+
+@contextmanager
+def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar on stderr, fed with (bytes done, bytes total)."""
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console(),
+        transient=True,
+    )
+    task = progress.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield update

@@ -1,0 +1,1 @@
+"""Pure core: domain types, ids and errors. Imports nothing from the rest of Curata."""

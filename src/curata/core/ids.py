@@ -1,0 +1,52 @@
+"""Stable content ids: the same content gets the same id on every machine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+ID_HEX_LENGTH = 32
+"""Record ids are the first 128 bits of SHA-256, written as 32 lowercase hex digits."""
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise ``value`` canonically: sorted keys, no spaces, UTF-8 kept, finite floats only.
+
+    Python's float repr is the shortest string that round-trips, so it is identical across
+    platforms; NaN and infinities have no JSON form and are refused.
+    """
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=_refuse,
+    )
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"value of type {type(value).__name__} has no JSON form")
+
+
+def content_id(canonical: str) -> str:
+    """Return the 32-hex-digit id of an already canonical string."""
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:ID_HEX_LENGTH]
+
+
+def digest_of_ids(sorted_ids: bytes) -> str:
+    """Return the full SHA-256 hex digest of the concatenated, sorted ids of a version."""
+    return hashlib.sha256(sorted_ids).hexdigest()
+
+
+def is_finite_json(value: Any) -> bool:
+    """Tell whether ``value`` holds only finite numbers (NaN/inf have no canonical form)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(is_finite_json(v) for v in value.values())
+    if isinstance(value, list):
+        return all(is_finite_json(v) for v in value)
+    return True

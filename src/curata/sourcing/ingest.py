@@ -1,0 +1,321 @@
+"""Ingest: stream files into a new immutable version of a dataset, with lineage and audit."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from curata._version import __version__
+from curata.core.errors import ConflictError, InputError, ValidationError
+from curata.core.models import Version
+from curata.core.records import Record
+from curata.governance import audit
+from curata.lineage.openlineage import LineageDataset, LineageEmitter
+from curata.sourcing.mapping import FieldMap
+from curata.sourcing.readers.base import detect_format
+from curata.sourcing.readers.formats import READERS
+from curata.sourcing.service import check_name
+from curata.store.records import RecordStore
+from curata.store.tables import (
+    DatasetRow,
+    OperationInputRow,
+    OperationRow,
+    SourceRow,
+    VersionParentRow,
+    VersionRow,
+    VersionSourceRow,
+    utcnow,
+)
+from curata.versioning.service import DatasetService
+
+BATCH = 5_000
+FAULT_ENV = "CURATA_FAULT_INJECT"
+"""Test hook: names a point (``after_payloads``, ``after_manifest``) where ingest kills itself."""
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest did: a new version, or nothing because the content was unchanged."""
+
+    dataset: str
+    version: Version
+    changed: bool
+    records_read: int
+    duplicates: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "changed": self.changed,
+            "records_read": self.records_read,
+            "duplicates": self.duplicates,
+            "version": self.version.to_dict(),
+        }
+
+
+@dataclass
+class _FileInput:
+    path: Path
+    format: str
+    digest: str = ""
+    records: int = 0
+
+
+def _fault(point: str) -> None:
+    if os.environ.get(FAULT_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+class IngestService:
+    """Reads files into versions (see :meth:`ingest`)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: RecordStore,
+        datasets: DatasetService,
+        emitter: LineageEmitter,
+        *,
+        actor: str,
+        max_record_bytes: int,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._datasets = datasets
+        self._emitter = emitter
+        self._actor = actor
+        self._max_record_bytes = max_record_bytes
+
+    def ingest(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        source: str,
+        dataset: str,
+        format: str = "auto",
+        fields: FieldMap | None = None,
+        message: str = "",
+        key: str | None = None,
+        append: bool = False,
+        encoding: str = "utf-8",
+        max_record_bytes: int | None = None,
+        progress: ProgressFn | None = None,
+    ) -> IngestResult:
+        """Read ``paths`` into the next version of ``dataset``.
+
+        By default the files are the whole new content (a snapshot); with ``append`` they add
+        to the latest version. Unchanged content makes no version. Nothing is committed unless
+        every record of every file is valid.
+        """
+        started = utcnow()
+        check_name(dataset, "dataset")
+        fields = fields or FieldMap()
+        fields.validate()
+        limit = max_record_bytes or self._max_record_bytes
+        if limit <= 0:
+            raise ValidationError("max-record-bytes must be positive")
+        inputs = self._check_inputs(paths, format)
+        with self._sessions() as session:
+            source_row = session.scalar(select(SourceRow).where(SourceRow.name == source))
+            if source_row is None:
+                raise InputError(f"unknown source {source!r} (register it with 'curata source add')")
+            source_id = source_row.id
+            ds_row = session.scalar(select(DatasetRow).where(DatasetRow.name == dataset))
+            storage_key = ds_row.storage_key if ds_row else str(uuid.uuid4())
+            parent = None if ds_row is None else session.scalar(
+                select(VersionRow)
+                .where(VersionRow.dataset_id == ds_row.id)
+                .order_by(VersionRow.number.desc())
+                .limit(1)
+            )
+            parent_number = parent.number if parent else 0
+            parent_manifest = parent.manifest_version if parent else None
+            key = key or (ds_row.key_field if ds_row else None)
+
+        writer = self._store.version_writer(storage_key, parent_manifest)
+        if append and parent_manifest is not None:
+            writer.keep_parent()
+        total_bytes = sum(i.path.stat().st_size for i in inputs)
+        done_bytes = 0
+        records_read = 0
+        for item in inputs:
+            item.digest = _file_digest(item.path)
+            reader = READERS[item.format](item.path, encoding=encoding, max_record_bytes=limit)
+            mapping: FieldMap | None = None
+            for raw_batch in _batched(iter(reader), BATCH):
+                if mapping is None:
+                    mapping = fields.detect(raw_batch[0])
+                records: list[Record] = [
+                    mapping.to_record(raw, max_record_bytes=limit) for raw in raw_batch
+                ]
+                writer.add(records, source=source, origins=[raw.where for raw in raw_batch])
+                item.records += len(records)
+                if progress:
+                    progress(done_bytes + reader.bytes_read, total_bytes)
+            if item.records == 0:
+                raise InputError("no records (the file is empty)", path=str(item.path))
+            records_read += item.records
+            done_bytes += item.path.stat().st_size
+            if progress:
+                progress(done_bytes, total_bytes)
+
+        if parent is not None and writer.is_unchanged():
+            version = self._datasets.version(f"{dataset}@{parent_number}")
+            return IngestResult(dataset, version, False, records_read, writer.duplicates)
+
+        _fault("before_commit")
+        manifest = writer.commit(fault=_fault)
+        _fault("after_manifest")
+        ended = utcnow()
+        operation_id = str(uuid.uuid4())
+        parameters = {
+            "files": [str(i.path) for i in inputs],
+            "format": [i.format for i in inputs],
+            "fields": {k: v for k, v in vars(fields).items() if v},
+            "source": source,
+            "append": append,
+            "key": key,
+            "encoding": encoding,
+            "records_read": records_read,
+            "duplicates": writer.duplicates,
+        }
+        try:
+            with self._sessions.begin() as session:
+                if ds_row is None:
+                    ds_new = DatasetRow(
+                        name=dataset, storage_key=storage_key, key_field=key, created_by=self._actor
+                    )
+                    session.add(ds_new)
+                    session.flush()
+                    dataset_id = ds_new.id
+                else:
+                    dataset_id = ds_row.id
+                    if key and ds_row.key_field != key:
+                        session.get(DatasetRow, dataset_id).key_field = key  # type: ignore[union-attr]
+                session.add(
+                    OperationRow(
+                        id=operation_id,
+                        kind="ingest",
+                        parameters=parameters,
+                        code_version=f"curata {__version__}",
+                        actor=self._actor,
+                        started_at=started,
+                        ended_at=ended,
+                    )
+                )
+                session.flush()
+                version_row = VersionRow(
+                    dataset_id=dataset_id,
+                    number=parent_number + 1,
+                    message=message,
+                    author=self._actor,
+                    created_at=ended,
+                    record_count=manifest.record_count,
+                    digest=manifest.digest,
+                    operation_id=operation_id,
+                    manifest_version=manifest.manifest_version,
+                    added=manifest.added,
+                    removed=manifest.removed,
+                    bytes_added=manifest.bytes_added,
+                )
+                session.add(version_row)
+                session.flush()
+                for i in inputs:
+                    session.add(
+                        OperationInputRow(
+                            operation_id=operation_id,
+                            source_id=source_id,
+                            uri=str(i.path.resolve()),
+                            file_digest=i.digest,
+                            record_count=i.records,
+                        )
+                    )
+                if parent is not None:
+                    session.add(
+                        OperationInputRow(operation_id=operation_id, version_id=parent.id)
+                    )
+                    session.add(
+                        VersionParentRow(version_id=version_row.id, parent_id=parent.id, position=0)
+                    )
+                names = list(manifest.source_counts)
+                ids = dict(
+                    session.execute(
+                        select(SourceRow.name, SourceRow.id).where(SourceRow.name.in_(names))
+                    ).all()
+                )
+                for name, count in manifest.source_counts.items():
+                    if name in ids:
+                        session.add(
+                            VersionSourceRow(
+                                version_id=version_row.id, source_id=ids[name], record_count=count
+                            )
+                        )
+                ref = f"{dataset}@{parent_number + 1}"
+                audit.append(
+                    session,
+                    actor=self._actor,
+                    action="dataset.ingest",
+                    object_type="version",
+                    object_ref=ref,
+                    details={
+                        "operation": operation_id,
+                        "records": manifest.record_count,
+                        "added": manifest.added,
+                        "removed": manifest.removed,
+                        "files": parameters["files"],
+                    },
+                )
+        except IntegrityError:
+            raise ConflictError(
+                f"dataset {dataset!r} gained a version while this ingest ran; run it again"
+            ) from None
+        self._emitter.emit(
+            run_id=operation_id,
+            job="ingest",
+            started_at=started,
+            ended_at=ended,
+            inputs=[LineageDataset("curata.source", source)]
+            + [LineageDataset("file", str(i.path.resolve())) for i in inputs]
+            + ([LineageDataset("curata.dataset", f"{dataset}@{parent_number}")] if parent else []),
+            outputs=[LineageDataset("curata.dataset", ref)],
+        )
+        version = self._datasets.version(ref)
+        return IngestResult(dataset, version, True, records_read, writer.duplicates)
+
+    def _check_inputs(self, paths: Sequence[str | Path], fmt: str) -> list[_FileInput]:
+        if not paths:
+            raise InputError("no input files given")
+        inputs = []
+        for p in paths:
+            path = Path(p)
+            if not path.exists():
+                raise InputError("no such file", path=str(path))
+            if not path.is_file():
+                raise InputError("not a regular file", path=str(path))
+            if path.stat().st_size == 0:
+                raise InputError("no records (the file is empty)", path=str(path))
+            inputs.append(_FileInput(path=path, format=detect_format(path, fmt)))
+        return inputs

@@ -1,0 +1,126 @@
+"""Sources: register and read where data comes from."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
+from curata.core.models import PII_STATUSES, SOURCE_KINDS, Source
+from curata.governance import audit
+from curata.store.tables import SourceRow
+from curata.timeutil import as_utc
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+SPDX_PATTERN = re.compile(r"^[A-Za-z0-9.+-]+( (AND|OR|WITH) [A-Za-z0-9.+-]+)*$")
+
+
+def check_name(name: str, what: str) -> str:
+    """Names are 1–200 of letters, digits, '.', '_', '-' (no '@', which separates versions)."""
+    if not NAME_PATTERN.match(name):
+        raise ValidationError(
+            f"invalid {what} name {name!r}: use 1-200 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def to_source(row: SourceRow) -> Source:
+    return Source(
+        name=row.name,
+        kind=row.kind,
+        license=row.license,
+        origin=row.origin,
+        collected_at=row.collected_at,
+        consent=row.consent,
+        pii_status=row.pii_status,
+        owner=row.owner,
+        created_at=as_utc(row.created_at),
+        created_by=row.created_by,
+    )
+
+
+class SourceService:
+    """Registers sources with their provenance and answers questions about them."""
+
+    def __init__(self, sessions: sessionmaker[Session], actor: str) -> None:
+        self._sessions = sessions
+        self._actor = actor
+
+    def add(
+        self,
+        name: str,
+        *,
+        kind: str,
+        license: str,
+        origin: str,
+        collected_at: date | str | None = None,
+        consent: str | None = None,
+        pii: str = "unknown",
+        owner: str | None = None,
+    ) -> Source:
+        """Register a source; its name must be new."""
+        check_name(name, "source")
+        if kind not in SOURCE_KINDS:
+            raise ValidationError(f"kind: {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+        if pii not in PII_STATUSES:
+            raise ValidationError(f"pii: {pii!r} is not one of {', '.join(PII_STATUSES)}")
+        if not SPDX_PATTERN.match(license):
+            raise ValidationError(
+                f"license: {license!r} is not an SPDX identifier or expression "
+                "(e.g. CC-BY-4.0, MIT, 'Apache-2.0 OR MIT', LicenseRef-internal)"
+            )
+        if not origin.strip():
+            raise ValidationError("origin: must not be empty (a URI saying where the data is from)")
+        if isinstance(collected_at, str):
+            try:
+                collected_at = date.fromisoformat(collected_at)
+            except ValueError:
+                raise ValidationError(
+                    f"collected-at: {collected_at!r} is not a date (YYYY-MM-DD)"
+                ) from None
+        row = SourceRow(
+            name=name,
+            kind=kind,
+            license=license,
+            origin=origin,
+            collected_at=collected_at,
+            consent=consent,
+            pii_status=pii,
+            owner=owner,
+            created_by=self._actor,
+        )
+        try:
+            with self._sessions.begin() as session:
+                if session.scalar(select(SourceRow.id).where(SourceRow.name == name)) is not None:
+                    raise AlreadyExistsError(f"source {name!r} already exists")
+                session.add(row)
+                session.flush()
+                audit.append(
+                    session,
+                    actor=self._actor,
+                    action="source.add",
+                    object_type="source",
+                    object_ref=name,
+                    details={"kind": kind, "license": license, "origin": origin, "pii": pii},
+                )
+        except IntegrityError:
+            raise AlreadyExistsError(f"source {name!r} already exists") from None
+        return to_source(row)
+
+    def get(self, name: str) -> Source:
+        """Return a source by name."""
+        with self._sessions() as session:
+            row = session.scalar(select(SourceRow).where(SourceRow.name == name))
+            if row is None:
+                raise NotFoundError(f"unknown source {name!r} (see 'curata source list')")
+            return to_source(row)
+
+    def list(self) -> list[Source]:
+        """Every source, by name."""
+        with self._sessions() as session:
+            return [to_source(r) for r in session.scalars(select(SourceRow).order_by(SourceRow.name))]

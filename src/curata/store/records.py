@@ -1,0 +1,432 @@
+"""The record store: unique record payloads and per-dataset version manifests, in Lance.
+
+Layout under the data root::
+
+    records.lance              every distinct record once (id, kind, content, metadata)
+    manifests/<key>.lance      one Lance dataset per Curata dataset; each Curata version is one
+                               Lance version of it: rows (record_id, row, source, origin)
+
+``row`` is the record's offset in ``records.lance``. That dataset is append-only (nothing is
+ever deleted or compacted in place), so an offset never changes and ``take`` fetches payloads
+without an index. A Curata version points at one Lance version of its manifest; an update
+deletes the rows of removed records and appends rows for added ones, so a 1% change costs
+about 1% of new storage. The SQL metadata database is the commit point: a manifest version
+that no SQL version references (left by a crash) is never read, and the next write restores
+the referenced version before changing anything.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lance
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curata.core.ids import ID_HEX_LENGTH, digest_of_ids
+from curata.core.records import Record
+
+RECORD_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("text", pa.large_string()),
+        pa.field("messages", pa.large_string()),
+        pa.field("prompt", pa.large_string()),
+        pa.field("response", pa.large_string()),
+        pa.field("metadata", pa.large_string(), nullable=False),
+    ]
+)
+MANIFEST_SCHEMA = pa.schema(
+    [
+        pa.field("record_id", pa.string(), nullable=False),
+        pa.field("row", pa.int64(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("origin", pa.string()),
+    ]
+)
+ID_DTYPE = f"S{ID_HEX_LENGTH}"
+FRAGMENT_ROWS = 100_000
+FRAGMENT_BYTES = 128 * 1024 * 1024
+DELETE_CHUNK = 20_000
+REWRITE_SHARE = 0.05
+
+
+def ids_to_numpy(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """View a string array of fixed-length hex ids as a NumPy ``S32`` array (no Python objects)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks else pa.array([], pa.string())
+    if len(array) == 0:
+        return np.empty(0, dtype=ID_DTYPE)
+    array = array.cast(pa.string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[
+        array.offset : array.offset + len(array) + 1
+    ]
+    if offsets[-1] - offsets[0] != ID_HEX_LENGTH * len(array):
+        return np.array(array.to_pylist(), dtype=ID_DTYPE)
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return data.view(ID_DTYPE).copy()
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                continue
+    return total
+
+
+@dataclass
+class StoreIndex:
+    """Sorted ids of every stored record with their row offsets, for vectorised lookups."""
+
+    ids: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def build(cls, ids: np.ndarray) -> StoreIndex:
+        order = np.argsort(ids, kind="stable")
+        return cls(ids=ids[order], rows=order.astype(np.int64))
+
+    def lookup(self, ids: np.ndarray) -> np.ndarray:
+        """Return each id's row offset, or -1 where the id is not stored."""
+        if len(self.ids) == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        pos = np.searchsorted(self.ids, ids)
+        pos_clipped = np.minimum(pos, len(self.ids) - 1)
+        found = self.ids[pos_clipped] == ids
+        return np.where(found, self.rows[pos_clipped], -1)
+
+
+@dataclass
+class ManifestResult:
+    """What committing a version's manifest produced."""
+
+    manifest_version: int
+    record_count: int
+    digest: str
+    added: int
+    removed: int
+    bytes_added: int
+    source_counts: dict[str, int]
+
+
+@dataclass
+class _Pending:
+    """Manifest rows of added records, and payloads not yet in the store."""
+
+    record_ids: list[str] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    sources: list[str | None] = field(default_factory=list)
+    origins: list[str | None] = field(default_factory=list)
+    new_payloads: list[dict[str, Any]] = field(default_factory=list)
+    new_payload_bytes: int = 0
+
+
+class RecordStore:
+    """Lance-backed store of record payloads and version manifests (see module docstring)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.records_uri = str(self.root / "records.lance")
+
+    def initialise(self) -> None:
+        """Create the empty record dataset (idempotent)."""
+        (self.root / "manifests").mkdir(parents=True, exist_ok=True)
+        if not (self.root / "records.lance").exists():
+            lance.write_dataset(RECORD_SCHEMA.empty_table(), self.records_uri, mode="create")
+
+    def manifest_uri(self, storage_key: str) -> str:
+        return str(self.root / "manifests" / f"{storage_key}.lance")
+
+    def records(self, version: int | None = None) -> lance.LanceDataset:
+        return lance.dataset(self.records_uri, version=version)
+
+    def manifest(self, storage_key: str, version: int) -> lance.LanceDataset:
+        return lance.dataset(self.manifest_uri(storage_key), version=version)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def manifest_table(
+        self, storage_key: str, version: int, columns: list[str] | None = None
+    ) -> pa.Table:
+        """Return a version's manifest rows (all of them; ~50 bytes each)."""
+        return self.manifest(storage_key, version).to_table(columns=columns)
+
+    def iter_manifest(
+        self, storage_key: str, version: int, *, batch_size: int = 10_000
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a version's manifest rows in batches."""
+        yield from self.manifest(storage_key, version).to_batches(batch_size=batch_size)
+
+    def take(self, rows: np.ndarray | list[int]) -> list[dict[str, Any]]:
+        """Fetch stored rows (id, kind, content, metadata) by their offsets, in that order."""
+        if len(rows) == 0:
+            return []
+        return self.records().take(list(map(int, rows))).to_pylist()
+
+    def take_records(self, rows: np.ndarray | list[int]) -> list[Record]:
+        return [Record.from_row(row) for row in self.take(rows)]
+
+    def get(self, record_id: str) -> dict[str, Any] | None:
+        """Fetch one stored record by id (indexed), or ``None``."""
+        table = self.records().to_table(filter=f"id = '{_hex(record_id)}'", limit=1)
+        rows = table.to_pylist()
+        return rows[0] if rows else None
+
+    def find_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
+        """Return stored ids that start with ``prefix`` (hex), at most ``limit``."""
+        prefix = _hex(prefix)
+        upper = prefix + "g"  # 'g' sorts after every hex digit
+        table = self.records().to_table(
+            columns=["id"], filter=f"id >= '{prefix}' AND id < '{upper}'", limit=limit
+        )
+        return sorted(set(table.column("id").to_pylist()))
+
+    def manifest_lookup(self, storage_key: str, version: int, record_id: str) -> dict[str, Any] | None:
+        """Return the manifest row of ``record_id`` in a version, or ``None`` if absent."""
+        table = self.manifest(storage_key, version).to_table(
+            filter=f"record_id = '{_hex(record_id)}'", limit=1
+        )
+        rows = table.to_pylist()
+        return rows[0] if rows else None
+
+    def load_index(self) -> tuple[StoreIndex, int]:
+        """Return an index of every stored id and the record dataset version it reflects."""
+        ds = self.records()
+        ids = ids_to_numpy(ds.to_table(columns=["id"]).column("id"))
+        return StoreIndex.build(ids), ds.version
+
+    def maintain_indices(self) -> None:
+        """Index new record fragments (creates the id index on first use)."""
+        ds = self.records()
+        if ds.count_rows() == 0:
+            return
+        if not any(ix.name == "id_idx" for ix in ds.describe_indices()):
+            ds.create_scalar_index("id", "BTREE", name="id_idx")
+        else:
+            ds.optimize.optimize_indices()
+
+    def size_bytes(self, storage_key: str | None = None) -> int:
+        """On-disk size of the record dataset plus one manifest (or all of them)."""
+        manifests = self.root / "manifests"
+        if storage_key is not None:
+            manifests = manifests / f"{storage_key}.lance"
+        return _dir_size(self.root / "records.lance") + _dir_size(manifests)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def version_writer(
+        self, storage_key: str, parent_manifest_version: int | None
+    ) -> VersionWriter:
+        """Start writing a new version of a dataset on top of a parent manifest version."""
+        return VersionWriter(self, storage_key, parent_manifest_version)
+
+
+def _hex(value: str) -> str:
+    """Refuse anything but lowercase hex before it reaches a filter expression."""
+    value = value.lower()
+    if not value or any(c not in "0123456789abcdef" for c in value):
+        raise ValueError(f"not a record id: {value!r}")
+    return value
+
+
+class VersionWriter:
+    """Accumulates the records of one new version, then commits payloads and manifest.
+
+    Memory: ~100 bytes per record of the version (ids of the version and its parent) plus
+    one fragment of new payloads (at most ``FRAGMENT_ROWS`` rows or ``FRAGMENT_BYTES``).
+    """
+
+    def __init__(
+        self, store: RecordStore, storage_key: str, parent_manifest_version: int | None
+    ) -> None:
+        self.store = store
+        self.storage_key = storage_key
+        self.parent_manifest_version = parent_manifest_version
+        self.size_before = store.size_bytes(storage_key)
+        self.index, self.records_read_version = store.load_index()
+        if parent_manifest_version is None:
+            self.parent_ids = np.empty(0, dtype=ID_DTYPE)
+        else:
+            table = store.manifest_table(storage_key, parent_manifest_version, ["record_id"])
+            self.parent_ids = np.sort(ids_to_numpy(table.column("record_id")))
+        self.seen: set[str] = set()
+        self.pending = _Pending()
+        self.fragments: list[Any] = []
+        self.fragment_local_start: list[int] = []
+        self.new_payload_count = 0
+        self.duplicates = 0
+
+    def add(
+        self,
+        records: Iterable[Record],
+        *,
+        source: str | None,
+        origins: Iterable[str | None],
+    ) -> None:
+        """Add a batch of records (duplicates within the version are counted, kept once)."""
+        batch_ids: list[str] = []
+        batch_records: list[Record] = []
+        batch_origins: list[str | None] = []
+        for record, origin in zip(records, origins, strict=True):
+            record_id = record.id
+            if record_id in self.seen:
+                self.duplicates += 1
+                continue
+            self.seen.add(record_id)
+            batch_ids.append(record_id)
+            batch_records.append(record)
+            batch_origins.append(origin)
+        if not batch_ids:
+            return
+        ids = np.array(batch_ids, dtype=ID_DTYPE)
+        in_parent = _isin_sorted(ids, self.parent_ids)
+        stored_rows = self.index.lookup(ids)
+        pending = self.pending
+        for i in np.flatnonzero(~in_parent):
+            record = batch_records[i]
+            pending.record_ids.append(batch_ids[i])
+            pending.sources.append(source)
+            pending.origins.append(batch_origins[i])
+            if stored_rows[i] >= 0:
+                pending.rows.append(int(stored_rows[i]))
+                continue
+            # Not stored yet: a negative placeholder -(k+1) for the k-th new payload.
+            pending.rows.append(-(self.new_payload_count + 1))
+            self.new_payload_count += 1
+            row = {"id": batch_ids[i], **record.to_row()}
+            pending.new_payloads.append(row)
+            pending.new_payload_bytes += sum(len(v) for v in row.values() if isinstance(v, str))
+            if (
+                len(pending.new_payloads) >= FRAGMENT_ROWS
+                or pending.new_payload_bytes >= FRAGMENT_BYTES
+            ):
+                self._flush_payloads()
+
+    def keep_parent(self) -> None:
+        """Keep every record of the parent (append mode: the new files add to it)."""
+        self.seen.update(self.parent_ids.astype(str).tolist())
+
+    @property
+    def record_count(self) -> int:
+        return len(self.seen)
+
+    def _flush_payloads(self) -> None:
+        payloads = self.pending.new_payloads
+        if not payloads:
+            return
+        table = pa.Table.from_pylist(payloads, schema=RECORD_SCHEMA)
+        self.fragment_local_start.append(self.new_payload_count - len(payloads))
+        self.fragments.extend(
+            lance.fragment.write_fragments(
+                table, self.store.records_uri, max_rows_per_file=FRAGMENT_ROWS * 10
+            )
+        )
+        self.pending.new_payloads = []
+        self.pending.new_payload_bytes = 0
+
+    def is_unchanged(self) -> bool:
+        """True when the version would hold exactly the parent's records."""
+        if self.parent_manifest_version is None:
+            return False
+        return not self.pending.record_ids and len(self.seen) == len(self.parent_ids)
+
+    def commit(self, fault: Callable[[str], None] | None = None) -> ManifestResult:
+        """Commit new payloads, then the manifest; return the new manifest version.
+
+        ``fault`` is a test hook called between the two commits.
+        """
+        self._flush_payloads()
+        rows = np.array(self.pending.rows, dtype=np.int64)
+        if self.fragments:
+            first_offset = self._commit_payloads()
+            if fault is not None:
+                fault("after_payloads")
+            placeholders = rows < 0
+            rows[placeholders] = first_offset + (-rows[placeholders] - 1)
+        seen = np.array(sorted(self.seen), dtype=ID_DTYPE)
+        removed_ids = self.parent_ids[~_isin_sorted(self.parent_ids, seen)]
+        added = pa.table(
+            {
+                "record_id": pa.array(self.pending.record_ids, pa.string()),
+                "row": pa.array(rows, pa.int64()),
+                "source": pa.array(self.pending.sources, pa.string()),
+                "origin": pa.array(self.pending.origins, pa.string()),
+            },
+            schema=MANIFEST_SCHEMA,
+        )
+        ds = self._write_manifest(added, removed_ids)
+        self.store.maintain_indices()
+        counts = ds.to_table(columns=["source"]).column("source").value_counts()
+        source_counts = {
+            str(item["values"]): int(item["counts"])
+            for item in counts.to_pylist()
+            if item["values"] is not None
+        }
+        return ManifestResult(
+            manifest_version=ds.version,
+            record_count=len(seen),
+            digest=digest_of_ids(seen.tobytes()),
+            added=len(added),
+            removed=len(removed_ids),
+            bytes_added=max(0, self.store.size_bytes(self.storage_key) - self.size_before),
+            source_counts=source_counts,
+        )
+
+    def _commit_payloads(self) -> int:
+        """Append the written fragments; return the offset of the first new payload."""
+        ours = [frag.files[0].path for frag in self.fragments]
+        ds = lance.LanceDataset.commit(
+            self.store.records_uri,
+            lance.LanceOperation.Append(self.fragments),
+            read_version=self.records_read_version,
+        )
+        offset = 0
+        for fragment in ds.get_fragments():
+            files = [f.path for f in fragment.metadata.files]
+            if files and files[0] == ours[0]:
+                break
+            offset += fragment.count_rows()
+        else:  # pragma: no cover - Lance guarantees the committed fragments are present
+            raise RuntimeError("committed record fragments not found in the record store")
+        return offset
+
+    def _write_manifest(self, added: pa.Table, removed_ids: np.ndarray) -> lance.LanceDataset:
+        uri = self.store.manifest_uri(self.storage_key)
+        if self.parent_manifest_version is None:
+            mode = "overwrite" if Path(uri).exists() else "create"  # a crash may have left one
+            return lance.write_dataset(added, uri, mode=mode, schema=MANIFEST_SCHEMA)
+        ds = lance.dataset(uri, version=self.parent_manifest_version)
+        if lance.dataset(uri).version != self.parent_manifest_version:
+            ds.restore()  # a crashed write left versions nobody references: start clean
+            ds = lance.dataset(uri)
+        parent_count = len(self.parent_ids)
+        if len(removed_ids) > max(DELETE_CHUNK, REWRITE_SHARE * parent_count):
+            kept = ds.to_table()
+            mask = pc.is_in(kept.column("record_id"), value_set=pa.array(removed_ids.astype(str)))
+            kept = kept.filter(pc.invert(mask))
+            table = pa.concat_tables([kept, added.cast(MANIFEST_SCHEMA)])
+            return lance.write_dataset(table, uri, mode="overwrite", schema=MANIFEST_SCHEMA)
+        for start in range(0, len(removed_ids), DELETE_CHUNK):
+            chunk = removed_ids[start : start + DELETE_CHUNK].astype(str)
+            ds.delete("record_id IN (" + ",".join(f"'{i}'" for i in chunk) + ")")
+        if len(added):
+            ds = lance.write_dataset(added, uri, mode="append", schema=MANIFEST_SCHEMA)
+        return lance.dataset(uri)
+
+
+def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """Vectorised membership of ``values`` in an already sorted array."""
+    if len(sorted_set) == 0:
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[pos] == values

@@ -1,0 +1,219 @@
+"""The Workspace: opens settings, the metadata database and the record store; builds services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from curata.core.errors import NotFoundError, WorkspaceError
+from curata.export.formats import export as export_version
+from curata.governance import audit
+from curata.governance.audit import AuditLog
+from curata.lineage.graph import LineageService
+from curata.lineage.openlineage import LineageEmitter
+from curata.settings import CONFIG_FILE, Settings, write_config
+from curata.sourcing.ingest import IngestResult, IngestService, ProgressFn
+from curata.sourcing.mapping import FieldMap
+from curata.sourcing.service import SourceService
+from curata.store.db import make_engine, migrate, session_factory
+from curata.store.records import RecordStore
+from curata.versioning.service import DatasetService
+
+
+class Workspace:
+    """One Curata workspace. Build it with :meth:`create` or :meth:`open`; close it when done.
+
+    The CLI and the API are thin shells over these services:
+    ``sources`` (:class:`SourceService`), ``datasets`` (:class:`DatasetService`),
+    ``lineage`` (:class:`LineageService`), ``audit`` (:class:`AuditLog`) and :meth:`ingest`.
+    """
+
+    def __init__(self, settings: Settings, engine: Engine, store: RecordStore) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.store = store
+        self.home = settings.home
+        actor = settings.user
+        sessions = session_factory(engine)
+        self._sessions = sessions
+        self.sources = SourceService(sessions, actor)
+        self.datasets = DatasetService(sessions, store, actor)
+        self.lineage = LineageService(sessions, store, self.datasets)
+        self.audit = AuditLog(sessions)
+        self.emitter = LineageEmitter(
+            namespace=settings.openlineage_namespace,
+            file=settings.openlineage_file,
+            url=settings.openlineage_url,
+        )
+        self._ingest = IngestService(
+            sessions,
+            store,
+            self.datasets,
+            self.emitter,
+            actor=actor,
+            max_record_bytes=settings.max_record_bytes,
+        )
+
+    @staticmethod
+    def _settings(home: str | os.PathLike[str] | None, **overrides: Any) -> Settings:
+        values = {k: v for k, v in overrides.items() if v is not None}
+        if home is not None:
+            values["home"] = Path(home)
+        return Settings(**values).resolved()
+
+    @classmethod
+    def create(
+        cls,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        database_url: str | None = None,
+        data_url: str | None = None,
+        **overrides: Any,
+    ) -> Workspace:
+        """Create a workspace (idempotent on an existing one) and migrate its database."""
+        settings = cls._settings(home, database_url=database_url, data_url=data_url, **overrides)
+        settings.home.mkdir(parents=True, exist_ok=True)
+        saved = {}
+        if database_url or os.environ.get("CURATA_DATABASE_URL"):
+            saved["database_url"] = str(settings.database_url)
+        if data_url:
+            saved["data_url"] = str(settings.data_url)
+        fresh = not (settings.home / CONFIG_FILE).exists()
+        if fresh:
+            write_config(settings.home, saved)
+        ws = cls._build(settings)
+        if fresh:
+            with ws._sessions.begin() as session:
+                audit.append(
+                    session,
+                    actor=settings.user,
+                    action="workspace.init",
+                    object_type="workspace",
+                    object_ref=str(settings.home),
+                    details={"database": _redact(str(settings.database_url))},
+                )
+        return ws
+
+    @classmethod
+    def open(cls, home: str | os.PathLike[str] | None = None, **overrides: Any) -> Workspace:
+        """Open an existing workspace (``home`` defaults to ``CURATA_HOME`` or ``./.curata``)."""
+        settings = cls._settings(home, **overrides)
+        if not (settings.home / CONFIG_FILE).exists():
+            raise NotFoundError(
+                f"no Curata workspace at {settings.home} (create one with 'curata init')"
+            )
+        return cls._build(settings)
+
+    @classmethod
+    def _build(cls, settings: Settings) -> Workspace:
+        assert settings.database_url is not None and settings.data_url is not None
+        engine = make_engine(settings.database_url)
+        try:
+            migrate(engine)
+        except WorkspaceError:
+            engine.dispose()
+            raise
+        store = RecordStore(settings.data_url)
+        store.initialise()
+        return cls(settings, engine, store)
+
+    def ingest(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        source: str,
+        dataset: str,
+        format: str = "auto",
+        text_field: str | None = None,
+        messages_field: str | None = None,
+        prompt_field: str | None = None,
+        response_field: str | None = None,
+        message: str = "",
+        key: str | None = None,
+        append: bool = False,
+        encoding: str = "utf-8",
+        max_record_bytes: int | None = None,
+        progress: ProgressFn | None = None,
+    ) -> IngestResult:
+        """Read files into the next version of a dataset (see :class:`IngestService`)."""
+        return self._ingest.ingest(
+            [Path(p) for p in paths],
+            source=source,
+            dataset=dataset,
+            format=format,
+            fields=FieldMap(
+                text=text_field,
+                messages=messages_field,
+                prompt=prompt_field,
+                response=response_field,
+            ),
+            message=message,
+            key=key,
+            append=append,
+            encoding=encoding,
+            max_record_bytes=max_record_bytes,
+            progress=progress,
+        )
+
+    def export(
+        self, ref: str, *, format: str, out: str | os.PathLike[str], overwrite: bool = False
+    ) -> int:
+        """Write a version to ``out`` as jsonl, parquet or an HF datasets folder; return the count."""
+        version = self.datasets.version(ref)
+        card = _dataset_card(version.to_dict())
+        count = export_version(
+            lambda: self.datasets.iter_records(version.ref),
+            fmt=format,
+            out=Path(out),
+            name=version.dataset,
+            card=card,
+            overwrite=overwrite,
+        )
+        with self._sessions.begin() as session:
+            audit.append(
+                session,
+                actor=self.settings.user,
+                action="version.export",
+                object_type="version",
+                object_ref=version.ref,
+                details={"format": format, "out": str(Path(out).resolve()), "records": count},
+            )
+        return count
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url
+
+
+def _dataset_card(version: dict[str, Any]) -> str:
+    sources = ", ".join(f"{k} ({v})" for k, v in version["sources"].items()) or "unknown"
+    return (
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
+        "    path: data/train-*.parquet\n---\n\n"
+        f"# {version['dataset']}\n\n"
+        f"Exported by Curata from `{version['ref']}` ({version['record_count']} records, "
+        f"digest `{version['digest']}`).\n\n"
+        f"- Sources: {sources}\n- Created: {version['created_at']} by {version['author']}\n"
+        f"- Message: {version['message'] or '-'}\n\n"
+        "Each row carries `curata_id`; `curata lineage --record ID` traces it.\n"
+    )

@@ -1,0 +1,114 @@
+"""Fixtures: a fresh Workspace per test, on SQLite and on PostgreSQL (a schema per test).
+
+PostgreSQL comes from ``CURATA_TEST_DATABASE_URL`` (default: the local server's ``test``
+database). Under ``CI=true`` an unreachable PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("LANCE_LOG", "error")
+
+PG_URL = os.environ.get(
+    "CURATA_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = ["sqlite", "postgresql"]
+_pg_state: dict[str, Any] = {}
+
+
+def _pg_reachable() -> str | None:
+    """None when PostgreSQL answers, else the reason it does not."""
+    if "error" not in _pg_state:
+        import sqlalchemy as sa
+
+        try:
+            engine = sa.create_engine(PG_URL)
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            engine.dispose()
+            _pg_state["error"] = None
+        except Exception as exc:
+            _pg_state["error"] = str(exc).splitlines()[0]
+    return _pg_state["error"]
+
+
+def _require_pg() -> None:
+    error = _pg_reachable()
+    if error is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true but PostgreSQL is unreachable at {PG_URL}: {error}")
+    pytest.skip(f"PostgreSQL unreachable ({error}); set CI=true to make this a failure")
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for the default SQLite, or a PostgreSQL URL pinned to a fresh schema."""
+    if request.param == "sqlite":
+        yield None
+        return
+    _require_pg()
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def ws(tmp_path: Path, database_url: str | None) -> Iterator[Any]:
+    """A new workspace with one source, ``web`` (crawl, CC-BY-4.0)."""
+    from curata.workspace import Workspace
+
+    workspace = Workspace.create(tmp_path / "ws", database_url=database_url, user="tester")
+    workspace.sources.add("web", kind="crawl", license="CC-BY-4.0", origin="https://example.org")
+    yield workspace
+    workspace.close()
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+def text_rows(n: int, *, start: int = 0, suffix: str = "") -> list[dict[str, Any]]:
+    return [{"id": i, "text": f"document {i} about topic {i % 7}{suffix}"} for i in range(start, start + n)]
+
+
+@pytest.fixture
+def cli(tmp_path: Path, database_url: str | None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run ``curata`` in-process against a workspace in tmp_path; returns (code, out, err)."""
+    from curata.cli.main import main
+
+    home = tmp_path / "cli-ws"
+    monkeypatch.setenv("CURATA_HOME", str(home))
+    monkeypatch.setenv("CURATA_USER", "cli-tester")
+    if database_url:
+        monkeypatch.setenv("CURATA_DATABASE_URL", database_url)
+    else:
+        monkeypatch.delenv("CURATA_DATABASE_URL", raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.home = home  # type: ignore[attr-defined]
+    return run

@@ -1,0 +1,75 @@
+"""Record ids: a hash of canonical content, the same on every machine."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from curata.core.ids import canonical_json
+from curata.core.records import Record, RecordShapeError, check_messages
+
+
+def test_text_record_id_is_sha256_of_the_documented_canonical_form() -> None:
+    # The canonical form is spelled out here by hand (sorted keys, no spaces, UTF-8 kept).
+    canonical = '{"kind":"text","metadata":{"lang":"fr"},"text":"déjà vu"}'
+    expected = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+    assert Record.from_text("déjà vu", {"lang": "fr"}).id == expected
+
+
+def test_chat_and_pair_ids_follow_the_same_rule() -> None:
+    chat = '{"kind":"chat","messages":[{"content":"hi","role":"user"}],"metadata":{}}'
+    pair = '{"kind":"pair","metadata":{},"prompt":"q","response":"a"}'
+    assert Record.from_messages([{"role": "user", "content": "hi"}]).id == hashlib.sha256(
+        chat.encode()
+    ).hexdigest()[:32]
+    assert Record.from_pair("q", "a").id == hashlib.sha256(pair.encode()).hexdigest()[:32]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=10,
+)
+
+
+@given(st.text(), st.dictionaries(st.text(), json_values, max_size=6))
+def test_id_ignores_key_order_and_roundtrips_through_storage(text: str, metadata: dict) -> None:
+    record = Record.from_text(text, metadata)
+    reordered = Record.from_text(text, dict(reversed(list(metadata.items()))))
+    assert reordered.id == record.id
+    assert Record.from_row(record.to_row()).id == record.id
+
+
+@given(st.text(), st.text())
+def test_different_content_gets_different_ids(a: str, b: str) -> None:
+    assert (Record.from_text(a).id == Record.from_text(b).id) == (a == b)
+
+
+def test_kind_is_part_of_identity() -> None:
+    assert Record.from_text("x", {"response": "y"}).id != Record.from_pair("x", "y").id
+
+
+def test_nan_has_no_canonical_form() -> None:
+    with pytest.raises(ValueError):
+        canonical_json({"x": float("nan")})
+
+
+@pytest.mark.parametrize(
+    ("messages", "path"),
+    [
+        ("hello", "messages"),
+        ([], "messages"),
+        ([{"content": "x"}], "messages[0].role"),
+        ([{"role": "wizard", "content": "x"}], "messages[0].role"),
+        ([{"role": "user"}], "messages[0].content"),
+        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": 3}], "messages[1].content"),
+    ],
+)
+def test_bad_messages_name_the_field_path(messages: object, path: str) -> None:
+    with pytest.raises(RecordShapeError) as info:
+        check_messages(messages)
+    assert info.value.field_path == path
