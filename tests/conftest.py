@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("LANCE_LOG", "error")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PG_URL = os.environ.get(
     "CURATA_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -88,11 +90,19 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def text_rows(n: int, *, start: int = 0, suffix: str = "") -> list[dict[str, Any]]:
-    return [{"id": i, "text": f"document {i} about topic {i % 7}{suffix}"} for i in range(start, start + n)]
+    return [
+        {"id": i, "text": f"document {i} about topic {i % 7}{suffix}"}
+        for i in range(start, start + n)
+    ]
 
 
 @pytest.fixture
-def cli(tmp_path: Path, database_url: str | None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+def cli(
+    tmp_path: Path,
+    database_url: str | None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
     """Run ``curata`` in-process against a workspace in tmp_path; returns (code, out, err)."""
     from curata.cli.main import main
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from curata.workspace import Workspace
 
 
-def open(home: str | None = None) -> Workspace:  # noqa: A001 - mirrors Workspace.open
+def open(home: str | None = None) -> Workspace:
     """Open the workspace at ``home`` (default: ``CURATA_HOME`` or ``./.curata``)."""
     from curata.workspace import Workspace
 

@@ -162,7 +162,7 @@ class Workspace:
     def export(
         self, ref: str, *, format: str, out: str | os.PathLike[str], overwrite: bool = False
     ) -> int:
-        """Write a version to ``out`` as jsonl, parquet or an HF datasets folder; return the count."""
+        """Write a version as jsonl, parquet or an HF datasets folder; return the record count."""
         version = self.datasets.version(ref)
         card = _dataset_card(version.to_dict())
         count = export_version(

@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import text_rows, write_jsonl
 
 from curata.core.errors import InputError, NotFoundError
-from tests.conftest import text_rows, write_jsonl
 
 
 def nothing_committed(ws, dataset: str = "raw") -> None:
@@ -103,6 +103,8 @@ def test_identical_records_are_stored_once_across_datasets(ws, tmp_path: Path) -
     assert result.version.record_count == 10 and result.duplicates == 3
     ws.ingest([path], source="web", dataset="two")
     assert ws.store.records().count_rows() == 10
+    again = ws.ingest([path], source="web", dataset="two", append=True)
+    assert not again.changed and again.duplicates == 3  # only repeats within the input count
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -133,8 +135,26 @@ def test_missing_text_field_names_field_and_first_offending_line(ws, tmp_path: P
     )
     with pytest.raises(InputError) as info:
         ws.ingest([path], source="web", dataset="raw")
+    assert str(info.value).startswith(f"{path}:3: field 'text': missing (every record needs it")
+    assert str(info.value).endswith("this record has: body")
+    with pytest.raises(InputError) as info:
+        ws.ingest([path], source="web", dataset="raw", text_field="text")
     assert str(info.value) == f"{path}:3: field 'text': missing (every record needs it)"
     nothing_committed(ws)
+
+
+def test_a_file_may_mix_record_kinds(ws, tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "mixed.jsonl",
+        [
+            {"text": "plain"},
+            {"messages": [{"role": "user", "content": "hi"}]},
+            {"prompt": "p", "completion": "c"},
+        ],
+    )
+    v = ws.ingest([path], source="web", dataset="mixed").version
+    kinds = sorted(r.kind for b in ws.datasets.iter_records(v.ref) for _, r in b)
+    assert kinds == ["chat", "pair", "text"]
 
 
 def test_wrong_type_and_unknown_kind(ws, tmp_path: Path) -> None:
@@ -185,7 +205,7 @@ def test_unknown_source_and_missing_file(ws, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "a.jsonl", text_rows(2))
     with pytest.raises(InputError, match="unknown source 'nope'"):
         ws.ingest([path], source="nope", dataset="raw")
-    with pytest.raises(InputError, match="missing.jsonl: no such file"):
+    with pytest.raises(InputError, match=r"missing\.jsonl: no such file"):
         ws.ingest([tmp_path / "missing.jsonl"], source="web", dataset="raw")
     nothing_committed(ws)
 
@@ -229,7 +249,9 @@ def test_unknown_extension_asks_for_format(ws, tmp_path: Path) -> None:
 
 def test_hostile_text_is_stored_verbatim(ws, tmp_path: Path) -> None:
     hostile = "<script>alert('x')</script> [bold]not markup[/bold] \u202e\x00"
-    path = write_jsonl(tmp_path / "h.jsonl", [{"text": hostile, "meta": "'; DROP TABLE sources;--"}])
+    path = write_jsonl(
+        tmp_path / "h.jsonl", [{"text": hostile, "meta": "'; DROP TABLE sources;--"}]
+    )
     v = ws.ingest([path], source="web", dataset="raw").version
     [(_, rec)] = next(ws.datasets.iter_records(v.ref))
     assert rec.text == hostile and rec.metadata == {"meta": "'; DROP TABLE sources;--"}

@@ -22,16 +22,22 @@ def test_text_record_id_is_sha256_of_the_documented_canonical_form() -> None:
 def test_chat_and_pair_ids_follow_the_same_rule() -> None:
     chat = '{"kind":"chat","messages":[{"content":"hi","role":"user"}],"metadata":{}}'
     pair = '{"kind":"pair","metadata":{},"prompt":"q","response":"a"}'
-    assert Record.from_messages([{"role": "user", "content": "hi"}]).id == hashlib.sha256(
-        chat.encode()
-    ).hexdigest()[:32]
+    assert (
+        Record.from_messages([{"role": "user", "content": "hi"}]).id
+        == hashlib.sha256(chat.encode()).hexdigest()[:32]
+    )
     assert Record.from_pair("q", "a").id == hashlib.sha256(pair.encode()).hexdigest()[:32]
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
     max_leaves=10,
 )
 
@@ -66,7 +72,10 @@ def test_nan_has_no_canonical_form() -> None:
         ([{"content": "x"}], "messages[0].role"),
         ([{"role": "wizard", "content": "x"}], "messages[0].role"),
         ([{"role": "user"}], "messages[0].content"),
-        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": 3}], "messages[1].content"),
+        (
+            [{"role": "user", "content": "a"}, {"role": "assistant", "content": 3}],
+            "messages[1].content",
+        ),
     ],
 )
 def test_bad_messages_name_the_field_path(messages: object, path: str) -> None:

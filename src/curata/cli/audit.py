@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from curata.cli.output import JsonOption, emit, workspace
+from curata.cli.output import table as table_of
 from curata.core.errors import CurataError
 
 app = typer.Typer(help="The append-only, hash-chained audit log.")
@@ -16,8 +16,12 @@ app = typer.Typer(help="The append-only, hash-chained audit log.")
 @app.command("log")
 def log(
     ctx: typer.Context,
-    object_ref: str | None = typer.Option(None, "--object", help="Only entries about this object (e.g. raw@2)."),
-    action: str | None = typer.Option(None, "--action", help="Only this action (e.g. dataset.ingest)."),
+    object_ref: str | None = typer.Option(
+        None, "--object", help="Only entries about this object (e.g. raw@2)."
+    ),
+    action: str | None = typer.Option(
+        None, "--action", help="Only this action (e.g. dataset.ingest)."
+    ),
     limit: int = typer.Option(50, "--limit", min=1, help="How many entries, newest first."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -25,9 +29,11 @@ def log(
     events = workspace(ctx).audit.list(object_ref=object_ref, action=action, limit=limit)
 
     def render(c: Console) -> None:
-        table = Table("when", "who", "action", "object")
+        table = table_of("when", "who", "action", "object")
         for e in events:
-            table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", escape(e.actor), e.action, escape(e.object_ref))
+            table.add_row(
+                f"{e.at:%Y-%m-%d %H:%M:%S}", escape(e.actor), e.action, escape(e.object_ref)
+            )
         c.print(table)
 
     emit(as_json, [e.to_dict() for e in events], render)

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from curata.cli.output import JsonOption, emit, workspace
+from curata.cli.output import table as table_of
 from curata.core.models import Version
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def list_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         if not datasets:
             c.print("No datasets yet: create one with 'curata ingest'.")
             return
-        table = Table("dataset", "versions", "latest", "records", "updated", "by")
+        table = table_of("dataset", "versions", "latest", "records", "updated", "by")
         for d in datasets:
             v = d.latest
             table.add_row(
@@ -87,11 +88,19 @@ def log(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
     versions = workspace(ctx).datasets.log(name)
 
     def render(c: Console) -> None:
-        table = Table("version", "records", "+added", "-removed", "created", "author", "tags", "message")
+        table = table_of(
+            "version", "records", "+added", "-removed", "created", "author", "tags", "message"
+        )
         for v in versions:
             table.add_row(
-                v.ref, f"{v.record_count:,}", f"{v.added:,}", f"{v.removed:,}",
-                f"{v.created_at:%Y-%m-%d %H:%M:%S}", escape(v.author), ", ".join(v.tags), escape(v.message),
+                v.ref,
+                f"{v.record_count:,}",
+                f"{v.added:,}",
+                f"{v.removed:,}",
+                f"{v.created_at:%Y-%m-%d %H:%M:%S}",
+                escape(v.author),
+                ", ".join(v.tags),
+                escape(v.message),
             )
         c.print(table)
 
@@ -103,7 +112,9 @@ def diff(
     ctx: typer.Context,
     a: str = typer.Argument(..., help="Old version (NAME@N)."),
     b: str = typer.Argument(..., help="New version (NAME@N)."),
-    key: str | None = typer.Option(None, "--key", help="Field deciding record identity (default: the dataset's key)."),
+    key: str | None = typer.Option(
+        None, "--key", help="Field deciding record identity (default: the dataset's key)."
+    ),
     samples: int = typer.Option(5, "--samples", min=0, help="Examples to show per kind of change."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -113,7 +124,11 @@ def diff(
 
 
 def render_diff(c: Console, d: Diff) -> None:
-    key = f" (identity by '{d.key}')" if d.key else " (no key: a changed record shows as removed + added)"
+    key = (
+        f" (identity by '{d.key}')"
+        if d.key
+        else " (no key: a changed record shows as removed + added)"
+    )
     c.print(f"[bold]{d.a} → {d.b}[/]{key}")
     c.print(
         f"  [green]+{d.added:,} added[/]  [red]-{d.removed:,} removed[/]  "
@@ -138,7 +153,11 @@ def tag(
 ) -> None:
     """Name a version, e.g. 'curata dataset tag raw@3 prod'."""
     version = workspace(ctx).datasets.tag(ref, name, force=force)
-    emit(as_json, version.to_dict(), lambda c: c.print(f"Tagged {version.ref} as {version.dataset}@{name}"))
+    emit(
+        as_json,
+        version.to_dict(),
+        lambda c: c.print(f"Tagged {version.ref} as {version.dataset}@{name}"),
+    )
 
 
 @app.command("record")
@@ -153,14 +172,20 @@ def record(
 
     rec = workspace(ctx).datasets.record(ref, record_id)
     data = {"id": record_id, "kind": rec.kind, **rec.content(), "metadata": rec.metadata}
-    emit(as_json, data, lambda c: c.print(f"[bold]{record_id}[/] ({rec.kind}) {escape(preview(rec, 400))}"))
+    emit(
+        as_json,
+        data,
+        lambda c: c.print(f"[bold]{record_id}[/] ({rec.kind}) {escape(preview(rec, 400))}"),
+    )
 
 
 @app.command("export")
 def export(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="Version to export (NAME@N)."),
-    format: ExportFormat = typer.Option(..., "--format", help="jsonl, parquet or hf (a Hugging Face datasets folder)."),
+    format: ExportFormat = typer.Option(
+        ..., "--format", help="jsonl, parquet or hf (a Hugging Face datasets folder)."
+    ),
     out: Path = typer.Option(..., "--out", help="File (jsonl, parquet) or folder (hf) to write."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
 ) -> None:

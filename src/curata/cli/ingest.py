@@ -26,19 +26,35 @@ class FormatChoice(StrEnum):
 
 def ingest(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(..., help="Files to read (JSONL, JSON, CSV/TSV, Parquet, text; .gz ok)."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Files to read (JSONL, JSON, CSV/TSV, Parquet, text; .gz ok)."
+    ),
     source: str = typer.Option(..., "--source", help="Registered source the records come from."),
     dataset: str = typer.Option(..., "--dataset", help="Dataset to write the next version of."),
-    format: FormatChoice = typer.Option(FormatChoice.auto, "--format", help="File format (auto: by extension)."),
+    format: FormatChoice = typer.Option(
+        FormatChoice.auto, "--format", help="File format (auto: by extension)."
+    ),
     text_field: str | None = typer.Option(None, "--text-field", help="Field holding the text."),
-    messages_field: str | None = typer.Option(None, "--messages-field", help="Field holding chat messages."),
-    prompt_field: str | None = typer.Option(None, "--prompt-field", help="Field holding the prompt."),
-    response_field: str | None = typer.Option(None, "--response-field", help="Field holding the response."),
+    messages_field: str | None = typer.Option(
+        None, "--messages-field", help="Field holding chat messages."
+    ),
+    prompt_field: str | None = typer.Option(
+        None, "--prompt-field", help="Field holding the prompt."
+    ),
+    response_field: str | None = typer.Option(
+        None, "--response-field", help="Field holding the response."
+    ),
     message: str = typer.Option("", "-m", "--message", help="Describe this version."),
-    key: str | None = typer.Option(None, "--key", help="Field that identifies a record across versions (used by diff)."),
-    append: bool = typer.Option(False, "--append", help="Add to the latest version instead of replacing its content."),
+    key: str | None = typer.Option(
+        None, "--key", help="Field that identifies a record across versions (used by diff)."
+    ),
+    append: bool = typer.Option(
+        False, "--append", help="Add to the latest version instead of replacing its content."
+    ),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the files."),
-    max_record_bytes: int | None = typer.Option(None, "--max-record-bytes", help="Refuse records larger than this (default 32 MiB)."),
+    max_record_bytes: int | None = typer.Option(
+        None, "--max-record-bytes", help="Refuse records larger than this (default 32 MiB)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest files as the next version of DATASET (a snapshot, or --append)."""
@@ -67,7 +83,8 @@ def render_result(c: Console, result: IngestResult) -> None:
     v = result.version
     dup = f", {result.duplicates:,} duplicate(s) kept once" if result.duplicates else ""
     if not result.changed:
-        c.print(f"No changes: the content is identical to [bold]{v.ref}[/] ({v.record_count:,} records{dup}).")
+        same = f"({v.record_count:,} records{dup})"
+        c.print(f"No changes: the content is identical to [bold]{v.ref}[/] {same}.")
         return
     c.print(
         f"Created [bold]{v.ref}[/]: {v.record_count:,} records "

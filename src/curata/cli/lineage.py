@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 from rich.tree import Tree
 
 from curata.cli.output import JsonOption, emit, workspace
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
 def lineage(
     ctx: typer.Context,
     ref: str | None = typer.Argument(None, help="Version (NAME@N) to trace upstream."),
-    record: str | None = typer.Option(None, "--record", help="Record id (or a 6+ digit prefix) to trace."),
+    record: str | None = typer.Option(
+        None, "--record", help="Record id (or a 6+ digit prefix) to trace."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Trace a version down to its sources, or find every version holding a record."""
@@ -37,9 +40,8 @@ def lineage(
 
 def _node_label(node: dict[str, Any]) -> str:
     if node["type"] == "source":
-        return (
-            f"[magenta]source {node['name']}[/] "
-            + escape(f"[{node['kind']}, {node['license']}, pii {node['pii_status']}] {node['origin']}")
+        return f"[magenta]source {node['name']}[/] " + escape(
+            f"[{node['kind']}, {node['license']}, pii {node['pii_status']}] {node['origin']}"
         )
     msg = escape(f" “{node['message']}”") if node.get("message") else ""
     return (
@@ -56,11 +58,12 @@ def _edge_label(edge: dict[str, Any]) -> str:
 def render_graph(c: Console, graph: LineageGraph) -> None:
     def grow(tree: Tree, node_id: str, depth: int) -> None:
         for edge in graph.inputs_of(node_id):
-            child = tree.add(f"{_node_label(graph.nodes[edge['from']])}\n{_edge_label(edge)}")
+            label = f"{_node_label(graph.nodes[edge['from']])}\n{_edge_label(edge)}"
+            child = tree.add(Text.from_markup(label, overflow="fold"))
             if depth < 50:
                 grow(child, edge["from"], depth + 1)
 
-    root = Tree(_node_label(graph.nodes[graph.root]))
+    root = Tree(Text.from_markup(_node_label(graph.nodes[graph.root]), overflow="fold"))
     grow(root, graph.root, 0)
     c.print(root)
 
@@ -71,4 +74,5 @@ def render_record(c: Console, found: RecordLineage) -> None:
         c.print("  in no version (stored, but every version holding it was replaced)")
     for a in found.appearances:
         first = "added" if a["added_here"] else "kept "
-        c.print(f"  {first} in [cyan]{a['version']}[/] from source {a['source']} at {escape(str(a['origin']))} (via {a['operation']})")
+        where = escape(f"from source {a['source']} at {a['origin']} (via {a['operation']})")
+        c.print(f"  {first} in [cyan]{a['version']}[/] {where}")

@@ -53,7 +53,9 @@ def root(
 @app.command("init")
 def init(
     ctx: typer.Context,
-    directory: Path | None = typer.Argument(None, help="Workspace folder (default: --home or ./.curata)."),
+    directory: Path | None = typer.Argument(
+        None, help="Workspace folder (default: --home or ./.curata)."
+    ),
     database_url: str | None = typer.Option(
         None,
         "--database-url",
@@ -107,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     except OSError as exc:
-        sys.stderr.write(f"error: {exc.strerror or exc}: {exc.filename or ''}\n".rstrip(": \n") + "\n")
+        sys.stderr.write(
+            f"error: {exc.strerror or exc}: {exc.filename or ''}\n".rstrip(": \n") + "\n"
+        )
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: nothing was committed by the interrupted command\n")

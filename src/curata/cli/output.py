@@ -17,6 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.table import Table
 
 if TYPE_CHECKING:
     from curata.workspace import Workspace
@@ -26,7 +27,7 @@ JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON ins
 
 def console() -> Console:
     """A console on stdout, made per call so redirected output is honoured."""
-    return Console(soft_wrap=True, highlight=False)
+    return Console(highlight=False)
 
 
 def err_console() -> Console:
@@ -41,6 +42,14 @@ def workspace(ctx: typer.Context) -> Workspace:
     ws = Workspace.open(home)
     ctx.call_on_close(ws.close)
     return ws
+
+
+def table(*columns: str) -> Table:
+    """A table whose cells wrap rather than hide text when the terminal is narrow."""
+    t = Table()
+    for column in columns:
+        t.add_column(column, overflow="fold")
+    return t
 
 
 def print_json(data: Any) -> None:
@@ -58,14 +67,16 @@ def emit(as_json: bool, data: Any, render: Callable[[Console], None]) -> None:
 @contextmanager
 def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
     """A Rich progress bar on stderr, fed with (bytes done, bytes total)."""
+    console = err_console()
     progress = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=err_console(),
+        console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
     task = progress.add_task(description, total=None)
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from curata.cli.output import JsonOption, emit, workspace
+from curata.cli.output import table as table_of
 from curata.core.models import Source
 
 app = typer.Typer(help="Register and inspect data sources (provenance, license, consent, PII).")
@@ -65,11 +66,16 @@ def list_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         if not sources:
             c.print("No sources yet: add one with 'curata source add'.")
             return
-        table = Table("name", "kind", "license", "origin", "collected", "pii", "owner")
+        table = table_of("name", "kind", "license", "origin", "collected", "pii", "owner")
         for s in sources:
             table.add_row(
-                s.name, s.kind, s.license, escape(s.origin), str(s.collected_at or "-"),
-                s.pii_status, escape(s.owner or "-"),
+                s.name,
+                s.kind,
+                s.license,
+                escape(s.origin),
+                str(s.collected_at or "-"),
+                s.pii_status,
+                escape(s.owner or "-"),
             )
         c.print(table)
 

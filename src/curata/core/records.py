@@ -12,7 +12,7 @@ RecordKind = Literal["text", "chat", "pair"]
 RECORD_KINDS: tuple[RecordKind, ...] = ("text", "chat", "pair")
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 RESERVED_FIELDS = frozenset({"curata_id"})
-"""Fields Curata writes into exports and ignores on ingest, so an export re-ingests to the same ids."""
+"""Written into exports and ignored on ingest, so an export re-ingests to the same ids."""
 
 
 class RecordShapeError(ValueError):

@@ -47,7 +47,7 @@ def write_parquet(batches: Batches, out: Path) -> int:
     tables = [_columnar([flat_row(i, r) for i, r in batch]) for batch in batches]
     table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
     pq.write_table(table, out)
-    return table.num_rows
+    return int(table.num_rows)
 
 
 def write_hf(batches: Batches, out: Path, *, name: str, card: str) -> int:

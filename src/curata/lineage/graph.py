@@ -72,14 +72,11 @@ class LineageService:
         root = self._datasets.version(ref)
         graph = LineageGraph(root=f"version:{root.ref}")
         with self._sessions() as session:
-            ds = session.scalar(select(DatasetRow).where(DatasetRow.name == root.dataset))
-            row = session.scalar(
-                select(VersionRow).where(
-                    VersionRow.dataset_id == ds.id,  # type: ignore[union-attr]
-                    VersionRow.number == root.number,
-                )
-            )
-            assert row is not None
+            row = session.scalars(
+                select(VersionRow)
+                .join(DatasetRow, DatasetRow.id == VersionRow.dataset_id)
+                .where(DatasetRow.name == root.dataset, VersionRow.number == root.number)
+            ).one()
             self._walk(session, row, graph, set())
         return graph
 

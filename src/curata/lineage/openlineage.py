@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
 from typing import Any
 
 from curata._version import __version__

@@ -141,15 +141,21 @@ class IngestService:
         with self._sessions() as session:
             source_row = session.scalar(select(SourceRow).where(SourceRow.name == source))
             if source_row is None:
-                raise InputError(f"unknown source {source!r} (register it with 'curata source add')")
+                raise InputError(
+                    f"unknown source {source!r} (register it with 'curata source add')"
+                )
             source_id = source_row.id
             ds_row = session.scalar(select(DatasetRow).where(DatasetRow.name == dataset))
             storage_key = ds_row.storage_key if ds_row else str(uuid.uuid4())
-            parent = None if ds_row is None else session.scalar(
-                select(VersionRow)
-                .where(VersionRow.dataset_id == ds_row.id)
-                .order_by(VersionRow.number.desc())
-                .limit(1)
+            parent = (
+                None
+                if ds_row is None
+                else session.scalar(
+                    select(VersionRow)
+                    .where(VersionRow.dataset_id == ds_row.id)
+                    .order_by(VersionRow.number.desc())
+                    .limit(1)
+                )
             )
             parent_number = parent.number if parent else 0
             parent_manifest = parent.manifest_version if parent else None
@@ -166,11 +172,10 @@ class IngestService:
             reader = READERS[item.format](item.path, encoding=encoding, max_record_bytes=limit)
             mapping: FieldMap | None = None
             for raw_batch in _batched(iter(reader), BATCH):
-                if mapping is None:
-                    mapping = fields.detect(raw_batch[0])
-                records: list[Record] = [
-                    mapping.to_record(raw, max_record_bytes=limit) for raw in raw_batch
-                ]
+                records: list[Record] = []
+                for raw in raw_batch:
+                    mapping = fields.detect(raw, mapping)
+                    records.append(mapping.to_record(raw, max_record_bytes=limit))
                 writer.add(records, source=source, origins=[raw.where for raw in raw_batch])
                 item.records += len(records)
                 if progress:
@@ -254,9 +259,7 @@ class IngestService:
                         )
                     )
                 if parent is not None:
-                    session.add(
-                        OperationInputRow(operation_id=operation_id, version_id=parent.id)
-                    )
+                    session.add(OperationInputRow(operation_id=operation_id, version_id=parent.id))
                     session.add(
                         VersionParentRow(version_id=version_row.id, parent_id=parent.id, position=0)
                     )

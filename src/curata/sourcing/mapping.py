@@ -31,7 +31,7 @@ class FieldMap:
 
     def validate(self) -> None:
         given = [n for n in ("text", "messages", "prompt", "response") if getattr(self, n)]
-        if self.text and len(given) > 1 or self.messages and len(given) > 1:
+        if (self.text and len(given) > 1) or (self.messages and len(given) > 1):
             raise InputError(
                 "give only one of --text-field, --messages-field or --prompt-field/--response-field"
             )
@@ -48,8 +48,12 @@ class FieldMap:
             return "pair"
         return None
 
-    def detect(self, item: RawItem) -> FieldMap:
-        """Resolve an automatic map from the first object of a file."""
+    def detect(self, item: RawItem, previous: FieldMap | None = None) -> FieldMap:
+        """Resolve an automatic map from an object's own fields (files may mix kinds).
+
+        ``previous`` is the map of the file's earlier records: when an object has none of the
+        known fields, the error names the field those records had.
+        """
         if self.kind is not None:
             return self
         keys = item.value.keys()
@@ -62,6 +66,14 @@ class FieldMap:
         if "text" in keys:
             return FieldMap(text="text")
         fields = ", ".join(sorted(keys)[:20]) or "none"
+        if previous is not None:
+            expected = previous.content_fields()
+            raise InputError(
+                f"missing (every record needs it, or 'messages' / 'prompt'+'response'); "
+                f"this record has: {fields}",
+                field=expected[0],
+                where=item.where,
+            )
         raise InputError(
             "cannot tell the record kind: no 'text', 'messages' or 'prompt'+'response' field "
             f"(fields: {fields}); name one with --text-field, --messages-field or "
@@ -157,4 +169,3 @@ def jsonable(value: Any, path: str) -> Any:
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
     raise _FieldProblem(f"unsupported value of type {type(value).__name__}", path)
-

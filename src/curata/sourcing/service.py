@@ -20,7 +20,7 @@ SPDX_PATTERN = re.compile(r"^[A-Za-z0-9.+-]+( (AND|OR|WITH) [A-Za-z0-9.+-]+)*$")
 
 
 def check_name(name: str, what: str) -> str:
-    """Names are 1–200 of letters, digits, '.', '_', '-' (no '@', which separates versions)."""
+    """Names are 1 to 200 of letters, digits, '.', '_', '-' (no '@', which separates versions)."""
     if not NAME_PATTERN.match(name):
         raise ValidationError(
             f"invalid {what} name {name!r}: use 1-200 letters, digits, '.', '_' or '-', "
@@ -123,4 +123,6 @@ class SourceService:
     def list(self) -> list[Source]:
         """Every source, by name."""
         with self._sessions() as session:
-            return [to_source(r) for r in session.scalars(select(SourceRow).order_by(SourceRow.name))]
+            return [
+                to_source(r) for r in session.scalars(select(SourceRow).order_by(SourceRow.name))
+            ]

@@ -171,7 +171,8 @@ class RecordStore:
         """Fetch stored rows (id, kind, content, metadata) by their offsets, in that order."""
         if len(rows) == 0:
             return []
-        return self.records().take(list(map(int, rows))).to_pylist()
+        taken: list[dict[str, Any]] = self.records().take(list(map(int, rows))).to_pylist()
+        return taken
 
     def take_records(self, rows: np.ndarray | list[int]) -> list[Record]:
         return [Record.from_row(row) for row in self.take(rows)]
@@ -191,7 +192,9 @@ class RecordStore:
         )
         return sorted(set(table.column("id").to_pylist()))
 
-    def manifest_lookup(self, storage_key: str, version: int, record_id: str) -> dict[str, Any] | None:
+    def manifest_lookup(
+        self, storage_key: str, version: int, record_id: str
+    ) -> dict[str, Any] | None:
         """Return the manifest row of ``record_id`` in a version, or ``None`` if absent."""
         table = self.manifest(storage_key, version).to_table(
             filter=f"record_id = '{_hex(record_id)}'", limit=1
@@ -265,6 +268,7 @@ class VersionWriter:
         self.fragment_local_start: list[int] = []
         self.new_payload_count = 0
         self.duplicates = 0
+        self.append_mode = False
 
     def add(
         self,
@@ -314,7 +318,7 @@ class VersionWriter:
 
     def keep_parent(self) -> None:
         """Keep every record of the parent (append mode: the new files add to it)."""
-        self.seen.update(self.parent_ids.astype(str).tolist())
+        self.append_mode = True
 
     @property
     def record_count(self) -> int:
@@ -338,6 +342,8 @@ class VersionWriter:
         """True when the version would hold exactly the parent's records."""
         if self.parent_manifest_version is None:
             return False
+        if self.append_mode:
+            return not self.pending.record_ids
         return not self.pending.record_ids and len(self.seen) == len(self.parent_ids)
 
     def commit(self, fault: Callable[[str], None] | None = None) -> ManifestResult:
@@ -354,7 +360,11 @@ class VersionWriter:
             placeholders = rows < 0
             rows[placeholders] = first_offset + (-rows[placeholders] - 1)
         seen = np.array(sorted(self.seen), dtype=ID_DTYPE)
-        removed_ids = self.parent_ids[~_isin_sorted(self.parent_ids, seen)]
+        if self.append_mode:
+            seen = np.union1d(seen, self.parent_ids)
+            removed_ids = self.parent_ids[:0]
+        else:
+            removed_ids = self.parent_ids[~_isin_sorted(self.parent_ids, seen)]
         added = pa.table(
             {
                 "record_id": pa.array(self.pending.record_ids, pa.string()),
@@ -407,7 +417,7 @@ class VersionWriter:
             return lance.write_dataset(added, uri, mode=mode, schema=MANIFEST_SCHEMA)
         ds = lance.dataset(uri, version=self.parent_manifest_version)
         if lance.dataset(uri).version != self.parent_manifest_version:
-            ds.restore()  # a crashed write left versions nobody references: start clean
+            ds.restore()  # type: ignore[no-untyped-call]  # a crashed write left versions nobody references: start clean
             ds = lance.dataset(uri)
         parent_count = len(self.parent_ids)
         if len(removed_ids) > max(DELETE_CHUNK, REWRITE_SHARE * parent_count):
@@ -429,4 +439,5 @@ def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     if len(sorted_set) == 0:
         return np.zeros(len(values), dtype=bool)
     pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[pos] == values
+    found: np.ndarray = sorted_set[pos] == values
+    return found

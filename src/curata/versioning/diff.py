@@ -18,16 +18,37 @@ PREVIEW_CHARS = 80
 
 def preview(record: Record, limit: int = PREVIEW_CHARS) -> str:
     """A one-line glimpse of a record's content."""
+    text = flat_text(record)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def change_preview(old: Record, new: Record, limit: int = PREVIEW_CHARS) -> tuple[str, str]:
+    """Glimpses of two versions of a record, starting just before their first difference."""
+    a, b = flat_text(old), flat_text(new)
+    common = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        common += 1
+    start = max(0, common - 20)
+    lead = "…" if start else ""
+
+    def clip(text: str) -> str:
+        text = lead + text[start:]
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    return clip(a), clip(b)
+
+
+def flat_text(record: Record) -> str:
+    """A record's content as one line of text."""
     if record.kind == "text":
         text = record.text or ""
     elif record.kind == "pair":
         text = f"{record.prompt} → {record.response}"
     else:
-        text = " | ".join(
-            f"{m.get('role')}: {m.get('content')}" for m in (record.messages or [])
-        )
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        text = " | ".join(f"{m.get('role')}: {m.get('content')}" for m in (record.messages or []))
+    return " ".join(text.split())
 
 
 def key_value(record: Record, key: str) -> Any:
@@ -91,7 +112,9 @@ def diff_versions(
                 changed_pairs.append((by_key.pop(repr(value)), int(j)))
                 matched_new.append(int(j))
         matched_old = {i for i, _ in changed_pairs}
-        removed_idx = np.array([i for i in removed_idx if int(i) not in matched_old], dtype=np.int64)
+        removed_idx = np.array(
+            [i for i in removed_idx if int(i) not in matched_old], dtype=np.int64
+        )
         added_idx = np.setdiff1d(added_idx, np.array(matched_new, dtype=np.int64))
     result = Diff(
         a=a.version.ref,
@@ -132,14 +155,16 @@ def _samples(
     pairs = changed_pairs[:n]
     old = store.take_records([int(rows_a[i]) for i, _ in pairs])
     new = store.take_records([int(rows_b[j]) for _, j in pairs])
-    changed = [
-        {
-            "key": key_value(o, key) if key else None,
-            "old_id": ids_a[i].decode(),
-            "new_id": ids_b[j].decode(),
-            "old": preview(o),
-            "new": preview(nw),
-        }
-        for (i, j), o, nw in zip(pairs, old, new, strict=True)
-    ]
+    changed = []
+    for (i, j), o, nw in zip(pairs, old, new, strict=True):
+        before, after = change_preview(o, nw)
+        changed.append(
+            {
+                "key": key_value(o, key) if key else None,
+                "old_id": ids_a[i].decode(),
+                "new_id": ids_b[j].decode(),
+                "old": before,
+                "new": after,
+            }
+        )
     return {"added": added, "removed": removed, "changed": changed}

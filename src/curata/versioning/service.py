@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,7 +46,9 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     """Split ``name@3`` / ``name@tag`` / ``name`` into the name and the version part."""
     match = REF_PATTERN.match(ref.strip())
     if not match:
-        raise ValidationError(f"invalid version reference {ref!r} (expected NAME, NAME@N or NAME@TAG)")
+        raise ValidationError(
+            f"invalid version reference {ref!r} (expected NAME, NAME@N or NAME@TAG)"
+        )
     return match["name"], match["ver"]
 
 
@@ -82,7 +85,9 @@ class DatasetService:
             )
             row = None if tag is None else session.get(VersionRow, tag.version_id)
         if row is None:
-            latest = session.scalar(select(func.max(VersionRow.number)).where(VersionRow.dataset_id == ds.id))
+            latest = session.scalar(
+                select(func.max(VersionRow.number)).where(VersionRow.dataset_id == ds.id)
+            )
             raise NotFoundError(
                 f"no version {ver!r} of dataset {name!r} (versions are 1..{latest or 0}"
                 " or a tag; see 'curata dataset log " + name + "')"
@@ -162,13 +167,13 @@ class DatasetService:
             latest=None if latest is None else self._to_version(session, ds, latest),
         )
 
-    def list(self) -> list[Dataset]:
+    def list(self) -> builtins.list[Dataset]:
         """Every dataset, by name."""
         with self._sessions() as session:
             rows = session.scalars(select(DatasetRow).order_by(DatasetRow.name)).all()
             return [self._to_dataset(session, ds) for ds in rows]
 
-    def log(self, name: str) -> list[Version]:
+    def log(self, name: str) -> builtins.list[Version]:
         """A dataset's versions, newest first."""
         with self._sessions() as session:
             ds = self._dataset_row(session, name)
@@ -185,7 +190,9 @@ class DatasetService:
         """Name a version; moving an existing tag needs ``force`` (and is audited as a move)."""
         check_name(tag, "tag")
         if tag.isdigit():
-            raise ValidationError(f"invalid tag {tag!r}: a tag cannot be a number (numbers are versions)")
+            raise ValidationError(
+                f"invalid tag {tag!r}: a tag cannot be a number (numbers are versions)"
+            )
         with self._sessions.begin() as session:
             ds, row = self._version_row(session, ref)
             existing = session.scalar(
@@ -224,7 +231,9 @@ class DatasetService:
         """Fetch one record of a version by id (NotFound if the version does not hold it)."""
         handle = self.handle(ref)
         try:
-            row = self._store.manifest_lookup(handle.storage_key, handle.manifest_version, record_id)
+            row = self._store.manifest_lookup(
+                handle.storage_key, handle.manifest_version, record_id
+            )
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
         if row is None:
@@ -233,7 +242,7 @@ class DatasetService:
 
     def iter_records(
         self, ref: str, *, batch_size: int = 10_000
-    ) -> Iterator[list[tuple[str, Record]]]:
+    ) -> Iterator[builtins.list[tuple[str, Record]]]:
         """Stream a version's records as (id, record) batches, in manifest order."""
         handle = self.handle(ref)
         for batch in self._store.iter_manifest(

@@ -6,7 +6,7 @@ import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from curata.core.errors import InputError
 
@@ -42,7 +42,7 @@ class Reader(Protocol):
 
 
 def detect_format(path: Path, fmt: str) -> str:
-    """Return the reader format for ``path`` (``auto`` goes by extension, ``.gz`` looked through)."""
+    """Return the reader format for ``path`` (``auto``: by extension, looking through ``.gz``)."""
     if fmt != "auto":
         if fmt not in FORMATS:
             raise InputError(f"unknown format {fmt!r} (choose from auto, {', '.join(FORMATS)})")
@@ -64,7 +64,10 @@ class CountingFile:
 
     def __init__(self, path: Path) -> None:
         self.raw = path.open("rb")
-        self.stream: IO[bytes] = gzip.open(self.raw) if path.suffix.lower() == ".gz" else self.raw
+        gz = path.suffix.lower() == ".gz"
+        self.stream: IO[bytes] = cast(
+            IO[bytes], gzip.GzipFile(fileobj=self.raw) if gz else self.raw
+        )
 
     @property
     def position(self) -> int:

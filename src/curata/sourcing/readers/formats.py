@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from curata.core.errors import InputError
-from curata.sourcing.readers.base import CountingFile, RawItem, decode, too_long
+from curata.sourcing.readers.base import CountingFile, RawItem, Reader, decode, too_long
 
 JSON_FILE_LIMIT = 1024 * 1024 * 1024
 
@@ -71,7 +71,8 @@ class JsonReader:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON: {exc.msg}", path=str(self.path), line=exc.lineno)
+            problem = f"malformed JSON: {exc.msg}"
+            raise InputError(problem, path=str(self.path), line=exc.lineno) from None
         items = value if isinstance(value, list) else [value]
         for i, item in enumerate(items):
             where = f"{self.path}:[{i}]"
@@ -120,7 +121,9 @@ class CsvReader:
             except csv.Error as exc:
                 if "field larger than field limit" in str(exc):
                     raise too_long(self.limit + 1, self.limit, f"{self.path}:{row_start}") from None
-                raise InputError(f"malformed CSV: {exc}", where=f"{self.path}:{row_start}") from None
+                raise InputError(
+                    f"malformed CSV: {exc}", where=f"{self.path}:{row_start}"
+                ) from None
 
 
 class ParquetReader:
@@ -172,7 +175,7 @@ class TextReader:
                     yield RawItem({"text": text}, where)
 
 
-READERS = {
+READERS: dict[str, Callable[..., Reader]] = {
     "jsonl": JsonlReader,
     "json": JsonReader,
     "csv": CsvReader,

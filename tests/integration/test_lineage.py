@@ -1,0 +1,127 @@
+"""Lineage both ways, OpenLineage events, and the append-only, hash-chained audit log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from tests.conftest import text_rows, write_jsonl
+
+from curata.core.errors import NotFoundError, ValidationError
+
+
+@pytest.fixture
+def history(ws, tmp_path: Path):
+    ws.sources.add(
+        "vendor", kind="vendor", license="LicenseRef-vendor", origin="s3://vendor/batch1"
+    )
+    write_jsonl(tmp_path / "crawl.jsonl", text_rows(6))
+    write_jsonl(tmp_path / "vendor.jsonl", text_rows(2, start=100))
+    ws.ingest([tmp_path / "crawl.jsonl"], source="web", dataset="raw", message="crawl")
+    ws.ingest([tmp_path / "vendor.jsonl"], source="vendor", dataset="raw", append=True)
+    write_jsonl(tmp_path / "crawl2.jsonl", text_rows(3))
+    ws.ingest([tmp_path / "crawl2.jsonl"], source="web", dataset="raw")
+    return ws
+
+
+def test_upstream_reaches_every_source_through_each_operation(history, tmp_path: Path) -> None:
+    graph = history.lineage.upstream("raw@3")
+    assert graph.root == "version:raw@3"
+    types = {n["id"]: n["type"] for n in graph.nodes.values()}
+    assert types == {
+        "version:raw@3": "version",
+        "version:raw@2": "version",
+        "version:raw@1": "version",
+        "source:web": "source",
+        "source:vendor": "source",
+    }
+    edges = {(e["from"], e["to"]) for e in graph.edges}
+    assert edges == {
+        ("source:web", "version:raw@3"),
+        ("version:raw@2", "version:raw@3"),
+        ("source:vendor", "version:raw@2"),
+        ("version:raw@1", "version:raw@2"),
+        ("source:web", "version:raw@1"),
+    }
+    vendor_edge = next(e for e in graph.edges if e["from"] == "source:vendor")
+    assert vendor_edge["operation"] == "ingest" and vendor_edge["records"] == 2
+    assert vendor_edge["file"] == str((tmp_path / "vendor.jsonl").resolve())
+    assert len(vendor_edge["file_digest"]) == 64 and vendor_edge["code_version"].startswith(
+        "curata "
+    )
+    assert graph.nodes["source:vendor"]["license"] == "LicenseRef-vendor"
+
+
+def test_record_lineage_lists_every_version_holding_it(history) -> None:
+    ws = history
+    first = {i: r for b in ws.datasets.iter_records("raw@1") for i, r in b}
+    kept = next(i for i, r in first.items() if r.metadata["id"] == 0)
+    dropped = next(i for i, r in first.items() if r.metadata["id"] == 5)
+    found = ws.lineage.record(kept[:10])  # a prefix is enough
+    assert found.record_id == kept
+    assert [a["version"] for a in found.appearances] == ["raw@1", "raw@2", "raw@3"]
+    assert [a["added_here"] for a in found.appearances] == [True, False, False]
+    assert found.appearances[0]["source"] == "web"
+    assert found.appearances[0]["origin"].endswith("crawl.jsonl:1")
+    assert [a["version"] for a in ws.lineage.record(dropped).appearances] == ["raw@1", "raw@2"]
+
+
+def test_record_lineage_errors(history) -> None:
+    with pytest.raises(ValidationError, match="not a record id"):
+        history.lineage.record("xyz")
+    with pytest.raises(NotFoundError, match="no record id starts with"):
+        history.lineage.record("ffffffffffff")
+
+
+def test_each_operation_is_an_openlineage_run_event(history) -> None:
+    path = history.settings.openlineage_file
+    events = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"] * 3
+    complete = events[-1]
+    assert (complete["job"]["namespace"], complete["job"]["name"]) == ("curata", "ingest")
+    assert complete["outputs"][0]["name"] == "raw@3"
+    input_names = {i["name"] for i in complete["inputs"]}
+    assert {"web", "raw@2"} <= input_names
+    assert complete["run"]["runId"] == history.datasets.version("raw@3").operation_id
+    assert complete["schemaURL"].startswith("https://openlineage.io/spec/")
+
+
+def test_audit_log_records_who_did_what(history) -> None:
+    events = history.audit.list(limit=100)
+    actions = [e.action for e in reversed(events)]
+    assert actions == [
+        "workspace.init",
+        "source.add",
+        "source.add",
+        "dataset.ingest",
+        "dataset.ingest",
+        "dataset.ingest",
+    ]
+    assert {e.actor for e in events} == {"tester"}
+    assert [e.object_ref for e in history.audit.list(action="dataset.ingest")] == [
+        "raw@3",
+        "raw@2",
+        "raw@1",
+    ]
+    assert history.audit.verify() == (True, 6, None)
+
+
+def test_audit_log_is_append_only(history) -> None:
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), history.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_events SET actor = 'mallory'"))
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), history.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM audit_events"))
+    assert history.audit.verify()[0]
+
+
+def test_tampering_past_the_trigger_is_detected(history) -> None:
+    with history.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execute(sa.text("DROP TRIGGER audit_events_no_update"))
+        else:
+            conn.execute(sa.text("DROP TRIGGER audit_events_append_only ON audit_events"))
+        conn.execute(sa.text("UPDATE audit_events SET actor = 'mallory' WHERE id = 3"))
+    intact, checked, broken = history.audit.verify()
+    assert (intact, checked, broken) == (False, 2, 3)
