@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ class Workspace:
     ) -> Workspace:
         """Create a workspace (idempotent on an existing one) and migrate its database."""
         settings = cls._settings(home, database_url=database_url, data_url=data_url, **overrides)
+        created = not settings.home.exists()
         settings.home.mkdir(parents=True, exist_ok=True)
         saved = {}
         if database_url or os.environ.get("CURATA_DATABASE_URL"):
@@ -83,10 +85,14 @@ class Workspace:
         if data_url:
             saved["data_url"] = str(settings.data_url)
         fresh = not (settings.home / CONFIG_FILE).exists()
+        try:
+            ws = cls._build(settings)
+        except WorkspaceError:
+            if created:  # leave nothing behind for a workspace that could not be made
+                shutil.rmtree(settings.home, ignore_errors=True)
+            raise
         if fresh:
             write_config(settings.home, saved)
-        ws = cls._build(settings)
-        if fresh:
             with ws._sessions.begin() as session:
                 audit.append(
                     session,
