@@ -139,3 +139,31 @@ def test_kill_at_random_moments_while_streaming(tmp_path: Path, database_url: st
     with Workspace.open(home) as ws:
         assert ws.datasets.version("raw").record_count == 60_000
         assert_whole(ws, "raw")
+
+
+def test_concurrent_ingests_into_one_dataset_serialise(tmp_path: Path, database_url) -> None:
+    """Two `curata ingest` processes at once: both land, one after the other, each whole."""
+    home = tmp_path / "ws"
+    with Workspace.create(home, database_url=database_url, user="crash") as ws:
+        ws.sources.add("web", kind="crawl", license="MIT", origin="https://example.org")
+    a = write_jsonl(tmp_path / "a.jsonl", text_rows(20_000))
+    b = write_jsonl(tmp_path / "b.jsonl", text_rows(20_000, start=10_000))
+    procs = [
+        subprocess.Popen(
+            [CURATA, "ingest", str(path), "--source", "web", "--dataset", "raw", "--json"],
+            env=_env(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path in (a, b)
+    ]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
+    with Workspace.open(home) as ws:
+        log = ws.datasets.log("raw")
+        assert [v.number for v in log] == [2, 1] and log[0].parents == ["raw@1"]
+        assert [v.record_count for v in log] == [20_000, 20_000]
+        assert log[0].digest != log[1].digest
+        for v in log:
+            assert_whole(ws, v.ref)

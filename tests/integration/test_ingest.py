@@ -53,6 +53,30 @@ def test_all_formats_give_the_same_records(ws, tmp_path: Path) -> None:
     assert jsonl.exists()
 
 
+def test_several_files_in_one_ingest_with_progress(ws, tmp_path: Path) -> None:
+    a = write_jsonl(tmp_path / "a.jsonl", text_rows(12_000))
+    b = write_jsonl(tmp_path / "b.jsonl", text_rows(3, start=50_000))
+    seen: list[tuple[int, int]] = []
+    result = ws.ingest(
+        [a, b], source="web", dataset="raw", progress=lambda d, t: seen.append((d, t))
+    )
+    assert result.version.record_count == 12_003 and result.records_read == 12_003
+    total = a.stat().st_size + b.stat().st_size
+    assert {t for _, t in seen} == {total}
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == total and len(done) >= 3
+    graph = ws.lineage.upstream("raw@1")
+    assert sorted(e["records"] for e in graph.edges) == [3, 12_000]
+
+
+def test_duplicate_source_is_refused(ws) -> None:
+    from curata.core.errors import AlreadyExistsError
+
+    with pytest.raises(AlreadyExistsError, match="source 'web' already exists"):
+        ws.sources.add("web", kind="crawl", license="MIT", origin="https://other.example")
+    assert ws.sources.get("web").license == "CC-BY-4.0"
+
+
 def test_text_format_one_record_per_line(ws, tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("first line\n\nsecond line\n", "utf-8")

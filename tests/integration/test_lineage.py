@@ -88,6 +88,42 @@ def test_each_operation_is_an_openlineage_run_event(history) -> None:
     assert complete["schemaURL"].startswith("https://openlineage.io/spec/")
 
 
+def test_openlineage_over_http_to_a_real_socket(tmp_path: Path, database_url) -> None:
+    """CURATA_OPENLINEAGE_URL sends the events to an HTTP endpoint (a server on 127.0.0.1)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from curata.workspace import Workspace
+
+    received: list[dict] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"path": self.path, "event": json.loads(body)})
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        ws = Workspace.create(tmp_path / "w", database_url=database_url, openlineage_url=url)
+        ws.sources.add("web", kind="crawl", license="MIT", origin="https://example.org")
+        write_jsonl(tmp_path / "a.jsonl", text_rows(3))
+        ws.ingest([tmp_path / "a.jsonl"], source="web", dataset="raw")
+        ws.close()
+    finally:
+        server.shutdown()
+    assert [r["event"]["eventType"] for r in received] == ["START", "COMPLETE"]
+    assert all(r["path"] == "/api/v1/lineage" for r in received)
+    assert received[1]["event"]["outputs"][0]["name"] == "raw@1"
+    assert not (tmp_path / "w" / "openlineage" / "events.jsonl").exists()
+
+
 def test_audit_log_records_who_did_what(history) -> None:
     events = history.audit.list(limit=100)
     actions = [e.action for e in reversed(events)]

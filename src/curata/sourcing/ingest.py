@@ -138,175 +138,190 @@ class IngestService:
         if limit <= 0:
             raise ValidationError("max-record-bytes must be positive")
         inputs = self._check_inputs(paths, format)
-        with self._sessions() as session:
-            source_row = session.scalar(select(SourceRow).where(SourceRow.name == source))
-            if source_row is None:
-                raise InputError(
-                    f"unknown source {source!r} (register it with 'curata source add')"
+        # One writer per dataset at a time: a second ingest waits, then builds on the first.
+        with self._store.dataset_lock(dataset):
+            with self._sessions() as session:
+                source_row = session.scalar(select(SourceRow).where(SourceRow.name == source))
+                if source_row is None:
+                    raise InputError(
+                        f"unknown source {source!r} (register it with 'curata source add')"
+                    )
+                source_id = source_row.id
+                ds_row = session.scalar(select(DatasetRow).where(DatasetRow.name == dataset))
+                storage_key = ds_row.storage_key if ds_row else str(uuid.uuid4())
+                parent = (
+                    None
+                    if ds_row is None
+                    else session.scalar(
+                        select(VersionRow)
+                        .where(VersionRow.dataset_id == ds_row.id)
+                        .order_by(VersionRow.number.desc())
+                        .limit(1)
+                    )
                 )
-            source_id = source_row.id
-            ds_row = session.scalar(select(DatasetRow).where(DatasetRow.name == dataset))
-            storage_key = ds_row.storage_key if ds_row else str(uuid.uuid4())
-            parent = (
-                None
-                if ds_row is None
-                else session.scalar(
-                    select(VersionRow)
-                    .where(VersionRow.dataset_id == ds_row.id)
-                    .order_by(VersionRow.number.desc())
-                    .limit(1)
-                )
-            )
-            parent_number = parent.number if parent else 0
-            parent_manifest = parent.manifest_version if parent else None
-            key = key or (ds_row.key_field if ds_row else None)
+                parent_number = parent.number if parent else 0
+                parent_manifest = parent.manifest_version if parent else None
+                key = key or (ds_row.key_field if ds_row else None)
 
-        writer = self._store.version_writer(storage_key, parent_manifest)
-        if append and parent_manifest is not None:
-            writer.keep_parent()
-        total_bytes = sum(i.path.stat().st_size for i in inputs)
-        done_bytes = 0
-        records_read = 0
-        for item in inputs:
-            item.digest = _file_digest(item.path)
-            reader = READERS[item.format](item.path, encoding=encoding, max_record_bytes=limit)
-            mapping: FieldMap | None = None
-            for raw_batch in _batched(iter(reader), BATCH):
-                records: list[Record] = []
-                for raw in raw_batch:
-                    mapping = fields.detect(raw, mapping)
-                    records.append(mapping.to_record(raw, max_record_bytes=limit))
-                writer.add(records, source=source, origins=[raw.where for raw in raw_batch])
-                item.records += len(records)
+            writer = self._store.version_writer(storage_key, parent_manifest)
+            if append and parent_manifest is not None:
+                writer.keep_parent()
+            total_bytes = sum(i.path.stat().st_size for i in inputs)
+            done_bytes = 0
+            records_read = 0
+            for item in inputs:
+                item.digest = _file_digest(item.path)
+                reader = READERS[item.format](item.path, encoding=encoding, max_record_bytes=limit)
+                mapping: FieldMap | None = None
+                for raw_batch in _batched(iter(reader), BATCH):
+                    records: list[Record] = []
+                    for raw in raw_batch:
+                        mapping = fields.detect(raw, mapping)
+                        records.append(mapping.to_record(raw, max_record_bytes=limit))
+                    writer.add(records, source=source, origins=[raw.where for raw in raw_batch])
+                    item.records += len(records)
+                    if progress:
+                        progress(done_bytes + reader.bytes_read, total_bytes)
+                if item.records == 0:
+                    raise InputError("no records (the file is empty)", path=str(item.path))
+                records_read += item.records
+                done_bytes += item.path.stat().st_size
                 if progress:
-                    progress(done_bytes + reader.bytes_read, total_bytes)
-            if item.records == 0:
-                raise InputError("no records (the file is empty)", path=str(item.path))
-            records_read += item.records
-            done_bytes += item.path.stat().st_size
-            if progress:
-                progress(done_bytes, total_bytes)
+                    progress(done_bytes, total_bytes)
 
-        if parent is not None and writer.is_unchanged():
-            version = self._datasets.version(f"{dataset}@{parent_number}")
-            return IngestResult(dataset, version, False, records_read, writer.duplicates)
+            if parent is not None and writer.is_unchanged():
+                version = self._datasets.version(f"{dataset}@{parent_number}")
+                return IngestResult(dataset, version, False, records_read, writer.duplicates)
 
-        _fault("before_commit")
-        manifest = writer.commit(fault=_fault)
-        _fault("after_manifest")
-        ended = utcnow()
-        operation_id = str(uuid.uuid4())
-        parameters = {
-            "files": [str(i.path) for i in inputs],
-            "format": [i.format for i in inputs],
-            "fields": {k: v for k, v in vars(fields).items() if v},
-            "source": source,
-            "append": append,
-            "key": key,
-            "encoding": encoding,
-            "records_read": records_read,
-            "duplicates": writer.duplicates,
-        }
-        try:
-            with self._sessions.begin() as session:
-                if ds_row is None:
-                    ds_new = DatasetRow(
-                        name=dataset, storage_key=storage_key, key_field=key, created_by=self._actor
-                    )
-                    session.add(ds_new)
-                    session.flush()
-                    dataset_id = ds_new.id
-                else:
-                    dataset_id = ds_row.id
-                    if key and ds_row.key_field != key:
-                        session.get(DatasetRow, dataset_id).key_field = key  # type: ignore[union-attr]
-                session.add(
-                    OperationRow(
-                        id=operation_id,
-                        kind="ingest",
-                        parameters=parameters,
-                        code_version=f"curata {__version__}",
-                        actor=self._actor,
-                        started_at=started,
-                        ended_at=ended,
-                    )
-                )
-                session.flush()
-                version_row = VersionRow(
-                    dataset_id=dataset_id,
-                    number=parent_number + 1,
-                    message=message,
-                    author=self._actor,
-                    created_at=ended,
-                    record_count=manifest.record_count,
-                    digest=manifest.digest,
-                    operation_id=operation_id,
-                    manifest_version=manifest.manifest_version,
-                    added=manifest.added,
-                    removed=manifest.removed,
-                    bytes_added=manifest.bytes_added,
-                )
-                session.add(version_row)
-                session.flush()
-                for i in inputs:
+            _fault("before_commit")
+            manifest = writer.commit(fault=_fault)
+            _fault("after_manifest")
+            ended = utcnow()
+            operation_id = str(uuid.uuid4())
+            parameters = {
+                "files": [str(i.path) for i in inputs],
+                "format": [i.format for i in inputs],
+                "fields": {k: v for k, v in vars(fields).items() if v},
+                "source": source,
+                "append": append,
+                "key": key,
+                "encoding": encoding,
+                "records_read": records_read,
+                "duplicates": writer.duplicates,
+            }
+            try:
+                with self._sessions.begin() as session:
+                    if ds_row is None:
+                        ds_new = DatasetRow(
+                            name=dataset,
+                            storage_key=storage_key,
+                            key_field=key,
+                            created_by=self._actor,
+                        )
+                        session.add(ds_new)
+                        session.flush()
+                        dataset_id = ds_new.id
+                    else:
+                        dataset_id = ds_row.id
+                        if key and ds_row.key_field != key:
+                            session.get(DatasetRow, dataset_id).key_field = key  # type: ignore[union-attr]
                     session.add(
-                        OperationInputRow(
-                            operation_id=operation_id,
-                            source_id=source_id,
-                            uri=str(i.path.resolve()),
-                            file_digest=i.digest,
-                            record_count=i.records,
+                        OperationRow(
+                            id=operation_id,
+                            kind="ingest",
+                            parameters=parameters,
+                            code_version=f"curata {__version__}",
+                            actor=self._actor,
+                            started_at=started,
+                            ended_at=ended,
                         )
                     )
-                if parent is not None:
-                    session.add(OperationInputRow(operation_id=operation_id, version_id=parent.id))
-                    session.add(
-                        VersionParentRow(version_id=version_row.id, parent_id=parent.id, position=0)
+                    session.flush()
+                    version_row = VersionRow(
+                        dataset_id=dataset_id,
+                        number=parent_number + 1,
+                        message=message,
+                        author=self._actor,
+                        created_at=ended,
+                        record_count=manifest.record_count,
+                        digest=manifest.digest,
+                        operation_id=operation_id,
+                        manifest_version=manifest.manifest_version,
+                        added=manifest.added,
+                        removed=manifest.removed,
+                        bytes_added=manifest.bytes_added,
                     )
-                names = list(manifest.source_counts)
-                ids = dict(
-                    session.execute(
-                        select(SourceRow.name, SourceRow.id).where(SourceRow.name.in_(names))
-                    ).all()
-                )
-                for name, count in manifest.source_counts.items():
-                    if name in ids:
+                    session.add(version_row)
+                    session.flush()
+                    for i in inputs:
                         session.add(
-                            VersionSourceRow(
-                                version_id=version_row.id, source_id=ids[name], record_count=count
+                            OperationInputRow(
+                                operation_id=operation_id,
+                                source_id=source_id,
+                                uri=str(i.path.resolve()),
+                                file_digest=i.digest,
+                                record_count=i.records,
                             )
                         )
-                ref = f"{dataset}@{parent_number + 1}"
-                audit.append(
-                    session,
-                    actor=self._actor,
-                    action="dataset.ingest",
-                    object_type="version",
-                    object_ref=ref,
-                    details={
-                        "operation": operation_id,
-                        "records": manifest.record_count,
-                        "added": manifest.added,
-                        "removed": manifest.removed,
-                        "files": parameters["files"],
-                    },
-                )
-        except IntegrityError:
-            raise ConflictError(
-                f"dataset {dataset!r} gained a version while this ingest ran; run it again"
-            ) from None
-        self._emitter.emit(
-            run_id=operation_id,
-            job="ingest",
-            started_at=started,
-            ended_at=ended,
-            inputs=[LineageDataset("curata.source", source)]
-            + [LineageDataset("file", str(i.path.resolve())) for i in inputs]
-            + ([LineageDataset("curata.dataset", f"{dataset}@{parent_number}")] if parent else []),
-            outputs=[LineageDataset("curata.dataset", ref)],
-        )
-        version = self._datasets.version(ref)
-        return IngestResult(dataset, version, True, records_read, writer.duplicates)
+                    if parent is not None:
+                        session.add(
+                            OperationInputRow(operation_id=operation_id, version_id=parent.id)
+                        )
+                        session.add(
+                            VersionParentRow(
+                                version_id=version_row.id, parent_id=parent.id, position=0
+                            )
+                        )
+                    names = list(manifest.source_counts)
+                    ids = dict(
+                        session.execute(
+                            select(SourceRow.name, SourceRow.id).where(SourceRow.name.in_(names))
+                        ).all()
+                    )
+                    for name, count in manifest.source_counts.items():
+                        if name in ids:
+                            session.add(
+                                VersionSourceRow(
+                                    version_id=version_row.id,
+                                    source_id=ids[name],
+                                    record_count=count,
+                                )
+                            )
+                    ref = f"{dataset}@{parent_number + 1}"
+                    audit.append(
+                        session,
+                        actor=self._actor,
+                        action="dataset.ingest",
+                        object_type="version",
+                        object_ref=ref,
+                        details={
+                            "operation": operation_id,
+                            "records": manifest.record_count,
+                            "added": manifest.added,
+                            "removed": manifest.removed,
+                            "files": parameters["files"],
+                        },
+                    )
+            except IntegrityError:
+                raise ConflictError(
+                    f"dataset {dataset!r} gained a version while this ingest ran; run it again"
+                ) from None
+            self._emitter.emit(
+                run_id=operation_id,
+                job="ingest",
+                started_at=started,
+                ended_at=ended,
+                inputs=[LineageDataset("curata.source", source)]
+                + [LineageDataset("file", str(i.path.resolve())) for i in inputs]
+                + (
+                    [LineageDataset("curata.dataset", f"{dataset}@{parent_number}")]
+                    if parent
+                    else []
+                ),
+                outputs=[LineageDataset("curata.dataset", ref)],
+            )
+            version = self._datasets.version(ref)
+            return IngestResult(dataset, version, True, records_read, writer.duplicates)
 
     def _check_inputs(self, paths: Sequence[str | Path], fmt: str) -> list[_FileInput]:
         if not paths:

@@ -17,8 +17,10 @@ the referenced version before changing anything.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,6 +228,18 @@ class RecordStore:
         return _dir_size(self.root / "records.lance") + _dir_size(manifests)
 
     # -- writes ------------------------------------------------------------------------------
+
+    @contextmanager
+    def dataset_lock(self, name: str) -> Iterator[None]:
+        """Hold the exclusive write lock of one dataset (an OS file lock; released on crash)."""
+        locks = self.root / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with (locks / f"{name}.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def version_writer(
         self, storage_key: str, parent_manifest_version: int | None
