@@ -89,6 +89,25 @@ def _version_of(module: str) -> str:
         return "not installed"
 
 
+def git_info() -> dict[str, Any]:
+    """The commit benchmarked and any uncommitted changes to ``src/`` (they affect numbers)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+        return out.stdout
+
+    status = git("status", "--porcelain", "--", "src").splitlines()
+    dirty = [line[3:] for line in status if len(line) > 3]
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    return {"commit": commit, "src_modified": dirty}
+
+
 def machine_info() -> dict[str, Any]:
     """CPU, memory, Python and library versions, and the date, for the record."""
     import psutil
@@ -101,6 +120,7 @@ def machine_info() -> dict[str, Any]:
         "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "git": git_info(),
         "packages": {
             name: _version_of(name)
             for name in ("curata", "pylance", "pyarrow", "numpy", "deltalake", "SQLAlchemy")
@@ -118,6 +138,11 @@ def print_machine(info: dict[str, Any]) -> None:
     print(f"date:    {info['date_utc']}")
     pkgs = ", ".join(f"{k} {v}" for k, v in info["packages"].items())
     print(f"libs:    {pkgs}")
+    git = info["git"]
+    dirty = (
+        f", uncommitted changes in {', '.join(git['src_modified'])}" if git["src_modified"] else ""
+    )
+    print(f"code:    commit {git['commit']}{dirty}")
 
 
 def header(title: str) -> dict[str, Any]:
@@ -284,6 +309,11 @@ def versions_dir(records: int) -> Path:
     return OUT_DIR / f"versions-{records}"
 
 
+def whatif_dir(records: int) -> Path:
+    """Folder of the two-version fixture built with the delta-index what-if (update.py)."""
+    return OUT_DIR / f"versions-{records}-delta-index"
+
+
 def base_marker(records: int) -> Path:
     """The file whose presence says the base fixture is complete."""
     return base_dir(records) / "base.json"
@@ -337,7 +367,8 @@ def ensure_base(records: int, seed: int) -> Path:
 
 def clean(records: int) -> None:
     """Delete the generated inputs and workspaces for ``records`` records."""
-    for folder in (base_dir(records), versions_dir(records), OUT_DIR / f"delta-{records}"):
+    folders = (base_dir(records), versions_dir(records), whatif_dir(records))
+    for folder in (*folders, OUT_DIR / f"delta-{records}"):
         if folder.exists():
             shutil.rmtree(folder)
             print(f"deleted {folder.relative_to(REPO_ROOT)}")
@@ -370,14 +401,15 @@ def growth_by_category(
     return dict(sorted(grown.items(), key=lambda kv: -kv[1]))
 
 
-def build_versions(records: int, seed: int) -> dict[str, Any]:
+def build_versions(records: int, seed: int, folder: Path | None = None) -> dict[str, Any]:
     """Build ``raw@1`` and ``raw@2`` (1% of texts changed) fresh, measuring the store's growth.
 
-    Copies the base workspace, writes the update file and ingests it as version 2. Returns
-    (and saves as ``fixture.json``) sizes, timings and the changed ids.
+    Copies the base workspace into ``folder`` (default :func:`versions_dir`), writes the
+    update file and ingests it as version 2. Returns (and saves as ``fixture.json``) sizes,
+    timings and the changed ids.
     """
     base_home = ensure_base(records, seed)
-    folder = versions_dir(records)
+    folder = folder or versions_dir(records)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     home = folder / "ws"

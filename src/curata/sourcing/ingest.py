@@ -8,11 +8,12 @@ import signal
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +27,7 @@ from curata.sourcing.mapping import FieldMap
 from curata.sourcing.readers.base import detect_format
 from curata.sourcing.readers.formats import READERS
 from curata.sourcing.service import check_name
-from curata.store.records import RecordStore
+from curata.store.records import ManifestResult, RecordStore, VersionWriter
 from curata.store.tables import (
     DatasetRow,
     OperationInputRow,
@@ -89,6 +90,65 @@ def _batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a new version builds on, read once under the dataset's lock."""
+
+    dataset: str
+    source_id: int
+    dataset_id: int | None
+    storage_key: str
+    parent_id: int | None
+    parent_number: int
+    parent_manifest: int | None
+    key: str | None
+    key_changed: bool
+
+
+@dataclass(frozen=True)
+class _Operation:
+    id: str
+    started: datetime
+    ended: datetime
+    parameters: dict[str, Any]
+
+
+@dataclass
+class _Reading:
+    """Streams files through the field map into a version writer, reporting progress."""
+
+    fields: FieldMap
+    encoding: str
+    limit: int
+    progress: ProgressFn | None
+
+    def into(self, writer: VersionWriter, inputs: list[_FileInput], *, source: str) -> int:
+        """Read every file; return how many records were read (duplicates included)."""
+        total_bytes = sum(i.path.stat().st_size for i in inputs)
+        done_bytes = 0
+        for item in inputs:
+            item.digest = _file_digest(item.path)
+            reader = READERS[item.format](
+                item.path, encoding=self.encoding, max_record_bytes=self.limit
+            )
+            mapping: FieldMap | None = None
+            for raw_batch in _batched(iter(reader), BATCH):
+                records: list[Record] = []
+                for raw in raw_batch:
+                    mapping = self.fields.detect(raw, mapping)
+                    records.append(mapping.to_record(raw, max_record_bytes=self.limit))
+                writer.add(records, source=source, origins=[raw.where for raw in raw_batch])
+                item.records += len(records)
+                if self.progress:
+                    self.progress(done_bytes + reader.bytes_read, total_bytes)
+            if item.records == 0:
+                raise InputError("no records (the file is empty)", path=str(item.path))
+            done_bytes += item.path.stat().st_size
+            if self.progress:
+                self.progress(done_bytes, total_bytes)
+        return sum(i.records for i in inputs)
+
+
 class IngestService:
     """Reads files into versions (see :meth:`ingest`)."""
 
@@ -140,188 +200,190 @@ class IngestService:
         inputs = self._check_inputs(paths, format)
         # One writer per dataset at a time: a second ingest waits, then builds on the first.
         with self._store.dataset_lock(dataset):
-            with self._sessions() as session:
-                source_row = session.scalar(select(SourceRow).where(SourceRow.name == source))
-                if source_row is None:
-                    raise InputError(
-                        f"unknown source {source!r} (register it with 'curata source add')"
-                    )
-                source_id = source_row.id
-                ds_row = session.scalar(select(DatasetRow).where(DatasetRow.name == dataset))
-                storage_key = ds_row.storage_key if ds_row else str(uuid.uuid4())
-                parent = (
-                    None
-                    if ds_row is None
-                    else session.scalar(
-                        select(VersionRow)
-                        .where(VersionRow.dataset_id == ds_row.id)
-                        .order_by(VersionRow.number.desc())
-                        .limit(1)
-                    )
-                )
-                parent_number = parent.number if parent else 0
-                parent_manifest = parent.manifest_version if parent else None
-                key = key or (ds_row.key_field if ds_row else None)
-
-            writer = self._store.version_writer(storage_key, parent_manifest)
-            if append and parent_manifest is not None:
+            plan = self._plan(dataset, source, key)
+            writer = self._store.version_writer(plan.storage_key, plan.parent_manifest)
+            if append and plan.parent_manifest is not None:
                 writer.keep_parent()
-            total_bytes = sum(i.path.stat().st_size for i in inputs)
-            done_bytes = 0
-            records_read = 0
-            for item in inputs:
-                item.digest = _file_digest(item.path)
-                reader = READERS[item.format](item.path, encoding=encoding, max_record_bytes=limit)
-                mapping: FieldMap | None = None
-                for raw_batch in _batched(iter(reader), BATCH):
-                    records: list[Record] = []
-                    for raw in raw_batch:
-                        mapping = fields.detect(raw, mapping)
-                        records.append(mapping.to_record(raw, max_record_bytes=limit))
-                    writer.add(records, source=source, origins=[raw.where for raw in raw_batch])
-                    item.records += len(records)
-                    if progress:
-                        progress(done_bytes + reader.bytes_read, total_bytes)
-                if item.records == 0:
-                    raise InputError("no records (the file is empty)", path=str(item.path))
-                records_read += item.records
-                done_bytes += item.path.stat().st_size
-                if progress:
-                    progress(done_bytes, total_bytes)
-
-            if parent is not None and writer.is_unchanged():
-                version = self._datasets.version(f"{dataset}@{parent_number}")
+            read = _Reading(fields=fields, encoding=encoding, limit=limit, progress=progress)
+            records_read = read.into(writer, inputs, source=source)
+            if plan.parent_id is not None and writer.is_unchanged():
+                version = self._datasets.version(f"{dataset}@{plan.parent_number}")
                 return IngestResult(dataset, version, False, records_read, writer.duplicates)
-
             _fault("before_commit")
             manifest = writer.commit(fault=_fault)
             _fault("after_manifest")
-            ended = utcnow()
-            operation_id = str(uuid.uuid4())
             parameters = {
                 "files": [str(i.path) for i in inputs],
                 "format": [i.format for i in inputs],
                 "fields": {k: v for k, v in vars(fields).items() if v},
                 "source": source,
                 "append": append,
-                "key": key,
+                "key": plan.key,
                 "encoding": encoding,
                 "records_read": records_read,
                 "duplicates": writer.duplicates,
             }
-            try:
-                with self._sessions.begin() as session:
-                    if ds_row is None:
-                        ds_new = DatasetRow(
-                            name=dataset,
-                            storage_key=storage_key,
-                            key_field=key,
-                            created_by=self._actor,
-                        )
-                        session.add(ds_new)
-                        session.flush()
-                        dataset_id = ds_new.id
-                    else:
-                        dataset_id = ds_row.id
-                        if key and ds_row.key_field != key:
-                            session.get(DatasetRow, dataset_id).key_field = key  # type: ignore[union-attr]
-                    session.add(
-                        OperationRow(
-                            id=operation_id,
-                            kind="ingest",
-                            parameters=parameters,
-                            code_version=f"curata {__version__}",
-                            actor=self._actor,
-                            started_at=started,
-                            ended_at=ended,
-                        )
-                    )
-                    session.flush()
-                    version_row = VersionRow(
-                        dataset_id=dataset_id,
-                        number=parent_number + 1,
-                        message=message,
-                        author=self._actor,
-                        created_at=ended,
-                        record_count=manifest.record_count,
-                        digest=manifest.digest,
-                        operation_id=operation_id,
-                        manifest_version=manifest.manifest_version,
-                        added=manifest.added,
-                        removed=manifest.removed,
-                        bytes_added=manifest.bytes_added,
-                    )
-                    session.add(version_row)
-                    session.flush()
-                    for i in inputs:
-                        session.add(
-                            OperationInputRow(
-                                operation_id=operation_id,
-                                source_id=source_id,
-                                uri=str(i.path.resolve()),
-                                file_digest=i.digest,
-                                record_count=i.records,
-                            )
-                        )
-                    if parent is not None:
-                        session.add(
-                            OperationInputRow(operation_id=operation_id, version_id=parent.id)
-                        )
-                        session.add(
-                            VersionParentRow(
-                                version_id=version_row.id, parent_id=parent.id, position=0
-                            )
-                        )
-                    names = list(manifest.source_counts)
-                    ids = dict(
-                        session.execute(
-                            select(SourceRow.name, SourceRow.id).where(SourceRow.name.in_(names))
-                        ).all()
-                    )
-                    for name, count in manifest.source_counts.items():
-                        if name in ids:
-                            session.add(
-                                VersionSourceRow(
-                                    version_id=version_row.id,
-                                    source_id=ids[name],
-                                    record_count=count,
-                                )
-                            )
-                    ref = f"{dataset}@{parent_number + 1}"
-                    audit.append(
-                        session,
-                        actor=self._actor,
-                        action="dataset.ingest",
-                        object_type="version",
-                        object_ref=ref,
-                        details={
-                            "operation": operation_id,
-                            "records": manifest.record_count,
-                            "added": manifest.added,
-                            "removed": manifest.removed,
-                            "files": parameters["files"],
-                        },
-                    )
-            except IntegrityError:
-                raise ConflictError(
-                    f"dataset {dataset!r} gained a version while this ingest ran; run it again"
-                ) from None
-            self._emitter.emit(
-                run_id=operation_id,
-                job="ingest",
-                started_at=started,
-                ended_at=ended,
-                inputs=[LineageDataset("curata.source", source)]
-                + [LineageDataset("file", str(i.path.resolve())) for i in inputs]
-                + (
-                    [LineageDataset("curata.dataset", f"{dataset}@{parent_number}")]
-                    if parent
-                    else []
-                ),
-                outputs=[LineageDataset("curata.dataset", ref)],
+            operation = _Operation(str(uuid.uuid4()), started, utcnow(), parameters)
+            ref = self._record(plan, inputs, manifest, operation, message)
+        self._emitter.emit(
+            run_id=operation.id,
+            job="ingest",
+            started_at=operation.started,
+            ended_at=operation.ended,
+            inputs=[LineageDataset("curata.source", source)]
+            + [LineageDataset("file", str(i.path.resolve())) for i in inputs]
+            + (
+                [LineageDataset("curata.dataset", f"{dataset}@{plan.parent_number}")]
+                if plan.parent_id is not None
+                else []
+            ),
+            outputs=[LineageDataset("curata.dataset", ref)],
+        )
+        version = self._datasets.version(ref)
+        return IngestResult(dataset, version, True, records_read, writer.duplicates)
+
+    def _plan(self, dataset: str, source: str, key: str | None) -> _Plan:
+        """Read what the new version builds on: the source, the dataset and its latest version."""
+        with self._sessions() as session:
+            source_id = session.scalar(select(SourceRow.id).where(SourceRow.name == source))
+            if source_id is None:
+                raise InputError(
+                    f"unknown source {source!r} (register it with 'curata source add')"
+                )
+            ds = session.scalar(select(DatasetRow).where(DatasetRow.name == dataset))
+            parent = None
+            if ds is not None:
+                parent = session.scalar(
+                    select(VersionRow)
+                    .where(VersionRow.dataset_id == ds.id)
+                    .order_by(VersionRow.number.desc())
+                    .limit(1)
+                )
+            return _Plan(
+                dataset=dataset,
+                source_id=source_id,
+                dataset_id=ds.id if ds else None,
+                storage_key=ds.storage_key if ds else str(uuid.uuid4()),
+                parent_id=parent.id if parent else None,
+                parent_number=parent.number if parent else 0,
+                parent_manifest=parent.manifest_version if parent else None,
+                key=key or (ds.key_field if ds else None),
+                key_changed=bool(ds and key and ds.key_field != key),
             )
-            version = self._datasets.version(ref)
-            return IngestResult(dataset, version, True, records_read, writer.duplicates)
+
+    def _record(
+        self,
+        plan: _Plan,
+        inputs: list[_FileInput],
+        manifest: ManifestResult,
+        operation: _Operation,
+        message: str,
+    ) -> str:
+        """Commit the version, its lineage and its audit entry in one transaction."""
+        ref = f"{plan.dataset}@{plan.parent_number + 1}"
+        try:
+            with self._sessions.begin() as session:
+                dataset_id = plan.dataset_id
+                if dataset_id is None:
+                    row = DatasetRow(
+                        name=plan.dataset,
+                        storage_key=plan.storage_key,
+                        key_field=plan.key,
+                        created_by=self._actor,
+                    )
+                    session.add(row)
+                    session.flush()
+                    dataset_id = row.id
+                elif plan.key_changed:
+                    session.execute(
+                        update(DatasetRow)
+                        .where(DatasetRow.id == dataset_id)
+                        .values(key_field=plan.key)
+                    )
+                session.add(
+                    OperationRow(
+                        id=operation.id,
+                        kind="ingest",
+                        parameters=operation.parameters,
+                        code_version=f"curata {__version__}",
+                        actor=self._actor,
+                        started_at=operation.started,
+                        ended_at=operation.ended,
+                    )
+                )
+                session.flush()
+                version = VersionRow(
+                    dataset_id=dataset_id,
+                    number=plan.parent_number + 1,
+                    message=message,
+                    author=self._actor,
+                    created_at=operation.ended,
+                    record_count=manifest.record_count,
+                    digest=manifest.digest,
+                    operation_id=operation.id,
+                    manifest_version=manifest.manifest_version,
+                    added=manifest.added,
+                    removed=manifest.removed,
+                    bytes_added=manifest.bytes_added,
+                )
+                session.add(version)
+                session.flush()
+                self._record_lineage(session, plan, inputs, manifest, operation.id, version.id)
+                audit.append(
+                    session,
+                    actor=self._actor,
+                    action="dataset.ingest",
+                    object_type="version",
+                    object_ref=ref,
+                    details={
+                        "operation": operation.id,
+                        "records": manifest.record_count,
+                        "added": manifest.added,
+                        "removed": manifest.removed,
+                        "files": operation.parameters["files"],
+                    },
+                )
+        except IntegrityError:
+            raise ConflictError(
+                f"dataset {plan.dataset!r} gained a version while this ingest ran; run it again"
+            ) from None
+        return ref
+
+    def _record_lineage(
+        self,
+        session: Session,
+        plan: _Plan,
+        inputs: list[_FileInput],
+        manifest: ManifestResult,
+        operation_id: str,
+        version_id: int,
+    ) -> None:
+        for item in inputs:
+            session.add(
+                OperationInputRow(
+                    operation_id=operation_id,
+                    source_id=plan.source_id,
+                    uri=str(item.path.resolve()),
+                    file_digest=item.digest,
+                    record_count=item.records,
+                )
+            )
+        if plan.parent_id is not None:
+            session.add(OperationInputRow(operation_id=operation_id, version_id=plan.parent_id))
+            session.add(
+                VersionParentRow(version_id=version_id, parent_id=plan.parent_id, position=0)
+            )
+        names = list(manifest.source_counts)
+        ids = dict(
+            session.execute(
+                select(SourceRow.name, SourceRow.id).where(SourceRow.name.in_(names))
+            ).all()
+        )
+        for name, count in manifest.source_counts.items():
+            if name in ids:
+                session.add(
+                    VersionSourceRow(version_id=version_id, source_id=ids[name], record_count=count)
+                )
 
     def _check_inputs(self, paths: Sequence[str | Path], fmt: str) -> list[_FileInput]:
         if not paths:
