@@ -55,7 +55,7 @@ def list_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="NAME (latest), NAME@N or NAME@TAG."),
+    ref: str = typer.Argument(..., help="NAME (latest), NAME@N or NAME@TAG.", metavar="REF"),
     as_json: bool = JsonOption,
 ) -> None:
     """Show one version: counts, digest, parents, operation, sources, tags."""
@@ -83,7 +83,11 @@ def render_version(c: Console, v: Version) -> None:
 
 
 @app.command("log")
-def log(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
+def log(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Dataset name.", metavar="NAME"),
+    as_json: bool = JsonOption,
+) -> None:
     """A dataset's versions, newest first."""
     versions = workspace(ctx).datasets.log(name)
 
@@ -110,8 +114,8 @@ def log(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
 @app.command("diff")
 def diff(
     ctx: typer.Context,
-    a: str = typer.Argument(..., help="Old version (NAME@N)."),
-    b: str = typer.Argument(..., help="New version (NAME@N)."),
+    a: str = typer.Argument(..., help="Old version (NAME@N).", metavar="OLD"),
+    b: str = typer.Argument(..., help="New version (NAME@N).", metavar="NEW"),
     key: str | None = typer.Option(
         None, "--key", help="Field deciding record identity (default: the dataset's key)."
     ),
@@ -146,8 +150,8 @@ def render_diff(c: Console, d: Diff) -> None:
 @app.command("tag")
 def tag(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="Version to tag (NAME@N)."),
-    name: str = typer.Argument(..., help="Tag name (not a number)."),
+    ref: str = typer.Argument(..., help="Version to tag (NAME@N).", metavar="REF"),
+    name: str = typer.Argument(..., help="Tag name (not a number).", metavar="NAME"),
     force: bool = typer.Option(False, "--force", help="Move the tag if it names another version."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -163,8 +167,8 @@ def tag(
 @app.command("record")
 def record(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="Version (NAME@N)."),
-    record_id: str = typer.Argument(..., help="Record id."),
+    ref: str = typer.Argument(..., help="Version (NAME@N).", metavar="REF"),
+    record_id: str = typer.Argument(..., help="Record id.", metavar="RECORD_ID"),
     as_json: bool = JsonOption,
 ) -> None:
     """Fetch one record of a version by id."""
@@ -182,7 +186,7 @@ def record(
 @app.command("export")
 def export(
     ctx: typer.Context,
-    ref: str = typer.Argument(..., help="Version to export (NAME@N)."),
+    ref: str = typer.Argument(..., help="Version to export (NAME@N).", metavar="REF"),
     format: ExportFormat = typer.Option(
         ..., "--format", help="jsonl, parquet or hf (a Hugging Face datasets folder)."
     ),

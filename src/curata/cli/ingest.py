@@ -27,7 +27,7 @@ class FormatChoice(StrEnum):
 def ingest(
     ctx: typer.Context,
     paths: list[Path] = typer.Argument(
-        ..., help="Files to read (JSONL, JSON, CSV/TSV, Parquet, text; .gz ok)."
+        ..., help="Files to read (JSONL, JSON, CSV/TSV, Parquet, text; .gz ok).", metavar="PATH"
     ),
     source: str = typer.Option(..., "--source", help="Registered source the records come from."),
     dataset: str = typer.Option(..., "--dataset", help="Dataset to write the next version of."),

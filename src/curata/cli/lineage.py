@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 def lineage(
     ctx: typer.Context,
-    ref: str | None = typer.Argument(None, help="Version (NAME@N) to trace upstream."),
+    ref: str | None = typer.Argument(
+        None, help="Version (NAME@N) to trace upstream.", metavar="REF"
+    ),
     record: str | None = typer.Option(
         None, "--record", help="Record id (or a 6+ digit prefix) to trace."
     ),

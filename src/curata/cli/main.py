@@ -54,7 +54,7 @@ def root(
 def init(
     ctx: typer.Context,
     directory: Path | None = typer.Argument(
-        None, help="Workspace folder (default: --home or ./.curata)."
+        None, help="Workspace folder (default: --home or ./.curata).", metavar="DIR"
     ),
     database_url: str | None = typer.Option(
         None,

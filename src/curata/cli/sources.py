@@ -33,7 +33,9 @@ class PiiChoice(StrEnum):
 @app.command("add")
 def add(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Unique source name (letters, digits, '.', '_', '-')."),
+    name: str = typer.Argument(
+        ..., help="Unique source name (letters, digits, '.', '_', '-').", metavar="NAME"
+    ),
     kind: SourceKindChoice = typer.Option(..., "--kind", help="How the data was obtained."),
     license: str = typer.Option(..., "--license", help="SPDX license id or expression."),
     origin: str = typer.Option(..., "--origin", help="URI saying where the data is from."),
@@ -83,7 +85,11 @@ def list_(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 
 
 @app.command("show")
-def show(ctx: typer.Context, name: str, as_json: bool = JsonOption) -> None:
+def show(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Source name.", metavar="NAME"),
+    as_json: bool = JsonOption,
+) -> None:
     """Show one source's provenance."""
     source = workspace(ctx).sources.get(name)
     emit(as_json, source.to_dict(), lambda c: render_source(c, source))
