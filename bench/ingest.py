@@ -44,8 +44,23 @@ def child(input_path: Path, home: Path, profile: bool) -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
+    timeline: list[tuple[float, int]] = []  # (share of the input read, RSS) as reading goes
+
+    def progress(done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        last = timeline[-1][0] if timeline else 0.0
+        if share - last >= 0.25 or (done == total and share > last):
+            timeline.append((share, proc.memory_info().rss))
+
     start = time.perf_counter()
-    res = ws.ingest([input_path], source=bl.SOURCE, dataset=bl.DATASET, key=bl.KEY, message="v1")
+    res = ws.ingest(
+        [input_path],
+        source=bl.SOURCE,
+        dataset=bl.DATASET,
+        key=bl.KEY,
+        message="v1",
+        progress=progress,
+    )
     seconds = time.perf_counter() - start
     if profiler is not None:
         import pstats
@@ -67,6 +82,7 @@ def child(input_path: Path, home: Path, profile: bool) -> None:
         "baseline_maxrss_bytes": baseline_maxrss,
         "peak_rss_bytes": maxrss,
         "end_rss_bytes": proc.memory_info().rss,
+        "rss_while_reading": [{"read": round(f, 3), "rss_bytes": r} for f, r in timeline],
     }
     ws.close()
     print(RESULT_PREFIX + json.dumps(out), flush=True)
@@ -124,6 +140,10 @@ def run(records: int, seed: int, *, profile: bool = False) -> dict[str, Any]:
     print(f"  ingest's share    {bl.human_bytes(result['peak_rss_above_baseline_bytes'])}")
     per_record = result["peak_rss_above_baseline_bytes"] / max(1, records)
     print(f"  per record        {per_record:,.0f} bytes")
+    steps = ", ".join(
+        f"{p['read']:.0%} {bl.human_bytes(p['rss_bytes'])}" for p in out["rss_while_reading"]
+    )
+    print(f"  RSS while reading {steps} (then commit: payloads, manifest, id index)")
     print(f"store size (v1)     {bl.human_bytes(out['store_bytes'])}")
     if profile:
         print("(profiled run: timings include cProfile overhead; not saved)")

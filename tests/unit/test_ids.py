@@ -82,3 +82,24 @@ def test_bad_messages_name_the_field_path(messages: object, path: str) -> None:
     with pytest.raises(RecordShapeError) as info:
         check_messages(messages)
     assert info.value.field_path == path
+
+
+@given(
+    st.one_of(
+        st.builds(Record.from_text, st.text(), st.dictionaries(st.text(), json_values, max_size=4)),
+        st.builds(Record.from_pair, st.text(), st.text(), st.dictionaries(st.text(), json_values)),
+        st.builds(
+            Record.from_messages,
+            st.lists(
+                st.fixed_dictionaries(
+                    {"role": st.sampled_from(["user", "assistant"]), "content": st.text()}
+                ),
+                min_size=1,
+                max_size=3,
+            ),
+        ),
+    )
+)
+def test_cached_canonical_form_equals_serialising_the_whole_record(record: Record) -> None:
+    whole = {"kind": record.kind, **record.content(), "metadata": record.metadata}
+    assert record.canonical() == canonical_json(whole)

@@ -119,11 +119,14 @@ def diff(
     key: str | None = typer.Option(
         None, "--key", help="Field deciding record identity (default: the dataset's key)."
     ),
+    no_key: bool = typer.Option(
+        False, "--no-key", help="Ignore the dataset's key: a changed record is removed + added."
+    ),
     samples: int = typer.Option(5, "--samples", min=0, help="Examples to show per kind of change."),
     as_json: bool = JsonOption,
 ) -> None:
     """What was added, removed and changed between two versions."""
-    result = workspace(ctx).datasets.diff(a, b, key=key, samples=samples)
+    result = workspace(ctx).datasets.diff(a, b, key=key, by_key=not no_key, samples=samples)
     emit(as_json, result.to_dict(), lambda c: render_diff(c, result))
 
 

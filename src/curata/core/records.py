@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from curata.core.ids import canonical_json, content_id
@@ -24,9 +25,13 @@ class RecordShapeError(ValueError):
         self.field_path = field_path
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Record:
-    """One unit of data; its id is the hash of its canonical content and metadata."""
+    """One unit of data; its id is the hash of its canonical content and metadata.
+
+    The canonical form, the metadata JSON and the id are computed once and cached (ingest
+    needs all three for every record).
+    """
 
     kind: RecordKind
     text: str | None = None
@@ -63,24 +68,44 @@ class Record:
             return {"messages": self.messages}
         return {"prompt": self.prompt, "response": self.response}
 
+    @cached_property
+    def metadata_json(self) -> str:
+        """The metadata as canonical JSON."""
+        return canonical_json(self.metadata)
+
+    @cached_property
+    def _messages_json(self) -> str | None:
+        return None if self.messages is None else canonical_json(self.messages)
+
+    @cached_property
+    def _canonical(self) -> str:
+        # Equal to canonical_json({"kind": …, **content, "metadata": …}): the top-level keys
+        # are written in sorted order from their already canonical values.
+        parts = {"kind": canonical_json(self.kind), "metadata": self.metadata_json}
+        if self.kind == "chat":
+            parts["messages"] = self._messages_json or "null"
+        else:
+            parts.update({k: canonical_json(v) for k, v in self.content().items()})
+        return "{" + ",".join(f'"{k}":{parts[k]}' for k in sorted(parts)) + "}"
+
     def canonical(self) -> str:
         """Return the canonical JSON whose hash is the record id."""
-        return canonical_json({"kind": self.kind, **self.content(), "metadata": self.metadata})
+        return self._canonical
 
-    @property
+    @cached_property
     def id(self) -> str:
         """The stable content id (see :func:`curata.core.ids.content_id`)."""
-        return content_id(self.canonical())
+        return content_id(self._canonical)
 
     def to_row(self) -> dict[str, Any]:
         """Return the columnar row stored in the record store."""
         return {
             "kind": self.kind,
             "text": self.text,
-            "messages": None if self.messages is None else canonical_json(self.messages),
+            "messages": self._messages_json,
             "prompt": self.prompt,
             "response": self.response,
-            "metadata": canonical_json(self.metadata),
+            "metadata": self.metadata_json,
         }
 
     @classmethod
@@ -101,8 +126,8 @@ class Record:
         return {**self.metadata, **self.content()}
 
     def size(self) -> int:
-        """Approximate payload size in bytes (UTF-8 length of the canonical form)."""
-        return len(self.canonical().encode("utf-8"))
+        """Payload size in bytes (UTF-8 length of the canonical form)."""
+        return len(self._canonical.encode("utf-8"))
 
 
 def check_messages(messages: Any) -> None:

@@ -108,6 +108,50 @@ class StoreIndex:
         return np.where(found, self.rows[pos_clipped], -1)
 
 
+_HEX_VALUES = np.zeros(256, dtype=np.uint64)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX_VALUES[_c] = _i
+_NIBBLE_SHIFTS = np.arange(60, -4, -4, dtype=np.uint64)
+
+
+def id_prefix_u64(ids: np.ndarray) -> np.ndarray:
+    """The first 64 bits of each hex id (``S32``) as ``uint64``, vectorised."""
+    digits = ids.view(np.uint8).reshape(-1, ID_HEX_LENGTH)[:, :16]
+    shifted: np.ndarray = _HEX_VALUES[digits] << _NIBBLE_SHIFTS
+    packed: np.ndarray = np.bitwise_or.reduce(shifted, axis=1)
+    return packed
+
+
+@dataclass
+class VersionIndex:
+    """An in-memory index of one (immutable) version: record id → row in the record store.
+
+    Sorted by the ids' first 64 bits; a hit is confirmed on the full id, so prefix collisions
+    cannot return a wrong record. About 56 bytes per record.
+    """
+
+    keys: np.ndarray
+    order: np.ndarray
+    ids: np.ndarray
+    rows: np.ndarray
+
+    @classmethod
+    def build(cls, table: pa.Table) -> VersionIndex:
+        ids = ids_to_numpy(table.column("record_id"))
+        keys = id_prefix_u64(ids)
+        order = np.argsort(keys, kind="stable")
+        return cls(keys=keys[order], order=order, ids=ids, rows=table.column("row").to_numpy())
+
+    def row_of(self, record_id: str) -> int | None:
+        wanted = np.array([record_id], dtype=ID_DTYPE)
+        key = id_prefix_u64(wanted)[0]
+        lo, hi = np.searchsorted(self.keys, key, "left"), np.searchsorted(self.keys, key, "right")
+        for position in self.order[lo:hi]:
+            if self.ids[position] == wanted[0]:
+                return int(self.rows[position])
+        return None
+
+
 @dataclass
 class ManifestResult:
     """What committing a version's manifest produced."""
@@ -136,9 +180,15 @@ class _Pending:
 class RecordStore:
     """Lance-backed store of record payloads and version manifests (see module docstring)."""
 
+    INDEX_CACHE_SIZE = 4
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.records_uri = str(self.root / "records.lance")
+        self._lookups: dict[tuple[str, int], int] = {}
+        self._indexes: dict[tuple[str, int], VersionIndex] = {}
+        self._records_handle: lance.LanceDataset | None = None
+        self._records_rows = 0
 
     def initialise(self) -> None:
         """Create the empty record dataset (idempotent)."""
@@ -173,7 +223,12 @@ class RecordStore:
         """Fetch stored rows (id, kind, content, metadata) by their offsets, in that order."""
         if len(rows) == 0:
             return []
-        taken: list[dict[str, Any]] = self.records().take(list(map(int, rows))).to_pylist()
+        wanted = list(map(int, rows))
+        if self._records_handle is None or max(wanted) >= self._records_rows:
+            # Rows are append-only, so an open handle stays valid for every row it counts.
+            self._records_handle = self.records()
+            self._records_rows = self._records_handle.count_rows()
+        taken: list[dict[str, Any]] = self._records_handle.take(wanted).to_pylist()
         return taken
 
     def take_records(self, rows: np.ndarray | list[int]) -> list[Record]:
@@ -193,6 +248,27 @@ class RecordStore:
             columns=["id"], filter=f"id >= '{prefix}' AND id < '{upper}'", limit=limit
         )
         return sorted(set(table.column("id").to_pylist()))
+
+    def row_in_version(self, storage_key: str, version: int, record_id: str) -> int | None:
+        """The record-store row of ``record_id`` in a version, or ``None`` if it is not there.
+
+        The first lookup in a version scans its manifest; from the second on, an in-memory
+        :class:`VersionIndex` answers (versions are immutable, so it never goes stale).
+        """
+        record_id = _hex(record_id)
+        cache_key = (storage_key, version)
+        index = self._indexes.get(cache_key)
+        if index is None:
+            self._lookups[cache_key] = self._lookups.get(cache_key, 0) + 1
+            if self._lookups[cache_key] < 2:
+                hit = self.manifest_lookup(storage_key, version, record_id)
+                return None if hit is None else int(hit["row"])
+            table = self.manifest_table(storage_key, version, ["record_id", "row"])
+            index = VersionIndex.build(table)
+            if len(self._indexes) >= self.INDEX_CACHE_SIZE:
+                self._indexes.pop(next(iter(self._indexes)))
+            self._indexes[cache_key] = index
+        return index.row_of(record_id)
 
     def manifest_lookup(
         self, storage_key: str, version: int, record_id: str
@@ -218,7 +294,9 @@ class RecordStore:
         if not any(ix.name == "id_idx" for ix in ds.describe_indices()):
             ds.create_scalar_index("id", "BTREE", name="id_idx")
         else:
-            ds.optimize.optimize_indices()
+            # A delta segment for the new rows only: merging would rewrite the whole index
+            # (~25 MB per million records) on every version.
+            ds.optimize.optimize_indices(num_indices_to_merge=0)
 
     def size_bytes(self, storage_key: str | None = None) -> int:
         """On-disk size of the record dataset plus one manifest (or all of them)."""
@@ -321,9 +399,8 @@ class VersionWriter:
             # Not stored yet: a negative placeholder -(k+1) for the k-th new payload.
             pending.rows.append(-(self.new_payload_count + 1))
             self.new_payload_count += 1
-            row = {"id": batch_ids[i], **record.to_row()}
-            pending.new_payloads.append(row)
-            pending.new_payload_bytes += sum(len(v) for v in row.values() if isinstance(v, str))
+            pending.new_payloads.append({"id": batch_ids[i], **record.to_row()})
+            pending.new_payload_bytes += len(record.canonical())
             if (
                 len(pending.new_payloads) >= FRAGMENT_ROWS
                 or pending.new_payload_bytes >= FRAGMENT_BYTES

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from curata.core.records import Record
 from curata.store.records import RecordStore, ids_to_numpy
@@ -90,10 +91,12 @@ def diff_versions(
     """Compare the manifests of two versions (of the same or different datasets)."""
     ta = store.manifest_table(a.storage_key, a.manifest_version, ["record_id", "row"])
     tb = store.manifest_table(b.storage_key, b.manifest_version, ["record_id", "row"])
-    ids_a, ids_b = ids_to_numpy(ta.column("record_id")), ids_to_numpy(tb.column("record_id"))
+    col_a, col_b = ta.column("record_id"), tb.column("record_id")
+    ids_a, ids_b = ids_to_numpy(col_a), ids_to_numpy(col_b)
     rows_a, rows_b = ta.column("row").to_numpy(), tb.column("row").to_numpy()
-    in_b = np.isin(ids_a, ids_b, assume_unique=True)
-    in_a = np.isin(ids_b, ids_a, assume_unique=True)
+    # Arrow's hash-based membership: ~2.5x faster than np.isin on S32 (bench/diagnose.py).
+    in_b = pc.is_in(col_a, value_set=col_b.combine_chunks()).to_numpy(zero_copy_only=False)
+    in_a = pc.is_in(col_b, value_set=col_a.combine_chunks()).to_numpy(zero_copy_only=False)
     removed_idx, added_idx = np.flatnonzero(~in_b), np.flatnonzero(~in_a)
     unchanged = int(in_b.sum())
     changed_pairs: list[tuple[int, int]] = []

@@ -229,16 +229,17 @@ class DatasetService:
 
     def record(self, ref: str, record_id: str) -> Record:
         """Fetch one record of a version by id (NotFound if the version does not hold it)."""
-        handle = self.handle(ref)
+        with self._sessions() as session:
+            ds, version = self._version_row(session, ref)
+            storage_key, manifest_version = ds.storage_key, version.manifest_version
+            name = f"{ds.name}@{version.number}"
         try:
-            row = self._store.manifest_lookup(
-                handle.storage_key, handle.manifest_version, record_id
-            )
+            row = self._store.row_in_version(storage_key, manifest_version, record_id)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
         if row is None:
-            raise NotFoundError(f"record {record_id} is not in {handle.version.ref}")
-        return self._store.take_records([row["row"]])[0]
+            raise NotFoundError(f"record {record_id} is not in {name}")
+        return self._store.take_records([row])[0]
 
     def iter_records(
         self, ref: str, *, batch_size: int = 10_000
@@ -252,8 +253,14 @@ class DatasetService:
             records = self._store.take_records(batch.column("row").to_numpy())
             yield list(zip(ids, records, strict=True))
 
-    def diff(self, a: str, b: str, *, key: str | None = None, samples: int = 5) -> Diff:
-        """Added, removed and changed records between two versions (``key`` decides identity)."""
+    def diff(
+        self, a: str, b: str, *, key: str | None = None, by_key: bool = True, samples: int = 5
+    ) -> Diff:
+        """Added, removed and changed records between two versions.
+
+        ``key`` names the field deciding identity (default: the dataset's key); with
+        ``by_key=False`` a changed record counts as removed plus added.
+        """
         ha, hb = self.handle(a), self.handle(b)
-        key = key or hb.key_field
+        key = (key or hb.key_field) if by_key else None
         return diff_versions(self._store, ha, hb, key=key, samples=samples)
