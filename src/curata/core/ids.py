@@ -17,18 +17,16 @@ def canonical_json(value: Any) -> str:
     Python's float repr is the shortest string that round-trips, so it is identical across
     platforms; NaN and infinities have no JSON form and are refused.
     """
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        default=_refuse,
-    )
+    return _ENCODER.encode(value)
 
 
 def _refuse(value: Any) -> Any:
     raise TypeError(f"value of type {type(value).__name__} has no JSON form")
+
+
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_refuse
+)
 
 
 def content_id(canonical: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Literal
 
 from curata.core.ids import canonical_json, content_id
@@ -25,7 +24,7 @@ class RecordShapeError(ValueError):
         self.field_path = field_path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One unit of data; its id is the hash of its canonical content and metadata.
 
@@ -39,6 +38,9 @@ class Record:
     prompt: str | None = None
     response: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_text(cls, text: str, metadata: dict[str, Any] | None = None) -> Record:
@@ -68,41 +70,53 @@ class Record:
             return {"messages": self.messages}
         return {"prompt": self.prompt, "response": self.response}
 
-    @cached_property
+    @property
     def metadata_json(self) -> str:
         """The metadata as canonical JSON."""
-        return canonical_json(self.metadata)
+        cached = self._cache.get("metadata")
+        if cached is None:
+            cached = self._cache["metadata"] = canonical_json(self.metadata)
+        return cached
 
-    @cached_property
     def _messages_json(self) -> str | None:
-        return None if self.messages is None else canonical_json(self.messages)
-
-    @cached_property
-    def _canonical(self) -> str:
-        # Equal to canonical_json({"kind": …, **content, "metadata": …}): the top-level keys
-        # are written in sorted order from their already canonical values.
-        parts = {"kind": canonical_json(self.kind), "metadata": self.metadata_json}
-        if self.kind == "chat":
-            parts["messages"] = self._messages_json or "null"
-        else:
-            parts.update({k: canonical_json(v) for k, v in self.content().items()})
-        return "{" + ",".join(f'"{k}":{parts[k]}' for k in sorted(parts)) + "}"
+        if self.messages is None:
+            return None
+        cached = self._cache.get("messages")
+        if cached is None:
+            cached = self._cache["messages"] = canonical_json(self.messages)
+        return cached
 
     def canonical(self) -> str:
         """Return the canonical JSON whose hash is the record id."""
-        return self._canonical
+        cached = self._cache.get("canonical")
+        if cached is None:
+            # Equal to canonical_json({"kind": …, **content, "metadata": …}): the top-level
+            # keys are written in sorted order from their already canonical values.
+            meta = self.metadata_json
+            if self.kind == "text":
+                body = f'"kind":"text","metadata":{meta},"text":{canonical_json(self.text)}'
+            elif self.kind == "chat":
+                body = f'"kind":"chat","messages":{self._messages_json()},"metadata":{meta}'
+            else:
+                prompt, response = canonical_json(self.prompt), canonical_json(self.response)
+                body = f'"kind":"pair","metadata":{meta},"prompt":{prompt},"response":{response}'
+            cached = self._cache["canonical"] = "{" + body + "}"
+        return cached
 
-    @cached_property
+    @property
     def id(self) -> str:
         """The stable content id (see :func:`curata.core.ids.content_id`)."""
-        return content_id(self._canonical)
+        cached = self._cache.get("id")
+        if cached is None:
+            cached = self._cache["id"] = content_id(self.canonical())
+        return cached
 
     def to_row(self) -> dict[str, Any]:
         """Return the columnar row stored in the record store."""
         return {
             "kind": self.kind,
             "text": self.text,
-            "messages": self._messages_json,
+            "messages": self._messages_json(),
             "prompt": self.prompt,
             "response": self.response,
             "metadata": self.metadata_json,
@@ -127,7 +141,7 @@ class Record:
 
     def size(self) -> int:
         """Payload size in bytes (UTF-8 length of the canonical form)."""
-        return len(self._canonical.encode("utf-8"))
+        return len(self.canonical().encode("utf-8"))
 
 
 def check_messages(messages: Any) -> None:

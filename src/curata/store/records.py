@@ -54,7 +54,7 @@ MANIFEST_SCHEMA = pa.schema(
 )
 ID_DTYPE = f"S{ID_HEX_LENGTH}"
 FRAGMENT_ROWS = 100_000
-FRAGMENT_BYTES = 128 * 1024 * 1024
+FRAGMENT_BYTES = 64 * 1024 * 1024
 DELETE_CHUNK = 20_000
 REWRITE_SHARE = 0.05
 
@@ -167,14 +167,28 @@ class ManifestResult:
 
 @dataclass
 class _Pending:
-    """Manifest rows of added records, and payloads not yet in the store."""
+    """Manifest rows of added records, and payloads not yet written, in compact chunks."""
 
-    record_ids: list[str] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)
-    sources: list[str | None] = field(default_factory=list)
-    origins: list[str | None] = field(default_factory=list)
-    new_payloads: list[dict[str, Any]] = field(default_factory=list)
-    new_payload_bytes: int = 0
+    ids: list[pa.Array] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)
+    sources: list[tuple[str | None, int]] = field(default_factory=list)
+    origins: list[pa.Array] = field(default_factory=list)
+    count: int = 0
+    payloads: list[pa.RecordBatch] = field(default_factory=list)
+    payload_rows: int = 0
+    payload_bytes: int = 0
+
+    def manifest_rows(self, rows: np.ndarray) -> pa.Table:
+        sources = [pa.array([s] * n, pa.string()) for s, n in self.sources]
+        return pa.table(
+            {
+                "record_id": pa.chunked_array(self.ids, pa.string()),
+                "row": pa.array(rows, pa.int64()),
+                "source": pa.chunked_array(sources, pa.string()),
+                "origin": pa.chunked_array(self.origins, pa.string()),
+            },
+            schema=MANIFEST_SCHEMA,
+        )
 
 
 class RecordStore:
@@ -357,7 +371,6 @@ class VersionWriter:
         self.seen: set[str] = set()
         self.pending = _Pending()
         self.fragments: list[Any] = []
-        self.fragment_local_start: list[int] = []
         self.new_payload_count = 0
         self.duplicates = 0
         self.append_mode = False
@@ -385,26 +398,30 @@ class VersionWriter:
         if not batch_ids:
             return
         ids = np.array(batch_ids, dtype=ID_DTYPE)
-        in_parent = _isin_sorted(ids, self.parent_ids)
-        stored_rows = self.index.lookup(ids)
+        added = np.flatnonzero(~_isin_sorted(ids, self.parent_ids))
+        if not len(added):
+            return
+        rows = self.index.lookup(ids[added])
+        new = rows < 0
+        n_new = int(new.sum())
+        # Payloads not stored yet get placeholders -(k+1) for the k-th new payload.
+        rows[new] = -(self.new_payload_count + 1 + np.arange(n_new, dtype=np.int64))
+        self.new_payload_count += n_new
         pending = self.pending
-        for i in np.flatnonzero(~in_parent):
-            record = batch_records[i]
-            pending.record_ids.append(batch_ids[i])
-            pending.sources.append(source)
-            pending.origins.append(batch_origins[i])
-            if stored_rows[i] >= 0:
-                pending.rows.append(int(stored_rows[i]))
-                continue
-            # Not stored yet: a negative placeholder -(k+1) for the k-th new payload.
-            pending.rows.append(-(self.new_payload_count + 1))
-            self.new_payload_count += 1
-            pending.new_payloads.append({"id": batch_ids[i], **record.to_row()})
-            pending.new_payload_bytes += len(record.canonical())
-            if (
-                len(pending.new_payloads) >= FRAGMENT_ROWS
-                or pending.new_payload_bytes >= FRAGMENT_BYTES
-            ):
+        pending.ids.append(pa.array([batch_ids[i] for i in added], pa.string()))
+        pending.rows.append(rows)
+        pending.sources.append((source, len(added)))
+        pending.origins.append(pa.array([batch_origins[i] for i in added], pa.string()))
+        pending.count += len(added)
+        if n_new:
+            payload = pa.RecordBatch.from_pylist(
+                [{"id": batch_ids[i], **batch_records[i].to_row()} for i in added[new]],
+                schema=RECORD_SCHEMA,
+            )
+            pending.payloads.append(payload)
+            pending.payload_rows += n_new
+            pending.payload_bytes += payload.nbytes
+            if pending.payload_rows >= FRAGMENT_ROWS or pending.payload_bytes >= FRAGMENT_BYTES:
                 self._flush_payloads()
 
     def keep_parent(self) -> None:
@@ -416,26 +433,25 @@ class VersionWriter:
         return len(self.seen)
 
     def _flush_payloads(self) -> None:
-        payloads = self.pending.new_payloads
-        if not payloads:
+        """Write buffered payloads as Lance fragments (not yet part of any version)."""
+        pending = self.pending
+        if not pending.payloads:
             return
-        table = pa.Table.from_pylist(payloads, schema=RECORD_SCHEMA)
-        self.fragment_local_start.append(self.new_payload_count - len(payloads))
+        table = pa.Table.from_batches(pending.payloads, schema=RECORD_SCHEMA)
         self.fragments.extend(
             lance.fragment.write_fragments(
                 table, self.store.records_uri, max_rows_per_file=FRAGMENT_ROWS * 10
             )
         )
-        self.pending.new_payloads = []
-        self.pending.new_payload_bytes = 0
+        pending.payloads, pending.payload_rows, pending.payload_bytes = [], 0, 0
 
     def is_unchanged(self) -> bool:
         """True when the version would hold exactly the parent's records."""
         if self.parent_manifest_version is None:
             return False
         if self.append_mode:
-            return not self.pending.record_ids
-        return not self.pending.record_ids and len(self.seen) == len(self.parent_ids)
+            return not self.pending.count
+        return not self.pending.count and len(self.seen) == len(self.parent_ids)
 
     def commit(self, fault: Callable[[str], None] | None = None) -> ManifestResult:
         """Commit new payloads, then the manifest; return the new manifest version.
@@ -443,7 +459,8 @@ class VersionWriter:
         ``fault`` is a test hook called between the two commits.
         """
         self._flush_payloads()
-        rows = np.array(self.pending.rows, dtype=np.int64)
+        pending = self.pending
+        rows = np.concatenate(pending.rows) if pending.rows else np.empty(0, dtype=np.int64)
         if self.fragments:
             first_offset = self._commit_payloads()
             if fault is not None:
@@ -456,15 +473,7 @@ class VersionWriter:
             removed_ids = self.parent_ids[:0]
         else:
             removed_ids = self.parent_ids[~_isin_sorted(self.parent_ids, seen)]
-        added = pa.table(
-            {
-                "record_id": pa.array(self.pending.record_ids, pa.string()),
-                "row": pa.array(rows, pa.int64()),
-                "source": pa.array(self.pending.sources, pa.string()),
-                "origin": pa.array(self.pending.origins, pa.string()),
-            },
-            schema=MANIFEST_SCHEMA,
-        )
+        added = pending.manifest_rows(rows)
         ds = self._write_manifest(added, removed_ids)
         self.store.maintain_indices()
         counts = ds.to_table(columns=["source"]).column("source").value_counts()
