@@ -1,9 +1,8 @@
 """Benchmark 3: wall time of a diff between two N-record versions (target: at most 2 s).
 
 Diffs ``raw@1`` and ``raw@2`` of the update benchmark (1% of texts changed), three runs each:
-with ``key="id"`` through ``ws.datasets.diff`` (changed records paired by their ``id`` field),
-and without a key. ``DatasetService.diff`` falls back to the dataset's key field when ``key``
-is None, so the keyless diff calls ``curata.versioning.diff.diff_versions`` directly.
+with ``key="id"`` (changed records paired by their ``id`` field) and without a key
+(``by_key=False``), both through ``ws.datasets.diff``.
 
     .venv/bin/python bench/diff.py [--records N] [--profile] [--clean]
 """
@@ -24,8 +23,6 @@ TARGET_S = 2.0
 def run(records: int, seed: int, *, profile: bool = False) -> dict[str, Any]:
     """Time the keyed and keyless diffs, print and return the numbers."""
     info = bl.header(f"Benchmark 3: diff of two {records:,}-record versions")
-    from curata.versioning.diff import diff_versions
-
     home, fixture = bl.ensure_versions(records, seed)
     changes = len(fixture["changed_ids"])
     ws = bl.open_workspace(home)
@@ -36,9 +33,7 @@ def run(records: int, seed: int, *, profile: bool = False) -> dict[str, Any]:
             return ws.datasets.diff(a, b, key=bl.KEY, samples=0)
 
         def keyless() -> Any:
-            return diff_versions(
-                ws.store, ws.datasets.handle(a), ws.datasets.handle(b), key=None, samples=0
-            )
+            return ws.datasets.diff(a, b, by_key=False, samples=0)
 
         modes: dict[str, Any] = {}
         for label, fn, expect in (

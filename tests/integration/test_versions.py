@@ -172,3 +172,15 @@ def test_invalid_names_are_refused(ws, tmp_path: Path) -> None:
     for bad in ("a@b", "../x", "", "with space"):
         with pytest.raises(ValidationError, match="invalid dataset name"):
             ws.ingest([tmp_path / "a.jsonl"], source="web", dataset=bad)
+
+
+def test_diff_keyed_by_a_content_field(ws, tmp_path: Path) -> None:
+    """Pairs identified by their prompt: a new response is a change, not remove + add."""
+    write_jsonl(tmp_path / "a.jsonl", [{"prompt": f"q{i}", "response": "old"} for i in range(5)])
+    rows = [{"prompt": f"q{i}", "response": "new" if i < 2 else "old"} for i in range(5)]
+    write_jsonl(tmp_path / "b.jsonl", rows)
+    ws.ingest([tmp_path / "a.jsonl"], source="web", dataset="pairs")
+    ws.ingest([tmp_path / "b.jsonl"], source="web", dataset="pairs")
+    d = ws.datasets.diff("pairs@1", "pairs@2", key="prompt")
+    assert (d.added, d.removed, d.changed, d.unchanged) == (0, 0, 2, 3)
+    assert sorted(c["key"] for c in d.samples["changed"]) == ["q0", "q1"]

@@ -238,12 +238,23 @@ class RecordStore:
         if len(rows) == 0:
             return []
         wanted = list(map(int, rows))
-        if self._records_handle is None or max(wanted) >= self._records_rows:
-            # Rows are append-only, so an open handle stays valid for every row it counts.
+        taken: list[dict[str, Any]] = self._handle_for(wanted).take(wanted).to_pylist()
+        return taken
+
+    def take_columns(self, rows: np.ndarray | list[int], columns: list[str]) -> pa.Table:
+        """Some columns of stored rows, by offset, in that order."""
+        if len(rows) == 0:
+            return RECORD_SCHEMA.empty_table().select(columns)
+        wanted = list(map(int, rows))
+        return self._handle_for(wanted).take(wanted, columns=columns)
+
+    def _handle_for(self, rows: list[int]) -> lance.LanceDataset:
+        """An open record dataset that holds ``rows`` (append-only: an open handle stays valid
+        for every row it counts, so it is reopened only for newer rows)."""
+        if self._records_handle is None or max(rows) >= self._records_rows:
             self._records_handle = self.records()
             self._records_rows = self._records_handle.count_rows()
-        taken: list[dict[str, Any]] = self._records_handle.take(wanted).to_pylist()
-        return taken
+        return self._records_handle
 
     def take_records(self, rows: np.ndarray | list[int]) -> list[Record]:
         return [Record.from_row(row) for row in self.take(rows)]

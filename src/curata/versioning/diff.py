@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from curata.core.records import Record
-from curata.store.records import RecordStore, ids_to_numpy
+from curata.store.records import RecordStore
 
 if TYPE_CHECKING:
     from curata.versioning.service import VersionHandle
 
 PREVIEW_CHARS = 80
+CONTENT_FIELDS = frozenset({"text", "prompt", "response"})
 
 
 def preview(record: Record, limit: int = PREVIEW_CHARS) -> str:
@@ -91,34 +94,26 @@ def diff_versions(
     """Compare the manifests of two versions (of the same or different datasets)."""
     ta = store.manifest_table(a.storage_key, a.manifest_version, ["record_id", "row"])
     tb = store.manifest_table(b.storage_key, b.manifest_version, ["record_id", "row"])
-    col_a, col_b = ta.column("record_id"), tb.column("record_id")
-    ids_a, ids_b = ids_to_numpy(col_a), ids_to_numpy(col_b)
+    ids_a, ids_b = ta.column("record_id").combine_chunks(), tb.column("record_id").combine_chunks()
     rows_a, rows_b = ta.column("row").to_numpy(), tb.column("row").to_numpy()
     # Arrow's hash-based membership: ~2.5x faster than np.isin on S32 (bench/diagnose.py).
-    in_b = pc.is_in(col_a, value_set=col_b.combine_chunks()).to_numpy(zero_copy_only=False)
-    in_a = pc.is_in(col_b, value_set=col_a.combine_chunks()).to_numpy(zero_copy_only=False)
+    in_b = pc.is_in(ids_a, value_set=ids_b).to_numpy(zero_copy_only=False)
+    in_a = pc.is_in(ids_b, value_set=ids_a).to_numpy(zero_copy_only=False)
     removed_idx, added_idx = np.flatnonzero(~in_b), np.flatnonzero(~in_a)
     unchanged = int(in_b.sum())
     changed_pairs: list[tuple[int, int]] = []
     if key and len(removed_idx) and len(added_idx):
-        old = store.take_records(rows_a[removed_idx])
-        new = store.take_records(rows_b[added_idx])
-        by_key: dict[str, int] = {}
-        for i, record in zip(removed_idx, old, strict=True):
-            value = key_value(record, key)
-            if value is not None:
-                by_key[repr(value)] = int(i)
-        matched_new: list[int] = []
-        for j, record in zip(added_idx, new, strict=True):
-            value = key_value(record, key)
-            if value is not None and repr(value) in by_key:
-                changed_pairs.append((by_key.pop(repr(value)), int(j)))
-                matched_new.append(int(j))
-        matched_old = {i for i, _ in changed_pairs}
-        removed_idx = np.array(
-            [i for i in removed_idx if int(i) not in matched_old], dtype=np.int64
-        )
-        added_idx = np.setdiff1d(added_idx, np.array(matched_new, dtype=np.int64))
+        old_keys = _key_values(store, rows_a[removed_idx], key)
+        new_keys = _key_values(store, rows_b[added_idx], key)
+        by_key = {k: int(i) for i, k in zip(removed_idx, old_keys, strict=True) if k is not None}
+        for j, k in zip(added_idx, new_keys, strict=True):
+            if k is not None and k in by_key:
+                changed_pairs.append((by_key.pop(k), int(j)))
+        if changed_pairs:
+            old_matched = np.array([i for i, _ in changed_pairs], dtype=np.int64)
+            new_matched = np.array([j for _, j in changed_pairs], dtype=np.int64)
+            removed_idx = np.setdiff1d(removed_idx, old_matched)
+            added_idx = np.setdiff1d(added_idx, new_matched)
     result = Diff(
         a=a.version.ref,
         b=b.version.ref,
@@ -130,32 +125,50 @@ def diff_versions(
     )
     if samples > 0:
         result.samples = _samples(
-            store, ids_a, ids_b, rows_a, rows_b, added_idx, removed_idx, changed_pairs, key, samples
+            store,
+            (ids_a, rows_a),
+            (ids_b, rows_b),
+            added_idx[:samples],
+            removed_idx[:samples],
+            changed_pairs[:samples],
+            key,
         )
     return result
 
 
+def _key_values(store: RecordStore, rows: np.ndarray, key: str) -> list[str | None]:
+    """The identity value of each stored row (as its JSON text), reading only what it needs."""
+    columns = ["metadata", key] if key in CONTENT_FIELDS else ["metadata"]
+    table = store.take_columns(rows, columns)
+    metadata = table.column("metadata").to_pylist()
+    content = table.column(key).to_pylist() if key in CONTENT_FIELDS else [None] * len(rows)
+    values: list[str | None] = []
+    for meta_json, content_value in zip(metadata, content, strict=True):
+        value = json.loads(meta_json).get(key)  # metadata first, as in key_value()
+        if value is None:
+            value = content_value
+        values.append(None if value is None else json.dumps(value, sort_keys=True))
+    return values
+
+
 def _samples(
     store: RecordStore,
-    ids_a: np.ndarray,
-    ids_b: np.ndarray,
-    rows_a: np.ndarray,
-    rows_b: np.ndarray,
+    side_a: tuple[pa.Array, np.ndarray],
+    side_b: tuple[pa.Array, np.ndarray],
     added_idx: np.ndarray,
     removed_idx: np.ndarray,
-    changed_pairs: list[tuple[int, int]],
+    pairs: list[tuple[int, int]],
     key: str | None,
-    n: int,
 ) -> dict[str, list[dict[str, Any]]]:
+    (ids_a, rows_a), (ids_b, rows_b) = side_a, side_b
     added = [
-        {"id": ids_b[i].decode(), "preview": preview(r)}
-        for i, r in zip(added_idx[:n], store.take_records(rows_b[added_idx[:n]]), strict=True)
+        {"id": ids_b[int(i)].as_py(), "preview": preview(r)}
+        for i, r in zip(added_idx, store.take_records(rows_b[added_idx]), strict=True)
     ]
     removed = [
-        {"id": ids_a[i].decode(), "preview": preview(r)}
-        for i, r in zip(removed_idx[:n], store.take_records(rows_a[removed_idx[:n]]), strict=True)
+        {"id": ids_a[int(i)].as_py(), "preview": preview(r)}
+        for i, r in zip(removed_idx, store.take_records(rows_a[removed_idx]), strict=True)
     ]
-    pairs = changed_pairs[:n]
     old = store.take_records([int(rows_a[i]) for i, _ in pairs])
     new = store.take_records([int(rows_b[j]) for _, j in pairs])
     changed = []
@@ -164,8 +177,8 @@ def _samples(
         changed.append(
             {
                 "key": key_value(o, key) if key else None,
-                "old_id": ids_a[i].decode(),
-                "new_id": ids_b[j].decode(),
+                "old_id": ids_a[i].as_py(),
+                "new_id": ids_b[j].as_py(),
                 "old": before,
                 "new": after,
             }
