@@ -309,11 +309,6 @@ def versions_dir(records: int) -> Path:
     return OUT_DIR / f"versions-{records}"
 
 
-def whatif_dir(records: int) -> Path:
-    """Folder of the two-version fixture built with the delta-index what-if (update.py)."""
-    return OUT_DIR / f"versions-{records}-delta-index"
-
-
 def base_marker(records: int) -> Path:
     """The file whose presence says the base fixture is complete."""
     return base_dir(records) / "base.json"
@@ -367,7 +362,7 @@ def ensure_base(records: int, seed: int) -> Path:
 
 def clean(records: int) -> None:
     """Delete the generated inputs and workspaces for ``records`` records."""
-    folders = (base_dir(records), versions_dir(records), whatif_dir(records))
+    folders = (base_dir(records), versions_dir(records))
     for folder in (*folders, OUT_DIR / f"delta-{records}"):
         if folder.exists():
             shutil.rmtree(folder)

@@ -6,20 +6,13 @@ as version 2 and compares the store's growth with the base version's size (targe
 ``write_deltalake`` of the N rows, then a ``MERGE ... WHEN MATCHED UPDATE`` of the changed
 rows. Leaves the two-version workspace for the diff and fetch benchmarks.
 
-``--delta-index`` is a diagnostic, not the benchmark: it patches
-``RecordStore.maintain_indices`` in this process so the record store's id index gains a
-delta segment for the new rows (``optimize_indices(num_indices_to_merge=0)``) instead of
-being rewritten whole, and measures the same update again (in its own folder, deleted after;
-Delta Lake is skipped). It shows what the fix proposed in BENCHMARKS.md would save.
-
-    .venv/bin/python bench/update.py [--records N] [--clean] [--delta-index]
+    .venv/bin/python bench/update.py [--records N] [--clean]
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import benchlib as bl
@@ -76,72 +69,20 @@ def delta_lake(records: int, seed: int, changed_ids: list[int]) -> dict[str, Any
     }
 
 
-def patch_delta_index() -> None:
-    """Make ``RecordStore.maintain_indices`` add delta index segments (diagnostic only)."""
-    from curata.store.records import RecordStore
-
-    def maintain_indices(self: RecordStore) -> None:
-        ds = self.records()
-        if ds.count_rows() == 0:
-            return
-        if not any(ix.name == "id_idx" for ix in ds.describe_indices()):
-            ds.create_scalar_index("id", "BTREE", name="id_idx")
-        else:
-            ds.optimize.optimize_indices(num_indices_to_merge=0)
-
-    RecordStore.maintain_indices = maintain_indices  # type: ignore[method-assign]
-
-
-def store_get_latency(home: Path, fixture: dict[str, Any], seed: int) -> dict[str, float]:
-    """p50/p95 of ``ws.store.get`` for 200 random ids of version 2 (is a split index slower?)."""
-    import numpy as np
-
-    ws = bl.open_workspace(home)
-    try:
-        handle = ws.datasets.handle(fixture["v2"]["ref"])
-        ids = ws.store.manifest_table(
-            handle.storage_key, handle.manifest_version, ["record_id"]
-        ).column("record_id")
-        picks = np.random.default_rng(seed + 2).choice(len(ids), size=min(200, len(ids)))
-        sample = [ids[int(i)].as_py() for i in picks]
-        times = []
-        for record_id in sample:
-            start = time.perf_counter()
-            assert ws.store.get(record_id) is not None
-            times.append(time.perf_counter() - start)
-    finally:
-        ws.close()
-    return bl.latency_summary(times)
-
-
-def run(records: int, seed: int, *, delta_index: bool = False) -> dict[str, Any]:
+def run(records: int, seed: int) -> dict[str, Any]:
     """Build the two versions, run the Delta Lake comparison, print and return the numbers."""
-    title = f"Benchmark 2: bytes added by a 1% scattered update of {records:,} records"
-    if delta_index:
-        title += " [what-if: delta index segments]"
-    info = bl.header(title)
-    get_latency: dict[str, float] | None = None
-    if delta_index:
-        patch_delta_index()
-        fixture = bl.build_versions(records, seed, bl.whatif_dir(records))
-        get_latency = store_get_latency(bl.whatif_dir(records) / "ws", fixture, seed)
-        shutil.rmtree(bl.whatif_dir(records))
-    else:
-        fixture = bl.build_versions(records, seed)
+    info = bl.header(f"Benchmark 2: bytes added by a 1% scattered update of {records:,} records")
+    fixture = bl.build_versions(records, seed)
     changes = len(fixture["changed_ids"])
     size_v1, size_v2 = fixture["size_v1_bytes"], fixture["size_v2_bytes"]
     added = size_v2 - size_v1
     ratio = added / size_v1
     v2 = fixture["v2"]
-    delta: dict[str, Any] | None = None
-    if not delta_index:
-        print("running the same update through Delta Lake ...", flush=True)
-        delta = delta_lake(records, seed, fixture["changed_ids"])
+    print("running the same update through Delta Lake ...", flush=True)
+    delta = delta_lake(records, seed, fixture["changed_ids"])
     result = {
         "machine": info,
-        "command": f".venv/bin/python bench/update.py --records {records}"
-        + (" --delta-index" if delta_index else ""),
-        "what_if_delta_index": delta_index,
+        "command": f".venv/bin/python bench/update.py --records {records}",
         "records": records,
         "changed_records": changes,
         "curata": {
@@ -157,7 +98,6 @@ def run(records: int, seed: int, *, delta_index: bool = False) -> dict[str, Any]
             "growth_by_category": fixture["growth_by_category"],
         },
         "delta": delta,
-        "store_get_latency_after_v2": get_latency,
         "target_ratio": TARGET_SHARE,
         "target_met": ratio <= TARGET_SHARE,
         "curata_vs_delta_bytes_added": (
@@ -195,28 +135,17 @@ def run(records: int, seed: int, *, delta_index: bool = False) -> dict[str, Any]
             f"{mm.get('num_target_rows_copied')}, files removed "
             f"{mm.get('num_target_files_removed')}, added {mm.get('num_target_files_added')}"
         )
-    if get_latency is not None:
-        print(
-            f"store.get after v2 (two index segments): p50 {get_latency['p50_ms']:.2f} ms, "
-            f"p95 {get_latency['p95_ms']:.2f} ms over {get_latency['n']} ids"
-        )
     vs_delta = result["curata_vs_delta_bytes_added"]
     if vs_delta is not None:
         print(f"Curata bytes added / Delta bytes added = {vs_delta:.3f}")
-    bl.save_result(NAME + ("_delta_index" if delta_index else ""), result)
+    bl.save_result(NAME, result)
     return result
 
 
 def main() -> None:
     """Command line entry point."""
-    p = bl.parser(__doc__.splitlines()[0])
-    p.add_argument(
-        "--delta-index",
-        action="store_true",
-        help="diagnostic: measure with delta id-index segments instead of a full index rewrite",
-    )
-    args = p.parse_args()
-    run(args.records, args.seed, delta_index=args.delta_index)
+    args = bl.parser(__doc__.splitlines()[0]).parse_args()
+    run(args.records, args.seed)
     if args.clean:
         bl.clean(args.records)
 
