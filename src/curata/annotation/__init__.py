@@ -1,0 +1,1 @@
+"""Annotation: projects, question schemas, guidelines, workforce, queue and review (issue #3)."""
