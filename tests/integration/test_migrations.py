@@ -24,3 +24,32 @@ def test_reopening_migrates_nothing_and_keeps_data(ws) -> None:
         assert [s.name for s in again.sources.list()] == ["web"]
     finally:
         again.close()
+
+
+def test_upgrading_a_0001_database_keeps_its_sources(tmp_path, database_url) -> None:
+    """A workspace made before the annotation tables existed upgrades in place."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from curata.store.db import MIGRATIONS, make_engine, migrate
+
+    url = database_url or f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            sa.text(
+                "INSERT INTO sources (name, kind, license, origin, pii_status, created_at,"
+                " created_by) VALUES ('old', 'crawl', 'MIT', 'x', 'none', '2026-01-01', 'me')"
+            )
+        )
+    migrate(engine)
+    assert schema_is_current(engine)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT name, sensitivity FROM sources")).one()
+    assert tuple(row) == ("old", "internal")
+    engine.dispose()

@@ -1,8 +1,8 @@
-"""ORM tables of the metadata database. Services map these rows to domain types."""
+"""Foundation tables (issue #2): sources, datasets, versions, lineage, tags, audit log."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -16,16 +16,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-
-def utcnow() -> datetime:
-    """Now, timezone-aware in UTC: every timestamp Curata stores is UTC."""
-    return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base of every Curata table."""
+from curata.store.tables.base import Base, utcnow
 
 
 class SourceRow(Base):
@@ -41,6 +34,7 @@ class SourceRow(Base):
     collected_at: Mapped[date | None] = mapped_column(Date, nullable=True)
     consent: Mapped[str | None] = mapped_column(Text, nullable=True)
     pii_status: Mapped[str] = mapped_column(String(20), default="unknown")
+    sensitivity: Mapped[str] = mapped_column(String(20), default="internal")
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
