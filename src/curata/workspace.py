@@ -10,6 +10,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from curata.annotation.projects import ProjectService
+from curata.annotation.queue import QueueService
+from curata.annotation.workforce import WorkforceService
 from curata.core.errors import NotFoundError, WorkspaceError
 from curata.export.formats import export as export_version
 from curata.governance import audit
@@ -30,7 +33,8 @@ class Workspace:
 
     The CLI and the API are thin shells over these services:
     ``sources`` (:class:`SourceService`), ``datasets`` (:class:`DatasetService`),
-    ``lineage`` (:class:`LineageService`), ``audit`` (:class:`AuditLog`) and :meth:`ingest`.
+    ``lineage`` (:class:`LineageService`), ``audit`` (:class:`AuditLog`), :meth:`ingest`, and
+    for annotation ``workforce``, ``projects`` and ``queue``.
     """
 
     def __init__(self, settings: Settings, engine: Engine, store: RecordStore) -> None:
@@ -45,6 +49,9 @@ class Workspace:
         self.datasets = DatasetService(sessions, store, actor)
         self.lineage = LineageService(sessions, store, self.datasets)
         self.audit = AuditLog(sessions)
+        self.workforce = WorkforceService(sessions, actor)
+        self.projects = ProjectService(sessions, store, self.datasets, actor)
+        self.queue = QueueService(sessions, store, self.projects)
         self.emitter = LineageEmitter(
             namespace=settings.openlineage_namespace,
             file=settings.openlineage_file,

@@ -1,0 +1,344 @@
+"""Projects: a dataset version, a question schema, guidelines, members and tasks."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from curata.annotation.schema import AnswerError, Schema, validate_answers
+from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
+from curata.governance import audit
+from curata.sourcing.service import check_name
+from curata.store.records import RecordStore
+from curata.store.tables import (
+    DatasetRow,
+    GuidelineRow,
+    ProjectMemberRow,
+    ProjectRow,
+    ProjectSchemaRow,
+    TaskRow,
+    UserRow,
+    VersionRow,
+)
+from curata.versioning.service import DatasetService
+
+TASK_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project as users see it."""
+
+    name: str
+    version: str
+    schema: dict[str, Any]
+    schema_version: int
+    guideline_version: int | None
+    overlap: int
+    gold_share: float
+    lease_seconds: int
+    owner: str | None
+    members: list[str]
+    tasks: int
+    gold_tasks: int
+    annotations: int
+    complete: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def parse_schema(schema: Schema | dict[str, Any]) -> Schema:
+    """A schema from its JSON form, or an error naming the field path and why."""
+    if isinstance(schema, Schema):
+        return schema
+    try:
+        return Schema.model_validate(schema)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        raise ValidationError(f"schema: {path}: {first['msg']}") from None
+
+
+class ProjectService:
+    """Creates projects over dataset versions and manages their schema, guidelines and gold."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: RecordStore,
+        datasets: DatasetService,
+        actor: str,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._datasets = datasets
+        self._actor = actor
+
+    def row(self, session: Session, name: str) -> ProjectRow:
+        project = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
+        if project is None:
+            raise NotFoundError(f"unknown project {name!r} (see 'curata project list')")
+        return project
+
+    def schema(self, session: Session, project: ProjectRow) -> Schema:
+        row = session.get(ProjectSchemaRow, (project.id, project.schema_version))
+        assert row is not None
+        return Schema.model_validate(row.schema)
+
+    def guideline_version(self, session: Session, project_id: int) -> int | None:
+        return session.scalar(
+            select(func.max(GuidelineRow.version)).where(GuidelineRow.project_id == project_id)
+        )
+
+    def create(
+        self,
+        name: str,
+        *,
+        version: str,
+        schema: Schema | dict[str, Any],
+        overlap: int = 1,
+        gold_share: float = 0.0,
+        lease_seconds: int = 1800,
+        owner: str | None = None,
+        members: builtins.list[str] | None = None,
+    ) -> Project:
+        """Create a project with one live task per record of ``version``."""
+        check_name(name, "project")
+        parsed = parse_schema(schema)
+        if overlap < 1:
+            raise ValidationError("overlap: must be at least 1")
+        if not 0.0 <= gold_share < 1.0:
+            raise ValidationError("gold-share: must be in [0, 1)")
+        if lease_seconds < 10:
+            raise ValidationError("lease: must be at least 10 seconds")
+        handle = self._datasets.handle(version)
+        manifest = self._store.manifest_table(
+            handle.storage_key, handle.manifest_version, ["record_id", "row"]
+        )
+        try:
+            with self._sessions.begin() as session:
+                if session.scalar(select(ProjectRow.id).where(ProjectRow.name == name)):
+                    raise AlreadyExistsError(f"project {name!r} already exists")
+                version_id = session.scalar(
+                    select(VersionRow.id)
+                    .join(DatasetRow, DatasetRow.id == VersionRow.dataset_id)
+                    .where(
+                        DatasetRow.name == handle.version.dataset,
+                        VersionRow.number == handle.version.number,
+                    )
+                )
+                owner_id = self._user_id(session, owner) if owner else None
+                project = ProjectRow(
+                    name=name,
+                    version_id=version_id,
+                    schema_version=1,
+                    overlap=overlap,
+                    gold_share=gold_share,
+                    lease_seconds=lease_seconds,
+                    owner_id=owner_id,
+                    created_by=self._actor,
+                )
+                session.add(project)
+                session.flush()
+                session.add(
+                    ProjectSchemaRow(
+                        project_id=project.id, version=1, schema=parsed.model_dump(mode="json")
+                    )
+                )
+                for member in {*(members or []), *([owner] if owner else [])}:
+                    session.add(
+                        ProjectMemberRow(
+                            project_id=project.id, user_id=self._user_id(session, member)
+                        )
+                    )
+                ids = manifest.column("record_id").to_pylist()
+                rows = manifest.column("row").to_pylist()
+                for start in range(0, len(ids), TASK_CHUNK):
+                    session.execute(
+                        insert(TaskRow),
+                        [
+                            {
+                                "project_id": project.id,
+                                "record_id": record_id,
+                                "row": row,
+                                "kind": "live",
+                                "priority": 0,
+                                "assigned": 0,
+                                "submitted": 0,
+                            }
+                            for record_id, row in zip(
+                                ids[start : start + TASK_CHUNK],
+                                rows[start : start + TASK_CHUNK],
+                                strict=True,
+                            )
+                        ],
+                    )
+                audit.append(
+                    session,
+                    actor=self._actor,
+                    action="project.create",
+                    object_type="project",
+                    object_ref=name,
+                    details={"version": handle.version.ref, "tasks": len(ids), "overlap": overlap},
+                )
+        except IntegrityError:
+            raise AlreadyExistsError(f"project {name!r} already exists") from None
+        return self.get(name)
+
+    def _user_id(self, session: Session, name: str) -> int:
+        user_id = session.scalar(select(UserRow.id).where(UserRow.name == name))
+        if user_id is None:
+            raise NotFoundError(f"unknown user {name!r} (add it with 'curata user add')")
+        return user_id
+
+    def get(self, name: str) -> Project:
+        """A project with its counts."""
+        with self._sessions() as session:
+            project = self.row(session, name)
+            version = session.get(VersionRow, project.version_id)
+            assert version is not None
+            dataset = session.get(DatasetRow, version.dataset_id)
+            assert dataset is not None
+            owner = session.get(UserRow, project.owner_id) if project.owner_id else None
+            members = session.scalars(
+                select(UserRow.name)
+                .join(ProjectMemberRow, ProjectMemberRow.user_id == UserRow.id)
+                .where(ProjectMemberRow.project_id == project.id)
+                .order_by(UserRow.name)
+            ).all()
+            counts = session.execute(
+                select(
+                    TaskRow.kind,
+                    func.count(),
+                    func.coalesce(func.sum(TaskRow.submitted), 0),
+                    func.count().filter(TaskRow.submitted >= project.overlap),
+                )
+                .where(TaskRow.project_id == project.id)
+                .group_by(TaskRow.kind)
+            ).all()
+            by_kind = {kind: (n, s, c) for kind, n, s, c in counts}
+            live = by_kind.get("live", (0, 0, 0))
+            return Project(
+                name=project.name,
+                version=f"{dataset.name}@{version.number}",
+                schema=self.schema(session, project).model_dump(mode="json"),
+                schema_version=project.schema_version,
+                guideline_version=self.guideline_version(session, project.id),
+                overlap=project.overlap,
+                gold_share=project.gold_share,
+                lease_seconds=project.lease_seconds,
+                owner=owner.name if owner else None,
+                members=list(members),
+                tasks=int(live[0]),
+                gold_tasks=int(by_kind.get("gold", (0, 0, 0))[0]),
+                annotations=int(sum(v[1] for v in by_kind.values())),
+                complete=int(live[2]),
+            )
+
+    def list(self) -> builtins.list[Project]:
+        """Every project, by name."""
+        with self._sessions() as session:
+            names = session.scalars(select(ProjectRow.name).order_by(ProjectRow.name)).all()
+        return [self.get(n) for n in names]
+
+    def set_overlap(self, name: str, overlap: int) -> Project:
+        """Change how many annotators label each item (raising it re-opens finished items)."""
+        if overlap < 1:
+            raise ValidationError("overlap: must be at least 1")
+        with self._sessions.begin() as session:
+            project = self.row(session, name)
+            before = project.overlap
+            project.overlap = overlap
+            audit.append(
+                session,
+                actor=self._actor,
+                action="project.overlap",
+                object_type="project",
+                object_ref=name,
+                details={"from": before, "to": overlap},
+            )
+        return self.get(name)
+
+    def publish_guideline(self, name: str, body: str, *, note: str = "") -> int:
+        """Publish the next version of a project's guideline; return its number."""
+        if not body.strip():
+            raise ValidationError("guideline: the text is empty")
+        with self._sessions.begin() as session:
+            project = self.row(session, name)
+            number = (self.guideline_version(session, project.id) or 0) + 1
+            session.add(
+                GuidelineRow(
+                    project_id=project.id,
+                    version=number,
+                    body=body,
+                    note=note,
+                    published_by=self._actor,
+                )
+            )
+            audit.append(
+                session,
+                actor=self._actor,
+                action="guideline.publish",
+                object_type="project",
+                object_ref=name,
+                details={"version": number, "note": note, "chars": len(body)},
+            )
+        return number
+
+    def guideline(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """A published guideline (the latest unless ``version`` is given)."""
+        with self._sessions() as session:
+            project = self.row(session, name)
+            number = version or self.guideline_version(session, project.id)
+            row = session.scalar(
+                select(GuidelineRow).where(
+                    GuidelineRow.project_id == project.id, GuidelineRow.version == number
+                )
+            )
+            if row is None:
+                raise NotFoundError(f"project {name!r} has no guideline version {number}")
+            return {"version": row.version, "body": row.body, "note": row.note}
+
+    def add_gold(self, name: str, record_id: str, answers: dict[str, Any]) -> None:
+        """Make a record of the project's version a gold item with known answers."""
+        with self._sessions.begin() as session:
+            project = self.row(session, name)
+            live = session.scalar(
+                select(TaskRow).where(
+                    TaskRow.project_id == project.id,
+                    TaskRow.record_id == record_id,
+                    TaskRow.kind == "live",
+                )
+            )
+            if live is None:
+                raise NotFoundError(f"record {record_id} is not an item of project {name!r}")
+            try:
+                checked = validate_answers(self.schema(session, project), answers)
+            except AnswerError as exc:
+                raise ValidationError(f"gold answers: {exc}") from None
+            session.add(
+                TaskRow(
+                    project_id=project.id,
+                    record_id=record_id,
+                    row=live.row,
+                    kind="gold",
+                    gold_answers=checked,
+                    assigned=0,
+                    submitted=0,
+                )
+            )
+            audit.append(
+                session,
+                actor=self._actor,
+                action="project.gold",
+                object_type="project",
+                object_ref=name,
+                details={"record": record_id},
+            )

@@ -1,0 +1,277 @@
+"""The task queue: leases items to annotators, respecting overlap, priority and leases.
+
+Correct under concurrency on both databases: PostgreSQL locks the chosen task row with
+``FOR UPDATE SKIP LOCKED`` (concurrent annotators take different tasks instead of waiting);
+SQLite serialises writers with ``BEGIN IMMEDIATE``. A task's ``assigned`` counter moves in the
+same transaction as its leases, so no item exceeds its overlap and no annotator gets an item
+twice (a unique constraint on task and user backs this up).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from curata.annotation.projects import ProjectService
+from curata.annotation.schema import AnswerError, validate_answers
+from curata.core.errors import ConflictError, CurataError, NotFoundError, ValidationError
+from curata.store.records import RecordStore
+from curata.store.tables import (
+    AnnotationRow,
+    AssignmentRow,
+    ProjectMemberRow,
+    ProjectRow,
+    TaskRow,
+    UserRow,
+    utcnow,
+)
+from curata.timeutil import as_utc, iso
+
+
+class ForbiddenError(CurataError):
+    """The user may not do this (API: 403)."""
+
+    status_code = 403
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What an annotator receives: the same shape for live and gold items (gold is hidden)."""
+
+    assignment_id: int
+    project: str
+    record: dict[str, Any]
+    schema: dict[str, Any]
+    schema_version: int
+    guideline_version: int | None
+    expires_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "expires_at": iso(self.expires_at)}
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A stored annotation, as returned to the annotator who made it."""
+
+    annotation_id: int
+    assignment_id: int
+    answers: dict[str, Any]
+    schema_version: int
+    guideline_version: int | None
+    submitted_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "submitted_at": iso(self.submitted_at)}
+
+
+@contextmanager
+def write_transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction that takes SQLite's write lock up front (no-op on PostgreSQL)."""
+    with sessions.begin() as session:
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(text("BEGIN IMMEDIATE"))
+        yield session
+
+
+class QueueService:
+    """``next_task`` and ``submit``: the annotator's loop."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: RecordStore,
+        projects: ProjectService,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._projects = projects
+        self._rng = rng or random.Random()
+
+    def _member(self, session: Session, project: ProjectRow, user_name: str) -> UserRow:
+        user = session.scalar(select(UserRow).where(UserRow.name == user_name))
+        if user is None:
+            raise NotFoundError(f"unknown user {user_name!r}")
+        if user.role == "admin":
+            return user
+        member = session.get(ProjectMemberRow, (project.id, user.id))
+        if member is None:
+            raise ForbiddenError(f"user {user_name!r} is not a member of project {project.name!r}")
+        return user
+
+    def next_task(
+        self, project_name: str, user_name: str, *, now: datetime | None = None
+    ) -> TaskView | None:
+        """Lease the next item to a user (their current lease if they hold one), or ``None``."""
+        now = now or utcnow()
+        with write_transaction(self._sessions) as session:
+            project = self._projects.row(session, project_name)
+            user = self._member(session, project, user_name)
+            held = session.scalar(
+                select(AssignmentRow)
+                .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+                .where(
+                    TaskRow.project_id == project.id,
+                    AssignmentRow.user_id == user.id,
+                    AssignmentRow.status == "leased",
+                    AssignmentRow.expires_at > now,
+                )
+                .limit(1)
+            )
+            if held is not None:
+                return self._view(session, project, held)
+            self._reclaim(session, project.id, now)
+            kinds = ["gold", "live"] if self._rng.random() < project.gold_share else ["live"]
+            task = None
+            for kind in kinds:
+                task = self._candidate(session, project, user.id, kind)
+                if task is not None:
+                    break
+            if task is None:
+                return None
+            task.assigned += 1
+            assignment = AssignmentRow(
+                task_id=task.id,
+                user_id=user.id,
+                status="leased",
+                leased_at=now,
+                expires_at=now + timedelta(seconds=project.lease_seconds),
+            )
+            session.add(assignment)
+            session.flush()
+            return self._view(session, project, assignment)
+
+    def _candidate(
+        self, session: Session, project: ProjectRow, user_id: int, kind: str
+    ) -> TaskRow | None:
+        seen = exists().where(AssignmentRow.task_id == TaskRow.id, AssignmentRow.user_id == user_id)
+        query = (
+            select(TaskRow)
+            .where(TaskRow.project_id == project.id, TaskRow.kind == kind, ~seen)
+            .order_by(TaskRow.priority.desc(), TaskRow.id)
+            .limit(1)
+        )
+        if kind == "live":
+            query = query.where(TaskRow.assigned < project.overlap)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=TaskRow)
+        return session.scalar(query)
+
+    def _reclaim(self, session: Session, project_id: int, now: datetime) -> None:
+        """Expire leases past their time and give their slots back."""
+        query = (
+            select(AssignmentRow)
+            .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+            .where(
+                TaskRow.project_id == project_id,
+                AssignmentRow.status == "leased",
+                AssignmentRow.expires_at <= now,
+            )
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=AssignmentRow)
+        for assignment in session.scalars(query).all():
+            assignment.status = "expired"
+            task = session.get(TaskRow, assignment.task_id, with_for_update=True)
+            assert task is not None
+            task.assigned -= 1
+
+    def _view(self, session: Session, project: ProjectRow, assignment: AssignmentRow) -> TaskView:
+        task = session.get(TaskRow, assignment.task_id)
+        assert task is not None
+        [record] = self._store.take_records([task.row])
+        return TaskView(
+            assignment_id=assignment.id,
+            project=project.name,
+            record={"kind": record.kind, **record.content(), "metadata": record.metadata},
+            schema=self._projects.schema(session, project).model_dump(mode="json"),
+            schema_version=project.schema_version,
+            guideline_version=self._projects.guideline_version(session, project.id),
+            expires_at=as_utc(assignment.expires_at),
+        )
+
+    def submit(
+        self,
+        assignment_id: int,
+        user_name: str,
+        answers: dict[str, Any],
+        *,
+        duration_ms: int | None = None,
+        now: datetime | None = None,
+    ) -> Submission:
+        """Store an annotation for a lease the user holds; a retry of the same answers is a no-op.
+
+        Raises ``ConflictError`` (409) for a lease that expired, belongs to someone else, or was
+        already submitted with other answers, and ``ValidationError`` (422) naming every answer
+        that does not fit the schema. Nothing is stored unless the whole submission is valid.
+        """
+        now = now or utcnow()
+        with write_transaction(self._sessions) as session:
+            assignment = session.get(AssignmentRow, assignment_id, with_for_update=True)
+            user = session.scalar(select(UserRow).where(UserRow.name == user_name))
+            if assignment is None or user is None:
+                raise NotFoundError(f"no assignment {assignment_id}")
+            if assignment.user_id != user.id:
+                raise ConflictError(f"assignment {assignment_id} is leased to another annotator")
+            task = session.get(TaskRow, assignment.task_id, with_for_update=True)
+            assert task is not None
+            project = session.get(ProjectRow, task.project_id)
+            assert project is not None
+            schema = self._projects.schema(session, project)
+            [record] = self._store.take_records([task.row])
+            texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
+            try:
+                checked = validate_answers(schema, answers, texts=texts)
+            except AnswerError as exc:
+                raise ValidationError(str(exc)) from None
+            if assignment.status == "submitted":
+                done = session.scalar(
+                    select(AnnotationRow).where(AnnotationRow.assignment_id == assignment.id)
+                )
+                assert done is not None
+                if done.answers != checked:
+                    raise ConflictError(
+                        f"assignment {assignment_id} was already submitted with other answers"
+                    )
+                return _submission(done)
+            if assignment.status != "leased" or as_utc(assignment.expires_at) <= now:
+                raise ConflictError(
+                    f"the lease of assignment {assignment_id} expired at "
+                    f"{iso(assignment.expires_at)}; ask for the next task"
+                )
+            annotation = AnnotationRow(
+                assignment_id=assignment.id,
+                task_id=task.id,
+                user_id=user.id,
+                answers=checked,
+                schema_version=project.schema_version,
+                guideline_version=self._projects.guideline_version(session, project.id),
+                submitted_at=now,
+                duration_ms=duration_ms,
+            )
+            session.add(annotation)
+            assignment.status = "submitted"
+            assignment.submitted_at = now
+            task.submitted += 1
+            session.flush()
+            return _submission(annotation)
+
+
+def _submission(row: AnnotationRow) -> Submission:
+    return Submission(
+        annotation_id=row.id,
+        assignment_id=row.assignment_id,
+        answers=row.answers,
+        schema_version=row.schema_version,
+        guideline_version=row.guideline_version,
+        submitted_at=as_utc(row.submitted_at),
+    )

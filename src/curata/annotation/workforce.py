@@ -1,0 +1,224 @@
+"""The workforce: users with roles, skills and clearance; vendors; cohorts; API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
+from curata.governance import audit
+from curata.sourcing.service import check_name
+from curata.store.tables import (
+    ApiTokenRow,
+    CohortMemberRow,
+    CohortRow,
+    UserRow,
+    VendorRow,
+    utcnow,
+)
+
+ROLES = ("admin", "lead", "reviewer", "annotator", "sme", "viewer")
+CLEARANCE = {"public": 0, "internal": 1, "confidential": 2, "restricted": 3}
+"""Sensitivity classes of sources, and the clearance a user needs to see each."""
+TOKEN_PREFIX = "cur_"
+
+
+@dataclass(frozen=True)
+class User:
+    """A person as services see them (never a token or its hash)."""
+
+    id: int
+    name: str
+    role: str
+    vendor: str | None
+    languages: list[str]
+    domains: list[str]
+    clearance: str
+    cohorts: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["id"]
+        return data
+
+
+def hash_token(token: str) -> str:
+    """Tokens are stored as SHA-256 (they are random, so no salt or slow hash is needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def clearance_name(level: int) -> str:
+    return next(name for name, value in CLEARANCE.items() if value == level)
+
+
+class WorkforceService:
+    """Adds and looks up users, vendors and cohorts; issues and checks API tokens."""
+
+    def __init__(self, sessions: sessionmaker[Session], actor: str) -> None:
+        self._sessions = sessions
+        self._actor = actor
+
+    def _to_user(self, session: Session, row: UserRow) -> User:
+        vendor = session.get(VendorRow, row.vendor_id) if row.vendor_id else None
+        cohorts = session.scalars(
+            select(CohortRow.name)
+            .join(CohortMemberRow, CohortMemberRow.cohort_id == CohortRow.id)
+            .where(CohortMemberRow.user_id == row.id)
+            .order_by(CohortRow.name)
+        ).all()
+        return User(
+            id=row.id,
+            name=row.name,
+            role=row.role,
+            vendor=vendor.name if vendor else None,
+            languages=list(row.languages),
+            domains=list(row.domains),
+            clearance=clearance_name(row.clearance),
+            cohorts=list(cohorts),
+        )
+
+    def _vendor_id(self, session: Session, name: str | None, *, create: bool) -> int | None:
+        if name is None:
+            return None
+        vendor = session.scalar(select(VendorRow).where(VendorRow.name == name))
+        if vendor is None:
+            if not create:
+                raise NotFoundError(f"unknown vendor {name!r}")
+            check_name(name, "vendor")
+            vendor = VendorRow(name=name)
+            session.add(vendor)
+            session.flush()
+        return vendor.id
+
+    def _cohort(self, session: Session, name: str, vendor_id: int | None) -> CohortRow:
+        cohort = session.scalar(select(CohortRow).where(CohortRow.name == name))
+        if cohort is None:
+            check_name(name, "cohort")
+            cohort = CohortRow(name=name, vendor_id=vendor_id)
+            session.add(cohort)
+            session.flush()
+        elif cohort.vendor_id is not None and cohort.vendor_id != vendor_id:
+            raise ValidationError(f"cohort {name!r} belongs to another vendor")
+        return cohort
+
+    def add_user(
+        self,
+        name: str,
+        *,
+        role: str = "annotator",
+        vendor: str | None = None,
+        languages: list[str] | None = None,
+        domains: list[str] | None = None,
+        clearance: str = "internal",
+        cohorts: list[str] | None = None,
+    ) -> User:
+        """Add a user; the vendor and cohorts are created on first mention."""
+        check_name(name, "user")
+        if role not in ROLES:
+            raise ValidationError(f"role: {role!r} is not one of {', '.join(ROLES)}")
+        if clearance not in CLEARANCE:
+            raise ValidationError(f"clearance: {clearance!r} is not one of {', '.join(CLEARANCE)}")
+        with self._sessions.begin() as session:
+            if session.scalar(select(UserRow.id).where(UserRow.name == name)) is not None:
+                raise AlreadyExistsError(f"user {name!r} already exists")
+            vendor_id = self._vendor_id(session, vendor, create=True)
+            row = UserRow(
+                name=name,
+                role=role,
+                vendor_id=vendor_id,
+                languages=sorted(set(languages or [])),
+                domains=sorted(set(domains or [])),
+                clearance=CLEARANCE[clearance],
+            )
+            session.add(row)
+            session.flush()
+            for cohort_name in cohorts or []:
+                cohort = self._cohort(session, cohort_name, vendor_id)
+                session.add(CohortMemberRow(cohort_id=cohort.id, user_id=row.id))
+            session.flush()
+            user = self._to_user(session, row)
+            audit.append(
+                session,
+                actor=self._actor,
+                action="user.add",
+                object_type="user",
+                object_ref=name,
+                details=user.to_dict(),
+            )
+            return user
+
+    def get(self, name: str) -> User:
+        """A user by name."""
+        with self._sessions() as session:
+            row = session.scalar(select(UserRow).where(UserRow.name == name))
+            if row is None:
+                raise NotFoundError(f"unknown user {name!r} (see 'curata user list')")
+            return self._to_user(session, row)
+
+    def list(self) -> list[User]:
+        """Every user, by name."""
+        with self._sessions() as session:
+            rows = session.scalars(select(UserRow).order_by(UserRow.name)).all()
+            return [self._to_user(session, r) for r in rows]
+
+    def issue_token(self, name: str) -> str:
+        """A new API token for a user; shown once, stored only as its hash."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._sessions.begin() as session:
+            user = session.scalar(select(UserRow).where(UserRow.name == name))
+            if user is None:
+                raise NotFoundError(f"unknown user {name!r}")
+            session.add(
+                ApiTokenRow(user_id=user.id, token_hash=hash_token(token), prefix=token[:12])
+            )
+            audit.append(
+                session,
+                actor=self._actor,
+                action="user.token",
+                object_type="user",
+                object_ref=name,
+                details={"prefix": token[:12]},
+            )
+        return token
+
+    def authenticate(self, token: str) -> User | None:
+        """The active user a token belongs to, or ``None``."""
+        with self._sessions() as session:
+            row = session.scalar(
+                select(UserRow)
+                .join(ApiTokenRow, ApiTokenRow.user_id == UserRow.id)
+                .where(
+                    ApiTokenRow.token_hash == hash_token(token),
+                    ApiTokenRow.revoked_at.is_(None),
+                    UserRow.active.is_(True),
+                )
+            )
+            return None if row is None else self._to_user(session, row)
+
+    def revoke_tokens(self, name: str) -> int:
+        """Revoke every token of a user; return how many."""
+        with self._sessions.begin() as session:
+            user = session.scalar(select(UserRow).where(UserRow.name == name))
+            if user is None:
+                raise NotFoundError(f"unknown user {name!r}")
+            rows = session.scalars(
+                select(ApiTokenRow).where(
+                    ApiTokenRow.user_id == user.id, ApiTokenRow.revoked_at.is_(None)
+                )
+            ).all()
+            for row in rows:
+                row.revoked_at = utcnow()
+            audit.append(
+                session,
+                actor=self._actor,
+                action="user.revoke",
+                object_type="user",
+                object_ref=name,
+                details={"tokens": len(rows)},
+            )
+            return len(rows)

@@ -1,0 +1,215 @@
+"""Annotation engine (#3): workforce, projects, guidelines and queue, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from tests.conftest import write_jsonl
+
+from curata.annotation.queue import ForbiddenError
+from curata.core.errors import AlreadyExistsError, ConflictError, NotFoundError, ValidationError
+from curata.store.tables import utcnow
+
+SCHEMA = {
+    "questions": [
+        {"type": "preference", "name": "better", "strength_levels": 3},
+        {"type": "refusal", "name": "refuse", "categories": ["violence", "self_harm"]},
+    ]
+}
+GOOD = {"better": {"choice": "A", "strength": 2}, "refuse": {"should_refuse": False}}
+
+
+@pytest.fixture
+def project(ws, tmp_path: Path):
+    rows = [{"prompt": f"question {i}", "response": f"answer {i}"} for i in range(6)]
+    ws.ingest([write_jsonl(tmp_path / "pairs.jsonl", rows)], source="web", dataset="pairs")
+    for name, cohort, vendor in (
+        ("ann1", "cohort-a", None),
+        ("ann2", "cohort-a", None),
+        ("ann3", "cohort-b", "acme"),
+        ("ann4", "cohort-b", "acme"),
+    ):
+        ws.workforce.add_user(name, role="annotator", cohorts=[cohort], vendor=vendor)
+    ws.workforce.add_user("lead", role="lead")
+    ws.projects.create(
+        "prefs",
+        version="pairs@1",
+        schema=SCHEMA,
+        overlap=2,
+        owner="lead",
+        members=["ann1", "ann2", "ann3", "ann4"],
+    )
+    return ws
+
+
+def test_users_vendors_cohorts_and_tokens(ws) -> None:
+    user = ws.workforce.add_user(
+        "vera", role="annotator", vendor="acme", languages=["fr", "en"], cohorts=["c1"]
+    )
+    assert (user.vendor, user.languages, user.cohorts, user.clearance) == (
+        "acme",
+        ["en", "fr"],
+        ["c1"],
+        "internal",
+    )
+    with pytest.raises(AlreadyExistsError):
+        ws.workforce.add_user("vera")
+    with pytest.raises(ValidationError, match="role: 'boss' is not one of admin, lead"):
+        ws.workforce.add_user("x", role="boss")
+    token = ws.workforce.issue_token("vera")
+    assert token.startswith("cur_") and ws.workforce.authenticate(token).name == "vera"
+    assert ws.workforce.authenticate(token + "x") is None
+    with ws.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT token_hash, prefix FROM api_tokens")).all()
+    assert [len(h) for h, _ in stored] == [64] and token not in str(stored)
+    assert ws.workforce.revoke_tokens("vera") == 1
+    assert ws.workforce.authenticate(token) is None
+
+
+def test_project_has_one_task_per_record(project) -> None:
+    p = project.projects.get("prefs")
+    assert (p.version, p.tasks, p.overlap, p.owner, p.schema_version) == (
+        "pairs@1",
+        6,
+        2,
+        "lead",
+        1,
+    )
+    assert p.members == ["ann1", "ann2", "ann3", "ann4", "lead"]
+    with pytest.raises(AlreadyExistsError):
+        project.projects.create("prefs", version="pairs@1", schema=SCHEMA)
+    with pytest.raises(ValidationError, match=r"schema: questions\.0\.preference\.strength_levels"):
+        project.projects.create(
+            "bad",
+            version="pairs@1",
+            schema={"questions": [{"type": "preference", "name": "b", "strength_levels": 9}]},
+        )
+    with pytest.raises(NotFoundError):
+        project.projects.create("p2", version="pairs@9", schema=SCHEMA)
+
+
+def test_guidelines_are_versioned_and_stamped_on_annotations(project) -> None:
+    ws = project
+    assert ws.projects.publish_guideline("prefs", "# v1\nPrefer the factual answer.") == 1
+    view = ws.queue.next_task("prefs", "ann1")
+    assert view.guideline_version == 1
+    assert ws.projects.publish_guideline("prefs", "# v2\nAlso prefer brevity.", note="brevity") == 2
+    done = ws.queue.submit(view.assignment_id, "ann1", GOOD)
+    assert (done.guideline_version, done.schema_version) == (2, 1)
+    assert ws.projects.guideline("prefs", 1)["body"].startswith("# v1")
+
+
+def test_overlap_is_exact_and_no_one_sees_an_item_twice(project) -> None:
+    ws = project
+    seen: Counter[tuple[str, str]] = Counter()
+    per_record: Counter[str] = Counter()
+    for user in ("ann1", "ann2", "ann3", "ann4"):
+        while (view := ws.queue.next_task("prefs", user)) is not None:
+            key = view.record["prompt"]
+            seen[(user, key)] += 1
+            per_record[key] += 1
+            ws.queue.submit(view.assignment_id, user, GOOD)
+    assert max(seen.values()) == 1
+    assert set(per_record.values()) == {2} and len(per_record) == 6
+    assert ws.projects.get("prefs").complete == 6
+    assert {user for user, _ in seen} == {"ann1", "ann2"}  # the queue drains in order
+    assert ws.queue.next_task("prefs", "ann3") is None
+    ws.projects.set_overlap("prefs", 3)  # raising overlap re-opens items
+    reopened = ws.queue.next_task("prefs", "ann3")
+    assert reopened is not None and ws.queue.next_task("prefs", "ann1") is None
+
+
+def test_a_held_lease_is_resumed_and_an_expired_one_reclaimed(project) -> None:
+    ws = project
+    first = ws.queue.next_task("prefs", "ann1")
+    assert ws.queue.next_task("prefs", "ann1").assignment_id == first.assignment_id
+    later = utcnow() + timedelta(hours=1)
+    with pytest.raises(ConflictError, match="expired"):
+        ws.queue.submit(first.assignment_id, "ann1", GOOD, now=later)
+    other = ws.queue.next_task("prefs", "ann2", now=later)
+    assert other.record == first.record  # the slot came back (priority, then id order)
+    again = ws.queue.next_task("prefs", "ann1", now=later)
+    assert again.record != first.record  # but never the same item to the same annotator
+
+
+def test_submission_errors_lose_nothing(project) -> None:
+    ws = project
+    view = ws.queue.next_task("prefs", "ann1")
+    with pytest.raises(ValidationError) as info:
+        ws.queue.submit(view.assignment_id, "ann1", {"better": {"choice": "C"}})
+    assert "question 'better': choice 'C' is not allowed (allowed: A, B, tie, both_bad)" in str(
+        info.value
+    )
+    assert "question 'refuse': an answer is required" in str(info.value)
+    with pytest.raises(ConflictError, match="leased to another annotator"):
+        ws.queue.submit(view.assignment_id, "ann2", GOOD)
+    first = ws.queue.submit(view.assignment_id, "ann1", GOOD)
+    retry = ws.queue.submit(view.assignment_id, "ann1", GOOD)  # a network retry
+    assert retry.annotation_id == first.annotation_id
+    with pytest.raises(ConflictError, match="already submitted with other answers"):
+        ws.queue.submit(view.assignment_id, "ann1", {**GOOD, "better": {"choice": "tie"}})
+    with ws.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM annotations")).scalar() == 1
+    with pytest.raises(NotFoundError):
+        ws.queue.submit(99_999, "ann1", GOOD)
+
+
+def test_outsiders_get_nothing(project) -> None:
+    project.workforce.add_user("outsider")
+    with pytest.raises(ForbiddenError, match="not a member of project 'prefs'"):
+        project.queue.next_task("prefs", "outsider")
+
+
+def test_gold_items_look_like_live_ones(project) -> None:
+    ws = project
+    record_id = next(ws.datasets.iter_records("pairs@1"))[0][0]
+    ws.projects.add_gold("prefs", record_id, GOOD)
+    with pytest.raises(ValidationError, match="gold answers: question 'better'"):
+        ws.projects.add_gold("prefs", record_id, {"better": "Z", "refuse": {"should_refuse": 1}})
+    with ws.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE projects SET gold_share = 0.99"))
+    view = ws.queue.next_task("prefs", "ann1")
+    live = ws.queue.next_task("prefs", "ann2")
+    assert set(view.to_dict()) == set(live.to_dict())
+    assert "gold" not in str(view.to_dict()) and "kind': 'gold" not in str(view.to_dict())
+
+
+def test_concurrent_annotators_never_exceed_overlap(project) -> None:
+    """Eight threads (two per annotator) race through the queue until it is empty."""
+    ws = project
+    errors: list[BaseException] = []
+
+    def annotate(user: str) -> None:
+        try:
+            while (view := ws.queue.next_task("prefs", user)) is not None:
+                ws.queue.submit(view.assignment_id, user, GOOD)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=annotate, args=(u,)) for u in ("ann1", "ann2", "ann3", "ann4") * 2
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    with ws.engine.connect() as conn:
+        per_task = conn.execute(
+            sa.text(
+                "SELECT t.id, count(a.id), max(t.assigned), max(t.submitted) FROM tasks t "
+                "LEFT JOIN annotations a ON a.task_id = t.id GROUP BY t.id"
+            )
+        ).all()
+        pairs = conn.execute(
+            sa.text("SELECT count(*), count(DISTINCT task_id || '-' || user_id) FROM annotations")
+        ).one()
+    assert all(
+        n == 2 and assigned == 2 and submitted == 2 for _, n, assigned, submitted in per_task
+    )
+    assert pairs[0] == pairs[1] == 12
