@@ -242,6 +242,29 @@ class ProjectService:
                 complete=int(live[2]),
             )
 
+    def _may_see(self, session: Session, project: ProjectRow, user_name: str) -> bool:
+        user = session.scalar(select(UserRow).where(UserRow.name == user_name))
+        if user is None:
+            return False
+        return user.role == "admin" or (
+            session.get(ProjectMemberRow, (project.id, user.id)) is not None
+        )
+
+    def for_user(self, name: str, user_name: str) -> Project:
+        """A project as ``user_name`` may see it; outsiders get NotFound (existence hidden)."""
+        with self._sessions() as session:
+            project = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
+            if project is None or not self._may_see(session, project, user_name):
+                raise NotFoundError(f"unknown project {name!r}")
+        return self.get(name)
+
+    def visible_to(self, user_name: str) -> builtins.list[Project]:
+        """The projects ``user_name`` may see (members; admins see all)."""
+        with self._sessions() as session:
+            rows = session.scalars(select(ProjectRow).order_by(ProjectRow.name)).all()
+            names = [p.name for p in rows if self._may_see(session, p, user_name)]
+        return [self.get(n) for n in names]
+
     def list(self) -> builtins.list[Project]:
         """Every project, by name."""
         with self._sessions() as session:

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from curata._version import __version__
-from curata.cli import audit, datasets, ingest, lineage, sources
+from curata.cli import annotation, audit, datasets, ingest, lineage, sources
 from curata.cli.output import JsonOption, emit
 from curata.core.errors import CurataError
 
@@ -28,6 +28,10 @@ app.add_typer(datasets.app, name="dataset")
 app.add_typer(audit.app, name="audit")
 app.command("ingest")(ingest.ingest)
 app.command("lineage")(lineage.lineage)
+app.add_typer(annotation.users, name="user")
+app.add_typer(annotation.projects, name="project")
+app.add_typer(annotation.guidelines, name="guideline")
+app.command("serve")(annotation.serve)
 
 
 def _version(value: bool) -> None:

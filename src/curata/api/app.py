@@ -1,0 +1,32 @@
+"""``create_app``: the FastAPI application over one Workspace (nothing built at import time)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from curata._version import __version__
+from curata.api.routes import annotation
+from curata.core.errors import CurataError
+from curata.workspace import Workspace
+
+
+def create_app(workspace: Workspace) -> FastAPI:
+    """The API over ``workspace``; OpenAPI at ``/docs`` and ``/openapi.json``."""
+    app = FastAPI(
+        title="Curata",
+        version=__version__,
+        description="The training-data supply chain of an LLM program, as one measurable loop.",
+    )
+    app.state.workspace = workspace
+
+    @app.exception_handler(CurataError)
+    def curata_error(_request: Request, exc: CurataError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(annotation.router)
+    return app

@@ -1,0 +1,224 @@
+"""``curata user|project|guideline|serve``: the annotation workforce, projects and the API."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from curata.cli.output import JsonOption, emit, workspace
+from curata.cli.output import table as table_of
+from curata.core.errors import InputError
+
+users = typer.Typer(help="Annotators, reviewers, leads: roles, vendors, cohorts, skills, tokens.")
+projects = typer.Typer(help="Annotation projects over dataset versions.")
+guidelines = typer.Typer(help="Versioned annotation guidelines (Markdown).")
+
+
+class RoleChoice(StrEnum):
+    admin = "admin"
+    lead = "lead"
+    reviewer = "reviewer"
+    annotator = "annotator"
+    sme = "sme"
+    viewer = "viewer"
+
+
+class ClearanceChoice(StrEnum):
+    public = "public"
+    internal = "internal"
+    confidential = "confidential"
+    restricted = "restricted"
+
+
+@users.command("add")
+def user_add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Unique user name.", metavar="NAME"),
+    role: RoleChoice = typer.Option(RoleChoice.annotator, "--role", help="What the user may do."),
+    vendor: str | None = typer.Option(None, "--vendor", help="External workforce (at most one)."),
+    cohort: list[str] = typer.Option([], "--cohort", help="Cohort to join (repeatable)."),
+    language: list[str] = typer.Option([], "--language", help="Language skill (repeatable)."),
+    domain: list[str] = typer.Option([], "--domain", help="Domain skill (repeatable)."),
+    clearance: ClearanceChoice = typer.Option(
+        ClearanceChoice.internal, "--clearance", help="Most sensitive source class they may see."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Add a user (vendor and cohorts are created on first mention)."""
+    user = workspace(ctx).workforce.add_user(
+        name,
+        role=role.value,
+        vendor=vendor,
+        cohorts=cohort,
+        languages=language,
+        domains=domain,
+        clearance=clearance.value,
+    )
+    emit(as_json, user.to_dict(), lambda c: c.print(f"Added {user.role} [bold]{user.name}[/]"))
+
+
+@users.command("list")
+def user_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """List users."""
+    found = workspace(ctx).workforce.list()
+
+    def render(c: Console) -> None:
+        t = table_of("user", "role", "vendor", "cohorts", "languages", "domains", "clearance")
+        for u in found:
+            t.add_row(
+                u.name,
+                u.role,
+                u.vendor or "-",
+                ", ".join(u.cohorts),
+                ", ".join(u.languages),
+                ", ".join(u.domains),
+                u.clearance,
+            )
+        c.print(t)
+
+    emit(as_json, [u.to_dict() for u in found], render)
+
+
+@users.command("token")
+def user_token(
+    ctx: typer.Context, name: str = typer.Argument(..., help="User name.", metavar="NAME")
+) -> None:
+    """Issue an API token (printed once; only its hash is stored)."""
+    typer.echo(workspace(ctx).workforce.issue_token(name))
+
+
+@projects.command("create")
+def project_create(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Unique project name.", metavar="NAME"),
+    version: str = typer.Option(..., "--version", help="Dataset version to annotate (NAME@N)."),
+    schema: Path = typer.Option(..., "--schema", help='JSON file: {"questions": [...]}.'),
+    overlap: int = typer.Option(1, "--overlap", help="Annotators per item."),
+    gold_share: float = typer.Option(0.0, "--gold-share", help="Share of served gold items."),
+    lease_minutes: float = typer.Option(30.0, "--lease-minutes", help="How long a lease lasts."),
+    owner: str | None = typer.Option(None, "--owner", help="Accountable owner (a user)."),
+    member: list[str] = typer.Option([], "--member", help="User who may work on it (repeatable)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a project with one task per record of the version."""
+    try:
+        questions = json.loads(schema.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such file", path=str(schema)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc.msg}", path=str(schema), line=exc.lineno) from None
+    project = workspace(ctx).projects.create(
+        name,
+        version=version,
+        schema=questions,
+        overlap=overlap,
+        gold_share=gold_share,
+        lease_seconds=int(lease_minutes * 60),
+        owner=owner,
+        members=member,
+    )
+    emit(
+        as_json,
+        project.to_dict(),
+        lambda c: c.print(f"Created project [bold]{project.name}[/]: {project.tasks:,} tasks"),
+    )
+
+
+@projects.command("show")
+def project_show(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Project name.", metavar="NAME"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show a project: version, schema, overlap, progress."""
+    p = workspace(ctx).projects.get(name)
+
+    def render(c: Console) -> None:
+        t = Table(show_header=False, box=None)
+        rows = [
+            ("project", p.name),
+            ("version", p.version),
+            ("questions", ", ".join(f"{q['name']} ({q['type']})" for q in p.schema["questions"])),
+            ("schema / guideline", f"v{p.schema_version} / v{p.guideline_version or '-'}"),
+            ("overlap", str(p.overlap)),
+            ("progress", f"{p.complete:,} of {p.tasks:,} items complete, {p.annotations:,} labels"),
+            ("gold", f"{p.gold_tasks:,} items, served share {p.gold_share:.0%}"),
+            ("owner", p.owner or "-"),
+            ("members", ", ".join(p.members) or "-"),
+        ]
+        for key, value in rows:
+            t.add_row(f"[bold]{key}[/]", escape(value))
+        c.print(t)
+
+    emit(as_json, p.to_dict(), render)
+
+
+@projects.command("list")
+def project_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """List projects with their progress."""
+    found = workspace(ctx).projects.list()
+
+    def render(c: Console) -> None:
+        t = table_of("project", "version", "tasks", "complete", "labels", "overlap", "owner")
+        for p in found:
+            t.add_row(
+                p.name,
+                p.version,
+                f"{p.tasks:,}",
+                f"{p.complete:,}",
+                f"{p.annotations:,}",
+                str(p.overlap),
+                p.owner or "-",
+            )
+        c.print(t)
+
+    emit(as_json, [p.to_dict() for p in found], render)
+
+
+@guidelines.command("publish")
+def guideline_publish(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    file: Path = typer.Argument(..., help="Markdown file with the guideline.", metavar="FILE"),
+    note: str = typer.Option("", "--note", help="What changed in this version."),
+) -> None:
+    """Publish the next version of a project's guideline."""
+    try:
+        body = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("no such file", path=str(file)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", path=str(file)) from None
+    number = workspace(ctx).projects.publish_guideline(project, body, note=note)
+    typer.echo(f"Published guideline v{number} of {project}")
+
+
+@guidelines.command("show")
+def guideline_show(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    version: int | None = typer.Option(None, "--version", help="A past version (default latest)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Print a guideline."""
+    g = workspace(ctx).projects.guideline(project, version)
+    emit(as_json, g, lambda c: c.print(f"[bold]v{g['version']}[/]\n{escape(g['body'])}"))
+
+
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+) -> None:
+    """Serve the REST API (OpenAPI docs at /docs) on the workspace's database."""
+    import uvicorn
+
+    from curata.api.app import create_app
+
+    uvicorn.run(create_app(workspace(ctx)), host=host, port=port, log_level="info")

@@ -1,0 +1,116 @@
+"""Annotation from the command line: users, tokens, projects, guidelines, and `curata serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.conftest import write_jsonl
+
+SCHEMA = {
+    "questions": [
+        {"type": "preference", "name": "better"},
+        {"type": "refusal", "name": "refuse", "categories": ["violence", "fraud"]},
+    ]
+}
+
+
+@pytest.fixture
+def ready(cli, tmp_path: Path):
+    assert cli("init")[0] == 0
+    cli("source", "add", "web", "--kind", "crawl", "--license", "MIT", "--origin", "x")
+    rows = [{"prompt": f"p{i}", "response": f"r{i}"} for i in range(4)]
+    cli("ingest", write_jsonl(tmp_path / "p.jsonl", rows), "--source", "web", "--dataset", "pairs")
+    (tmp_path / "schema.json").write_text(json.dumps(SCHEMA), "utf-8")
+    return cli
+
+
+def test_users_projects_and_guidelines(ready, tmp_path: Path) -> None:
+    cli = ready
+    code, out, err = cli(
+        "user", "add", "ann", "--vendor", "acme", "--cohort", "wave-1", "--language", "fr"
+    )
+    assert code == 0, err
+    assert cli("user", "add", "lead", "--role", "lead")[0] == 0
+    assert cli("user", "add", "x", "--role", "boss")[0] == 2
+    users = json.loads(cli("user", "list", "--json")[1])
+    assert [(u["name"], u["vendor"], u["cohorts"]) for u in users] == [
+        ("ann", "acme", ["wave-1"]),
+        ("lead", None, []),
+    ]
+    code, token, _ = cli("user", "token", "ann")
+    assert code == 0 and token.startswith("cur_")
+    code, out, err = cli(
+        "project",
+        "create",
+        "prefs",
+        "--version",
+        "pairs@1",
+        "--schema",
+        tmp_path / "schema.json",
+        "--overlap",
+        "3",
+        "--owner",
+        "lead",
+        "--member",
+        "ann",
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["tasks"] == 4
+    shown = json.loads(cli("project", "show", "prefs", "--json")[1])
+    assert (shown["overlap"], shown["owner"], shown["members"]) == (3, "lead", ["ann", "lead"])
+    assert "prefs" in cli("project", "list")[1]
+    (tmp_path / "g.md").write_text("# Guideline\nPrefer honest answers.", "utf-8")
+    assert cli("guideline", "publish", "prefs", tmp_path / "g.md", "--note", "first")[0] == 0
+    g = json.loads(cli("guideline", "show", "prefs", "--json")[1])
+    assert g["version"] == 1 and "honest" in g["body"]
+
+
+def test_bad_schema_files_are_named(ready, tmp_path: Path) -> None:
+    cli = ready
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"questions": [\n  {"type": "label",}\n]}', "utf-8")
+    code, _, err = cli("project", "create", "p", "--version", "pairs@1", "--schema", bad)
+    assert code == 1 and f"{bad}:2: malformed JSON" in err
+    bad.write_text(json.dumps({"questions": [{"type": "label", "name": "l"}]}), "utf-8")
+    code, _, err = cli("project", "create", "p", "--version", "pairs@1", "--schema", bad)
+    assert code == 1 and "schema: questions.0.label.labels: Field required" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_starts_the_api(ready) -> None:
+    """The workspace from `ready` (CURATA_HOME and the database come from the environment)."""
+    port = _free_port()
+    env = {**os.environ, "LANCE_LOG": "error"}
+    exe = str(Path(sys.executable).with_name("curata"))
+    proc = subprocess.Popen(
+        [exe, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "curata serve did not answer"
+                time.sleep(0.2)
+        assert r.json()["status"] == "ok"
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/me").status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

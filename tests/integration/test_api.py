@@ -1,0 +1,125 @@
+"""The REST API over real sockets: a uvicorn server on 127.0.0.1, driven with httpx."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from tests.conftest import write_jsonl
+
+from curata.api.app import create_app
+
+SCHEMA = {
+    "questions": [
+        {"type": "label", "name": "topic", "labels": ["billing", "shipping"]},
+        {"type": "text", "name": "comment"},
+    ]
+}
+HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def api(ws, tmp_path: Path) -> Iterator[dict]:
+    rows = [
+        {"text": f"ticket {i}: {HOSTILE if i == 0 else 'where is my parcel'}"} for i in range(3)
+    ]
+    ws.ingest([write_jsonl(tmp_path / "t.jsonl", rows)], source="web", dataset="tickets")
+    ws.workforce.add_user("ann", role="annotator")
+    ws.workforce.add_user("other", role="annotator")
+    ws.workforce.add_user("watcher", role="viewer")
+    ws.workforce.add_user("outsider", role="annotator")
+    ws.projects.create(
+        "triage", version="tickets@1", schema=SCHEMA, members=["ann", "other", "watcher"]
+    )
+    tokens = {u: ws.workforce.issue_token(u) for u in ("ann", "other", "watcher", "outsider")}
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(ws), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+
+        def as_user(name: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {tokens[name]}"}
+
+        yield {"client": client, "auth": as_user, "ws": ws}
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_annotate_through_the_api(api) -> None:
+    c, auth = api["client"], api["auth"]
+    assert c.get("/api/v1/me", headers=auth("ann")).json()["name"] == "ann"
+    assert [p["name"] for p in c.get("/api/v1/projects", headers=auth("ann")).json()] == ["triage"]
+    done = 0
+    while (r := c.post("/api/v1/projects/triage/next", headers=auth("ann"))).status_code == 200:
+        task = r.json()
+        assert task["schema"]["questions"][0]["labels"] == ["billing", "shipping"]
+        body = {"answers": {"topic": "shipping", "comment": HOSTILE}, "duration_ms": 1200}
+        s = c.post(
+            f"/api/v1/assignments/{task['assignment_id']}/submit", json=body, headers=auth("ann")
+        )
+        assert s.status_code == 201, s.text
+        done += 1
+    assert r.status_code == 204 and done == 3
+    assert api["ws"].projects.get("triage").complete == 3
+
+
+def test_hostile_text_comes_back_as_data(api) -> None:
+    c, auth = api["client"], api["auth"]
+    texts = []
+    while (r := c.post("/api/v1/projects/triage/next", headers=auth("ann"))).status_code == 200:
+        assert r.headers["content-type"] == "application/json"
+        texts.append(r.json()["record"]["text"])
+        c.post(
+            f"/api/v1/assignments/{r.json()['assignment_id']}/submit",
+            json={"answers": {"topic": "billing", "comment": HOSTILE}},
+            headers=auth("ann"),
+        )
+    assert f"ticket 0: {HOSTILE}" in texts  # verbatim, not escaped or stripped
+
+
+def test_errors_map_to_status_codes(api) -> None:
+    c, auth = api["client"], api["auth"]
+    assert c.post("/api/v1/projects/triage/next").status_code == 401
+    assert c.get("/api/v1/me", headers={"Authorization": "Bearer cur_nope"}).status_code == 401
+    r = c.post("/api/v1/projects/triage/next", headers=auth("watcher"))
+    assert r.status_code == 403 and "role 'viewer'" in r.json()["detail"]
+    assert c.get("/api/v1/projects/triage", headers=auth("outsider")).status_code == 404
+    assert c.post("/api/v1/projects/triage/next", headers=auth("outsider")).status_code == 404
+    task = c.post("/api/v1/projects/triage/next", headers=auth("ann")).json()
+    url = f"/api/v1/assignments/{task['assignment_id']}/submit"
+    bad = c.post(url, json={"answers": {"topic": "weather"}}, headers=auth("ann"))
+    assert bad.status_code == 422
+    assert (
+        "question 'topic': 'weather' is not a label of this question (allowed: billing, shipping)"
+        in (bad.json()["detail"])
+    )
+    assert c.post(url, json={"answers": "nope"}, headers=auth("ann")).status_code == 422
+    good = {"answers": {"topic": "billing", "comment": "ok"}}
+    assert c.post(url, json=good, headers=auth("other")).status_code == 409  # foreign lease
+    first = c.post(url, json=good, headers=auth("ann"))
+    retry = c.post(url, json=good, headers=auth("ann"))
+    assert first.status_code == retry.status_code == 201
+    assert first.json()["annotation_id"] == retry.json()["annotation_id"]
+    changed = {"answers": {"topic": "shipping", "comment": "ok"}}
+    assert c.post(url, json=changed, headers=auth("ann")).status_code == 409
+
+
+def test_openapi_docs_are_served(api) -> None:
+    c = api["client"]
+    assert c.get("/docs").status_code == 200
+    paths = c.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/projects/{name}/next", "/api/v1/assignments/{assignment_id}/submit"} <= set(
+        paths
+    )
