@@ -213,3 +213,55 @@ def test_concurrent_annotators_never_exceed_overlap(project) -> None:
         n == 2 and assigned == 2 and submitted == 2 for _, n, assigned, submitted in per_task
     )
     assert pairs[0] == pairs[1] == 12
+
+
+def test_restricted_records_never_reach_annotators_without_clearance(ws, tmp_path: Path) -> None:
+    ws.sources.add(
+        "medical",
+        kind="vendor",
+        license="LicenseRef-dua",
+        origin="s3://m",
+        sensitivity="restricted",
+    )
+    open_rows = [{"text": f"public note {i}"} for i in range(3)]
+    secret_rows = [{"text": f"patient record {i}"} for i in range(3)]
+    ws.ingest([write_jsonl(tmp_path / "a.jsonl", open_rows)], source="web", dataset="mix")
+    ws.ingest(
+        [write_jsonl(tmp_path / "b.jsonl", secret_rows)],
+        source="medical",
+        dataset="mix",
+        append=True,
+    )
+    ws.workforce.add_user("crowd", clearance="internal")
+    ws.workforce.add_user("nurse", clearance="restricted")
+    schema = {"questions": [{"type": "label", "name": "ok", "labels": ["yes", "no"]}]}
+    ws.projects.create(
+        "notes", version="mix@2", schema=schema, overlap=2, members=["crowd", "nurse"]
+    )
+
+    def drain(user: str) -> list[str]:
+        texts = []
+        while (view := ws.queue.next_task("notes", user)) is not None:
+            texts.append(view.record["text"])
+            ws.queue.submit(view.assignment_id, user, {"ok": "yes"})
+        return texts
+
+    assert sorted(drain("crowd")) == [f"public note {i}" for i in range(3)]
+    assert len(drain("nurse")) == 6
+
+
+def test_questions_needing_a_language_go_only_to_speakers(ws, tmp_path: Path) -> None:
+    ws.ingest(
+        [write_jsonl(tmp_path / "fr.jsonl", [{"text": "Bonjour"}])], source="web", dataset="fr"
+    )
+    ws.workforce.add_user("anglo", languages=["en"])
+    ws.workforce.add_user("franco", languages=["fr", "en"])
+    schema = {
+        "questions": [
+            {"type": "text", "name": "translation", "languages": ["fr"], "required": True}
+        ]
+    }
+    ws.projects.create("translate", version="fr@1", schema=schema, members=["anglo", "franco"])
+    with pytest.raises(ForbiddenError, match="needs one of the languages fr, which 'anglo'"):
+        ws.queue.next_task("translate", "anglo")
+    assert ws.queue.next_task("translate", "franco").record["text"] == "Bonjour"

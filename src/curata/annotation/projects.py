@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.schema import AnswerError, Schema, validate_answers
+from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.governance import audit
 from curata.sourcing.service import check_name
@@ -22,6 +23,7 @@ from curata.store.tables import (
     ProjectMemberRow,
     ProjectRow,
     ProjectSchemaRow,
+    SourceRow,
     TaskRow,
     UserRow,
     VersionRow,
@@ -120,7 +122,7 @@ class ProjectService:
             raise ValidationError("lease: must be at least 10 seconds")
         handle = self._datasets.handle(version)
         manifest = self._store.manifest_table(
-            handle.storage_key, handle.manifest_version, ["record_id", "row"]
+            handle.storage_key, handle.manifest_version, ["record_id", "row", "source"]
         )
         try:
             with self._sessions.begin() as session:
@@ -160,6 +162,11 @@ class ProjectService:
                     )
                 ids = manifest.column("record_id").to_pylist()
                 rows = manifest.column("row").to_pylist()
+                levels = {
+                    s.name: CLEARANCE[s.sensitivity] for s in session.scalars(select(SourceRow))
+                }
+                default = CLEARANCE["internal"]
+                needs = [levels.get(s, default) for s in manifest.column("source").to_pylist()]
                 for start in range(0, len(ids), TASK_CHUNK):
                     session.execute(
                         insert(TaskRow),
@@ -170,12 +177,14 @@ class ProjectService:
                                 "row": row,
                                 "kind": "live",
                                 "priority": 0,
+                                "clearance": need,
                                 "assigned": 0,
                                 "submitted": 0,
                             }
-                            for record_id, row in zip(
+                            for record_id, row, need in zip(
                                 ids[start : start + TASK_CHUNK],
                                 rows[start : start + TASK_CHUNK],
+                                needs[start : start + TASK_CHUNK],
                                 strict=True,
                             )
                         ],
@@ -352,6 +361,7 @@ class ProjectService:
                     record_id=record_id,
                     row=live.row,
                     kind="gold",
+                    clearance=live.clearance,
                     gold_answers=checked,
                     assigned=0,
                     submitted=0,

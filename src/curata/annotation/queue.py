@@ -129,11 +129,12 @@ class QueueService:
             )
             if held is not None:
                 return self._view(session, project, held)
+            self._check_skills(session, project, user)
             self._reclaim(session, project.id, now)
             kinds = ["gold", "live"] if self._rng.random() < project.gold_share else ["live"]
             task = None
             for kind in kinds:
-                task = self._candidate(session, project, user.id, kind)
+                task = self._candidate(session, project, user.id, kind, user.clearance)
                 if task is not None:
                     break
             if task is None:
@@ -150,13 +151,32 @@ class QueueService:
             session.flush()
             return self._view(session, project, assignment)
 
+    def _check_skills(self, session: Session, project: ProjectRow, user: UserRow) -> None:
+        """A question that needs a language or a domain is only for annotators who have it."""
+        for question in self._projects.schema(session, project).questions:
+            if question.languages and not set(question.languages) & set(user.languages):
+                raise ForbiddenError(
+                    f"question '{question.name}' needs one of the languages "
+                    f"{', '.join(question.languages)}, which {user.name!r} does not have"
+                )
+            if question.domains and not set(question.domains) & set(user.domains):
+                raise ForbiddenError(
+                    f"question '{question.name}' needs a domain expert in "
+                    f"{', '.join(question.domains)}, which {user.name!r} is not"
+                )
+
     def _candidate(
-        self, session: Session, project: ProjectRow, user_id: int, kind: str
+        self, session: Session, project: ProjectRow, user_id: int, kind: str, clearance: int
     ) -> TaskRow | None:
         seen = exists().where(AssignmentRow.task_id == TaskRow.id, AssignmentRow.user_id == user_id)
         query = (
             select(TaskRow)
-            .where(TaskRow.project_id == project.id, TaskRow.kind == kind, ~seen)
+            .where(
+                TaskRow.project_id == project.id,
+                TaskRow.kind == kind,
+                TaskRow.clearance <= clearance,
+                ~seen,
+            )
             .order_by(TaskRow.priority.desc(), TaskRow.id)
             .limit(1)
         )

@@ -24,6 +24,13 @@ class SourceKindChoice(StrEnum):
     vendor = "vendor"
 
 
+class SensitivityChoice(StrEnum):
+    public = "public"
+    internal = "internal"
+    confidential = "confidential"
+    restricted = "restricted"
+
+
 class PiiChoice(StrEnum):
     unknown = "unknown"
     none = "none"
@@ -42,6 +49,11 @@ def add(
     collected_at: str | None = typer.Option(None, "--collected-at", help="Date (YYYY-MM-DD)."),
     consent: str | None = typer.Option(None, "--consent", help="Consent basis, free text."),
     pii: PiiChoice = typer.Option(PiiChoice.unknown, "--pii", help="Known PII status."),
+    sensitivity: SensitivityChoice = typer.Option(
+        SensitivityChoice.internal,
+        "--sensitivity",
+        help="Who may see its records: annotators need at least this clearance.",
+    ),
     owner: str | None = typer.Option(None, "--owner", help="Accountable owner (user)."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -54,6 +66,7 @@ def add(
         collected_at=collected_at,
         consent=consent,
         pii=pii.value,
+        sensitivity=sensitivity.value,
         owner=owner,
     )
     emit(as_json, source.to_dict(), lambda c: c.print(f"Added source [bold]{source.name}[/]"))

@@ -9,6 +9,7 @@ from typing import Any, Literal
 SourceKind = Literal["crawl", "internal", "human", "synthetic", "vendor"]
 SOURCE_KINDS: tuple[str, ...] = ("crawl", "internal", "human", "synthetic", "vendor")
 PII_STATUSES: tuple[str, ...] = ("unknown", "none", "present")
+SENSITIVITIES: tuple[str, ...] = ("public", "internal", "confidential", "restricted")
 
 
 def _plain(value: Any) -> Any:
@@ -32,6 +33,7 @@ class Source:
     collected_at: date | None
     consent: str | None
     pii_status: str
+    sensitivity: str
     owner: str | None
     created_at: datetime
     created_by: str

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
-from curata.core.models import PII_STATUSES, SOURCE_KINDS, Source
+from curata.core.models import PII_STATUSES, SENSITIVITIES, SOURCE_KINDS, Source
 from curata.governance import audit
 from curata.store.tables import SourceRow
 from curata.timeutil import as_utc
@@ -38,6 +38,7 @@ def to_source(row: SourceRow) -> Source:
         collected_at=row.collected_at,
         consent=row.consent,
         pii_status=row.pii_status,
+        sensitivity=row.sensitivity,
         owner=row.owner,
         created_at=as_utc(row.created_at),
         created_by=row.created_by,
@@ -61,6 +62,7 @@ class SourceService:
         collected_at: date | str | None = None,
         consent: str | None = None,
         pii: str = "unknown",
+        sensitivity: str = "internal",
         owner: str | None = None,
     ) -> Source:
         """Register a source; its name must be new."""
@@ -69,6 +71,10 @@ class SourceService:
             raise ValidationError(f"kind: {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
         if pii not in PII_STATUSES:
             raise ValidationError(f"pii: {pii!r} is not one of {', '.join(PII_STATUSES)}")
+        if sensitivity not in SENSITIVITIES:
+            raise ValidationError(
+                f"sensitivity: {sensitivity!r} is not one of {', '.join(SENSITIVITIES)}"
+            )
         if not SPDX_PATTERN.match(license):
             raise ValidationError(
                 f"license: {license!r} is not an SPDX identifier or expression "
@@ -91,6 +97,7 @@ class SourceService:
             collected_at=collected_at,
             consent=consent,
             pii_status=pii,
+            sensitivity=sensitivity,
             owner=owner,
             created_by=self._actor,
         )

@@ -152,6 +152,8 @@ class TaskRow(Base):
     row: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(20), default="live")
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    clearance: Mapped[int] = mapped_column(Integer, default=0)
+    """The clearance needed to see the record (from its source's sensitivity class)."""
     gold_answers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     assigned: Mapped[int] = mapped_column(Integer, default=0)
     submitted: Mapped[int] = mapped_column(Integer, default=0)

@@ -158,6 +158,7 @@ def upgrade() -> None:
         sa.Column("row", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("clearance", sa.Integer(), nullable=False),
         sa.Column("gold_answers", sa.JSON(), nullable=True),
         sa.Column("assigned", sa.Integer(), nullable=False),
         sa.Column("submitted", sa.Integer(), nullable=False),
