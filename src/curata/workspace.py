@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from curata.annotation.projects import ProjectService
 from curata.annotation.queue import QueueService
+from curata.annotation.review import ReviewService
 from curata.annotation.workforce import WorkforceService
 from curata.core.errors import NotFoundError, WorkspaceError
 from curata.export.formats import export as export_version
@@ -34,7 +35,7 @@ class Workspace:
     The CLI and the API are thin shells over these services:
     ``sources`` (:class:`SourceService`), ``datasets`` (:class:`DatasetService`),
     ``lineage`` (:class:`LineageService`), ``audit`` (:class:`AuditLog`), :meth:`ingest`, and
-    for annotation ``workforce``, ``projects`` and ``queue``.
+    for annotation ``workforce``, ``projects``, ``queue`` and ``reviews``.
     """
 
     def __init__(self, settings: Settings, engine: Engine, store: RecordStore) -> None:
@@ -52,6 +53,7 @@ class Workspace:
         self.workforce = WorkforceService(sessions, actor)
         self.projects = ProjectService(sessions, store, self.datasets, actor)
         self.queue = QueueService(sessions, store, self.projects)
+        self.reviews = ReviewService(sessions, store)
         self.emitter = LineageEmitter(
             namespace=settings.openlineage_namespace,
             file=settings.openlineage_file,

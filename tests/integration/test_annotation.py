@@ -11,8 +11,13 @@ import pytest
 import sqlalchemy as sa
 from tests.conftest import write_jsonl
 
-from curata.annotation.queue import ForbiddenError
-from curata.core.errors import AlreadyExistsError, ConflictError, NotFoundError, ValidationError
+from curata.core.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    ValidationError,
+)
 from curata.store.tables import utcnow
 
 SCHEMA = {
@@ -265,3 +270,117 @@ def test_questions_needing_a_language_go_only_to_speakers(ws, tmp_path: Path) ->
     with pytest.raises(ForbiddenError, match="needs one of the languages fr, which 'anglo'"):
         ws.queue.next_task("translate", "anglo")
     assert ws.queue.next_task("translate", "franco").record["text"] == "Bonjour"
+
+
+@pytest.fixture
+def reviewed(ws, tmp_path: Path):
+    rows = [{"prompt": f"question {i}", "response": f"answer {i}"} for i in range(4)]
+    ws.ingest([write_jsonl(tmp_path / "r.jsonl", rows)], source="web", dataset="rev")
+    for name, role in (
+        ("a1", "annotator"),
+        ("a2", "annotator"),
+        ("rev", "reviewer"),
+        ("boss", "lead"),
+    ):
+        ws.workforce.add_user(name, role=role)
+    return ws
+
+
+def _annotate(ws, project: str, user: str, answers: dict) -> int:
+    view = ws.queue.next_task(project, user)
+    return ws.queue.submit(view.assignment_id, user, answers).annotation_id
+
+
+def test_review_accept_fix_reject_and_resubmit(reviewed) -> None:
+    ws = reviewed
+    ws.projects.create(
+        "all",
+        version="rev@1",
+        schema=SCHEMA,
+        overlap=1,
+        members=["a1", "a2", "rev"],
+        review={"mode": "all"},
+    )
+    first = _annotate(ws, "all", "a1", GOOD)
+    item = ws.reviews.next_review("all", "rev")
+    assert [a["annotation_id"] for a in item.annotations] == [first]
+    assert item.annotations[0]["annotator"] == "a1" and item.record["prompt"] == "question 0"
+    ws.workforce.add_user("a3", role="annotator")
+    with pytest.raises(ForbiddenError, match="role 'annotator' may not do this"):
+        ws.reviews.decide(first, "a3", "accept")
+    with pytest.raises(ValidationError, match="a rejection needs a reason"):
+        ws.reviews.decide(first, "rev", "reject")
+    assert (
+        ws.reviews.decide(first, "rev", "reject", reason="read the guideline on tone")["status"]
+        == "rejected"
+    )
+    again = ws.queue.next_task("all", "a1")  # back to the same annotator, same item
+    assert again.record["prompt"] == "question 0"
+    second = ws.queue.submit(
+        again.assignment_id, "a1", {**GOOD, "better": {"choice": "B", "strength": 1}}
+    )
+    assert second.annotation_id != first
+    second_item = ws.reviews.next_review("all", "rev")
+    assert [a["revision"] for a in second_item.annotations] == [2]
+    with pytest.raises(ValidationError, match="question 'better'"):
+        ws.reviews.decide(second.annotation_id, "rev", "fix", answers={"better": "Z"})
+    ws.reviews.decide(second.annotation_id, "rev", "fix", answers=GOOD, reason="A is right")
+    history = ws.reviews.history(item.task_id)
+    assert [(h["decision"], h["by"]) for h in history] == [("reject", "rev"), ("fix", "rev")]
+    assert history[1]["answers"] == GOOD
+    with ws.engine.connect() as conn:
+        statuses = conn.execute(
+            sa.text("SELECT revision, status FROM annotations ORDER BY revision")
+        ).all()
+    assert [tuple(s) for s in statuses] == [(1, "rejected"), (2, "fixed")]  # nothing overwritten
+    assert ws.reviews.next_review("all", "rev") is None
+    own = _annotate(ws, "all", "rev", GOOD)  # reviewers may annotate too, but not review that
+    assert ws.reviews.next_review("all", "rev") is None
+    with pytest.raises(ForbiddenError, match="no one reviews their own annotation"):
+        ws.reviews.decide(own, "rev", "accept")
+
+
+def test_disagreement_and_gold_misses_route_to_review(reviewed) -> None:
+    ws = reviewed
+    ws.projects.create(
+        "dis",
+        version="rev@1",
+        schema=SCHEMA,
+        overlap=2,
+        members=["a1", "a2"],
+        review={"mode": "disagreement", "threshold": 0.9},
+    )
+    _annotate(ws, "dis", "a1", GOOD)
+    assert ws.reviews.next_review("dis", "rev") is None  # not complete yet
+    _annotate(ws, "dis", "a2", {**GOOD, "better": {"choice": "tie"}})
+    item = ws.reviews.next_review("dis", "rev")
+    assert item is not None and item.agreement == 0.5 and len(item.annotations) == 2
+    ws.projects.create("gold", version="rev@1", schema=SCHEMA, members=["a1"])
+    record_id = next(ws.datasets.iter_records("rev@1"))[0][0]
+    ws.projects.add_gold("gold", record_id, GOOD)
+    with ws.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE projects SET gold_share = 0.999 WHERE name = 'gold'"))
+    _annotate(ws, "gold", "a1", {**GOOD, "refuse": {"should_refuse": True, "category": "violence"}})
+    missed = ws.reviews.next_review("gold", "rev")
+    assert missed is not None and missed.annotations[0]["review"] == "pending"
+
+
+def test_adjudication_is_for_leads(reviewed) -> None:
+    ws = reviewed
+    ws.projects.create(
+        "adj", version="rev@1", schema=SCHEMA, overlap=1, members=["a1"], review={"mode": "all"}
+    )
+    _annotate(ws, "adj", "a1", GOOD)
+    task_id = ws.reviews.next_review("adj", "rev").task_id
+    with pytest.raises(ForbiddenError, match="needs one of: lead, admin"):
+        ws.reviews.adjudicate(task_id, "rev", GOOD)
+    ws.reviews.adjudicate(task_id, "boss", GOOD, reason="policy 4.2")
+    assert ws.reviews.history(task_id)[-1]["tier"] == "adjudicate"
+
+
+def test_item_agreement_is_the_modal_share() -> None:
+    from curata.annotation.review import item_agreement
+
+    assert item_agreement([{"q": "a"}, {"q": "a"}, {"q": "b"}]) == pytest.approx(2 / 3)
+    assert item_agreement([{"q": "a", "r": 1}, {"q": "a", "r": 2}]) == 0.5
+    assert item_agreement([{"q": "a"}]) == 1.0

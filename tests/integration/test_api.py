@@ -33,10 +33,16 @@ def api(ws, tmp_path: Path) -> Iterator[dict]:
     ws.workforce.add_user("other", role="annotator")
     ws.workforce.add_user("watcher", role="viewer")
     ws.workforce.add_user("outsider", role="annotator")
+    ws.workforce.add_user("rev", role="reviewer")
     ws.projects.create(
-        "triage", version="tickets@1", schema=SCHEMA, members=["ann", "other", "watcher"]
+        "triage",
+        version="tickets@1",
+        schema=SCHEMA,
+        members=["ann", "other", "watcher", "rev"],
+        review={"mode": "all"},
     )
-    tokens = {u: ws.workforce.issue_token(u) for u in ("ann", "other", "watcher", "outsider")}
+    users = ("ann", "other", "watcher", "outsider", "rev")
+    tokens = {u: ws.workforce.issue_token(u) for u in users}
     server = uvicorn.Server(
         uvicorn.Config(create_app(ws), host="127.0.0.1", port=0, log_level="warning")
     )
@@ -123,3 +129,24 @@ def test_openapi_docs_are_served(api) -> None:
     assert {"/api/v1/projects/{name}/next", "/api/v1/assignments/{assignment_id}/submit"} <= set(
         paths
     )
+
+
+def test_review_through_the_api(api) -> None:
+    c, auth = api["client"], api["auth"]
+    task = c.post("/api/v1/projects/triage/next", headers=auth("ann")).json()
+    body = {"answers": {"topic": "billing", "comment": "fine"}}
+    c.post(f"/api/v1/assignments/{task['assignment_id']}/submit", json=body, headers=auth("ann"))
+    item = c.post("/api/v1/projects/triage/reviews/next", headers=auth("rev")).json()
+    [annotation] = item["annotations"]
+    assert annotation["annotator"] == "ann" and annotation["answers"]["topic"] == "billing"
+    url = f"/api/v1/annotations/{annotation['annotation_id']}/review"
+    assert c.post(url, json={"decision": "accept"}, headers=auth("ann")).status_code == 403
+    bad = c.post(url, json={"decision": "maybe"}, headers=auth("rev"))
+    assert (
+        bad.status_code == 422 and "decision: 'maybe' is not one of accept" in bad.json()["detail"]
+    )
+    ok = c.post(url, json={"decision": "accept"}, headers=auth("rev"))
+    assert ok.status_code == 201 and ok.json()["status"] == "accepted"
+    history = c.get(f"/api/v1/tasks/{item['task_id']}/history", headers=auth("rev")).json()
+    assert [(h["decision"], h["by"]) for h in history] == [("accept", "rev")]
+    assert c.post("/api/v1/projects/triage/reviews/next", headers=auth("rev")).status_code == 204

@@ -45,6 +45,7 @@ class Project:
     overlap: int
     gold_share: float
     lease_seconds: int
+    review: dict[str, Any]
     owner: str | None
     members: list[str]
     tasks: int
@@ -90,6 +91,11 @@ class ProjectService:
         return project
 
     def schema(self, session: Session, project: ProjectRow) -> Schema:
+        """The project's current question schema."""
+        return self.schema_of(session, project)
+
+    @staticmethod
+    def schema_of(session: Session, project: ProjectRow) -> Schema:
         row = session.get(ProjectSchemaRow, (project.id, project.schema_version))
         assert row is not None
         return Schema.model_validate(row.schema)
@@ -110,10 +116,18 @@ class ProjectService:
         lease_seconds: int = 1800,
         owner: str | None = None,
         members: builtins.list[str] | None = None,
+        review: dict[str, Any] | None = None,
     ) -> Project:
-        """Create a project with one live task per record of ``version``."""
+        """Create a project with one live task per record of ``version``.
+
+        ``review`` is the routing policy of :mod:`curata.annotation.review` (default: none,
+        except annotations that miss a gold answer).
+        """
+        from curata.annotation.review import review_policy
+
         check_name(name, "project")
         parsed = parse_schema(schema)
+        policy = review_policy({"review": review or {}})
         if overlap < 1:
             raise ValidationError("overlap: must be at least 1")
         if not 0.0 <= gold_share < 1.0:
@@ -145,6 +159,7 @@ class ProjectService:
                     gold_share=gold_share,
                     lease_seconds=lease_seconds,
                     owner_id=owner_id,
+                    settings={"review": policy},
                     created_by=self._actor,
                 )
                 session.add(project)
@@ -243,6 +258,7 @@ class ProjectService:
                 overlap=project.overlap,
                 gold_share=project.gold_share,
                 lease_seconds=project.lease_seconds,
+                review=dict(project.settings.get("review") or {}),
                 owner=owner.name if owner else None,
                 members=list(members),
                 tasks=int(live[0]),

@@ -10,18 +10,18 @@ twice (a unique constraint on task and user backs this up).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.projects import ProjectService
+from curata.annotation.review import route_to_review
 from curata.annotation.schema import AnswerError, validate_answers
-from curata.core.errors import ConflictError, CurataError, NotFoundError, ValidationError
+from curata.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from curata.store.db import write_transaction
 from curata.store.records import RecordStore
 from curata.store.tables import (
     AnnotationRow,
@@ -33,12 +33,6 @@ from curata.store.tables import (
     utcnow,
 )
 from curata.timeutil import as_utc, iso
-
-
-class ForbiddenError(CurataError):
-    """The user may not do this (API: 403)."""
-
-    status_code = 403
 
 
 @dataclass(frozen=True)
@@ -70,15 +64,6 @@ class Submission:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "submitted_at": iso(self.submitted_at)}
-
-
-@contextmanager
-def write_transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """A transaction that takes SQLite's write lock up front (no-op on PostgreSQL)."""
-    with sessions.begin() as session:
-        if session.get_bind().dialect.name == "sqlite":
-            session.execute(text("BEGIN IMMEDIATE"))
-        yield session
 
 
 class QueueService:
@@ -253,10 +238,14 @@ class QueueService:
                 checked = validate_answers(schema, answers, texts=texts)
             except AnswerError as exc:
                 raise ValidationError(str(exc)) from None
+            latest = session.scalar(
+                select(AnnotationRow)
+                .where(AnnotationRow.assignment_id == assignment.id)
+                .order_by(AnnotationRow.revision.desc())
+                .limit(1)
+            )
             if assignment.status == "submitted":
-                done = session.scalar(
-                    select(AnnotationRow).where(AnnotationRow.assignment_id == assignment.id)
-                )
+                done = latest
                 assert done is not None
                 if done.answers != checked:
                     raise ConflictError(
@@ -277,12 +266,16 @@ class QueueService:
                 guideline_version=self._projects.guideline_version(session, project.id),
                 submitted_at=now,
                 duration_ms=duration_ms,
+                revision=1 if latest is None else latest.revision + 1,
+                status="submitted",
+                review="not_needed",
             )
             session.add(annotation)
             assignment.status = "submitted"
             assignment.submitted_at = now
             task.submitted += 1
             session.flush()
+            route_to_review(session, project, task, annotation, self._rng)
             return _submission(annotation)
 
 

@@ -28,6 +28,12 @@ class AlreadyExistsError(CurataError):
     status_code = 409
 
 
+class ForbiddenError(CurataError):
+    """The user may not do this (API: 403)."""
+
+    status_code = 403
+
+
 class ConflictError(CurataError):
     """A concurrent change made the operation impossible; retrying may succeed."""
 

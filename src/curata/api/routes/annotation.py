@@ -70,3 +70,56 @@ def submit(
         assignment_id, user.name, body.answers, duration_ms=body.duration_ms
     )
     return done.to_dict()
+
+
+class ReviewBody(BaseModel):
+    """A reviewer's decision on one annotation."""
+
+    decision: str = Field(description="accept, fix or reject")
+    reason: str = ""
+    answers: dict[str, Any] | None = None
+
+
+class AdjudicateBody(BaseModel):
+    """An adjudicator's final answers for an item."""
+
+    answers: dict[str, Any]
+    reason: str = ""
+
+
+@router.post("/projects/{name}/reviews/next", responses={204: {"description": "Nothing to review"}})
+def next_review(
+    name: str, user: CurrentUser, workspace: WorkspaceDep, response: Response
+) -> dict[str, Any] | None:
+    """The next item waiting for review, with every annotation side by side."""
+    workspace.projects.for_user(name, user.name)
+    item = workspace.reviews.next_review(name, user.name)
+    if item is None:
+        response.status_code = status.HTTP_204_NO_CONTENT
+        return None
+    return item.to_dict()
+
+
+@router.post("/annotations/{annotation_id}/review", status_code=status.HTTP_201_CREATED)
+def review(
+    annotation_id: int, body: ReviewBody, user: CurrentUser, workspace: WorkspaceDep
+) -> dict[str, Any]:
+    """Accept, fix-and-accept or reject (with a reason) one annotation."""
+    return workspace.reviews.decide(
+        annotation_id, user.name, body.decision, reason=body.reason, answers=body.answers
+    )
+
+
+@router.post("/tasks/{task_id}/adjudicate", status_code=status.HTTP_201_CREATED)
+def adjudicate(
+    task_id: int, body: AdjudicateBody, user: CurrentUser, workspace: WorkspaceDep
+) -> dict[str, Any]:
+    """Settle an item's final answers (leads and admins)."""
+    return workspace.reviews.adjudicate(task_id, user.name, body.answers, reason=body.reason)
+
+
+@router.get("/tasks/{task_id}/history")
+def history(task_id: int, user: CurrentUser, workspace: WorkspaceDep) -> list[dict[str, Any]]:
+    """Every review and adjudication of an item, oldest first (reviewers and leads)."""
+    require_role(user, "admin", "lead", "reviewer", "sme")
+    return workspace.reviews.history(task_id)

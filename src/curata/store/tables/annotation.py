@@ -176,12 +176,19 @@ class AssignmentRow(Base):
 
 
 class AnnotationRow(Base):
-    """A submitted answer set, stamped with the schema and guideline versions it was made under."""
+    """A submitted answer set, stamped with the schema and guideline versions it was made under.
+
+    A rejected annotation stays (``status`` rejected); the annotator's resubmission is the next
+    ``revision`` of the same assignment. ``review`` is ``not_needed``, ``pending`` or ``done``.
+    """
 
     __tablename__ = "annotations"
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "revision", name="uq_annotations_revision"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), unique=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -189,3 +196,22 @@ class AnnotationRow(Base):
     guideline_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), default="submitted")
+    review: Mapped[str] = mapped_column(String(20), default="not_needed")
+
+
+class ReviewRow(Base):
+    """A reviewer's or adjudicator's decision; decisions are added, never changed."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id"), nullable=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    tier: Mapped[str] = mapped_column(String(20))
+    decision: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    answers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

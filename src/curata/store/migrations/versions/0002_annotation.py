@@ -204,6 +204,9 @@ def upgrade() -> None:
         sa.Column("guideline_version", sa.Integer(), nullable=True),
         sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("duration_ms", sa.Integer(), nullable=True),
+        sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("review", sa.String(20), nullable=False),
         sa.ForeignKeyConstraint(
             ["assignment_id"],
             ["assignments.id"],
@@ -217,9 +220,23 @@ def upgrade() -> None:
             ["users.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("assignment_id"),
+        sa.UniqueConstraint("assignment_id", "revision", name="uq_annotations_revision"),
     )
     op.create_index(op.f("ix_annotations_task_id"), "annotations", ["task_id"], unique=False)
+    op.create_table(
+        "reviews",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("task_id", sa.Integer(), sa.ForeignKey("tasks.id"), nullable=False),
+        sa.Column("annotation_id", sa.Integer(), sa.ForeignKey("annotations.id"), nullable=True),
+        sa.Column("reviewer_id", sa.Integer(), sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("tier", sa.String(20), nullable=False),
+        sa.Column("decision", sa.String(20), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("answers", sa.JSON(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(op.f("ix_reviews_task_id"), "reviews", ["task_id"], unique=False)
     with op.batch_alter_table("sources") as batch:
         batch.add_column(
             sa.Column("sensitivity", sa.String(20), nullable=False, server_default="internal")
@@ -230,6 +247,7 @@ def downgrade() -> None:
     with op.batch_alter_table("sources") as batch:
         batch.drop_column("sensitivity")
     for table in (
+        "reviews",
         "annotations",
         "assignments",
         "tasks",

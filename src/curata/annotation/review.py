@@ -1,0 +1,301 @@
+"""Review tiers: annotate → review (accept / fix-and-accept / reject) → adjudicate.
+
+Routing policy, per project (``settings["review"]``)::
+
+    {"mode": "none" | "sample" | "all" | "disagreement",
+     "rate": 0.1,            # sample: share of annotations reviewed
+     "threshold": 0.67,      # disagreement: review an item whose agreement falls below this
+     "gold_miss": true}      # any mode: review an annotation that missed a gold answer
+
+Decisions are added rows, never edits: an annotation's history is every review of it, and a
+rejected annotation stays while the annotator's resubmission becomes its next revision.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from curata.annotation.projects import ProjectService
+from curata.annotation.schema import AnswerError, validate_answers
+from curata.core.errors import ForbiddenError, NotFoundError, ValidationError
+from curata.core.ids import canonical_json
+from curata.store.db import write_transaction
+from curata.store.records import RecordStore
+from curata.store.tables import (
+    AnnotationRow,
+    AssignmentRow,
+    ProjectRow,
+    ReviewRow,
+    TaskRow,
+    UserRow,
+    utcnow,
+)
+from curata.timeutil import iso
+
+REVIEW_MODES = ("none", "sample", "all", "disagreement")
+DECISIONS = ("accept", "fix", "reject")
+REVIEWERS = ("reviewer", "lead", "admin", "sme")
+ADJUDICATORS = ("lead", "admin")
+
+
+def review_policy(settings: dict[str, Any]) -> dict[str, Any]:
+    """A project's review policy with its defaults filled in (validated)."""
+    policy: dict[str, Any] = {"mode": "none", "rate": 0.1, "threshold": 0.67, "gold_miss": True}
+    policy.update(settings.get("review") or {})
+    if policy["mode"] not in REVIEW_MODES:
+        raise ValidationError(f"review mode: {policy['mode']!r} is not one of {REVIEW_MODES}")
+    if not 0.0 <= float(policy["rate"]) <= 1.0:
+        raise ValidationError("review rate: must be in [0, 1]")
+    if not 0.0 <= float(policy["threshold"]) <= 1.0:
+        raise ValidationError("review threshold: must be in [0, 1]")
+    return policy
+
+
+def item_agreement(answer_sets: list[dict[str, Any]]) -> float:
+    """Agreement on one item: the smallest, over questions, share of annotators giving the
+    most common answer (1.0 when everyone agrees; 1/n when all differ)."""
+    if len(answer_sets) < 2:
+        return 1.0
+    names = {name for answers in answer_sets for name in answers}
+    shares = []
+    for name in names:
+        values = [canonical_json(a.get(name)) for a in answer_sets]
+        shares.append(Counter(values).most_common(1)[0][1] / len(values))
+    return min(shares) if shares else 1.0
+
+
+def _current(session: Session, task_id: int) -> list[AnnotationRow]:
+    """The annotations that count for an item: every annotator's latest, unless rejected."""
+    rows = session.scalars(
+        select(AnnotationRow)
+        .where(AnnotationRow.task_id == task_id)
+        .order_by(AnnotationRow.assignment_id, AnnotationRow.revision.desc())
+    ).all()
+    latest: dict[int, AnnotationRow] = {}
+    for row in rows:
+        latest.setdefault(row.assignment_id, row)
+    return [r for r in latest.values() if r.status != "rejected"]
+
+
+def route_to_review(
+    session: Session,
+    project: ProjectRow,
+    task: TaskRow,
+    annotation: AnnotationRow,
+    rng: random.Random,
+) -> None:
+    """Mark annotations for review as the project's policy says (in the submit's transaction)."""
+    policy = review_policy(project.settings)
+    if policy["gold_miss"] and task.kind == "gold" and annotation.answers != task.gold_answers:
+        annotation.review = "pending"
+    mode = policy["mode"]
+    if mode == "all" or (mode == "sample" and rng.random() < float(policy["rate"])):
+        annotation.review = "pending"
+    elif mode == "disagreement" and task.submitted >= project.overlap:
+        current = _current(session, task.id)
+        if item_agreement([a.answers for a in current]) < float(policy["threshold"]):
+            for row in current:
+                if row.review != "done":
+                    row.review = "pending"
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """An item to review: the record and every current annotation, side by side."""
+
+    task_id: int
+    project: str
+    record: dict[str, Any]
+    annotations: list[dict[str, Any]]
+    agreement: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class ReviewService:
+    """The reviewer's and adjudicator's loop, and the history of every decision."""
+
+    def __init__(self, sessions: sessionmaker[Session], store: RecordStore) -> None:
+        self._sessions = sessions
+        self._store = store
+
+    def _user(self, session: Session, name: str, roles: tuple[str, ...]) -> UserRow:
+        user = session.scalar(select(UserRow).where(UserRow.name == name))
+        if user is None:
+            raise NotFoundError(f"unknown user {name!r}")
+        if user.role not in roles:
+            raise ForbiddenError(
+                f"role {user.role!r} may not do this (needs one of: {', '.join(roles)})"
+            )
+        return user
+
+    def _item(self, session: Session, project: ProjectRow, task: TaskRow) -> ReviewItem:
+        [record] = self._store.take_records([task.row])
+        current = _current(session, task.id)
+        names = dict(
+            session.execute(
+                select(UserRow.id, UserRow.name).where(UserRow.id.in_([a.user_id for a in current]))
+            ).all()
+        )
+        return ReviewItem(
+            task_id=task.id,
+            project=project.name,
+            record={"kind": record.kind, **record.content(), "metadata": record.metadata},
+            annotations=[
+                {
+                    "annotation_id": a.id,
+                    "annotator": names[a.user_id],
+                    "answers": a.answers,
+                    "revision": a.revision,
+                    "status": a.status,
+                    "review": a.review,
+                    "guideline_version": a.guideline_version,
+                    "submitted_at": iso(a.submitted_at),
+                }
+                for a in current
+            ],
+            agreement=item_agreement([a.answers for a in current]),
+        )
+
+    def next_review(self, project_name: str, reviewer: str) -> ReviewItem | None:
+        """The next item with an annotation waiting for review (never one's own work)."""
+        with self._sessions() as session:
+            user = self._user(session, reviewer, REVIEWERS)
+            project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
+            if project is None:
+                raise NotFoundError(f"unknown project {project_name!r}")
+            task = session.scalar(
+                select(TaskRow)
+                .join(AnnotationRow, AnnotationRow.task_id == TaskRow.id)
+                .where(
+                    TaskRow.project_id == project.id,
+                    AnnotationRow.review == "pending",
+                    AnnotationRow.user_id != user.id,
+                )
+                .order_by(TaskRow.priority.desc(), TaskRow.id)
+                .limit(1)
+            )
+            return None if task is None else self._item(session, project, task)
+
+    def decide(
+        self,
+        annotation_id: int,
+        reviewer: str,
+        decision: str,
+        *,
+        reason: str = "",
+        answers: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Accept, fix-and-accept (with corrected answers) or reject (with a reason)."""
+        if decision not in DECISIONS:
+            raise ValidationError(f"decision: {decision!r} is not one of {', '.join(DECISIONS)}")
+        if decision == "reject" and not reason.strip():
+            raise ValidationError("reason: a rejection needs a reason (the annotator sees it)")
+        if decision == "fix" and answers is None:
+            raise ValidationError("answers: fix-and-accept needs the corrected answers")
+        with write_transaction(self._sessions) as session:
+            user = self._user(session, reviewer, REVIEWERS)
+            annotation = session.get(AnnotationRow, annotation_id, with_for_update=True)
+            if annotation is None:
+                raise NotFoundError(f"no annotation {annotation_id}")
+            if annotation.user_id == user.id:
+                raise ForbiddenError("no one reviews their own annotation")
+            task = session.get(TaskRow, annotation.task_id, with_for_update=True)
+            assert task is not None
+            project = session.get(ProjectRow, task.project_id)
+            assert project is not None
+            checked = None
+            if decision == "fix":
+                schema = ProjectService.schema_of(session, project)
+                [record] = self._store.take_records([task.row])
+                texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
+                try:
+                    checked = validate_answers(schema, answers, texts=texts)
+                except AnswerError as exc:
+                    raise ValidationError(str(exc)) from None
+            session.add(
+                ReviewRow(
+                    task_id=task.id,
+                    annotation_id=annotation.id,
+                    reviewer_id=user.id,
+                    tier="review",
+                    decision=decision,
+                    reason=reason,
+                    answers=checked,
+                )
+            )
+            annotation.review = "done"
+            annotation.status = {"accept": "accepted", "fix": "fixed", "reject": "rejected"}[
+                decision
+            ]
+            if decision == "reject":  # back to the same annotator, with a fresh lease
+                assignment = session.get(AssignmentRow, annotation.assignment_id)
+                assert assignment is not None
+                assignment.status = "leased"
+                assignment.expires_at = utcnow() + timedelta(seconds=project.lease_seconds)
+                task.submitted -= 1
+            return {
+                "annotation_id": annotation.id,
+                "decision": decision,
+                "status": annotation.status,
+            }
+
+    def adjudicate(
+        self, task_id: int, adjudicator: str, answers: dict[str, Any], *, reason: str = ""
+    ) -> dict[str, Any]:
+        """Settle an item's final answers (leads and admins); kept beside every earlier decision."""
+        from curata.annotation.projects import ProjectService
+
+        with write_transaction(self._sessions) as session:
+            user = self._user(session, adjudicator, ADJUDICATORS)
+            task = session.get(TaskRow, task_id)
+            if task is None:
+                raise NotFoundError(f"no task {task_id}")
+            project = session.get(ProjectRow, task.project_id)
+            assert project is not None
+            try:
+                checked = validate_answers(ProjectService.schema_of(session, project), answers)
+            except AnswerError as exc:
+                raise ValidationError(str(exc)) from None
+            session.add(
+                ReviewRow(
+                    task_id=task.id,
+                    annotation_id=None,
+                    reviewer_id=user.id,
+                    tier="adjudicate",
+                    decision="adjudicate",
+                    reason=reason,
+                    answers=checked,
+                )
+            )
+            return {"task_id": task.id, "answers": checked}
+
+    def history(self, task_id: int) -> list[dict[str, Any]]:
+        """Every decision on an item, oldest first."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(ReviewRow, UserRow.name)
+                .join(UserRow, UserRow.id == ReviewRow.reviewer_id)
+                .where(ReviewRow.task_id == task_id)
+                .order_by(ReviewRow.id)
+            ).all()
+            return [
+                {
+                    "tier": r.tier,
+                    "decision": r.decision,
+                    "by": name,
+                    "annotation_id": r.annotation_id,
+                    "reason": r.reason,
+                    "answers": r.answers,
+                    "at": iso(r.created_at),
+                }
+                for r, name in rows
+            ]
