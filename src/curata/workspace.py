@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from curata.annotation.projects import ProjectService
 from curata.annotation.queue import QueueService
+from curata.annotation.release import ReleaseService
 from curata.annotation.review import ReviewService
 from curata.annotation.workforce import WorkforceService
 from curata.core.errors import NotFoundError, WorkspaceError
@@ -59,6 +60,7 @@ class Workspace:
             file=settings.openlineage_file,
             url=settings.openlineage_url,
         )
+        self.releases = ReleaseService(sessions, store, self.datasets, self.emitter, actor)
         self._ingest = IngestService(
             sessions,
             store,

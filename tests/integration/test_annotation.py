@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -384,3 +385,74 @@ def test_item_agreement_is_the_modal_share() -> None:
     assert item_agreement([{"q": "a"}, {"q": "a"}, {"q": "b"}]) == pytest.approx(2 / 3)
     assert item_agreement([{"q": "a", "r": 1}, {"q": "a", "r": 2}]) == 0.5
     assert item_agreement([{"q": "a"}]) == 1.0
+
+
+def test_release_aggregates_labels_with_lineage_to_people_and_guidelines(ws, tmp_path) -> None:
+    rows = [{"prompt": f"q{i}", "response": f"a{i}"} for i in range(3)]
+    ws.ingest([write_jsonl(tmp_path / "rel.jsonl", rows)], source="web", dataset="rel")
+    ws.workforce.add_user("in1", cohorts=["internal-wave"])
+    ws.workforce.add_user("v1", vendor="acme", cohorts=["acme-wave"])
+    ws.workforce.add_user("v2", vendor="acme", cohorts=["acme-wave"])
+    ws.workforce.add_user("boss", role="lead")
+    ws.projects.create(
+        "rel", version="rel@1", schema=SCHEMA, overlap=3, members=["in1", "v1", "v2", "boss"]
+    )
+    ws.projects.publish_guideline("rel", "v1 text")
+    no = {"should_refuse": False}
+    plan = {  # record -> per-annotator preference choice
+        "q0": {"in1": "A", "v1": "A", "v2": "B"},  # majority A, confidence 2/3
+        "q1": {"in1": "A", "v1": "B", "v2": "tie"},  # three-way tie
+        "q2": {"in1": "B", "v1": "B", "v2": "B"},
+    }
+    for user in ("in1", "v1", "v2"):
+        if user == "v2":
+            ws.projects.publish_guideline("rel", "v2 text")
+        while (view := ws.queue.next_task("rel", user)) is not None:
+            choice = plan[view.record["prompt"]][user]
+            better = {"choice": choice, "strength": 1} if choice in "AB" else {"choice": choice}
+            ws.queue.submit(view.assignment_id, user, {"better": better, "refuse": no})
+    with ws.engine.connect() as conn:
+        task_id = conn.execute(
+            sa.text("SELECT t.id FROM tasks t WHERE t.record_id = :r"),
+            {
+                "r": next(
+                    i for b in ws.datasets.iter_records("rel@1") for i, r in b if r.prompt == "q1"
+                )
+            },
+        ).scalar()
+    result = ws.releases.release("rel", aggregate="majority")
+    assert (result.labelled, result.unlabelled, result.tied) == (3, 0, 1)
+    ws.reviews.adjudicate(task_id, "boss", {"better": {"choice": "tie"}, "refuse": no})
+    result = ws.releases.release("rel")
+    assert result.tied == 0 and result.version.ref == "rel-labels@2"
+    assert result.version.parents == ["rel@1", "rel-labels@1"]
+    handle = ws.datasets.handle("rel-labels@2")
+    table = ws.store.manifest_table(handle.storage_key, handle.manifest_version)
+    prompts = {i: r.prompt for b in ws.datasets.iter_records("rel@1") for i, r in b}
+    got = {
+        prompts[i]: (json.loads(lab), json.loads(conf))
+        for i, lab, conf in zip(
+            table.column("record_id").to_pylist(),
+            table.column("labels").to_pylist(),
+            table.column("confidence").to_pylist(),
+            strict=True,
+        )
+    }
+    assert got["q0"][0]["better"] == {"choice": "A", "strength": 1}
+    assert got["q0"][1]["better"] == pytest.approx(2 / 3)
+    assert got["q1"][0]["better"] == {"choice": "tie"} and got["q1"][1]["better"] == 1.0
+    assert got["q2"][1]["better"] == 1.0
+    graph = ws.lineage.upstream("rel-labels@2")
+    names = {n["id"] for n in graph.nodes.values()}
+    assert {
+        "cohort:internal-wave",
+        "cohort:acme-wave",
+        "vendor:acme",
+        "guideline:rel@v1",
+        "guideline:rel@v2",
+        "project:rel",
+        "version:rel@1",
+        "source:web",
+    } <= names
+    with pytest.raises(ValidationError, match="'dawid-skene' arrives with #4"):
+        ws.releases.release("rel", aggregate="dawid-skene")

@@ -72,6 +72,12 @@ def test_users_projects_and_guidelines(ready, tmp_path: Path) -> None:
     assert cli("guideline", "publish", "prefs", tmp_path / "g.md", "--note", "first")[0] == 0
     g = json.loads(cli("guideline", "show", "prefs", "--json")[1])
     assert g["version"] == 1 and "honest" in g["body"]
+    code, out, err = cli("annotate", "release", "prefs", "--json")
+    assert code == 0, err
+    released = json.loads(out)
+    assert released["version"]["ref"] == "prefs-labels@1" and released["unlabelled"] == 4
+    code, _, err = cli("annotate", "release", "prefs", "--aggregate", "dawid-skene")
+    assert code == 1 and "arrives with #4" in err
 
 
 def test_bad_schema_files_are_named(ready, tmp_path: Path) -> None:

@@ -222,3 +222,39 @@ def serve(
     from curata.api.app import create_app
 
     uvicorn.run(create_app(workspace(ctx)), host=host, port=port, log_level="info")
+
+
+annotate = typer.Typer(help="Turn a project's annotations into dataset versions.")
+
+
+class AggregateChoice(StrEnum):
+    majority = "majority"
+    dawid_skene = "dawid-skene"
+    gold_weighted = "gold-weighted"
+
+
+@annotate.command("release")
+def annotate_release(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    aggregate: AggregateChoice = typer.Option(
+        AggregateChoice.majority, "--aggregate", help="How annotators' answers are combined."
+    ),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="Dataset to write (default PROJECT-labels)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Aggregate labels into a new version with per-record labels and confidence."""
+    result = workspace(ctx).releases.release(project, aggregate=aggregate.value, dataset=dataset)
+    v = result.version
+
+    def render(c: Console) -> None:
+        c.print(
+            f"Released [bold]{v.ref}[/]: {result.labelled:,} labelled, "
+            f"{result.unlabelled:,} without labels, {result.tied:,} tied"
+        )
+        for key, names in result.people.items():
+            c.print(f"  {key}: {escape(', '.join(names)) or '-'}")
+
+    emit(as_json, result.to_dict(), render)

@@ -41,6 +41,8 @@ def lineage(
 
 
 def _node_label(node: dict[str, Any]) -> str:
+    if node["type"] not in ("source", "version"):
+        return f"[green]{node['type']} {escape(node['name'])}[/]"
     if node["type"] == "source":
         return f"[magenta]source {node['name']}[/] " + escape(
             f"[{node['kind']}, {node['license']}, pii {node['pii_status']}] {node['origin']}"

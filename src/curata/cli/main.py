@@ -31,6 +31,7 @@ app.command("lineage")(lineage.lineage)
 app.add_typer(annotation.users, name="user")
 app.add_typer(annotation.projects, name="project")
 app.add_typer(annotation.guidelines, name="guideline")
+app.add_typer(annotation.annotate, name="annotate")
 app.command("serve")(annotation.serve)
 
 

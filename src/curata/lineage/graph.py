@@ -114,6 +114,8 @@ class LineageService:
             .where(OperationInputRow.operation_id == operation.id)
             .order_by(OperationInputRow.id)
         ).all()
+        if operation.kind == "release":
+            self._release_people(graph, node["id"], op, operation.parameters)
         for item in inputs:
             if item.source_id is not None:
                 source = session.get(SourceRow, item.source_id)
@@ -144,6 +146,26 @@ class LineageService:
                 parent_node = self._version_node(session, parent)
                 graph.edges.append({"from": parent_node["id"], "to": node["id"], **op})
                 self._walk(session, parent, graph, seen)
+
+    @staticmethod
+    def _release_people(
+        graph: LineageGraph, version_id: str, op: dict[str, Any], params: dict[str, Any]
+    ) -> None:
+        """A release's labels trace to its project, annotators, cohorts, vendors, guidelines."""
+        kinds = {
+            "project": [params.get("project")],
+            "guideline": params.get("guideline_versions", []),
+            "cohort": params.get("cohorts", []),
+            "vendor": params.get("vendors", []),
+            "annotator": params.get("annotators", []),
+        }
+        for kind, names in kinds.items():
+            for name in names:
+                if not name:
+                    continue
+                node_id = f"{kind}:{name}"
+                graph.nodes[node_id] = {"id": node_id, "type": kind, "name": name}
+                graph.edges.append({"from": node_id, "to": version_id, **op})
 
     def resolve_record_id(self, record_id: str) -> str:
         """Expand an id prefix (at least 6 hex digits) to the one stored id it names."""

@@ -344,6 +344,19 @@ class RecordStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def write_manifest(
+        self, storage_key: str, table: pa.Table, parent_manifest_version: int | None
+    ) -> int:
+        """Write a whole manifest (with extra per-record columns) as the dataset's next Lance
+        version; return it. Used when most rows change anyway (a labelled release)."""
+        uri = self.manifest_uri(storage_key)
+        if parent_manifest_version is not None and lance.dataset(uri).version != (
+            parent_manifest_version
+        ):
+            lance.dataset(uri, version=parent_manifest_version).restore()  # type: ignore[no-untyped-call]
+        mode = "overwrite" if Path(uri).exists() else "create"
+        return int(lance.write_dataset(table, uri, mode=mode).version)
+
     def version_writer(
         self, storage_key: str, parent_manifest_version: int | None
     ) -> VersionWriter:

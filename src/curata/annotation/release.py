@@ -1,0 +1,307 @@
+"""Release: aggregate a project's labels into a new dataset version, with lineage to the people
+and guideline versions behind them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from curata._version import __version__
+from curata.annotation.aggregation import AGGREGATORS, PLANNED
+from curata.annotation.review import _current
+from curata.core.errors import ValidationError
+from curata.core.models import Version
+from curata.governance import audit
+from curata.lineage.openlineage import LineageDataset, LineageEmitter
+from curata.sourcing.service import check_name
+from curata.store.records import MANIFEST_SCHEMA, RecordStore
+from curata.store.tables import (
+    AnnotationRow,
+    CohortMemberRow,
+    CohortRow,
+    DatasetRow,
+    OperationInputRow,
+    OperationRow,
+    ProjectRow,
+    ReviewRow,
+    TaskRow,
+    UserRow,
+    VendorRow,
+    VersionParentRow,
+    VersionRow,
+    utcnow,
+)
+from curata.versioning.service import DatasetService
+
+RELEASE_SCHEMA = (
+    MANIFEST_SCHEMA.append(pa.field("labels", pa.large_string()))
+    .append(pa.field("confidence", pa.large_string()))
+    .append(pa.field("annotators", pa.int32()))
+)
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    """The released version and what went into it."""
+
+    version: Version
+    labelled: int
+    unlabelled: int
+    tied: int
+    people: dict[str, list[str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "version": self.version.to_dict()}
+
+
+def _effective(session: Session, task_id: int) -> tuple[list[dict[str, Any]], set[int]]:
+    """The answer sets that count for an item (fixes applied) and who made them."""
+    current = _current(session, task_id)
+    fixes: dict[int | None, dict[str, Any] | None] = dict(
+        session.execute(
+            select(ReviewRow.annotation_id, ReviewRow.answers)
+            .where(ReviewRow.task_id == task_id, ReviewRow.decision == "fix")
+            .order_by(ReviewRow.id)
+        ).all()
+    )
+    return [fixes.get(a.id) or a.answers for a in current], {a.user_id for a in current}
+
+
+class ReleaseService:
+    """Turns a project's annotations into a labelled dataset version."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: RecordStore,
+        datasets: DatasetService,
+        emitter: LineageEmitter,
+        actor: str,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._datasets = datasets
+        self._emitter = emitter
+        self._actor = actor
+
+    def release(
+        self, project_name: str, *, aggregate: str = "majority", dataset: str | None = None
+    ) -> ReleaseResult:
+        """Aggregate every live item's labels into the next version of ``dataset``
+        (default ``<project>-labels``); adjudicated answers override the vote."""
+        if aggregate in PLANNED:
+            raise ValidationError(
+                f"aggregate: {aggregate!r} arrives with {PLANNED[aggregate]}; use 'majority'"
+            )
+        if aggregate not in AGGREGATORS:
+            raise ValidationError(f"aggregate: {aggregate!r} is not one of {sorted(AGGREGATORS)}")
+        combine = AGGREGATORS[aggregate]
+        started = utcnow()
+        with self._sessions() as session:
+            project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
+            if project is None:
+                raise ValidationError(f"unknown project {project_name!r}")
+            source_version = session.get(VersionRow, project.version_id)
+            assert source_version is not None
+            source_ds = session.get(DatasetRow, source_version.dataset_id)
+            assert source_ds is not None
+            tasks = session.scalars(
+                select(TaskRow).where(TaskRow.project_id == project.id, TaskRow.kind == "live")
+            ).all()
+            labels: dict[str, tuple[str, str, int]] = {}
+            people: set[int] = set()
+            tied = 0
+            for task in tasks:
+                answer_sets, who = _effective(session, task.id)
+                adjudicated = session.scalar(
+                    select(ReviewRow.answers)
+                    .where(ReviewRow.task_id == task.id, ReviewRow.tier == "adjudicate")
+                    .order_by(ReviewRow.id.desc())
+                    .limit(1)
+                )
+                if not answer_sets and adjudicated is None:
+                    continue
+                people |= who
+                combined = combine(answer_sets) if answer_sets else {}
+                if adjudicated is not None:
+                    for name, value in adjudicated.items():
+                        combined[name] = {
+                            "value": value,
+                            "confidence": 1.0,
+                            "votes": len(answer_sets),
+                            "tied": False,
+                            "adjudicated": True,
+                        }
+                tied += any(v["tied"] for v in combined.values())
+                labels[task.record_id] = (
+                    json.dumps({k: v["value"] for k, v in combined.items()}, sort_keys=True),
+                    json.dumps({k: v["confidence"] for k, v in combined.items()}, sort_keys=True),
+                    len(answer_sets),
+                )
+            lineage = self._people(session, project, people)
+        name = dataset or f"{project_name}-labels"
+        check_name(name, "dataset")
+        manifest = self._store.manifest_table(
+            source_ds.storage_key, source_version.manifest_version
+        )
+        ids = manifest.column("record_id").to_pylist()
+        table = (
+            manifest.append_column(
+                "labels", pa.array([labels.get(i, (None,))[0] for i in ids], pa.large_string())
+            )
+            .append_column(
+                "confidence",
+                pa.array([labels[i][1] if i in labels else None for i in ids], pa.large_string()),
+            )
+            .append_column(
+                "annotators",
+                pa.array([labels[i][2] if i in labels else 0 for i in ids], pa.int32()),
+            )
+            .cast(RELEASE_SCHEMA)
+        )
+        digest = hashlib.sha256(
+            "".join(sorted(f"{i}\t{labels.get(i, ('',))[0]}\n" for i in ids)).encode()
+        ).hexdigest()
+        ref = self._commit(
+            project, source_version, name, table, digest, lineage, aggregate, started
+        )
+        version = self._datasets.version(ref)
+        return ReleaseResult(version, len(labels), len(ids) - len(labels), tied, lineage)
+
+    def _people(
+        self, session: Session, project: ProjectRow, user_ids: set[int]
+    ) -> dict[str, list[str]]:
+        """Annotators, cohorts, vendors and guideline versions behind the labels."""
+        users = session.scalars(select(UserRow).where(UserRow.id.in_(user_ids))).all()
+        cohorts = session.scalars(
+            select(CohortRow.name)
+            .join(CohortMemberRow, CohortMemberRow.cohort_id == CohortRow.id)
+            .where(CohortMemberRow.user_id.in_(user_ids))
+            .distinct()
+        ).all()
+        vendors = session.scalars(
+            select(VendorRow.name).where(
+                VendorRow.id.in_([u.vendor_id for u in users if u.vendor_id])
+            )
+        ).all()
+        guidelines = session.scalars(
+            select(AnnotationRow.guideline_version)
+            .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
+            .where(TaskRow.project_id == project.id, AnnotationRow.status != "rejected")
+            .distinct()
+        ).all()
+        return {
+            "annotators": sorted(u.name for u in users),
+            "cohorts": sorted(cohorts),
+            "vendors": sorted(vendors),
+            "guideline_versions": sorted(
+                f"{project.name}@v{g}" for g in guidelines if g is not None
+            ),
+        }
+
+    def _commit(
+        self,
+        project: ProjectRow,
+        source_version: VersionRow,
+        name: str,
+        table: pa.Table,
+        digest: str,
+        lineage: dict[str, list[str]],
+        aggregate: str,
+        started: Any,
+    ) -> str:
+        with self._store.dataset_lock(name):
+            with self._sessions() as session:
+                ds = session.scalar(select(DatasetRow).where(DatasetRow.name == name))
+                storage_key = ds.storage_key if ds else str(uuid.uuid4())
+                parent = (
+                    None
+                    if ds is None
+                    else session.scalar(
+                        select(VersionRow)
+                        .where(VersionRow.dataset_id == ds.id)
+                        .order_by(VersionRow.number.desc())
+                        .limit(1)
+                    )
+                )
+                number = (parent.number if parent else 0) + 1
+                parent_manifest = parent.manifest_version if parent else None
+                parent_id = parent.id if parent else None
+            size_before = self._store.size_bytes(storage_key)
+            manifest_version = self._store.write_manifest(storage_key, table, parent_manifest)
+            operation_id = str(uuid.uuid4())
+            ended = utcnow()
+            ref = f"{name}@{number}"
+            with self._sessions.begin() as session:
+                if ds is None:
+                    ds = DatasetRow(name=name, storage_key=storage_key, created_by=self._actor)
+                    session.add(ds)
+                    session.flush()
+                session.add(
+                    OperationRow(
+                        id=operation_id,
+                        kind="release",
+                        parameters={
+                            "project": project.name,
+                            "aggregate": aggregate,
+                            **lineage,
+                            "schema_version": project.schema_version,
+                        },
+                        code_version=f"curata {__version__}",
+                        actor=self._actor,
+                        started_at=started,
+                        ended_at=ended,
+                    )
+                )
+                session.flush()
+                version = VersionRow(
+                    dataset_id=ds.id,
+                    number=number,
+                    message=f"labels of project {project.name} ({aggregate})",
+                    author=self._actor,
+                    created_at=ended,
+                    record_count=table.num_rows,
+                    digest=digest,
+                    operation_id=operation_id,
+                    manifest_version=manifest_version,
+                    added=table.num_rows,
+                    removed=0,
+                    bytes_added=max(0, self._store.size_bytes(storage_key) - size_before),
+                )
+                session.add(version)
+                session.flush()
+                session.add(
+                    OperationInputRow(operation_id=operation_id, version_id=source_version.id)
+                )
+                for position, parent_row in enumerate(
+                    [source_version.id, *([parent_id] if parent_id else [])]
+                ):
+                    session.add(
+                        VersionParentRow(
+                            version_id=version.id, parent_id=parent_row, position=position
+                        )
+                    )
+                audit.append(
+                    session,
+                    actor=self._actor,
+                    action="project.release",
+                    object_type="version",
+                    object_ref=ref,
+                    details={"project": project.name, "aggregate": aggregate, **lineage},
+                )
+        self._emitter.emit(
+            run_id=operation_id,
+            job="release",
+            started_at=started,
+            ended_at=ended,
+            inputs=[LineageDataset("curata.project", project.name)],
+            outputs=[LineageDataset("curata.dataset", ref)],
+        )
+        return ref
