@@ -130,6 +130,32 @@ def test_overlap_is_exact_and_no_one_sees_an_item_twice(project) -> None:
     assert reopened is not None and ws.queue.next_task("prefs", "ann1") is None
 
 
+def test_status_reports_backlog_throughput_and_eta(project) -> None:
+    from curata.annotation.status import project_status
+
+    ws = project
+    for user in ("ann1", "ann2"):
+        for _ in range(3):
+            view = ws.queue.next_task("prefs", user)
+            ws.queue.submit(view.assignment_id, user, GOOD)
+    ws.queue.next_task("prefs", "ann3")  # one open lease
+    s = project_status(ws.projects.sessions, "prefs", window_hours=2)
+    assert (s.items, s.labels_needed, s.labels_done, s.items_complete, s.leased_now) == (
+        6,
+        12,
+        6,
+        3,
+        1,
+    )
+    assert [(a["annotator"], a["labels"], a["per_hour"]) for a in s.per_annotator] == [
+        ("ann1", 3, 1.5),
+        ("ann2", 3, 1.5),
+    ]
+    assert s.labels_per_hour == 3.0
+    hours_left = (s.eta - utcnow()).total_seconds() / 3600
+    assert 1.9 < hours_left <= 2.0  # 6 labels to go at 3 labels/hour
+
+
 def test_a_held_lease_is_resumed_and_an_expired_one_reclaimed(project) -> None:
     ws = project
     first = ws.queue.next_task("prefs", "ann1")

@@ -76,6 +76,9 @@ def test_users_projects_and_guidelines(ready, tmp_path: Path) -> None:
     assert code == 0, err
     released = json.loads(out)
     assert released["version"]["ref"] == "prefs-labels@1" and released["unlabelled"] == 4
+    status = json.loads(cli("tasks", "status", "prefs", "--json")[1])
+    assert (status["items"], status["labels_needed"], status["eta"]) == (4, 12, None)
+    assert "labels/hour" in cli("tasks", "status", "prefs")[1]
     code, _, err = cli("annotate", "release", "prefs", "--aggregate", "dawid-skene")
     assert code == 1 and "arrives with #4" in err
 

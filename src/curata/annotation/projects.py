@@ -84,6 +84,11 @@ class ProjectService:
         self._datasets = datasets
         self._actor = actor
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory (for read-only reports over projects)."""
+        return self._sessions
+
     def row(self, session: Session, name: str) -> ProjectRow:
         project = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
         if project is None:

@@ -258,3 +258,34 @@ def annotate_release(
             c.print(f"  {key}: {escape(', '.join(names)) or '-'}")
 
     emit(as_json, result.to_dict(), render)
+
+
+tasks = typer.Typer(help="The task queue of a project.")
+
+
+@tasks.command("status")
+def tasks_status(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    hours: float = typer.Option(24.0, "--hours", help="Window for throughput."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Backlog, throughput per annotator and hour, and the ETA at that pace."""
+    from curata.annotation.status import project_status
+
+    ws = workspace(ctx)
+    s = project_status(ws.projects.sessions, project, window_hours=hours)
+
+    def render(c: Console) -> None:
+        c.print(
+            f"[bold]{s.project}[/]: {s.items_complete:,} of {s.items:,} items complete; "
+            f"{s.labels_done:,} of {s.labels_needed:,} labels; {s.leased_now:,} leased now"
+        )
+        t = table_of("annotator", f"labels ({hours:g} h)", "per hour")
+        for a in s.per_annotator:
+            t.add_row(escape(a["annotator"]), f"{a['labels']:,}", f"{a['per_hour']:.1f}")
+        c.print(t)
+        eta = s.eta.isoformat(timespec="minutes") if s.eta else "unknown (no recent labels)"
+        c.print(f"pace {s.labels_per_hour:.1f} labels/hour; ETA {eta}")
+
+    emit(as_json, s.to_dict(), render)

@@ -32,6 +32,7 @@ app.add_typer(annotation.users, name="user")
 app.add_typer(annotation.projects, name="project")
 app.add_typer(annotation.guidelines, name="guideline")
 app.add_typer(annotation.annotate, name="annotate")
+app.add_typer(annotation.tasks, name="tasks")
 app.command("serve")(annotation.serve)
 
 
