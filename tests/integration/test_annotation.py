@@ -482,3 +482,39 @@ def test_release_aggregates_labels_with_lineage_to_people_and_guidelines(ws, tmp
     } <= names
     with pytest.raises(ValidationError, match="'dawid-skene' arrives with #4"):
         ws.releases.release("rel", aggregate="dawid-skene")
+
+
+def test_calibration_gates_live_items(ws, tmp_path) -> None:
+    rows = [{"prompt": f"c{i}", "response": f"r{i}"} for i in range(6)]
+    ws.ingest([write_jsonl(tmp_path / "cal.jsonl", rows)], source="web", dataset="cal")
+    ws.workforce.add_user("good")
+    ws.workforce.add_user("bad")
+    ws.projects.create(
+        "cal",
+        version="cal@1",
+        schema=SCHEMA,
+        overlap=2,
+        members=["good", "bad"],
+        calibration={"size": 2, "threshold": 1.0, "retraining": "https://wiki/prefs-training"},
+    )
+    ids = {r.prompt: i for b in ws.datasets.iter_records("cal@1") for i, r in b}
+    for prompt in ("c0", "c1"):
+        ws.projects.add_gold("cal", ids[prompt], GOOD, kind="calibration")
+    wrong = {**GOOD, "better": {"choice": "tie"}}
+
+    def serve(user: str, answers: dict) -> str:
+        view = ws.queue.next_task("cal", user)
+        ws.queue.submit(view.assignment_id, user, answers)
+        return view.record["prompt"]
+
+    # Calibration first (same shape as live), then live items once passed.
+    assert sorted([serve("good", GOOD), serve("good", GOOD)]) == ["c0", "c1"]
+    assert serve("good", GOOD) == "c0"  # now a live item: c0 is also in the version
+    assert sorted([serve("bad", GOOD), serve("bad", wrong)]) == ["c0", "c1"]
+    with pytest.raises(
+        ForbiddenError, match=r"calibration not passed \(50% correct, 100% needed\)"
+    ):
+        ws.queue.next_task("cal", "bad")
+    with pytest.raises(ForbiddenError, match="retraining: https://wiki/prefs-training"):
+        ws.queue.next_task("cal", "bad")
+    assert ws.projects.get("cal").tasks == 6  # calibration items are extra, not live

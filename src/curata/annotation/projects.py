@@ -57,6 +57,18 @@ class Project:
         return dict(self.__dict__)
 
 
+def calibration_policy(policy: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"size": N, "threshold": 0.8, "retraining": "text or URL"}``: a new annotator first
+    labels up to N calibration items; live items open only at an accuracy of ``threshold``."""
+    out: dict[str, Any] = {"size": 0, "threshold": 0.8, "retraining": ""}
+    out.update(policy or {})
+    if not isinstance(out["size"], int) or out["size"] < 0:
+        raise ValidationError("calibration size: must be a whole number >= 0")
+    if not 0.0 <= float(out["threshold"]) <= 1.0:
+        raise ValidationError("calibration threshold: must be in [0, 1]")
+    return out
+
+
 def parse_schema(schema: Schema | dict[str, Any]) -> Schema:
     """A schema from its JSON form, or an error naming the field path and why."""
     if isinstance(schema, Schema):
@@ -122,6 +134,7 @@ class ProjectService:
         owner: str | None = None,
         members: builtins.list[str] | None = None,
         review: dict[str, Any] | None = None,
+        calibration: dict[str, Any] | None = None,
     ) -> Project:
         """Create a project with one live task per record of ``version``.
 
@@ -133,6 +146,7 @@ class ProjectService:
         check_name(name, "project")
         parsed = parse_schema(schema)
         policy = review_policy({"review": review or {}})
+        calibration = calibration_policy(calibration)
         if overlap < 1:
             raise ValidationError("overlap: must be at least 1")
         if not 0.0 <= gold_share < 1.0:
@@ -164,7 +178,7 @@ class ProjectService:
                     gold_share=gold_share,
                     lease_seconds=lease_seconds,
                     owner_id=owner_id,
-                    settings={"review": policy},
+                    settings={"review": policy, "calibration": calibration},
                     created_by=self._actor,
                 )
                 session.add(project)
@@ -359,8 +373,13 @@ class ProjectService:
                 raise NotFoundError(f"project {name!r} has no guideline version {number}")
             return {"version": row.version, "body": row.body, "note": row.note}
 
-    def add_gold(self, name: str, record_id: str, answers: dict[str, Any]) -> None:
-        """Make a record of the project's version a gold item with known answers."""
+    def add_gold(
+        self, name: str, record_id: str, answers: dict[str, Any], *, kind: str = "gold"
+    ) -> None:
+        """Make a record of the project's version a gold item (or, with ``kind="calibration"``,
+        a calibration item) with known answers; annotators never see the answers."""
+        if kind not in ("gold", "calibration"):
+            raise ValidationError(f"kind: {kind!r} is not gold or calibration")
         with self._sessions.begin() as session:
             project = self.row(session, name)
             live = session.scalar(
@@ -375,13 +394,13 @@ class ProjectService:
             try:
                 checked = validate_answers(self.schema(session, project), answers)
             except AnswerError as exc:
-                raise ValidationError(f"gold answers: {exc}") from None
+                raise ValidationError(f"{kind} answers: {exc}") from None
             session.add(
                 TaskRow(
                     project_id=project.id,
                     record_id=record_id,
                     row=live.row,
-                    kind="gold",
+                    kind=kind,
                     clearance=live.clearance,
                     gold_answers=checked,
                     assigned=0,
@@ -391,7 +410,7 @@ class ProjectService:
             audit.append(
                 session,
                 actor=self._actor,
-                action="project.gold",
+                action=f"project.{kind}",
                 object_type="project",
                 object_ref=name,
                 details={"record": record_id},

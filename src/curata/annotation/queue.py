@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.projects import ProjectService
@@ -116,7 +116,12 @@ class QueueService:
                 return self._view(session, project, held)
             self._check_skills(session, project, user)
             self._reclaim(session, project.id, now)
-            kinds = ["gold", "live"] if self._rng.random() < project.gold_share else ["live"]
+            if self._calibrating(session, project, user):
+                kinds = ["calibration"]
+            elif self._rng.random() < project.gold_share:
+                kinds = ["gold", "live"]
+            else:
+                kinds = ["live"]
             task = None
             for kind in kinds:
                 task = self._candidate(session, project, user.id, kind, user.clearance)
@@ -135,6 +140,44 @@ class QueueService:
             session.add(assignment)
             session.flush()
             return self._view(session, project, assignment)
+
+    def _calibrating(self, session: Session, project: ProjectRow, user: UserRow) -> bool:
+        """True while the user still owes calibration items; raises once they failed it."""
+        policy = (project.settings or {}).get("calibration") or {}
+        size = int(policy.get("size") or 0)
+        if size == 0:
+            return False
+        available = (
+            session.scalar(
+                select(func.count())
+                .select_from(TaskRow)
+                .where(TaskRow.project_id == project.id, TaskRow.kind == "calibration")
+            )
+            or 0
+        )
+        needed = min(size, int(available))
+        rows = session.execute(
+            select(AnnotationRow.answers, TaskRow.gold_answers)
+            .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
+            .where(
+                TaskRow.project_id == project.id,
+                TaskRow.kind == "calibration",
+                AnnotationRow.user_id == user.id,
+            )
+        ).all()
+        if len(rows) < needed:
+            return True
+        if not rows:
+            return False
+        score = sum(answers == gold for answers, gold in rows) / len(rows)
+        threshold = float(policy.get("threshold", 0.8))
+        if score < threshold:
+            material = policy.get("retraining") or "the project's guideline"
+            raise ForbiddenError(
+                f"calibration not passed ({score:.0%} correct, {threshold:.0%} needed); "
+                f"live items stay closed; retraining: {material}"
+            )
+        return False
 
     def _check_skills(self, session: Session, project: ProjectRow, user: UserRow) -> None:
         """A question that needs a language or a domain is only for annotators who have it."""
