@@ -518,3 +518,35 @@ def test_calibration_gates_live_items(ws, tmp_path) -> None:
     with pytest.raises(ForbiddenError, match="retraining: https://wiki/prefs-training"):
         ws.queue.next_task("cal", "bad")
     assert ws.projects.get("cal").tasks == 6  # calibration items are extra, not live
+
+
+def test_a_new_guideline_can_send_items_back(project) -> None:
+    ws = project
+    ws.projects.publish_guideline("prefs", "v1")
+    refuse = {"should_refuse": True, "category": "violence"}
+    for user, answers in (("ann1", GOOD), ("ann2", {**GOOD, "refuse": refuse})):
+        for _ in range(2):
+            view = ws.queue.next_task("prefs", user)
+            ws.queue.submit(view.assignment_id, user, answers)
+    assert ws.projects.get("prefs").annotations == 4
+    with pytest.raises(ValidationError, match="name the labels that changed"):
+        ws.projects.publish_guideline("prefs", "v2", reannotate="changed-labels")
+    ws.projects.publish_guideline("prefs", "v2", reannotate="changed-labels", labels=["violence"])
+    assert ws.projects.get("prefs").annotations == 2  # ann2's two labels went back
+    again = ws.queue.next_task("prefs", "ann2")  # the same annotator may redo them
+    redone = ws.queue.submit(again.assignment_id, "ann2", GOOD)
+    assert redone.guideline_version == 2
+    with ws.engine.connect() as conn:
+        statuses = sorted(
+            tuple(r)
+            for r in conn.execute(sa.text("SELECT status, revision FROM annotations")).all()
+        )
+    assert statuses == [
+        ("submitted", 1),
+        ("submitted", 1),
+        ("submitted", 2),
+        ("superseded", 1),
+        ("superseded", 1),
+    ]
+    ws.projects.publish_guideline("prefs", "v3", reannotate="all")
+    assert ws.projects.get("prefs").annotations == 0

@@ -16,8 +16,11 @@ from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.governance import audit
 from curata.sourcing.service import check_name
+from curata.store.db import write_transaction
 from curata.store.records import RecordStore
 from curata.store.tables import (
+    AnnotationRow,
+    AssignmentRow,
     DatasetRow,
     GuidelineRow,
     ProjectMemberRow,
@@ -55,6 +58,17 @@ class Project:
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def _strings(value: Any) -> set[str]:
+    """Every string inside an answer set (labels, choices, categories)."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_strings(v) for v in value)) if value else set()
+    return set()
 
 
 def calibration_policy(policy: dict[str, Any] | None) -> dict[str, Any]:
@@ -333,13 +347,35 @@ class ProjectService:
             )
         return self.get(name)
 
-    def publish_guideline(self, name: str, body: str, *, note: str = "") -> int:
-        """Publish the next version of a project's guideline; return its number."""
+    def publish_guideline(
+        self,
+        name: str,
+        body: str,
+        *,
+        note: str = "",
+        reannotate: str = "none",
+        labels: builtins.list[str] | None = None,
+    ) -> int:
+        """Publish the next version of a project's guideline; return its number.
+
+        ``reannotate`` sends labelled items back for labelling under the new version: ``all``
+        of them, those whose answers use one of the ``labels`` that changed
+        (``changed-labels``), or ``none``. Their earlier annotations stay, marked superseded.
+        """
         if not body.strip():
             raise ValidationError("guideline: the text is empty")
-        with self._sessions.begin() as session:
+        if reannotate not in ("none", "all", "changed-labels"):
+            raise ValidationError(
+                f"reannotate: {reannotate!r} is not one of none, all, changed-labels"
+            )
+        if reannotate == "changed-labels" and not labels:
+            raise ValidationError("reannotate changed-labels: name the labels that changed")
+        with write_transaction(self._sessions) as session:
             project = self.row(session, name)
             number = (self.guideline_version(session, project.id) or 0) + 1
+            reopened = 0
+            if reannotate != "none":
+                reopened = self._reopen(session, project, set(labels or []), reannotate)
             session.add(
                 GuidelineRow(
                     project_id=project.id,
@@ -355,9 +391,40 @@ class ProjectService:
                 action="guideline.publish",
                 object_type="project",
                 object_ref=name,
-                details={"version": number, "note": note, "chars": len(body)},
+                details={
+                    "version": number,
+                    "note": note,
+                    "chars": len(body),
+                    "reannotate": reannotate,
+                    "reopened": reopened,
+                },
             )
         return number
+
+    @staticmethod
+    def _reopen(session: Session, project: ProjectRow, labels: set[str], mode: str) -> int:
+        """Supersede the affected live annotations and give their slots back; return how many."""
+        rows = session.execute(
+            select(AnnotationRow, AssignmentRow, TaskRow)
+            .join(AssignmentRow, AssignmentRow.id == AnnotationRow.assignment_id)
+            .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
+            .where(
+                TaskRow.project_id == project.id,
+                TaskRow.kind == "live",
+                AssignmentRow.status == "submitted",
+                AnnotationRow.status.in_(("submitted", "accepted", "fixed")),
+            )
+        ).all()
+        count = 0
+        for annotation, assignment, task in rows:
+            if mode == "changed-labels" and not labels & _strings(annotation.answers):
+                continue
+            annotation.status = "superseded"
+            assignment.status = "reopened"
+            task.assigned -= 1
+            task.submitted -= 1
+            count += 1
+        return count
 
     def guideline(self, name: str, version: int | None = None) -> dict[str, Any]:
         """A published guideline (the latest unless ``version`` is given)."""

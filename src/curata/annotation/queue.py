@@ -130,14 +130,16 @@ class QueueService:
             if task is None:
                 return None
             task.assigned += 1
-            assignment = AssignmentRow(
-                task_id=task.id,
-                user_id=user.id,
-                status="leased",
-                leased_at=now,
-                expires_at=now + timedelta(seconds=project.lease_seconds),
+            expires = now + timedelta(seconds=project.lease_seconds)
+            assignment = session.scalar(  # an item re-opened for re-annotation keeps its row
+                select(AssignmentRow).where(
+                    AssignmentRow.task_id == task.id, AssignmentRow.user_id == user.id
+                )
             )
-            session.add(assignment)
+            if assignment is None:
+                assignment = AssignmentRow(task_id=task.id, user_id=user.id)
+                session.add(assignment)
+            assignment.status, assignment.leased_at, assignment.expires_at = "leased", now, expires
             session.flush()
             return self._view(session, project, assignment)
 
@@ -196,7 +198,11 @@ class QueueService:
     def _candidate(
         self, session: Session, project: ProjectRow, user_id: int, kind: str, clearance: int
     ) -> TaskRow | None:
-        seen = exists().where(AssignmentRow.task_id == TaskRow.id, AssignmentRow.user_id == user_id)
+        seen = exists().where(
+            AssignmentRow.task_id == TaskRow.id,
+            AssignmentRow.user_id == user_id,
+            AssignmentRow.status != "reopened",
+        )
         query = (
             select(TaskRow)
             .where(

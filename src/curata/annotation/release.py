@@ -194,7 +194,10 @@ class ReleaseService:
         guidelines = session.scalars(
             select(AnnotationRow.guideline_version)
             .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
-            .where(TaskRow.project_id == project.id, AnnotationRow.status != "rejected")
+            .where(
+                TaskRow.project_id == project.id,
+                AnnotationRow.status.not_in(("rejected", "superseded")),
+            )
             .distinct()
         ).all()
         return {

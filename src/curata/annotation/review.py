@@ -72,7 +72,8 @@ def item_agreement(answer_sets: list[dict[str, Any]]) -> float:
 
 
 def _current(session: Session, task_id: int) -> list[AnnotationRow]:
-    """The annotations that count for an item: every annotator's latest, unless rejected."""
+    """The annotations that count for an item: every annotator's latest, unless it was
+    rejected or superseded by a guideline change."""
     rows = session.scalars(
         select(AnnotationRow)
         .where(AnnotationRow.task_id == task_id)
@@ -81,7 +82,7 @@ def _current(session: Session, task_id: int) -> list[AnnotationRow]:
     latest: dict[int, AnnotationRow] = {}
     for row in rows:
         latest.setdefault(row.assignment_id, row)
-    return [r for r in latest.values() if r.status != "rejected"]
+    return [r for r in latest.values() if r.status not in ("rejected", "superseded")]
 
 
 def route_to_review(

@@ -187,6 +187,12 @@ def guideline_publish(
     project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
     file: Path = typer.Argument(..., help="Markdown file with the guideline.", metavar="FILE"),
     note: str = typer.Option("", "--note", help="What changed in this version."),
+    reannotate: str = typer.Option(
+        "none", "--reannotate", help="Send labelled items back: none, all or changed-labels."
+    ),
+    label: list[str] = typer.Option(
+        [], "--label", help="A label whose meaning changed (repeatable; for changed-labels)."
+    ),
 ) -> None:
     """Publish the next version of a project's guideline."""
     try:
@@ -195,7 +201,9 @@ def guideline_publish(
         raise InputError("no such file", path=str(file)) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text ({exc.reason})", path=str(file)) from None
-    number = workspace(ctx).projects.publish_guideline(project, body, note=note)
+    number = workspace(ctx).projects.publish_guideline(
+        project, body, note=note, reannotate=reannotate, labels=label
+    )
     typer.echo(f"Published guideline v{number} of {project}")
 
 
