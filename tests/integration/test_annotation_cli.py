@@ -123,3 +123,40 @@ def test_serve_starts_the_api(ready) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_gold_file_is_all_or_nothing(ready, tmp_path: Path) -> None:
+    from curata.core.records import Record
+
+    cli = ready
+    cli("user", "add", "ann")
+    code, _, err = cli(
+        "project",
+        "create",
+        "prefs",
+        "--version",
+        "pairs@1",
+        "--schema",
+        tmp_path / "schema.json",
+        "--member",
+        "ann",
+        "--review",
+        "all",
+    )
+    assert code == 0, err
+    ids = [Record.from_pair(f"p{i}", f"r{i}").id for i in range(3)]
+    answers = {"better": "A", "refuse": {"should_refuse": False}}
+    gold = tmp_path / "gold.jsonl"
+    lines = [
+        {"record_id": ids[0], "answers": answers},
+        {"record_id": ids[1], "answers": answers},
+        {"record_id": ids[2], "answers": {**answers, "better": "Z"}},
+    ]
+    gold.write_text("\n".join(json.dumps(x) for x in lines) + "\n", "utf-8")
+    code, _, err = cli("project", "gold", "prefs", gold)
+    assert code == 1 and f"{gold}:3: gold answers: question 'better'" in err
+    assert json.loads(cli("project", "show", "prefs", "--json")[1])["gold_tasks"] == 0
+    gold.write_text("\n".join(json.dumps(x) for x in lines[:2]) + "\n", "utf-8")
+    assert cli("project", "gold", "prefs", gold)[0] == 0
+    shown = json.loads(cli("project", "show", "prefs", "--json")[1])
+    assert shown["gold_tasks"] == 2 and shown["review"]["mode"] == "all"

@@ -445,40 +445,52 @@ class ProjectService:
     ) -> None:
         """Make a record of the project's version a gold item (or, with ``kind="calibration"``,
         a calibration item) with known answers; annotators never see the answers."""
+        self.add_gold_items(name, [(record_id, answers)], kind=kind)
+
+    def add_gold_items(
+        self, name: str, items: builtins.list[tuple[str, dict[str, Any]]], *, kind: str = "gold"
+    ) -> None:
+        """Add several gold or calibration items at once: all of them, or none (an error names
+        the item's position, counted from 1)."""
         if kind not in ("gold", "calibration"):
             raise ValidationError(f"kind: {kind!r} is not gold or calibration")
         with self._sessions.begin() as session:
             project = self.row(session, name)
-            live = session.scalar(
-                select(TaskRow).where(
-                    TaskRow.project_id == project.id,
-                    TaskRow.record_id == record_id,
-                    TaskRow.kind == "live",
+            schema = self.schema(session, project)
+            for position, (record_id, answers) in enumerate(items, start=1):
+                where = f"item {position}: " if len(items) > 1 else ""
+                live = session.scalar(
+                    select(TaskRow).where(
+                        TaskRow.project_id == project.id,
+                        TaskRow.record_id == record_id,
+                        TaskRow.kind == "live",
+                    )
                 )
-            )
-            if live is None:
-                raise NotFoundError(f"record {record_id} is not an item of project {name!r}")
-            try:
-                checked = validate_answers(self.schema(session, project), answers)
-            except AnswerError as exc:
-                raise ValidationError(f"{kind} answers: {exc}") from None
-            session.add(
-                TaskRow(
-                    project_id=project.id,
-                    record_id=record_id,
-                    row=live.row,
-                    kind=kind,
-                    clearance=live.clearance,
-                    gold_answers=checked,
-                    assigned=0,
-                    submitted=0,
+                if live is None:
+                    raise NotFoundError(
+                        f"{where}record {record_id} is not an item of project {name!r}"
+                    )
+                try:
+                    checked = validate_answers(schema, answers)
+                except AnswerError as exc:
+                    raise ValidationError(f"{where}{kind} answers: {exc}") from None
+                session.add(
+                    TaskRow(
+                        project_id=project.id,
+                        record_id=record_id,
+                        row=live.row,
+                        kind=kind,
+                        clearance=live.clearance,
+                        gold_answers=checked,
+                        assigned=0,
+                        submitted=0,
+                    )
                 )
-            )
             audit.append(
                 session,
                 actor=self._actor,
                 action=f"project.{kind}",
                 object_type="project",
                 object_ref=name,
-                details={"record": record_id},
+                details={"records": [record_id for record_id, _ in items]},
             )

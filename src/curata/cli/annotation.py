@@ -13,7 +13,7 @@ from rich.table import Table
 
 from curata.cli.output import JsonOption, emit, workspace
 from curata.cli.output import table as table_of
-from curata.core.errors import InputError
+from curata.core.errors import CurataError, InputError
 
 users = typer.Typer(help="Annotators, reviewers, leads: roles, vendors, cohorts, skills, tokens.")
 projects = typer.Typer(help="Annotation projects over dataset versions.")
@@ -104,6 +104,17 @@ def project_create(
     lease_minutes: float = typer.Option(30.0, "--lease-minutes", help="How long a lease lasts."),
     owner: str | None = typer.Option(None, "--owner", help="Accountable owner (a user)."),
     member: list[str] = typer.Option([], "--member", help="User who may work on it (repeatable)."),
+    review_mode: str = typer.Option(
+        "none", "--review", help="Review routing: none, sample, all or disagreement."
+    ),
+    review_rate: float = typer.Option(0.1, "--review-rate", help="Share reviewed (sample)."),
+    review_threshold: float = typer.Option(
+        0.67, "--review-threshold", help="Agreement below which an item is reviewed."
+    ),
+    calibration: int = typer.Option(0, "--calibration", help="Calibration items per newcomer."),
+    calibration_threshold: float = typer.Option(
+        0.8, "--calibration-threshold", help="Accuracy that opens live items."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Create a project with one task per record of the version."""
@@ -122,12 +133,64 @@ def project_create(
         lease_seconds=int(lease_minutes * 60),
         owner=owner,
         members=member,
+        review={"mode": review_mode, "rate": review_rate, "threshold": review_threshold},
+        calibration={"size": calibration, "threshold": calibration_threshold},
     )
     emit(
         as_json,
         project.to_dict(),
         lambda c: c.print(f"Created project [bold]{project.name}[/]: {project.tasks:,} tasks"),
     )
+
+
+@projects.command("gold")
+def project_gold(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    file: Path = typer.Argument(
+        ..., help='JSONL: {"record_id": ..., "answers": {...}} per line.', metavar="FILE"
+    ),
+    calibration: bool = typer.Option(
+        False, "--calibration", help="Add calibration items instead of gold items."
+    ),
+) -> None:
+    """Add hidden gold (or calibration) items with their known answers."""
+    ws = workspace(ctx)
+    kind = "calibration" if calibration else "gold"
+    items = []
+    for number, line in enumerate(_lines(file), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON: {exc.msg}", path=str(file), line=number) from None
+        if not isinstance(item, dict) or not isinstance(item.get("record_id"), str):
+            raise InputError(
+                'expected {"record_id": ..., "answers": {...}}', path=str(file), line=number
+            )
+        items.append((number, item))
+    try:
+        ws.projects.add_gold_items(
+            project,
+            [(item["record_id"], item.get("answers") or {}) for _, item in items],
+            kind=kind,
+        )
+    except CurataError as exc:  # name the file line of the item the message counts
+        message = str(exc)
+        if message.startswith("item ") and ":" in message:
+            position = int(message[5 : message.index(":")])
+            at = items[position - 1][0]
+            raise InputError(message.split(": ", 1)[1], path=str(file), line=at) from None
+        raise
+    typer.echo(f"Added {len(items)} {kind} items to {project}")
+
+
+def _lines(file: Path) -> list[str]:
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError("no such file", path=str(file)) from None
 
 
 @projects.command("show")
