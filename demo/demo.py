@@ -103,7 +103,7 @@ def build_corpus() -> dict[str, Path]:
     }
 
 
-def curata(*args: str, capture: bool = False) -> str:
+def curata(*args: str, capture: bool = False, quiet: bool = False) -> str:
     """Run one CLI command, echoing it the way a user would type it."""
     shown = " ".join(a if " " not in a else repr(a) for a in args)
     print(f"\n$ curata {shown}", flush=True)
@@ -112,7 +112,7 @@ def curata(*args: str, capture: bool = False) -> str:
     done = subprocess.run([CURATA, *args], env=env, capture_output=capture, text=True)
     if done.returncode != 0:
         sys.exit(f"demo step failed (exit {done.returncode}): curata {shown}\n{done.stderr or ''}")
-    if capture:
+    if capture and not quiet:
         print(done.stdout, end="")
     return done.stdout or ""
 
@@ -222,6 +222,9 @@ def main() -> None:
         "--out",
         str(DATA / "support-kb-v3-hf"),
     )
+    from annotation_demo import run as run_annotation
+
+    run_annotation(curata, DATA, WORKSPACE)
     curata("audit", "log", "--limit", "8")
     print(
         f"\nDone. The workspace is in {WORKSPACE.relative_to(HERE.parent)}/; try "
