@@ -14,6 +14,7 @@ from curata.annotation.projects import ProjectService
 from curata.annotation.queue import QueueService
 from curata.annotation.release import ReleaseService
 from curata.annotation.review import ReviewService
+from curata.annotation.transfer import TransferService
 from curata.annotation.workforce import WorkforceService
 from curata.core.errors import NotFoundError, WorkspaceError
 from curata.export.formats import export as export_version
@@ -55,6 +56,7 @@ class Workspace:
         self.projects = ProjectService(sessions, store, self.datasets, actor)
         self.queue = QueueService(sessions, store, self.projects)
         self.reviews = ReviewService(sessions, store)
+        self.transfer = TransferService(sessions, store, self.projects, actor)
         self.emitter = LineageEmitter(
             namespace=settings.openlineage_namespace,
             file=settings.openlineage_file,

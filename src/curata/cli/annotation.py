@@ -360,3 +360,65 @@ def tasks_status(
         c.print(f"pace {s.labels_per_hour:.1f} labels/hour; ETA {eta}")
 
     emit(as_json, s.to_dict(), render)
+
+
+class TransferFormat(StrEnum):
+    labelstudio = "labelstudio"
+    argilla = "argilla"
+
+
+@annotate.command("export")
+def annotate_export(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    format: TransferFormat = typer.Option(..., "--format", help="labelstudio or argilla."),
+    out: Path = typer.Option(..., "--out", help="File to write (JSON; JSONL for argilla)."),
+) -> None:
+    """Export items and annotations as Label Studio JSON or Argilla (HF datasets) JSONL."""
+    items = workspace(ctx).transfer.export(project, format.value)
+    if out.exists():
+        raise InputError("already exists (remove it first)", path=str(out))
+    tmp = out.with_name(f".{out.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        if format is TransferFormat.labelstudio:
+            json.dump(items, f, ensure_ascii=False, indent=1)
+        else:
+            f.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
+    tmp.replace(out)
+    typer.echo(f"Exported {len(items):,} items of {project} to {out}")
+
+
+@annotate.command("import")
+def annotate_import(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    file: Path = typer.Argument(..., help="A Label Studio or Argilla export.", metavar="FILE"),
+    format: TransferFormat = typer.Option(..., "--format", help="labelstudio or argilla."),
+    create_users: bool = typer.Option(
+        False, "--create-users", help="Add unknown annotators as users (role annotator)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Import annotations (all of them or none); items are matched by curata_id."""
+    lines = _lines(file)
+    try:
+        if format is TransferFormat.labelstudio:
+            items = json.loads("\n".join(lines))
+            if not isinstance(items, list):
+                raise InputError("expected a JSON list of tasks", path=str(file))
+        else:
+            items = [json.loads(line) for line in lines if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc.msg}", path=str(file), line=exc.lineno) from None
+    result = workspace(ctx).transfer.import_(
+        project, items, format.value, create_users=create_users
+    )
+    emit(
+        as_json,
+        result.to_dict(),
+        lambda c: c.print(
+            f"Imported {result.annotations:,} annotations into {project} "
+            f"({result.skipped:,} already present; users created: "
+            f"{', '.join(result.users_created) or 'none'})"
+        ),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
 from curata.api.deps import CurrentUser, WorkspaceDep, require_role
@@ -123,3 +123,15 @@ def history(task_id: int, user: CurrentUser, workspace: WorkspaceDep) -> list[di
     """Every review and adjudication of an item, oldest first (reviewers and leads)."""
     require_role(user, "admin", "lead", "reviewer", "sme")
     return workspace.reviews.history(task_id)
+
+
+@router.get("/projects/{name}/export")
+def export(
+    name: str, user: CurrentUser, workspace: WorkspaceDep, format: str = "labelstudio"
+) -> list[dict[str, Any]]:
+    """Items with their annotations (leads and admins of the organisation; never vendor users)."""
+    require_role(user, "admin", "lead")
+    if user.vendor is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "vendor users cannot export")
+    workspace.projects.for_user(name, user.name)
+    return workspace.transfer.export(name, format)
