@@ -34,14 +34,16 @@ def api(ws, tmp_path: Path) -> Iterator[dict]:
     ws.workforce.add_user("watcher", role="viewer")
     ws.workforce.add_user("outsider", role="annotator")
     ws.workforce.add_user("rev", role="reviewer")
+    ws.workforce.add_user("boss", role="lead")
+    ws.workforce.add_user("vendor-lead", role="lead", vendor="acme")
     ws.projects.create(
         "triage",
         version="tickets@1",
         schema=SCHEMA,
-        members=["ann", "other", "watcher", "rev"],
+        members=["ann", "other", "watcher", "rev", "boss", "vendor-lead"],
         review={"mode": "all"},
     )
-    users = ("ann", "other", "watcher", "outsider", "rev")
+    users = ("ann", "other", "watcher", "outsider", "rev", "boss", "vendor-lead")
     tokens = {u: ws.workforce.issue_token(u) for u in users}
     server = uvicorn.Server(
         uvicorn.Config(create_app(ws), host="127.0.0.1", port=0, log_level="warning")
@@ -150,3 +152,12 @@ def test_review_through_the_api(api) -> None:
     history = c.get(f"/api/v1/tasks/{item['task_id']}/history", headers=auth("rev")).json()
     assert [(h["decision"], h["by"]) for h in history] == [("accept", "rev")]
     assert c.post("/api/v1/projects/triage/reviews/next", headers=auth("rev")).status_code == 204
+
+
+def test_only_internal_leads_export(api) -> None:
+    c, auth = api["client"], api["auth"]
+    ok = c.get("/api/v1/projects/triage/export?format=argilla", headers=auth("boss"))
+    assert ok.status_code == 200 and len(ok.json()) == 3 and "curata_id" in ok.json()[0]
+    vendor = c.get("/api/v1/projects/triage/export", headers=auth("vendor-lead"))
+    assert vendor.status_code == 403 and vendor.json()["detail"] == "vendor users cannot export"
+    assert c.get("/api/v1/projects/triage/export", headers=auth("ann")).status_code == 403
