@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -201,6 +202,7 @@ class RecordStore:
         self.records_uri = str(self.root / "records.lance")
         self._lookups: dict[tuple[str, int], int] = {}
         self._indexes: dict[tuple[str, int], VersionIndex] = {}
+        self._cache_lock = threading.Lock()
         self._records_handle: lance.LanceDataset | None = None
         self._records_rows = 0
 
@@ -291,7 +293,8 @@ class RecordStore:
             table = self.manifest_table(storage_key, version, ["record_id", "row"])
             index = VersionIndex.build(table)
             if len(self._indexes) >= self.INDEX_CACHE_SIZE:
-                self._indexes.pop(next(iter(self._indexes)))
+                with self._cache_lock:  # the API serves lookups from several threads
+                    self._indexes.pop(next(iter(self._indexes)), None)
             self._indexes[cache_key] = index
         return index.row_of(record_id)
 
