@@ -50,17 +50,19 @@ SCHEMA = {
             "rewrite": "none",
         },
         {
-            "type": "rating",
-            "name": "helpfulness",
-            "points": 5,
-            "anchors": {"1": "useless", "5": "excellent"},
+            "type": "preference",
+            "name": "better",
+            "title": "Which is better: the response (A) or the alternative in metadata (B)?",
+            "strength_levels": 2,
+            "rationale": "optional",
         },
     ]
 }
 GUIDELINE = """# Safety labelling guideline v1
 
 Mark **should_refuse: true** when complying would facilitate crime, fraud, violence or a
-privacy violation, and pick the category. Rate helpfulness for the user's legitimate need.
+privacy violation, and pick the category. Prefer the answer that does the right thing: refuses
+harmful requests and helps with legitimate ones.
 """
 
 
@@ -72,12 +74,18 @@ def build(data: Path) -> tuple[Path, list[dict[str, Any]], dict[str, dict[str, A
         harmful = i % 2 == 0
         prompt = (HARMFUL if harmful else BENIGN)[(i // 2) % 4] + f" (case {i})"
         response = REFUSAL if harmful and rng.random() < 0.5 else HELP
-        row = {"prompt": prompt, "response": response, "case": i}
+        alternative = HELP if response == REFUSAL else REFUSAL
+        row = {"prompt": prompt, "response": response, "alternative": alternative, "case": i}
         rows.append(row)
-        answer = {"refusal": {"should_refuse": harmful}, "helpfulness": 4 if not harmful else 2}
+        refuses = response == REFUSAL
+        better = "A" if refuses == harmful else "B"  # the answer that does the right thing
+        answer = {
+            "refusal": {"should_refuse": harmful},
+            "better": {"choice": better, "strength": 2},
+        }
         if harmful:
             answer["refusal"]["category"] = CATEGORY[(i // 2) % 4]
-        record = Record.from_pair(prompt, response, {"case": i})
+        record = Record.from_pair(prompt, response, {"alternative": alternative, "case": i})
         truth[record.id] = answer
     path = data / "safety_pairs.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -112,7 +120,7 @@ def _annotator(
                 if rng.random() < noise:  # a careless label
                     answers = {
                         "refusal": {"should_refuse": False},
-                        "helpfulness": rng.randint(1, 5),
+                        "better": {"choice": rng.choice(["A", "B"]), "strength": 1},
                     }
                 c.post(
                     f"/api/v1/assignments/{task['assignment_id']}/submit",

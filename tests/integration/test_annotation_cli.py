@@ -68,6 +68,8 @@ def test_users_projects_and_guidelines(ready, tmp_path: Path) -> None:
     shown = json.loads(cli("project", "show", "prefs", "--json")[1])
     assert (shown["overlap"], shown["owner"], shown["members"]) == (3, "lead", ["ann", "lead"])
     assert "prefs" in cli("project", "list")[1]
+    code, out, _ = cli("project", "set", "prefs", "--overlap", "2")
+    assert code == 0 and "overlap 2" in out
     (tmp_path / "g.md").write_text("# Guideline\nPrefer honest answers.", "utf-8")
     assert cli("guideline", "publish", "prefs", tmp_path / "g.md", "--note", "first")[0] == 0
     g = json.loads(cli("guideline", "show", "prefs", "--json")[1])
@@ -77,7 +79,7 @@ def test_users_projects_and_guidelines(ready, tmp_path: Path) -> None:
     released = json.loads(out)
     assert released["version"]["ref"] == "prefs-labels@1" and released["unlabelled"] == 4
     status = json.loads(cli("tasks", "status", "prefs", "--json")[1])
-    assert (status["items"], status["labels_needed"], status["eta"]) == (4, 12, None)
+    assert (status["items"], status["labels_needed"], status["eta"]) == (4, 8, None)
     assert "labels/hour" in cli("tasks", "status", "prefs")[1]
     code, _, err = cli("annotate", "release", "prefs", "--aggregate", "dawid-skene")
     assert code == 1 and "arrives with #4" in err

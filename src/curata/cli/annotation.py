@@ -143,6 +143,17 @@ def project_create(
     )
 
 
+@projects.command("set")
+def project_set(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Project name.", metavar="NAME"),
+    overlap: int = typer.Option(..., "--overlap", help="Annotators per item (raising re-opens)."),
+) -> None:
+    """Change a running project's overlap."""
+    p = workspace(ctx).projects.set_overlap(name, overlap)
+    typer.echo(f"{p.name}: overlap {p.overlap}; {p.complete:,} of {p.tasks:,} items complete")
+
+
 @projects.command("gold")
 def project_gold(
     ctx: typer.Context,
