@@ -185,7 +185,7 @@ class Workspace:
         version = self.datasets.version(ref)
         card = _dataset_card(version.to_dict())
         count = export_version(
-            lambda: self.datasets.iter_records(version.ref),
+            lambda: self.datasets.iter_rows(version.ref),
             fmt=format,
             out=Path(out),
             name=version.dataset,

@@ -480,6 +480,12 @@ def test_release_aggregates_labels_with_lineage_to_people_and_guidelines(ws, tmp
         "version:rel@1",
         "source:web",
     } <= names
+    out = tmp_path / "labels.jsonl"
+    ws.export("rel-labels@2", format="jsonl", out=out)
+    exported = {r["prompt"]: r for r in map(json.loads, out.read_text("utf-8").splitlines())}
+    assert exported["q0"]["curata_labels"]["better"] == {"choice": "A", "strength": 1}
+    assert exported["q0"]["curata_confidence"]["better"] == pytest.approx(2 / 3)
+    assert exported["q0"]["curata_annotators"] == 3 and exported["q0"]["response"] == "a0"
     with pytest.raises(ValidationError, match="'dawid-skene' arrives with #4"):
         ws.releases.release("rel", aggregate="dawid-skene")
 

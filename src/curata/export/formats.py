@@ -16,15 +16,21 @@ from curata.core.errors import ValidationError
 from curata.core.records import Record
 
 EXPORT_FORMATS = ("jsonl", "parquet", "hf")
-Batches = Iterator[list[tuple[str, Record]]]
+Batches = Iterator[list[dict[str, Any]]]
+"""Batches of exported rows (see :func:`flat_row`)."""
 
 
-def flat_row(record_id: str, record: Record) -> dict[str, Any]:
-    """The exported shape: content and metadata side by side, plus ``curata_id``.
+def flat_row(
+    record_id: str, record: Record, columns: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The exported shape: content and metadata side by side, plus ``curata_id`` and the
+    version's per-record columns (a release's labels) as ``curata_<column>``.
 
-    Re-ingesting an export gives the same record ids (``curata_id`` is ignored on ingest).
+    Re-ingesting an export of a plain version gives the same record ids (``curata_id`` is
+    ignored on ingest).
     """
-    return {"curata_id": record_id, **record.to_flat()}
+    extra = {f"curata_{k}": v for k, v in (columns or {}).items()}
+    return {"curata_id": record_id, **record.to_flat(), **extra}
 
 
 def _columnar(rows: list[dict[str, Any]]) -> pa.Table:
@@ -36,15 +42,15 @@ def write_jsonl(batches: Batches, out: Path) -> int:
     count = 0
     with out.open("w", encoding="utf-8") as f:
         for batch in batches:
-            for record_id, record in batch:
-                f.write(json.dumps(flat_row(record_id, record), ensure_ascii=False) + "\n")
+            for row in batch:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 count += 1
     return count
 
 
 def write_parquet(batches: Batches, out: Path) -> int:
     """One Parquet file; the schema is the union of every batch's columns."""
-    tables = [_columnar([flat_row(i, r) for i, r in batch]) for batch in batches]
+    tables = [_columnar(batch) for batch in batches]
     table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
     pq.write_table(table, out)
     return int(table.num_rows)

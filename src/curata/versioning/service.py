@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.core.models import Dataset, Version
 from curata.core.records import Record
+from curata.export.formats import flat_row
 from curata.governance import audit
 from curata.sourcing.service import check_name
 from curata.store.records import RecordStore
@@ -28,6 +30,19 @@ from curata.store.tables import (
 )
 from curata.timeutil import as_utc
 from curata.versioning.diff import Diff, diff_versions
+
+MANIFEST_COLUMNS = frozenset({"record_id", "row", "source", "origin"})
+
+
+def _parsed(value: Any) -> Any:
+    """Per-record columns holding JSON text come back as values."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
 
 REF_PATTERN = re.compile(r"^(?P<name>[^@]+?)(?:@(?P<ver>[^@]+))?$")
 
@@ -252,6 +267,28 @@ class DatasetService:
             ids = batch.column("record_id").to_pylist()
             records = self._store.take_records(batch.column("row").to_numpy())
             yield list(zip(ids, records, strict=True))
+
+    def iter_rows(
+        self, ref: str, *, batch_size: int = 10_000
+    ) -> Iterator[builtins.list[dict[str, Any]]]:
+        """Stream a version as exported rows: content, metadata, ``curata_id`` and the
+        version's per-record columns (labels and confidence of a release, parsed)."""
+        handle = self.handle(ref)
+        for batch in self._store.iter_manifest(
+            handle.storage_key, handle.manifest_version, batch_size=batch_size
+        ):
+            extra = [c for c in batch.schema.names if c not in MANIFEST_COLUMNS]
+            ids = batch.column("record_id").to_pylist()
+            records = self._store.take_records(batch.column("row").to_numpy())
+            columns = {c: batch.column(c).to_pylist() for c in extra}
+            yield [
+                flat_row(
+                    record_id,
+                    record,
+                    {c: _parsed(columns[c][i]) for c in extra},
+                )
+                for i, (record_id, record) in enumerate(zip(ids, records, strict=True))
+            ]
 
     def diff(
         self, a: str, b: str, *, key: str | None = None, by_key: bool = True, samples: int = 5
