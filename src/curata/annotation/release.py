@@ -11,14 +11,13 @@ from typing import Any
 
 import pyarrow as pa
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata._version import __version__
 from curata.annotation.aggregation import AGGREGATORS, PLANNED
 from curata.annotation.review import _current
-from curata.core.errors import ValidationError
+from curata.core.errors import ConflictError, ValidationError
 from curata.core.models import Version
-from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
 from curata.sourcing.service import check_name
 from curata.store.records import MANIFEST_SCHEMA, RecordStore
@@ -27,17 +26,15 @@ from curata.store.tables import (
     CohortMemberRow,
     CohortRow,
     DatasetRow,
-    OperationInputRow,
-    OperationRow,
     ProjectRow,
     ReviewRow,
     TaskRow,
     UserRow,
     VendorRow,
-    VersionParentRow,
     VersionRow,
     utcnow,
 )
+from curata.versioning.commit import NewVersion, Operation, record_version
 from curata.versioning.service import DatasetService
 
 RELEASE_SCHEMA = (
@@ -239,71 +236,52 @@ class ReleaseService:
                 parent_id = parent.id if parent else None
             size_before = self._store.size_bytes(storage_key)
             manifest_version = self._store.write_manifest(storage_key, table, parent_manifest)
-            operation_id = str(uuid.uuid4())
-            ended = utcnow()
+            operation = Operation(
+                id=str(uuid.uuid4()),
+                kind="release",
+                parameters={
+                    "project": project.name,
+                    "aggregate": aggregate,
+                    "schema_version": project.schema_version,
+                    **lineage,
+                },
+                started=started,
+                ended=utcnow(),
+                actor=self._actor,
+            )
+            new = NewVersion(
+                dataset=name,
+                storage_key=storage_key,
+                number=number,
+                message=f"labels of project {project.name} ({aggregate})",
+                record_count=table.num_rows,
+                digest=digest,
+                manifest_version=manifest_version,
+                added=table.num_rows,
+                removed=0,
+                bytes_added=max(0, self._store.size_bytes(storage_key) - size_before),
+            )
             ref = f"{name}@{number}"
-            with self._sessions.begin() as session:
-                if ds is None:
-                    ds = DatasetRow(name=name, storage_key=storage_key, created_by=self._actor)
-                    session.add(ds)
-                    session.flush()
-                session.add(
-                    OperationRow(
-                        id=operation_id,
-                        kind="release",
-                        parameters={
-                            "project": project.name,
-                            "aggregate": aggregate,
-                            **lineage,
-                            "schema_version": project.schema_version,
-                        },
-                        code_version=f"curata {__version__}",
-                        actor=self._actor,
-                        started_at=started,
-                        ended_at=ended,
+            try:
+                with self._sessions.begin() as session:
+                    record_version(
+                        session,
+                        new,
+                        operation,
+                        parents=[source_version.id, *([parent_id] if parent_id else [])],
+                        inputs=[{"version_id": source_version.id}],
+                        audit_action="project.release",
+                        audit_details={"project": project.name, "aggregate": aggregate, **lineage},
                     )
-                )
-                session.flush()
-                version = VersionRow(
-                    dataset_id=ds.id,
-                    number=number,
-                    message=f"labels of project {project.name} ({aggregate})",
-                    author=self._actor,
-                    created_at=ended,
-                    record_count=table.num_rows,
-                    digest=digest,
-                    operation_id=operation_id,
-                    manifest_version=manifest_version,
-                    added=table.num_rows,
-                    removed=0,
-                    bytes_added=max(0, self._store.size_bytes(storage_key) - size_before),
-                )
-                session.add(version)
-                session.flush()
-                session.add(
-                    OperationInputRow(operation_id=operation_id, version_id=source_version.id)
-                )
-                for position, parent_row in enumerate(
-                    [source_version.id, *([parent_id] if parent_id else [])]
-                ):
-                    session.add(
-                        VersionParentRow(
-                            version_id=version.id, parent_id=parent_row, position=position
-                        )
-                    )
-                audit.append(
-                    session,
-                    actor=self._actor,
-                    action="project.release",
-                    object_type="version",
-                    object_ref=ref,
-                    details={"project": project.name, "aggregate": aggregate, **lineage},
-                )
+            except IntegrityError:
+                raise ConflictError(
+                    f"dataset {name!r} gained a version meanwhile; run again"
+                ) from None
         self._emitter.emit(
-            run_id=operation_id,
+            run_id=operation.id,
             job="release",
-            started_at=started,
-            ended_at=ended,
+            started_at=operation.started,
+            ended_at=operation.ended,
             inputs=[LineageDataset("curata.project", project.name)],
             outputs=[LineageDataset("curata.dataset", ref)],
         )

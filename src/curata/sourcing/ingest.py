@@ -8,20 +8,17 @@ import signal
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata._version import __version__
 from curata.core.errors import ConflictError, InputError, ValidationError
 from curata.core.models import Version
 from curata.core.records import Record
-from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
 from curata.sourcing.mapping import FieldMap
 from curata.sourcing.readers.base import detect_format
@@ -30,14 +27,12 @@ from curata.sourcing.service import check_name
 from curata.store.records import ManifestResult, RecordStore, VersionWriter
 from curata.store.tables import (
     DatasetRow,
-    OperationInputRow,
-    OperationRow,
     SourceRow,
-    VersionParentRow,
     VersionRow,
     VersionSourceRow,
     utcnow,
 )
+from curata.versioning.commit import NewVersion, Operation, record_version
 from curata.versioning.service import DatasetService
 
 BATCH = 5_000
@@ -103,14 +98,6 @@ class _Plan:
     parent_manifest: int | None
     key: str | None
     key_changed: bool
-
-
-@dataclass(frozen=True)
-class _Operation:
-    id: str
-    started: datetime
-    ended: datetime
-    parameters: dict[str, Any]
 
 
 @dataclass
@@ -223,7 +210,9 @@ class IngestService:
                 "records_read": records_read,
                 "duplicates": writer.duplicates,
             }
-            operation = _Operation(str(uuid.uuid4()), started, utcnow(), parameters)
+            operation = Operation(
+                str(uuid.uuid4()), "ingest", parameters, started, utcnow(), self._actor
+            )
             ref = self._record(plan, inputs, manifest, operation, message)
         self._emitter.emit(
             run_id=operation.id,
@@ -276,103 +265,57 @@ class IngestService:
         plan: _Plan,
         inputs: list[_FileInput],
         manifest: ManifestResult,
-        operation: _Operation,
+        operation: Operation,
         message: str,
     ) -> str:
         """Commit the version, its lineage and its audit entry in one transaction."""
-        ref = f"{plan.dataset}@{plan.parent_number + 1}"
+        new = NewVersion(
+            dataset=plan.dataset,
+            storage_key=plan.storage_key,
+            number=plan.parent_number + 1,
+            message=message,
+            record_count=manifest.record_count,
+            digest=manifest.digest,
+            manifest_version=manifest.manifest_version,
+            added=manifest.added,
+            removed=manifest.removed,
+            bytes_added=manifest.bytes_added,
+            key_field=plan.key,
+        )
+        files = [
+            {
+                "source_id": plan.source_id,
+                "uri": str(item.path.resolve()),
+                "file_digest": item.digest,
+                "record_count": item.records,
+            }
+            for item in inputs
+        ]
+        parent = [] if plan.parent_id is None else [plan.parent_id]
         try:
             with self._sessions.begin() as session:
-                dataset_id = plan.dataset_id
-                if dataset_id is None:
-                    row = DatasetRow(
-                        name=plan.dataset,
-                        storage_key=plan.storage_key,
-                        key_field=plan.key,
-                        created_by=self._actor,
-                    )
-                    session.add(row)
-                    session.flush()
-                    dataset_id = row.id
-                elif plan.key_changed:
-                    session.execute(
-                        update(DatasetRow)
-                        .where(DatasetRow.id == dataset_id)
-                        .values(key_field=plan.key)
-                    )
-                session.add(
-                    OperationRow(
-                        id=operation.id,
-                        kind="ingest",
-                        parameters=operation.parameters,
-                        code_version=f"curata {__version__}",
-                        actor=self._actor,
-                        started_at=operation.started,
-                        ended_at=operation.ended,
-                    )
-                )
-                session.flush()
-                version = VersionRow(
-                    dataset_id=dataset_id,
-                    number=plan.parent_number + 1,
-                    message=message,
-                    author=self._actor,
-                    created_at=operation.ended,
-                    record_count=manifest.record_count,
-                    digest=manifest.digest,
-                    operation_id=operation.id,
-                    manifest_version=manifest.manifest_version,
-                    added=manifest.added,
-                    removed=manifest.removed,
-                    bytes_added=manifest.bytes_added,
-                )
-                session.add(version)
-                session.flush()
-                self._record_lineage(session, plan, inputs, manifest, operation.id, version.id)
-                audit.append(
+                version = record_version(
                     session,
-                    actor=self._actor,
-                    action="dataset.ingest",
-                    object_type="version",
-                    object_ref=ref,
-                    details={
-                        "operation": operation.id,
+                    new,
+                    operation,
+                    parents=parent,
+                    inputs=files + [{"version_id": p} for p in parent],
+                    audit_action="dataset.ingest",
+                    audit_details={
                         "records": manifest.record_count,
                         "added": manifest.added,
                         "removed": manifest.removed,
                         "files": operation.parameters["files"],
                     },
                 )
+                self._record_sources(session, manifest, version.id)
         except IntegrityError:
             raise ConflictError(
                 f"dataset {plan.dataset!r} gained a version while this ingest ran; run it again"
             ) from None
-        return ref
+        return f"{plan.dataset}@{new.number}"
 
-    def _record_lineage(
-        self,
-        session: Session,
-        plan: _Plan,
-        inputs: list[_FileInput],
-        manifest: ManifestResult,
-        operation_id: str,
-        version_id: int,
-    ) -> None:
-        for item in inputs:
-            session.add(
-                OperationInputRow(
-                    operation_id=operation_id,
-                    source_id=plan.source_id,
-                    uri=str(item.path.resolve()),
-                    file_digest=item.digest,
-                    record_count=item.records,
-                )
-            )
-        if plan.parent_id is not None:
-            session.add(OperationInputRow(operation_id=operation_id, version_id=plan.parent_id))
-            session.add(
-                VersionParentRow(version_id=version_id, parent_id=plan.parent_id, position=0)
-            )
+    def _record_sources(self, session: Session, manifest: ManifestResult, version_id: int) -> None:
         names = list(manifest.source_counts)
         ids = dict(
             session.execute(
