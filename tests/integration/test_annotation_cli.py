@@ -102,13 +102,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_starts_the_api(ready) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_starts_the_api(ready, workers: str) -> None:
     """The workspace from `ready` (CURATA_HOME and the database come from the environment)."""
     port = _free_port()
     env = {**os.environ, "LANCE_LOG": "error"}
     exe = str(Path(sys.executable).with_name("curata"))
     proc = subprocess.Popen(
-        [exe, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [exe, "serve", "--port", str(port), "--workers", workers],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30

@@ -11,6 +11,12 @@ from curata.core.errors import CurataError
 from curata.workspace import Workspace
 
 
+def app_from_environment() -> FastAPI:
+    """The API over the workspace named by ``CURATA_HOME`` (for ``uvicorn --factory`` and
+    ``curata serve --workers N``, where each worker process opens its own workspace)."""
+    return create_app(Workspace.open())
+
+
 def create_app(workspace: Workspace) -> FastAPI:
     """The API over ``workspace``; OpenAPI at ``/docs`` and ``/openapi.json``."""
     app = FastAPI(

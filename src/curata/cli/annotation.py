@@ -297,13 +297,28 @@ def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs) on the workspace's database."""
+    import os
+
     import uvicorn
 
     from curata.api.app import create_app
 
-    uvicorn.run(create_app(workspace(ctx)), host=host, port=port, log_level="info")
+    ws = workspace(ctx)
+    if workers == 1:
+        uvicorn.run(create_app(ws), host=host, port=port, log_level="info")
+        return
+    os.environ["CURATA_HOME"] = str(ws.home)  # each worker opens the workspace itself
+    uvicorn.run(
+        "curata.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 annotate = typer.Typer(help="Turn a project's annotations into dataset versions.")
