@@ -55,7 +55,7 @@ class Workspace:
         self.workforce = WorkforceService(sessions, actor)
         self.projects = ProjectService(sessions, store, self.datasets, actor)
         self.queue = QueueService(sessions, store, self.projects)
-        self.reviews = ReviewService(sessions, store)
+        self.reviews = ReviewService(sessions, store, self.projects)
         self.transfer = TransferService(sessions, store, self.projects, actor)
         self.emitter = LineageEmitter(
             namespace=settings.openlineage_namespace,

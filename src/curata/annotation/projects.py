@@ -109,6 +109,7 @@ class ProjectService:
         self._store = store
         self._datasets = datasets
         self._actor = actor
+        self._schemas: dict[tuple[int, int], Schema] = {}
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -122,14 +123,15 @@ class ProjectService:
         return project
 
     def schema(self, session: Session, project: ProjectRow) -> Schema:
-        """The project's current question schema."""
-        return self.schema_of(session, project)
-
-    @staticmethod
-    def schema_of(session: Session, project: ProjectRow) -> Schema:
-        row = session.get(ProjectSchemaRow, (project.id, project.schema_version))
-        assert row is not None
-        return Schema.model_validate(row.schema)
+        """The project's current question schema (parsed once per workspace: schema versions
+        never change)."""
+        key = (project.id, project.schema_version)
+        schema = self._schemas.get(key)
+        if schema is None:
+            row = session.get(ProjectSchemaRow, key)
+            assert row is not None
+            schema = self._schemas[key] = Schema.model_validate(row.schema)
+        return schema
 
     def guideline_version(self, session: Session, project_id: int) -> int | None:
         return session.scalar(
@@ -307,6 +309,13 @@ class ProjectService:
         return user.role == "admin" or (
             session.get(ProjectMemberRow, (project.id, user.id)) is not None
         )
+
+    def check_visible(self, name: str, user_name: str) -> None:
+        """NotFound unless ``user_name`` may see the project (cheap: no progress counts)."""
+        with self._sessions() as session:
+            project = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
+            if project is None or not self._may_see(session, project, user_name):
+                raise NotFoundError(f"unknown project {name!r}")
 
     def for_user(self, name: str, user_name: str) -> Project:
         """A project as ``user_name`` may see it; outsiders get NotFound (existence hidden)."""

@@ -281,8 +281,10 @@ class QueueService:
             project = session.get(ProjectRow, task.project_id)
             assert project is not None
             schema = self._projects.schema(session, project)
-            [record] = self._store.take_records([task.row])
-            texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
+            texts: dict[str, str] = {}
+            if any(q.type == "span" for q in schema.questions):  # spans are checked on the text
+                [record] = self._store.take_records([task.row])
+                texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
             try:
                 checked = validate_answers(schema, answers, texts=texts)
             except AnswerError as exc:

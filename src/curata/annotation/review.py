@@ -124,9 +124,12 @@ class ReviewItem:
 class ReviewService:
     """The reviewer's and adjudicator's loop, and the history of every decision."""
 
-    def __init__(self, sessions: sessionmaker[Session], store: RecordStore) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], store: RecordStore, projects: ProjectService
+    ) -> None:
         self._sessions = sessions
         self._store = store
+        self._projects = projects
 
     def _user(self, session: Session, name: str, roles: tuple[str, ...]) -> UserRow:
         user = session.scalar(select(UserRow).where(UserRow.name == name))
@@ -215,7 +218,7 @@ class ReviewService:
             assert project is not None
             checked = None
             if decision == "fix":
-                schema = ProjectService.schema_of(session, project)
+                schema = self._projects.schema(session, project)
                 [record] = self._store.take_records([task.row])
                 texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
                 try:
@@ -253,7 +256,6 @@ class ReviewService:
         self, task_id: int, adjudicator: str, answers: dict[str, Any], *, reason: str = ""
     ) -> dict[str, Any]:
         """Settle an item's final answers (leads and admins); kept beside every earlier decision."""
-        from curata.annotation.projects import ProjectService
 
         with write_transaction(self._sessions) as session:
             user = self._user(session, adjudicator, ADJUDICATORS)
@@ -263,7 +265,7 @@ class ReviewService:
             project = session.get(ProjectRow, task.project_id)
             assert project is not None
             try:
-                checked = validate_answers(ProjectService.schema_of(session, project), answers)
+                checked = validate_answers(self._projects.schema(session, project), answers)
             except AnswerError as exc:
                 raise ValidationError(str(exc)) from None
             session.add(

@@ -63,8 +63,10 @@ class WorkforceService:
         self._sessions = sessions
         self._actor = actor
 
-    def _to_user(self, session: Session, row: UserRow) -> User:
-        vendor = session.get(VendorRow, row.vendor_id) if row.vendor_id else None
+    def _to_user(self, session: Session, row: UserRow, vendor_name: str | None = None) -> User:
+        vendor = (
+            session.get(VendorRow, row.vendor_id) if row.vendor_id and not vendor_name else None
+        )
         cohorts = session.scalars(
             select(CohortRow.name)
             .join(CohortMemberRow, CohortMemberRow.cohort_id == CohortRow.id)
@@ -75,7 +77,7 @@ class WorkforceService:
             id=row.id,
             name=row.name,
             role=row.role,
-            vendor=vendor.name if vendor else None,
+            vendor=vendor_name or (vendor.name if vendor else None),
             languages=list(row.languages),
             domains=list(row.domains),
             clearance=clearance_name(row.clearance),
@@ -189,16 +191,17 @@ class WorkforceService:
     def authenticate(self, token: str) -> User | None:
         """The active user a token belongs to, or ``None``."""
         with self._sessions() as session:
-            row = session.scalar(
-                select(UserRow)
+            found = session.execute(
+                select(UserRow, VendorRow.name)
                 .join(ApiTokenRow, ApiTokenRow.user_id == UserRow.id)
+                .outerjoin(VendorRow, VendorRow.id == UserRow.vendor_id)
                 .where(
                     ApiTokenRow.token_hash == hash_token(token),
                     ApiTokenRow.revoked_at.is_(None),
                     UserRow.active.is_(True),
                 )
-            )
-            return None if row is None else self._to_user(session, row)
+            ).first()
+            return None if found is None else self._to_user(session, found[0], found[1])
 
     def revoke_tokens(self, name: str) -> int:
         """Revoke every token of a user; return how many."""

@@ -27,7 +27,8 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = create_engine(url, pool_pre_ping=True)
+            # pool_recycle instead of pool_pre_ping: pre-ping costs a round trip per checkout
+            engine = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
     except (ArgumentError, ImportError) as exc:
         raise WorkspaceError(f"invalid database URL {url!r}: {exc}") from exc
     return engine

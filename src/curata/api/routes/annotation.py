@@ -42,7 +42,7 @@ def project(name: str, user: CurrentUser, workspace: WorkspaceDep) -> dict[str, 
 @router.get("/projects/{name}/guideline")
 def guideline(name: str, user: CurrentUser, workspace: WorkspaceDep) -> dict[str, Any]:
     """The latest published guideline of a project."""
-    workspace.projects.for_user(name, user.name)
+    workspace.projects.check_visible(name, user.name)
     return workspace.projects.guideline(name)
 
 
@@ -52,7 +52,7 @@ def next_task(
 ) -> dict[str, Any] | None:
     """Lease the next item (or resume the one held); 204 when the queue is empty for this user."""
     require_role(user, *WORKERS)
-    workspace.projects.for_user(name, user.name)
+    workspace.projects.check_visible(name, user.name)
     view = workspace.queue.next_task(name, user.name)
     if view is None:
         response.status_code = status.HTTP_204_NO_CONTENT
@@ -92,7 +92,7 @@ def next_review(
     name: str, user: CurrentUser, workspace: WorkspaceDep, response: Response
 ) -> dict[str, Any] | None:
     """The next item waiting for review, with every annotation side by side."""
-    workspace.projects.for_user(name, user.name)
+    workspace.projects.check_visible(name, user.name)
     item = workspace.reviews.next_review(name, user.name)
     if item is None:
         response.status_code = status.HTTP_204_NO_CONTENT
@@ -133,5 +133,5 @@ def export(
     require_role(user, "admin", "lead")
     if user.vendor is not None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "vendor users cannot export")
-    workspace.projects.for_user(name, user.name)
+    workspace.projects.check_visible(name, user.name)
     return workspace.transfer.export(name, format)
