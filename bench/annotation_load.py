@@ -1,0 +1,522 @@
+"""Annotation load (issue #3): N concurrent annotators doing next → submit over HTTP.
+
+Curata: a fresh PostgreSQL schema, a workspace made through the Python API (source, ingest of
+generated prompt/response records, N annotators with tokens, one project with a ``label``
+question and overlap 3), then ``curata serve --workers W`` as a subprocess. Each simulated
+annotator is an asyncio task with its own keep-alive ``httpx.AsyncClient``, looping
+``POST /projects/{name}/next`` → ``POST /assignments/{id}/submit`` until it gets 204 or the
+time cap. Afterwards the database is counted: every submit answered 201 must exist exactly
+once as an annotation, no task may exceed its overlap, no (task, user) pair may appear twice.
+
+Peer (``--peer labelstudio``): Label Studio Community from ``bench/out/ls-venv`` on a fresh
+PostgreSQL database, same records, a ``Choices`` a/b/c config, ``maximum_annotations`` = the
+overlap, N annotator users with their own tokens (made by ``bench/ls_users.py``), and the same
+cycle through ``GET /api/projects/{id}/next/`` → ``POST /api/tasks/{id}/annotations/``, counted
+the same way in its ``task_completion`` table.
+
+    .venv/bin/python bench/annotation_load.py --annotators 20 --tasks 300
+    .venv/bin/python bench/annotation_load.py --annotators 100 --tasks 2000 --peer labelstudio
+
+The load generator runs on the same machine as the servers and the database, so all of them
+share its CPUs; both systems are measured under that same handicap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+import benchlib
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+LABELS = ("a", "b", "c")
+WORK = benchlib.OUT_DIR / "annotation-load"
+LS_VENV = benchlib.OUT_DIR / "ls-venv"
+LS_CONFIG = """<View>
+  <Text name="text" value="$prompt"/>
+  <Text name="response" value="$response"/>
+  <Choices name="topic" toName="text" choice="single">
+    <Choice value="a"/><Choice value="b"/><Choice value="c"/>
+  </Choices>
+</View>"""
+
+
+# -- shared -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def records(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    words = [
+        "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(3, 8))) for _ in range(2000)
+    ]
+
+    def text(k: int) -> str:
+        return " ".join(rng.choices(words, k=k))
+
+    return [{"id": i, "prompt": text(15) + "?", "response": text(40) + "."} for i in range(n)]
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            sys.exit(f"server exited with {proc.returncode}; see {log}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return time.perf_counter() - start
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    sys.exit(f"server not up after {timeout:.0f} s; see {log}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Stats:
+    next_s: list[float] = field(default_factory=list)
+    submit_s: list[float] = field(default_factory=list)
+    cycle_s: list[float] = field(default_factory=list)
+    submitted_ids: list[int] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    finished: int = 0  # annotators that were told nothing is left
+
+
+class Client:
+    """One system's next/submit calls; ``next`` returns an item key or None when empty."""
+
+    async def next(self, http: httpx.AsyncClient) -> Any: ...  # pragma: no cover
+
+    async def submit(
+        self, http: httpx.AsyncClient, item: Any, label: str
+    ) -> int | None: ...  # pragma: no cover
+
+
+async def annotator(
+    http: httpx.AsyncClient, client: Client, deadline: float, stats: Stats, seed: int
+) -> None:
+    rng = random.Random(seed)
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        try:
+            item = await client.next(http)
+        except _Err as exc:
+            stats.errors[f"next {exc}"] += 1
+            continue
+        t1 = time.perf_counter()
+        if item is None:
+            stats.finished += 1
+            return
+        stats.next_s.append(t1 - t0)
+        try:
+            ann_id = await client.submit(http, item, rng.choice(LABELS))
+        except _Err as exc:
+            stats.errors[f"submit {exc}"] += 1
+            continue
+        t2 = time.perf_counter()
+        stats.submit_s.append(t2 - t1)
+        stats.cycle_s.append(t2 - t0)
+        if ann_id is not None:
+            stats.submitted_ids.append(ann_id)
+
+
+class _Err(Exception):
+    pass
+
+
+def _check(resp: httpx.Response, ok: int) -> dict[str, Any]:
+    if resp.status_code != ok:
+        raise _Err(f"HTTP {resp.status_code}")
+    return resp.json()
+
+
+async def drive(
+    base: str, tokens: list[str], client: Client, seconds: float
+) -> tuple[Stats, float]:
+    stats = Stats()
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    https = [
+        httpx.AsyncClient(
+            base_url=base,
+            headers={"Authorization": f"{client.scheme} {t}"},  # type: ignore[attr-defined]
+            limits=limits,
+            timeout=120,
+        )
+        for t in tokens
+    ]
+    start = time.perf_counter()
+    deadline = start + seconds
+    try:
+        await asyncio.gather(
+            *(annotator(h, client, deadline, stats, i) for i, h in enumerate(https))
+        )
+    finally:
+        elapsed = time.perf_counter() - start
+        await asyncio.gather(*(h.aclose() for h in https))
+    return stats, elapsed
+
+
+def summarise(stats: Stats, elapsed: float, count: dict[str, Any]) -> dict[str, Any]:
+    cycles = len(stats.cycle_s)
+    return {
+        "cycles": cycles,
+        "elapsed_s": elapsed,
+        "cycles_per_s": cycles / elapsed if elapsed else 0.0,
+        "annotators_finished": stats.finished,
+        "errors": dict(stats.errors),
+        "next": benchlib.latency_summary(stats.next_s) if stats.next_s else {},
+        "submit": benchlib.latency_summary(stats.submit_s) if stats.submit_s else {},
+        "cycle": benchlib.latency_summary(stats.cycle_s) if stats.cycle_s else {},
+        "count": count,
+    }
+
+
+def integrity(
+    returned: list[int], rows: list[tuple[int, int, int]], overlap: int
+) -> dict[str, Any]:
+    """``rows``: (annotation id, task id, user id) of every stored annotation."""
+    ids = Counter(r[0] for r in rows)
+    ret = Counter(returned)
+    per_task = Counter(r[1] for r in rows)
+    pairs = Counter((r[1], r[2]) for r in rows)
+    return {
+        "submits_201": len(returned),
+        "annotations_stored": len(rows),
+        "lost": sum(1 for i in ret if i not in ids),
+        "duplicated_ids_returned": sum(c - 1 for c in ret.values() if c > 1),
+        "stored_without_201": sum(1 for i in ids if i not in ret),
+        "tasks_over_overlap": sum(1 for c in per_task.values() if c > overlap),
+        "duplicate_task_user_pairs": sum(c - 1 for c in pairs.values() if c > 1),
+        "tasks_complete": sum(1 for c in per_task.values() if c == overlap),
+    }
+
+
+# -- Curata -----------------------------------------------------------------------------------
+
+
+class CurataClient(Client):
+    scheme = "Bearer"
+
+    def __init__(self, project: str) -> None:
+        self.project = project
+
+    async def next(self, http: httpx.AsyncClient) -> Any:
+        resp = await http.post(f"/api/v1/projects/{self.project}/next")
+        if resp.status_code == 204:
+            return None
+        return _check(resp, 200)["assignment_id"]
+
+    async def submit(self, http: httpx.AsyncClient, item: Any, label: str) -> int | None:
+        body = {"answers": {"topic": label}, "duration_ms": 500}
+        resp = await http.post(f"/api/v1/assignments/{item}/submit", json=body)
+        return int(_check(resp, 201)["annotation_id"])
+
+
+def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
+    from curata.workspace import Workspace
+
+    schema = f"bench_ann_{os.getpid()}"
+    home = WORK / "curata-home"
+    shutil.rmtree(home, ignore_errors=True)
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    proc = None
+    try:
+        t0 = time.perf_counter()
+        ws = Workspace.create(home, database_url=url, user="bench")
+        try:
+            ws.sources.add("gen", kind="synthetic", license="CC0-1.0", origin="bench://generated")
+            ws.ingest([data], source="gen", dataset="chat", key="id", message="load test")
+            users = [f"ann{i:03d}" for i in range(args.annotators)]
+            for u in users:
+                ws.workforce.add_user(u, role="annotator")
+            ws.projects.create(
+                "load",
+                version="chat@1",
+                schema={"questions": [{"type": "label", "name": "topic", "labels": list(LABELS)}]},
+                overlap=overlap,
+                members=users,
+            )
+            tokens = [ws.workforce.issue_token(u) for u in users]
+        finally:
+            ws.close()
+        setup_s = time.perf_counter() - t0
+        port = free_port()
+        log = WORK / "curata-serve.log"
+        cmd = [
+            str(benchlib.REPO_ROOT / ".venv/bin/curata"), "--home", str(home), "serve",
+            "--port", str(port), "--workers", str(args.workers),
+        ]  # fmt: skip
+        with log.open("wb") as f:
+            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        start_s = wait_http(f"http://127.0.0.1:{port}/health", proc, 120, log)
+        print(f"curata: setup {setup_s:.1f} s, server up in {start_s:.1f} s "
+              f"({args.workers} workers, port {port}); driving {args.annotators} annotators ...",
+              flush=True)  # fmt: skip
+        stats, elapsed = asyncio.run(
+            drive(f"http://127.0.0.1:{port}", tokens, CurataClient("load"), args.seconds)
+        )
+        stop(proc)
+        with psycopg.connect(PG, autocommit=True) as conn:
+            conn.execute(f"SET search_path TO {schema}")
+            rows = conn.execute("SELECT id, task_id, user_id FROM annotations").fetchall()
+            over_assigned = conn.execute(
+                "SELECT count(*) FROM tasks WHERE assigned > %s", (overlap,)
+            ).fetchone()
+            dup_assign = conn.execute(
+                "SELECT count(*) FROM (SELECT task_id, user_id FROM assignments "
+                "GROUP BY task_id, user_id HAVING count(*) > 1) d"
+            ).fetchone()
+        count = integrity(stats.submitted_ids, rows, overlap)
+        count["tasks_assigned_over_overlap"] = over_assigned[0] if over_assigned else None
+        count["duplicate_assignments"] = dup_assign[0] if dup_assign else None
+        out = summarise(stats, elapsed, count)
+        out.update(setup_s=setup_s, server=f"curata serve --workers {args.workers}")
+        return out
+    finally:
+        if proc is not None:
+            stop(proc)
+        if not args.keep:
+            with psycopg.connect(PG, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+# -- Label Studio -----------------------------------------------------------------------------
+
+
+class LabelStudioClient(Client):
+    scheme = "Token"
+
+    def __init__(self, project_id: int) -> None:
+        self.pid = project_id
+
+    async def next(self, http: httpx.AsyncClient) -> Any:
+        resp = await http.get(f"/api/projects/{self.pid}/next/")
+        if resp.status_code == 404:
+            return None
+        return _check(resp, 200)["id"]
+
+    async def submit(self, http: httpx.AsyncClient, item: Any, label: str) -> int | None:
+        body = {
+            "result": [{
+                "from_name": "topic", "to_name": "text", "type": "choices",
+                "value": {"choices": [label]},
+            }],
+            "lead_time": 0.5,
+            "project": self.pid,
+        }  # fmt: skip
+        resp = await http.post(f"/api/tasks/{item}/annotations/", json=body)
+        return int(_check(resp, 201)["id"])
+
+
+def ls_env(db: str, data_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_DB="default",
+        POSTGRE_NAME=db,
+        POSTGRE_USER="postgres",
+        POSTGRE_PASSWORD="",
+        POSTGRE_HOST="127.0.0.1",
+        POSTGRE_PORT="5432",
+        LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
+        LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true",
+        LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
+        COLLECT_ANALYTICS="false",
+        PATH=f"{LS_VENV / 'bin'}:{env.get('PATH', '')}",
+    )
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def _ls_package_dir() -> Path:
+    found = sorted(LS_VENV.glob("lib/python3*/site-packages/label_studio"))
+    if not found:
+        sys.exit(f"Label Studio is not installed in {LS_VENV}")
+    return found[0]
+
+
+def run_ls(args: Any, recs: list[dict[str, Any]], overlap: int) -> dict[str, Any]:
+    db = f"ls_bench_{os.getpid()}"
+    data_dir = WORK / "ls-data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db}")
+        conn.execute(f"CREATE DATABASE {db}")
+    env = ls_env(db, data_dir)
+    admin_token = "benchadmintoken0123456789abcdef01234567"
+    port = free_port()
+    log = WORK / "ls-serve.log"
+    proc = None
+    try:
+        t0 = time.perf_counter()
+        init = [
+            str(LS_VENV / "bin/label-studio"), "start", "--no-browser", "--port", str(port),
+            "--host", "127.0.0.1", "--username", "admin@bench.local",
+            "--password", "bench-admin-pw", "--user-token", admin_token,
+            "--enable-legacy-api-token", "--data-dir", str(data_dir), "--log-level", "WARNING",
+        ]  # fmt: skip
+        with log.open("wb") as f:
+            proc = subprocess.Popen(init, stdout=f, stderr=subprocess.STDOUT, env=env)
+        start_s = wait_http(f"http://127.0.0.1:{port}/health", proc, 600, log)
+        if args.ls_server == "gunicorn":  # first start migrated and made the admin; now serve
+            stop(proc)
+            cmd = [
+                str(LS_VENV / "bin/gunicorn"), "core.wsgi:application",
+                "--chdir", str(_ls_package_dir()), "--bind", f"127.0.0.1:{port}",
+                "--workers", str(args.workers), "--threads", "16", "--worker-class", "gthread",
+                "--timeout", "300",
+            ]  # fmt: skip
+            wsgi_env = {**env, "DJANGO_SETTINGS_MODULE": "core.settings.label_studio"}
+            with log.open("ab") as f:
+                proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=wsgi_env)
+            start_s += wait_http(f"http://127.0.0.1:{port}/health", proc, 120, log)
+        base = f"http://127.0.0.1:{port}"
+        admin = {"Authorization": f"Token {admin_token}"}
+        with httpx.Client(base_url=base, headers=admin, timeout=300) as http:
+            project = http.post(
+                "/api/projects/",
+                json={"title": "load", "label_config": LS_CONFIG, "maximum_annotations": 1},
+            )
+            pid = int(_check(project, 201)["id"])
+            tasks = [
+                {"prompt": r["prompt"], "response": r["response"], "rid": r["id"]} for r in recs
+            ]
+            _check(http.post(f"/api/projects/{pid}/import", json=tasks), 201)
+            patch = {"maximum_annotations": overlap, "overlap_cohort_percentage": 100}
+            _check(http.patch(f"/api/projects/{pid}/", json=patch), 200)
+        users = subprocess.run(
+            [str(LS_VENV / "bin/python"), str(benchlib.BENCH_DIR / "ls_users.py"),
+             str(args.annotators)],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if users.returncode != 0:
+            sys.exit(f"ls_users.py failed:\n{users.stderr[-3000:]}")
+        tokens = list(json.loads(users.stdout.strip().splitlines()[-1]).values())
+        with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
+            overlaps = dict(
+                conn.execute(
+                    "SELECT overlap, count(*) FROM task WHERE project_id = %s GROUP BY overlap",
+                    (pid,),
+                ).fetchall()
+            )
+        setup_s = time.perf_counter() - t0
+        print(f"label studio: setup {setup_s:.1f} s (server up in {start_s:.1f} s, "
+              f"{args.ls_server}), task overlap {overlaps}; driving {args.annotators} "
+              "annotators ...", flush=True)  # fmt: skip
+        stats, elapsed = asyncio.run(drive(base, tokens, LabelStudioClient(pid), args.seconds))
+        stop(proc)
+        with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT id, task_id, completed_by_id FROM task_completion WHERE project_id = %s",
+                (pid,),
+            ).fetchall()
+        count = integrity(stats.submitted_ids, rows, overlap)
+        count["task_overlap_setting"] = {str(k): v for k, v in overlaps.items()}
+        out = summarise(stats, elapsed, count)
+        server = (
+            "label-studio start (Django runserver, one process)"
+            if args.ls_server == "start"
+            else f"gunicorn core.wsgi --workers {args.workers} --threads 16"
+        )
+        out.update(setup_s=setup_s, server=server)
+        return out
+    finally:
+        if proc is not None:
+            stop(proc)
+        if not args.keep:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def show(name: str, r: dict[str, Any]) -> None:
+    print(f"\n{name}: {r['cycles']} cycles in {r['elapsed_s']:.1f} s = "
+          f"{r['cycles_per_s']:.1f} cycles/s; {r['annotators_finished']} annotators finished; "
+          f"errors {r['errors'] or 'none'}")  # fmt: skip
+    for kind in ("next", "submit", "cycle"):
+        s = r[kind]
+        if s:
+            print(f"  {kind:<7} p50 {s['p50_ms']:8.1f} ms  p95 {s['p95_ms']:8.1f} ms  "
+                  f"p99 {s['p99_ms']:8.1f} ms  max {s['max_ms']:8.1f} ms  n={s['n']}")  # fmt: skip
+    print(f"  count   {r['count']}")
+
+
+def main() -> None:
+    p = benchlib.parser(__doc__.split("\n", 1)[0])
+    p.add_argument("--annotators", type=int, default=100)
+    p.add_argument("--tasks", type=int, default=2000)
+    p.add_argument("--overlap", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=300, help="time cap of each load phase")
+    p.add_argument("--workers", type=int, default=2, help="server worker processes")
+    p.add_argument("--peer", choices=["labelstudio", "none"], default="labelstudio")
+    p.add_argument("--ls-server", choices=["start", "gunicorn"], default="start")
+    p.add_argument("--only-peer", action="store_true", help="skip Curata")
+    p.add_argument("--keep", action="store_true", help="keep the database schema/database")
+    args = p.parse_args()
+    info = benchlib.header("Annotation load (issue #3)")
+    WORK.mkdir(parents=True, exist_ok=True)
+    recs = records(args.tasks, args.seed)
+    data = WORK / f"records-{args.tasks}.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    result: dict[str, Any] = {
+        "machine": info,
+        "command": " ".join(["python", *sys.argv]),
+        "annotators": args.annotators,
+        "tasks": args.tasks,
+        "overlap": args.overlap,
+        "seconds_cap": args.seconds,
+    }
+    if not args.only_peer:
+        result["curata"] = run_curata(args, data, args.overlap)
+        show("Curata", result["curata"])
+    if args.peer == "labelstudio":
+        result["labelstudio"] = run_ls(args, recs, args.overlap)
+        show("Label Studio", result["labelstudio"])
+    if "curata" in result and "labelstudio" in result:
+        ls_rate = result["labelstudio"]["cycles_per_s"]
+        result["throughput_ratio"] = result["curata"]["cycles_per_s"] / ls_rate if ls_rate else None
+        print(f"\nthroughput ratio Curata / Label Studio: {result['throughput_ratio']:.2f}x")
+    suffix = "" if args.ls_server == "start" else f"-{args.ls_server}"
+    suffix += "" if args.workers == 2 else f"-w{args.workers}"
+    benchlib.save_result(f"annotation_load-{args.annotators}x{args.tasks}{suffix}", result)
+    if args.clean:
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
