@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.aggregation import AGGREGATORS, PLANNED
-from curata.annotation.review import _current
+from curata.annotation.review import current_annotations
 from curata.core.errors import ConflictError, ValidationError
 from curata.core.models import Version
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
@@ -60,7 +60,7 @@ class ReleaseResult:
 
 def _effective(session: Session, task_id: int) -> tuple[list[dict[str, Any]], set[int]]:
     """The answer sets that count for an item (fixes applied) and who made them."""
-    current = _current(session, task_id)
+    current = current_annotations(session, task_id)
     fixes: dict[int | None, dict[str, Any] | None] = dict(
         session.execute(
             select(ReviewRow.annotation_id, ReviewRow.answers)

@@ -71,7 +71,7 @@ def item_agreement(answer_sets: list[dict[str, Any]]) -> float:
     return min(shares) if shares else 1.0
 
 
-def _current(session: Session, task_id: int) -> list[AnnotationRow]:
+def current_annotations(session: Session, task_id: int) -> list[AnnotationRow]:
     """The annotations that count for an item: every annotator's latest, unless it was
     rejected or superseded by a guideline change."""
     rows = session.scalars(
@@ -100,7 +100,7 @@ def route_to_review(
     if mode == "all" or (mode == "sample" and rng.random() < float(policy["rate"])):
         annotation.review = "pending"
     elif mode == "disagreement" and task.submitted >= project.overlap:
-        current = _current(session, task.id)
+        current = current_annotations(session, task.id)
         if item_agreement([a.answers for a in current]) < float(policy["threshold"]):
             for row in current:
                 if row.review != "done":
@@ -143,7 +143,7 @@ class ReviewService:
 
     def _item(self, session: Session, project: ProjectRow, task: TaskRow) -> ReviewItem:
         [record] = self._store.take_records([task.row])
-        current = _current(session, task.id)
+        current = current_annotations(session, task.id)
         names = dict(
             session.execute(
                 select(UserRow.id, UserRow.name).where(UserRow.id.in_([a.user_id for a in current]))

@@ -20,7 +20,7 @@ from curata.annotation.interchange import (
     to_labelstudio_results,
 )
 from curata.annotation.projects import ProjectService
-from curata.annotation.review import _current
+from curata.annotation.review import current_annotations
 from curata.annotation.schema import AnswerError, Schema, validate_answers
 from curata.core.errors import InputError, NotFoundError
 from curata.governance import audit
@@ -76,7 +76,7 @@ class TransferService:
             out = []
             for task, record in zip(tasks, records, strict=True):
                 data = {**record.to_flat(), "curata_id": task.record_id}
-                current = _current(session, task.id)
+                current = current_annotations(session, task.id)
                 if fmt == "labelstudio":
                     out.append(_labelstudio_task(schema, task, data, current, names))
                 else:

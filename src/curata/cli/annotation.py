@@ -13,6 +13,7 @@ from rich.table import Table
 
 from curata.cli.output import JsonOption, emit, workspace
 from curata.cli.output import table as table_of
+from curata.cli.sources import SensitivityChoice
 from curata.core.errors import CurataError, InputError
 
 users = typer.Typer(help="Annotators, reviewers, leads: roles, vendors, cohorts, skills, tokens.")
@@ -29,13 +30,6 @@ class RoleChoice(StrEnum):
     viewer = "viewer"
 
 
-class ClearanceChoice(StrEnum):
-    public = "public"
-    internal = "internal"
-    confidential = "confidential"
-    restricted = "restricted"
-
-
 @users.command("add")
 def user_add(
     ctx: typer.Context,
@@ -45,8 +39,8 @@ def user_add(
     cohort: list[str] = typer.Option([], "--cohort", help="Cohort to join (repeatable)."),
     language: list[str] = typer.Option([], "--language", help="Language skill (repeatable)."),
     domain: list[str] = typer.Option([], "--domain", help="Domain skill (repeatable)."),
-    clearance: ClearanceChoice = typer.Option(
-        ClearanceChoice.internal, "--clearance", help="Most sensitive source class they may see."
+    clearance: SensitivityChoice = typer.Option(
+        SensitivityChoice.internal, "--clearance", help="Most sensitive source class they may see."
     ),
     as_json: bool = JsonOption,
 ) -> None:

@@ -95,13 +95,13 @@ class FieldMap:
                 if k not in content_fields and k not in RESERVED_FIELDS
             }
             if self.kind == "text":
-                record = Record.from_text(_string(value, self.text, item), metadata)
+                record = Record.from_text(_string(value, self.text), metadata)
             elif self.kind == "pair":
                 record = Record.from_pair(
-                    _string(value, self.prompt, item), _string(value, self.response, item), metadata
+                    _string(value, self.prompt), _string(value, self.response), metadata
                 )
             else:
-                record = Record.from_messages(_messages(value, self.messages, item), metadata)
+                record = Record.from_messages(_messages(value, self.messages), metadata)
             canonical = record.canonical()
         except RecordShapeError as exc:
             raise InputError(exc.problem, field=exc.field_path, where=item.where) from None
@@ -120,7 +120,7 @@ class _FieldProblem(Exception):
         self.problem, self.field = problem, field
 
 
-def _string(value: dict[str, Any], name: str | None, item: RawItem) -> str:
+def _string(value: dict[str, Any], name: str | None) -> str:
     assert name is not None
     if name not in value or value[name] is None:
         raise _FieldProblem("missing (every record needs it)", name)
@@ -130,7 +130,7 @@ def _string(value: dict[str, Any], name: str | None, item: RawItem) -> str:
     return text
 
 
-def _messages(value: dict[str, Any], name: str | None, item: RawItem) -> list[dict[str, Any]]:
+def _messages(value: dict[str, Any], name: str | None) -> list[dict[str, Any]]:
     assert name is not None
     if name not in value or value[name] is None:
         raise _FieldProblem("missing (every record needs it)", name)
