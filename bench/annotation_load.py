@@ -28,6 +28,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -123,9 +124,20 @@ class Client:
 
 
 async def annotator(
-    http: httpx.AsyncClient, client: Client, deadline: float, stats: Stats, seed: int
+    http: httpx.AsyncClient,
+    client: Client,
+    deadline: float,
+    stats: Stats,
+    seed: int,
+    think: float = 0.0,
 ) -> None:
+    """One annotator's loop. With ``think`` > 0 it reads and labels each item for an
+    exponentially distributed time of that mean (seconds) before submitting, and starts at a
+    uniformly random moment within the first ``think`` seconds (people do not all log in at
+    the same millisecond); latencies never include the think time."""
     rng = random.Random(seed)
+    if think > 0:
+        await asyncio.sleep(rng.uniform(0, think))
     while time.perf_counter() < deadline:
         t0 = time.perf_counter()
         try:
@@ -138,6 +150,9 @@ async def annotator(
             stats.finished += 1
             return
         stats.next_s.append(t1 - t0)
+        if think > 0:
+            await asyncio.sleep(rng.expovariate(1 / think))
+            t1 = time.perf_counter()
         try:
             ann_id = await client.submit(http, item, rng.choice(LABELS))
         except _Err as exc:
@@ -145,7 +160,7 @@ async def annotator(
             continue
         t2 = time.perf_counter()
         stats.submit_s.append(t2 - t1)
-        stats.cycle_s.append(t2 - t0)
+        stats.cycle_s.append(stats.next_s[-1] + t2 - t1)  # next + submit, without think time
         if ann_id is not None:
             stats.submitted_ids.append(ann_id)
 
@@ -161,7 +176,7 @@ def _check(resp: httpx.Response, ok: int) -> dict[str, Any]:
 
 
 async def drive(
-    base: str, tokens: list[str], client: Client, seconds: float
+    base: str, tokens: list[str], client: Client, seconds: float, think: float = 0.0
 ) -> tuple[Stats, float]:
     stats = Stats()
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -178,7 +193,7 @@ async def drive(
     deadline = start + seconds
     try:
         await asyncio.gather(
-            *(annotator(h, client, deadline, stats, i) for i, h in enumerate(https))
+            *(annotator(h, client, deadline, stats, i, think) for i, h in enumerate(https))
         )
     finally:
         elapsed = time.perf_counter() - start
@@ -279,6 +294,10 @@ def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
             str(benchlib.REPO_ROOT / ".venv/bin/curata"), "--home", str(home), "serve",
             "--port", str(port), "--workers", str(args.workers),
         ]  # fmt: skip
+        if args.profile:  # sample the server with py-spy (collapsed stacks, subprocesses too)
+            cmd = [str(benchlib.REPO_ROOT / ".venv/bin/py-spy"), "record", "--subprocesses",
+                   "--rate", "100", "--nonblocking", "--idle", "--format", "raw",
+                   "-o", str(args.profile), "--", *cmd]  # fmt: skip
         with log.open("wb") as f:
             proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
         start_s = wait_http(f"http://127.0.0.1:{port}/health", proc, 120, log)
@@ -286,8 +305,13 @@ def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
               f"({args.workers} workers, port {port}); driving {args.annotators} annotators ...",
               flush=True)  # fmt: skip
         stats, elapsed = asyncio.run(
-            drive(f"http://127.0.0.1:{port}", tokens, CurataClient("load"), args.seconds)
+            drive(
+                f"http://127.0.0.1:{port}", tokens, CurataClient("load"), args.seconds, args.think
+            )
         )
+        if args.profile:  # py-spy writes its file on SIGINT
+            proc.send_signal(signal.SIGINT)
+            proc.wait(60)
         stop(proc)
         with psycopg.connect(PG, autocommit=True) as conn:
             conn.execute(f"SET search_path TO {schema}")
@@ -436,7 +460,9 @@ def run_ls(args: Any, recs: list[dict[str, Any]], overlap: int) -> dict[str, Any
         print(f"label studio: setup {setup_s:.1f} s (server up in {start_s:.1f} s, "
               f"{args.ls_server}), task overlap {overlaps}; driving {args.annotators} "
               "annotators ...", flush=True)  # fmt: skip
-        stats, elapsed = asyncio.run(drive(base, tokens, LabelStudioClient(pid), args.seconds))
+        stats, elapsed = asyncio.run(
+            drive(base, tokens, LabelStudioClient(pid), args.seconds, args.think)
+        )
         stop(proc)
         with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
             rows = conn.execute(
@@ -486,6 +512,13 @@ def main() -> None:
     p.add_argument("--peer", choices=["labelstudio", "none"], default="labelstudio")
     p.add_argument("--ls-server", choices=["start", "gunicorn"], default="start")
     p.add_argument("--only-peer", action="store_true", help="skip Curata")
+    p.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds an annotator spends on an item (0: closed loop, no pause)",
+    )
+    p.add_argument("--profile", type=Path, help="py-spy the Curata server into this file")
     p.add_argument("--keep", action="store_true", help="keep the database schema/database")
     args = p.parse_args()
     info = benchlib.header("Annotation load (issue #3)")

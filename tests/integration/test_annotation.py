@@ -128,6 +128,11 @@ def test_overlap_is_exact_and_no_one_sees_an_item_twice(project) -> None:
     ws.projects.set_overlap("prefs", 3)  # raising overlap re-opens items
     reopened = ws.queue.next_task("prefs", "ann3")
     assert reopened is not None and ws.queue.next_task("prefs", "ann1") is None
+    ws.projects.set_overlap("prefs", 2)  # lowering it closes them again
+    assert ws.queue.next_task("prefs", "ann4") is None
+    with ws.engine.connect() as conn:  # the queue's index flag agrees with the counters
+        flags = conn.execute(sa.text("SELECT is_open, assigned FROM tasks")).all()
+    assert all(bool(is_open) == (assigned < 2) for is_open, assigned in flags)
 
 
 def test_status_reports_backlog_throughput_and_eta(project) -> None:
@@ -524,6 +529,89 @@ def test_calibration_gates_live_items(ws, tmp_path) -> None:
     with pytest.raises(ForbiddenError, match="retraining: https://wiki/prefs-training"):
         ws.queue.next_task("cal", "bad")
     assert ws.projects.get("cal").tasks == 6  # calibration items are extra, not live
+
+
+def test_a_lead_can_let_a_failed_annotator_recalibrate(ws, tmp_path) -> None:
+    rows = [{"prompt": f"c{i}", "response": f"r{i}"} for i in range(3)]
+    ws.ingest([write_jsonl(tmp_path / "cal.jsonl", rows)], source="web", dataset="cal")
+    ws.workforce.add_user("bad")
+    ws.projects.create(
+        "cal",
+        version="cal@1",
+        schema=SCHEMA,
+        members=["bad"],
+        calibration={"size": 2, "threshold": 1.0, "retraining": "the refusal chapter"},
+    )
+    ids = {r.prompt: i for b in ws.datasets.iter_records("cal@1") for i, r in b}
+    for prompt in ("c0", "c1"):
+        ws.projects.add_gold("cal", ids[prompt], GOOD, kind="calibration")
+    wrong = {**GOOD, "better": {"choice": "tie"}}
+    for _ in range(2):
+        view = ws.queue.next_task("cal", "bad")
+        ws.queue.submit(view.assignment_id, "bad", wrong)
+    with pytest.raises(ForbiddenError, match=r"calibration not passed \(0% correct"):
+        ws.queue.next_task("cal", "bad")
+    with pytest.raises(NotFoundError, match="'nobody'"):
+        ws.projects.reset_calibration("cal", "nobody")
+    assert ws.projects.reset_calibration("cal", "bad", reason="retrained 2026-11-25") == 2
+    # the same two calibration items come back (same shape as live), and passing opens live
+    served = []
+    for _ in range(2):
+        view = ws.queue.next_task("cal", "bad")
+        served.append(view.record["prompt"])
+        ws.queue.submit(view.assignment_id, "bad", GOOD)
+    assert sorted(served) == ["c0", "c1"]
+    live = ws.queue.next_task("cal", "bad")
+    assert live is not None and live.record["prompt"] in {"c0", "c1", "c2"}
+    with ws.engine.connect() as conn:
+        history = conn.execute(
+            sa.text(
+                "SELECT a.status, count(*) FROM annotations a JOIN tasks t ON t.id = a.task_id "
+                "WHERE t.kind = 'calibration' GROUP BY a.status ORDER BY a.status"
+            )
+        ).all()
+    assert [tuple(r) for r in history] == [("submitted", 2), ("superseded", 2)]  # nothing lost
+    [event] = ws.audit.list(action="project.recalibrate")
+    assert event.details == {"user": "bad", "superseded": 2, "reason": "retrained 2026-11-25"}
+
+
+def test_items_in_a_language_go_only_to_annotators_who_read_it(ws, tmp_path: Path) -> None:
+    rows = [
+        {"text": "Bonjour", "lang": "FR"},
+        {"text": "Hello", "lang": "en"},
+        {"text": "Hola", "lang": "es"},
+        {"text": "no language given"},
+    ]
+    data = write_jsonl(tmp_path / "multi.jsonl", rows)
+    ws.ingest([data], source="web", dataset="multi")
+    ws.workforce.add_user("anglo", languages=["en"])
+    ws.workforce.add_user("franco", languages=["fr", "en"])
+    schema = {"questions": [{"type": "text", "name": "note", "required": True}]}
+    ws.projects.create(
+        "multi", version="multi@1", schema=schema, overlap=2, members=["anglo", "franco"],
+        language_field="lang",
+    )  # fmt: skip
+
+    def drain(user: str) -> list[str]:
+        texts = []
+        while (view := ws.queue.next_task("multi", user)) is not None:
+            texts.append(view.record["text"])
+            ws.queue.submit(view.assignment_id, user, {"note": "ok"})
+        return sorted(texts)
+
+    assert drain("anglo") == ["Hello", "no language given"]
+    assert drain("franco") == ["Bonjour", "Hello", "no language given"]  # "FR" matches "fr"
+    assert ws.projects.get("multi").complete == 2  # nobody reads Spanish: Hola waits
+
+
+def test_bad_language_field_values_are_named(ws, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "odd.jsonl", [{"text": "x", "lang": 7}])
+    ws.ingest([data], source="web", dataset="odd")
+    schema = {"questions": [{"type": "text", "name": "note"}]}
+    with pytest.raises(ValidationError, match=r"language field 'lang': record \w+ has int 7"):
+        ws.projects.create("odd", version="odd@1", schema=schema, language_field="lang")
+    with pytest.raises(NotFoundError):
+        ws.projects.get("odd")  # nothing half-made
 
 
 def test_a_new_guideline_can_send_items_back(project) -> None:

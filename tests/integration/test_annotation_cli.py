@@ -83,6 +83,11 @@ def test_users_projects_and_guidelines(ready, tmp_path: Path) -> None:
     assert "labels/hour" in cli("tasks", "status", "prefs")[1]
     code, _, err = cli("annotate", "release", "prefs", "--aggregate", "dawid-skene")
     assert code == 1 and "arrives with #4" in err
+    code, out, err = cli("project", "recalibrate", "prefs", "ann", "--reason", "retrained")
+    assert code == 0 and "takes calibration on prefs again" in out, err
+    code, _, err = cli("project", "recalibrate", "prefs", "nobody")
+    assert code != 0 and "'nobody'" in err
+    assert json.loads(cli("user", "revoke", "ann", "--json")[1]) == {"user": "ann", "revoked": 1}
 
 
 def test_bad_schema_files_are_named(ready, tmp_path: Path) -> None:

@@ -161,3 +161,24 @@ def test_only_internal_leads_export(api) -> None:
     vendor = c.get("/api/v1/projects/triage/export", headers=auth("vendor-lead"))
     assert vendor.status_code == 403 and vendor.json()["detail"] == "vendor users cannot export"
     assert c.get("/api/v1/projects/triage/export", headers=auth("ann")).status_code == 403
+
+
+def test_leads_let_annotators_recalibrate(api) -> None:
+    c, auth = api["client"], api["auth"]
+    url = "/api/v1/projects/triage/members/ann/recalibrate"
+    denied = c.post(url, json={"reason": "x"}, headers=auth("ann"))
+    assert denied.status_code == 403 and "needs one of: admin, lead" in denied.json()["detail"]
+    assert c.post(url, json={}, headers=auth("outsider")).status_code == 403
+    missing = c.post(
+        "/api/v1/projects/triage/members/outsider/recalibrate", json={}, headers=auth("boss")
+    )
+    assert missing.status_code == 404 and "not a member" in missing.json()["detail"]
+    ok = c.post(url, json={"reason": "retrained"}, headers=auth("boss"))
+    assert ok.status_code == 200 and ok.json() == {
+        "project": "triage",
+        "user": "ann",
+        "superseded": 0,
+    }
+    [event] = api["ws"].audit.list(action="project.recalibrate")
+    assert event.actor == "boss" and event.details["reason"] == "retrained"
+    assert c.post(url, json={"reason": 5}, headers=auth("boss")).status_code == 422

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -110,6 +110,7 @@ class ProjectService:
         self._datasets = datasets
         self._actor = actor
         self._schemas: dict[tuple[int, int], Schema] = {}
+        self._schema_json: dict[tuple[int, int], dict[str, Any]] = {}
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -123,15 +124,27 @@ class ProjectService:
         return project
 
     def schema(self, session: Session, project: ProjectRow) -> Schema:
-        """The project's current question schema (parsed once per workspace: schema versions
-        never change)."""
-        key = (project.id, project.schema_version)
+        """The project's current question schema."""
+        return self.schema_by_key(session, project.id, project.schema_version)
+
+    def schema_by_key(self, session: Session, project_id: int, version: int) -> Schema:
+        """A schema version of a project (parsed once per workspace: versions never change)."""
+        key = (project_id, version)
         schema = self._schemas.get(key)
         if schema is None:
             row = session.get(ProjectSchemaRow, key)
             assert row is not None
             schema = self._schemas[key] = Schema.model_validate(row.schema)
         return schema
+
+    def schema_json(self, session: Session, project_id: int, version: int) -> dict[str, Any]:
+        """A schema version in its JSON form (cached like :meth:`schema_by_key`; do not mutate)."""
+        key = (project_id, version)
+        found = self._schema_json.get(key)
+        if found is None:
+            schema = self.schema_by_key(session, project_id, version)
+            found = self._schema_json[key] = schema.model_dump(mode="json")
+        return found
 
     def guideline_version(self, session: Session, project_id: int) -> int | None:
         return session.scalar(
@@ -151,11 +164,14 @@ class ProjectService:
         members: builtins.list[str] | None = None,
         review: dict[str, Any] | None = None,
         calibration: dict[str, Any] | None = None,
+        language_field: str | None = None,
     ) -> Project:
         """Create a project with one live task per record of ``version``.
 
         ``review`` is the routing policy of :mod:`curata.annotation.review` (default: none,
-        except annotations that miss a gold answer).
+        except annotations that miss a gold answer). ``language_field`` names a metadata field
+        holding each record's language (e.g. ``lang``): an item with a language is served only
+        to annotators who have it among their languages.
         """
         from curata.annotation.review import review_policy
 
@@ -194,7 +210,11 @@ class ProjectService:
                     gold_share=gold_share,
                     lease_seconds=lease_seconds,
                     owner_id=owner_id,
-                    settings={"review": policy, "calibration": calibration},
+                    settings={
+                        "review": policy,
+                        "calibration": calibration,
+                        "language_field": language_field,
+                    },
                     created_by=self._actor,
                 )
                 session.add(project)
@@ -217,6 +237,9 @@ class ProjectService:
                 }
                 default = CLEARANCE["internal"]
                 needs = [levels.get(s, default) for s in manifest.column("source").to_pylist()]
+                languages = (
+                    self._languages(rows, language_field) if language_field else [None] * len(rows)
+                )
                 for start in range(0, len(ids), TASK_CHUNK):
                     session.execute(
                         insert(TaskRow),
@@ -230,11 +253,13 @@ class ProjectService:
                                 "clearance": need,
                                 "assigned": 0,
                                 "submitted": 0,
+                                "language": language,
                             }
-                            for record_id, row, need in zip(
+                            for record_id, row, need, language in zip(
                                 ids[start : start + TASK_CHUNK],
                                 rows[start : start + TASK_CHUNK],
                                 needs[start : start + TASK_CHUNK],
+                                languages[start : start + TASK_CHUNK],
                                 strict=True,
                             )
                         ],
@@ -250,6 +275,25 @@ class ProjectService:
         except IntegrityError:
             raise AlreadyExistsError(f"project {name!r} already exists") from None
         return self.get(name)
+
+    def _languages(self, rows: builtins.list[int], field: str) -> builtins.list[str | None]:
+        """Each record's language from metadata ``field`` (lower-cased; ``None`` when absent)."""
+        out: builtins.list[str | None] = []
+        for start in range(0, len(rows), TASK_CHUNK):
+            for record in self._store.take_records(rows[start : start + TASK_CHUNK]):
+                value = record.metadata.get(field)
+                if value is not None and not isinstance(value, str):
+                    raise ValidationError(
+                        f"language field {field!r}: record {record.id} has "
+                        f"{type(value).__name__} {value!r}, not a language code"
+                    )
+                if value is not None and len(value) > 35:
+                    raise ValidationError(
+                        f"language field {field!r}: record {record.id} has {value[:40]!r}…, "
+                        "longer than a language tag may be (35)"
+                    )
+                out.append(value.strip().lower() or None if value is not None else None)
+        return out
 
     def _user_id(self, session: Session, name: str) -> int:
         user_id = session.scalar(select(UserRow.id).where(UserRow.name == name))
@@ -346,6 +390,11 @@ class ProjectService:
             project = self.row(session, name)
             before = project.overlap
             project.overlap = overlap
+            session.execute(
+                update(TaskRow)
+                .where(TaskRow.project_id == project.id)
+                .values(is_open=or_(TaskRow.kind != "live", TaskRow.assigned < overlap))
+            )
             audit.append(
                 session,
                 actor=self._actor,
@@ -355,6 +404,57 @@ class ProjectService:
                 details={"from": before, "to": overlap},
             )
         return self.get(name)
+
+    def reset_calibration(
+        self, name: str, user_name: str, *, reason: str = "", by: str | None = None
+    ) -> int:
+        """Let a user take the calibration set again (after retraining, typically).
+
+        Their calibration annotations stay in the history, marked superseded; their calibration
+        items are served to them afresh and live items close until they pass again. Returns how
+        many calibration annotations were superseded.
+        """
+        with write_transaction(self._sessions) as session:
+            project = self.row(session, name)
+            user_id = self._user_id(session, user_name)
+            member = session.get(ProjectMemberRow, (project.id, user_id))
+            if member is None:
+                raise NotFoundError(f"user {user_name!r} is not a member of project {name!r}")
+            rows = session.execute(
+                select(AssignmentRow, TaskRow)
+                .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+                .where(
+                    TaskRow.project_id == project.id,
+                    TaskRow.kind == "calibration",
+                    AssignmentRow.user_id == user_id,
+                    AssignmentRow.status != "reopened",
+                )
+            ).all()
+            superseded = 0
+            for assignment, task in rows:
+                if assignment.status in ("leased", "submitted"):
+                    task.assigned -= 1
+                if assignment.status == "submitted":
+                    task.submitted -= 1
+                assignment.status = "reopened"
+                for annotation in session.scalars(
+                    select(AnnotationRow).where(
+                        AnnotationRow.assignment_id == assignment.id,
+                        AnnotationRow.status != "superseded",
+                    )
+                ):
+                    annotation.status = "superseded"
+                    superseded += 1
+            member.calibration_round += 1
+            audit.append(
+                session,
+                actor=by or self._actor,
+                action="project.recalibrate",
+                object_type="project",
+                object_ref=name,
+                details={"user": user_name, "superseded": superseded, "reason": reason},
+            )
+            return superseded
 
     def publish_guideline(
         self,
@@ -432,6 +532,7 @@ class ProjectService:
             assignment.status = "reopened"
             task.assigned -= 1
             task.submitted -= 1
+            task.is_open = task.assigned < project.overlap
             count += 1
         return count
 

@@ -10,22 +10,26 @@ twice (a unique constraint on task and user backs this up).
 from __future__ import annotations
 
 import random
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Table, and_, exists, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.projects import ProjectService
-from curata.annotation.review import route_to_review
+from curata.annotation.review import flag_disagreement, initial_review
 from curata.annotation.schema import AnswerError, validate_answers
 from curata.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from curata.core.ids import canonical_json
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
 from curata.store.tables import (
     AnnotationRow,
     AssignmentRow,
+    GuidelineRow,
     ProjectMemberRow,
     ProjectRow,
     TaskRow,
@@ -33,6 +37,14 @@ from curata.store.tables import (
     utcnow,
 )
 from curata.timeutil import as_utc, iso
+
+A = cast(Table, AssignmentRow.__table__)
+G = cast(Table, GuidelineRow.__table__)
+M = cast(Table, ProjectMemberRow.__table__)
+N = cast(Table, AnnotationRow.__table__)
+P = cast(Table, ProjectRow.__table__)
+T = cast(Table, TaskRow.__table__)
+U = cast(Table, UserRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -66,8 +78,41 @@ class Submission:
         return {**self.__dict__, "submitted_at": iso(self.submitted_at)}
 
 
+class NotMemberError(ForbiddenError):
+    """The user is not a member of the project (the API answers 404: existence is hidden)."""
+
+
+@dataclass(frozen=True)
+class _Context:
+    """One statement's worth of project and user facts for a queue request."""
+
+    project_id: int
+    project: str
+    schema_version: int
+    overlap: int
+    gold_share: float
+    lease_seconds: int
+    settings: dict[str, Any]
+    guideline_version: int | None
+    user_id: int
+    user: str
+    clearance: int
+    languages: list[str]
+    domains: list[str]
+    calibration_round: int
+
+
+RECLAIM_EVERY = timedelta(seconds=10)
+RECORD_CACHE_SIZE = 4096
+
+
 class QueueService:
-    """``next_task`` and ``submit``: the annotator's loop."""
+    """``next_task`` and ``submit``: the annotator's loop.
+
+    Both are a handful of SQL statements in one transaction (Core, not the ORM: they are the
+    hottest path of the server). Expired leases are reclaimed at most every ``RECLAIM_EVERY``
+    per project, and always before the queue answers "nothing left".
+    """
 
     def __init__(
         self,
@@ -81,17 +126,91 @@ class QueueService:
         self._store = store
         self._projects = projects
         self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._last_reclaim: dict[int, datetime] = {}
+        self._calibrated: set[tuple[int, int, int, str]] = set()
+        self._records: OrderedDict[int, dict[str, Any]] = OrderedDict()
 
-    def _member(self, session: Session, project: ProjectRow, user_name: str) -> UserRow:
-        user = session.scalar(select(UserRow).where(UserRow.name == user_name))
-        if user is None:
+    # -- shared --------------------------------------------------------------------------
+
+    def _context(self, session: Session, project_name: str, user_name: str) -> _Context:
+        guideline = select(func.max(G.c.version)).where(G.c.project_id == P.c.id).scalar_subquery()
+        row = session.execute(
+            select(
+                P.c.id,
+                P.c.schema_version,
+                P.c.overlap,
+                P.c.gold_share,
+                P.c.lease_seconds,
+                P.c.settings,
+                guideline,
+                U.c.id,
+                U.c.role,
+                U.c.clearance,
+                U.c.languages,
+                U.c.domains,
+                M.c.user_id,
+                M.c.calibration_round,
+            )
+            .select_from(
+                P.join(U, U.c.name == user_name).outerjoin(
+                    M, and_(M.c.project_id == P.c.id, M.c.user_id == U.c.id)
+                )
+            )
+            .where(P.c.name == project_name)
+        ).first()
+        if row is None:
+            self._projects.row(session, project_name)  # raises for an unknown project
             raise NotFoundError(f"unknown user {user_name!r}")
-        if user.role == "admin":
-            return user
-        member = session.get(ProjectMemberRow, (project.id, user.id))
-        if member is None:
-            raise ForbiddenError(f"user {user_name!r} is not a member of project {project.name!r}")
-        return user
+        (pid, schema_version, overlap, gold_share, lease, settings, gv, uid, role, clearance,
+         languages, domains, member, calibration_round) = row  # fmt: skip
+        if role != "admin" and member is None:
+            raise NotMemberError(f"user {user_name!r} is not a member of project {project_name!r}")
+        return _Context(
+            project_id=pid,
+            project=project_name,
+            schema_version=schema_version,
+            overlap=overlap,
+            gold_share=gold_share,
+            lease_seconds=lease,
+            settings=settings or {},
+            guideline_version=gv,
+            user_id=uid,
+            user=user_name,
+            clearance=clearance,
+            languages=list(languages or []),
+            domains=list(domains or []),
+            calibration_round=calibration_round or 0,
+        )
+
+    def _record(self, row: int) -> dict[str, Any]:
+        """A record as annotators see it (records never change, so they are cached)."""
+        with self._lock:
+            cached = self._records.get(row)
+            if cached is not None:
+                self._records.move_to_end(row)
+                return cached
+        [record] = self._store.take_records([row])
+        view = {"kind": record.kind, **record.content(), "metadata": record.metadata}
+        with self._lock:
+            self._records[row] = view
+            while len(self._records) > RECORD_CACHE_SIZE:
+                self._records.popitem(last=False)
+        return view
+
+    def _view(self, session: Session, ctx: _Context, assignment_id: int, row: int,
+              expires: datetime) -> TaskView:  # fmt: skip
+        return TaskView(
+            assignment_id=assignment_id,
+            project=ctx.project,
+            record=self._record(row),
+            schema=self._projects.schema_json(session, ctx.project_id, ctx.schema_version),
+            schema_version=ctx.schema_version,
+            guideline_version=ctx.guideline_version,
+            expires_at=as_utc(expires),
+        )
+
+    # -- next task -----------------------------------------------------------------------
 
     def next_task(
         self, project_name: str, user_name: str, *, now: datetime | None = None
@@ -99,159 +218,174 @@ class QueueService:
         """Lease the next item to a user (their current lease if they hold one), or ``None``."""
         now = now or utcnow()
         with write_transaction(self._sessions) as session:
-            project = self._projects.row(session, project_name)
-            user = self._member(session, project, user_name)
-            held = session.scalar(
-                select(AssignmentRow)
-                .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+            ctx = self._context(session, project_name, user_name)
+            held = session.execute(
+                select(A.c.id, T.c.row, A.c.expires_at)
+                .join(T, T.c.id == A.c.task_id)
                 .where(
-                    TaskRow.project_id == project.id,
-                    AssignmentRow.user_id == user.id,
-                    AssignmentRow.status == "leased",
-                    AssignmentRow.expires_at > now,
+                    T.c.project_id == ctx.project_id,
+                    A.c.user_id == ctx.user_id,
+                    A.c.status == "leased",
+                    A.c.expires_at > now,
                 )
                 .limit(1)
-            )
+            ).first()
             if held is not None:
-                return self._view(session, project, held)
-            self._check_skills(session, project, user)
-            self._reclaim(session, project.id, now)
-            if self._calibrating(session, project, user):
+                return self._view(session, ctx, held[0], held[1], held[2])
+            self._check_skills(session, ctx)
+            reclaimed = False
+            last = self._last_reclaim.get(ctx.project_id)
+            if last is None or now - last >= RECLAIM_EVERY or now < last:
+                self._reclaim(session, ctx, now)
+                reclaimed = True
+            if self._calibrating(session, ctx):
                 kinds = ["calibration"]
-            elif self._rng.random() < project.gold_share:
+            elif self._rng.random() < ctx.gold_share:
                 kinds = ["gold", "live"]
             else:
                 kinds = ["live"]
-            task = None
-            for kind in kinds:
-                task = self._candidate(session, project, user.id, kind, user.clearance)
-                if task is not None:
-                    break
-            if task is None:
+            found = self._candidate(session, ctx, kinds)
+            if found is None and not reclaimed:
+                self._reclaim(session, ctx, now)
+                found = self._candidate(session, ctx, kinds)
+            if found is None:
                 return None
-            task.assigned += 1
-            expires = now + timedelta(seconds=project.lease_seconds)
-            assignment = session.scalar(  # an item re-opened for re-annotation keeps its row
-                select(AssignmentRow).where(
-                    AssignmentRow.task_id == task.id, AssignmentRow.user_id == user.id
+            task_id, row, existing = found
+            expires = now + timedelta(seconds=ctx.lease_seconds)
+            values = {"status": "leased", "leased_at": now, "expires_at": expires}
+            if existing is None:
+                assignment_id = session.execute(
+                    insert(A)
+                    .values(task_id=task_id, user_id=ctx.user_id, **values)
+                    .returning(A.c.id)
+                ).scalar_one()
+            else:  # an item re-opened for re-annotation keeps its assignment row
+                session.execute(update(A).where(A.c.id == existing).values(**values))
+                assignment_id = existing
+            session.execute(
+                update(T)
+                .where(T.c.id == task_id)
+                .values(
+                    assigned=T.c.assigned + 1,
+                    is_open=or_(T.c.kind != "live", T.c.assigned + 1 < ctx.overlap),
                 )
             )
-            if assignment is None:
-                assignment = AssignmentRow(task_id=task.id, user_id=user.id)
-                session.add(assignment)
-            assignment.status, assignment.leased_at, assignment.expires_at = "leased", now, expires
-            session.flush()
-            return self._view(session, project, assignment)
+            return self._view(session, ctx, assignment_id, row, expires)
 
-    def _calibrating(self, session: Session, project: ProjectRow, user: UserRow) -> bool:
+    def _candidate(
+        self, session: Session, ctx: _Context, kinds: list[str]
+    ) -> tuple[int, int, int | None] | None:
+        """The next task of the first kind in ``kinds`` that has one, locked for this lease."""
+        mine = and_(A.c.task_id == T.c.id, A.c.user_id == ctx.user_id)
+        seen = exists().where(mine, A.c.status != "reopened")
+        existing = select(A.c.id).where(mine).scalar_subquery()
+        postgres = session.get_bind().dialect.name == "postgresql"
+        for kind in kinds:
+            query = (
+                select(T.c.id, T.c.row, existing)
+                .where(
+                    T.c.project_id == ctx.project_id,
+                    T.c.kind == kind,
+                    T.c.is_open == true(),
+                    T.c.clearance <= ctx.clearance,
+                    or_(
+                        T.c.language.is_(None), T.c.language.in_([x.lower() for x in ctx.languages])
+                    ),
+                    ~seen,
+                )
+                .order_by(T.c.priority.desc(), T.c.id)
+                .limit(1)
+            )
+            if kind == "live":
+                query = query.where(T.c.assigned < ctx.overlap)
+            if postgres:
+                query = query.with_for_update(skip_locked=True, of=T)
+            found = session.execute(query).first()
+            if found is not None:
+                return int(found[0]), int(found[1]), found[2]
+        return None
+
+    def _calibrating(self, session: Session, ctx: _Context) -> bool:
         """True while the user still owes calibration items; raises once they failed it."""
-        policy = (project.settings or {}).get("calibration") or {}
+        policy = ctx.settings.get("calibration") or {}
         size = int(policy.get("size") or 0)
         if size == 0:
+            return False
+        key = (ctx.project_id, ctx.user_id, ctx.calibration_round, canonical_json(policy))
+        if key in self._calibrated:  # passing is final for a given policy
             return False
         available = (
             session.scalar(
                 select(func.count())
-                .select_from(TaskRow)
-                .where(TaskRow.project_id == project.id, TaskRow.kind == "calibration")
+                .select_from(T)
+                .where(T.c.project_id == ctx.project_id, T.c.kind == "calibration")
             )
             or 0
         )
         needed = min(size, int(available))
         rows = session.execute(
-            select(AnnotationRow.answers, TaskRow.gold_answers)
-            .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
+            select(N.c.answers, T.c.gold_answers)
+            .join(T, T.c.id == N.c.task_id)
             .where(
-                TaskRow.project_id == project.id,
-                TaskRow.kind == "calibration",
-                AnnotationRow.user_id == user.id,
+                T.c.project_id == ctx.project_id,
+                T.c.kind == "calibration",
+                N.c.user_id == ctx.user_id,
+                N.c.status != "superseded",
             )
         ).all()
         if len(rows) < needed:
             return True
-        if not rows:
-            return False
-        score = sum(answers == gold for answers, gold in rows) / len(rows)
-        threshold = float(policy.get("threshold", 0.8))
-        if score < threshold:
-            material = policy.get("retraining") or "the project's guideline"
-            raise ForbiddenError(
-                f"calibration not passed ({score:.0%} correct, {threshold:.0%} needed); "
-                f"live items stay closed; retraining: {material}"
-            )
+        if rows:
+            score = sum(answers == gold for answers, gold in rows) / len(rows)
+            threshold = float(policy.get("threshold", 0.8))
+            if score < threshold:
+                material = policy.get("retraining") or "the project's guideline"
+                raise ForbiddenError(
+                    f"calibration not passed ({score:.0%} correct, {threshold:.0%} needed); "
+                    f"live items stay closed; retraining: {material}"
+                )
+        self._calibrated.add(key)
         return False
 
-    def _check_skills(self, session: Session, project: ProjectRow, user: UserRow) -> None:
+    def _check_skills(self, session: Session, ctx: _Context) -> None:
         """A question that needs a language or a domain is only for annotators who have it."""
-        for question in self._projects.schema(session, project).questions:
-            if question.languages and not set(question.languages) & set(user.languages):
+        schema = self._projects.schema_by_key(session, ctx.project_id, ctx.schema_version)
+        for question in schema.questions:
+            if question.languages and not set(question.languages) & set(ctx.languages):
                 raise ForbiddenError(
                     f"question '{question.name}' needs one of the languages "
-                    f"{', '.join(question.languages)}, which {user.name!r} does not have"
+                    f"{', '.join(question.languages)}, which {ctx.user!r} does not have"
                 )
-            if question.domains and not set(question.domains) & set(user.domains):
+            if question.domains and not set(question.domains) & set(ctx.domains):
                 raise ForbiddenError(
                     f"question '{question.name}' needs a domain expert in "
-                    f"{', '.join(question.domains)}, which {user.name!r} is not"
+                    f"{', '.join(question.domains)}, which {ctx.user!r} is not"
                 )
 
-    def _candidate(
-        self, session: Session, project: ProjectRow, user_id: int, kind: str, clearance: int
-    ) -> TaskRow | None:
-        seen = exists().where(
-            AssignmentRow.task_id == TaskRow.id,
-            AssignmentRow.user_id == user_id,
-            AssignmentRow.status != "reopened",
-        )
-        query = (
-            select(TaskRow)
-            .where(
-                TaskRow.project_id == project.id,
-                TaskRow.kind == kind,
-                TaskRow.clearance <= clearance,
-                ~seen,
-            )
-            .order_by(TaskRow.priority.desc(), TaskRow.id)
-            .limit(1)
-        )
-        if kind == "live":
-            query = query.where(TaskRow.assigned < project.overlap)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=TaskRow)
-        return session.scalar(query)
-
-    def _reclaim(self, session: Session, project_id: int, now: datetime) -> None:
+    def _reclaim(self, session: Session, ctx: _Context, now: datetime) -> None:
         """Expire leases past their time and give their slots back."""
+        project_id = ctx.project_id
         query = (
-            select(AssignmentRow)
-            .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
-            .where(
-                TaskRow.project_id == project_id,
-                AssignmentRow.status == "leased",
-                AssignmentRow.expires_at <= now,
-            )
+            select(A.c.id, A.c.task_id)
+            .join(T, T.c.id == A.c.task_id)
+            .where(T.c.project_id == project_id, A.c.status == "leased", A.c.expires_at <= now)
         )
         if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=AssignmentRow)
-        for assignment in session.scalars(query).all():
-            assignment.status = "expired"
-            task = session.get(TaskRow, assignment.task_id, with_for_update=True)
-            assert task is not None
-            task.assigned -= 1
+            query = query.with_for_update(skip_locked=True, of=A)
+        expired = session.execute(query).all()
+        for assignment_id, task_id in expired:
+            session.execute(update(A).where(A.c.id == assignment_id).values(status="expired"))
+            session.execute(
+                update(T)
+                .where(T.c.id == task_id)
+                .values(
+                    assigned=T.c.assigned - 1,
+                    is_open=or_(T.c.kind != "live", T.c.assigned - 1 < ctx.overlap),
+                )
+            )
+        self._last_reclaim[project_id] = now
 
-    def _view(self, session: Session, project: ProjectRow, assignment: AssignmentRow) -> TaskView:
-        task = session.get(TaskRow, assignment.task_id)
-        assert task is not None
-        [record] = self._store.take_records([task.row])
-        return TaskView(
-            assignment_id=assignment.id,
-            project=project.name,
-            record={"kind": record.kind, **record.content(), "metadata": record.metadata},
-            schema=self._projects.schema(session, project).model_dump(mode="json"),
-            schema_version=project.schema_version,
-            guideline_version=self._projects.guideline_version(session, project.id),
-            expires_at=as_utc(assignment.expires_at),
-        )
+    # -- submit --------------------------------------------------------------------------
 
     def submit(
         self,
@@ -270,64 +404,106 @@ class QueueService:
         """
         now = now or utcnow()
         with write_transaction(self._sessions) as session:
-            assignment = session.get(AssignmentRow, assignment_id, with_for_update=True)
-            user = session.scalar(select(UserRow).where(UserRow.name == user_name))
-            if assignment is None or user is None:
+            guideline = (
+                select(func.max(G.c.version)).where(G.c.project_id == P.c.id).scalar_subquery()
+            )
+            latest = (
+                select(func.max(N.c.revision)).where(N.c.assignment_id == A.c.id)
+            ).scalar_subquery()
+            user_id = select(U.c.id).where(U.c.name == user_name).scalar_subquery()
+            query = (
+                select(
+                    A.c.user_id,
+                    A.c.status,
+                    A.c.expires_at,
+                    T.c.id,
+                    T.c.row,
+                    T.c.kind,
+                    T.c.gold_answers,
+                    P.c.id,
+                    P.c.schema_version,
+                    P.c.overlap,
+                    P.c.settings,
+                    guideline,
+                    latest,
+                    user_id,
+                )
+                .join(T, T.c.id == A.c.task_id)
+                .join(P, P.c.id == T.c.project_id)
+                .where(A.c.id == assignment_id)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(of=[A, T])
+            row = session.execute(query).first()
+            if row is None or row[-1] is None:
                 raise NotFoundError(f"no assignment {assignment_id}")
-            if assignment.user_id != user.id:
+            (owner, status, expires_at, task_id, record_row, kind, gold, project_id,
+             schema_version, overlap, settings, guideline_version, revision, uid) = row  # fmt: skip
+            if owner != uid:
                 raise ConflictError(f"assignment {assignment_id} is leased to another annotator")
-            task = session.get(TaskRow, assignment.task_id, with_for_update=True)
-            assert task is not None
-            project = session.get(ProjectRow, task.project_id)
-            assert project is not None
-            schema = self._projects.schema(session, project)
+            schema = self._projects.schema_by_key(session, project_id, schema_version)
             texts: dict[str, str] = {}
             if any(q.type == "span" for q in schema.questions):  # spans are checked on the text
-                [record] = self._store.take_records([task.row])
-                texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
+                record = self._record(record_row)
+                texts = {k: v for k, v in record.items() if isinstance(v, str)}
             try:
                 checked = validate_answers(schema, answers, texts=texts)
             except AnswerError as exc:
                 raise ValidationError(str(exc)) from None
-            latest = session.scalar(
-                select(AnnotationRow)
-                .where(AnnotationRow.assignment_id == assignment.id)
-                .order_by(AnnotationRow.revision.desc())
-                .limit(1)
-            )
-            if assignment.status == "submitted":
-                done = latest
-                assert done is not None
+            if status == "submitted":  # a fresh statement: the row may have changed under us
+                done = session.scalars(
+                    select(AnnotationRow)
+                    .where(AnnotationRow.assignment_id == assignment_id)
+                    .order_by(AnnotationRow.revision.desc())
+                    .limit(1)
+                ).one()
                 if done.answers != checked:
                     raise ConflictError(
                         f"assignment {assignment_id} was already submitted with other answers"
                     )
                 return _submission(done)
-            if assignment.status != "leased" or as_utc(assignment.expires_at) <= now:
+            if status != "leased" or as_utc(expires_at) <= now:
                 raise ConflictError(
                     f"the lease of assignment {assignment_id} expired at "
-                    f"{iso(assignment.expires_at)}; ask for the next task"
+                    f"{iso(expires_at)}; ask for the next task"
                 )
-            annotation = AnnotationRow(
-                assignment_id=assignment.id,
-                task_id=task.id,
-                user_id=user.id,
+            review = initial_review(settings or {}, kind, gold, checked, self._rng)
+            values = {
+                "assignment_id": assignment_id,
+                "task_id": task_id,
+                "user_id": uid,
+                "answers": checked,
+                "schema_version": schema_version,
+                "guideline_version": guideline_version,
+                "submitted_at": now,
+                "duration_ms": duration_ms,
+                "revision": 1 if revision is None else revision + 1,
+                "status": "submitted",
+                "review": review,
+            }
+            annotation_id = session.execute(
+                insert(N).values(**values).returning(N.c.id)
+            ).scalar_one()
+            session.execute(
+                update(A).where(A.c.id == assignment_id).values(status="submitted",
+                                                                 submitted_at=now)
+            )  # fmt: skip
+            submitted = session.execute(
+                update(T)
+                .where(T.c.id == task_id)
+                .values(submitted=T.c.submitted + 1)
+                .returning(T.c.submitted)
+            ).scalar_one()
+            if submitted >= overlap:
+                flag_disagreement(session, settings or {}, task_id)
+            return Submission(
+                annotation_id=annotation_id,
+                assignment_id=assignment_id,
                 answers=checked,
-                schema_version=project.schema_version,
-                guideline_version=self._projects.guideline_version(session, project.id),
-                submitted_at=now,
-                duration_ms=duration_ms,
-                revision=1 if latest is None else latest.revision + 1,
-                status="submitted",
-                review="not_needed",
+                schema_version=schema_version,
+                guideline_version=guideline_version,
+                submitted_at=as_utc(now),
             )
-            session.add(annotation)
-            assignment.status = "submitted"
-            assignment.submitted_at = now
-            task.submitted += 1
-            session.flush()
-            route_to_review(session, project, task, annotation, self._rng)
-            return _submission(annotation)
 
 
 def _submission(row: AnnotationRow) -> Submission:

@@ -85,26 +85,34 @@ def current_annotations(session: Session, task_id: int) -> list[AnnotationRow]:
     return [r for r in latest.values() if r.status not in ("rejected", "superseded")]
 
 
-def route_to_review(
-    session: Session,
-    project: ProjectRow,
-    task: TaskRow,
-    annotation: AnnotationRow,
+def initial_review(
+    settings: dict[str, Any],
+    kind: str,
+    gold_answers: dict[str, Any] | None,
+    answers: dict[str, Any],
     rng: random.Random,
-) -> None:
-    """Mark annotations for review as the project's policy says (in the submit's transaction)."""
-    policy = review_policy(project.settings)
-    if policy["gold_miss"] and task.kind == "gold" and annotation.answers != task.gold_answers:
-        annotation.review = "pending"
-    mode = policy["mode"]
-    if mode == "all" or (mode == "sample" and rng.random() < float(policy["rate"])):
-        annotation.review = "pending"
-    elif mode == "disagreement" and task.submitted >= project.overlap:
-        current = current_annotations(session, task.id)
-        if item_agreement([a.answers for a in current]) < float(policy["threshold"]):
-            for row in current:
-                if row.review != "done":
-                    row.review = "pending"
+) -> str:
+    """The review state a new annotation starts in, as the project's policy says."""
+    policy = review_policy(settings)
+    sampled = policy["mode"] == "sample" and rng.random() < float(policy["rate"])
+    missed_gold = policy["gold_miss"] and kind == "gold" and answers != gold_answers
+    if policy["mode"] == "all" or sampled or missed_gold:
+        return "pending"
+    return "not_needed"
+
+
+def flag_disagreement(session: Session, settings: dict[str, Any], task_id: int) -> None:
+    """Once an item has all its annotations, send it to review when agreement on it falls
+    below the policy's threshold (``disagreement`` mode; in the submit's transaction)."""
+    policy = review_policy(settings)
+    if policy["mode"] != "disagreement":
+        return
+    current = current_annotations(session, task_id)
+    if item_agreement([a.answers for a in current]) < float(policy["threshold"]):
+        for row in current:
+            if row.review != "done":
+                row.review = "pending"
+    session.flush()
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,7 @@ class TransferService:
                     )
                     task.assigned += 1
                     task.submitted += 1
+                    task.is_open = task.kind != "live" or task.assigned < project.overlap
                     added += 1
             audit.append(
                 session,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
@@ -26,6 +27,8 @@ ROLES = ("admin", "lead", "reviewer", "annotator", "sme", "viewer")
 CLEARANCE = {"public": 0, "internal": 1, "confidential": 2, "restricted": 3}
 """Sensitivity classes of sources, and the clearance a user needs to see each."""
 TOKEN_PREFIX = "cur_"
+AUTH_CACHE_SECONDS = 2.0
+AUTH_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class WorkforceService:
     def __init__(self, sessions: sessionmaker[Session], actor: str) -> None:
         self._sessions = sessions
         self._actor = actor
+        self._auth_cache: dict[str, tuple[float, User]] = {}
 
     def _to_user(self, session: Session, row: UserRow, vendor_name: str | None = None) -> User:
         vendor = (
@@ -189,19 +193,69 @@ class WorkforceService:
         return token
 
     def authenticate(self, token: str) -> User | None:
-        """The active user a token belongs to, or ``None``."""
+        """The active user a token belongs to, or ``None``.
+
+        Every API request runs this, so a valid token is remembered for ``AUTH_CACHE_SECONDS``:
+        a revocation or deactivation made in this process applies at once, one made elsewhere
+        (another server process, the CLI) within that many seconds. Unknown tokens are never
+        cached.
+        """
+        digest = hash_token(token)
+        now = time.monotonic()
+        cached = self._auth_cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        user = self._authenticate(digest)
+        if user is not None:
+            if len(self._auth_cache) >= AUTH_CACHE_SIZE:
+                self._auth_cache.clear()
+            self._auth_cache[digest] = (now + AUTH_CACHE_SECONDS, user)
+        return user
+
+    def _authenticate(self, digest: str) -> User | None:
+        users, tokens, vendors = (
+            cast(Table, t.__table__) for t in (UserRow, ApiTokenRow, VendorRow)
+        )
+        cohorts = (
+            select(func.aggregate_strings(CohortRow.name, "\n"))
+            .join(CohortMemberRow, CohortMemberRow.cohort_id == CohortRow.id)
+            .where(CohortMemberRow.user_id == users.c.id)
+            .scalar_subquery()
+        )
+        query = (
+            select(
+                users.c.id,
+                users.c.name,
+                users.c.role,
+                vendors.c.name,
+                users.c.languages,
+                users.c.domains,
+                users.c.clearance,
+                cohorts,
+            )
+            .join(tokens, tokens.c.user_id == users.c.id)
+            .outerjoin(vendors, vendors.c.id == users.c.vendor_id)
+            .where(
+                tokens.c.token_hash == digest,
+                tokens.c.revoked_at.is_(None),
+                users.c.active.is_(True),
+            )
+        )
         with self._sessions() as session:
-            found = session.execute(
-                select(UserRow, VendorRow.name)
-                .join(ApiTokenRow, ApiTokenRow.user_id == UserRow.id)
-                .outerjoin(VendorRow, VendorRow.id == UserRow.vendor_id)
-                .where(
-                    ApiTokenRow.token_hash == hash_token(token),
-                    ApiTokenRow.revoked_at.is_(None),
-                    UserRow.active.is_(True),
-                )
-            ).first()
-            return None if found is None else self._to_user(session, found[0], found[1])
+            found = session.execute(query).first()
+        if found is None:
+            return None
+        uid, name, role, vendor, languages, domains, clearance, cohort_names = found
+        return User(
+            id=uid,
+            name=name,
+            role=role,
+            vendor=vendor,
+            languages=list(languages or []),
+            domains=list(domains or []),
+            clearance=clearance_name(clearance),
+            cohorts=sorted(cohort_names.split("\n")) if cohort_names else [],
+        )
 
     def revoke_tokens(self, name: str) -> int:
         """Revoke every token of a user; return how many."""
@@ -224,4 +278,5 @@ class WorkforceService:
                 object_ref=name,
                 details={"tokens": len(rows)},
             )
+            self._auth_cache.clear()
             return len(rows)

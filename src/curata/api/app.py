@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from curata._version import __version__
 from curata.api.routes import annotation
 from curata.core.errors import CurataError
+from curata.store.db import POOL_SIZE
 from curata.workspace import Workspace
 
 
@@ -19,7 +24,16 @@ def app_from_environment() -> FastAPI:
 
 def create_app(workspace: Workspace) -> FastAPI:
     """The API over ``workspace``; OpenAPI at ``/docs`` and ``/openapi.json``."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # sync routes run in anyio's thread pool: as many threads as pooled connections, so a
+        # request never opens (and closes) a connection of its own
+        anyio.to_thread.current_default_thread_limiter().total_tokens = POOL_SIZE
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Curata",
         version=__version__,
         description="The training-data supply chain of an LLM program, as one measurable loop.",

@@ -87,6 +87,19 @@ def user_token(
     typer.echo(workspace(ctx).workforce.issue_token(name))
 
 
+@users.command("revoke")
+def user_revoke(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="User name.", metavar="NAME"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Revoke every API token of a user (a running server stops accepting them within 2 s)."""
+    n = workspace(ctx).workforce.revoke_tokens(name)
+    emit(
+        as_json, {"user": name, "revoked": n}, lambda c: c.print(f"Revoked {n} token(s) of {name}")
+    )
+
+
 @projects.command("create")
 def project_create(
     ctx: typer.Context,
@@ -109,6 +122,15 @@ def project_create(
     calibration_threshold: float = typer.Option(
         0.8, "--calibration-threshold", help="Accuracy that opens live items."
     ),
+    retraining: str = typer.Option(
+        "", "--retraining", help="Material (text or URL) named to those who fail calibration."
+    ),
+    language_field: str | None = typer.Option(
+        None,
+        "--language-field",
+        help="Metadata field with each record's language: items go only to annotators "
+        "who have that language.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Create a project with one task per record of the version."""
@@ -128,7 +150,12 @@ def project_create(
         owner=owner,
         members=member,
         review={"mode": review_mode, "rate": review_rate, "threshold": review_threshold},
-        calibration={"size": calibration, "threshold": calibration_threshold},
+        calibration={
+            "size": calibration,
+            "threshold": calibration_threshold,
+            "retraining": retraining,
+        },
+        language_field=language_field,
     )
     emit(
         as_json,
@@ -196,6 +223,27 @@ def _lines(file: Path) -> list[str]:
         return file.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise InputError("no such file", path=str(file)) from None
+
+
+@projects.command("recalibrate")
+def project_recalibrate(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    user: str = typer.Argument(
+        ..., help="The annotator who takes calibration again.", metavar="USER"
+    ),
+    reason: str = typer.Option("", "--reason", help="Why (goes to the audit log)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Let an annotator take the calibration set again (earlier answers stay, superseded)."""
+    n = workspace(ctx).projects.reset_calibration(project, user, reason=reason)
+    emit(
+        as_json,
+        {"project": project, "user": user, "superseded": n},
+        lambda c: c.print(
+            f"{user} takes calibration on {project} again ({n} earlier answers superseded)"
+        ),
+    )
 
 
 @projects.command("show")

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from curata.core.errors import WorkspaceError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+POOL_SIZE = 16
+"""PostgreSQL connections kept open per process (the API server runs this many threads)."""
 
 
 def make_engine(url: str) -> Engine:
@@ -27,8 +29,17 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            # pool_recycle instead of pool_pre_ping: pre-ping costs a round trip per checkout
-            engine = create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
+            # pool_recycle instead of pool_pre_ping: pre-ping costs a round trip per checkout.
+            # The pool holds as many connections as the API server runs request threads
+            # (see curata.api.app): overflow connections are closed on return, and opening a
+            # PostgreSQL connection per request costs more than the request itself.
+            engine = create_engine(
+                url,
+                pool_recycle=1800,
+                pool_size=POOL_SIZE,
+                max_overflow=POOL_SIZE,
+                pool_use_lifo=True,
+            )
     except (ArgumentError, ImportError) as exc:
         raise WorkspaceError(f"invalid database URL {url!r}: {exc}") from exc
     return engine

@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
+from curata.annotation.queue import NotMemberError
 from curata.api.deps import CurrentUser, WorkspaceDep, require_role
+from curata.core.errors import NotFoundError
 
 router = APIRouter(prefix="/api/v1", tags=["annotation"])
 
@@ -52,8 +54,10 @@ def next_task(
 ) -> dict[str, Any] | None:
     """Lease the next item (or resume the one held); 204 when the queue is empty for this user."""
     require_role(user, *WORKERS)
-    workspace.projects.check_visible(name, user.name)
-    view = workspace.queue.next_task(name, user.name)
+    try:
+        view = workspace.queue.next_task(name, user.name)
+    except NotMemberError:
+        raise NotFoundError(f"unknown project {name!r}") from None
     if view is None:
         response.status_code = status.HTTP_204_NO_CONTENT
         return None
@@ -70,6 +74,25 @@ def submit(
         assignment_id, user.name, body.answers, duration_ms=body.duration_ms
     )
     return done.to_dict()
+
+
+class RecalibrateBody(BaseModel):
+    """Why an annotator takes calibration again (goes to the audit log)."""
+
+    reason: str = ""
+
+
+@router.post("/projects/{name}/members/{member}/recalibrate")
+def recalibrate(
+    name: str, member: str, body: RecalibrateBody, user: CurrentUser, workspace: WorkspaceDep
+) -> dict[str, Any]:
+    """Let a member take the calibration set again (leads and admins)."""
+    require_role(user, "admin", "lead")
+    workspace.projects.check_visible(name, user.name)
+    superseded = workspace.projects.reset_calibration(
+        name, member, reason=body.reason, by=user.name
+    )
+    return {"project": name, "user": member, "superseded": superseded}
 
 
 class ReviewBody(BaseModel):

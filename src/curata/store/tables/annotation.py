@@ -12,10 +12,13 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -117,6 +120,7 @@ class ProjectMemberRow(Base):
 
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    calibration_round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class GuidelineRow(Base):
@@ -139,11 +143,16 @@ class TaskRow(Base):
 
     ``assigned`` counts active leases plus submissions and is updated in the same
     transaction as they are, so a row lock on the task is enough to keep overlap exact.
+    ``is_open`` is ``assigned < overlap`` for live tasks (always true for gold and calibration),
+    kept with ``assigned`` so the queue finds an open task through an index instead of skipping
+    every finished one. ``language`` (optional) routes the item to annotators who read it.
     """
 
     __tablename__ = "tasks"
     __table_args__ = (
         UniqueConstraint("project_id", "record_id", "kind", name="uq_tasks_record_kind"),
+        # the queue walks this index in serving order and stops at the first task it may take
+        Index("ix_tasks_queue", "project_id", "kind", "is_open", text("priority DESC"), "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -157,6 +166,8 @@ class TaskRow(Base):
     gold_answers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     assigned: Mapped[int] = mapped_column(Integer, default=0)
     submitted: Mapped[int] = mapped_column(Integer, default=0)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    language: Mapped[str | None] = mapped_column(String(35), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -164,7 +175,11 @@ class AssignmentRow(Base):
     """A lease of a task to one annotator until ``expires_at``; at most one per task and user."""
 
     __tablename__ = "assignments"
-    __table_args__ = (UniqueConstraint("task_id", "user_id", name="uq_assignments_task_user"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "user_id", name="uq_assignments_task_user"),
+        Index("ix_assignments_user_status", "user_id", "status"),
+        Index("ix_assignments_lease", "status", "expires_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
