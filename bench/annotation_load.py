@@ -40,6 +40,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from sqlalchemy import text
 
 import benchlib
 
@@ -109,6 +110,7 @@ class Stats:
     submit_s: list[float] = field(default_factory=list)
     cycle_s: list[float] = field(default_factory=list)
     submitted_ids: list[int] = field(default_factory=list)
+    served: list[tuple[Any, float]] = field(default_factory=list)  # (item, next latency)
     errors: Counter[str] = field(default_factory=Counter)
     finished: int = 0  # annotators that were told nothing is left
 
@@ -150,6 +152,7 @@ async def annotator(
             stats.finished += 1
             return
         stats.next_s.append(t1 - t0)
+        stats.served.append((item, t1 - t0))
         if think > 0:
             await asyncio.sleep(rng.expovariate(1 / think))
             t1 = time.perf_counter()
@@ -217,12 +220,16 @@ def summarise(stats: Stats, elapsed: float, count: dict[str, Any]) -> dict[str, 
 
 
 def integrity(
-    returned: list[int], rows: list[tuple[int, int, int]], overlap: int
+    returned: list[int],
+    rows: list[tuple[int, int, int]],
+    overlap: int,
+    exempt: set[int] | frozenset[int] = frozenset(),
 ) -> dict[str, Any]:
-    """``rows``: (annotation id, task id, user id) of every stored annotation."""
+    """``rows``: (annotation id, task id, user id) of every stored annotation; tasks in
+    ``exempt`` (hidden gold, which every annotator may get) have no overlap to keep."""
     ids = Counter(r[0] for r in rows)
     ret = Counter(returned)
-    per_task = Counter(r[1] for r in rows)
+    per_task = Counter(r[1] for r in rows if r[1] not in exempt)
     pairs = Counter((r[1], r[2]) for r in rows)
     return {
         "submits_201": len(returned),
@@ -233,6 +240,7 @@ def integrity(
         "tasks_over_overlap": sum(1 for c in per_task.values() if c > overlap),
         "duplicate_task_user_pairs": sum(c - 1 for c in pairs.values() if c > 1),
         "tasks_complete": sum(1 for c in per_task.values() if c == overlap),
+        "annotations_on_gold": sum(1 for r in rows if r[1] in exempt),
     }
 
 
@@ -285,6 +293,14 @@ def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
                 members=users,
             )
             tokens = [ws.workforce.issue_token(u) for u in users]
+            if args.gold_share > 0:  # hidden gold: 5% of the records, answered "a"
+                ids = [i for batch in ws.datasets.iter_records("chat@1") for i, _ in batch]
+                gold = [(i, {"topic": "a"}) for i in ids[: max(1, len(ids) // 20)]]
+                ws.projects.add_gold_items("load", gold)
+                with ws.engine.begin() as conn:
+                    conn.execute(
+                        text("UPDATE projects SET gold_share = :g"), {"g": args.gold_share}
+                    )
         finally:
             ws.close()
         setup_s = time.perf_counter() - t0
@@ -316,18 +332,30 @@ def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
         with psycopg.connect(PG, autocommit=True) as conn:
             conn.execute(f"SET search_path TO {schema}")
             rows = conn.execute("SELECT id, task_id, user_id FROM annotations").fetchall()
-            over_assigned = conn.execute(
-                "SELECT count(*) FROM tasks WHERE assigned > %s", (overlap,)
+            over_assigned = conn.execute(  # gold items go to everyone: overlap is for live ones
+                "SELECT count(*) FROM tasks WHERE kind = 'live' AND assigned > %s", (overlap,)
             ).fetchone()
+            gold_tasks = {
+                r[0] for r in conn.execute("SELECT id FROM tasks WHERE kind <> 'live'").fetchall()
+            }
             dup_assign = conn.execute(
                 "SELECT count(*) FROM (SELECT task_id, user_id FROM assignments "
                 "GROUP BY task_id, user_id HAVING count(*) > 1) d"
             ).fetchone()
-        count = integrity(stats.submitted_ids, rows, overlap)
+            kinds = dict(
+                conn.execute(
+                    "SELECT a.id, t.kind FROM assignments a JOIN tasks t ON t.id = a.task_id"
+                ).fetchall()
+            )
+        count = integrity(stats.submitted_ids, rows, overlap, exempt=gold_tasks)
         count["tasks_assigned_over_overlap"] = over_assigned[0] if over_assigned else None
         count["duplicate_assignments"] = dup_assign[0] if dup_assign else None
         out = summarise(stats, elapsed, count)
         out.update(setup_s=setup_s, server=f"curata serve --workers {args.workers}")
+        by_kind: dict[str, list[float]] = {}
+        for item, seconds in stats.served:
+            by_kind.setdefault(kinds.get(item, "?"), []).append(seconds)
+        out["next_by_kind"] = {k: benchlib.latency_summary(v) for k, v in by_kind.items()}
         return out
     finally:
         if proc is not None:
@@ -499,6 +527,9 @@ def show(name: str, r: dict[str, Any]) -> None:
         if s:
             print(f"  {kind:<7} p50 {s['p50_ms']:8.1f} ms  p95 {s['p95_ms']:8.1f} ms  "
                   f"p99 {s['p99_ms']:8.1f} ms  max {s['max_ms']:8.1f} ms  n={s['n']}")  # fmt: skip
+    for kind, s in sorted((r.get("next_by_kind") or {}).items()):
+        print(f"  next of {kind} items: p50 {s['p50_ms']:.1f} ms  p95 {s['p95_ms']:.1f} ms  "
+              f"p99 {s['p99_ms']:.1f} ms  n={s['n']}")  # fmt: skip
     print(f"  count   {r['count']}")
 
 
@@ -517,6 +548,12 @@ def main() -> None:
         type=float,
         default=0.0,
         help="mean seconds an annotator spends on an item (0: closed loop, no pause)",
+    )
+    p.add_argument(
+        "--gold-share",
+        type=float,
+        default=0.0,
+        help="share of served items that are hidden gold (5%% of records are gold)",
     )
     p.add_argument("--profile", type=Path, help="py-spy the Curata server into this file")
     p.add_argument("--keep", action="store_true", help="keep the database schema/database")
