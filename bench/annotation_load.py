@@ -570,6 +570,8 @@ def main() -> None:
         "tasks": args.tasks,
         "overlap": args.overlap,
         "seconds_cap": args.seconds,
+        "think_s": args.think,
+        "gold_share": args.gold_share,
     }
     if not args.only_peer:
         result["curata"] = run_curata(args, data, args.overlap)
@@ -583,6 +585,7 @@ def main() -> None:
         print(f"\nthroughput ratio Curata / Label Studio: {result['throughput_ratio']:.2f}x")
     suffix = "" if args.ls_server == "start" else f"-{args.ls_server}"
     suffix += "" if args.workers == 2 else f"-w{args.workers}"
+    suffix += f"-think{args.think:g}" if args.think else ""
     benchlib.save_result(f"annotation_load-{args.annotators}x{args.tasks}{suffix}", result)
     if args.clean:
         shutil.rmtree(WORK, ignore_errors=True)

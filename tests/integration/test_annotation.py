@@ -491,8 +491,51 @@ def test_release_aggregates_labels_with_lineage_to_people_and_guidelines(ws, tmp
     assert exported["q0"]["curata_labels"]["better"] == {"choice": "A", "strength": 1}
     assert exported["q0"]["curata_confidence"]["better"] == pytest.approx(2 / 3)
     assert exported["q0"]["curata_annotators"] == 3 and exported["q0"]["response"] == "a0"
-    with pytest.raises(ValidationError, match="'dawid-skene' arrives with #4"):
-        ws.releases.release("rel", aggregate="dawid-skene")
+    with pytest.raises(ValidationError, match="'mode' is not one of majority, dawid-skene"):
+        ws.releases.release("rel", aggregate="mode")
+
+
+def test_dawid_skene_and_gold_weighted_releases_outvote_spammers(ws, tmp_path) -> None:
+    """Three careful annotators split 2-1 on some items; two spammers always say "spam". A
+    majority vote follows the spammers there; Dawid-Skene and gold-weighted voting do not."""
+    rows = [{"text": f"item {i}"} for i in range(24)]
+    ws.ingest([write_jsonl(tmp_path / "s.jsonl", rows)], source="web", dataset="spam")
+    people = ("c1", "c2", "c3", "s1", "s2")
+    for name in people:
+        ws.workforce.add_user(name)
+    schema = {"questions": [{"type": "label", "name": "topic", "labels": ["ok", "bad", "spam"]}]}
+    ws.projects.create(
+        "vote", version="spam@1", schema=schema, overlap=5, members=list(people), gold_share=0.9
+    )
+    ids = {r.text: i for b in ws.datasets.iter_records("spam@1") for i, r in b}
+    ws.projects.add_gold_items(
+        "vote", [(ids[f"item {i}"], {"topic": "ok" if i % 2 else "bad"}) for i in range(4)]
+    )
+
+    def truth(text: str) -> str:
+        return "ok" if int(text.split()[1]) % 2 else "bad"
+
+    for name in people:
+        while (view := ws.queue.next_task("vote", name)) is not None:
+            text, n = view.record["text"], int(view.record["text"].split()[1])
+            if name.startswith("s"):
+                said = "spam"
+            elif name == "c3" or (name == "c2" and n % 3 == 0):  # c2 slips on every third item
+                said = "spam" if name == "c2" else truth(text)
+            else:
+                said = truth(text)
+            ws.queue.submit(view.assignment_id, name, {"topic": said})
+
+    def accuracy(method: str) -> float:
+        result = ws.releases.release("vote", aggregate=method, dataset=f"vote-{method}")
+        out = tmp_path / f"{method}.jsonl"
+        ws.export(result.version.ref, format="jsonl", out=out)
+        got = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+        return sum(r["curata_labels"]["topic"] == truth(r["text"]) for r in got) / len(got)
+
+    majority, ds, gold = accuracy("majority"), accuracy("dawid-skene"), accuracy("gold-weighted")
+    assert majority < 0.8  # the spammers win where c2 slipped
+    assert ds == 1.0 and gold == 1.0
 
 
 def test_calibration_gates_live_items(ws, tmp_path) -> None:
@@ -644,3 +687,42 @@ def test_a_new_guideline_can_send_items_back(project) -> None:
     ]
     ws.projects.publish_guideline("prefs", "v3", reannotate="all")
     assert ws.projects.get("prefs").annotations == 0
+
+
+def test_a_failing_gate_blocks_release_until_the_owner_overrides(ws, tmp_path) -> None:
+    rows = [{"text": f"item {i}"} for i in range(6)]
+    ws.ingest([write_jsonl(tmp_path / "g.jsonl", rows)], source="web", dataset="gated")
+    for name in ("x1", "x2"):
+        ws.workforce.add_user(name)
+    ws.workforce.add_user("boss", role="lead")
+    schema = {"questions": [{"type": "label", "name": "topic", "labels": ["a", "b"]}]}
+    ws.projects.create(
+        "gated", version="gated@1", schema=schema, overlap=2, owner="boss", members=["x1", "x2"]
+    )
+    with pytest.raises(ValidationError, match=r"gates.alpha.colour: no such question"):
+        ws.projects.set_gates("gated", {"alpha": {"colour": 0.5}})
+    with pytest.raises(ValidationError, match=r"gates.gold_accuracy: must be in \[0, 1\]"):
+        ws.projects.set_gates("gated", {"gold_accuracy": 2})
+    ws.projects.set_gates("gated", {"alpha": {"topic": 0.67}, "min_annotations": 2})
+    for name in ("x1", "x2"):
+        while (view := ws.queue.next_task("gated", name)) is not None:
+            n = int(view.record["text"].split()[1])
+            said = "a" if (name == "x1" or n % 2) else "b"  # they disagree on half the items
+            ws.queue.submit(view.assignment_id, name, {"topic": said})
+    with pytest.raises(ValidationError, match="blocked by 1 quality gate") as blocked:
+        ws.releases.release("gated")
+    message = str(blocked.value)
+    assert "alpha[topic] >= 0.67: measured" in message and "FAILED, short by" in message
+    assert "only its owner (boss) can override" in message
+    with pytest.raises(NotFoundError):
+        ws.datasets.get("gated-labels")  # nothing was released
+    with pytest.raises(ForbiddenError, match=r"accountable owner \(boss\).*not 'x1'"):
+        ws.releases.release("gated", override="ship it", by="x1")
+    with pytest.raises(ValidationError, match="give a reason"):
+        ws.releases.release("gated", override="  ", by="boss")
+    released = ws.releases.release("gated", override="pilot batch, reviewed by hand", by="boss")
+    assert released.version.ref == "gated-labels@1"
+    assert [g.gate for g in released.gates if not g.passed] == ["alpha[topic]"]
+    [event] = ws.audit.list(action="release.gate_override")
+    assert event.actor == "boss" and event.details["reason"] == "pilot batch, reviewed by hand"
+    assert event.details["failed"][0]["gate"] == "alpha[topic]"

@@ -81,8 +81,10 @@ def test_users_projects_and_guidelines(ready, tmp_path: Path) -> None:
     status = json.loads(cli("tasks", "status", "prefs", "--json")[1])
     assert (status["items"], status["labels_needed"], status["eta"]) == (4, 8, None)
     assert "labels/hour" in cli("tasks", "status", "prefs")[1]
-    code, _, err = cli("annotate", "release", "prefs", "--aggregate", "dawid-skene")
-    assert code == 1 and "arrives with #4" in err
+    code, out, err = cli("annotate", "release", "prefs", "--aggregate", "dawid-skene", "--json")
+    assert code == 0 and json.loads(out)["version"]["ref"] == "prefs-labels@2", err
+    code, _, err = cli("annotate", "release", "prefs", "--aggregate", "mode")
+    assert code == 2 and "mode" in err
     code, out, err = cli("project", "recalibrate", "prefs", "ann", "--reason", "retrained")
     assert code == 0 and "takes calibration on prefs again" in out, err
     code, _, err = cli("project", "recalibrate", "prefs", "nobody")
@@ -171,3 +173,34 @@ def test_gold_file_is_all_or_nothing(ready, tmp_path: Path) -> None:
     assert cli("project", "gold", "prefs", gold)[0] == 0
     shown = json.loads(cli("project", "show", "prefs", "--json")[1])
     assert shown["gold_tasks"] == 2 and shown["review"]["mode"] == "all"
+
+
+def test_gates_block_a_release_until_the_owner_overrides(ready, tmp_path: Path) -> None:
+    cli = ready
+    assert cli("user", "add", "cli-tester", "--role", "lead")[0] == 0  # the CLI's own user
+    assert cli("user", "add", "ann")[0] == 0
+    code, _, err = cli(
+        "project", "create", "gated", "--version", "pairs@1", "--schema",
+        tmp_path / "schema.json", "--owner", "cli-tester", "--member", "ann",
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = cli("project", "gate", "gated", "--alpha", "better")
+    assert code == 1 and "--alpha 'better': expected QUESTION=NUMBER" in err
+    code, out, err = cli(
+        "project", "gate", "gated", "--min-annotations", "2", "--gold-accuracy", "0.9", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["gates"] == {"gold_accuracy": 0.9, "min_annotations": 2}
+    code, _, err = cli("annotate", "release", "gated")
+    assert code == 1 and "blocked by 2 quality gate(s)" in err
+    assert "min_annotations >= 2: not measurable (no labelled items)" in err
+    code, _, err = cli("annotate", "release", "gated", "--reason", "x")
+    assert code == 1 and "--reason goes with --override-gates" in err
+    code, out, err = cli(
+        "annotate", "release", "gated", "--override-gates", "--reason", "empty pilot", "--json"
+    )
+    assert code == 0, err
+    assert [g["passed"] for g in json.loads(out)["gates"]] == [False, False]
+    log = json.loads(cli("audit", "log", "--action", "release.gate_override", "--json")[1])
+    assert log[0]["actor"] == "cli-tester" and log[0]["details"]["reason"] == "empty pilot"
+    assert cli("project", "gate", "gated", "--clear")[0] == 0

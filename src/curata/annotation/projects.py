@@ -405,6 +405,26 @@ class ProjectService:
             )
         return self.get(name)
 
+    def set_gates(self, name: str, gates: dict[str, Any]) -> dict[str, Any]:
+        """Replace the quality gates a release must pass (``{}`` removes them); audited."""
+        from curata.quality.gates import parse_gates
+
+        with write_transaction(self._sessions) as session:
+            project = self.row(session, name)
+            questions = {q.name for q in self.schema(session, project).questions}
+            parsed = parse_gates(gates, questions)
+            before = (project.settings or {}).get("gates") or {}
+            project.settings = {**(project.settings or {}), "gates": parsed}
+            audit.append(
+                session,
+                actor=self._actor,
+                action="project.gates",
+                object_type="project",
+                object_ref=name,
+                details={"from": before, "to": parsed},
+            )
+        return parsed
+
     def reset_calibration(
         self, name: str, user_name: str, *, reason: str = "", by: str | None = None
     ) -> int:

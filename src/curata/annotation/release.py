@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -14,11 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.annotation.aggregation import AGGREGATORS, PLANNED
+from curata.annotation.aggregation import METHODS, ItemAnswers, aggregate_items
 from curata.annotation.review import current_annotations
-from curata.core.errors import ConflictError, ValidationError
+from curata.core.errors import ConflictError, ForbiddenError, ValidationError
+from curata.core.ids import canonical_json
 from curata.core.models import Version
+from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
+from curata.quality.gates import GateResult, evaluate, measure
 from curata.sourcing.service import check_name
 from curata.store.records import MANIFEST_SCHEMA, RecordStore
 from curata.store.tables import (
@@ -27,6 +30,7 @@ from curata.store.tables import (
     CohortRow,
     DatasetRow,
     ProjectRow,
+    ProjectSchemaRow,
     ReviewRow,
     TaskRow,
     UserRow,
@@ -53,13 +57,31 @@ class ReleaseResult:
     unlabelled: int
     tied: int
     people: dict[str, list[str]]
+    gates: list[GateResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "version": self.version.to_dict()}
+        return {
+            **self.__dict__,
+            "version": self.version.to_dict(),
+            "gates": [g.to_dict() for g in self.gates],
+        }
 
 
-def _effective(session: Session, task_id: int) -> tuple[list[dict[str, Any]], set[int]]:
-    """The answer sets that count for an item (fixes applied) and who made them."""
+class GateFailed(ValidationError):
+    """A release that fails one of its project's quality gates (exit 1 / HTTP 422)."""
+
+    def __init__(self, project: str, failed: list[GateResult], owner: str | None) -> None:
+        who = f"its owner ({owner})" if owner else "its owner (the project has none: set one)"
+        lines = "\n".join(f"  {g.describe()}" for g in failed)
+        super().__init__(
+            f"release of {project!r} blocked by {len(failed)} quality gate(s):\n{lines}\n"
+            f"only {who} can override, with --override-gates --reason TEXT"
+        )
+        self.failed = failed
+
+
+def _effective(session: Session, task_id: int) -> ItemAnswers:
+    """The answer sets that count for an item (fixes applied), with who made each."""
     current = current_annotations(session, task_id)
     fixes: dict[int | None, dict[str, Any] | None] = dict(
         session.execute(
@@ -68,7 +90,50 @@ def _effective(session: Session, task_id: int) -> tuple[list[dict[str, Any]], se
             .order_by(ReviewRow.id)
         ).all()
     )
-    return [fixes.get(a.id) or a.answers for a in current], {a.user_id for a in current}
+    return [(a.user_id, fixes.get(a.id) or a.answers) for a in current]
+
+
+CATEGORICAL = {"label", "rating", "preference", "ranking", "refusal"}
+
+
+def _categorical(schema: dict[str, Any]) -> set[str]:
+    """Questions whose answers are one of a few values (multi-label questions excepted)."""
+    return {
+        q["name"]
+        for q in schema.get("questions", [])
+        if q.get("type") in CATEGORICAL and not (q.get("type") == "label" and q.get("multiple"))
+    }
+
+
+def _gold_rows(
+    session: Session, project_id: int
+) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """Every answer that counts on a gold item: (annotator, answers, gold answers)."""
+    rows = session.execute(
+        select(AnnotationRow.user_id, AnnotationRow.answers, TaskRow.gold_answers)
+        .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
+        .where(
+            TaskRow.project_id == project_id,
+            TaskRow.kind == "gold",
+            AnnotationRow.status.notin_(("rejected", "superseded")),
+        )
+    ).all()
+    return [(user, answers, gold or {}) for user, answers, gold in rows]
+
+
+def _gold_accuracy(
+    rows: list[tuple[int, dict[str, Any], dict[str, Any]]],
+) -> dict[tuple[int, str], float]:
+    """Each annotator's accuracy per question on gold items, smoothed as
+    (correct + 1) / (answered + 2)."""
+    tally: dict[tuple[int, str], list[int]] = {}
+    for user, answers, gold in rows:
+        for name, want in gold.items():
+            if name in answers:
+                seen = tally.setdefault((user, name), [0, 0])
+                seen[0] += canonical_json(answers[name]) == canonical_json(want)
+                seen[1] += 1
+    return {key: (right + 1) / (total + 2) for key, (right, total) in tally.items()}
 
 
 class ReleaseService:
@@ -89,17 +154,23 @@ class ReleaseService:
         self._actor = actor
 
     def release(
-        self, project_name: str, *, aggregate: str = "majority", dataset: str | None = None
+        self,
+        project_name: str,
+        *,
+        aggregate: str = "majority",
+        dataset: str | None = None,
+        override: str | None = None,
+        by: str | None = None,
     ) -> ReleaseResult:
         """Aggregate every live item's labels into the next version of ``dataset``
-        (default ``<project>-labels``); adjudicated answers override the vote."""
-        if aggregate in PLANNED:
-            raise ValidationError(
-                f"aggregate: {aggregate!r} arrives with {PLANNED[aggregate]}; use 'majority'"
-            )
-        if aggregate not in AGGREGATORS:
-            raise ValidationError(f"aggregate: {aggregate!r} is not one of {sorted(AGGREGATORS)}")
-        combine = AGGREGATORS[aggregate]
+        (default ``<project>-labels``); adjudicated answers override the vote.
+
+        The project's quality gates must pass: a failing gate raises :class:`GateFailed`
+        naming each gate and its shortfall, unless the project's accountable owner (``by``,
+        default the workspace user) overrides with a reason, which goes to the audit log.
+        """
+        if aggregate not in METHODS:
+            raise ValidationError(f"aggregate: {aggregate!r} is not one of {', '.join(METHODS)}")
         started = utcnow()
         with self._sessions() as session:
             project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
@@ -112,27 +183,46 @@ class ReleaseService:
             tasks = session.scalars(
                 select(TaskRow).where(TaskRow.project_id == project.id, TaskRow.kind == "live")
             ).all()
-            labels: dict[str, tuple[str, str, int]] = {}
+            gathered: list[tuple[TaskRow, ItemAnswers, dict[str, Any] | None]] = []
             people: set[int] = set()
-            tied = 0
             for task in tasks:
-                answer_sets, who = _effective(session, task.id)
+                answers = _effective(session, task.id)
                 adjudicated = session.scalar(
                     select(ReviewRow.answers)
                     .where(ReviewRow.task_id == task.id, ReviewRow.tier == "adjudicate")
                     .order_by(ReviewRow.id.desc())
                     .limit(1)
                 )
-                if not answer_sets and adjudicated is None:
+                if not answers and adjudicated is None:
                     continue
-                people |= who
-                combined = combine(answer_sets) if answer_sets else {}
+                people |= {user for user, _ in answers}
+                gathered.append((task, answers, adjudicated))
+            questions = session.get(ProjectSchemaRow, (project.id, project.schema_version))
+            assert questions is not None
+            gold_rows = _gold_rows(session, project.id)
+            gates = self._check_gates(
+                project,
+                [answers for _, answers, _ in gathered],
+                gold_rows,
+                {q["name"] for q in questions.schema.get("questions", [])},
+                override=override,
+                by=by,
+            )
+            combined_all = aggregate_items(
+                aggregate,
+                [answers for _, answers, _ in gathered],
+                categorical=_categorical(questions.schema),
+                gold_accuracy=_gold_accuracy(gold_rows) if aggregate == "gold-weighted" else None,
+            )
+            labels: dict[str, tuple[str, str, int]] = {}
+            tied = 0
+            for (task, answers, adjudicated), combined in zip(gathered, combined_all, strict=True):
                 if adjudicated is not None:
                     for name, value in adjudicated.items():
                         combined[name] = {
                             "value": value,
                             "confidence": 1.0,
-                            "votes": len(answer_sets),
+                            "votes": len(answers),
                             "tied": False,
                             "adjudicated": True,
                         }
@@ -140,7 +230,7 @@ class ReleaseService:
                 labels[task.record_id] = (
                     json.dumps({k: v["value"] for k, v in combined.items()}, sort_keys=True),
                     json.dumps({k: v["confidence"] for k, v in combined.items()}, sort_keys=True),
-                    len(answer_sets),
+                    len(answers),
                 )
             lineage = self._people(session, project, people)
         name = dataset or f"{project_name}-labels"
@@ -170,7 +260,47 @@ class ReleaseService:
             project, source_version, name, table, digest, lineage, aggregate, started
         )
         version = self._datasets.version(ref)
-        return ReleaseResult(version, len(labels), len(ids) - len(labels), tied, lineage)
+        return ReleaseResult(version, len(labels), len(ids) - len(labels), tied, lineage, gates)
+
+    def _check_gates(
+        self,
+        project: ProjectRow,
+        items: list[ItemAnswers],
+        gold_rows: list[tuple[int, dict[str, Any], dict[str, Any]]],
+        questions: set[str],
+        *,
+        override: str | None,
+        by: str | None,
+    ) -> list[GateResult]:
+        gates = (project.settings or {}).get("gates") or {}
+        if not gates:
+            return []
+        results = evaluate(gates, measure(items, gold_rows, set(gates.get("alpha") or {})))
+        failed = [g for g in results if not g.passed]
+        if not failed:
+            return results
+        with self._sessions.begin() as session:
+            owner_row = session.get(UserRow, project.owner_id) if project.owner_id else None
+            owner = owner_row.name if owner_row else None
+            if override is None:
+                raise GateFailed(project.name, failed, owner)
+            actor = by or self._actor
+            if owner is None or actor != owner:
+                raise ForbiddenError(
+                    f"only the project's accountable owner ({owner or 'none set'}) can "
+                    f"override its quality gates, not {actor!r}"
+                )
+            if not override.strip():
+                raise ValidationError("override: give a reason (it goes to the audit log)")
+            audit.append(
+                session,
+                actor=actor,
+                action="release.gate_override",
+                object_type="project",
+                object_ref=project.name,
+                details={"reason": override, "failed": [g.to_dict() for g in failed]},
+            )
+        return results
 
     def _people(
         self, session: Session, project: ProjectRow, user_ids: set[int]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -14,7 +15,7 @@ from rich.table import Table
 from curata.cli.output import JsonOption, emit, workspace
 from curata.cli.output import table as table_of
 from curata.cli.sources import SensitivityChoice
-from curata.core.errors import CurataError, InputError
+from curata.core.errors import CurataError, InputError, ValidationError
 
 users = typer.Typer(help="Annotators, reviewers, leads: roles, vendors, cohorts, skills, tokens.")
 projects = typer.Typer(help="Annotation projects over dataset versions.")
@@ -225,6 +226,48 @@ def _lines(file: Path) -> list[str]:
         raise InputError("no such file", path=str(file)) from None
 
 
+@projects.command("gate")
+def project_gate(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    alpha: list[str] = typer.Option(
+        [], "--alpha", help="QUESTION=MIN: Krippendorff's alpha (nominal) >= MIN (repeatable)."
+    ),
+    gold_accuracy: float | None = typer.Option(
+        None, "--gold-accuracy", help="Share of gold answers that must be right."
+    ),
+    min_annotations: int | None = typer.Option(
+        None, "--min-annotations", help="Annotations every labelled item must have."
+    ),
+    clear: bool = typer.Option(False, "--clear", help="Remove every gate."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Set the quality gates a release of the project must pass (replaces earlier ones)."""
+    gates: dict[str, Any] = {}
+    for spec in alpha:
+        name, sep, value = spec.partition("=")
+        try:
+            gates.setdefault("alpha", {})[name.strip()] = float(value)
+        except ValueError:
+            raise ValidationError(f"--alpha {spec!r}: expected QUESTION=NUMBER") from None
+        if not sep or not name.strip():
+            raise ValidationError(f"--alpha {spec!r}: expected QUESTION=NUMBER")
+    if gold_accuracy is not None:
+        gates["gold_accuracy"] = gold_accuracy
+    if min_annotations is not None:
+        gates["min_annotations"] = min_annotations
+    if not gates and not clear:
+        raise ValidationError(
+            "name at least one gate (--alpha, --gold-accuracy, --min-annotations) or --clear"
+        )
+    saved = workspace(ctx).projects.set_gates(project, {} if clear else gates)
+    emit(
+        as_json,
+        {"project": project, "gates": saved},
+        lambda c: c.print(f"{project}: gates {json.dumps(saved) if saved else 'none'}"),
+    )
+
+
 @projects.command("recalibrate")
 def project_recalibrate(
     ctx: typer.Context,
@@ -382,10 +425,22 @@ def annotate_release(
     dataset: str | None = typer.Option(
         None, "--dataset", help="Dataset to write (default PROJECT-labels)."
     ),
+    override_gates: bool = typer.Option(
+        False, "--override-gates", help="Release despite failed quality gates (owner only)."
+    ),
+    reason: str = typer.Option("", "--reason", help="Why the gates are overridden (audited)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Aggregate labels into a new version with per-record labels and confidence."""
-    result = workspace(ctx).releases.release(project, aggregate=aggregate.value, dataset=dataset)
+    """Aggregate labels into a new version with per-record labels and confidence; refuses
+    when a quality gate of the project fails (see 'curata project gate')."""
+    if reason and not override_gates:
+        raise ValidationError("--reason goes with --override-gates")
+    result = workspace(ctx).releases.release(
+        project,
+        aggregate=aggregate.value,
+        dataset=dataset,
+        override=reason if override_gates else None,
+    )
     v = result.version
 
     def render(c: Console) -> None:
@@ -395,6 +450,8 @@ def annotate_release(
         )
         for key, names in result.people.items():
             c.print(f"  {key}: {escape(', '.join(names)) or '-'}")
+        for gate in result.gates:
+            c.print(f"  gate {escape(gate.describe())}")
 
     emit(as_json, result.to_dict(), render)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from curata._version import __version__
-from curata.cli import annotation, audit, datasets, ingest, lineage, sources
+from curata.cli import annotation, audit, datasets, ingest, lineage, quality, sources
 from curata.cli.output import JsonOption, emit
 from curata.core.errors import CurataError
 
@@ -34,6 +34,7 @@ app.add_typer(annotation.guidelines, name="guideline")
 app.add_typer(annotation.annotate, name="annotate")
 app.add_typer(annotation.tasks, name="tasks")
 app.command("serve")(annotation.serve)
+app.add_typer(quality.app, name="quality")
 
 
 def _version(value: bool) -> None:

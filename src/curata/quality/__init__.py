@@ -1,0 +1,1 @@
+"""Quality assurance: agreement, gold accuracy, drift, aggregation, label noise, gates."""
