@@ -300,56 +300,60 @@ def _ratio_expected(values: Matrix, counts: Matrix) -> float:
 # -- category-based coefficients (any number of raters, missing allowed) -------------------------
 
 
-def _agreement_parts(counts: Matrix, weights: Matrix) -> tuple[float, Matrix, int]:
-    """Percent agreement (weighted), category prevalence pi, and the number of pairable units."""
-    counts = np.asarray(counts, dtype=float)
+def _agreement_parts(counts: Matrix, weights: Matrix | None) -> tuple[float, Matrix, int]:
+    """Percent agreement (weighted), category prevalence pi, and the number of pairable units.
+    ``weights`` None means unweighted (and skips the units x q x q product)."""
+    counts = np.asarray(counts)
     r = counts.sum(axis=1)
-    rated = r >= 1
-    if not rated.any():
+    if not (r >= 1).any():
         raise AgreementError("no ratings")
     pairable = r >= 2
-    if not pairable.any():
+    n_pairable = int(pairable.sum())
+    if n_pairable == 0:
         raise AgreementError("no pairable units (no item has two or more ratings)")
-    weighted = counts @ weights.T
-    per_unit = (counts * (weighted - 1.0)).sum(axis=1)
-    rp = r[pairable]
+    if weights is None:
+        per_unit = np.einsum("ij,ij->i", counts, counts) - r  # sum n(n - 1)
+    else:
+        per_unit = (counts * (counts @ weights.T - 1.0)).sum(axis=1)
+    if n_pairable == len(r) and np.all(r == r[0]):  # complete data: one division each
+        pa = float(per_unit.sum()) / (len(r) * r[0] * (r[0] - 1.0))
+        pi = counts.sum(axis=0) / float(len(r) * r[0])
+        return pa, pi, n_pairable
+    rp = r[pairable].astype(float)
     pa = float(np.mean(per_unit[pairable] / (rp * (rp - 1.0))))
+    rated = r >= 1
     pi = (counts[rated] / r[rated, None]).mean(axis=0)
-    return pa, pi, int(pairable.sum())
+    return pa, pi, n_pairable
 
 
 def percent_agreement(counts: Matrix, weights: Matrix | None = None) -> float:
     """Share of agreeing rater pairs per unit, averaged over pairable units."""
-    q = np.asarray(counts).shape[1]
-    return _agreement_parts(counts, np.eye(q) if weights is None else weights)[0]
+    return _agreement_parts(counts, weights)[0]
 
 
 def fleiss_kappa(counts: Matrix, weights: Matrix | None = None) -> float:
     """Fleiss' kappa (Gwet's generalisation when units have different numbers of ratings)."""
-    q = np.asarray(counts).shape[1]
-    w = np.eye(q) if weights is None else weights
-    pa, pi, _ = _agreement_parts(counts, w)
-    pe = float(pi @ w @ pi)
+    pa, pi, _ = _agreement_parts(counts, weights)
+    pe = float(pi @ pi) if weights is None else float(pi @ weights @ pi)
     return _chance_corrected(pa, pe)
 
 
 def gwet_ac(counts: Matrix, weights: Matrix | None = None) -> float:
     """Gwet's AC1 (unweighted) or AC2 (weighted)."""
     q = np.asarray(counts).shape[1]
-    w = np.eye(q) if weights is None else weights
     if q < 2:
         return float("nan")
-    pa, pi, _ = _agreement_parts(counts, w)
-    pe = float(w.sum() * (pi @ (1.0 - pi)) / (q * (q - 1)))
+    pa, pi, _ = _agreement_parts(counts, weights)
+    total = float(q if weights is None else weights.sum())
+    pe = total * float(pi @ (1.0 - pi)) / (q * (q - 1))
     return _chance_corrected(pa, pe)
 
 
 def brennan_prediger(counts: Matrix, weights: Matrix | None = None) -> float:
     """Brennan-Prediger coefficient (chance agreement from a uniform use of the q categories)."""
     q = np.asarray(counts).shape[1]
-    w = np.eye(q) if weights is None else weights
-    pa, _, _ = _agreement_parts(counts, w)
-    return _chance_corrected(pa, float(w.sum()) / q**2)
+    pa, _, _ = _agreement_parts(counts, weights)
+    return _chance_corrected(pa, float(q if weights is None else weights.sum()) / q**2)
 
 
 def _chance_corrected(pa: float, pe: float) -> float:
