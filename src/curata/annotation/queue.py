@@ -100,10 +100,12 @@ class _Context:
     languages: list[str]
     domains: list[str]
     calibration_round: int
+    held: int | None = None  # the assignment this user holds on the project, if any
 
 
 RECLAIM_EVERY = timedelta(seconds=10)
 RECORD_CACHE_SIZE = 4096
+RECORD_PREFETCH = 32
 
 
 class QueueService:
@@ -133,8 +135,22 @@ class QueueService:
 
     # -- shared --------------------------------------------------------------------------
 
-    def _context(self, session: Session, project_name: str, user_name: str) -> _Context:
+    def _context(
+        self, session: Session, project_name: str, user_name: str, now: datetime | None = None
+    ) -> _Context:
         guideline = select(func.max(G.c.version)).where(G.c.project_id == P.c.id).scalar_subquery()
+        held = (  # the lease this user holds on the project, if any (next resumes it)
+            select(A.c.id)
+            .join(T, T.c.id == A.c.task_id)
+            .where(
+                T.c.project_id == P.c.id,
+                A.c.user_id == U.c.id,
+                A.c.status == "leased",
+                A.c.expires_at > (now or utcnow()),
+            )
+            .limit(1)
+            .scalar_subquery()
+        )
         row = session.execute(
             select(
                 P.c.id,
@@ -151,6 +167,7 @@ class QueueService:
                 U.c.domains,
                 M.c.user_id,
                 M.c.calibration_round,
+                held,
             )
             .select_from(
                 P.join(U, U.c.name == user_name).outerjoin(
@@ -163,7 +180,7 @@ class QueueService:
             self._projects.row(session, project_name)  # raises for an unknown project
             raise NotFoundError(f"unknown user {user_name!r}")
         (pid, schema_version, overlap, gold_share, lease, settings, gv, uid, role, clearance,
-         languages, domains, member, calibration_round) = row  # fmt: skip
+         languages, domains, member, calibration_round, held_id) = row  # fmt: skip
         if role != "admin" and member is None:
             raise NotMemberError(f"user {user_name!r} is not a member of project {project_name!r}")
         return _Context(
@@ -181,6 +198,7 @@ class QueueService:
             languages=list(languages or []),
             domains=list(domains or []),
             calibration_round=calibration_round or 0,
+            held=held_id,
         )
 
     def _record(self, row: int) -> dict[str, Any]:
@@ -190,13 +208,19 @@ class QueueService:
             if cached is not None:
                 self._records.move_to_end(row)
                 return cached
-        [record] = self._store.take_records([row])
-        view = {"kind": record.kind, **record.content(), "metadata": record.metadata}
+        # tasks go out in record order, so the next few rows are the next few tasks: one read
+        # of a block costs about what a read of one row does
+        views = {
+            r: {"kind": rec.kind, **rec.content(), "metadata": rec.metadata}
+            for r, rec in self._store.take_around(row, RECORD_PREFETCH).items()
+        }
         with self._lock:
-            self._records[row] = view
+            for r, view in views.items():
+                self._records.setdefault(r, view)
+                self._records.move_to_end(r)
             while len(self._records) > RECORD_CACHE_SIZE:
                 self._records.popitem(last=False)
-        return view
+        return views[row]
 
     def _view(self, session: Session, ctx: _Context, assignment_id: int, row: int,
               expires: datetime) -> TaskView:  # fmt: skip
@@ -218,20 +242,14 @@ class QueueService:
         """Lease the next item to a user (their current lease if they hold one), or ``None``."""
         now = now or utcnow()
         with write_transaction(self._sessions) as session:
-            ctx = self._context(session, project_name, user_name)
-            held = session.execute(
-                select(A.c.id, T.c.row, A.c.expires_at)
-                .join(T, T.c.id == A.c.task_id)
-                .where(
-                    T.c.project_id == ctx.project_id,
-                    A.c.user_id == ctx.user_id,
-                    A.c.status == "leased",
-                    A.c.expires_at > now,
-                )
-                .limit(1)
-            ).first()
-            if held is not None:
-                return self._view(session, ctx, held[0], held[1], held[2])
+            ctx = self._context(session, project_name, user_name, now)
+            if ctx.held is not None:
+                row, expires_at = session.execute(
+                    select(T.c.row, A.c.expires_at)
+                    .join(T, T.c.id == A.c.task_id)
+                    .where(A.c.id == ctx.held)
+                ).one()
+                return self._view(session, ctx, ctx.held, row, expires_at)
             self._check_skills(session, ctx)
             reclaimed = False
             last = self._last_reclaim.get(ctx.project_id)

@@ -261,6 +261,13 @@ class RecordStore:
     def take_records(self, rows: np.ndarray | list[int]) -> list[Record]:
         return [Record.from_row(row) for row in self.take(rows)]
 
+    def take_around(self, row: int, count: int) -> dict[int, Record]:
+        """``row`` and up to ``count - 1`` stored rows after it, in one read (for callers that
+        will likely want the neighbours next, like the annotation queue)."""
+        self._handle_for([row])
+        rows = list(range(row, min(row + count, self._records_rows)))
+        return dict(zip(rows, self.take_records(rows), strict=True))
+
     def get(self, record_id: str) -> dict[str, Any] | None:
         """Fetch one stored record by id (indexed), or ``None``."""
         table = self.records().to_table(filter=f"id = '{_hex(record_id)}'", limit=1)
