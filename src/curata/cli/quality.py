@@ -90,3 +90,48 @@ def agreement(
         c.print(t)
 
     emit(as_json, data, render)
+
+
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    by: str = typer.Option(
+        "annotator", "--by", help="Group by annotator, cohort, vendor or guideline."
+    ),
+    confidence: float = typer.Option(0.95, "--confidence", help="Interval coverage."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Gold accuracy (Wilson intervals) and agreement with the Dawid-Skene consensus per
+    annotator, cohort, vendor or guideline version; flags annotators who fall short."""
+    from curata.cli.output import workspace
+    from curata.quality.report import quality_report
+
+    if not 0.0 < confidence < 1.0:
+        raise ValidationError("confidence: must be between 0 and 1")
+    data = quality_report(workspace(ctx).projects.sessions, project, by=by, confidence=confidence)
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0%}"
+
+    def render(c: Console) -> None:
+        t = table_of(by, "labels", "gold", f"gold {confidence:.0%} interval", "consensus",
+                     "est. accuracy", "flags")  # fmt: skip
+        for g in data["groups"]:
+            interval = (
+                "—" if g["gold_low"] is None else f"[{g['gold_low']:.2f}, {g['gold_high']:.2f}]"
+            )
+            t.add_row(
+                g["group"],
+                f"{g['annotations']:,}",
+                f"{pct(g['gold_accuracy'])} of {g['gold_answered']}",
+                interval,
+                pct(g["consensus_agreement"]),
+                pct(g["estimated_accuracy"]),
+                "; ".join(g["flags"]) or "",
+            )
+        c.print(t)
+        if data["flagged"]:
+            c.print(f"[bold red]flagged:[/] {', '.join(data['flagged'])}")
+
+    emit(as_json, data, render)

@@ -1,0 +1,231 @@
+"""A project's quality report: gold accuracy (with Wilson intervals) and agreement with the
+Dawid-Skene consensus, per annotator, cohort, vendor or guideline version, with flags.
+
+Reads the project's annotations from the metadata database; the statistics themselves are the
+pure functions of :mod:`curata.quality.agreement`, :mod:`curata.quality.aggregation` and
+:mod:`curata.quality.stats`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from curata.core.errors import NotFoundError, ValidationError
+from curata.core.ids import canonical_json
+from curata.quality.aggregation import dawid_skene
+from curata.quality.stats import wilson_interval
+from curata.store.tables import (
+    AnnotationRow,
+    CohortMemberRow,
+    CohortRow,
+    ProjectRow,
+    ProjectSchemaRow,
+    TaskRow,
+    UserRow,
+    VendorRow,
+)
+
+GROUPINGS = ("annotator", "cohort", "vendor", "guideline")
+CATEGORICAL = {"label", "rating", "preference", "ranking", "refusal"}
+
+
+@dataclass
+class GroupQuality:
+    """Quality numbers for one annotator (or cohort, vendor, guideline version)."""
+
+    group: str
+    annotations: int = 0
+    gold_answered: int = 0
+    gold_correct: int = 0
+    consensus_answered: int = 0
+    consensus_agreed: int = 0
+    estimated_accuracy: float | None = None  # Dawid-Skene (annotators only)
+    flags: list[str] = field(default_factory=list)
+
+    def to_dict(self, confidence: float = 0.95) -> dict[str, Any]:
+        low, high = wilson_interval(self.gold_correct, self.gold_answered, confidence)
+        c_low, c_high = wilson_interval(self.consensus_agreed, self.consensus_answered, confidence)
+        return {
+            "group": self.group,
+            "annotations": self.annotations,
+            "gold_answered": self.gold_answered,
+            "gold_accuracy": self.gold_correct / self.gold_answered if self.gold_answered else None,
+            "gold_low": low if self.gold_answered else None,
+            "gold_high": high if self.gold_answered else None,
+            "consensus_answered": self.consensus_answered,
+            "consensus_agreement": (
+                self.consensus_agreed / self.consensus_answered if self.consensus_answered else None
+            ),
+            "consensus_low": c_low if self.consensus_answered else None,
+            "consensus_high": c_high if self.consensus_answered else None,
+            "estimated_accuracy": self.estimated_accuracy,
+            "flags": self.flags,
+        }
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When an annotator is flagged: their gold accuracy's upper Wilson bound, or their
+    Dawid-Skene accuracy, falls below these (with enough answers to judge)."""
+
+    gold_accuracy: float = 0.7
+    estimated_accuracy: float = 0.6
+    min_gold: int = 5
+    min_answers: int = 10
+
+
+def quality_report(
+    sessions: sessionmaker[Session],
+    project_name: str,
+    *,
+    by: str = "annotator",
+    confidence: float = 0.95,
+    thresholds: Thresholds | None = None,
+) -> dict[str, Any]:
+    """The report as plain data (see :class:`GroupQuality` for the fields)."""
+    if by not in GROUPINGS:
+        raise ValidationError(f"by: {by!r} is not one of {', '.join(GROUPINGS)}")
+    limits = thresholds or Thresholds()
+    with sessions() as session:
+        project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
+        if project is None:
+            raise NotFoundError(f"unknown project {project_name!r}")
+        schema = session.get(ProjectSchemaRow, (project.id, project.schema_version))
+        assert schema is not None
+        categorical = {
+            q["name"]
+            for q in schema.schema.get("questions", [])
+            if q.get("type") in CATEGORICAL and not q.get("multiple")
+        }
+        rows = session.execute(
+            select(
+                AnnotationRow.user_id,
+                AnnotationRow.task_id,
+                AnnotationRow.answers,
+                AnnotationRow.guideline_version,
+                TaskRow.kind,
+                TaskRow.gold_answers,
+            )
+            .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
+            .where(
+                TaskRow.project_id == project.id,
+                AnnotationRow.status.notin_(("rejected", "superseded")),
+            )
+        ).all()
+        users = {u.id: u for u in session.scalars(select(UserRow))}
+        vendors = {v.id: v.name for v in session.scalars(select(VendorRow))}
+        cohorts: dict[int, list[str]] = defaultdict(list)
+        for user_id, name in session.execute(
+            select(CohortMemberRow.user_id, CohortRow.name).join(
+                CohortRow, CohortRow.id == CohortMemberRow.cohort_id
+            )
+        ):
+            cohorts[user_id].append(name)
+
+    consensus, estimated = _consensus(rows, categorical)
+
+    def groups_of(user_id: int, guideline: int | None) -> list[str]:
+        user = users[user_id]
+        if by == "annotator":
+            return [user.name]
+        if by == "cohort":
+            return sorted(cohorts.get(user_id, [])) or ["(no cohort)"]
+        if by == "vendor":
+            return [vendors[user.vendor_id] if user.vendor_id else "(internal)"]
+        return [f"{project_name}@v{guideline}" if guideline else "(no guideline)"]
+
+    table: dict[str, GroupQuality] = {}
+    for user_id, task_id, answers, guideline, kind, gold in rows:
+        for group in groups_of(user_id, guideline):
+            g = table.setdefault(group, GroupQuality(group))
+            g.annotations += 1
+            if kind == "gold" and gold:
+                for name, want in gold.items():
+                    if name in answers:
+                        g.gold_answered += 1
+                        g.gold_correct += canonical_json(answers[name]) == canonical_json(want)
+            elif kind == "live":
+                for name in categorical & set(answers):
+                    label = consensus.get((task_id, name))
+                    if label is not None:
+                        g.consensus_answered += 1
+                        g.consensus_agreed += canonical_json(answers[name]) == label
+    if by == "annotator":
+        for user_id, value in estimated.items():
+            name = users[user_id].name
+            if name in table:
+                table[name].estimated_accuracy = value
+        for g in table.values():
+            _flag(g, limits, confidence)
+    report = [g.to_dict(confidence) for g in sorted(table.values(), key=lambda g: g.group)]
+    return {
+        "project": project_name,
+        "by": by,
+        "confidence": confidence,
+        "thresholds": limits.__dict__,
+        "groups": report,
+        "flagged": [g["group"] for g in report if g["flags"]],
+    }
+
+
+def _consensus(
+    rows: Sequence[Any], categorical: set[str]
+) -> tuple[dict[tuple[int, str], str], dict[int, float]]:
+    """Dawid-Skene consensus label per (live task, question), and each annotator's estimated
+    accuracy (prior-weighted diagonal of their confusion matrix, averaged over questions)."""
+    consensus: dict[tuple[int, str], str] = {}
+    per_user: dict[int, list[float]] = defaultdict(list)
+    for name in sorted(categorical):
+        triples = [
+            (task_id, user_id, canonical_json(answers[name]))
+            for user_id, task_id, answers, _, kind, _ in rows
+            if kind == "live" and name in answers
+        ]
+        if not triples:
+            continue
+        tasks = {t: i for i, t in enumerate(dict.fromkeys(t for t, _, _ in triples))}
+        workers = {w: j for j, w in enumerate(dict.fromkeys(w for _, w, _ in triples))}
+        classes = {c: k for k, c in enumerate(dict.fromkeys(c for _, _, c in triples))}
+        arr = np.array([(tasks[t], workers[w], classes[c]) for t, w, c in triples])
+        if len(classes) < 2:
+            for t in tasks:
+                consensus[(t, name)] = next(iter(classes))
+            continue
+        result = dawid_skene(
+            arr[:, 0], arr[:, 1], arr[:, 2],
+            n_items=len(tasks), n_workers=len(workers), n_classes=len(classes),
+        )  # fmt: skip
+        labels = list(classes)
+        for t, i in tasks.items():
+            consensus[(t, name)] = labels[int(result.labels[i])]
+        assert result.confusion is not None and result.priors is not None
+        diagonal = np.einsum("jkk->jk", result.confusion) @ result.priors
+        for w, j in workers.items():
+            per_user[w].append(float(diagonal[j]))
+    return consensus, {w: float(np.mean(v)) for w, v in per_user.items()}
+
+
+def _flag(g: GroupQuality, limits: Thresholds, confidence: float) -> None:
+    if g.gold_answered >= limits.min_gold:
+        _, high = wilson_interval(g.gold_correct, g.gold_answered, confidence)
+        if high < limits.gold_accuracy:
+            g.flags.append(
+                f"gold accuracy {g.gold_correct}/{g.gold_answered}: even the interval's upper "
+                f"bound {high:.2f} is below {limits.gold_accuracy:.2f}"
+            )
+    if (
+        g.estimated_accuracy is not None
+        and g.consensus_answered >= limits.min_answers
+        and g.estimated_accuracy < limits.estimated_accuracy
+    ):
+        g.flags.append(
+            f"estimated accuracy {g.estimated_accuracy:.2f} (Dawid-Skene) is below "
+            f"{limits.estimated_accuracy:.2f}"
+        )

@@ -1,0 +1,84 @@
+"""`curata quality report`: gold accuracy with Wilson intervals, agreement with the consensus,
+and flags, on a project labelled by careful annotators and planted spammers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.conftest import write_jsonl
+
+from curata.core.errors import NotFoundError, ValidationError
+from curata.quality.report import quality_report
+
+
+@pytest.fixture
+def labelled(ws, tmp_path: Path):
+    """Three careful annotators (c2 slips on every third item) in an internal cohort, two
+    spammers from vendor acme who always answer "spam"; 24 items, overlap 5, 4 gold items."""
+    rows = [{"text": f"item {i}"} for i in range(24)]
+    ws.ingest([write_jsonl(tmp_path / "q.jsonl", rows)], source="web", dataset="qr")
+    for name in ("c1", "c2", "c3"):
+        ws.workforce.add_user(name, cohorts=["in-house"])
+    for name in ("s1", "s2"):
+        ws.workforce.add_user(name, vendor="acme", cohorts=["acme-wave-1"])
+    people = ["c1", "c2", "c3", "s1", "s2"]
+    schema = {"questions": [{"type": "label", "name": "topic", "labels": ["ok", "bad", "spam"]}]}
+    ws.projects.create("qr", version="qr@1", schema=schema, overlap=5, members=people,
+                       gold_share=0.9)  # fmt: skip
+    ws.projects.publish_guideline("qr", "# v1")
+    ids = {r.text: i for b in ws.datasets.iter_records("qr@1") for i, r in b}
+    ws.projects.add_gold_items(
+        "qr", [(ids[f"item {i}"], {"topic": "ok" if i % 2 else "bad"}) for i in range(4)]
+    )
+    for name in people:
+        while (view := ws.queue.next_task("qr", name)) is not None:
+            n = int(view.record["text"].split()[1])
+            truth = "ok" if n % 2 else "bad"
+            slipped = name.startswith("s") or (name == "c2" and n % 3 == 0)
+            said = "spam" if slipped else truth
+            ws.queue.submit(view.assignment_id, name, {"topic": said})
+    return ws
+
+
+def test_the_planted_spammers_are_flagged(labelled) -> None:
+    report = quality_report(labelled.projects.sessions, "qr")
+    assert report["flagged"] == ["s1", "s2"]
+    rows = {g["group"]: g for g in report["groups"]}
+    assert rows["c1"]["gold_accuracy"] == 1.0 and rows["c1"]["gold_answered"] == 4
+    assert rows["s1"]["gold_accuracy"] == 0.0
+    assert rows["s1"]["gold_high"] < 0.5 < rows["c1"]["gold_low"] + 0.5  # Wilson, 4 answers
+    assert rows["c1"]["consensus_agreement"] == 1.0
+    assert rows["s1"]["estimated_accuracy"] < 0.3 < 0.9 < rows["c3"]["estimated_accuracy"]
+    assert "Dawid-Skene" in rows["s2"]["flags"][0]
+
+
+def test_grouped_by_vendor_cohort_and_guideline(labelled) -> None:
+    sessions = labelled.projects.sessions
+    vendors = {g["group"]: g for g in quality_report(sessions, "qr", by="vendor")["groups"]}
+    assert set(vendors) == {"acme", "(internal)"}
+    assert vendors["acme"]["gold_answered"] == 8 and vendors["acme"]["gold_accuracy"] == 0.0
+    cohorts = {g["group"] for g in quality_report(sessions, "qr", by="cohort")["groups"]}
+    assert cohorts == {"in-house", "acme-wave-1"}
+    guidelines = quality_report(sessions, "qr", by="guideline")["groups"]
+    assert [g["group"] for g in guidelines] == ["qr@v1"]
+    with pytest.raises(ValidationError, match="by: 'team' is not one of"):
+        quality_report(sessions, "qr", by="team")
+    with pytest.raises(NotFoundError, match="unknown project 'nope'"):
+        quality_report(sessions, "nope")
+
+
+def test_the_report_from_the_command_line(labelled, capsys, monkeypatch) -> None:
+    from curata.cli.main import main
+
+    monkeypatch.delenv("CURATA_DATABASE_URL", raising=False)  # the workspace's own config
+    home = str(labelled.home)
+    assert main(["--home", home, "quality", "report", "qr", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["flagged"] == ["s1", "s2"]
+    assert main(["--home", home, "quality", "report", "qr", "--by", "vendor"]) == 0
+    out = capsys.readouterr().out
+    assert "acme" in out and "(internal)" in out
+    assert main(["--home", home, "quality", "report", "qr", "--confidence", "2"]) == 1
+    assert "confidence: must be between 0 and 1" in capsys.readouterr().err
