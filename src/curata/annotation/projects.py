@@ -405,6 +405,26 @@ class ProjectService:
             )
         return self.get(name)
 
+    def add_members(self, name: str, users: builtins.list[str]) -> Project:
+        """Let more users work on a project (members already there are left as they are)."""
+        with write_transaction(self._sessions) as session:
+            project = self.row(session, name)
+            added = []
+            for user in dict.fromkeys(users):
+                user_id = self._user_id(session, user)
+                if session.get(ProjectMemberRow, (project.id, user_id)) is None:
+                    session.add(ProjectMemberRow(project_id=project.id, user_id=user_id))
+                    added.append(user)
+            audit.append(
+                session,
+                actor=self._actor,
+                action="project.members",
+                object_type="project",
+                object_ref=name,
+                details={"added": added},
+            )
+        return self.get(name)
+
     def set_gates(self, name: str, gates: dict[str, Any]) -> dict[str, Any]:
         """Replace the quality gates a release must pass (``{}`` removes them); audited."""
         from curata.quality.gates import parse_gates

@@ -226,6 +226,17 @@ def _lines(file: Path) -> list[str]:
         raise InputError("no such file", path=str(file)) from None
 
 
+@projects.command("add-member")
+def project_add_member(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    users: list[str] = typer.Argument(..., help="Users to add.", metavar="USER..."),
+) -> None:
+    """Let more users work on a project."""
+    p = workspace(ctx).projects.add_members(project, users)
+    typer.echo(f"{p.name}: members {', '.join(p.members)}")
+
+
 @projects.command("gate")
 def project_gate(
     ctx: typer.Context,

@@ -35,6 +35,7 @@ app.add_typer(annotation.annotate, name="annotate")
 app.add_typer(annotation.tasks, name="tasks")
 app.command("serve")(annotation.serve)
 app.add_typer(quality.app, name="quality")
+app.add_typer(quality.simulate_app, name="simulate")
 
 
 def _version(value: bool) -> None:

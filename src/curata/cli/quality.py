@@ -135,3 +135,42 @@ def report(
             c.print(f"[bold red]flagged:[/] {', '.join(data['flagged'])}")
 
     emit(as_json, data, render)
+
+
+simulate_app = typer.Typer(help="Simulated annotators with known behaviour (for validation).")
+
+
+@simulate_app.command("annotators")
+def simulate_annotators_cmd(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="A project with one single-choice label question."),
+    good: int = typer.Option(6, "--good", min=0, help="Annotators right 90% of the time."),
+    careless: int = typer.Option(1, "--careless", min=0, help="Annotators right 40%."),
+    spammer: int = typer.Option(1, "--spammer", min=0, help="Always the first label."),
+    adversarial: int = typer.Option(1, "--adversarial", min=0, help="Never right."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the truth and of every answer."),
+    gold_fraction: float = typer.Option(
+        0.05, "--gold-fraction", help="Share of the records added as gold (with the truth)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Plant annotators on PROJECT and let them label it through the queue; prints who was
+    planted as what, to compare with 'curata quality report'."""
+    from curata.cli.output import workspace
+    from curata.quality.simulate import simulate_annotators
+
+    sim = simulate_annotators(
+        workspace(ctx),
+        project,
+        {"good": good, "careless": careless, "spammer": spammer, "adversarial": adversarial},
+        seed=seed,
+        gold_fraction=gold_fraction,
+    )
+
+    def render(c: Console) -> None:
+        c.print(
+            f"{len(sim.roles)} simulated annotators gave {sim.labels:,} labels on {project} "
+            f"({sim.gold_items} gold items); planted as bad: {', '.join(sim.bad) or 'none'}"
+        )
+
+    emit(as_json, sim.to_dict(), render)

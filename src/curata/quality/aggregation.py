@@ -72,8 +72,11 @@ def dawid_skene(
     tol: float = 1e-6,
     max_iter: int = 500,
     smoothing: float = 0.01,
+    stop: str = "posteriors",
 ) -> Posteriors:
-    """Dawid-Skene EM run until no posterior moves by more than ``tol`` (or ``max_iter``).
+    """Dawid-Skene EM run to convergence (or ``max_iter``): with ``stop="posteriors"`` until
+    no posterior moves by more than ``tol``; with ``stop="likelihood"`` until the
+    log-likelihood per label improves by less than ``tol`` (crowd-kit's criterion).
 
     ``smoothing`` is added to every confusion count (a symmetric Dirichlet prior), so an
     annotator never has a zero probability of any answer.
@@ -82,6 +85,8 @@ def dawid_skene(
     workers = np.asarray(workers, dtype=np.int64)
     labels = np.asarray(labels, dtype=np.int64)
     _check(items, workers, labels, n_classes)
+    if stop not in ("posteriors", "likelihood"):
+        raise ValueError(f"stop: {stop!r} is not 'posteriors' or 'likelihood'")
     k = n_classes
     post = majority_posteriors(items, labels, n_items, k).posteriors
     wl = workers * k + labels  # (worker, said) cell of each label
@@ -102,18 +107,22 @@ def dawid_skene(
         confusion += smoothing
         confusion /= confusion.sum(axis=2, keepdims=True)
         # E-step: log P(truth = t | labels) ∝ log prior_t + Σ log pi_j[t, said]
-        log_conf = np.log(confusion)
+        log_cells = np.log(confusion).transpose(0, 2, 1).reshape(n_workers * k, k)
         log_post = np.tile(np.log(priors), (n_items, 1))
         for truth in range(k):
             log_post[:, truth] += np.bincount(
-                items, weights=log_conf[workers, truth, labels], minlength=n_items
+                items, weights=log_cells[wl, truth], minlength=n_items
             )
         top = log_post.max(axis=1, keepdims=True)
         unnormalised = np.exp(log_post - top)
         norm = unnormalised.sum(axis=1, keepdims=True)
         new_post = unnormalised / norm
-        log_lik = float((np.log(norm) + top).sum())
-        change = float(np.abs(new_post - post).max()) if n_items else 0.0
+        previous, log_lik = log_lik, float((np.log(norm) + top).sum())
+        if stop == "posteriors":
+            change = float(np.abs(new_post - post).max()) if n_items else 0.0
+        else:
+            gain = np.inf if previous is None else (log_lik - previous)
+            change = gain / max(1, len(labels))
         post = new_post
         if change < tol:
             converged = True

@@ -1,0 +1,51 @@
+"""Planted annotators through the real queue: the report flags exactly the planted bad ones,
+and Dawid-Skene beats majority vote against the planted truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.conftest import write_jsonl
+
+from curata.core.errors import ValidationError
+from curata.quality.report import quality_report
+from curata.quality.simulate import simulate_annotators
+
+
+@pytest.fixture
+def project(ws, tmp_path: Path):
+    rows = [{"text": f"ticket {i}"} for i in range(40)]
+    ws.ingest([write_jsonl(tmp_path / "t.jsonl", rows)], source="web", dataset="tickets")
+    schema = {"questions": [{"type": "label", "name": "topic", "labels": ["a", "b", "c", "d"]}]}
+    ws.projects.create("sim", version="tickets@1", schema=schema, overlap=5, gold_share=0.2)
+    return ws
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_planted_bad_annotators_are_flagged_and_ds_beats_majority(project, tmp_path, seed) -> None:
+    ws = project
+    planted = {"good": 4, "careless": 1, "spammer": 1, "adversarial": 1}
+    sim = simulate_annotators(ws, "sim", planted, seed=seed, gold_fraction=0.1)
+    assert sim.labels >= 40 * 5 and len(sim.roles) == 7
+    flagged = set(quality_report(ws.projects.sessions, "sim")["flagged"])
+    assert flagged == set(sim.bad)  # precision and recall 1 on this run
+
+    def accuracy(method: str) -> float:
+        ref = ws.releases.release("sim", aggregate=method, dataset=f"sim-{method}").version.ref
+        out = tmp_path / f"{method}-{seed}.jsonl"
+        ws.export(ref, format="jsonl", out=out)
+        rows = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+        return sum(r["curata_labels"]["topic"] == sim.truth[r["curata_id"]] for r in rows) / len(
+            rows
+        )
+
+    assert accuracy("dawid-skene") > accuracy("majority")
+
+
+def test_simulation_refuses_what_it_cannot_simulate(project) -> None:
+    with pytest.raises(ValidationError, match="role 'sleepy' is not one of"):
+        simulate_annotators(project, "sim", {"sleepy": 2})
+    with pytest.raises(ValidationError, match="at least two annotators"):
+        simulate_annotators(project, "sim", {"good": 1})
