@@ -34,7 +34,7 @@ def test_agreement_on_a_csv_gives_every_coefficient_with_intervals(cli, ratings_
     report = json.loads(out)
     assert (report["units"], report["annotators"], report["ratings"]) == (12, 4, 41)
     by_name = {(c["name"], c["weights"]): c for c in report["coefficients"]}
-    alpha = by_name[("krippendorff_alpha_nominal", "unweighted")]
+    alpha = by_name[("krippendorff_alpha_nominal", "nominal metric")]
     assert alpha["value"] == pytest.approx(0.743, abs=5e-4) and alpha["units"] == 11
     assert alpha["low"] < alpha["value"] < alpha["high"]
     assert {"fleiss_kappa", "gwet_ac1", "brennan_prediger", "percent_agreement"} <= {
@@ -74,10 +74,10 @@ def test_jsonl_and_ordinal_text_labels(cli, tmp_path: Path) -> None:
     ("content", "suffix", "message"),
     [
         ("item,rater,value\nq1,a,1\n", ".csv", "ratings.csv:1: missing column(s) annotator"),
-        ("item,annotator,value\nq1,a,1\nq1,a,2\n", ".csv", "annotator 'a' rated item 'q1' more"),
+        ("item,annotator,value\nq1,a,1\nq1,a,2\n", ".csv", "ratings.csv:3: annotator 'a' rated"),
         ('{"item": "q1", "annotator": "a", "value": 1}\n{oops\n', ".jsonl", "ratings.jsonl:2: "),
         ('{"item": "q1", "annotator": "a", "value": [1]}\n', ".jsonl", "single value"),
-        ("item,annotator,value\nq1,a,x\nq1,b,2\n", ".csv", "interval data needs numbers; got 'x'"),
+        ("item,annotator,value\nq1,a,x\nq1,b,2\n", ".csv", "ratings.csv:2: interval data needs"),
         ("a\tb\n", ".txt", "unknown format '.txt'"),
     ],
 )

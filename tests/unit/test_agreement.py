@@ -183,7 +183,7 @@ def test_report_lists_what_applies_per_level() -> None:
     rel = reliability_matrix(items, annotators, values, level="ordinal")
     report = agreement_report(rel, "ordinal", samples=50)
     names = {(c.name, c.weights) for c in report}
-    assert ("krippendorff_alpha_ordinal", "unweighted") in names
+    assert ("krippendorff_alpha_ordinal", "ordinal metric") in names
     assert ("gwet_ac2", "quadratic") in names and ("fleiss_kappa", "quadratic") in names
     alpha = next(c for c in report if c.name == "krippendorff_alpha_ordinal")
     assert alpha.value == pytest.approx(0.815, abs=5e-4) and alpha.units == 11

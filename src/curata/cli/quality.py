@@ -58,7 +58,8 @@ def agreement(
         )
         report = agreement_report(rel, level, samples=samples, confidence=confidence, seed=seed)
     except AgreementError as exc:
-        raise InputError(str(exc), path=str(file)) from None
+        line = rows.lines[exc.index] if exc.index is not None else None
+        raise InputError(str(exc), path=str(file), line=line) from None
     data = {
         "file": str(file),
         "level": level,

@@ -39,7 +39,12 @@ Matrix = np.ndarray
 
 
 class AgreementError(ValueError):
-    """Input that agreement cannot be computed on (names what is wrong)."""
+    """Input that agreement cannot be computed on (names what is wrong; ``index`` is the
+    position of the offending rating, when one rating is to blame)."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 # -- building the data ---------------------------------------------------------------------------
@@ -88,8 +93,9 @@ def reliability_matrix(
     uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
     if len(uniq) != len(keys):
         dup = int(first[np.argmax(counts > 1)])
+        again = int(np.flatnonzero(keys == keys[dup])[1])
         raise AgreementError(
-            f"annotator {annotators[dup]!r} rated item {items[dup]!r} more than once"
+            f"annotator {annotators[dup]!r} rated item {items[dup]!r} more than once", again
         )
     codes, cats = _codes(values, level, categories)
     data = np.full((len(unit_names), len(rater_names)), np.nan)
@@ -104,20 +110,24 @@ def _codes(
         try:
             numbers = np.asarray([float(v) for v in values], dtype=float)
         except (TypeError, ValueError):
-            bad = next(v for v in values if not _is_number(v))
-            raise AgreementError(f"{level} data needs numbers; got {bad!r}") from None
+            at = next(i for i, v in enumerate(values) if not _is_number(v))
+            raise AgreementError(f"{level} data needs numbers; got {values[at]!r}", at) from None
         if not np.all(np.isfinite(numbers)):
-            raise AgreementError(f"{level} data needs finite numbers")
+            at = int(np.argmin(np.isfinite(numbers)))
+            raise AgreementError(f"{level} data needs finite numbers; got {values[at]!r}", at)
         if level == "ratio" and np.any(numbers < 0):
-            raise AgreementError("ratio data needs numbers >= 0")
+            at = int(np.argmax(numbers < 0))
+            raise AgreementError(f"ratio data needs numbers >= 0; got {values[at]!r}", at)
         return numbers, sorted(set(numbers.tolist()))
     if categories is not None:
         cats = list(categories)
         index = {_key(c): i for i, c in enumerate(cats)}
-        unknown = [v for v in values if _key(v) not in index]
+        unknown = [i for i, v in enumerate(values) if _key(v) not in index]
         if unknown:
             raise AgreementError(
-                f"value {unknown[0]!r} is not one of the categories {', '.join(map(str, cats))}"
+                f"value {values[unknown[0]]!r} is not one of the categories "
+                f"{', '.join(map(str, cats))}",
+                unknown[0],
             )
         return np.asarray([index[_key(v)] for v in values], dtype=float), cats
     seen = list(dict.fromkeys(_key(v) for v in values))
@@ -457,7 +467,8 @@ def alpha_with_interval(
         return _alpha_from(stats, np.bincount(idx, minlength=k).astype(float))
 
     low, high = bootstrap_interval(replicate, k, samples=samples, confidence=confidence, seed=seed)
-    return Coefficient(f"krippendorff_alpha_{level}", _alpha_from(stats, None), low, high, k)
+    value = _alpha_from(stats, None)
+    return Coefficient(f"krippendorff_alpha_{level}", value, low, high, k, f"{level} metric")
 
 
 def agreement_report(
