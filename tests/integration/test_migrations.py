@@ -76,3 +76,29 @@ def test_upgrading_a_0001_database_keeps_its_sources(tmp_path, database_url) -> 
         row = conn.execute(sa.text("SELECT name, sensitivity FROM sources")).one()
     assert tuple(row) == ("old", "internal")
     engine.dispose()
+
+
+def test_upgrading_a_0002_database_with_annotation_work(ws, tmp_path) -> None:
+    """0003 adds columns to tables that annotation rows reference: it must not re-create them
+    (SQLite refuses to drop a referenced table), and it derives every task's open flag."""
+    from alembic import command
+    from tests.conftest import write_jsonl
+
+    from curata.store.db import _alembic_config
+
+    rows = [{"text": f"t{i}"} for i in range(5)]
+    ws.ingest([write_jsonl(tmp_path / "m.jsonl", rows)], source="web", dataset="mig")
+    ws.workforce.add_user("a")
+    schema = {"questions": [{"type": "label", "name": "l", "labels": ["x", "y"]}]}
+    ws.projects.create("mig", version="mig@1", schema=schema, members=["a"])
+    view = ws.queue.next_task("mig", "a")
+    ws.queue.submit(view.assignment_id, "a", {"l": "x"})
+    cfg = _alembic_config()
+    for target, step in (("0002", command.downgrade), ("head", command.upgrade)):
+        with ws.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+    with ws.engine.connect() as conn:
+        flags = conn.execute(sa.text("SELECT is_open FROM tasks ORDER BY id")).scalars().all()
+        annotations = conn.scalar(sa.text("SELECT count(*) FROM annotations"))
+    assert [bool(f) for f in flags] == [False, True, True, True, True] and annotations == 1

@@ -16,11 +16,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tasks") as batch:
-        batch.add_column(
-            sa.Column("is_open", sa.Boolean(), server_default=sa.true(), nullable=False)
-        )
-        batch.add_column(sa.Column("language", sa.String(length=35), nullable=True))
+    # plain ADD COLUMN, not a batch: on SQLite a batch re-creates the table, which foreign keys
+    # from assignments, annotations and reviews forbid once a project has work in it
+    op.add_column(
+        "tasks", sa.Column("is_open", sa.Boolean(), server_default=sa.true(), nullable=False)
+    )
+    op.add_column("tasks", sa.Column("language", sa.String(length=35), nullable=True))
     op.execute(
         "UPDATE tasks SET is_open = (kind <> 'live' OR assigned < "
         "(SELECT overlap FROM projects WHERE projects.id = tasks.project_id))"
@@ -35,18 +36,18 @@ def upgrade() -> None:
         "ix_assignments_user_status", "assignments", ["user_id", "status"], unique=False
     )
     op.create_index("ix_assignments_lease", "assignments", ["status", "expires_at"], unique=False)
-    with op.batch_alter_table("project_members") as batch:
-        batch.add_column(
-            sa.Column("calibration_round", sa.Integer(), server_default="0", nullable=False)
-        )
+    op.add_column(
+        "project_members",
+        sa.Column("calibration_round", sa.Integer(), server_default="0", nullable=False),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("project_members") as batch:
-        batch.drop_column("calibration_round")
+    # plain ALTER TABLE … DROP COLUMN (SQLite >= 3.35 has it): a batch "recreate" would drop
+    # and re-create tables other tables reference, which SQLite refuses with foreign keys on
     op.drop_index("ix_assignments_lease", table_name="assignments")
     op.drop_index("ix_assignments_user_status", table_name="assignments")
     op.drop_index("ix_tasks_queue", table_name="tasks")
-    with op.batch_alter_table("tasks") as batch:
-        batch.drop_column("language")
-        batch.drop_column("is_open")
+    op.execute("ALTER TABLE project_members DROP COLUMN calibration_round")
+    op.execute("ALTER TABLE tasks DROP COLUMN language")
+    op.execute("ALTER TABLE tasks DROP COLUMN is_open")
