@@ -116,12 +116,10 @@ def report(
         return "—" if value is None else f"{value:.0%}"
 
     def render(c: Console) -> None:
-        t = table_of(by, "labels", "gold", f"gold {confidence:.0%} interval", "consensus",
-                     "est. accuracy", "flags")  # fmt: skip
+        t = table_of(by, "labels", "gold", f"gold {confidence:.0%}", "consensus", "est. acc.",
+                     "flag")  # fmt: skip
         for g in data["groups"]:
-            interval = (
-                "—" if g["gold_low"] is None else f"[{g['gold_low']:.2f}, {g['gold_high']:.2f}]"
-            )
+            interval = "—" if g["gold_low"] is None else f"{g['gold_low']:.2f}-{g['gold_high']:.2f}"
             t.add_row(
                 g["group"],
                 f"{g['annotations']:,}",
@@ -129,11 +127,12 @@ def report(
                 interval,
                 pct(g["consensus_agreement"]),
                 pct(g["estimated_accuracy"]),
-                "; ".join(g["flags"]) or "",
+                "[bold red]yes[/]" if g["flags"] else "",
             )
         c.print(t)
-        if data["flagged"]:
-            c.print(f"[bold red]flagged:[/] {', '.join(data['flagged'])}")
+        for g in data["groups"]:
+            for reason in g["flags"]:
+                c.print(f"[bold red]flagged[/] {g['group']}: {reason}")
 
     emit(as_json, data, render)
 
