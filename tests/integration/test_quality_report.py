@@ -77,8 +77,30 @@ def test_the_report_from_the_command_line(labelled, capsys, monkeypatch) -> None
     assert main(["--home", home, "quality", "report", "qr", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["flagged"] == ["s1", "s2"]
-    assert main(["--home", home, "quality", "report", "qr", "--by", "vendor"]) == 0
+    page = labelled.home / "report.html"
+    assert (
+        main(["--home", home, "quality", "report", "qr", "--by", "vendor", "--html", str(page)])
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "acme" in out and "(internal)" in out
+    assert "acme" in out and "(internal)" in out and "HTML report with charts" in out
+    assert "<svg" in page.read_text("utf-8")
     assert main(["--home", home, "quality", "report", "qr", "--confidence", "2"]) == 1
     assert "confidence: must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_the_html_report_draws_intervals_and_escapes_names(labelled, tmp_path) -> None:
+    from curata.quality.html import render_report
+
+    data = quality_report(labelled.projects.sessions, "qr")
+    data["groups"][0]["group"] = "<script>alert(1)</script>"  # a hostile name, shown as text
+    page = render_report(data)
+    assert page.startswith("<!doctype html>") and "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("<svg") == 2  # gold accuracy and consensus charts
+    # one dot per group with gold answers and one per group with consensus answers
+    with_gold = sum(g["gold_accuracy"] is not None for g in data["groups"])
+    with_consensus = sum(g["consensus_agreement"] is not None for g in data["groups"])
+    assert page.count("<circle") == with_gold + with_consensus
+    assert "#c0392b" in page  # flagged annotators are drawn in red
+    assert "Flagged" in page and "Dawid-Skene" in page

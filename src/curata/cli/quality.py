@@ -101,6 +101,9 @@ def report(
         "annotator", "--by", help="Group by annotator, cohort, vendor or guideline."
     ),
     confidence: float = typer.Option(0.95, "--confidence", help="Interval coverage."),
+    html: Path | None = typer.Option(
+        None, "--html", help="Also write an HTML report with charts to this file."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Gold accuracy (Wilson intervals) and agreement with the Dawid-Skene consensus per
@@ -111,6 +114,13 @@ def report(
     if not 0.0 < confidence < 1.0:
         raise ValidationError("confidence: must be between 0 and 1")
     data = quality_report(workspace(ctx).projects.sessions, project, by=by, confidence=confidence)
+    if html is not None:
+        from curata.quality.html import render_report
+
+        try:
+            html.write_text(render_report(data), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write the report: {exc.strerror}", path=str(html)) from None
 
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{value:.0%}"
@@ -133,6 +143,8 @@ def report(
         for g in data["groups"]:
             for reason in g["flags"]:
                 c.print(f"[bold red]flagged[/] {g['group']}: {reason}")
+        if html is not None:
+            c.print(f"HTML report with charts: {html}")
 
     emit(as_json, data, render)
 
