@@ -265,8 +265,30 @@ class CurataClient(Client):
         return int(_check(resp, 201)["annotation_id"])
 
 
-def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
+def build_workspace(
+    home: Path, url: str, data: Path, annotators: int, overlap: int
+) -> tuple[Any, list[str]]:
+    """The fixture both Curata scripts use: the generated records as ``chat@1``, annotators
+    ``ann000``…, and project ``load`` with one ``label`` question. Returns (workspace, users)."""
     from curata.workspace import Workspace
+
+    ws = Workspace.create(home, database_url=url, user="bench")
+    ws.sources.add("gen", kind="synthetic", license="CC0-1.0", origin="bench://generated")
+    ws.ingest([data], source="gen", dataset="chat", key="id", message="load test")
+    users = [f"ann{i:03d}" for i in range(annotators)]
+    for u in users:
+        ws.workforce.add_user(u, role="annotator")
+    ws.projects.create(
+        "load",
+        version="chat@1",
+        schema={"questions": [{"type": "label", "name": "topic", "labels": list(LABELS)}]},
+        overlap=overlap,
+        members=users,
+    )
+    return ws, users
+
+
+def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
 
     schema = f"bench_ann_{os.getpid()}"
     home = WORK / "curata-home"
@@ -278,20 +300,8 @@ def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
     proc = None
     try:
         t0 = time.perf_counter()
-        ws = Workspace.create(home, database_url=url, user="bench")
+        ws, users = build_workspace(home, url, data, args.annotators, overlap)
         try:
-            ws.sources.add("gen", kind="synthetic", license="CC0-1.0", origin="bench://generated")
-            ws.ingest([data], source="gen", dataset="chat", key="id", message="load test")
-            users = [f"ann{i:03d}" for i in range(args.annotators)]
-            for u in users:
-                ws.workforce.add_user(u, role="annotator")
-            ws.projects.create(
-                "load",
-                version="chat@1",
-                schema={"questions": [{"type": "label", "name": "topic", "labels": list(LABELS)}]},
-                overlap=overlap,
-                members=users,
-            )
             tokens = [ws.workforce.issue_token(u) for u in users]
             if args.gold_share > 0:  # hidden gold: 5% of the records, answered "a"
                 ids = [i for batch in ws.datasets.iter_records("chat@1") for i, _ in batch]

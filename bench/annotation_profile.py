@@ -19,7 +19,7 @@ import time
 import psycopg
 
 import benchlib
-from annotation_load import LABELS, PG, WORK, records
+from annotation_load import LABELS, PG, WORK, build_workspace, records
 
 
 def main() -> None:
@@ -30,7 +30,6 @@ def main() -> None:
     p.add_argument("--no-profile", action="store_true", help="time the calls without cProfile")
     args = p.parse_args()
     benchlib.header("Annotation cycle profile (issue #3)")
-    from curata.workspace import Workspace
 
     schema = f"bench_prof_{os.getpid()}"
     home = WORK / "profile-home"
@@ -44,19 +43,7 @@ def main() -> None:
         conn.execute(f"CREATE SCHEMA {schema}")
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
     try:
-        ws = Workspace.create(home, database_url=url, user="bench")
-        ws.sources.add("gen", kind="synthetic", license="CC0-1.0", origin="bench://generated")
-        ws.ingest([data], source="gen", dataset="chat", key="id", message="profile")
-        users = [f"ann{i:03d}" for i in range(args.annotators)]
-        for u in users:
-            ws.workforce.add_user(u, role="annotator")
-        ws.projects.create(
-            "load",
-            version="chat@1",
-            schema={"questions": [{"type": "label", "name": "topic", "labels": list(LABELS)}]},
-            overlap=3,
-            members=users,
-        )
+        ws, users = build_workspace(home, url, data, args.annotators, overlap=3)
         tokens = {u: ws.workforce.issue_token(u) for u in users}
         times: dict[str, list[float]] = {"auth": [], "next_task": [], "submit": []}
         prof = cProfile.Profile()

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from curata.core.ids import canonical_json
 
 Aggregate = dict[str, dict[str, Any]]
-Aggregator = Callable[[list[dict[str, Any]]], Aggregate]
 
 
 def majority(answer_sets: list[dict[str, Any]]) -> Aggregate:

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.aggregation import METHODS, ItemAnswers, aggregate_items
 from curata.annotation.review import current_annotations
+from curata.annotation.schema import categorical_questions
 from curata.core.errors import ConflictError, ForbiddenError, ValidationError
-from curata.core.ids import canonical_json
 from curata.core.models import Version
 from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
 from curata.quality.gates import GateResult, evaluate, measure
+from curata.quality.stats import gold_checks
 from curata.sourcing.service import check_name
 from curata.store.records import MANIFEST_SCHEMA, RecordStore
 from curata.store.tables import (
@@ -93,18 +94,6 @@ def _effective(session: Session, task_id: int) -> ItemAnswers:
     return [(a.user_id, fixes.get(a.id) or a.answers) for a in current]
 
 
-CATEGORICAL = {"label", "rating", "preference", "ranking", "refusal"}
-
-
-def _categorical(schema: dict[str, Any]) -> set[str]:
-    """Questions whose answers are one of a few values (multi-label questions excepted)."""
-    return {
-        q["name"]
-        for q in schema.get("questions", [])
-        if q.get("type") in CATEGORICAL and not (q.get("type") == "label" and q.get("multiple"))
-    }
-
-
 def _gold_rows(
     session: Session, project_id: int
 ) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
@@ -128,11 +117,10 @@ def _gold_accuracy(
     (correct + 1) / (answered + 2)."""
     tally: dict[tuple[int, str], list[int]] = {}
     for user, answers, gold in rows:
-        for name, want in gold.items():
-            if name in answers:
-                seen = tally.setdefault((user, name), [0, 0])
-                seen[0] += canonical_json(answers[name]) == canonical_json(want)
-                seen[1] += 1
+        for name, right in gold_checks(answers, gold):
+            seen = tally.setdefault((user, name), [0, 0])
+            seen[0] += right
+            seen[1] += 1
     return {key: (right + 1) / (total + 2) for key, (right, total) in tally.items()}
 
 
@@ -211,7 +199,7 @@ class ReleaseService:
             combined_all = aggregate_items(
                 aggregate,
                 [answers for _, answers, _ in gathered],
-                categorical=_categorical(questions.schema),
+                categorical=categorical_questions(questions.schema),
                 gold_accuracy=_gold_accuracy(gold_rows) if aggregate == "gold-weighted" else None,
             )
             labels: dict[str, tuple[str, str, int]] = {}

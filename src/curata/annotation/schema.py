@@ -197,6 +197,19 @@ class AnswerError(ValueError):
         self.problems = problems
 
 
+CATEGORICAL_TYPES = ("label", "rating", "preference", "ranking", "refusal")
+
+
+def categorical_questions(schema: dict[str, Any]) -> set[str]:
+    """Names of the questions whose answer is one of a few values (a schema in JSON form;
+    multi-label questions excepted): the ones agreement and aggregation models apply to."""
+    return {
+        q["name"]
+        for q in schema.get("questions", [])
+        if q.get("type") in CATEGORICAL_TYPES and not q.get("multiple")
+    }
+
+
 def validate_answers(
     schema: Schema, answers: Any, *, texts: dict[str, str] | None = None
 ) -> dict[str, Any]:

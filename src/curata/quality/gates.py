@@ -16,6 +16,7 @@ import numpy as np
 from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 from curata.quality.agreement import AgreementError, krippendorff_alpha
+from curata.quality.stats import gold_checks
 
 KEYS = ("alpha", "gold_accuracy", "min_annotations")
 
@@ -111,10 +112,9 @@ def measure(
             alpha[name] = None
     right = total = 0
     for _, answers, want in gold:
-        for name, value in want.items():
-            if name in answers:
-                total += 1
-                right += canonical_json(answers[name]) == canonical_json(value)
+        for _, correct in gold_checks(answers, want):
+            total += 1
+            right += correct
     counts = [len(item) for item in items if item]
     return {
         "alpha": alpha,

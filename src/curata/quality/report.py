@@ -17,10 +17,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from curata.annotation.schema import categorical_questions
 from curata.core.errors import NotFoundError, ValidationError
 from curata.core.ids import canonical_json
 from curata.quality.aggregation import dawid_skene
-from curata.quality.stats import wilson_interval
+from curata.quality.stats import gold_checks, wilson_interval
 from curata.store.tables import (
     AnnotationRow,
     CohortMemberRow,
@@ -33,7 +34,6 @@ from curata.store.tables import (
 )
 
 GROUPINGS = ("annotator", "cohort", "vendor", "guideline")
-CATEGORICAL = {"label", "rating", "preference", "ranking", "refusal"}
 
 
 @dataclass
@@ -99,11 +99,7 @@ def quality_report(
             raise NotFoundError(f"unknown project {project_name!r}")
         schema = session.get(ProjectSchemaRow, (project.id, project.schema_version))
         assert schema is not None
-        categorical = {
-            q["name"]
-            for q in schema.schema.get("questions", [])
-            if q.get("type") in CATEGORICAL and not q.get("multiple")
-        }
+        categorical = categorical_questions(schema.schema)
         rows = session.execute(
             select(
                 AnnotationRow.user_id,
@@ -147,10 +143,9 @@ def quality_report(
             g = table.setdefault(group, GroupQuality(group))
             g.annotations += 1
             if kind == "gold" and gold:
-                for name, want in gold.items():
-                    if name in answers:
-                        g.gold_answered += 1
-                        g.gold_correct += canonical_json(answers[name]) == canonical_json(want)
+                for _, right in gold_checks(answers, gold):
+                    g.gold_answered += 1
+                    g.gold_correct += right
             elif kind == "live":
                 for name in categorical & set(answers):
                     label = consensus.get((task_id, name))

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from statistics import NormalDist
+from typing import Any
+
+from curata.core.ids import canonical_json
+
+
+def gold_checks(answers: dict[str, Any], gold: dict[str, Any]) -> Iterator[tuple[str, bool]]:
+    """(question, right?) for every gold question the answers address (values compared as
+    canonical JSON, so key order and number spelling do not matter)."""
+    for name, want in gold.items():
+        if name in answers:
+            yield name, canonical_json(answers[name]) == canonical_json(want)
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
