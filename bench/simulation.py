@@ -1,9 +1,10 @@
-"""Validation by simulation (issue #4): over 20 seeds, plant good, careless, spammer and
-adversarial annotators on a fresh project, let them label it through the queue, and score the
-quality report's flags against the planted bad annotators (precision, recall) and Dawid-Skene's
-labels against the planted truth (vs majority vote).
+"""Validation by simulation (issue #4): over 20 seeds, plant good, careless, spammer,
+adversarial and drifting annotators on a fresh project, let them label it through the queue,
+and score what the QA layer flags (the quality report's flags plus the drift alerts) against
+the planted bad and drifting annotators (precision, recall), the drift alerts' dates against
+the planted drift date, and Dawid-Skene's labels against the planted truth (vs majority vote).
 
-    .venv/bin/python bench/simulation.py [--seeds 20] [--items 60]
+    .venv/bin/python bench/simulation.py [--seeds 20] [--items 200]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ import benchlib
 
 
 def one_seed(seed: int, items: int, root: Path) -> dict[str, Any]:
+    from curata.quality.drift import drift_report
     from curata.quality.report import quality_report
     from curata.quality.simulate import simulate_annotators
     from curata.workspace import Workspace
@@ -33,10 +36,19 @@ def one_seed(seed: int, items: int, root: Path) -> dict[str, Any]:
         ws.ingest([data], source="gen", dataset="tickets")
         schema = {"questions": [{"type": "label", "name": "topic", "labels": list("abcd")}]}
         ws.projects.create("sim", version="tickets@1", schema=schema, overlap=5, gold_share=0.2)
-        planted = {"good": 6, "careless": 1, "spammer": 1, "adversarial": 1}
+        planted = {"good": 6, "careless": 1, "spammer": 1, "adversarial": 1, "drifter": 1}
         sim = simulate_annotators(ws, "sim", planted, seed=seed, gold_fraction=0.1)
-        flagged = set(quality_report(ws.projects.sessions, "sim")["flagged"])
-        bad = set(sim.bad)
+        report_flags = set(quality_report(ws.projects.sessions, "sim")["flagged"])
+        alerts = drift_report(ws.projects.sessions, "sim", by="annotator")["alerts"]
+        drift_flags = {a["who"] for a in alerts}
+        flagged = report_flags | drift_flags
+        bad = set(sim.bad) | set(sim.drifting)
+        assert sim.drift_at is not None
+        lag = [
+            (datetime.fromisoformat(a["since"]) - sim.drift_at).total_seconds() / 60
+            for a in alerts
+            if a["who"] in sim.drifting
+        ]
         accuracy = {}
         for method in ("majority", "dawid-skene"):
             ref = ws.releases.release("sim", aggregate=method, dataset=f"sim-{method}").version.ref
@@ -51,6 +63,9 @@ def one_seed(seed: int, items: int, root: Path) -> dict[str, Any]:
             "true_positives": len(flagged & bad),
             "false_positives": len(flagged - bad),
             "false_negatives": len(bad - flagged),
+            "drifter_found": bool(set(sim.drifting) & drift_flags),
+            "drift_false_alarms": len(drift_flags - set(sim.drifting)),
+            "since_minus_planted_min": lag[0] if lag else None,
             "majority_accuracy": accuracy["majority"],
             "dawid_skene_accuracy": accuracy["dawid-skene"],
         }
@@ -61,7 +76,7 @@ def one_seed(seed: int, items: int, root: Path) -> dict[str, Any]:
 def main() -> None:
     p = benchlib.parser(__doc__.split("\n", 1)[0])
     p.add_argument("--seeds", type=int, default=20)
-    p.add_argument("--items", type=int, default=60)
+    p.add_argument("--items", type=int, default=200)
     args = p.parse_args()
     info = benchlib.header("Validation by simulation (issue #4)")
     root = Path(tempfile.mkdtemp(prefix="curata-sim-"))
@@ -80,7 +95,15 @@ def main() -> None:
         k: sum(r[k] for r in runs) / len(runs)
         for k in ("majority_accuracy", "dawid_skene_accuracy")
     }
-    print(f"{args.seeds} seeds, {args.items} items, 9 annotators each (3 planted bad), "
+    found = sum(r["drifter_found"] for r in runs)
+    alarms = sum(r["drift_false_alarms"] for r in runs)
+    lags = sorted(
+        r["since_minus_planted_min"] for r in runs if r["since_minus_planted_min"] is not None
+    )
+    median_lag = lags[len(lags) // 2] if lags else float("nan")
+    print(f"drift: drifter found on {found}/{len(runs)} seeds, {alarms} alerts on others; "
+          f"median (estimated since - planted date) {median_lag:+.0f} min")  # fmt: skip
+    print(f"{args.seeds} seeds, {args.items} items, 10 annotators each (3 bad, 1 drifter), "
           f"{time.perf_counter() - t:.0f} s: flags precision {precision:.3f}, recall "
           f"{recall:.3f} ({tp} TP, {fp} FP, {fn} FN); accuracy vs truth: majority "
           f"{mean['majority_accuracy']:.3f}, Dawid-Skene {mean['dawid_skene_accuracy']:.3f} "
@@ -93,6 +116,9 @@ def main() -> None:
             "precision": precision,
             "recall": recall,
             "dawid_skene_better_seeds": ds_wins,
+            "drifter_found_seeds": found,
+            "drift_false_alarms": alarms,
+            "median_since_lag_min": median_lag,
             "mean_accuracy": mean,
             "runs": runs,
         },

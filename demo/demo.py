@@ -103,13 +103,18 @@ def build_corpus() -> dict[str, Path]:
     }
 
 
-def curata(*args: str, capture: bool = False, quiet: bool = False) -> str:
-    """Run one CLI command, echoing it the way a user would type it."""
+def curata(*args: str, capture: bool = False, quiet: bool = False, check: bool = True) -> str:
+    """Run one CLI command, echoing it the way a user would type it (``check=False``: a step
+    that is meant to be refused; its exit status is shown and the demo goes on)."""
     shown = " ".join(a if " " not in a else repr(a) for a in args)
     print(f"\n$ curata {shown}", flush=True)
     env = {**os.environ, "CURATA_HOME": str(WORKSPACE), "LANCE_LOG": "error"}
     env.setdefault("CURATA_USER", "demo")
     done = subprocess.run([CURATA, *args], env=env, capture_output=capture, text=True)
+    if done.returncode != 0 and not check:
+        print(f"(refused as expected, exit {done.returncode})", flush=True)
+        print(done.stderr or "", end="", flush=True)
+        return done.stdout or ""
     if done.returncode != 0:
         sys.exit(f"demo step failed (exit {done.returncode}): curata {shown}\n{done.stderr or ''}")
     if capture and not quiet:
@@ -225,6 +230,9 @@ def main() -> None:
     from annotation_demo import run as run_annotation
 
     run_annotation(curata, DATA, WORKSPACE)
+    from quality_demo import run as run_quality
+
+    run_quality(curata, DATA, WORKSPACE)
     curata("audit", "log", "--limit", "8")
     print(
         f"\nDone. The workspace is in {WORKSPACE.relative_to(HERE.parent)}/; try "

@@ -22,6 +22,7 @@ from curata.governance import audit
 from curata.governance.audit import AuditLog
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
+from curata.quality.vendor_audit import VendorAuditService
 from curata.settings import CONFIG_FILE, Settings, write_config
 from curata.sourcing.ingest import IngestResult, IngestService, ProgressFn
 from curata.sourcing.mapping import FieldMap
@@ -56,6 +57,7 @@ class Workspace:
         self.projects = ProjectService(sessions, store, self.datasets, actor)
         self.queue = QueueService(sessions, store, self.projects)
         self.reviews = ReviewService(sessions, store, self.projects)
+        self.vendor_audits = VendorAuditService(sessions, actor)
         self.transfer = TransferService(sessions, store, self.projects, actor)
         self.emitter = LineageEmitter(
             namespace=settings.openlineage_namespace,

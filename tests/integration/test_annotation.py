@@ -208,6 +208,8 @@ def test_gold_items_look_like_live_ones(project) -> None:
     ws.projects.add_gold("prefs", record_id, GOOD)
     with pytest.raises(ValidationError, match="gold answers: question 'better'"):
         ws.projects.add_gold("prefs", record_id, {"better": "Z", "refuse": {"should_refuse": 1}})
+    with pytest.raises(AlreadyExistsError, match=f"record {record_id} is already a gold item"):
+        ws.projects.add_gold("prefs", record_id, GOOD)
     with ws.engine.begin() as conn:
         conn.execute(sa.text("UPDATE projects SET gold_share = 0.99"))
     view = ws.queue.next_task("prefs", "ann1")
@@ -566,7 +568,10 @@ def test_calibration_gates_live_items(ws, tmp_path) -> None:
     assert serve("good", GOOD) == "c0"  # now a live item: c0 is also in the version
     assert sorted([serve("bad", GOOD), serve("bad", wrong)]) == ["c0", "c1"]
     with pytest.raises(
-        ForbiddenError, match=r"calibration not passed \(50% correct, 100% needed\)"
+        ForbiddenError,
+        # Wilson 95% for 1 of 2: [0.095, 0.905] (Newcombe 1998, method 3)
+        match=r"calibration not passed \(1 of 2 correct, 50%, 95% Wilson interval 9%-91%; "
+        r"100% needed\)",
     ):
         ws.queue.next_task("cal", "bad")
     with pytest.raises(ForbiddenError, match="retraining: https://wiki/prefs-training"):
@@ -574,25 +579,53 @@ def test_calibration_gates_live_items(ws, tmp_path) -> None:
     assert ws.projects.get("cal").tasks == 6  # calibration items are extra, not live
 
 
-def test_a_lead_can_let_a_failed_annotator_recalibrate(ws, tmp_path) -> None:
+def _calibration_project(ws, tmp_path: Path, user: str, calibration: dict) -> None:
+    """Project "cal" over three pairs, two of them calibration items answered GOOD."""
     rows = [{"prompt": f"c{i}", "response": f"r{i}"} for i in range(3)]
     ws.ingest([write_jsonl(tmp_path / "cal.jsonl", rows)], source="web", dataset="cal")
-    ws.workforce.add_user("bad")
+    ws.workforce.add_user(user)
     ws.projects.create(
-        "cal",
-        version="cal@1",
-        schema=SCHEMA,
-        members=["bad"],
-        calibration={"size": 2, "threshold": 1.0, "retraining": "the refusal chapter"},
+        "cal", version="cal@1", schema=SCHEMA, members=[user], calibration=calibration
     )
     ids = {r.prompt: i for b in ws.datasets.iter_records("cal@1") for i, r in b}
     for prompt in ("c0", "c1"):
         ws.projects.add_gold("cal", ids[prompt], GOOD, kind="calibration")
+
+
+@pytest.mark.parametrize(
+    ("rule", "correct", "opens"),
+    [("point", 1, False), ("upper", 1, True), ("point", 2, True), ("lower", 2, False)],
+)
+def test_calibration_rules_judge_the_wilson_interval(ws, tmp_path, rule, correct, opens) -> None:
+    """Threshold 0.8 on two items: 1 of 2 has the interval [0.09, 0.91], 2 of 2 [0.34, 1];
+    'upper' passes the first (not clearly below), 'lower' fails the second (not clearly above)."""
+    _calibration_project(ws, tmp_path, "ann", {"size": 2, "threshold": 0.8, "rule": rule})
+    wrong = {**GOOD, "better": {"choice": "tie"}}
+    for i in range(2):
+        view = ws.queue.next_task("cal", "ann")
+        ws.queue.submit(view.assignment_id, "ann", GOOD if i < correct else wrong)
+    if opens:
+        assert ws.queue.next_task("cal", "ann") is not None
+    else:
+        with pytest.raises(ForbiddenError, match="calibration not passed"):
+            ws.queue.next_task("cal", "ann")
+
+
+def test_calibration_rule_must_be_known(ws, tmp_path) -> None:
+    ws.ingest([write_jsonl(tmp_path / "c.jsonl", [{"prompt": "p", "response": "r"}])],
+              source="web", dataset="cr")  # fmt: skip
+    with pytest.raises(ValidationError, match="calibration rule: 'mean' is not one of"):
+        ws.projects.create("cr", version="cr@1", schema=SCHEMA, calibration={"rule": "mean"})
+
+
+def test_a_lead_can_let_a_failed_annotator_recalibrate(ws, tmp_path) -> None:
+    calibration = {"size": 2, "threshold": 1.0, "retraining": "the refusal chapter"}
+    _calibration_project(ws, tmp_path, "bad", calibration)
     wrong = {**GOOD, "better": {"choice": "tie"}}
     for _ in range(2):
         view = ws.queue.next_task("cal", "bad")
         ws.queue.submit(view.assignment_id, "bad", wrong)
-    with pytest.raises(ForbiddenError, match=r"calibration not passed \(0% correct"):
+    with pytest.raises(ForbiddenError, match=r"calibration not passed \(0 of 2 correct"):
         ws.queue.next_task("cal", "bad")
     with pytest.raises(NotFoundError, match="'nobody'"):
         ws.projects.reset_calibration("cal", "nobody")

@@ -94,14 +94,87 @@ def test_the_html_report_draws_intervals_and_escapes_names(labelled, tmp_path) -
     from curata.quality.html import render_report
 
     data = quality_report(labelled.projects.sessions, "qr")
-    data["groups"][0]["group"] = "<script>alert(1)</script>"  # a hostile name, shown as text
+    hostile = "<script>alert(1)</script>"  # hostile names, shown as text
+    data["groups"][0]["group"] = hostile
+    data["over_time"][0]["who"] = hostile
+    matrices = data["confusion"][0]["annotators"]
+    matrices[hostile] = matrices.pop(next(iter(matrices)))
     page = render_report(data)
     assert page.startswith("<!doctype html>") and "<script>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert page.count("<svg") == 2  # gold accuracy and consensus charts
-    # one dot per group with gold answers and one per group with consensus answers
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4
+    assert page.count("<svg") == 3  # gold accuracy, consensus, agreement over time
+    # one dot per group with gold answers, one per group with consensus answers, and one per
+    # cohort and time bin
     with_gold = sum(g["gold_accuracy"] is not None for g in data["groups"])
     with_consensus = sum(g["consensus_agreement"] is not None for g in data["groups"])
-    assert page.count("<circle") == with_gold + with_consensus
+    bins = sum(len(s["bins"]) for s in data["over_time"])
+    assert len(data["over_time"]) == 2  # two cohorts, one question
+    assert page.count("<circle") == with_gold + with_consensus + bins
+    # five annotators, one question: five confusion matrices of 3 x 3
+    assert page.count('<table class="cm">') == 5
     assert "#c0392b" in page  # flagged annotators are drawn in red
     assert "Flagged" in page and "Dawid-Skene" in page
+
+
+def test_agreement_per_question_type_through_the_report(ws, tmp_path: Path) -> None:
+    """Three annotators who give identical answers, varied across items, agree perfectly on
+    every question type: every statistic is 1 (span texts come from the record store, written
+    responses through MiniLM). One changed rating brings the rating statistics below 1."""
+    from curata.quality.report import record_texts
+
+    rows = [{"prompt": f"q{i}", "response": f"Paris and Lyon, take {i}"} for i in range(6)]
+    ws.ingest([write_jsonl(tmp_path / "t.jsonl", rows)], source="web", dataset="typed")
+    people = ["x", "y", "z"]
+    for name in people:
+        ws.workforce.add_user(name)
+    schema = {
+        "questions": [
+            {"type": "rating", "name": "helpful", "points": 5},
+            {"type": "preference", "name": "better"},
+            {"type": "ranking", "name": "order", "responses": 3},
+            {"type": "span", "name": "places", "labels": ["LOC"], "field": "response"},
+            {"type": "response", "name": "rewrite"},
+            {"type": "text", "name": "note", "required": False},
+        ]
+    }
+    ws.projects.create("typed", version="typed@1", schema=schema, overlap=3, members=people)
+    orders = [[1, 2, 3], [3, 1, 2], [2, 3, 1]]
+    for name in people:
+        while (view := ws.queue.next_task("typed", name)) is not None:
+            i = int(view.record["prompt"][1:])
+            rating = (i % 5) + 1
+            if name == "z" and i == 0:
+                rating = 5  # the one disagreement
+            spans = [{"start": 0, "end": 5, "label": "LOC"}]
+            if i % 2:
+                spans.append({"start": 10, "end": 14, "label": "LOC"})
+            answers = {
+                "helpful": rating,
+                "better": {"choice": "AB"[i % 2]},
+                "order": orders[i % 3],
+                "places": spans,
+                "rewrite": {"text": ["The capital of France.", "Stock prices fell today."][i % 2]},
+            }
+            ws.queue.submit(view.assignment_id, name, answers)
+    data = quality_report(
+        ws.projects.sessions, "typed", samples=50, texts=record_texts(ws.projects.sessions,
+                                                                       ws.store)
+    )  # fmt: skip
+    got = {q["question"]: q for q in data["agreement"]}
+    assert list(got) == ["helpful", "better", "order", "places", "rewrite", "note"]
+    values = {
+        (q, s["name"]): s["value"] for q in got for s in got[q].get("statistics", [])
+    }
+    for name in ("better", "order", "places", "rewrite"):
+        stats = [v for (q, _), v in values.items() if q == name]
+        assert stats and all(v == pytest.approx(1.0, abs=1e-6) for v in stats), name
+    assert values[("order", "kendall_w")] == pytest.approx(1.0)
+    assert values[("places", "token_f1")] == pytest.approx(1.0)
+    assert values[("rewrite", "embedding_cosine")] == pytest.approx(1.0, abs=1e-5)
+    helpful = [v for (q, _), v in values.items() if q == "helpful"]
+    assert helpful and all(v < 1.0 for v in helpful)
+    assert "skipped" in got["note"]
+    for s in got["helpful"]["statistics"]:
+        assert s["units"] == 6
+        if s["low"] is not None:
+            assert s["low"] <= s["value"] + 1e-9 and s["high"] <= 1.0 + 1e-9

@@ -49,3 +49,26 @@ def test_simulation_refuses_what_it_cannot_simulate(project) -> None:
         simulate_annotators(project, "sim", {"sleepy": 2})
     with pytest.raises(ValidationError, match="at least two annotators"):
         simulate_annotators(project, "sim", {"good": 1})
+    with pytest.raises(ValidationError, match="drift_after: must be between 0 and 1"):
+        simulate_annotators(project, "sim", {"good": 2}, drift_after=1.5)
+    schema = {"questions": [{"type": "label", "name": "topic", "labels": ["a", "b"]}]}
+    project.projects.create("nogold", version="tickets@1", schema=schema)
+    with pytest.raises(ValidationError, match="serves no gold items"):
+        simulate_annotators(project, "nogold", {"good": 2})
+
+
+def test_simulation_from_the_command_line(project, capsys, monkeypatch) -> None:
+    from curata.cli.main import main
+
+    monkeypatch.delenv("CURATA_DATABASE_URL", raising=False)
+    args = ["--home", str(project.home), "simulate", "annotators", "sim", "--good", "3"]
+    assert main([*args, "--seed", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert sorted(data["roles"].values()) == [
+        "adversarial", "careless", "drifter", "good", "good", "good", "spammer"
+    ]  # fmt: skip
+    assert data["drifting"] == ["sim-3-drifter-1"] and data["drift_at"] is not None
+    assert main([*args, "--seed", "4"]) == 1
+    assert "already has gold items" in capsys.readouterr().err
+    assert main([*args, "--seed", "4", "--drifter", "0", "--gold-fraction", "0"]) == 0
+    assert "planted as bad" in capsys.readouterr().out

@@ -58,6 +58,26 @@ def test_gwets_handbook_example_for_category_coefficients() -> None:
     assert brennan_prediger(counts) == pytest.approx(0.773, abs=5e-4)
 
 
+def test_the_report_keeps_units_rated_once_in_the_chance_term() -> None:
+    """Unit 12 has one rating: it forms no pair but counts toward category prevalence in
+    Gwet's generalisation, so the report gives the handbook's values, not those of the
+    pairable units alone."""
+    units = [f"u{i}" for i in range(12)]
+    items, raters, values = [], [], []
+    for u, row in zip(units, KRIPPENDORFF_2011, strict=True):
+        for r, v in enumerate(row):
+            if not np.isnan(v):
+                items.append(u)
+                raters.append(f"r{r}")
+                values.append(int(v))
+    rel = reliability_matrix(items, raters, values, level="nominal")
+    got = {c.name: c for c in agreement_report(rel, "nominal", samples=0)}
+    assert got["fleiss_kappa"].value == pytest.approx(0.76117, abs=5e-6)
+    assert got["gwet_ac1"].value == pytest.approx(0.77544, abs=5e-6)
+    assert got["percent_agreement"].value == pytest.approx(0.818, abs=5e-4)
+    assert got["fleiss_kappa"].units == 11  # pairable units
+
+
 def test_fleiss_1971_example_as_worked_on_wikipedia() -> None:
     # Fleiss' kappa, Wikipedia "Worked example": 10 subjects, 14 raters, 5 categories;
     # P-bar = 0.378, P_e = 0.213, kappa = 0.210.

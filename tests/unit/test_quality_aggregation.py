@@ -104,6 +104,68 @@ def test_dawid_skene_agrees_with_crowd_kit() -> None:
     assert same >= 0.99
 
 
+@pytest.mark.parametrize(
+    ("seed", "per_item", "tol", "shuffle"),
+    [(0, 5, 1e-5, False), (1, 5, 1e-8, True), (2, 3, 1e-5, True), (3, 8, 1e-8, False)],
+)
+def test_crowd_kit_settings_reproduce_crowd_kit(
+    seed: int, per_item: int, tol: float, shuffle: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``smoothing=0, stop="elbo"`` is crowd-kit's DawidSkene: the same ELBO at every
+    iteration, so the same stopping iteration, and the same posteriors, priors, error matrices
+    and labels (8 labels per item drive posteriors under crowd-kit's 1e-10 entropy floor)."""
+    pd = pytest.importorskip("pandas")
+    classification = pytest.importorskip("crowdkit.aggregation")
+    from curata.quality import aggregation
+
+    _, items, workers, labels = simulate(seed, per_item=per_item)
+    if shuffle:  # labels not grouped by item
+        order = np.random.default_rng(seed).permutation(len(items))
+        items, workers, labels = items[order], workers[order], labels[order]
+    elbos: list[float] = []
+    elbo = aggregation._elbo
+
+    def recording(*args):  # type: ignore[no-untyped-def]
+        elbos.append(elbo(*args) / len(labels))
+        return elbos[-1] * len(labels)
+
+    monkeypatch.setattr(aggregation, "_elbo", recording)
+    ours = dawid_skene(items, workers, labels, n_items=400, n_workers=10, n_classes=4, tol=tol,
+                       max_iter=200, smoothing=0.0, stop="elbo")  # fmt: skip
+    frame = pd.DataFrame({"task": items, "worker": workers, "label": labels})
+    model = classification.DawidSkene(n_iter=200, tol=tol)
+    theirs = model.fit_predict(frame)
+    assert ours.converged and ours.iterations == len(model.loss_history_) > 2
+    np.testing.assert_allclose(elbos, model.loss_history_, rtol=0, atol=1e-12)
+    assert np.array_equal(ours.labels[theirs.index.to_numpy()], theirs.to_numpy())
+    probas = model.probas_[[0, 1, 2, 3]]  # crowd-kit orders classes as they first appear
+    np.testing.assert_allclose(ours.posteriors[probas.index.to_numpy()], probas, atol=1e-9)
+    np.testing.assert_allclose(ours.priors, model.priors_[[0, 1, 2, 3]], atol=1e-12)
+    errors = model.errors_[[0, 1, 2, 3]]  # rows (worker, answer), columns true class
+    w, said = (errors.index.get_level_values(i).to_numpy() for i in (0, 1))
+    assert ours.confusion is not None
+    np.testing.assert_allclose(ours.confusion[w, :, said], errors, atol=1e-12)
+
+
+@pytest.mark.parametrize("smoothing", [0.01, 0.0])
+def test_items_and_annotators_without_labels(smoothing: float) -> None:
+    """An item nobody labelled gets the priors; an annotator with no labels a uniform confusion
+    matrix; neither changes what the others get."""
+    _, items, workers, labels = simulate(4, n_items=100)
+    kw = {"n_classes": 4, "tol": 0.0, "max_iter": 6, "smoothing": smoothing}
+    base = dawid_skene(items, workers, labels, n_items=100, n_workers=10, **kw)
+    # items 100 and 101 unlabelled, annotator 10 idle; labels shuffled and items renumbered
+    order = np.random.default_rng(0).permutation(len(items))
+    moved = np.where(items >= 50, items + 2, items)[order]
+    wider = dawid_skene(moved, workers[order], labels[order], n_items=102, n_workers=11, **kw)
+    kept = np.r_[0:50, 52:102]
+    np.testing.assert_allclose(wider.posteriors[kept], base.posteriors, atol=1e-12)
+    np.testing.assert_allclose(wider.posteriors[50:52], [base.priors / base.priors.sum()] * 2)
+    assert base.confusion is not None and wider.confusion is not None
+    np.testing.assert_allclose(wider.confusion[:10], base.confusion, atol=1e-12)
+    np.testing.assert_allclose(wider.confusion[10], 0.25)
+
+
 def test_gold_weighted_votes_follow_gold_accuracy() -> None:
     truth, items, workers, labels = simulate(2)
     # accuracy each annotator showed on gold (smoothed); the spammers' is near chance or below
@@ -126,3 +188,12 @@ def test_bad_label_arrays_are_refused() -> None:
     with pytest.raises(ValueError, match=r"class indices in \[0, 2\)"):
         dawid_skene(np.array([0]), np.array([0]), np.array([5]), n_items=1, n_workers=1,
                     n_classes=2)  # fmt: skip
+    with pytest.raises(ValueError, match=r"workers must be indices in \[0, 1\)"):
+        dawid_skene(np.array([0]), np.array([1]), np.array([0]), n_items=1, n_workers=1,
+                    n_classes=2)  # fmt: skip
+    with pytest.raises(ValueError, match=r"items must be indices in \[0, 1\)"):
+        dawid_skene(np.array([3]), np.array([0]), np.array([0]), n_items=1, n_workers=1,
+                    n_classes=2)  # fmt: skip
+    with pytest.raises(ValueError, match="stop"):
+        dawid_skene(np.array([0]), np.array([0]), np.array([0]), n_items=1, n_workers=1,
+                    n_classes=2, stop="never")  # fmt: skip

@@ -71,15 +71,25 @@ def _strings(value: Any) -> set[str]:
     return set()
 
 
+CALIBRATION_RULES = ("point", "lower", "upper")
+
+
 def calibration_policy(policy: dict[str, Any] | None) -> dict[str, Any]:
-    """``{"size": N, "threshold": 0.8, "retraining": "text or URL"}``: a new annotator first
-    labels up to N calibration items; live items open only at an accuracy of ``threshold``."""
-    out: dict[str, Any] = {"size": 0, "threshold": 0.8, "retraining": ""}
+    """``{"size": N, "threshold": 0.8, "rule": "point", "retraining": "text or URL"}``: a new
+    annotator first labels up to N calibration items; live items open at an accuracy of
+    ``threshold``, judged by ``rule`` on the 95% Wilson interval of their score: ``point``
+    (the share itself), ``lower`` (pass only when even the lower bound reaches it: strict) or
+    ``upper`` (fail only when even the upper bound falls short: lenient on few items)."""
+    out: dict[str, Any] = {"size": 0, "threshold": 0.8, "rule": "point", "retraining": ""}
     out.update(policy or {})
     if not isinstance(out["size"], int) or out["size"] < 0:
         raise ValidationError("calibration size: must be a whole number >= 0")
     if not 0.0 <= float(out["threshold"]) <= 1.0:
         raise ValidationError("calibration threshold: must be in [0, 1]")
+    if out["rule"] not in CALIBRATION_RULES:
+        raise ValidationError(
+            f"calibration rule: {out['rule']!r} is not one of {', '.join(CALIBRATION_RULES)}"
+        )
     return out
 
 
@@ -607,6 +617,13 @@ class ProjectService:
         with self._sessions.begin() as session:
             project = self.row(session, name)
             schema = self.schema(session, project)
+            taken = set(
+                session.scalars(
+                    select(TaskRow.record_id).where(
+                        TaskRow.project_id == project.id, TaskRow.kind == kind
+                    )
+                )
+            )
             for position, (record_id, answers) in enumerate(items, start=1):
                 where = f"item {position}: " if len(items) > 1 else ""
                 live = session.scalar(
@@ -624,6 +641,11 @@ class ProjectService:
                     checked = validate_answers(schema, answers)
                 except AnswerError as exc:
                     raise ValidationError(f"{where}{kind} answers: {exc}") from None
+                if record_id in taken:
+                    raise AlreadyExistsError(
+                        f"{where}record {record_id} is already a {kind} item of project {name!r}"
+                    )
+                taken.add(record_id)
                 session.add(
                     TaskRow(
                         project_id=project.id,

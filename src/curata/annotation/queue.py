@@ -24,6 +24,7 @@ from curata.annotation.review import flag_disagreement, initial_review
 from curata.annotation.schema import AnswerError, validate_answers
 from curata.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from curata.core.ids import canonical_json
+from curata.quality.stats import gold_checks, wilson_interval
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
 from curata.store.tables import (
@@ -132,6 +133,10 @@ class QueueService:
         self._last_reclaim: dict[int, datetime] = {}
         self._calibrated: set[tuple[int, int, int, str]] = set()
         self._records: OrderedDict[int, dict[str, Any]] = OrderedDict()
+
+    def reseed(self, seed: int) -> None:
+        """Make the hidden-gold draws reproducible (simulations and tests)."""
+        self._rng = random.Random(seed)
 
     # -- shared --------------------------------------------------------------------------
 
@@ -354,12 +359,20 @@ class QueueService:
         if len(rows) < needed:
             return True
         if rows:
-            score = sum(answers == gold for answers, gold in rows) / len(rows)
+            right = sum(
+                all(ok for _, ok in gold_checks(answers, gold or {})) for answers, gold in rows
+            )
+            score = right / len(rows)
+            low, high = wilson_interval(right, len(rows))
             threshold = float(policy.get("threshold", 0.8))
-            if score < threshold:
+            rule = policy.get("rule", "point")
+            judged = {"point": score, "lower": low, "upper": high}[rule]
+            if judged < threshold:
                 material = policy.get("retraining") or "the project's guideline"
+                bound = "" if rule == "point" else f", judged on the {rule} bound"
                 raise ForbiddenError(
-                    f"calibration not passed ({score:.0%} correct, {threshold:.0%} needed); "
+                    f"calibration not passed ({right} of {len(rows)} correct, {score:.0%}, "
+                    f"95% Wilson interval {low:.0%}-{high:.0%}; {threshold:.0%} needed{bound}); "
                     f"live items stay closed; retraining: {material}"
                 )
         self._calibrated.add(key)

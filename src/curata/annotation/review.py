@@ -35,6 +35,7 @@ from curata.store.tables import (
     ReviewRow,
     TaskRow,
     UserRow,
+    VendorAuditItemRow,
     utcnow,
 )
 from curata.timeutil import iso
@@ -184,7 +185,7 @@ class ReviewService:
             project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
             if project is None:
                 raise NotFoundError(f"unknown project {project_name!r}")
-            task = session.scalar(
+            query = (
                 select(TaskRow)
                 .join(AnnotationRow, AnnotationRow.task_id == TaskRow.id)
                 .where(
@@ -195,6 +196,11 @@ class ReviewService:
                 .order_by(TaskRow.priority.desc(), TaskRow.id)
                 .limit(1)
             )
+            if user.vendor_id is not None:  # vendor audits are reviewed in-house only
+                query = query.where(
+                    AnnotationRow.id.notin_(select(VendorAuditItemRow.annotation_id))
+                )
+            task = session.scalar(query)
             return None if task is None else self._item(session, project, task)
 
     def decide(
@@ -220,6 +226,14 @@ class ReviewService:
                 raise NotFoundError(f"no annotation {annotation_id}")
             if annotation.user_id == user.id:
                 raise ForbiddenError("no one reviews their own annotation")
+            if user.vendor_id is not None and session.scalar(
+                select(VendorAuditItemRow.id)
+                .where(VendorAuditItemRow.annotation_id == annotation.id)
+                .limit(1)
+            ):
+                raise ForbiddenError(
+                    f"annotation {annotation.id} is in a vendor audit: internal reviewers only"
+                )
             task = session.get(TaskRow, annotation.task_id, with_for_update=True)
             assert task is not None
             project = session.get(ProjectRow, task.project_id)

@@ -123,6 +123,13 @@ def project_create(
     calibration_threshold: float = typer.Option(
         0.8, "--calibration-threshold", help="Accuracy that opens live items."
     ),
+    calibration_rule: str = typer.Option(
+        "point",
+        "--calibration-rule",
+        help="Judge the calibration score by itself (point), or by its 95% Wilson interval: "
+        "pass only when the lower bound reaches the threshold (lower), fail only when the upper "
+        "bound misses it (upper).",
+    ),
     retraining: str = typer.Option(
         "", "--retraining", help="Material (text or URL) named to those who fail calibration."
     ),
@@ -154,6 +161,7 @@ def project_create(
         calibration={
             "size": calibration,
             "threshold": calibration_threshold,
+            "rule": calibration_rule,
             "retraining": retraining,
         },
         language_field=language_field,

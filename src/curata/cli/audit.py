@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -25,18 +27,33 @@ def log(
     limit: int = typer.Option(50, "--limit", min=1, help="How many entries, newest first."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Who did what, when, to which object."""
+    """Who did what, when, to which object, and why (a reason given, or the first details;
+    --json has them all)."""
     events = workspace(ctx).audit.list(object_ref=object_ref, action=action, limit=limit)
 
     def render(c: Console) -> None:
-        table = table_of("when", "who", "action", "object")
+        table = table_of("when", "who", "action", "object", "details")
         for e in events:
             table.add_row(
-                f"{e.at:%Y-%m-%d %H:%M:%S}", escape(e.actor), e.action, escape(e.object_ref)
+                f"{e.at:%Y-%m-%d %H:%M:%S}",
+                escape(e.actor),
+                e.action,
+                escape(e.object_ref),
+                escape(_summary(e.details)),
             )
         c.print(table)
 
     emit(as_json, [e.to_dict() for e in events], render)
+
+
+def _summary(details: dict[str, Any], width: int = 60) -> str:
+    if details.get("reason"):
+        text = f"reason: {details['reason']}"
+    else:
+        text = ", ".join(
+            f"{k}={v}" for k, v in details.items() if isinstance(v, (str, int, float, bool))
+        )
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @app.command("verify")

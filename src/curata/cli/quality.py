@@ -1,4 +1,4 @@
-"""``curata quality``: agreement with intervals on any long-format ratings file."""
+"""``curata quality``: agreement, reports, drift, label noise and vendor audits."""
 
 from __future__ import annotations
 
@@ -9,20 +9,14 @@ from rich.console import Console
 
 from curata.cli.output import JsonOption, emit
 from curata.cli.output import table as table_of
+from curata.cli.quality_noise import noise
 from curata.core.errors import InputError, ValidationError
+from curata.quality.agreement import STAT_NAMES, stat_label
 
-app = typer.Typer(help="Quality: agreement, with confidence intervals.")
-
-EXPLAIN = {
-    "krippendorff_alpha": "Krippendorff's alpha",
-    "percent_agreement": "percent agreement",
-    "fleiss_kappa": "Fleiss' kappa",
-    "gwet_ac1": "Gwet's AC1",
-    "gwet_ac2": "Gwet's AC2",
-    "brennan_prediger": "Brennan-Prediger",
-    "cohen_kappa": "Cohen's kappa",
-    "scott_pi": "Scott's pi",
-}
+app = typer.Typer(
+    help="Quality: agreement with intervals, annotator reports, drift, label noise, vendor audits."
+)
+app.command("noise")(noise)
 
 
 @app.command("agreement")
@@ -82,7 +76,7 @@ def agreement(
             base = coef.name.removesuffix(f"_{level}")
             interval = "—" if coef.low is None else f"[{coef.low:.3f}, {coef.high:.3f}]"
             t.add_row(
-                EXPLAIN.get(base, base),
+                STAT_NAMES.get(base, base),
                 coef.weights,
                 "undefined" if coef.value != coef.value else f"{coef.value:.3f}",
                 interval,
@@ -101,26 +95,36 @@ def report(
         "annotator", "--by", help="Group by annotator, cohort, vendor or guideline."
     ),
     confidence: float = typer.Option(0.95, "--confidence", help="Interval coverage."),
+    samples: int = typer.Option(
+        200, "--samples", min=0, help="Bootstrap replicates for the agreement intervals."
+    ),
     html: Path | None = typer.Option(
         None, "--html", help="Also write an HTML report with charts to this file."
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Gold accuracy (Wilson intervals) and agreement with the Dawid-Skene consensus per
-    annotator, cohort, vendor or guideline version; flags annotators who fall short."""
+    """Gold accuracy (Wilson intervals, overall and per question) and agreement with the
+    Dawid-Skene consensus per annotator, cohort, vendor or guideline version, flagging
+    annotators who fall short; agreement per question with the statistic that fits its type;
+    agreement over time per cohort; confusion matrices against the consensus."""
     from curata.cli.output import workspace
-    from curata.quality.report import quality_report
+    from curata.quality.report import quality_report, record_texts
 
     if not 0.0 < confidence < 1.0:
         raise ValidationError("confidence: must be between 0 and 1")
-    data = quality_report(workspace(ctx).projects.sessions, project, by=by, confidence=confidence)
+    ws = workspace(ctx)
+    data = quality_report(
+        ws.projects.sessions,
+        project,
+        by=by,
+        confidence=confidence,
+        samples=samples,
+        texts=record_texts(ws.projects.sessions, ws.store),
+    )
     if html is not None:
         from curata.quality.html import render_report
 
-        try:
-            html.write_text(render_report(data), encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write the report: {exc.strerror}", path=str(html)) from None
+        _write_html(html, render_report(data))
 
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{value:.0%}"
@@ -143,6 +147,20 @@ def report(
         for g in data["groups"]:
             for reason in g["flags"]:
                 c.print(f"[bold red]flagged[/] {g['group']}: {reason}")
+        a = table_of("question", "statistic", "value", f"{confidence:.0%} interval", "units")
+        for q in data["agreement"]:
+            if "skipped" in q or not q["statistics"]:
+                a.add_row(q["question"], "—", "—", q.get("skipped", "nothing pairable"), "0")
+                continue
+            for stat in q["statistics"][:3]:
+                a.add_row(
+                    q["question"] if stat is q["statistics"][0] else "",
+                    stat_label(stat),
+                    "undefined" if stat["value"] is None else f"{stat['value']:.3f}",
+                    "—" if stat["low"] is None else f"{stat['low']:.3f}-{stat['high']:.3f}",
+                    f"{stat['units']:,}",
+                )
+        c.print(a)
         if html is not None:
             c.print(f"HTML report with charts: {html}")
 
@@ -160,6 +178,9 @@ def simulate_annotators_cmd(
     careless: int = typer.Option(1, "--careless", min=0, help="Annotators right 40%."),
     spammer: int = typer.Option(1, "--spammer", min=0, help="Always the first label."),
     adversarial: int = typer.Option(1, "--adversarial", min=0, help="Never right."),
+    drifter: int = typer.Option(
+        1, "--drifter", min=0, help="Good until halfway through, careless after (drift)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the truth and of every answer."),
     gold_fraction: float = typer.Option(
         0.05, "--gold-fraction", help="Share of the records added as gold (with the truth)."
@@ -167,14 +188,20 @@ def simulate_annotators_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Plant annotators on PROJECT and let them label it through the queue; prints who was
-    planted as what, to compare with 'curata quality report'."""
+    planted as what, to compare with 'curata quality report' and 'curata quality drift'."""
     from curata.cli.output import workspace
     from curata.quality.simulate import simulate_annotators
 
     sim = simulate_annotators(
         workspace(ctx),
         project,
-        {"good": good, "careless": careless, "spammer": spammer, "adversarial": adversarial},
+        {
+            "good": good,
+            "careless": careless,
+            "spammer": spammer,
+            "adversarial": adversarial,
+            "drifter": drifter,
+        },
         seed=seed,
         gold_fraction=gold_fraction,
     )
@@ -184,5 +211,127 @@ def simulate_annotators_cmd(
             f"{len(sim.roles)} simulated annotators gave {sim.labels:,} labels on {project} "
             f"({sim.gold_items} gold items); planted as bad: {', '.join(sim.bad) or 'none'}"
         )
+        if sim.drifting:
+            c.print(
+                f"drifting from {sim.drift_at:%Y-%m-%d %H:%M} UTC (simulated time): "
+                f"{', '.join(sim.drifting)}"
+            )
 
     emit(as_json, sim.to_dict(), render)
+
+
+@app.command("drift")
+def drift(
+    ctx: typer.Context,
+    project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
+    by: str = typer.Option("both", "--by", help="annotator, cohort or both."),
+    question: str | None = typer.Option(
+        None, "--question", help="Only this single-choice question (default: all)."
+    ),
+    probability: float = typer.Option(
+        0.95, "--probability", help="Alert when P(the rate changed) reaches this."
+    ),
+    min_drop: float = typer.Option(
+        0.15, "--min-drop", help="...and the rate fell by at least this much (0.15 = 15 points)."
+    ),
+    html: Path | None = typer.Option(
+        None, "--html", help="Also write an HTML page with agreement over time to this file."
+    ),
+    fail_on_alert: bool = typer.Option(
+        False, "--fail-on-alert", help="Exit with status 3 when there is an alert (for CI)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Has anyone's agreement dropped? A Bayesian change-point test on each annotator's (and
+    cohort's) sequence of labels, right or wrong against gold and the Dawid-Skene consensus;
+    each alert names who, the question, since when, and any guideline change that coincides."""
+    from curata.cli.output import workspace
+    from curata.quality.drift import drift_report
+
+    data = drift_report(
+        workspace(ctx).projects.sessions,
+        project,
+        by=by,
+        question=question,
+        probability=probability,
+        min_drop=min_drop,
+    )
+    if html is not None:
+        from curata.quality.html import render_drift
+
+        _write_html(html, render_drift(data))
+
+    def render(c: Console) -> None:
+        streams = len(data["series"])
+        if not data["alerts"]:
+            c.print(f"No drift: {streams} label sequences checked on {project}.")
+        for a in data["alerts"]:
+            c.print(f"[bold red]drift[/] {a['message']}")
+        if html is not None:
+            c.print(f"HTML page with agreement over time: {html}")
+
+    emit(as_json, data, render)
+    if fail_on_alert and data["alerts"]:
+        raise typer.Exit(3)
+
+
+def _write_html(path: Path, page: str) -> None:
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the report: {exc.strerror}", path=str(path)) from None
+
+
+@app.command("audit")
+def vendor_audit(
+    ctx: typer.Context,
+    vendor: str = typer.Argument(..., help="Vendor name.", metavar="VENDOR"),
+    project: str = typer.Option(..., "--project", help="The project the vendor delivered on."),
+    size: int | None = typer.Option(
+        None,
+        "--size",
+        min=1,
+        help="Start an audit of this many sampled annotations (without it: show the latest).",
+    ),
+    claimed: float | None = typer.Option(
+        None, "--claimed", help="The vendor's self-reported accuracy, e.g. 0.95."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed (same seed, same sample)."),
+    new: bool = typer.Option(False, "--new", help="Start a new audit while one is in progress."),
+    confidence: float = typer.Option(0.95, "--confidence", help="Interval coverage."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Audit a vendor independently: with --size, draw a stratified sample (by annotator and
+    label) of its delivered annotations and route it to internal reviewers; without, report
+    measured accuracy (Wilson interval) against the vendor's claimed figure, with a verdict."""
+    from curata.cli.output import workspace
+
+    service = workspace(ctx).vendor_audits
+    if size is not None:
+        data = service.start(vendor, project, size, claimed=claimed, seed=seed, force=new)
+    else:
+        if claimed is not None or new:
+            raise ValidationError("--claimed and --new go with --size (starting an audit)")
+        data = service.report(vendor, project, confidence=confidence)
+
+    def render(c: Console) -> None:
+        c.print(
+            f"Audit #{data['audit']} of [bold]{vendor}[/] on {project}: {data['size']} of "
+            f"{data['population']:,} annotations sampled, {data['reviewed']} reviewed "
+            "by internal reviewers"
+        )
+        if data["accuracy"] is not None:
+            c.print(
+                f"measured accuracy {data['accuracy']:.1%} "
+                f"[{data['low']:.1%}, {data['high']:.1%}] ({confidence:.0%} Wilson)"
+                + (f"; claimed {data['claimed']:.1%}" if data["claimed"] is not None else "")
+            )
+        colour = "red" if "below" in data["verdict"] else "green"
+        c.print(f"verdict: [bold {colour}]{data['verdict']}[/] ({data['reason']})")
+        if data["by_annotator"]:
+            t = table_of("annotator", "reviewed", "accuracy")
+            for who, a in data["by_annotator"].items():
+                t.add_row(who, str(a["reviewed"]), f"{a['accuracy']:.0%}")
+            c.print(t)
+
+    emit(as_json, data, render)

@@ -493,9 +493,10 @@ def agreement_report(
     if level == "interval":  # codes for the category statistics, in numeric order
         data = np.where(np.isnan(data), np.nan, np.searchsorted(rel.categories, data))
     counts = category_counts(data, q)
-    pairable = counts.sum(axis=1) >= 2
-    counts = counts[pairable]
-    units = len(counts)
+    # units rated once stay in: in Gwet's generalisation (Gwet 2014, ch. 2) they count toward
+    # the category prevalence of the chance term, though they form no pair
+    counts = counts[counts.sum(axis=1) >= 1]
+    units = int((counts.sum(axis=1) >= 2).sum())
     if units == 0:
         return out
     kinds = ["unweighted"] + ([] if level == "nominal" else ["quadratic"])
@@ -514,7 +515,7 @@ def agreement_report(
                 return float(fn(counts[idx], w))
 
             low, high = bootstrap_interval(
-                stat, units, samples=samples, confidence=confidence, seed=seed
+                stat, len(counts), samples=samples, confidence=confidence, seed=seed
             )
             out.append(Coefficient(label, float(fn(counts, w)), low, high, units, kind))
     if data.shape[1] == 2:
@@ -541,3 +542,31 @@ def agreement_report(
             low, high = bootstrap_interval(pi, n, samples=samples, confidence=confidence, seed=seed)
             out.append(Coefficient("scott_pi", scott_pi(a, b, q), low, high, n))
     return out
+
+
+STAT_NAMES = {
+    # how coefficients are named to people (CLI tables, HTML reports)
+    "krippendorff_alpha": "Krippendorff's alpha",
+    "percent_agreement": "percent agreement",
+    "fleiss_kappa": "Fleiss' kappa",
+    "gwet_ac1": "Gwet's AC1",
+    "gwet_ac2": "Gwet's AC2",
+    "brennan_prediger": "Brennan-Prediger",
+    "cohen_kappa": "Cohen's kappa",
+    "scott_pi": "Scott's pi",
+    "kendall_w": "Kendall's W",
+    "kendall_tau_b": "Kendall's tau-b",
+    "token_f1": "token F1",
+    "token_f1_micro": "token F1, pooled",
+    "embedding_cosine": "embedding cosine (MiniLM)",
+    "mean_pairwise_jaccard": "mean pairwise Jaccard",
+}
+
+
+def stat_label(stat: dict[str, Any]) -> str:
+    """A statistic's name for people, with its weights or scale when they matter."""
+    name = str(stat["name"])
+    base = name.rsplit("_", 1)[0] if name.startswith("krippendorff_alpha") else name
+    extra = stat.get("scale") or stat.get("weights") or stat.get("level")
+    label = STAT_NAMES.get(base, base)
+    return f"{label} ({extra})" if extra and extra != "unweighted" else label

@@ -16,7 +16,7 @@ import numpy as np
 from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 from curata.quality.agreement import AgreementError, krippendorff_alpha
-from curata.quality.stats import gold_checks
+from curata.quality.stats import gold_checks, wilson_interval
 
 KEYS = ("alpha", "gold_accuracy", "min_annotations")
 
@@ -120,9 +120,16 @@ def measure(
         "alpha": alpha,
         "gold_accuracy": right / total if total else None,
         "gold_answers": total,
+        "gold_right": right,
         "min_annotations": min(counts) if counts else None,
         "annotation_counts": counts,
     }
+
+
+def _gold_detail(metrics: dict[str, Any]) -> str:
+    answered = metrics["gold_answers"]
+    low, high = wilson_interval(metrics.get("gold_right", 0), answered)
+    return f"{answered} gold answers, 95% Wilson interval {low:.2f}-{high:.2f}"
 
 
 def evaluate(gates: dict[str, Any], metrics: dict[str, Any]) -> list[GateResult]:
@@ -141,14 +148,13 @@ def evaluate(gates: dict[str, Any], metrics: dict[str, Any]) -> list[GateResult]
         )
     if "gold_accuracy" in gates:
         value = metrics["gold_accuracy"]
-        answered = metrics["gold_answers"]
         out.append(
             GateResult(
                 "gold_accuracy",
                 gates["gold_accuracy"],
                 value,
                 value is not None and value >= gates["gold_accuracy"],
-                f"{answered} gold answers" if value is not None else "no gold answers",
+                _gold_detail(metrics) if value is not None else "no gold answers",
             )
         )
     if "min_annotations" in gates:

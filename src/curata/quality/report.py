@@ -8,8 +8,9 @@ pure functions of :mod:`curata.quality.agreement`, :mod:`curata.quality.aggregat
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +23,12 @@ from curata.core.errors import NotFoundError, ValidationError
 from curata.core.ids import canonical_json
 from curata.quality.aggregation import dawid_skene
 from curata.quality.stats import gold_checks, wilson_interval
+from curata.store.records import RecordStore
 from curata.store.tables import (
     AnnotationRow,
     CohortMemberRow,
     CohortRow,
+    GuidelineRow,
     ProjectRow,
     ProjectSchemaRow,
     TaskRow,
@@ -48,6 +51,7 @@ class GroupQuality:
     consensus_agreed: int = 0
     estimated_accuracy: float | None = None  # Dawid-Skene (annotators only)
     flags: list[str] = field(default_factory=list)
+    gold_by_question: dict[str, list[int]] = field(default_factory=dict)  # [right, answered]
 
     def to_dict(self, confidence: float = 0.95) -> dict[str, Any]:
         low, high = wilson_interval(self.gold_correct, self.gold_answered, confidence)
@@ -67,7 +71,16 @@ class GroupQuality:
             "consensus_high": c_high if self.consensus_answered else None,
             "estimated_accuracy": self.estimated_accuracy,
             "flags": self.flags,
+            "gold_by_question": {
+                name: _proportion(right, answered, confidence)
+                for name, (right, answered) in sorted(self.gold_by_question.items())
+            },
         }
+
+
+def _proportion(hits: int, n: int, confidence: float) -> dict[str, Any]:
+    low, high = wilson_interval(hits, n, confidence)
+    return {"answered": n, "accuracy": hits / n if n else None, "low": low, "high": high}
 
 
 @dataclass(frozen=True)
@@ -81,25 +94,32 @@ class Thresholds:
     min_answers: int = 10
 
 
-def quality_report(
-    sessions: sessionmaker[Session],
-    project_name: str,
-    *,
-    by: str = "annotator",
-    confidence: float = 0.95,
-    thresholds: Thresholds | None = None,
-) -> dict[str, Any]:
-    """The report as plain data (see :class:`GroupQuality` for the fields)."""
-    if by not in GROUPINGS:
-        raise ValidationError(f"by: {by!r} is not one of {', '.join(GROUPINGS)}")
-    limits = thresholds or Thresholds()
+@dataclass
+class ProjectAnnotations:
+    """A project's counted annotations (not rejected, not superseded) with who made them.
+
+    ``rows``: ``(user_id, task_id, answers, guideline_version, task kind, gold answers,
+    submitted_at)``, oldest first.
+    """
+
+    project: str
+    categorical: set[str]
+    questions: list[dict[str, Any]]  # the schema's questions, in order
+    rows: list[Any]
+    users: dict[int, UserRow]
+    vendors: dict[int, str]
+    cohorts: dict[int, list[str]]
+    guidelines: list[tuple[int, Any]]  # (version, published_at), oldest first
+
+
+def load_annotations(sessions: sessionmaker[Session], project_name: str) -> ProjectAnnotations:
+    """Everything the quality reports read, in one short read transaction."""
     with sessions() as session:
         project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
         if project is None:
             raise NotFoundError(f"unknown project {project_name!r}")
         schema = session.get(ProjectSchemaRow, (project.id, project.schema_version))
         assert schema is not None
-        categorical = categorical_questions(schema.schema)
         rows = session.execute(
             select(
                 AnnotationRow.user_id,
@@ -108,12 +128,14 @@ def quality_report(
                 AnnotationRow.guideline_version,
                 TaskRow.kind,
                 TaskRow.gold_answers,
+                AnnotationRow.submitted_at,
             )
             .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
             .where(
                 TaskRow.project_id == project.id,
                 AnnotationRow.status.notin_(("rejected", "superseded")),
             )
+            .order_by(AnnotationRow.submitted_at, AnnotationRow.id)
         ).all()
         users = {u.id: u for u in session.scalars(select(UserRow))}
         vendors = {v.id: v.name for v in session.scalars(select(VendorRow))}
@@ -124,8 +146,47 @@ def quality_report(
             )
         ):
             cohorts[user_id].append(name)
+        guidelines = [
+            (version, published)
+            for version, published in session.execute(
+                select(GuidelineRow.version, GuidelineRow.published_at)
+                .where(GuidelineRow.project_id == project.id)
+                .order_by(GuidelineRow.version)
+            )
+        ]
+    return ProjectAnnotations(
+        project_name,
+        categorical_questions(schema.schema),
+        list(schema.schema.get("questions", [])),
+        list(rows),
+        users,
+        vendors,
+        dict(cohorts),
+        guidelines,
+    )
 
-    consensus, estimated = _consensus(rows, categorical)
+
+def quality_report(
+    sessions: sessionmaker[Session],
+    project_name: str,
+    *,
+    by: str = "annotator",
+    confidence: float = 0.95,
+    thresholds: Thresholds | None = None,
+    samples: int = 200,
+    texts: TextsFn | None = None,
+) -> dict[str, Any]:
+    """The report as plain data (see :class:`GroupQuality` for the fields), with agreement per
+    question (:func:`question_agreements`; ``samples`` bootstrap replicates, ``texts`` for span
+    questions), agreement over time per cohort and confusion matrices."""
+    if by not in GROUPINGS:
+        raise ValidationError(f"by: {by!r} is not one of {', '.join(GROUPINGS)}")
+    limits = thresholds or Thresholds()
+    data = load_annotations(sessions, project_name)
+    rows, categorical, users = data.rows, data.categorical, data.users
+    vendors, cohorts = data.vendors, data.cohorts
+
+    consensus, estimated = consensus_labels(rows, categorical)
 
     def groups_of(user_id: int, guideline: int | None) -> list[str]:
         user = users[user_id]
@@ -138,14 +199,17 @@ def quality_report(
         return [f"{project_name}@v{guideline}" if guideline else "(no guideline)"]
 
     table: dict[str, GroupQuality] = {}
-    for user_id, task_id, answers, guideline, kind, gold in rows:
+    for user_id, task_id, answers, guideline, kind, gold, _ in rows:
         for group in groups_of(user_id, guideline):
             g = table.setdefault(group, GroupQuality(group))
             g.annotations += 1
             if kind == "gold" and gold:
-                for _, right in gold_checks(answers, gold):
+                for name, right in gold_checks(answers, gold):
                     g.gold_answered += 1
                     g.gold_correct += right
+                    tally = g.gold_by_question.setdefault(name, [0, 0])
+                    tally[0] += right
+                    tally[1] += 1
             elif kind == "live":
                 for name in categorical & set(answers):
                     label = consensus.get((task_id, name))
@@ -160,6 +224,8 @@ def quality_report(
         for g in table.values():
             _flag(g, limits, confidence)
     report = [g.to_dict(confidence) for g in sorted(table.values(), key=lambda g: g.group)]
+    from curata.quality.drift import agreement_over_time
+
     return {
         "project": project_name,
         "by": by,
@@ -167,10 +233,101 @@ def quality_report(
         "thresholds": limits.__dict__,
         "groups": report,
         "flagged": [g["group"] for g in report if g["flags"]],
+        "agreement": question_agreements(data, texts, samples=samples, confidence=confidence),
+        "over_time": agreement_over_time(data, "cohort", consensus=consensus),
+        "confusion": confusion_matrices(data, consensus),
     }
 
 
-def _consensus(
+TextsFn = Callable[[list[int], str], dict[int, str]]
+"""(task ids, record field) -> the field's text per task: what span agreement reads."""
+
+
+def record_texts(sessions: sessionmaker[Session], store: RecordStore) -> TextsFn:
+    """A :data:`TextsFn` reading the tasks' records from the record store."""
+
+    def read(task_ids: list[int], field_name: str) -> dict[int, str]:
+        with sessions() as session:
+            pairs = session.execute(
+                select(TaskRow.id, TaskRow.row).where(TaskRow.id.in_(task_ids))
+            ).all()
+        records = store.take_records([row for _, row in pairs])
+        return {
+            task_id: str(record.content().get(field_name) or "")
+            for (task_id, _), record in zip(pairs, records, strict=True)
+        }
+
+    return read
+
+
+def question_agreements(
+    data: ProjectAnnotations,
+    texts: TextsFn | None = None,
+    *,
+    samples: int = 200,
+    confidence: float = 0.95,
+) -> list[dict[str, Any]]:
+    """The statistic that fits each question's type (:func:`curata.quality.typed.
+    question_agreement`) over the live items, or why it was skipped."""
+    from curata.quality.agreement import AgreementError
+    from curata.quality.typed import question_agreement
+
+    out = []
+    for q in data.questions:
+        name = q["name"]
+        ratings = [
+            (task_id, data.users[user_id].name, answers[name])
+            for user_id, task_id, answers, _, kind, _, _ in data.rows
+            if kind == "live" and name in answers
+        ]
+        try:
+            by_item = None
+            if q.get("type") == "span":
+                if texts is None:
+                    raise AgreementError("span agreement needs the records' texts")
+                by_item = texts(sorted({t for t, _, _ in ratings}), q.get("field", "text"))
+            out.append(
+                question_agreement(
+                    q, ratings, texts=by_item, n_boot=samples, confidence=confidence
+                )
+            )
+        except AgreementError as exc:
+            out.append({"question": name, "type": q.get("type"), "skipped": str(exc)})
+    return out
+
+
+def confusion_matrices(
+    data: ProjectAnnotations, consensus: dict[tuple[int, str], str]
+) -> list[dict[str, Any]]:
+    """Per single-choice question and annotator: counts of (consensus label, their label) on
+    live items, rows the consensus, columns the annotator's answer."""
+    cells: dict[str, dict[str, Counter[tuple[str, str]]]] = defaultdict(
+        lambda: defaultdict(Counter)
+    )
+    for user_id, task_id, answers, _, kind, _, _ in data.rows:
+        if kind != "live":
+            continue
+        for name in data.categorical & set(answers):
+            label = consensus.get((task_id, name))
+            if label is not None:
+                cells[name][data.users[user_id].name][(label, canonical_json(answers[name]))] += 1
+    out = []
+    for name in sorted(cells):
+        labels = sorted({c for per in cells[name].values() for pair in per for c in pair})
+        out.append(
+            {
+                "question": name,
+                "labels": [json.loads(label) for label in labels],
+                "annotators": {
+                    who: [[per[(row, col)] for col in labels] for row in labels]
+                    for who, per in sorted(cells[name].items())
+                },
+            }
+        )
+    return out
+
+
+def consensus_labels(
     rows: Sequence[Any], categorical: set[str]
 ) -> tuple[dict[tuple[int, str], str], dict[int, float]]:
     """Dawid-Skene consensus label per (live task, question), and each annotator's estimated
@@ -180,7 +337,7 @@ def _consensus(
     for name in sorted(categorical):
         triples = [
             (task_id, user_id, canonical_json(answers[name]))
-            for user_id, task_id, answers, _, kind, _ in rows
+            for user_id, task_id, answers, _, kind, _, _ in rows
             if kind == "live" and name in answers
         ]
         if not triples:

@@ -7,7 +7,9 @@ from the seed, gold items get the truth as their answer, and the result says who
 as what, so a report's flags can be scored against it.
 
 Roles: ``good`` (right 90% of the time), ``careless`` (right 40%), ``spammer`` (always the
-first label), ``adversarial`` (never right: a fixed wrong label for each truth).
+first label), ``adversarial`` (never right: a fixed wrong label for each truth), ``drifter``
+(good until the drift date, careless from then on; the date is ``drift_after`` of the way
+through the expected labelling time).
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from curata.core.errors import ValidationError
+from curata.core.errors import AlreadyExistsError, ValidationError
 from curata.store.tables import utcnow
+from curata.timeutil import iso
 
 if TYPE_CHECKING:
     from curata.workspace import Workspace
 
-ROLES = ("good", "careless", "spammer", "adversarial")
+ROLES = ("good", "careless", "spammer", "adversarial", "drifter")
 ACCURACY = {"good": 0.9, "careless": 0.4}
 BAD = ("careless", "spammer", "adversarial")
 
@@ -39,10 +42,15 @@ class Simulation:
     labels: int = 0
     gold_items: int = 0
     started: datetime = field(default_factory=utcnow)
+    drift_at: datetime | None = None
 
     @property
     def bad(self) -> list[str]:
         return sorted(name for name, role in self.roles.items() if role in BAD)
+
+    @property
+    def drifting(self) -> list[str]:
+        return sorted(name for name, role in self.roles.items() if role == "drifter")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +58,8 @@ class Simulation:
             "question": self.question,
             "roles": self.roles,
             "bad": self.bad,
+            "drifting": self.drifting,
+            "drift_at": iso(self.drift_at),
             "labels": self.labels,
             "gold_items": self.gold_items,
         }
@@ -64,6 +74,7 @@ def simulate_annotators(
     gold_fraction: float = 0.05,
     seconds_per_label: int = 30,
     prefix: str = "sim",
+    drift_after: float = 0.5,
 ) -> Simulation:
     """Plant annotators (``counts``: role → how many) on ``project`` and let them label it."""
     unknown = set(counts) - set(ROLES)
@@ -71,6 +82,8 @@ def simulate_annotators(
         raise ValidationError(f"role {sorted(unknown)[0]!r} is not one of {', '.join(ROLES)}")
     if sum(counts.values()) < 2:
         raise ValidationError("plant at least two annotators")
+    if not 0.0 < drift_after < 1.0:
+        raise ValidationError("drift_after: must be between 0 and 1")
     info = ws.projects.get(project)
     questions = info.schema["questions"]
     labels_q = [q for q in questions if q["type"] == "label" and not q.get("multiple")]
@@ -81,12 +94,23 @@ def simulate_annotators(
     question, choices = labels_q[0]["name"], list(labels_q[0]["labels"])
     if len(choices) < 2:
         raise ValidationError(f"question '{question}' needs at least two labels")
+    if gold_fraction > 0 and info.gold_share == 0:
+        raise ValidationError(
+            f"project {project!r} serves no gold items (gold share 0), so simulated gold would "
+            "never be answered: create it with --gold-share, or simulate with --gold-fraction 0"
+        )
     rng = random.Random(seed)
     records = [rid for batch in ws.datasets.iter_records(info.version) for rid, _ in batch]
     truth = {rid: rng.choice(choices) for rid in records}
     gold = records[: max(1, int(len(records) * gold_fraction))] if gold_fraction > 0 else []
     if gold:
-        ws.projects.add_gold_items(project, [(rid, {question: truth[rid]}) for rid in gold])
+        try:
+            ws.projects.add_gold_items(project, [(rid, {question: truth[rid]}) for rid in gold])
+        except AlreadyExistsError:
+            raise ValidationError(
+                f"project {project!r} already has gold items (an earlier simulation?): simulate "
+                "on a fresh project, or with --gold-fraction 0"
+            ) from None
     roles: dict[str, str] = {}
     for role in ROLES:
         for i in range(counts.get(role, 0)):
@@ -96,6 +120,9 @@ def simulate_annotators(
     ws.projects.add_members(project, list(roles))
     sim = Simulation(project, question, roles, truth, gold_items=len(gold))
     clock = sim.started
+    ws.queue.reseed(seed)
+    expected = (len(records) - len(gold)) * min(info.overlap, len(roles)) * seconds_per_label
+    sim.drift_at = clock + timedelta(seconds=expected * drift_after)
     active = list(roles)
     text_to_id = _record_ids(ws, info.version)
     while active:
@@ -106,7 +133,10 @@ def simulate_annotators(
                 active.remove(name)
                 continue
             rid = text_to_id[_key(view.record)]
-            said = _answer(roles[name], truth[rid], choices, rng)
+            role = roles[name]
+            if role == "drifter":
+                role = "good" if clock < sim.drift_at else "careless"
+            said = _answer(role, truth[rid], choices, rng)
             clock += timedelta(seconds=seconds_per_label)
             ws.queue.submit(view.assignment_id, name, {question: said}, now=clock)
             sim.labels += 1

@@ -14,6 +14,8 @@ from curata.store.tables.annotation import (
     ReviewRow,
     TaskRow,
     UserRow,
+    VendorAuditItemRow,
+    VendorAuditRow,
     VendorRow,
 )
 from curata.store.tables.base import Base, utcnow
@@ -49,6 +51,8 @@ __all__ = [
     "TagRow",
     "TaskRow",
     "UserRow",
+    "VendorAuditItemRow",
+    "VendorAuditRow",
     "VendorRow",
     "VersionParentRow",
     "VersionRow",

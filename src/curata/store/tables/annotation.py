@@ -230,3 +230,35 @@ class ReviewRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     answers: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VendorAuditRow(Base):
+    """An independent audit of a vendor's delivered annotations on a project: a stratified
+    sample routed to internal reviewers, measured against the vendor's self-reported figure."""
+
+    __tablename__ = "vendor_audits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id"))
+    size: Mapped[int] = mapped_column(Integer)
+    claimed: Mapped[float | None] = mapped_column(Float, nullable=True)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    population: Mapped[int] = mapped_column(Integer)
+    strata: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VendorAuditItemRow(Base):
+    """One sampled annotation of an audit and the stratum it was drawn from."""
+
+    __tablename__ = "vendor_audit_items"
+    __table_args__ = (
+        UniqueConstraint("audit_id", "annotation_id", name="uq_vendor_audit_items"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    audit_id: Mapped[int] = mapped_column(ForeignKey("vendor_audits.id"), index=True)
+    annotation_id: Mapped[int] = mapped_column(ForeignKey("annotations.id"), index=True)
+    stratum: Mapped[str] = mapped_column(String(400))

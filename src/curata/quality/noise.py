@@ -1,0 +1,673 @@
+"""Label-noise detection: CROWDLAB over a project's annotations, and confident learning when
+the user brings model predictions; suspected label errors can be sent to the review queue.
+
+CROWDLAB (Goh, Tkachenko and Mueller, "CROWDLAB: Supervised learning to infer consensus labels
+and quality scores for data with multiple annotators", 2022) weighs every annotator's label and a
+classifier's out-of-sample predicted probabilities into a consensus label and a consensus
+quality score in [0, 1] per item: low scores are likely wrong labels. Confident learning
+(Northcutt, Jiang and Chuang, JAIR 2021) flags items whose label the predictions contradict
+beyond each class's estimated noise rate. Both come from cleanlab.
+
+Where the predicted probabilities come from, per question:
+
+``predictions``  the user's file (:func:`read_predictions`); only items with a row are checked.
+``text``         a TF-IDF (word 1-2 grams and character 2-5 grams) + logistic regression model,
+                 trained on the records' text against the annotators' majority vote and
+                 predicting each item out of fold (stratified k-fold, k <= 5).
+``votes``        the vote shares, Laplace-smoothed, when cross-validation is impossible (fewer
+                 than ``MIN_MODEL_ITEMS`` items, fewer than two classes with two items each,
+                 or no text). The model then only repeats the annotators, so the scores reduce
+                 to an agreement measure; the result says so in ``note``.
+
+Confident learning tests the annotators' majority vote (ties broken by the predictions), not
+the CROWDLAB consensus: that consensus already leans on the same predictions, so it would hide
+exactly the items where the model overrides the annotators.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import warnings
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from curata.core.errors import InputError, ValidationError
+from curata.core.ids import canonical_json
+from curata.core.records import Record
+from curata.governance import audit
+from curata.store.db import write_transaction
+from curata.store.tables import AnnotationRow, ReviewRow, TaskRow, UserRow
+
+if TYPE_CHECKING:
+    from curata.workspace import Workspace
+
+SUPPORTED_TYPES = ("label", "rating")
+DEFAULT_THRESHOLD = 0.5
+MIN_MODEL_ITEMS = 10
+PROB_TOLERANCE = 1e-3
+AUDIT_IDS = 1000
+"""Record ids listed in the audit event at most (the count is always exact)."""
+ProgressFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class AnnotatorQuality:
+    """CROWDLAB's view of one annotator: overall label quality, and agreement with consensus."""
+
+    annotator: str
+    quality: float
+    labeled: int
+    agreement: float
+    worst_class: int
+
+
+@dataclass(frozen=True)
+class CrowdlabResult:
+    """Per item (class indices): CROWDLAB consensus, its quality score, the share of annotators
+    who gave it, and the plain majority vote; per annotator, :class:`AnnotatorQuality`."""
+
+    consensus: np.ndarray
+    quality: np.ndarray
+    agreement: np.ndarray
+    majority: np.ndarray
+    annotators: list[AnnotatorQuality]
+
+
+def crowdlab(
+    labels_multiannotator: pd.DataFrame | np.ndarray, pred_probs: np.ndarray
+) -> CrowdlabResult:
+    """CROWDLAB on an items x annotators matrix of class indices (NaN: not labelled) and an
+    items x classes matrix of out-of-sample predicted probabilities (cleanlab's defaults:
+    ``best_quality`` consensus, ``crowdlab`` quality)."""
+    from cleanlab.multiannotator import (
+        get_label_quality_multiannotator,
+        get_majority_vote_label,
+    )
+
+    if isinstance(labels_multiannotator, pd.DataFrame):
+        frame = labels_multiannotator
+    else:
+        frame = pd.DataFrame(labels_multiannotator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        info = get_label_quality_multiannotator(
+            frame, pred_probs, return_detailed_quality=False, verbose=False
+        )
+        matrix = frame.astype(float).to_numpy()
+        majority = get_majority_vote_label(matrix, pred_probs, verbose=False)
+    quality = info["label_quality"]
+    stats = info["annotator_stats"]
+    return CrowdlabResult(
+        consensus=quality["consensus_label"].to_numpy(dtype=int),
+        quality=quality["consensus_quality_score"].to_numpy(dtype=float),
+        agreement=quality["annotator_agreement"].to_numpy(dtype=float),
+        majority=np.asarray(majority, dtype=int),
+        annotators=[
+            AnnotatorQuality(
+                annotator=str(name),
+                quality=float(row["annotator_quality"]),
+                labeled=int(row["num_examples_labeled"]),
+                agreement=float(row["agreement_with_consensus"]),
+                worst_class=int(row["worst_class"]),
+            )
+            for name, row in stats.iterrows()
+        ],
+    )
+
+
+def confident_learning(labels: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
+    """A mask of the items confident learning calls mislabelled (cleanlab's
+    ``find_label_issues``, pruned by noise rate; single process)."""
+    from cleanlab.filter import find_label_issues
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mask = find_label_issues(labels=labels, pred_probs=pred_probs, n_jobs=1)
+    return np.asarray(mask, dtype=bool)
+
+
+def vote_pred_probs(labels_multiannotator: np.ndarray, n_classes: int) -> np.ndarray:
+    """Each item's vote shares, Laplace-smoothed: (votes + 1) / (annotations + classes)."""
+    counts = np.zeros((len(labels_multiannotator), n_classes))
+    for k in range(n_classes):
+        counts[:, k] = (labels_multiannotator == k).sum(axis=1)
+    smoothed: np.ndarray = (counts + 1.0) / (counts.sum(axis=1, keepdims=True) + n_classes)
+    return smoothed
+
+
+def text_pred_probs(
+    texts: Sequence[str], labels: np.ndarray, n_classes: int, *, seed: int = 0
+) -> tuple[np.ndarray | None, str]:
+    """Out-of-fold probabilities from TF-IDF (words and characters) + logistic regression
+    trained on ``labels``; ``(None, why)`` when cross-validation is impossible."""
+    counts = sorted(Counter(labels.tolist()).values(), reverse=True)
+    if len(texts) < MIN_MODEL_ITEMS:
+        return None, f"only {len(texts)} items (the text model needs {MIN_MODEL_ITEMS})"
+    if len(counts) < 2 or counts[1] < 2:
+        return None, "the text model needs two classes with at least two items each"
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline, make_union
+
+    model = make_pipeline(
+        make_union(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        ),
+        LogisticRegression(max_iter=1000),
+    )
+    folds = StratifiedKFold(n_splits=min(5, counts[1]), shuffle=True, random_state=seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            probs = cross_val_predict(model, list(texts), labels, cv=folds, method="predict_proba")
+    except ValueError as exc:  # e.g. an empty vocabulary: no text to learn from
+        return None, f"the text model could not be trained ({exc})"
+    out = np.zeros((len(texts), n_classes))
+    out[:, np.unique(labels)] = probs
+    return out, f"text model, {folds.n_splits}-fold out-of-sample predictions"
+
+
+def record_text(record: Record) -> str:
+    """The text a classifier sees for a record: its text, prompt and response, or messages."""
+    if record.kind == "text":
+        return record.text or ""
+    if record.kind == "pair":
+        return f"{record.prompt or ''}\n{record.response or ''}"
+    parts: list[str] = []
+    for message in record.messages or []:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts += [p["text"] for p in content if isinstance(p, dict) and "text" in p]
+    return "\n".join(str(p) for p in parts)
+
+
+def read_predictions(
+    path: str | os.PathLike[str], *, classes: Sequence[str], known: Collection[str]
+) -> dict[str, np.ndarray]:
+    """Read a predictions file into record id -> probabilities (in ``classes`` order).
+
+    JSONL: ``{"record_id": ID, "probs": {LABEL: P, ...}}`` per line. CSV: a ``record_id``
+    column and one column per label. ``curata_id`` (as in exports) may stand for
+    ``record_id``. A label left out has probability 0; records may be left out (they are not
+    checked). Errors name the file, line and field: an unknown record id or label, a repeated
+    record, a probability that is not a finite number in [0, 1], or a row that does not sum to
+    1 within ``PROB_TOLERANCE``.
+    """
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".csv"):
+        raise InputError("predictions must be a .jsonl or .csv file", path=str(file))
+    try:
+        text = file.read_text("utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read the predictions: {exc.strerror}", path=str(file)) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", path=str(file)) from None
+    where = str(file)
+    rows = _csv_rows(text, where, classes) if suffix == ".csv" else _jsonl_rows(text, where)
+    index = {name: k for k, name in enumerate(classes)}
+    out: dict[str, np.ndarray] = {}
+    first: dict[str, int] = {}
+    for line, id_field, raw_id, probs in rows:
+        record_id = raw_id.strip().lower()
+        if record_id not in known:
+            raise InputError(
+                f"unknown record id {record_id!r} (not a record of the project)",
+                path=where, line=line, field=id_field,
+            )  # fmt: skip
+        if record_id in out:
+            raise InputError(
+                f"record {record_id} already has predictions on line {first[record_id]}",
+                path=where, line=line, field=id_field,
+            )  # fmt: skip
+        out[record_id] = _probabilities(probs, index, where, line, csv=suffix == ".csv")
+        first[record_id] = line
+    if not out:
+        raise InputError("no predictions in the file", path=where)
+    return out
+
+
+def _probabilities(
+    probs: dict[str, Any], index: dict[str, int], path: str, line: int, *, csv: bool
+) -> np.ndarray:
+    """One row's probabilities as a vector in class order, checked (labels left out: 0)."""
+    vector = np.zeros(len(index))
+    for label, value in probs.items():
+        field = label if csv else f"probs.{label}"
+        problem = None
+        if label not in index:
+            problem = f"unknown label {label!r} (labels: {', '.join(index)})"
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            problem = f"expected a probability, got {value!r}"
+        elif not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            problem = f"probability {value!r} is not in [0, 1]"
+        if problem is not None:
+            raise InputError(problem, path=path, line=line, field=field)
+        vector[index[label]] = value
+    total = float(vector.sum())
+    if abs(total - 1.0) > PROB_TOLERANCE:
+        raise InputError(
+            f"probabilities sum to {total:.6g}, not 1 (within {PROB_TOLERANCE:g})",
+            path=path, line=line, field=None if csv else "probs",
+        )  # fmt: skip
+    normalised: np.ndarray = vector / total
+    return normalised
+
+
+Row = tuple[int, str, str, dict[str, Any]]
+"""A predictions row: line, the id field's name, the record id, label -> raw probability."""
+
+
+def _jsonl_rows(text: str, path: str) -> list[Row]:
+    rows: list[Row] = []
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc.msg})", path=path, line=line) from None
+        if not isinstance(obj, dict):
+            raise InputError("expected a JSON object", path=path, line=line)
+        id_field = "record_id" if "record_id" in obj else "curata_id"
+        record_id = obj.get(id_field)
+        if not isinstance(record_id, str) or not record_id.strip():
+            raise InputError(
+                "a record id (string) is required", path=path, line=line, field="record_id"
+            )
+        probs = obj.get("probs")
+        if not isinstance(probs, dict):
+            raise InputError(
+                "expected an object of label: probability", path=path, line=line, field="probs"
+            )
+        rows.append((line, id_field, record_id, probs))
+    return rows
+
+
+def _csv_rows(text: str, path: str, classes: Sequence[str]) -> list[Row]:
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header is None:
+        raise InputError("no predictions in the file", path=path)
+    header = [h.strip() for h in header]
+    id_field = next((h for h in ("record_id", "curata_id") if h in header), None)
+    if id_field is None:
+        raise InputError("a record_id column is required", path=path, line=1)
+    duplicated = [h for h, n in Counter(header).items() if n > 1]
+    if duplicated:
+        raise InputError("the column is repeated", path=path, line=1, field=duplicated[0])
+    unknown = [h for h in header if h != id_field and h not in classes]
+    if unknown:
+        raise InputError(
+            f"unknown label {unknown[0]!r} (labels: {', '.join(classes)})",
+            path=path, line=1, field=unknown[0],
+        )  # fmt: skip
+    rows: list[Row] = []
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            raise InputError(
+                f"expected {len(header)} cells, got {len(cells)}", path=path, line=line
+            )
+        values = dict(zip(header, cells, strict=True))
+        probs: dict[str, Any] = {}
+        for label, cell in values.items():
+            if label == id_field:
+                continue
+            try:
+                probs[label] = float(cell)
+            except ValueError:
+                raise InputError(
+                    f"expected a probability, got {cell!r}", path=path, line=line, field=label
+                ) from None
+        rows.append((line, id_field, values[id_field], probs))
+    return rows
+
+
+@dataclass
+class _Question:
+    name: str
+    type: str
+    classes: list[Any]
+
+    @property
+    def names(self) -> list[str]:
+        return [str(c) for c in self.classes]
+
+
+@dataclass
+class _Item:
+    task_id: int
+    record_id: str
+    row: int
+    votes: dict[str, int]  # annotator name -> class index
+
+
+def find_label_noise(
+    ws: Workspace,
+    project: str,
+    *,
+    question: str | None = None,
+    predictions: str | os.PathLike[str] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    send_to_review: bool = False,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Suspected label errors of a project, ranked (lowest consensus quality first).
+
+    An item is a suspect when its CROWDLAB consensus quality falls below ``threshold`` or, with
+    ``predictions``, when confident learning flags its majority label. Items an adjudicator
+    settled are left out. With ``send_to_review`` the suspects' current annotations whose review
+    is ``not_needed`` become ``pending`` (served by ``next_review``) in one transaction with one
+    ``quality.noise_flagged`` audit event; annotations already pending or reviewed are left as
+    they are, so a rerun changes nothing and writes no event.
+    """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValidationError("threshold: must be in [0, 1]")
+    say = progress or (lambda _message: None)
+    say("reading annotations")
+    questions, tasks, items_by_question, adjudicated = _load(ws, project, question)
+    if predictions is not None and len(questions) != 1:
+        raise ValidationError(
+            "question: predictions are for one question; name it (one of "
+            f"{', '.join(q.name for q in questions)})"
+        )
+    given = None
+    if predictions is not None:
+        given = read_predictions(predictions, classes=questions[0].names, known=set(tasks))
+    summaries: list[dict[str, Any]] = []
+    suspects: list[dict[str, Any]] = []
+    for q in questions:
+        summary, found = _check_question(
+            ws, q, items_by_question[q.name], given, threshold, say, adjudicated[q.name]
+        )
+        summaries.append(summary)
+        suspects += found
+    suspects.sort(key=lambda s: (s["quality"], s["record_id"], s["question"]))
+    review = (
+        _send_to_review(ws, project, suspects, summaries, threshold) if send_to_review else None
+    )
+    return {
+        "project": project,
+        "threshold": threshold,
+        "predictions": None if predictions is None else str(predictions),
+        "questions": summaries,
+        "suspects": suspects,
+        "review": review,
+    }
+
+
+def _load(
+    ws: Workspace, project_name: str, only: str | None
+) -> tuple[list[_Question], dict[str, int], dict[str, list[_Item]], dict[str, int]]:
+    """The questions to check, every task's record id, each question's labelled live items
+    (current answers, fixes applied) and how many items adjudication settled per question."""
+    with ws.projects.sessions() as session:
+        project = ws.projects.row(session, project_name)
+        schema = ws.projects.schema_json(session, project.id, project.schema_version)
+        questions = _questions(schema, only)
+        tasks = session.execute(
+            select(TaskRow.id, TaskRow.record_id, TaskRow.row, TaskRow.kind).where(
+                TaskRow.project_id == project.id
+            )
+        ).all()
+        annotations = session.execute(
+            select(
+                AnnotationRow.id,
+                AnnotationRow.assignment_id,
+                AnnotationRow.task_id,
+                AnnotationRow.user_id,
+                AnnotationRow.answers,
+                AnnotationRow.status,
+            )
+            .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
+            .where(TaskRow.project_id == project.id, TaskRow.kind == "live")
+            .order_by(AnnotationRow.assignment_id, AnnotationRow.revision.desc())
+        ).all()
+        reviews = session.execute(
+            select(ReviewRow.task_id, ReviewRow.annotation_id, ReviewRow.tier, ReviewRow.answers)
+            .join(TaskRow, TaskRow.id == ReviewRow.task_id)
+            .where(TaskRow.project_id == project.id, ReviewRow.answers.is_not(None))
+            .order_by(ReviewRow.id)
+        ).all()
+        users = {u: n for u, n in session.execute(select(UserRow.id, UserRow.name))}
+    fixes = {a: answers for _, a, tier, answers in reviews if tier == "review"}
+    settled: dict[int, dict[str, Any]] = {}
+    for task_id, _, tier, answers in reviews:
+        if tier == "adjudicate":
+            settled[task_id] = answers
+    live = {t.id: t for t in tasks if t.kind == "live"}
+    latest: dict[int, Any] = {}
+    for a in annotations:
+        latest.setdefault(a.assignment_id, a)
+    items: dict[str, dict[int, _Item]] = {q.name: {} for q in questions}
+    keys = {q.name: {canonical_json(c): k for k, c in enumerate(q.classes)} for q in questions}
+    adjudicated = {q.name: 0 for q in questions}
+    for q in questions:
+        adjudicated[q.name] = sum(q.name in answers for answers in settled.values())
+    for a in latest.values():
+        if a.status in ("rejected", "superseded"):
+            continue
+        answers = fixes.get(a.id) or a.answers
+        task = live[a.task_id]
+        for q in questions:
+            if q.name not in answers or q.name in settled.get(task.id, {}):
+                continue
+            k = keys[q.name].get(canonical_json(answers[q.name]))
+            if k is None:  # a value outside the current classes (cannot happen: labels only grow)
+                continue
+            item = items[q.name].setdefault(task.id, _Item(task.id, task.record_id, task.row, {}))
+            item.votes[users[a.user_id]] = k
+    ordered = {
+        name: sorted(found.values(), key=lambda i: i.task_id) for name, found in items.items()
+    }
+    return questions, {t.record_id: t.id for t in tasks}, ordered, adjudicated
+
+
+def _questions(schema: dict[str, Any], only: str | None) -> list[_Question]:
+    found: list[_Question] = []
+    for q in schema.get("questions", []):
+        if only is not None and q["name"] != only:
+            continue
+        supported = q["type"] in SUPPORTED_TYPES and not q.get("multiple")
+        if only is not None and not supported:
+            raise ValidationError(
+                f"question: '{only}' is a {'multi-label ' if q.get('multiple') else ''}"
+                f"{q['type']} question; label noise is checked on single-choice label and "
+                "rating questions"
+            )
+        if supported:
+            classes = list(q["labels"]) if q["type"] == "label" else list(range(1, q["points"] + 1))
+            found.append(_Question(q["name"], q["type"], classes))
+    if only is not None and not found:
+        names = ", ".join(q["name"] for q in schema.get("questions", []))
+        raise ValidationError(f"question: no question {only!r} (questions: {names})")
+    if not found:
+        raise ValidationError(
+            "question: the project has no single-choice label or rating question to check"
+        )
+    return found
+
+
+def _check_question(
+    ws: Workspace,
+    q: _Question,
+    items: list[_Item],
+    given: dict[str, np.ndarray] | None,
+    threshold: float,
+    say: ProgressFn,
+    adjudicated: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    summary: dict[str, Any] = {
+        "question": q.name,
+        "type": q.type,
+        "classes": q.names,
+        "items": 0,
+        "adjudicated": adjudicated,
+        "unpredicted": 0,
+        "model": None,
+        "note": None,
+        "skipped": None,
+        "suspects": 0,
+        "label_issues": None,
+        "annotators": [],
+    }
+    if given is not None:
+        summary["unpredicted"] = sum(i.record_id not in given for i in items)
+        items = [i for i in items if i.record_id in given]
+    summary["items"] = len(items)
+    annotators = sorted({name for i in items for name in i.votes})
+    if len(q.classes) < 2:
+        summary["skipped"] = "the question has a single class"
+    elif len(annotators) < 2 or not any(len(i.votes) > 1 for i in items):
+        summary["skipped"] = "CROWDLAB needs items labelled by at least two annotators"
+    if summary["skipped"]:
+        return summary, []
+    column = {name: j for j, name in enumerate(annotators)}
+    matrix = np.full((len(items), len(annotators)), np.nan)
+    for n, item in enumerate(items):
+        for name, k in item.votes.items():
+            matrix[n, column[name]] = k
+    n_classes = len(q.classes)
+    if given is not None:
+        probs = np.stack([given[i.record_id] for i in items])
+        summary["model"] = "predictions"
+    else:
+        say(f"training the text model for '{q.name}' on {len(items):,} items")
+        records = ws.store.take_records([i.row for i in items])
+        majority = _majority(matrix, n_classes)
+        trained, note = text_pred_probs([record_text(r) for r in records], majority, n_classes)
+        if trained is not None:
+            probs, summary["model"] = trained, "text"
+        else:
+            probs, summary["model"] = vote_pred_probs(matrix, n_classes), "votes"
+            note = (
+                f"{note}: predictions are the smoothed vote shares, so the scores only measure "
+                "agreement; give --predictions for a model's view"
+            )
+        summary["note"] = note
+    say(f"scoring '{q.name}' with CROWDLAB")
+    result = crowdlab(pd.DataFrame(matrix, columns=annotators), probs)
+    issues = np.zeros(len(items), dtype=bool)
+    if given is not None:
+        issues = confident_learning(result.majority, probs)
+        summary["label_issues"] = int(issues.sum())
+    summary["annotators"] = [
+        {**asdict(a), "worst_class": q.names[a.worst_class]} for a in result.annotators
+    ]
+    found: list[dict[str, Any]] = []
+    for n, item in enumerate(items):
+        low = result.quality[n] < threshold
+        if not (low or issues[n]):
+            continue
+        consensus, majority_label = int(result.consensus[n]), int(result.majority[n])
+        suggested = int(np.argmax(probs[n]))
+        reasons = []
+        if low:
+            reasons.append(f"consensus quality {result.quality[n]:.2f} < {threshold:.2f}")
+        if issues[n]:
+            reasons.append(
+                f"confident learning: the model predicts '{q.names[suggested]}' "
+                f"(p={probs[n, suggested]:.2f}) against the majority's '{q.names[majority_label]}'"
+            )
+        if consensus != majority_label:
+            reasons.append(
+                f"CROWDLAB's consensus '{q.names[consensus]}' overrides the majority "
+                f"'{q.names[majority_label]}'"
+            )
+        votes = Counter(q.names[k] for k in item.votes.values())
+        found.append(
+            {
+                "record_id": item.record_id,
+                "task_id": item.task_id,
+                "question": q.name,
+                "consensus": q.classes[consensus],
+                "majority": q.classes[majority_label],
+                "quality": round(float(result.quality[n]), 6),
+                "agreement": round(float(result.agreement[n]), 6),
+                "votes": dict(votes.most_common()),
+                "suggested": q.classes[suggested] if given is not None else None,
+                "suggested_prob": (
+                    round(float(probs[n, suggested]), 6) if given is not None else None
+                ),
+                "label_issue": bool(issues[n]),
+                "reason": "; ".join(reasons),
+            }
+        )
+    summary["suspects"] = len(found)
+    return summary, found
+
+
+def _majority(matrix: np.ndarray, n_classes: int) -> np.ndarray:
+    """Each item's most voted class (ties: the lowest class index) for training the model."""
+    counts = np.stack([(matrix == k).sum(axis=1) for k in range(n_classes)], axis=1)
+    return np.asarray(counts.argmax(axis=1), dtype=int)
+
+
+def _send_to_review(
+    ws: Workspace,
+    project: str,
+    suspects: list[dict[str, Any]],
+    summaries: list[dict[str, Any]],
+    threshold: float,
+) -> dict[str, Any]:
+    """Mark the suspects' current annotations for review (one transaction, one audit event)."""
+    task_ids = sorted({s["task_id"] for s in suspects})
+    counts = {"items": len(task_ids), "flagged": 0, "already_pending": 0, "already_reviewed": 0}
+    flagged_tasks: set[int] = set()
+    with write_transaction(ws.projects.sessions) as session:
+        for start in range(0, len(task_ids), 500):
+            chunk = task_ids[start : start + 500]
+            rows = session.scalars(
+                select(AnnotationRow)
+                .where(AnnotationRow.task_id.in_(chunk))
+                .order_by(AnnotationRow.assignment_id, AnnotationRow.revision.desc())
+                .with_for_update()
+            ).all()
+            latest: dict[int, AnnotationRow] = {}
+            for row in rows:
+                latest.setdefault(row.assignment_id, row)
+            for row in latest.values():
+                if row.status in ("rejected", "superseded"):
+                    continue
+                if row.review == "pending":
+                    counts["already_pending"] += 1
+                elif row.review == "done":
+                    counts["already_reviewed"] += 1
+                else:
+                    row.review = "pending"
+                    counts["flagged"] += 1
+                    flagged_tasks.add(row.task_id)
+        if counts["flagged"]:
+            record_ids = sorted({s["record_id"] for s in suspects if s["task_id"] in flagged_tasks})
+            audit.append(
+                session,
+                actor=ws.settings.user,
+                action="quality.noise_flagged",
+                object_type="project",
+                object_ref=project,
+                details={
+                    **counts,
+                    "threshold": threshold,
+                    "questions": {s["question"]: s["model"] for s in summaries},
+                    "records": len(record_ids),
+                    "record_ids": record_ids[:AUDIT_IDS],
+                },
+            )
+    return counts

@@ -1,0 +1,310 @@
+"""Vendor audits: measure a vendor's delivered quality independently of what it reports.
+
+``start`` draws a stratified random sample of the vendor's current annotations on a project's
+live items (strata: the annotator and the label they gave on the project's first single-choice
+question, so every vendor annotator and every label is represented in proportion) and puts
+the sampled annotations in the review queue, where only *internal* reviewers (users with no
+vendor) see them. Allocation is proportional (largest remainders), so the sample is
+self-weighting and the pooled share of accepted annotations estimates the vendor's accuracy.
+
+``report`` reads the reviewers' first decision on each sampled annotation made after the audit
+began: accept counts as correct; fix and reject as wrong. It gives the measured accuracy with
+a Wilson interval and a verdict against the vendor's self-reported figure (``claimed``):
+
+* ``below claim``: the claim lies above the interval (the vendor overstates its quality);
+* ``above claim``: the claim lies below the interval;
+* ``consistent with claim``: the claim lies inside it;
+* ``no claim``: nothing to compare with.
+
+While fewer than the sampled annotations are reviewed the verdict is marked provisional.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from curata.annotation.schema import categorical_questions
+from curata.core.errors import NotFoundError, ValidationError
+from curata.core.ids import canonical_json
+from curata.governance import audit
+from curata.quality.stats import wilson_interval
+from curata.store.db import write_transaction
+from curata.store.tables import (
+    AnnotationRow,
+    ProjectRow,
+    ProjectSchemaRow,
+    ReviewRow,
+    TaskRow,
+    UserRow,
+    VendorAuditItemRow,
+    VendorAuditRow,
+    VendorRow,
+)
+from curata.timeutil import as_utc, iso
+
+CORRECT = {"accept": True, "fix": False, "reject": False}
+
+
+def allocate(sizes: dict[str, int], n: int) -> dict[str, int]:
+    """Proportional allocation of ``n`` draws over strata of ``sizes`` (Hamilton's largest
+    remainders; ties broken by stratum name), never more than a stratum holds."""
+    total = sum(sizes.values())
+    if not 0 < n <= total:
+        raise ValidationError(f"size: must be between 1 and {total}")
+    quotas = {k: n * v / total for k, v in sizes.items()}
+    out = {k: int(q) for k, q in quotas.items()}
+    rest = sorted(sizes, key=lambda k: (-(quotas[k] - out[k]), k))
+    for k in rest[: n - sum(out.values())]:
+        out[k] += 1
+    return out
+
+
+class VendorAuditService:
+    """Start vendor audits and report on them."""
+
+    def __init__(self, sessions: sessionmaker[Session], actor: str) -> None:
+        self._sessions = sessions
+        self._actor = actor
+
+    def _find(self, session: Session, project: str, vendor: str) -> tuple[ProjectRow, VendorRow]:
+        p = session.scalar(select(ProjectRow).where(ProjectRow.name == project))
+        if p is None:
+            raise NotFoundError(f"unknown project {project!r}")
+        v = session.scalar(select(VendorRow).where(VendorRow.name == vendor))
+        if v is None:
+            raise NotFoundError(f"unknown vendor {vendor!r}")
+        return p, v
+
+    def start(
+        self,
+        vendor: str,
+        project: str,
+        size: int,
+        *,
+        claimed: float | None = None,
+        seed: int = 0,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """Draw the sample and route it to internal review; returns the audit's report."""
+        if claimed is not None and not 0.0 <= claimed <= 1.0:
+            raise ValidationError("claimed: the self-reported accuracy must be in [0, 1]")
+        if size < 1:
+            raise ValidationError("size: must be at least 1")
+        with write_transaction(self._sessions) as session:
+            p, v = self._find(session, project, vendor)
+            open_audit = self._latest(session, p.id, v.id)
+            if open_audit is not None and not force:
+                done = self._outcomes(session, open_audit)
+                if len(done) < open_audit.size:
+                    raise ValidationError(
+                        f"audit #{open_audit.id} of {vendor} on {project} is in progress "
+                        f"({len(done)} of {open_audit.size} reviewed); see it with "
+                        f"'curata quality audit {vendor} --project {project}', or pass --new"
+                    )
+            schema = session.get(ProjectSchemaRow, (p.id, p.schema_version))
+            assert schema is not None
+            questions = [
+                q["name"]
+                for q in schema.schema.get("questions", [])
+                if q["name"] in categorical_questions(schema.schema)
+            ]
+            audited = (
+                select(VendorAuditItemRow.annotation_id)
+                .join(VendorAuditRow, VendorAuditRow.id == VendorAuditItemRow.audit_id)
+                .where(VendorAuditRow.vendor_id == v.id)
+            )
+            population = session.execute(
+                select(AnnotationRow.id, UserRow.name, AnnotationRow.answers)
+                .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
+                .join(UserRow, UserRow.id == AnnotationRow.user_id)
+                .where(
+                    TaskRow.project_id == p.id,
+                    TaskRow.kind == "live",
+                    UserRow.vendor_id == v.id,
+                    AnnotationRow.status.notin_(("rejected", "superseded")),
+                    AnnotationRow.id.notin_(audited),
+                )
+                .order_by(AnnotationRow.id)
+            ).all()
+            if not population:
+                raise ValidationError(
+                    f"vendor {vendor!r} has no unaudited annotations on project {project!r}"
+                )
+            if size > len(population):
+                raise ValidationError(
+                    f"size: {size} is more than the {len(population)} unaudited annotations "
+                    f"{vendor} delivered on {project}"
+                )
+            strata: dict[str, list[int]] = defaultdict(list)
+            for annotation_id, who, answers in population:
+                key = who
+                if questions and questions[0] in answers:
+                    key += f" / {questions[0]}={canonical_json(answers[questions[0]])}"
+                strata[key].append(annotation_id)
+            quota = allocate({k: len(ids) for k, ids in strata.items()}, size)
+            rng = random.Random(seed)
+            row = VendorAuditRow(
+                project_id=p.id,
+                vendor_id=v.id,
+                size=size,
+                claimed=claimed,
+                seed=seed,
+                population=len(population),
+                strata={k: [len(strata[k]), quota[k]] for k in sorted(strata)},
+                created_by=self._actor,
+            )
+            session.add(row)
+            session.flush()
+            chosen: list[int] = []
+            for key in sorted(strata):
+                for annotation_id in rng.sample(strata[key], quota[key]):
+                    session.add(
+                        VendorAuditItemRow(
+                            audit_id=row.id, annotation_id=annotation_id, stratum=key
+                        )
+                    )
+                    chosen.append(annotation_id)
+            for annotation in session.scalars(
+                select(AnnotationRow).where(AnnotationRow.id.in_(chosen))
+            ):
+                annotation.review = "pending"
+            audit.append(
+                session,
+                actor=self._actor,
+                action="quality.vendor_audit",
+                object_type="project",
+                object_ref=project,
+                details={
+                    "audit": row.id,
+                    "vendor": vendor,
+                    "size": size,
+                    "population": len(population),
+                    "claimed": claimed,
+                    "seed": seed,
+                },
+            )
+            audit_id = row.id
+        return self.report(vendor, project, audit_id=audit_id)
+
+    @staticmethod
+    def _latest(session: Session, project_id: int, vendor_id: int) -> VendorAuditRow | None:
+        return session.scalar(
+            select(VendorAuditRow)
+            .where(VendorAuditRow.project_id == project_id, VendorAuditRow.vendor_id == vendor_id)
+            .order_by(VendorAuditRow.id.desc())
+            .limit(1)
+        )
+
+    @staticmethod
+    def _outcomes(session: Session, row: VendorAuditRow) -> dict[int, tuple[str, bool, str]]:
+        """annotation id -> (stratum, correct?, decision) for the reviewed sampled annotations:
+        the first internal review decision after the audit began."""
+        items = dict(
+            session.execute(
+                select(VendorAuditItemRow.annotation_id, VendorAuditItemRow.stratum).where(
+                    VendorAuditItemRow.audit_id == row.id
+                )
+            ).all()
+        )
+        decisions = session.execute(
+            select(ReviewRow.annotation_id, ReviewRow.decision, ReviewRow.created_at)
+            .join(UserRow, UserRow.id == ReviewRow.reviewer_id)
+            .where(
+                ReviewRow.annotation_id.in_(list(items)),
+                ReviewRow.tier == "review",
+                UserRow.vendor_id.is_(None),
+            )
+            .order_by(ReviewRow.id)
+        ).all()
+        out: dict[int, tuple[str, bool, str]] = {}
+        started = as_utc(row.created_at)
+        for annotation_id, decision, at in decisions:
+            if annotation_id is None or annotation_id in out or decision not in CORRECT:
+                continue
+            if as_utc(at) < started:
+                continue
+            out[annotation_id] = (items[annotation_id], CORRECT[decision], decision)
+        return out
+
+    def report(
+        self,
+        vendor: str,
+        project: str,
+        *,
+        audit_id: int | None = None,
+        confidence: float = 0.95,
+    ) -> dict[str, Any]:
+        """The latest audit of ``vendor`` on ``project`` (or audit ``audit_id``)."""
+        if not 0.0 < confidence < 1.0:
+            raise ValidationError("confidence: must be between 0 and 1")
+        with self._sessions() as session:
+            p, v = self._find(session, project, vendor)
+            if audit_id is None:
+                row = self._latest(session, p.id, v.id)
+                if row is None:
+                    raise NotFoundError(
+                        f"no audit of {vendor} on {project}: start one with "
+                        f"'curata quality audit {vendor} --project {project} --size N'"
+                    )
+            else:
+                row = session.get(VendorAuditRow, audit_id)
+                if row is None or row.project_id != p.id or row.vendor_id != v.id:
+                    raise NotFoundError(f"no audit #{audit_id} of {vendor} on {project}")
+            outcomes = self._outcomes(session, row)
+        right = sum(ok for _, ok, _ in outcomes.values())
+        reviewed = len(outcomes)
+        low, high = wilson_interval(right, reviewed, confidence)
+        accuracy = right / reviewed if reviewed else None
+        decisions = Counter(d for _, _, d in outcomes.values())
+        per_annotator: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for stratum, ok, _ in outcomes.values():
+            tally = per_annotator[stratum.split(" / ", 1)[0]]
+            tally[0] += ok
+            tally[1] += 1
+        verdict, reason = _verdict(row.claimed, reviewed, low, high, confidence)
+        if reviewed < row.size and reviewed:
+            verdict = f"provisional: {verdict}"
+        return {
+            "audit": row.id,
+            "vendor": vendor,
+            "project": project,
+            "started": iso(row.created_at),
+            "started_by": row.created_by,
+            "size": row.size,
+            "population": row.population,
+            "reviewed": reviewed,
+            "correct": right,
+            "decisions": dict(decisions),
+            "accuracy": accuracy,
+            "confidence": confidence,
+            "low": low if reviewed else None,
+            "high": high if reviewed else None,
+            "claimed": row.claimed,
+            "verdict": verdict,
+            "reason": reason,
+            "strata": {k: {"population": n, "sampled": s} for k, (n, s) in row.strata.items()},
+            "by_annotator": {
+                who: {"reviewed": n, "correct": ok, "accuracy": ok / n}
+                for who, (ok, n) in sorted(per_annotator.items())
+            },
+        }
+
+
+def _verdict(
+    claimed: float | None, reviewed: int, low: float, high: float, confidence: float
+) -> tuple[str, str]:
+    if reviewed == 0:
+        return "not started", "no sampled annotation has been reviewed yet"
+    interval = f"the {confidence:.0%} interval [{low:.3f}, {high:.3f}]"
+    if claimed is None:
+        return "no claim", f"measured only: {interval}"
+    if claimed > high:
+        return "below claim", f"the claimed {claimed:.3f} is above {interval}"
+    if claimed < low:
+        return "above claim", f"the claimed {claimed:.3f} is below {interval}"
+    return "consistent with claim", f"the claimed {claimed:.3f} lies inside {interval}"
