@@ -533,6 +533,18 @@ def test_dawid_skene_and_gold_weighted_releases_outvote_spammers(ws, tmp_path) -
         out = tmp_path / f"{method}.jsonl"
         ws.export(result.version.ref, format="jsonl", out=out)
         got = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+        for r in got:  # soft labels: a distribution whose mode is the label, unless tied
+            soft = r["curata_soft_labels"]["topic"]
+            assert sum(soft.values()) == pytest.approx(1.0)
+            assert max(soft.values()) == pytest.approx(r["curata_confidence"]["topic"])
+            if r["curata_labels"]["topic"] is not None:
+                assert max(soft, key=soft.get) == r["curata_labels"]["topic"]
+        if method == "majority":  # vote shares: five votes per item
+            assert all(
+                round(p * 5, 9).is_integer()
+                for r in got
+                for p in r["curata_soft_labels"]["topic"].values()
+            )
         return sum(r["curata_labels"]["topic"] == truth(r["text"]) for r in got) / len(got)
 
     majority, ds, gold = accuracy("majority"), accuracy("dawid-skene"), accuracy("gold-weighted")

@@ -11,6 +11,7 @@ from tests.conftest import write_jsonl
 
 from curata.core.errors import NotFoundError, ValidationError
 from curata.quality.report import quality_report
+from curata.quality.stats import wilson_interval
 
 
 @pytest.fixture
@@ -47,6 +48,8 @@ def test_the_planted_spammers_are_flagged(labelled) -> None:
     assert report["flagged"] == ["s1", "s2"]
     rows = {g["group"]: g for g in report["groups"]}
     assert rows["c1"]["gold_accuracy"] == 1.0 and rows["c1"]["gold_answered"] == 4
+    assert rows["s1"]["gold_by_question"]["topic"]["answered"] == 4
+    assert rows["s1"]["gold_by_question"]["topic"]["accuracy"] == 0.0
     assert rows["s1"]["gold_accuracy"] == 0.0
     # Wilson 95% for 0/4 and 4/4: [0, 0.490] and [0.510, 1], so the two cannot overlap
     assert rows["s1"]["gold_high"] < 0.5 < rows["c1"]["gold_low"]
@@ -178,3 +181,24 @@ def test_agreement_per_question_type_through_the_report(ws, tmp_path: Path) -> N
         assert s["units"] == 6
         if s["low"] is not None:
             assert s["low"] <= s["value"] + 1e-9 and s["high"] <= 1.0 + 1e-9
+
+
+def test_gold_accuracy_per_question_in_the_html() -> None:
+    from curata.quality.html import render_report
+
+    def q(right: int, n: int) -> dict:
+        low, high = wilson_interval(right, n)
+        return {"answered": n, "accuracy": right / n, "low": low, "high": high}
+
+    group = {
+        "group": "ann", "annotations": 10, "gold_answered": 8, "gold_accuracy": 0.75,
+        "gold_low": 0.4, "gold_high": 0.93, "consensus_answered": 0,
+        "consensus_agreement": None, "consensus_low": None, "consensus_high": None,
+        "estimated_accuracy": None, "flags": [],
+        "gold_by_question": {"tone": q(4, 4), "topic": q(2, 4)},
+    }  # fmt: skip
+    page = render_report({"project": "p", "by": "annotator", "confidence": 0.95,
+                          "groups": [group]})  # fmt: skip
+    assert "Gold accuracy per question" in page
+    # Wilson 95% for 2 of 4: [0.150, 0.850] (Newcombe 1998, method 3)
+    assert "50% of 4 (0.15-0.85)" in page and "100% of 4" in page

@@ -40,8 +40,16 @@ def majority(answer_sets: list[dict[str, Any]]) -> Aggregate:
             "confidence": top_count / total,
             "votes": total,
             "tied": tied,
+            "distribution": {soft_key(value): count / total for value, count in ranked},
         }
     return out
+
+
+def soft_key(value: str) -> str:
+    """A soft label's key for an answer given as canonical JSON: a plain label as itself,
+    anything else (a preference, a rating) as its canonical JSON."""
+    decoded = json.loads(value)
+    return decoded if isinstance(decoded, str) else value
 
 
 METHODS = ("majority", "dawid-skene", "gold-weighted")
@@ -116,4 +124,7 @@ def _model_question(
             "confidence": float(ranked[0]),
             "votes": int(votes[i]),
             "tied": tied,
+            "distribution": {
+                soft_key(c): float(p) for c, p in zip(classes, posterior, strict=True) if p > 0
+            },
         }

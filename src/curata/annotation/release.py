@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.annotation.aggregation import METHODS, ItemAnswers, aggregate_items
+from curata.annotation.aggregation import METHODS, ItemAnswers, aggregate_items, soft_key
 from curata.annotation.review import current_annotations
 from curata.annotation.schema import categorical_questions
 from curata.core.errors import ConflictError, ForbiddenError, ValidationError
+from curata.core.ids import canonical_json
 from curata.core.models import Version
 from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
@@ -46,6 +47,7 @@ RELEASE_SCHEMA = (
     MANIFEST_SCHEMA.append(pa.field("labels", pa.large_string()))
     .append(pa.field("confidence", pa.large_string()))
     .append(pa.field("annotators", pa.int32()))
+    .append(pa.field("soft_labels", pa.large_string()))
 )
 
 
@@ -202,7 +204,7 @@ class ReleaseService:
                 categorical=categorical_questions(questions.schema),
                 gold_accuracy=_gold_accuracy(gold_rows) if aggregate == "gold-weighted" else None,
             )
-            labels: dict[str, tuple[str, str, int]] = {}
+            labels: dict[str, tuple[str, str, int, str]] = {}
             tied = 0
             for (task, answers, adjudicated), combined in zip(gathered, combined_all, strict=True):
                 if adjudicated is not None:
@@ -213,12 +215,16 @@ class ReleaseService:
                             "votes": len(answers),
                             "tied": False,
                             "adjudicated": True,
+                            "distribution": {soft_key(canonical_json(value)): 1.0},
                         }
                 tied += any(v["tied"] for v in combined.values())
                 labels[task.record_id] = (
                     json.dumps({k: v["value"] for k, v in combined.items()}, sort_keys=True),
                     json.dumps({k: v["confidence"] for k, v in combined.items()}, sort_keys=True),
                     len(answers),
+                    json.dumps(
+                        {k: v["distribution"] for k, v in combined.items()}, sort_keys=True
+                    ),
                 )
             lineage = self._people(session, project, people)
         name = dataset or f"{project_name}-labels"
@@ -238,6 +244,10 @@ class ReleaseService:
             .append_column(
                 "annotators",
                 pa.array([labels[i][2] if i in labels else 0 for i in ids], pa.int32()),
+            )
+            .append_column(
+                "soft_labels",
+                pa.array([labels[i][3] if i in labels else None for i in ids], pa.large_string()),
             )
             .cast(RELEASE_SCHEMA)
         )

@@ -186,6 +186,29 @@ def _agreement(questions: list[dict[str, Any]]) -> str:
     )
 
 
+def _gold_by_question(groups: list[dict[str, Any]], confidence: str) -> str:
+    names = sorted({q for g in groups for q in g.get("gold_by_question", {})})
+    if len(names) < 2:
+        return ""  # one question: the chart above says it all
+    head = "".join(f"<th>{escape(n)}</th>" for n in names)
+    rows = []
+    for g in groups:
+        cells = []
+        for n in names:
+            q = g.get("gold_by_question", {}).get(n)
+            cells.append(
+                "<td>—</td>"
+                if not q or q["accuracy"] is None
+                else f"<td>{q['accuracy']:.0%} of {q['answered']} "
+                f"({q['low']:.2f}-{q['high']:.2f})</td>"
+            )
+        rows.append(f"<tr><td>{escape(str(g['group']))}</td>{''.join(cells)}</tr>")
+    return (
+        f"<h2>Gold accuracy per question ({confidence} Wilson interval)</h2>"
+        f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
 def render_drift(data: dict[str, Any]) -> str:
     """The page for a :func:`curata.quality.drift.drift_report` result."""
     alerted = {(a["kind"], a["who"], a["question"]) for a in data["alerts"]}
@@ -250,6 +273,7 @@ def render_report(data: dict[str, Any]) -> str:
             "consensus_high",
         )
         + _time_chart("Agreement over time per cohort", data.get("over_time", []))
+        + _gold_by_question(groups, confidence)
         + _agreement(data.get("agreement", []))
         + "<h2>Numbers</h2><table><tr><th>"
         + escape(data["by"])
