@@ -12,12 +12,12 @@ import pytest
 
 from curata.quality import typed
 from curata.quality.agreement import AgreementError
+from curata.quality.questions import question_agreement
 from curata.quality.typed import (
     EmbeddingsUnavailable,
     kendall_tau_b_mean,
     kendall_w,
     preference_values,
-    question_agreement,
     response_similarity,
     span_agreement,
     tau_b_matrix,

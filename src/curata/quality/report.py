@@ -267,10 +267,10 @@ def question_agreements(
     samples: int = 200,
     confidence: float = 0.95,
 ) -> list[dict[str, Any]]:
-    """The statistic that fits each question's type (:func:`curata.quality.typed.
+    """The statistic that fits each question's type (:func:`curata.quality.questions.
     question_agreement`) over the live items, or why it was skipped."""
     from curata.quality.agreement import AgreementError
-    from curata.quality.typed import question_agreement
+    from curata.quality.questions import question_agreement
 
     out = []
     for q in data.questions:
