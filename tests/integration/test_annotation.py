@@ -591,29 +591,35 @@ def test_calibration_gates_live_items(ws, tmp_path) -> None:
     assert ws.projects.get("cal").tasks == 6  # calibration items are extra, not live
 
 
-def _calibration_project(ws, tmp_path: Path, user: str, calibration: dict) -> None:
-    """Project "cal" over three pairs, two of them calibration items answered GOOD."""
-    rows = [{"prompt": f"c{i}", "response": f"r{i}"} for i in range(3)]
+def _calibration_project_of(
+    ws, tmp_path: Path, size: int, policy: dict, user: str = "ann"
+) -> None:
+    """Project "cal" over size + 1 pairs, ``size`` of them calibration items answered GOOD."""
+    rows = [{"prompt": f"c{i}", "response": f"r{i}"} for i in range(size + 1)]
     ws.ingest([write_jsonl(tmp_path / "cal.jsonl", rows)], source="web", dataset="cal")
     ws.workforce.add_user(user)
-    ws.projects.create(
-        "cal", version="cal@1", schema=SCHEMA, members=[user], calibration=calibration
-    )
+    ws.projects.create("cal", version="cal@1", schema=SCHEMA, members=[user],
+                       calibration={"size": size, **policy})  # fmt: skip
     ids = {r.prompt: i for b in ws.datasets.iter_records("cal@1") for i, r in b}
-    for prompt in ("c0", "c1"):
-        ws.projects.add_gold("cal", ids[prompt], GOOD, kind="calibration")
+    ws.projects.add_gold_items(
+        "cal", [(ids[f"c{i}"], GOOD) for i in range(size)], kind="calibration"
+    )
 
 
 @pytest.mark.parametrize(
-    ("rule", "correct", "opens"),
-    [("point", 1, False), ("upper", 1, True), ("point", 2, True), ("lower", 2, False)],
-)
-def test_calibration_rules_judge_the_wilson_interval(ws, tmp_path, rule, correct, opens) -> None:
-    """Threshold 0.8 on two items: 1 of 2 has the interval [0.09, 0.91], 2 of 2 [0.34, 1];
-    'upper' passes the first (not clearly below), 'lower' fails the second (not clearly above)."""
-    _calibration_project(ws, tmp_path, "ann", {"size": 2, "threshold": 0.8, "rule": rule})
+    ("rule", "size", "correct", "opens"),
+    [("point", 2, 1, False), ("upper", 2, 1, True), ("point", 16, 15, True),
+     ("lower", 16, 15, False), ("lower", 16, 16, True)],
+)  # fmt: skip
+def test_calibration_rules_judge_the_wilson_interval(
+    ws, tmp_path, rule, size, correct, opens
+) -> None:
+    """Threshold 0.8. 1 of 2 has the interval [0.09, 0.91]: 'point' fails it, 'upper' passes it
+    (not clearly below). 15 of 16 is 0.94 with [0.72, 0.99]: 'point' passes it, 'lower' fails it
+    (not clearly above); 16 of 16 has the lower bound 0.806 and passes 'lower'."""
+    _calibration_project_of(ws, tmp_path, size, {"threshold": 0.8, "rule": rule})
     wrong = {**GOOD, "better": {"choice": "tie"}}
-    for i in range(2):
+    for i in range(size):
         view = ws.queue.next_task("cal", "ann")
         ws.queue.submit(view.assignment_id, "ann", GOOD if i < correct else wrong)
     if opens:
@@ -621,6 +627,34 @@ def test_calibration_rules_judge_the_wilson_interval(ws, tmp_path, rule, correct
     else:
         with pytest.raises(ForbiddenError, match="calibration not passed"):
             ws.queue.next_task("cal", "ann")
+
+
+def test_a_lower_rule_that_nobody_could_pass_is_refused(ws, tmp_path) -> None:
+    ws.ingest([write_jsonl(tmp_path / "c.jsonl", [{"prompt": "p", "response": "r"}])],
+              source="web", dataset="lw")  # fmt: skip
+    with pytest.raises(
+        ValidationError, match=r"even 10 of 10 correct cannot pass 80% .*use at least 16 items"
+    ):
+        ws.projects.create("lw", version="lw@1", schema=SCHEMA,
+                           calibration={"size": 10, "threshold": 0.8, "rule": "lower"})  # fmt: skip
+
+
+def test_a_skipped_gold_question_is_not_right(ws, tmp_path) -> None:
+    schema = {"questions": [
+        {"type": "label", "name": "a", "labels": ["x", "y"]},
+        {"type": "label", "name": "b", "labels": ["x", "y"], "required": False},
+    ]}  # fmt: skip
+    ws.ingest([write_jsonl(tmp_path / "s.jsonl", [{"text": "one"}, {"text": "two"}])],
+              source="web", dataset="sk")  # fmt: skip
+    ws.workforce.add_user("ann")
+    ws.projects.create("sk", version="sk@1", schema=schema, members=["ann"],
+                       calibration={"size": 1, "threshold": 1.0})  # fmt: skip
+    first = next(ws.datasets.iter_records("sk@1"))[0][0]
+    ws.projects.add_gold("sk", first, {"a": "x", "b": "y"}, kind="calibration")
+    view = ws.queue.next_task("sk", "ann")
+    ws.queue.submit(view.assignment_id, "ann", {"a": "x"})  # b left blank
+    with pytest.raises(ForbiddenError, match=r"calibration not passed \(0 of 1 correct"):
+        ws.queue.next_task("sk", "ann")
 
 
 def test_calibration_rule_must_be_known(ws, tmp_path) -> None:
@@ -631,8 +665,8 @@ def test_calibration_rule_must_be_known(ws, tmp_path) -> None:
 
 
 def test_a_lead_can_let_a_failed_annotator_recalibrate(ws, tmp_path) -> None:
-    calibration = {"size": 2, "threshold": 1.0, "retraining": "the refusal chapter"}
-    _calibration_project(ws, tmp_path, "bad", calibration)
+    policy = {"threshold": 1.0, "retraining": "the refusal chapter"}
+    _calibration_project_of(ws, tmp_path, 2, policy, user="bad")
     wrong = {**GOOD, "better": {"choice": "tie"}}
     for _ in range(2):
         view = ws.queue.next_task("cal", "bad")

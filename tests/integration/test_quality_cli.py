@@ -46,6 +46,12 @@ def test_agreement_on_a_csv_gives_every_coefficient_with_intervals(cli, ratings_
     assert interval["value"] == pytest.approx(0.849, abs=5e-4)
     code, out, _ = cli("quality", "agreement", ratings_csv, "--samples", "50")
     assert code == 0 and "Krippendorff's alpha" in out and "95% interval" in out
+    # the same file saved by Excel as "CSV UTF-8" starts with a byte-order mark
+    excel = ratings_csv.with_name("excel.csv")
+    excel.write_text(ratings_csv.read_text("utf-8"), encoding="utf-8-sig")
+    code, out, err = cli("quality", "agreement", excel, "--json", "--samples", "0")
+    assert code == 0, err
+    assert json.loads(out)["coefficients"][0]["value"] == pytest.approx(0.743, abs=5e-4)
 
 
 def test_jsonl_and_ordinal_text_labels(cli, tmp_path: Path) -> None:

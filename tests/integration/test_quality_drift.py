@@ -109,3 +109,42 @@ def test_drift_errors_and_the_command_line(simulated, capsys, monkeypatch, tmp_p
     assert page.read_text("utf-8").startswith("<!doctype html>")
     assert main([*args, "--fail-on-alert"]) == 3
     assert "fell from" in capsys.readouterr().out
+
+
+def test_a_guideline_published_long_after_the_drop_is_not_named(ws, tmp_path: Path) -> None:
+    rows = [{"text": f"t {i}"} for i in range(70)]
+    ws.ingest([write_jsonl(tmp_path / "g.jsonl", rows)], source="web", dataset="late")
+    for name in ("ann", "ref"):
+        ws.workforce.add_user(name)
+    schema = {"questions": [{"type": "label", "name": "tone", "labels": ["pos", "neg"]}]}
+    ws.projects.create("late", version="late@1", schema=schema, overlap=2, members=["ann", "ref"])
+    ws.projects.publish_guideline("late", "# v1")
+    while (view := ws.queue.next_task("late", "ref")) is not None:
+        ws.queue.submit(view.assignment_id, "ref", {"tone": "pos"})
+    done = 0
+    while (view := ws.queue.next_task("late", "ann")) is not None:
+        if done == 60:  # v2 comes thirty labels after the drop, not at it
+            ws.projects.publish_guideline("late", "# v2")
+        said = "pos" if done < 30 or done % 4 == 0 else "neg"
+        ws.queue.submit(view.assignment_id, "ann", {"tone": said})
+        done += 1
+    alert = next(
+        a for a in drift_report(ws.projects.sessions, "late")["alerts"] if a["who"] == "ann"
+    )
+    assert alert["guideline_versions"] == [] and "no guideline change coincides" in alert["message"]
+
+
+def test_items_labelled_by_one_person_say_nothing_about_drift(ws, tmp_path: Path) -> None:
+    """With overlap 1 the consensus of a live item is its only label: such items are left out
+    (an annotator would always agree with themself), so only gold answers count."""
+    rows = [{"text": f"t {i}"} for i in range(40)]
+    ws.ingest([write_jsonl(tmp_path / "o.jsonl", rows)], source="web", dataset="one")
+    ws.workforce.add_user("solo")
+    schema = {"questions": [{"type": "label", "name": "tone", "labels": ["pos", "neg"]}]}
+    ws.projects.create("one", version="one@1", schema=schema, members=["solo"])
+    done = 0
+    while (view := ws.queue.next_task("one", "solo")) is not None:
+        ws.queue.submit(view.assignment_id, "solo", {"tone": "pos" if done < 20 else "neg"})
+        done += 1
+    data = drift_report(ws.projects.sessions, "one")
+    assert data["series"] == [] and data["alerts"] == []

@@ -175,7 +175,7 @@ def test_confident_learning_finds_the_planted_errors_in_predictions(tickets, tmp
     for i, rid in list(tickets.ids.items())[:30]:
         rows.append(rid + "," + ",".join("0.9" if c == truth(i) else "0.05" for c in CLASSES))
     csv_file = tmp_path / "preds.csv"
-    csv_file.write_text("\n".join(rows) + "\n", "utf-8")
+    csv_file.write_text("\n".join(rows) + "\n", "utf-8-sig")  # as Excel saves "CSV UTF-8"
     partial = find_label_noise(tickets, "tix", predictions=csv_file)
     assert partial["questions"][0]["unpredicted"] == ITEMS - 30
     found = {s["record_id"] for s in partial["suspects"] if s["label_issue"]}

@@ -5,13 +5,14 @@ claim, with a verdict; every audit is in the audit log."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 from tests.conftest import write_jsonl
 
 from curata.core.errors import ForbiddenError, NotFoundError, ValidationError
-from curata.quality.stats import wilson_interval
+from curata.quality.stats import wilson_from_rate
 from curata.quality.vendor_audit import allocate
 
 
@@ -51,13 +52,22 @@ def _review_all(ws, reviewer: str = "qa") -> int:
     return done
 
 
-def test_allocation_is_proportional_with_largest_remainders() -> None:
-    # Hamilton's method on a textbook apportionment: 10 seats over 6/3/1 (thousands of votes)
-    assert allocate({"a": 6, "b": 3, "c": 1}, 10) == {"a": 6, "b": 3, "c": 1}
-    # 5 of 10: quotas 3.0 / 1.5 / 0.5 -> b and c tie on 0.5, broken by name
-    assert allocate({"a": 6, "b": 3, "c": 1}, 5) == {"a": 3, "b": 2, "c": 0}
+def test_allocation_is_proportional_in_expectation() -> None:
+    rng = random.Random(0)
+    # whole quotas are given exactly (Hamilton's 10 seats over 6/3/1 thousand votes)
+    assert allocate({"a": 6, "b": 3, "c": 1}, 10, rng) == {"a": 6, "b": 3, "c": 1}
+    # five equal strata, three draws: quota 0.6 each; no stratum is left out by its name
+    runs = [allocate({k: 20 for k in "abcde"}, 3, random.Random(seed)) for seed in range(2000)]
+    assert all(sum(r.values()) == 3 and set(r.values()) <= {0, 1} for r in runs)
+    for k in "abcde":
+        share = sum(r[k] for r in runs) / len(runs)
+        assert share == pytest.approx(0.6, abs=0.05), k
+    # 5 of 10 over 6/3/1: quotas 3.0 / 1.5 / 0.5, each extra seat with probability 0.5
+    runs = [allocate({"a": 6, "b": 3, "c": 1}, 5, random.Random(s)) for s in range(2000)]
+    assert all(r["a"] == 3 and r["b"] in (1, 2) and r["c"] in (0, 1) for r in runs)
+    assert sum(r["c"] for r in runs) / len(runs) == pytest.approx(0.5, abs=0.05)
     with pytest.raises(ValidationError, match="between 1 and 10"):
-        allocate({"a": 6, "b": 3, "c": 1}, 11)
+        allocate({"a": 6, "b": 3, "c": 1}, 11, rng)
 
 
 def test_an_audit_measures_the_vendor_against_its_claim(delivered) -> None:
@@ -65,9 +75,10 @@ def test_an_audit_measures_the_vendor_against_its_claim(delivered) -> None:
     started = ws.vendor_audits.start("acme", "va", 20, claimed=0.95, seed=3)
     assert started["population"] == 60 and started["size"] == 20
     assert started["verdict"] == "not started" and started["reviewed"] == 0
-    # strata: annotator x label, proportional: v1/ok 30, v2/ok 20, v2/bad 10 of 60 -> 10/7/3
+    # strata: annotator x label, v1/ok 30, v2/ok 20, v2/bad 10 of 60: quotas 10, 6.67, 3.33
     sampled = {k: s["sampled"] for k, s in started["strata"].items()}
-    assert sampled == {'v1 / topic="ok"': 10, 'v2 / topic="bad"': 3, 'v2 / topic="ok"': 7}
+    assert sampled['v1 / topic="ok"'] == 10 and sum(sampled.values()) == 20
+    assert sampled['v2 / topic="ok"'] in (6, 7) and sampled['v2 / topic="bad"'] in (3, 4)
 
     # the vendor's own reviewer never sees the audit sample, and may not decide on it
     assert ws.reviews.next_review("va", "acme-qa") is None
@@ -83,14 +94,20 @@ def test_an_audit_measures_the_vendor_against_its_claim(delivered) -> None:
     assert _review_all(ws) == 20
     report = ws.vendor_audits.report("acme", "va")
     assert report["audit"] == report_id and report["reviewed"] == 20
-    assert report["correct"] == 17 and report["decisions"] == {"accept": 17, "reject": 3}
-    low, high = wilson_interval(17, 20)
+    bad = sampled['v2 / topic="bad"']
+    assert report["decisions"] == {"accept": 20 - bad, "reject": bad}
+    # the stratified estimate is the vendor's true accuracy, 50 of 60, whichever stratum drew
+    # the extra seat (each stratum is all right or all wrong); the pooled share would be 17/20
+    # or 16/20 depending on the seed
+    assert report["accuracy"] == pytest.approx(50 / 60)
+    # no within-stratum variance: the effective sample size is the 20 reviewed, and the
+    # interval Wilson's for 0.833 on 20, [0.621, 0.939]: the claimed 0.95 lies above it
+    low, high = wilson_from_rate(50 / 60, 20)
     assert report["low"] == pytest.approx(low) and report["high"] == pytest.approx(high)
-    # Wilson 95% for 17/20 is [0.640, 0.948] (Newcombe 1998, method 3): 0.95 lies above it
-    assert report["high"] == pytest.approx(0.948, abs=5e-4)
+    assert report["high"] == pytest.approx(0.939, abs=1e-3)
     assert report["verdict"] == "below claim"
     assert report["by_annotator"]["v1"]["accuracy"] == 1.0
-    assert report["by_annotator"]["v2"]["accuracy"] == pytest.approx(0.7)
+    assert report["by_annotator"]["v2"]["accuracy"] == pytest.approx(20 / 30)  # stratified
 
     events = ws.audit.list(action="quality.vendor_audit")
     assert len(events) == 1 and events[0].details["size"] == 20
@@ -135,3 +152,88 @@ def test_the_audit_from_the_command_line(delivered, capsys, monkeypatch) -> None
     assert "verdict:" in out and "claimed 90.0%" in out
     assert main([*args, "--claimed", "0.9"]) != 0
     assert "go with --size" in capsys.readouterr().err
+
+
+def test_only_decisions_after_the_start_count_and_withdrawn_items_free_the_queue(
+    delivered,
+) -> None:
+    """A review made before the audit began is not an audit outcome; only the first decision
+    after it counts; a sampled annotation superseded by a re-annotation is withdrawn and does
+    not jam the review queue."""
+    ws = delivered
+    started = ws.vendor_audits.start("acme", "va", 6, seed=1)
+    with ws.projects.sessions() as session:
+        from sqlalchemy import select
+
+        from curata.store.tables import AnnotationRow, VendorAuditItemRow
+
+        sampled = list(session.scalars(select(VendorAuditItemRow.annotation_id)))
+        answers = dict(
+            session.execute(
+                select(AnnotationRow.id, AnnotationRow.answers).where(
+                    AnnotationRow.id.in_(sampled)
+                )
+            ).all()
+        )
+    assert len(sampled) == 6 and started["reviewed"] == 0
+    # a guideline change sends back every answer with the label "bad": those are withdrawn
+    ws.projects.publish_guideline("va", "# v2", reannotate="changed-labels", labels=["bad"])
+    withdrawn = sum(a["topic"] == "bad" for a in answers.values())
+    assert _review_all(ws) == 6 - withdrawn  # the queue ends: nothing superseded is served
+    report = ws.vendor_audits.report("acme", "va")
+    assert report["withdrawn"] == withdrawn and report["reviewed"] == 6 - withdrawn
+    assert not report["verdict"].startswith("provisional")
+    # a second decision on a reviewed annotation changes nothing
+    first = next(iter(a for a in sampled if answers[a]["topic"] == "ok"))
+    ws.reviews.decide(first, "qa", "reject", reason="second thoughts")
+    again = ws.vendor_audits.report("acme", "va")
+    assert again["correct"] == report["correct"] and again["reviewed"] == report["reviewed"]
+
+
+def test_a_review_before_the_audit_is_not_an_outcome(delivered) -> None:
+    ws = delivered
+    with ws.projects.sessions() as session:
+        from sqlalchemy import select
+
+        from curata.store.tables import AnnotationRow
+
+        every = list(session.scalars(select(AnnotationRow.id).order_by(AnnotationRow.id)))
+    for annotation_id in every:  # reviewed (and accepted) before any audit
+        with ws.engine.begin() as conn:
+            from sqlalchemy import text
+
+            conn.execute(
+                text("UPDATE annotations SET review = 'pending' WHERE id = :i"),
+                {"i": annotation_id},
+            )
+        ws.reviews.decide(annotation_id, "qa", "accept")
+    started = ws.vendor_audits.start("acme", "va", 5, seed=2)
+    assert started["reviewed"] == 0 and started["verdict"] == "not started"
+
+
+def test_the_vendors_reviewer_sees_audited_annotations_as_internal(delivered) -> None:
+    """An internal annotator's answer waits for ordinary review beside audited vendor answers:
+    the vendor's reviewer gets the item, with the audited answers marked internal."""
+    ws = delivered
+    ws.workforce.add_user("in1")
+    ws.projects.add_members("va", ["in1"])
+    ws.projects.set_overlap("va", 3)
+    while (view := ws.queue.next_task("va", "in1")) is not None:
+        ws.queue.submit(view.assignment_id, "in1", {"topic": "ok"})
+    ws.vendor_audits.start("acme", "va", 60)  # everything the vendor delivered
+    with ws.engine.begin() as conn:
+        from sqlalchemy import text
+
+        conn.execute(
+            text(
+                "UPDATE annotations SET review = 'pending' WHERE user_id = "
+                "(SELECT id FROM users WHERE name = 'in1')"
+            )
+        )
+    item = ws.reviews.next_review("va", "acme-qa")
+    assert item is not None
+    states = {a["annotator"]: a["review"] for a in item.annotations}
+    assert states == {"in1": "pending", "v1": "internal", "v2": "internal"}
+    inside = ws.reviews.next_review("va", "qa")
+    assert inside is not None
+    assert {a["review"] for a in inside.annotations} == {"pending"}

@@ -31,3 +31,23 @@ def test_edges_and_errors() -> None:
     assert wide[0] < narrow[0] < 0.5 < narrow[1] < wide[1]
     with pytest.raises(ValueError, match=r"successes must be in \[0, 5\]"):
         wilson_interval(6, 5)
+
+
+def test_stratified_proportion_by_hand() -> None:
+    """Cochran (1977), Sampling Techniques, eqs. 5.52-5.54: p = sum W_h p_h and
+    v = sum W_h^2 (1 - f_h) p_h q_h / (n_h - 1). Strata of 60 and 40 with 4 sampled each,
+    3 and 1 right: p = 0.6 * 0.75 + 0.4 * 0.25 = 0.55;
+    v = 0.36 * (56/60) * 0.1875 / 3 + 0.16 * (36/40) * 0.1875 / 3 = 0.021 + 0.009 = 0.030."""
+    from curata.quality.stats import stratified_proportion, wilson_from_rate
+
+    est = stratified_proportion([(60, 4, 3), (40, 4, 1)])
+    assert est is not None
+    assert est.p == pytest.approx(0.55)
+    assert est.variance == pytest.approx(0.030)
+    assert est.effective_n == pytest.approx(0.55 * 0.45 / 0.030)
+    assert (est.low, est.high) == pytest.approx(wilson_from_rate(0.55, 0.55 * 0.45 / 0.030))
+    # a stratum with nothing sampled is left out, the weights renormalised
+    assert stratified_proportion([(60, 4, 3), (40, 0, 0)]).p == pytest.approx(0.75)
+    assert stratified_proportion([(10, 0, 0)]) is None
+    # counts on a whole sample: the rate-based Wilson interval is the count-based one
+    assert wilson_from_rate(81 / 263, 263) == pytest.approx(wilson_interval(81, 263))

@@ -15,6 +15,7 @@ from curata.annotation.schema import AnswerError, Schema, validate_answers
 from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.governance import audit
+from curata.quality.stats import wilson_interval
 from curata.sourcing.service import check_name
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
@@ -89,6 +90,16 @@ def calibration_policy(policy: dict[str, Any] | None) -> dict[str, Any]:
     if out["rule"] not in CALIBRATION_RULES:
         raise ValidationError(
             f"calibration rule: {out['rule']!r} is not one of {', '.join(CALIBRATION_RULES)}"
+        )
+    threshold = float(out["threshold"])
+    size = out["size"]
+    if out["rule"] == "lower" and size and wilson_interval(size, size)[0] < threshold:
+        need = next((n for n in range(1, 10_001) if wilson_interval(n, n)[0] >= threshold), None)
+        advice = f"use at least {need} items" if need else "use rule 'point' or 'upper'"
+        raise ValidationError(
+            f"calibration size: with rule 'lower', even {size} of {size} correct cannot pass "
+            f"{threshold:.0%} (the Wilson lower bound is {wilson_interval(size, size)[0]:.2f}); "
+            + advice
         )
     return out
 
@@ -494,6 +505,8 @@ class ProjectService:
                     )
                 ):
                     annotation.status = "superseded"
+                    if annotation.review == "pending":  # nothing left to review in it
+                        annotation.review = "not_needed"
                     superseded += 1
             member.calibration_round += 1
             audit.append(
@@ -579,6 +592,8 @@ class ProjectService:
             if mode == "changed-labels" and not labels & _strings(annotation.answers):
                 continue
             annotation.status = "superseded"
+            if annotation.review == "pending":  # nothing left to review in it
+                annotation.review = "not_needed"
             assignment.status = "reopened"
             task.assigned -= 1
             task.submitted -= 1

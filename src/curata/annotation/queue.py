@@ -360,7 +360,10 @@ class QueueService:
             return True
         if rows:
             right = sum(
-                all(ok for _, ok in gold_checks(answers, gold or {})) for answers, gold in rows
+                # every gold question answered and right (a skipped one is not right)
+                len(list(gold_checks(answers, gold or {}))) == len(gold or {})
+                and all(ok for _, ok in gold_checks(answers, gold or {}))
+                for answers, gold in rows
             )
             score = right / len(rows)
             low, high = wilson_interval(right, len(rows))

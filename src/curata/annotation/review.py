@@ -150,9 +150,20 @@ class ReviewService:
             )
         return user
 
-    def _item(self, session: Session, project: ProjectRow, task: TaskRow) -> ReviewItem:
+    def _item(
+        self, session: Session, project: ProjectRow, task: TaskRow, viewer: UserRow
+    ) -> ReviewItem:
         [record] = self._store.take_records([task.row])
         current = current_annotations(session, task.id)
+        in_audit: set[int] = set()
+        if viewer.vendor_id is not None:  # a vendor's reviewer does not see what is audited
+            in_audit = set(
+                session.scalars(
+                    select(VendorAuditItemRow.annotation_id).where(
+                        VendorAuditItemRow.annotation_id.in_([a.id for a in current])
+                    )
+                )
+            )
         names = dict(
             session.execute(
                 select(UserRow.id, UserRow.name).where(UserRow.id.in_([a.user_id for a in current]))
@@ -169,7 +180,7 @@ class ReviewService:
                     "answers": a.answers,
                     "revision": a.revision,
                     "status": a.status,
-                    "review": a.review,
+                    "review": "internal" if a.id in in_audit else a.review,
                     "guideline_version": a.guideline_version,
                     "submitted_at": iso(a.submitted_at),
                 }
@@ -191,6 +202,7 @@ class ReviewService:
                 .where(
                     TaskRow.project_id == project.id,
                     AnnotationRow.review == "pending",
+                    AnnotationRow.status.notin_(("rejected", "superseded")),
                     AnnotationRow.user_id != user.id,
                 )
                 .order_by(TaskRow.priority.desc(), TaskRow.id)
@@ -201,7 +213,7 @@ class ReviewService:
                     AnnotationRow.id.notin_(select(VendorAuditItemRow.annotation_id))
                 )
             task = session.scalar(query)
-            return None if task is None else self._item(session, project, task)
+            return None if task is None else self._item(session, project, task, user)
 
     def decide(
         self,

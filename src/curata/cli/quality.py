@@ -306,9 +306,13 @@ def vendor_audit(
     measured accuracy (Wilson interval) against the vendor's claimed figure, with a verdict."""
     from curata.cli.output import workspace
 
+    if not 0.0 < confidence < 1.0:
+        raise ValidationError("confidence: must be between 0 and 1")
     service = workspace(ctx).vendor_audits
     if size is not None:
-        data = service.start(vendor, project, size, claimed=claimed, seed=seed, force=new)
+        data = service.start(
+            vendor, project, size, claimed=claimed, seed=seed, force=new, confidence=confidence
+        )
     else:
         if claimed is not None or new:
             raise ValidationError("--claimed and --new go with --size (starting an audit)")
@@ -319,6 +323,7 @@ def vendor_audit(
             f"Audit #{data['audit']} of [bold]{vendor}[/] on {project}: {data['size']} of "
             f"{data['population']:,} annotations sampled, {data['reviewed']} reviewed "
             "by internal reviewers"
+            + (f", {data['withdrawn']} withdrawn (superseded)" if data["withdrawn"] else "")
         )
         if data["accuracy"] is not None:
             c.print(

@@ -1,7 +1,9 @@
 """Drift: has an annotator's (or a cohort's) agreement fallen, since when, on which question?
 
 Each annotator's labels on a question, oldest first, become a sequence of outcomes: 1 when the
-label matched the gold answer (gold items) or the Dawid-Skene consensus (live items), else 0.
+label matched the gold answer (gold items) or the Dawid-Skene consensus (live items labelled by
+two or more people: alone on an item, one only agrees with oneself), else 0. The consensus
+includes the annotator's own vote, which with an overlap of 3 or more moves it little.
 :func:`change_point` fits the Bayesian single change-point model for a Bernoulli sequence
 (Smith 1975, "A Bayesian approach to inference about a change-point in a sequence of random
 variables", Biometrika 62(2):407-416; with uniform Beta(1, 1) priors on both rates):
@@ -12,7 +14,7 @@ variables", Biometrika 62(2):407-416; with uniform Beta(1, 1) priors on both rat
   independently, t uniform over the positions that leave ``min_segment`` outcomes each side.
 
 The Bayes factor of the two, with even prior odds, gives the probability that the rate changed;
-the posterior over t says since when (its mode, and the shortest set of positions holding 90%
+the posterior over t says since when (its mode, and the shortest run of positions holding 90%
 of the posterior). The model needs no baseline rate: a steady annotator, good or bad, gives no
 alert (the quality report judges their level); a drop does. The uniform priors make the test
 conservative (an Occam penalty for the extra rate), which is what keeps false alarms rare
@@ -22,7 +24,7 @@ An alert is raised when the change probability reaches ``probability`` (default 
 posterior mean rate after the change is at least ``min_drop`` below the rate before it.
 It names who, the question, since when (the time of the first outcome after the change) and
 any guideline version published within the credible window, or first used by the annotator
-there, because a guideline change that coincides with a drop is usually its cause.
+inside it, because a guideline change that coincides with a drop is usually its cause.
 
 :func:`change_point` and :func:`rolling_rates` are pure; :func:`drift_report` reads the project.
 """
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -87,18 +89,7 @@ def change_point(
     probability = 1.0 / (1.0 + math.exp(-log_bf)) if log_bf > -700 else 0.0
     posterior = np.exp(log_m1 - logsumexp(log_m1))
     best = int(np.argmax(posterior))
-    # the shortest run of consecutive positions around the mode holding `credible`
-    lo = hi = best
-    mass = posterior[best]
-    while mass < credible and (lo > 0 or hi < len(t) - 1):
-        left = posterior[lo - 1] if lo > 0 else -1.0
-        right = posterior[hi + 1] if hi < len(t) - 1 else -1.0
-        if left >= right:
-            lo -= 1
-            mass += left
-        else:
-            hi += 1
-            mass += right
+    lo, hi = _shortest(posterior, credible)
     at = int(t[best])
     return ChangePoint(
         n=n,
@@ -109,6 +100,24 @@ def change_point(
         before=(int(k1[best]) + 1) / (at + 2),
         after=(int(k2[best]) + 1) / (n - at + 2),
     )
+
+
+def _shortest(posterior: np.ndarray, credible: float) -> tuple[int, int]:
+    """The shortest run of consecutive positions holding at least ``credible`` of the
+    posterior (the most probable such run on ties)."""
+    prefix = np.concatenate(([0.0], np.cumsum(posterior)))
+    need = prefix[:-1] + credible - 1e-12  # mass from each start
+    ends = np.searchsorted(prefix, need, side="left")  # first k with prefix[k] >= need
+    starts = np.arange(len(posterior))
+    ok = ends <= len(posterior)
+    if not ok.any():
+        return 0, len(posterior) - 1
+    lengths = np.where(ok, ends - starts, np.iinfo(np.int64).max)
+    shortest = lengths.min()
+    candidates = np.flatnonzero(lengths == shortest)
+    mass = prefix[ends[candidates]] - prefix[candidates]
+    lo = int(candidates[int(np.argmax(mass))])
+    return lo, int(ends[lo]) - 1
 
 
 def rolling_rates(
@@ -154,6 +163,12 @@ def _streams(
         s.outcomes.append(ok)
         s.guidelines.append(guideline)
 
+    labelled: Counter[tuple[int, str]] = Counter(
+        (task_id, name)
+        for _, task_id, answers, _, kind, _, _ in data.rows
+        if kind == "live"
+        for name in answers
+    )
     for user_id, task_id, answers, guideline, kind, gold, submitted in data.rows:
         user = data.users[user_id]
         for name in sorted(data.categorical & set(answers)):
@@ -163,8 +178,8 @@ def _streams(
                 want = canonical_json(gold[name])
             else:
                 label = consensus.get((task_id, name))
-                if label is None:
-                    continue
+                if label is None or labelled[(task_id, name)] < 2:
+                    continue  # alone on an item, one agrees with oneself: nothing to learn
                 want = label
             ok = int(canonical_json(answers[name]) == want)
             if by in ("annotator", "both"):
@@ -267,9 +282,10 @@ def _alert(
     published = [
         v for v, when in guidelines if as_utc(start) <= as_utc(when) <= as_utc(end) and v > 1
     ]
-    before = {g for g in s.guidelines[: fit.at] if g is not None}
-    after = {g for g in s.guidelines[fit.at :] if g is not None}
-    first_used = sorted(after - before)
+    # a version the annotator first used inside the credible window (not any time later)
+    before = {g for g in s.guidelines[:lo] if g is not None}
+    around = {g for g in s.guidelines[lo : hi + 1] if g is not None}
+    first_used = sorted(around - before)
     coincides = sorted(set(published) | set(first_used))
     if coincides:
         note = "coincides with guideline " + ", ".join(f"v{v}" for v in coincides)

@@ -71,7 +71,7 @@ def _add(
 
 
 def _read_jsonl(path: Path, columns: tuple[str, str, str], out: LongRatings) -> None:
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -88,7 +88,7 @@ def _read_jsonl(path: Path, columns: tuple[str, str, str], out: LongRatings) -> 
 
 def _read_csv(path: Path, columns: tuple[str, str, str], out: LongRatings, delimiter: str) -> None:
     try:
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f, delimiter=delimiter)
             header = reader.fieldnames or []
             missing = [c for c in columns if c not in header]

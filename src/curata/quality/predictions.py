@@ -43,7 +43,7 @@ def read_predictions(
     if suffix not in (".jsonl", ".ndjson", ".csv"):
         raise InputError("predictions must be a .jsonl or .csv file", path=str(file))
     try:
-        text = file.read_text("utf-8")
+        text = file.read_text("utf-8-sig")  # a byte-order mark (Excel) is not data
     except OSError as exc:
         raise InputError(f"cannot read the predictions: {exc.strerror}", path=str(file)) from None
     except UnicodeDecodeError:

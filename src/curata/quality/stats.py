@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
@@ -28,11 +29,64 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         return 0.0, 1.0
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be in [0, {n}], got {successes}")
+    return wilson_from_rate(successes / n, n, confidence)
+
+
+def wilson_from_rate(p: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson interval of an estimated proportion ``p`` on a (possibly effective,
+    non-integer) sample size ``n``; :func:`wilson_interval` for counts."""
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p}")
     if not 0.0 < confidence < 1.0:
         raise ValueError("confidence must be between 0 and 1")
     z = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
-    p = successes / n
     z2n = z * z / n
     centre = (p + z2n / 2.0) / (1.0 + z2n)
     half = z / (1.0 + z2n) * math.sqrt(p * (1.0 - p) / n + z2n / (4.0 * n))
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class StratifiedEstimate:
+    """A proportion estimated from a stratified sample (see :func:`stratified_proportion`)."""
+
+    p: float
+    variance: float
+    effective_n: float
+    low: float
+    high: float
+
+
+def stratified_proportion(
+    strata: list[tuple[int, int, int]], confidence: float = 0.95
+) -> StratifiedEstimate | None:
+    """The population proportion from a stratified random sample: ``strata`` are
+    ``(population N_h, sampled n_h, successes k_h)``; strata with nothing sampled are left
+    out and the weights renormalised over the rest.
+
+    Estimate (Cochran 1977, *Sampling Techniques*, ch. 5): p = sum W_h p_h with W_h the
+    stratum's share of the population, variance sum W_h^2 (1 - n_h/N_h) p_h (1 - p_h) / (n_h - 1)
+    (the unbiased form with the finite-population correction; n_h = 1 contributes the plain
+    p_h (1 - p_h)). The interval is Wilson's on Kish's effective sample size p(1 - p) / variance
+    (capped at the number sampled when the variance is 0), the usual way to carry the
+    Wilson interval over to a survey estimate.
+    """
+    used = [(N, n, k) for N, n, k in strata if n > 0]
+    if not used:
+        return None
+    total = sum(N for N, _, _ in used)
+    p = 0.0
+    variance = 0.0
+    for N, n, k in used:
+        w = N / total
+        ph = k / n
+        p += w * ph
+        fpc = 1.0 - n / N if N > 0 else 0.0
+        variance += w * w * fpc * ph * (1.0 - ph) / (n - 1 if n > 1 else 1)
+    p = min(1.0, max(0.0, p))
+    sampled = sum(n for _, n, _ in used)
+    effective = p * (1.0 - p) / variance if variance > 0 else float(sampled)
+    low, high = wilson_from_rate(p, effective, confidence)
+    return StratifiedEstimate(p, variance, effective, low, high)

@@ -2,21 +2,27 @@
 
 ``start`` draws a stratified random sample of the vendor's current annotations on a project's
 live items (strata: the annotator and the label they gave on the project's first single-choice
-question, so every vendor annotator and every label is represented in proportion) and puts
+question) and puts
 the sampled annotations in the review queue, where only *internal* reviewers (users with no
 vendor) see them. Allocation is proportional (largest remainders), so the sample is
-self-weighting and the pooled share of accepted annotations estimates the vendor's accuracy.
+proportional in expectation (each stratum's remainder seat is drawn at random with the
+probability of its fractional quota), and the estimate weighs each stratum by its share of the
+population (a stratified estimator), so a stratum that drew one seat more or less counts for
+what it is.
 
 ``report`` reads the reviewers' first decision on each sampled annotation made after the audit
 began: accept counts as correct; fix and reject as wrong. It gives the measured accuracy with
-a Wilson interval and a verdict against the vendor's self-reported figure (``claimed``):
+the interval of :func:`curata.quality.stats.stratified_proportion` (Wilson's, on the effective
+sample size) and a verdict against the vendor's self-reported figure (``claimed``):
 
 * ``below claim``: the claim lies above the interval (the vendor overstates its quality);
 * ``above claim``: the claim lies below the interval;
 * ``consistent with claim``: the claim lies inside it;
 * ``no claim``: nothing to compare with.
 
-While fewer than the sampled annotations are reviewed the verdict is marked provisional.
+While fewer than the sampled annotations are reviewed the verdict is marked provisional. A
+sampled annotation that leaves the work before it is reviewed (superseded by a guideline
+re-annotation, or a recalibration) is *withdrawn*: counted apart, not as reviewed.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from curata.annotation.schema import categorical_questions
 from curata.core.errors import NotFoundError, ValidationError
 from curata.core.ids import canonical_json
 from curata.governance import audit
-from curata.quality.stats import wilson_interval
+from curata.quality.stats import stratified_proportion
 from curata.store.db import write_transaction
 from curata.store.tables import (
     AnnotationRow,
@@ -50,17 +56,36 @@ from curata.timeutil import as_utc, iso
 CORRECT = {"accept": True, "fix": False, "reject": False}
 
 
-def allocate(sizes: dict[str, int], n: int) -> dict[str, int]:
-    """Proportional allocation of ``n`` draws over strata of ``sizes`` (Hamilton's largest
-    remainders; ties broken by stratum name), never more than a stratum holds."""
+def allocate(sizes: dict[str, int], n: int, rng: random.Random) -> dict[str, int]:
+    """Proportional allocation of ``n`` draws over strata of ``sizes``: each stratum gets the
+    whole part of its quota ``n N_h / N`` and, with probability equal to the fractional part,
+    one more, the extra draws chosen by systematic sampling over the fractions (one random
+    start), so the total is exactly ``n`` and every stratum's expected share is its quota
+    (no stratum is left out for its name or its size)."""
     total = sum(sizes.values())
     if not 0 < n <= total:
         raise ValidationError(f"size: must be between 1 and {total}")
-    quotas = {k: n * v / total for k, v in sizes.items()}
-    out = {k: int(q) for k, q in quotas.items()}
-    rest = sorted(sizes, key=lambda k: (-(quotas[k] - out[k]), k))
-    for k in rest[: n - sum(out.values())]:
-        out[k] += 1
+    keys = sorted(sizes)
+    quotas = [n * sizes[k] / total for k in keys]
+    out = {k: int(q) for k, q in zip(keys, quotas, strict=True)}
+    extra = n - sum(out.values())
+    if extra:
+        point = rng.random()
+        cumulative = 0.0
+        for k, q in zip(keys, quotas, strict=True):
+            share = q - int(q)
+            # the stratum owns [cumulative, cumulative + share): it gains a draw per point in it
+            while point < cumulative + share and extra:
+                out[k] += 1
+                extra -= 1
+                point += 1.0
+            cumulative += share
+        for k in keys:  # rounding residue: the first strata with room
+            if not extra:
+                break
+            if out[k] < sizes[k]:
+                out[k] += 1
+                extra -= 1
     return out
 
 
@@ -89,21 +114,28 @@ class VendorAuditService:
         claimed: float | None = None,
         seed: int = 0,
         force: bool = False,
+        confidence: float = 0.95,
     ) -> dict[str, Any]:
         """Draw the sample and route it to internal review; returns the audit's report."""
+        if not 0.0 < confidence < 1.0:
+            raise ValidationError("confidence: must be between 0 and 1")
         if claimed is not None and not 0.0 <= claimed <= 1.0:
             raise ValidationError("claimed: the self-reported accuracy must be in [0, 1]")
         if size < 1:
             raise ValidationError("size: must be at least 1")
         with write_transaction(self._sessions) as session:
             p, v = self._find(session, project, vendor)
+            # one audit start per vendor at a time (PostgreSQL; SQLite's write transaction is
+            # exclusive already): a second waits here, then sees the first one's sample
+            session.get(VendorRow, v.id, with_for_update=True)
             open_audit = self._latest(session, p.id, v.id)
             if open_audit is not None and not force:
-                done = self._outcomes(session, open_audit)
-                if len(done) < open_audit.size:
+                done = len(self._outcomes(session, open_audit))
+                done += self._withdrawn(session, open_audit, set())
+                if done < open_audit.size:
                     raise ValidationError(
                         f"audit #{open_audit.id} of {vendor} on {project} is in progress "
-                        f"({len(done)} of {open_audit.size} reviewed); see it with "
+                        f"({done} of {open_audit.size} reviewed); see it with "
                         f"'curata quality audit {vendor} --project {project}', or pass --new"
                     )
             schema = session.get(ProjectSchemaRow, (p.id, p.schema_version))
@@ -146,8 +178,8 @@ class VendorAuditService:
                 if questions and questions[0] in answers:
                     key += f" / {questions[0]}={canonical_json(answers[questions[0]])}"
                 strata[key].append(annotation_id)
-            quota = allocate({k: len(ids) for k, ids in strata.items()}, size)
             rng = random.Random(seed)
+            quota = allocate({k: len(ids) for k, ids in strata.items()}, size, rng)
             row = VendorAuditRow(
                 project_id=p.id,
                 vendor_id=v.id,
@@ -189,7 +221,7 @@ class VendorAuditService:
                 },
             )
             audit_id = row.id
-        return self.report(vendor, project, audit_id=audit_id)
+        return self.report(vendor, project, audit_id=audit_id, confidence=confidence)
 
     @staticmethod
     def _latest(session: Session, project_id: int, vendor_id: int) -> VendorAuditRow | None:
@@ -231,6 +263,16 @@ class VendorAuditService:
             out[annotation_id] = (items[annotation_id], CORRECT[decision], decision)
         return out
 
+    @staticmethod
+    def _withdrawn(session: Session, row: VendorAuditRow, reviewed: set[int]) -> int:
+        """Sampled annotations superseded before any internal decision."""
+        ids = session.scalars(
+            select(AnnotationRow.id)
+            .join(VendorAuditItemRow, VendorAuditItemRow.annotation_id == AnnotationRow.id)
+            .where(VendorAuditItemRow.audit_id == row.id, AnnotationRow.status == "superseded")
+        )
+        return sum(1 for i in ids if i not in reviewed)
+
     def report(
         self,
         vendor: str,
@@ -256,18 +298,26 @@ class VendorAuditService:
                 if row is None or row.project_id != p.id or row.vendor_id != v.id:
                     raise NotFoundError(f"no audit #{audit_id} of {vendor} on {project}")
             outcomes = self._outcomes(session, row)
-        right = sum(ok for _, ok, _ in outcomes.values())
+            withdrawn = self._withdrawn(session, row, set(outcomes))
+        right = sum(int(ok) for _, ok, _ in outcomes.values())
         reviewed = len(outcomes)
-        low, high = wilson_interval(right, reviewed, confidence)
-        accuracy = right / reviewed if reviewed else None
-        decisions = Counter(d for _, _, d in outcomes.values())
-        per_annotator: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        by_stratum: dict[str, list[int]] = {}  # [right, reviewed]
         for stratum, ok, _ in outcomes.values():
-            tally = per_annotator[stratum.split(" / ", 1)[0]]
+            tally = by_stratum.setdefault(stratum, [0, 0])
             tally[0] += ok
             tally[1] += 1
+        estimate = stratified_proportion(
+            [(n, *reversed(by_stratum.get(k, [0, 0]))) for k, (n, _) in row.strata.items()],
+            confidence,
+        )
+        low, high = (estimate.low, estimate.high) if estimate else (0.0, 1.0)
+        decisions = Counter(d for _, _, d in outcomes.values())
+        per_annotator: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+        for k, (n, _) in row.strata.items():
+            hits, seen = by_stratum.get(k, [0, 0])
+            per_annotator[k.split(" / ", 1)[0]].append((n, seen, hits))
         verdict, reason = _verdict(row.claimed, reviewed, low, high, confidence)
-        if reviewed < row.size and reviewed:
+        if reviewed and reviewed + withdrawn < row.size:
             verdict = f"provisional: {verdict}"
         return {
             "audit": row.id,
@@ -278,19 +328,34 @@ class VendorAuditService:
             "size": row.size,
             "population": row.population,
             "reviewed": reviewed,
+            "withdrawn": withdrawn,
             "correct": right,
             "decisions": dict(decisions),
-            "accuracy": accuracy,
+            "accuracy": estimate.p if estimate else None,
+            "effective_n": estimate.effective_n if estimate else None,
             "confidence": confidence,
             "low": low if reviewed else None,
             "high": high if reviewed else None,
             "claimed": row.claimed,
             "verdict": verdict,
             "reason": reason,
-            "strata": {k: {"population": n, "sampled": s} for k, (n, s) in row.strata.items()},
+            "strata": {
+                k: {
+                    "population": n,
+                    "sampled": sampled,
+                    "reviewed": by_stratum.get(k, [0, 0])[1],
+                    "correct": by_stratum.get(k, [0, 0])[0],
+                }
+                for k, (n, sampled) in row.strata.items()
+            },
             "by_annotator": {
-                who: {"reviewed": n, "correct": ok, "accuracy": ok / n}
-                for who, (ok, n) in sorted(per_annotator.items())
+                who: {
+                    "reviewed": sum(seen for _, seen, _ in strata),
+                    "correct": sum(hits for _, _, hits in strata),
+                    "accuracy": estimated.p,
+                }
+                for who, strata in sorted(per_annotator.items())
+                if (estimated := stratified_proportion(strata, confidence)) is not None
             },
         }
 

@@ -254,11 +254,11 @@ class VendorAuditItemRow(Base):
     """One sampled annotation of an audit and the stratum it was drawn from."""
 
     __tablename__ = "vendor_audit_items"
-    __table_args__ = (
-        UniqueConstraint("audit_id", "annotation_id", name="uq_vendor_audit_items"),
-    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     audit_id: Mapped[int] = mapped_column(ForeignKey("vendor_audits.id"), index=True)
-    annotation_id: Mapped[int] = mapped_column(ForeignKey("annotations.id"), index=True)
+    # an annotation is audited once: a later audit samples only what no audit has
+    annotation_id: Mapped[int] = mapped_column(
+        ForeignKey("annotations.id"), index=True, unique=True
+    )
     stratum: Mapped[str] = mapped_column(String(400))

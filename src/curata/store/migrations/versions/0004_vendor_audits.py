@@ -41,10 +41,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["annotation_id"], ["annotations.id"]),
         sa.ForeignKeyConstraint(["audit_id"], ["vendor_audits.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("audit_id", "annotation_id", name="uq_vendor_audit_items"),
     )
     op.create_index("ix_vendor_audit_items_audit_id", "vendor_audit_items", ["audit_id"])
-    op.create_index("ix_vendor_audit_items_annotation_id", "vendor_audit_items", ["annotation_id"])
+    op.create_index(
+        "ix_vendor_audit_items_annotation_id", "vendor_audit_items", ["annotation_id"], unique=True
+    )
 
 
 def downgrade() -> None:
