@@ -17,6 +17,7 @@ from curata.annotation.review import ReviewService
 from curata.annotation.transfer import TransferService
 from curata.annotation.workforce import WorkforceService
 from curata.core.errors import NotFoundError, WorkspaceError
+from curata.curation.service import CurationService
 from curata.export.formats import export as export_version
 from curata.governance import audit
 from curata.governance.audit import AuditLog
@@ -65,6 +66,7 @@ class Workspace:
             url=settings.openlineage_url,
         )
         self.releases = ReleaseService(sessions, store, self.datasets, self.emitter, actor)
+        self.curation = CurationService(sessions, store, self.datasets, self.emitter, actor)
         self._ingest = IngestService(
             sessions,
             store,

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from curata._version import __version__
-from curata.cli import annotation, audit, datasets, ingest, lineage, quality, sources
+from curata.cli import annotation, audit, curation, datasets, ingest, lineage, quality, sources
 from curata.cli.output import JsonOption, emit
 from curata.core.errors import CurataError
 
@@ -36,6 +36,9 @@ app.add_typer(annotation.tasks, name="tasks")
 app.command("serve")(annotation.serve)
 app.add_typer(quality.app, name="quality")
 app.add_typer(quality.simulate_app, name="simulate")
+app.command("curate")(curation.curate)
+app.add_typer(curation.steps, name="steps")
+app.command("why")(curation.why)
 
 
 def _version(value: bool) -> None:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -82,6 +83,28 @@ def byte_progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
     def update(done: int, total: int) -> None:
         progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield update
+
+
+@contextmanager
+def record_progress(description: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A Rich progress bar on stderr, fed with (records done, records total, current stage)."""
+    console = err_console()
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    task = progress.add_task(description, total=None)
+
+    def update(done: int, total: int, stage: str) -> None:
+        progress.update(task, completed=done, total=total, description=f"{description}: {stage}")
 
     with progress:
         yield update

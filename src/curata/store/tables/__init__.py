@@ -19,6 +19,7 @@ from curata.store.tables.annotation import (
     VendorRow,
 )
 from curata.store.tables.base import Base, utcnow
+from curata.store.tables.curation import CurationEventRow, StepRunRow
 from curata.store.tables.foundation import (
     AuditEventRow,
     DatasetRow,
@@ -39,6 +40,7 @@ __all__ = [
     "Base",
     "CohortMemberRow",
     "CohortRow",
+    "CurationEventRow",
     "DatasetRow",
     "GuidelineRow",
     "OperationInputRow",
@@ -48,6 +50,7 @@ __all__ = [
     "ProjectSchemaRow",
     "ReviewRow",
     "SourceRow",
+    "StepRunRow",
     "TagRow",
     "TaskRow",
     "UserRow",

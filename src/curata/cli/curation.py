@@ -1,0 +1,97 @@
+"""``curata curate``, ``curata steps list`` and ``curata why``: curation pipelines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from curata.cli.output import JsonOption, emit, record_progress, workspace
+from curata.cli.output import table as table_of
+
+steps = typer.Typer(help="Curation steps: what a pipeline can use.")
+
+
+def curate(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="The version to curate, e.g. raw@3.", metavar="REF"),
+    pipeline: Path = typer.Option(
+        ..., "--pipeline", help="Pipeline file (YAML or JSON): a list of steps with parameters."
+    ),
+    out: str = typer.Option(..., "--out", help="Dataset to write the curated version to."),
+    executor: str = typer.Option("local", "--executor", help="Where the steps run: local."),
+    message: str = typer.Option("", "-m", "--message", help="What this version is."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run a pipeline of steps over a version into the next version of --out, recording the
+    reason for every record removed or changed (see 'curata why'). The pipeline is checked
+    before any data is read; nothing is written unless the whole run succeeds."""
+    from curata.curation.pipeline import load_pipeline
+
+    spec = load_pipeline(pipeline)
+    ws = workspace(ctx)
+    with record_progress(f"curate {ref} → {out}") as progress:
+        result = ws.curation.curate(
+            ref, spec, out, executor=executor, message=message, progress=progress
+        )
+
+    def render(c: Console) -> None:
+        v = result.version
+        head = "Created" if result.created else "Unchanged:"
+        c.print(
+            f"{head} [bold]{v.ref}[/]: {result.records_out:,} of {result.records_in:,} records "
+            f"kept; digest {v.digest[:12]}"
+        )
+        t = table_of("#", "step", "in", "out", "changed", "dropped", "seconds")
+        for s in result.steps:
+            t.add_row(
+                str(s["position"] + 1), s["name"], f"{s['records_in']:,}",
+                f"{s['records_out']:,}", f"{s['changed']:,}", f"{s['dropped']:,}",
+                f"{s['seconds']:.2f}",
+            )  # fmt: skip
+        c.print(t)
+        c.print("Ask why a record was removed or changed: curata why RECORD_ID")
+
+    emit(as_json, result.to_dict(), render)
+
+
+@steps.command("list")
+def steps_list(as_json: bool = JsonOption) -> None:
+    """Every registered step with its parameters, defaults and what they do."""
+    from curata.curation.pipeline import describe_steps
+
+    data = describe_steps()
+
+    def render(c: Console) -> None:
+        for s in data:
+            kind = " (sees every record first)" if s["needs_all"] else ""
+            c.print(f"[bold]{s['name']}[/]{kind}: {escape(s['summary'])}")
+            for p in s["params"]:
+                default = "required" if p["required"] else f"default {p['default']!r}"
+                c.print(f"  {p['name']} ({escape(p['type'])}; {escape(default)}): "
+                        f"{escape(p['description'])}")  # fmt: skip
+
+    emit(as_json, data, render)
+
+
+def why(
+    ctx: typer.Context,
+    record_id: str = typer.Argument(
+        ..., help="A record id (or its first 8+ characters).", metavar="RECORD_ID"
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Why a record was removed or changed by curation, in which version, by which step."""
+    from curata.curation.service import describe
+
+    data = workspace(ctx).curation.why(record_id)
+
+    def render(c: Console) -> None:
+        for e in data["came_from"]:
+            c.print(f"{e['new_id']} came from {e['record_id']}: {escape(describe(e))}")
+        for e in data["events"]:
+            c.print(f"{e['record_id']}: {escape(describe(e))}")
+
+    emit(as_json, data, render)

@@ -1,0 +1,1 @@
+"""Executors: where a pipeline runs (local processes; Ray in a later step)."""

@@ -1,0 +1,374 @@
+"""Curation service: run a pipeline over a version into a new version, and explain any record.
+
+``curate`` reads ``raw@N`` in batches, runs the pipeline on an executor and writes the surviving
+records as the next version of the output dataset. The version, its operation (kind
+``curate``: the pipeline with every parameter), one step run per step (parameters, code version,
+records in and out, changed, dropped, seconds) and one event per record dropped or changed (its
+reason) are committed in one transaction after the records are stored: a failure at any point
+leaves no version and no events, and a re-run gives the same result. ``why`` reads the events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from curata._version import __version__
+from curata.core.errors import ConflictError, NotFoundError, ValidationError
+from curata.core.models import Version
+from curata.curation.executors import local
+from curata.curation.pipeline import Pipeline
+from curata.lineage.openlineage import LineageDataset, LineageEmitter
+from curata.sourcing.service import check_name
+from curata.store.records import RecordStore
+from curata.store.tables import (
+    CurationEventRow,
+    DatasetRow,
+    OperationRow,
+    StepRunRow,
+    VersionRow,
+    utcnow,
+)
+from curata.versioning.commit import NewVersion, Operation, record_version
+from curata.versioning.service import DatasetService
+
+EXECUTORS = ("local",)
+BATCH = 2_000
+
+
+@dataclass(frozen=True)
+class CurateResult:
+    version: Version
+    created: bool
+    records_in: int
+    records_out: int
+    steps: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version.ref,
+            "created": self.created,
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "steps": self.steps,
+        }
+
+
+class CurationService:
+    """Runs pipelines and answers ``why``."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: RecordStore,
+        datasets: DatasetService,
+        emitter: LineageEmitter,
+        actor: str,
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._datasets = datasets
+        self._emitter = emitter
+        self._actor = actor
+
+    def curate(
+        self,
+        ref: str,
+        pipeline: Pipeline,
+        out: str,
+        *,
+        executor: str = "local",
+        message: str = "",
+        batch_size: int = BATCH,
+        progress: local.Progress | None = None,
+    ) -> CurateResult:
+        """Run ``pipeline`` over version ``ref`` into the next version of dataset ``out``."""
+        if executor not in EXECUTORS:
+            raise ValidationError(f"executor: {executor!r} is not one of {', '.join(EXECUTORS)}")
+        check_name(out, "dataset")
+        if batch_size < 1:
+            raise ValidationError("batch size: must be at least 1")
+        started = utcnow()
+        source = self._datasets.handle(ref)
+        if source.version.dataset == out:
+            raise ValidationError(
+                f"--out {out!r} is the input's own dataset: write curated data to another one"
+            )
+
+        def batches() -> Iterator[list[local.Input]]:
+            for batch in self._store.iter_manifest(
+                source.storage_key, source.manifest_version, batch_size=batch_size
+            ):
+                ids = batch.column("record_id").to_pylist()
+                sources = batch.column("source").to_pylist()
+                origins = batch.column("origin").to_pylist()
+                records = self._store.take_records(batch.column("row").to_numpy())
+                yield list(zip(ids, records, sources, origins, strict=True))
+
+        with self._store.dataset_lock(out):
+            plan = self._plan(out)
+            writer = self._store.version_writer(plan["storage_key"], plan["parent_manifest"])
+
+            def emit(items: list[local.Input]) -> None:
+                for name in dict.fromkeys(s for _, _, s, _ in items):
+                    group = [i for i in items if i[2] == name]
+                    writer.add([r for _, r, _, _ in group], source=name,
+                               origins=[o for _, _, _, o in group])  # fmt: skip
+
+            input_ids = set(
+                self._store.manifest_table(
+                    source.storage_key, source.manifest_version, ["record_id"]
+                )
+                .column("record_id")
+                .to_pylist()
+            )
+            result = local.run(
+                pipeline,
+                batches,
+                source.version.record_count,
+                emit=emit,
+                input_ids=input_ids,
+                progress=progress,
+            )
+            steps = [
+                {**vars(s), "params": spec.params.model_dump(mode="json")}
+                for s, spec in zip(result.stats, pipeline.steps, strict=True)
+            ]
+            if plan["parent_id"] is not None and writer.is_unchanged():
+                version = self._datasets.version(f"{out}@{plan['parent_number']}")
+                return CurateResult(version, False, result.records_in, result.records_out, steps)
+            manifest = writer.commit()
+            operation = Operation(
+                str(uuid.uuid4()),
+                "curate",
+                {
+                    "input": source.version.ref,
+                    "pipeline": pipeline.to_dict(),
+                    "pipeline_digest": pipeline.digest,
+                    "executor": executor,
+                    "records_in": result.records_in,
+                    "records_out": result.records_out,
+                },
+                started,
+                utcnow(),
+                self._actor,
+            )
+            new = NewVersion(
+                dataset=out,
+                storage_key=plan["storage_key"],
+                number=plan["parent_number"] + 1,
+                message=message or f"curated from {source.version.ref}",
+                record_count=manifest.record_count,
+                digest=manifest.digest,
+                manifest_version=manifest.manifest_version,
+                added=manifest.added,
+                removed=manifest.removed,
+                bytes_added=manifest.bytes_added,
+            )
+            input_id = self._version_id(source.version.ref)
+            parents = [input_id] + ([plan["parent_id"]] if plan["parent_id"] else [])
+            try:
+                with self._sessions.begin() as session:
+                    record_version(
+                        session,
+                        new,
+                        operation,
+                        parents=parents,
+                        inputs=[{"version_id": input_id}],
+                        audit_action="dataset.curate",
+                        audit_details={
+                            "input": source.version.ref,
+                            "records_in": result.records_in,
+                            "records_out": result.records_out,
+                            "steps": [s.name for s in pipeline.steps],
+                        },
+                    )
+                    self._record_steps(session, operation.id, pipeline, result)
+            except IntegrityError:
+                raise ConflictError(
+                    f"dataset {out!r} gained a version while this run went on; run it again"
+                ) from None
+        ref_out = f"{out}@{new.number}"
+        self._emit_lineage(operation, pipeline, source.version.ref, ref_out, steps)
+        return CurateResult(
+            self._datasets.version(ref_out), True, result.records_in, result.records_out, steps
+        )
+
+    def _plan(self, out: str) -> dict[str, Any]:
+        with self._sessions() as session:
+            ds = session.scalar(select(DatasetRow).where(DatasetRow.name == out))
+            parent = None
+            if ds is not None:
+                parent = session.scalar(
+                    select(VersionRow)
+                    .where(VersionRow.dataset_id == ds.id)
+                    .order_by(VersionRow.number.desc())
+                    .limit(1)
+                )
+            return {
+                "storage_key": ds.storage_key if ds else str(uuid.uuid4()),
+                "parent_id": parent.id if parent else None,
+                "parent_number": parent.number if parent else 0,
+                "parent_manifest": parent.manifest_version if parent else None,
+            }
+
+    def _version_id(self, ref: str) -> int:
+        version = self._datasets.version(ref)
+        with self._sessions() as session:
+            found = session.scalar(
+                select(VersionRow.id)
+                .join(DatasetRow, DatasetRow.id == VersionRow.dataset_id)
+                .where(DatasetRow.name == version.dataset, VersionRow.number == version.number)
+            )
+        assert found is not None
+        return int(found)
+
+    @staticmethod
+    def _record_steps(
+        session: Session, operation_id: str, pipeline: Pipeline, result: local.RunResult
+    ) -> None:
+        ids: list[int] = []
+        for spec, s in zip(pipeline.steps, result.stats, strict=True):
+            row = StepRunRow(
+                operation_id=operation_id,
+                position=s.position,
+                name=s.name,
+                params=spec.params.model_dump(mode="json"),
+                code_version=f"curata {__version__}; {spec.name} v{spec.cls.version}",
+                records_in=s.records_in,
+                records_out=s.records_out,
+                changed=s.changed,
+                dropped=s.dropped,
+                seconds=round(s.seconds, 6),
+            )
+            session.add(row)
+            session.flush()
+            ids.append(row.id)
+        if result.events:
+            session.execute(
+                insert(CurationEventRow),
+                [
+                    {
+                        "step_run_id": ids[e.position],
+                        "record_id": e.record_id,
+                        "action": e.action,
+                        "reason": e.reason,
+                        "related_id": e.related,
+                        "new_id": e.new_id,
+                        "score": e.score,
+                    }
+                    for e in result.events
+                ],
+            )
+
+    def _emit_lineage(
+        self,
+        operation: Operation,
+        pipeline: Pipeline,
+        ref_in: str,
+        ref_out: str,
+        steps: list[dict[str, Any]],
+    ) -> None:
+        """One OpenLineage run per step (the step is the job), chained by intermediate names."""
+        names = [ref_in] + [f"{ref_out}#{i}-{s.name}" for i, s in enumerate(pipeline.steps)]
+        names[-1] = ref_out
+        for i, spec in enumerate(pipeline.steps):
+            self._emitter.emit(
+                run_id=str(uuid.uuid5(uuid.UUID(operation.id), str(i))),
+                job=f"curate.{spec.name}",
+                started_at=operation.started,
+                ended_at=operation.ended,
+                inputs=[LineageDataset("curata.dataset", names[i])],
+                outputs=[LineageDataset("curata.dataset", names[i + 1])],
+            )
+
+    # -- why ------------------------------------------------------------------------------
+
+    def why(self, record_id: str) -> dict[str, Any]:
+        """Every curation event about a record: what it became, or why it was removed, and
+        in which run; following changes forward (``a`` normalised into ``b``, ``b`` removed)."""
+        rid = record_id.strip().lower()
+        if len(rid) < 8 or any(c not in "0123456789abcdef" for c in rid):
+            raise ValidationError(
+                f"record id {record_id!r}: give the hex id (at least 8 characters)"
+            )
+        with self._sessions() as session:
+            ids = self._resolve(session, rid)
+            chain: list[dict[str, Any]] = []
+            seen: set[str] = set()
+            frontier = list(ids)
+            while frontier:
+                current = frontier.pop(0)
+                if current in seen:
+                    continue
+                seen.add(current)
+                for event in self._events(session, CurationEventRow.record_id == current):
+                    chain.append(event)
+                    if event["new_id"]:
+                        frontier.append(event["new_id"])
+            origins = self._events(session, CurationEventRow.new_id.in_(ids))
+        if not chain and not origins:
+            raise NotFoundError(
+                f"no curation run removed or changed record {record_id} (kept everywhere it was "
+                "curated, or never curated)"
+            )
+        return {"record": ids[0] if len(ids) == 1 else rid, "came_from": origins, "events": chain}
+
+    @staticmethod
+    def _resolve(session: Session, rid: str) -> list[str]:
+        if len(rid) == 32:
+            return [rid]
+        like = f"{rid}%"
+        found: set[str] = set(
+            session.scalars(
+                select(CurationEventRow.record_id).where(CurationEventRow.record_id.like(like))
+            )
+        )
+        for new_id in session.scalars(
+            select(CurationEventRow.new_id).where(CurationEventRow.new_id.like(like))
+        ):
+            if new_id is not None:
+                found.add(new_id)
+        if len(found) > 1:
+            raise ValidationError(
+                f"record id {rid!r} is ambiguous: {', '.join(sorted(found)[:5])}; give more of it"
+            )
+        return sorted(found) or [rid]
+
+    @staticmethod
+    def _events(session: Session, where: Any) -> list[dict[str, Any]]:
+        rows = session.execute(
+            select(CurationEventRow, StepRunRow, DatasetRow.name, VersionRow.number)
+            .join(StepRunRow, StepRunRow.id == CurationEventRow.step_run_id)
+            .join(OperationRow, OperationRow.id == StepRunRow.operation_id)
+            .join(VersionRow, VersionRow.operation_id == OperationRow.id)
+            .join(DatasetRow, DatasetRow.id == VersionRow.dataset_id)
+            .where(where)
+            .order_by(VersionRow.created_at, CurationEventRow.id)
+        ).all()
+        return [
+            {
+                "record_id": e.record_id,
+                "action": e.action,
+                "step": run.name,
+                "position": run.position,
+                "version": f"{name}@{number}",
+                "reason": e.reason,
+                "related": e.related_id,
+                "new_id": e.new_id,
+                "score": e.score,
+            }
+            for e, run, name, number in rows
+        ]
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One line a person reads: 'removed by near_dedup in clean@2: near-duplicate of …'."""
+    verb = "removed" if event["action"] == "drop" else f"changed into {event['new_id']}"
+    return f"{verb} by {event['step']} in {event['version']}: {event['reason']}"

@@ -1,0 +1,172 @@
+"""The curation step interface: what every step (built-in or third-party) implements.
+
+A step is a small class with declared metadata (``name``, ``summary``, a pydantic ``Params``
+model whose fields carry defaults and descriptions) and one method, :meth:`Step.apply`, that
+decides about a batch of records: keep, drop (with a reason, and optionally the record it
+duplicates and a score) or change (with the new record and a reason). The executor owns the
+loop (batching, passes, progress, persistence); steps are pure and see only records.
+
+Steps that must see every record before deciding anything (deduplication) set ``needs_all``:
+the executor first calls :meth:`Step.summarize` on every batch, feeds the partial summaries to
+:meth:`Step.prepare` (once, as an iterator, so a step may keep only what it needs), then calls
+:meth:`Step.apply` on every batch in the same order. ``summarize`` is pure and its results
+combine in :meth:`Step.prepare`, so a distributed executor can run it on workers.
+
+Steps register under the entry-point group ``curata.steps`` (``name = "module:Class"``), the
+same way a third-party package would add its own.
+
+Which text a step reads is the ``fields`` parameter (see :class:`TextParams`): ``auto`` reads a
+text record's ``text``, a pair's ``prompt`` and ``response``, and every chat message's
+``content``; a list names them (``text``, ``prompt``, ``response``, ``messages``, or
+``messages.user`` for the messages of one role).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from curata.core.records import Record
+
+Item = tuple[str, Record]
+"""(record id, record): what a step sees."""
+
+FIELDS = ("text", "prompt", "response", "messages")
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+
+
+class StepParams(BaseModel):
+    """Base of every step's parameters: unknown parameters are errors, values are checked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TextParams(StepParams):
+    """Parameters of a step that reads text."""
+
+    fields: Literal["auto"] | tuple[str, ...] = Field(
+        default="auto",
+        description="Which text to read: auto (text; prompt and response; every message), "
+        "or a list of text, prompt, response, messages, messages.ROLE.",
+    )
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.fields != "auto":
+            for name in self.fields:
+                head, _, role = name.partition(".")
+                if head not in FIELDS or (role and (head != "messages" or role not in ROLES)):
+                    raise ValueError(
+                        f"unknown field {name!r} (use text, prompt, response, messages or "
+                        f"messages.ROLE with ROLE one of {', '.join(ROLES)})"
+                    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a step decided about one record."""
+
+    action: Literal["keep", "drop", "change"] = "keep"
+    reason: str = ""
+    record: Record | None = None  # the changed record (action "change")
+    related: str | None = None  # e.g. the kept twin of a dropped duplicate
+    score: float | None = None  # e.g. the estimated Jaccard similarity to it
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def keep() -> Decision:
+        return KEEP
+
+    @staticmethod
+    def drop(
+        reason: str,
+        *,
+        related: str | None = None,
+        score: float | None = None,
+        **details: Any,
+    ) -> Decision:
+        return Decision("drop", reason, None, related, score, details)
+
+    @staticmethod
+    def change(record: Record, reason: str, **details: Any) -> Decision:
+        return Decision("change", reason, record, None, None, details)
+
+
+KEEP = Decision()
+
+
+class Step:
+    """Base class of curation steps (see the module docstring)."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Params: ClassVar[type[StepParams]] = StepParams
+    version: ClassVar[str] = "1"
+    needs_all: ClassVar[bool] = False
+
+    def __init__(self, params: StepParams) -> None:
+        self.params = params
+
+    def summarize(self, batch: Sequence[Item]) -> Any:
+        """A partial summary of a batch (``needs_all`` steps only)."""
+        raise NotImplementedError
+
+    def prepare(self, summaries: Iterator[Any]) -> None:
+        """Combine every batch's summary, in order, before the first :meth:`apply`."""
+        raise NotImplementedError
+
+    def apply(self, batch: Sequence[Item]) -> list[Decision]:
+        """One decision per record of the batch, in order."""
+        raise NotImplementedError
+
+
+# -- reading and replacing the text a step works on ------------------------------------------
+
+
+def text_fields(record: Record, fields: Literal["auto"] | Iterable[str]) -> list[tuple[str, str]]:
+    """(field path, text) for every text the parameters select, in a stable order; paths are
+    ``text``, ``prompt``, ``response`` or ``messages[i].content``."""
+    wanted = set(FIELDS) if fields == "auto" else set(fields)
+    out: list[tuple[str, str]] = []
+    if record.kind == "text" and "text" in wanted and record.text is not None:
+        out.append(("text", record.text))
+    elif record.kind == "pair":
+        if "prompt" in wanted and record.prompt is not None:
+            out.append(("prompt", record.prompt))
+        if "response" in wanted and record.response is not None:
+            out.append(("response", record.response))
+    elif record.kind == "chat":
+        for i, message in enumerate(record.messages or []):
+            content = message.get("content")
+            if not isinstance(content, str):
+                continue
+            if "messages" in wanted or f"messages.{message.get('role')}" in wanted:
+                out.append((f"messages[{i}].content", content))
+    return out
+
+
+def joined_text(record: Record, fields: Literal["auto"] | Iterable[str]) -> str:
+    """The selected texts joined by a blank line (what a whole-record filter measures)."""
+    return "\n\n".join(text for _, text in text_fields(record, fields))
+
+
+def replace_texts(record: Record, new: dict[str, str]) -> Record:
+    """A copy of ``record`` with the texts at the given field paths replaced."""
+    if not new:
+        return record
+    if record.kind == "text":
+        return Record(kind="text", text=new.get("text", record.text), metadata=record.metadata)
+    if record.kind == "pair":
+        return Record(
+            kind="pair",
+            prompt=new.get("prompt", record.prompt),
+            response=new.get("response", record.response),
+            metadata=record.metadata,
+        )
+    messages = [
+        {**m, "content": new[f"messages[{i}].content"]} if f"messages[{i}].content" in new else m
+        for i, m in enumerate(record.messages or [])
+    ]
+    return Record(kind="chat", messages=messages, metadata=record.metadata)

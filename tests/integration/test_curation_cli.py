@@ -1,0 +1,103 @@
+"""`curata curate`, `curata steps list` and `curata why` as a user runs them: a YAML pipeline
+of built-in steps over an ingested version; pipeline mistakes are named before any data is read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.conftest import write_jsonl
+
+ROWS = [
+    {"text": "The café opened at nine and served fresh bread to the early crowd."},
+    {"text": "The cafÃ© opened at nine and served fresh bread to the early crowd."},  # mojibake
+    {"text": "the café  opened at nine and served fresh bread to the early crowd."},
+    {"text": "Too short."},
+    {"text": "A completely different sentence about trains leaving the station on time."},
+]
+
+
+@pytest.fixture
+def raw(cli, tmp_path: Path) -> Path:
+    assert cli("init")[0] == 0
+    args = ("source", "add", "web", "--kind", "crawl", "--license", "MIT", "--origin", "x")
+    assert cli(*args)[0] == 0
+    data = write_jsonl(tmp_path / "raw.jsonl", ROWS)
+    assert cli("ingest", data, "--source", "web", "--dataset", "raw")[0] == 0
+    return tmp_path
+
+
+def test_curate_and_ask_why(cli, raw: Path) -> None:
+    pipeline = raw / "pipeline.yaml"
+    pipeline.write_text(
+        "steps:\n  - normalize\n  - exact_dedup\n  - length: {min_words: 3}\n", "utf-8"
+    )
+    code, out, err = cli("curate", "raw@1", "--pipeline", pipeline, "--out", "clean", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["version"] == "clean@1" and result["records_out"] == 2
+    steps = {s["name"]: s for s in result["steps"]}
+    # the mojibake copy becomes the first text exactly (dropped: identical); the double space
+    # only whitespace-normalised (it differs in case): exact_dedup finds it
+    assert steps["normalize"]["changed"] == 1 and steps["normalize"]["dropped"] == 1
+    assert steps["exact_dedup"]["dropped"] == 1
+    assert steps["length"]["dropped"] == 1
+    code, out, _ = cli("dataset", "export", "clean@1", "--format", "jsonl", "--out",
+                       raw / "clean.jsonl")  # fmt: skip
+    texts = [json.loads(line)["text"] for line in (raw / "clean.jsonl").read_text().splitlines()]
+    assert texts[0] == ROWS[0]["text"] and len(texts) == 2
+    # why the mojibake copy is gone: repaired by normalize into the first text itself
+    code, out, _ = cli("dataset", "export", "raw@1", "--format", "jsonl", "--out",
+                       raw / "raw-out.jsonl")  # fmt: skip
+    ids = {
+        json.loads(line)["text"]: json.loads(line)["curata_id"]
+        for line in (raw / "raw-out.jsonl").read_text().splitlines()
+    }
+    code, out, err = cli("why", ids[ROWS[1]["text"]])
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert "removed by normalize in clean@1: normalised: unicode repaired" in said
+    assert f"the result is identical to record {ids[ROWS[0]['text']]}, already in the data" in said
+    # the double space: normalised into a new record, then a duplicate of the first text
+    code, out, _ = cli("why", ids[ROWS[2]["text"]])
+    said = " ".join(out.split())
+    assert "changed into" in said and "by normalize in clean@1" in said
+    assert f"removed by exact_dedup in clean@1: exact duplicate of {ids[ROWS[0]['text']]}" in said
+    code, out, _ = cli("why", ids[ROWS[3]["text"]], "--json")
+    [event] = json.loads(out)["events"]
+    assert event["step"] == "length" and "min_words" in event["reason"]
+    code, _, err = cli("why", ids[ROWS[0]["text"]])
+    assert code == 1 and "no curation run removed or changed" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "message"),
+    [
+        ("steps:\n  - normalise\n", ".yaml", "steps[0]: unknown step 'normalise' (available: "),
+        ("steps:\n  - length: {min_words: -1}\n", ".yaml", "steps[0].length.min_words"),
+        ("steps:\n  - exact_dedup: {keep: random}\n", ".yaml", "steps[0].exact_dedup.keep"),
+        ("steps:\n  - normalize\n  - length: {min_wrods: 3}\n", ".yaml",
+         "steps[1].length.min_wrods: Extra inputs are not permitted"),
+        ("steps: [normalize\n", ".yaml", "malformed YAML"),
+        ('{"steps": []}', ".json", "a pipeline is a non-empty list of steps"),
+        ("pipeline: [normalize]\n", ".yaml", "unknown key 'pipeline'"),
+    ],
+)  # fmt: skip
+def test_pipeline_mistakes_are_named(cli, raw: Path, content, suffix, message) -> None:
+    pipeline = raw / f"p{suffix}"
+    pipeline.write_text(content, "utf-8")
+    code, _, err = cli("curate", "raw@1", "--pipeline", pipeline, "--out", "clean")
+    assert code == 1 and message in err and str(pipeline) in err
+    assert cli("dataset", "show", "clean")[0] == 1  # nothing was written
+
+
+def test_steps_list(cli) -> None:
+    code, out, _ = cli("steps", "list", "--json")
+    steps = {s["name"]: s for s in json.loads(out)}
+    assert {"normalize", "exact_dedup", "length", "field_filter"} <= set(steps)
+    keep = next(p for p in steps["exact_dedup"]["params"] if p["name"] == "keep")
+    assert keep["type"] == "first|longest|metadata" and keep["default"] == "first"
+    assert steps["exact_dedup"]["needs_all"] is True
+    code, out, _ = cli("steps", "list")
+    assert code == 0 and "normalize" in out
