@@ -1,0 +1,246 @@
+"""near_dedup: planted near-duplicates are found, clusters keep one record, backends agree,
+and the candidate pairs are the ones datasketch's own MinHashLSH finds."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+
+import pydantic
+import pytest
+from datasketch import MinHash, MinHashLSH
+from scipy.stats import binom
+
+from curata.core.records import Record
+from curata.curation.steps.base import Decision, Item
+from curata.curation.steps.near_dedup import (
+    NearDedup,
+    NearDedupParams,
+    band_keys,
+    bucket_pairs,
+    optimal_bands,
+    shingle_hashes,
+    shingles,
+    signatures,
+    words_of,
+)
+
+REASON = re.compile(r"near-duplicate of (\S+) \(Jaccard~(\d\.\d\d)\)")
+
+
+def vocabulary(rng: random.Random, size: int = 4000) -> list[str]:
+    words = {
+        "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(3, 9))) for _ in range(size)
+    }
+    return sorted(words)
+
+
+def edited(rng: random.Random, words: list[str], vocab: list[str], rate: float) -> list[str]:
+    """Each word position, with probability ``rate``, is dropped, swapped with the next or
+    followed by an inserted word."""
+    out = list(words)
+    i = 0
+    while i < len(out):
+        if rng.random() < rate:
+            op = rng.choice(("drop", "swap", "insert"))
+            if op == "drop":
+                del out[i]
+                continue
+            if op == "swap" and i + 1 < len(out):
+                out[i], out[i + 1] = out[i + 1], out[i]
+                i += 1
+            elif op == "insert":
+                out.insert(i + 1, rng.choice(vocab))
+                i += 1
+        i += 1
+    return out
+
+
+def planted(
+    seed: int = 0, bases: int = 300, length: int = 300, rate: float = 0.005
+) -> tuple[list[Item], set[tuple[str, str]]]:
+    """Base texts and, for every other one, a near-duplicate placed after all bases; returns
+    the items and the (duplicate id, base id) pairs planted."""
+    rng = random.Random(seed)
+    vocab = vocabulary(rng)
+    texts = [[rng.choice(vocab) for _ in range(length)] for _ in range(bases)]
+    items = [_item(" ".join(t), i) for i, t in enumerate(texts)]
+    pairs = set()
+    for b in range(0, bases, 2):
+        dup = _item(" ".join(edited(rng, texts[b], vocab, rate)), bases + b)
+        items.append(dup)
+        pairs.add((dup[0], items[b][0]))
+    return items, pairs
+
+
+def _item(text: str, n: int) -> Item:
+    record = Record.from_text(text, {"n": n})
+    return record.id, record
+
+
+def run(items: Sequence[Item], batch: int = 1000, **params: object) -> list[Decision]:
+    step = NearDedup(NearDedupParams.model_validate(params))
+    batches = [items[i : i + batch] for i in range(0, len(items), batch)]
+    step.prepare(iter([step.summarize(b) for b in batches]))
+    return [d for b in batches for d in step.apply(b)]
+
+
+def dropped(items: Sequence[Item], decisions: list[Decision]) -> dict[str, str | None]:
+    return {i[0]: d.related for i, d in zip(items, decisions, strict=True) if d.action == "drop"}
+
+
+def test_planted_near_duplicates_are_found_with_high_recall_and_precision() -> None:
+    items, pairs = planted()
+    found = dropped(items, run(items))
+    hits = {(d, t) for d, t in found.items() if (d, t) in pairs}
+    assert len(hits) / len(pairs) >= 0.95  # (9, 13) bands find J=0.93 pairs 98% of the time
+    assert len(hits) / len(found) >= 0.99
+
+
+def test_identical_texts_cluster_behind_the_first_and_the_reason_names_it() -> None:
+    text = "The quick brown fox jumps over the lazy dog near the river bank today"
+    items = [_item(text, n) for n in range(3)] + [_item("something else entirely, ok", 3)]
+    decisions = run(items)
+    assert [d.action for d in decisions] == ["keep", "drop", "drop", "keep"]
+    for d in decisions[1:3]:
+        match = REASON.fullmatch(d.reason)
+        assert match and match.groups() == (items[0][0], "1.00")
+        assert d.related == items[0][0] and d.score == 1.0
+        assert d.details == {"estimate": "minhash", "cluster_size": 3}
+
+
+def test_unrelated_texts_are_all_kept() -> None:
+    rng = random.Random(1)
+    vocab = vocabulary(rng)
+    items = [_item(" ".join(rng.choices(vocab, k=rng.randint(5, 200))), n) for n in range(400)]
+    assert all(d.action == "keep" for d in run(items))
+
+
+def test_transitive_links_leave_one_survivor() -> None:
+    """A-B-C-D, each two word replacements from the last: D is ~0.73 from A, below the
+    threshold, yet joins A's cluster through B and C."""
+    rng = random.Random(2)
+    vocab = vocabulary(rng)
+    chain = [rng.sample(vocab, 200)]
+    for k in range(3):
+        nxt = list(chain[-1])
+        for pos in (40 + 60 * k, 70 + 60 * k):
+            nxt[pos] = f"new{k}x{pos}"
+        chain.append(nxt)
+    items = [_item(" ".join(t), n) for n, t in enumerate(chain)]
+    decisions = run(items, bands=32, rows=4)
+    assert [d.action for d in decisions] == ["keep", "drop", "drop", "drop"]
+    assert {d.related for d in decisions[1:]} == {items[0][0]}
+    assert decisions[3].score is not None and decisions[3].score < 0.8
+
+
+@pytest.mark.parametrize(("keep", "survivor"), [("first", 0), ("longest", 1)])
+def test_keep_policy_picks_the_survivor(keep: str, survivor: int) -> None:
+    rng = random.Random(3)
+    base = rng.sample(vocabulary(rng), 100)
+    items = [_item(" ".join(base), 0), _item(" ".join([*base, "and", "a", "longer", "end"]), 1)]
+    decisions = run(items, keep=keep, bands=32, rows=4)
+    assert decisions[survivor].action == "keep"
+    assert decisions[1 - survivor].related == items[survivor][0]
+
+
+def test_backends_agree_on_what_is_dropped() -> None:
+    """The backends use different hash families, so each pair's fate is two independent
+    draws: found with p(J) = P(shares a band) * P(estimate >= 0.8). They may disagree only
+    on planted pairs, and on about sum 2p(1-p) of them (here ~3.6 of 100): allowed is that
+    expectation plus three standard deviations."""
+    items, pairs = planted(seed=4, bases=200)
+    fast = dropped(items, run(items, backend="rensa"))
+    reference = dropped(items, run(items, backend="datasketch"))
+    texts = {record_id: record.text or "" for record_id, record in items}
+    expected = 0.0
+    for dup, base in pairs:
+        a, b = (set(shingles(words_of(texts[x]), 5)) for x in (dup, base))
+        jaccard = len(a & b) / len(a | b)
+        p = (1 - (1 - jaccard**13) ** 9) * binom.sf(0.8 * 128 - 1, 128, jaccard)
+        expected += 2 * p * (1 - p)
+    differ = set(fast) ^ set(reference)
+    assert differ <= {dup for dup, _ in pairs}
+    assert len(differ) <= expected + 3 * expected**0.5
+    assert len(fast) >= 0.95 * len(pairs)
+
+
+@pytest.mark.parametrize("backend", ["rensa", "datasketch"])
+def test_estimated_jaccard_matches_the_exact_one(backend: str) -> None:
+    rng = random.Random(5)
+    vocab = vocabulary(rng)
+    a = rng.sample(vocab, 300)
+    b = edited(rng, a, vocab, 0.03)
+    sa, sb = set(shingles(a, 5)), set(shingles(b, 5))
+    exact = len(sa & sb) / len(sa | sb)
+    sigs = signatures([a, b], ngram=5, num_perm=1024, seed=7, backend=backend)
+    estimate = float((sigs[0] == sigs[1]).mean())
+    assert abs(estimate - exact) < 4 * (exact * (1 - exact) / 1024) ** 0.5
+
+
+def test_shingle_hashes_depend_only_on_the_shingle_text() -> None:
+    doc = words_of("Déjà vu, the quick brown fox")
+    hashes, offsets = shingle_hashes([doc, ["x"], doc[:2]], 2)
+    alone = [shingle_hashes([list(s.split(" "))], 2)[0][0] for s in shingles(doc, 2)]
+    assert offsets.tolist() == [0, 5, 6, 7]
+    assert hashes[:5].tolist() == alone and hashes[6] == hashes[0]
+    assert len(set(hashes[:6].tolist())) == 6
+
+
+def test_candidate_pairs_equal_datasketch_minhashlsh() -> None:
+    rng = random.Random(6)
+    vocab = vocabulary(rng)
+    docs = []
+    for rate in (0.01, 0.03, 0.05, 0.08, 0.12):
+        for _ in range(8):
+            base = rng.sample(vocab, 80)
+            docs += [base, edited(rng, base, vocab, rate), edited(rng, base, vocab, rate)]
+    sigs = signatures(docs, ngram=3, num_perm=128, seed=1, backend="datasketch")
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    assert (lsh.b, lsh.r) == optimal_bands(0.8, 128)
+    minhashes = [MinHash(num_perm=128, hashvalues=s, scheme="affine32") for s in sigs]
+    for n, m in enumerate(minhashes):
+        lsh.insert(n, m)
+    expected = {(min(n, k), max(n, k)) for n, m in enumerate(minhashes) for k in lsh.query(m)}
+    expected = {p for p in expected if p[0] != p[1]}
+    i, j = bucket_pairs(band_keys(sigs, *optimal_bands(0.8, 128)))
+    assert set(zip(i.tolist(), j.tolist(), strict=True)) == expected
+    assert 20 < len(expected) < 120  # some pairs in, some out
+
+
+def test_decisions_do_not_depend_on_batch_boundaries() -> None:
+    items, _ = planted(seed=7, bases=120)
+    one = run(items, batch=len(items))
+    assert run(items, batch=37) == one
+    assert any(d.action == "drop" for d in one)
+
+
+def test_short_texts_are_one_shingle_and_min_words_skips() -> None:
+    items = [_item(t, n) for n, t in enumerate(["Hello world!", "hello, WORLD", "Hello there", ""])]
+    assert [d.action for d in run(items)] == ["keep", "drop", "keep", "keep"]
+    assert all(d.action == "keep" for d in run(items, min_words=3))
+
+
+def test_chat_and_pair_records_are_compared_on_their_texts() -> None:
+    text = "please summarise the attached quarterly report for the board meeting tomorrow"
+    chat = Record.from_messages([{"role": "user", "content": text}])
+    pair = Record.from_pair(text, "")
+    decisions = run([(chat.id, chat), (pair.id, pair)])
+    assert decisions[1].related == chat.id
+
+
+def test_bands_times_rows_must_equal_num_perm() -> None:
+    with pytest.raises(pydantic.ValidationError, match=r"bands \* rows must equal num_perm"):
+        NearDedupParams(bands=10, rows=10)
+    with pytest.raises(pydantic.ValidationError, match="both bands and rows"):
+        NearDedupParams(bands=8)
+    step = NearDedup(NearDedupParams(bands=16, rows=8))
+    assert (step.bands, step.rows) == (16, 8)
+    assert (NearDedup(NearDedupParams()).bands, NearDedup(NearDedupParams()).rows) == (9, 13)
+
+
+@pytest.mark.parametrize(("threshold", "num_perm"), [(0.5, 64), (0.7, 128), (0.9, 256)])
+def test_threshold_chooses_the_bands_datasketch_chooses(threshold: float, num_perm: int) -> None:
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    assert optimal_bands(threshold, num_perm) == (lsh.b, lsh.r)
