@@ -101,3 +101,44 @@ def test_steps_list(cli) -> None:
     assert steps["exact_dedup"]["needs_all"] is True
     code, out, _ = cli("steps", "list")
     assert code == 0 and "normalize" in out
+
+
+def test_pii_is_redacted_reported_per_source_and_marks_the_source(cli, tmp_path: Path) -> None:
+    assert cli("init")[0] == 0
+    for name in ("forum", "tickets"):
+        args = ("source", "add", name, "--kind", "crawl", "--license", "MIT", "--origin", "x")
+        assert cli(*args)[0] == 0
+    forum = write_jsonl(tmp_path / "forum.jsonl", [
+        {"text": "Write to jane.doe@example.com or call me on +1 415 555 0132 tomorrow."},
+        {"text": "Nothing personal in this post about gardening and tomatoes."},
+    ])  # fmt: skip
+    tickets = write_jsonl(tmp_path / "tickets.jsonl", [
+        {"text": "My card 4111 1111 1111 1111 was charged twice, mail me at bob@example.org"},
+    ])  # fmt: skip
+    assert cli("ingest", forum, "--source", "forum", "--dataset", "raw")[0] == 0
+    assert cli("ingest", tickets, "--source", "tickets", "--dataset", "raw", "--append")[0] == 0
+    pipeline = tmp_path / "pii.yaml"
+    pipeline.write_text("steps:\n  - pii: {action: placeholder}\n", "utf-8")
+    code, out, err = cli("curate", "raw@2", "--pipeline", pipeline, "--out", "safe", "--json")
+    assert code == 0, err
+    assert {s["name"]: s for s in json.loads(out)["steps"]}["pii"]["changed"] == 2
+    cli("dataset", "export", "safe@1", "--format", "jsonl", "--out", tmp_path / "safe.jsonl")
+    texts = [json.loads(x)["text"] for x in (tmp_path / "safe.jsonl").read_text().splitlines()]
+    joined = " ".join(texts)
+    assert "jane.doe@example.com" not in joined and "4111 1111 1111 1111" not in joined
+    assert "<EMAIL_ADDRESS_1>" in joined and "<CREDIT_CARD_1>" in joined
+    code, out, _ = cli("pii", "report", "safe@1", "--json")
+    report = json.loads(out)
+    assert report["records_with_pii"] == {"redacted": 2, "dropped": 0}
+    assert report["by_type"]["EMAIL_ADDRESS"] == {"entities": 2, "records": 2}
+    assert report["by_source"]["tickets"] == {"CREDIT_CARD": 1, "EMAIL_ADDRESS": 1}
+    assert report["by_source"]["forum"]["EMAIL_ADDRESS"] == 1
+    code, out, _ = cli("source", "list", "--json")
+    status = {s["name"]: s["pii_status"] for s in json.loads(out)}
+    assert status == {"forum": "present", "tickets": "present"}
+    code, out, _ = cli("audit", "log", "--action", "source.pii_status", "--json")
+    assert {e["object_ref"] for e in json.loads(out)} == {"forum", "tickets"}
+    code, out, _ = cli("lineage", "safe@1")
+    assert "via curate" in out and "pii (~2)" in out
+    code, _, err = cli("pii", "report", "raw@2")
+    assert code == 1 and "not made by a curation run with a pii step" in err

@@ -12,6 +12,7 @@ from curata.cli.output import JsonOption, emit, record_progress, workspace
 from curata.cli.output import table as table_of
 
 steps = typer.Typer(help="Curation steps: what a pipeline can use.")
+pii = typer.Typer(help="Personal data found by curation runs.")
 
 
 def curate(
@@ -93,5 +94,33 @@ def why(
             c.print(f"{e['new_id']} came from {e['record_id']}: {escape(describe(e))}")
         for e in data["events"]:
             c.print(f"{e['record_id']}: {escape(describe(e))}")
+
+    emit(as_json, data, render)
+
+
+@pii.command("report")
+def pii_report(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="A version made by a curation run with a pii step."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Entities found (and redacted or dropped) per type and per source by the pii step of the
+    run that made the version."""
+    data = workspace(ctx).curation.pii_report(ref)
+
+    def render(c: Console) -> None:
+        r = data["records_with_pii"]
+        c.print(
+            f"{data['version']}: {r['redacted']:,} records redacted, {r['dropped']:,} dropped "
+            "for personal data"
+        )
+        t = table_of("entity", "found", "records")
+        for name, v in data["by_type"].items():
+            t.add_row(name, f"{v['entities']:,}", f"{v['records']:,}")
+        c.print(t)
+        s = table_of("source", "entities")
+        for source, per in data["by_source"].items():
+            s.add_row(escape(source), escape(", ".join(f"{k} {v:,}" for k, v in per.items())))
+        c.print(s)
 
     emit(as_json, data, render)

@@ -56,7 +56,18 @@ def _node_label(node: dict[str, Any]) -> str:
 
 def _edge_label(edge: dict[str, Any]) -> str:
     detail = escape(f": {edge['file']} ({edge['records']:,} records)") if edge.get("file") else ""
+    if edge.get("steps"):
+        detail = escape(": " + " → ".join(_step_label(s) for s in edge["steps"]))
     return f"[dim]via {edge['operation']} {edge['operation_id'][:8]}{detail}[/]"
+
+
+def _step_label(step: dict[str, Any]) -> str:
+    done = [
+        f"-{step['dropped']:,}" if step["dropped"] else "",
+        f"~{step['changed']:,}" if step["changed"] else "",
+    ]
+    said = " ".join(d for d in done if d)
+    return f"{step['name']} ({said})" if said else step["name"]
 
 
 def render_graph(c: Console, graph: LineageGraph) -> None:

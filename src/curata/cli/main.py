@@ -39,6 +39,7 @@ app.add_typer(quality.simulate_app, name="simulate")
 app.command("curate")(curation.curate)
 app.add_typer(curation.steps, name="steps")
 app.command("why")(curation.why)
+app.add_typer(curation.pii, name="pii")
 
 
 def _version(value: bool) -> None:

@@ -24,6 +24,7 @@ from curata.core.errors import ConflictError, NotFoundError, ValidationError
 from curata.core.models import Version
 from curata.curation.executors import local
 from curata.curation.pipeline import Pipeline
+from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
 from curata.sourcing.service import check_name
 from curata.store.records import RecordStore
@@ -31,11 +32,12 @@ from curata.store.tables import (
     CurationEventRow,
     DatasetRow,
     OperationRow,
+    SourceRow,
     StepRunRow,
     VersionRow,
     utcnow,
 )
-from curata.versioning.commit import NewVersion, Operation, record_version
+from curata.versioning.commit import NewVersion, Operation, record_sources, record_version
 from curata.versioning.service import DatasetService
 
 EXECUTORS = ("local",)
@@ -175,7 +177,7 @@ class CurationService:
             parents = [input_id] + ([plan["parent_id"]] if plan["parent_id"] else [])
             try:
                 with self._sessions.begin() as session:
-                    record_version(
+                    version_row = record_version(
                         session,
                         new,
                         operation,
@@ -189,7 +191,9 @@ class CurationService:
                             "steps": [s.name for s in pipeline.steps],
                         },
                     )
+                    record_sources(session, manifest.source_counts, version_row.id)
                     self._record_steps(session, operation.id, pipeline, result)
+                    self._mark_pii(session, result, f"{out}@{new.number}")
             except IntegrityError:
                 raise ConflictError(
                     f"dataset {out!r} gained a version while this run went on; run it again"
@@ -262,10 +266,71 @@ class CurationService:
                         "related_id": e.related,
                         "new_id": e.new_id,
                         "score": e.score,
+                        "details": e.details,
+                        "source": e.source,
                     }
                     for e in result.events
                 ],
             )
+
+    def _mark_pii(self, session: Session, result: local.RunResult, ref: str) -> None:
+        """A source whose records a step found personal data in is marked ``present`` (never
+        the other way: pattern detectors cannot prove a source holds none)."""
+        found = sorted(
+            {e.source for e in result.events if e.source and (e.details or {}).get("found")}
+        )
+        for row in session.scalars(select(SourceRow).where(SourceRow.name.in_(found))):
+            if row.pii_status == "present":
+                continue
+            before, row.pii_status = row.pii_status, "present"
+            audit.append(
+                session,
+                actor=self._actor,
+                action="source.pii_status",
+                object_type="source",
+                object_ref=row.name,
+                details={"from": before, "to": "present", "found_in": ref},
+            )
+
+    def pii_report(self, ref: str) -> dict[str, Any]:
+        """Entities a curation run's PII steps found (and redacted or dropped), per type and per
+        source, for the version the run produced."""
+        version = self._datasets.version(ref)
+        with self._sessions() as session:
+            rows = session.execute(
+                select(CurationEventRow, StepRunRow.name, StepRunRow.params)
+                .join(StepRunRow, StepRunRow.id == CurationEventRow.step_run_id)
+                .where(StepRunRow.operation_id == version.operation_id)
+            ).all()
+            steps = session.scalars(
+                select(StepRunRow.name).where(StepRunRow.operation_id == version.operation_id)
+            ).all()
+        if "pii" not in steps:
+            raise NotFoundError(
+                f"{version.ref} was not made by a curation run with a pii step "
+                f"(made by {version.operation})"
+            )
+        by_type: dict[str, dict[str, int]] = {}
+        by_source: dict[str, dict[str, int]] = {}
+        records = {"redacted": 0, "dropped": 0}
+        for event, _, _ in rows:
+            found = (event.details or {}).get("found") or {}
+            if not found:
+                continue
+            records["dropped" if event.action == "drop" else "redacted"] += 1
+            source = event.source or "(unknown)"
+            for entity, count in found.items():
+                t = by_type.setdefault(entity, {"entities": 0, "records": 0})
+                t["entities"] += int(count)
+                t["records"] += 1
+                per = by_source.setdefault(source, {})
+                per[entity] = per.get(entity, 0) + int(count)
+        return {
+            "version": version.ref,
+            "records_with_pii": records,
+            "by_type": dict(sorted(by_type.items())),
+            "by_source": {k: dict(sorted(v.items())) for k, v in sorted(by_source.items())},
+        }
 
     def _emit_lineage(
         self,
@@ -363,6 +428,7 @@ class CurationService:
                 "related": e.related_id,
                 "new_id": e.new_id,
                 "score": e.score,
+                "details": e.details,
             }
             for e, run, name, number in rows
         ]

@@ -17,6 +17,7 @@ from curata.store.tables import (
     OperationInputRow,
     OperationRow,
     SourceRow,
+    StepRunRow,
     VersionRow,
 )
 from curata.timeutil import iso
@@ -102,7 +103,7 @@ class LineageService:
         seen.add(row.id)
         operation = session.get(OperationRow, row.operation_id)
         assert operation is not None
-        op = {
+        op: dict[str, Any] = {
             "operation": operation.kind,
             "operation_id": operation.id,
             "code_version": operation.code_version,
@@ -116,6 +117,22 @@ class LineageService:
         ).all()
         if operation.kind == "release":
             self._release_people(graph, node["id"], op, operation.parameters)
+        if operation.kind == "curate":  # the steps on the edge, with what each did
+            op["steps"] = [
+                {
+                    "name": run.name,
+                    "records_in": run.records_in,
+                    "records_out": run.records_out,
+                    "changed": run.changed,
+                    "dropped": run.dropped,
+                    "code_version": run.code_version,
+                }
+                for run in session.scalars(
+                    select(StepRunRow)
+                    .where(StepRunRow.operation_id == operation.id)
+                    .order_by(StepRunRow.position)
+                )
+            ]
         for item in inputs:
             if item.source_id is not None:
                 source = session.get(SourceRow, item.source_id)

@@ -29,10 +29,9 @@ from curata.store.tables import (
     DatasetRow,
     SourceRow,
     VersionRow,
-    VersionSourceRow,
     utcnow,
 )
-from curata.versioning.commit import NewVersion, Operation, record_version
+from curata.versioning.commit import NewVersion, Operation, record_sources, record_version
 from curata.versioning.service import DatasetService
 
 BATCH = 5_000
@@ -308,25 +307,12 @@ class IngestService:
                         "files": operation.parameters["files"],
                     },
                 )
-                self._record_sources(session, manifest, version.id)
+                record_sources(session, manifest.source_counts, version.id)
         except IntegrityError:
             raise ConflictError(
                 f"dataset {plan.dataset!r} gained a version while this ingest ran; run it again"
             ) from None
         return f"{plan.dataset}@{new.number}"
-
-    def _record_sources(self, session: Session, manifest: ManifestResult, version_id: int) -> None:
-        names = list(manifest.source_counts)
-        ids = dict(
-            session.execute(
-                select(SourceRow.name, SourceRow.id).where(SourceRow.name.in_(names))
-            ).all()
-        )
-        for name, count in manifest.source_counts.items():
-            if name in ids:
-                session.add(
-                    VersionSourceRow(version_id=version_id, source_id=ids[name], record_count=count)
-                )
 
     def _check_inputs(self, paths: Sequence[str | Path], fmt: str) -> list[_FileInput]:
         if not paths:

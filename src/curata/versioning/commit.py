@@ -15,8 +15,10 @@ from curata.store.tables import (
     DatasetRow,
     OperationInputRow,
     OperationRow,
+    SourceRow,
     VersionParentRow,
     VersionRow,
+    VersionSourceRow,
 )
 
 
@@ -115,3 +117,17 @@ def record_version(
         details={"operation": operation.id, **audit_details},
     )
     return version
+
+
+def record_sources(session: Session, source_counts: dict[str, int], version_id: int) -> None:
+    """How many of the version's records came from each registered source."""
+    ids = dict(
+        session.execute(
+            select(SourceRow.name, SourceRow.id).where(SourceRow.name.in_(list(source_counts)))
+        ).all()
+    )
+    for name, count in source_counts.items():
+        if name in ids:
+            session.add(
+                VersionSourceRow(version_id=version_id, source_id=ids[name], record_count=count)
+            )

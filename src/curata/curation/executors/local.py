@@ -51,6 +51,8 @@ class Event:
     related: str | None = None
     new_id: str | None = None
     score: float | None = None
+    details: dict[str, Any] | None = None
+    source: str | None = None
 
 
 @dataclass
@@ -177,7 +179,19 @@ def _decide(
     if d.action == "drop":
         if events is not None:
             s.dropped += 1
-            events.append(Event(position, rid, "drop", d.reason, d.related, None, d.score))
+            events.append(
+                Event(
+                    position,
+                    rid,
+                    "drop",
+                    d.reason,
+                    d.related,
+                    None,
+                    d.score,
+                    d.details or None,
+                    source,
+                )
+            )
         return None
     assert d.record is not None, "a change carries the new record"
     new_id = d.record.id
@@ -188,12 +202,20 @@ def _decide(
         if events is not None:
             s.dropped += 1
             reason = f"{d.reason}; the result is identical to record {new_id}, already in the data"
-            events.append(Event(position, rid, "drop", reason, new_id, None, d.score))
+            events.append(
+                Event(
+                    position, rid, "drop", reason, new_id, None, d.score, d.details or None, source
+                )
+            )
         return None
     produced.add(new_id)
     if events is not None:
         s.changed += 1
-        events.append(Event(position, rid, "change", d.reason, None, new_id, d.score))
+        events.append(
+            Event(
+                position, rid, "change", d.reason, None, new_id, d.score, d.details or None, source
+            )
+        )
     return new_id, d.record, source, origin
 
 

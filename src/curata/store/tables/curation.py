@@ -42,3 +42,5 @@ class CurationEventRow(Base):
     related_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     new_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    source: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -42,6 +42,8 @@ def upgrade() -> None:
         sa.Column("related_id", sa.String(length=32), nullable=True),
         sa.Column("new_id", sa.String(length=32), nullable=True),
         sa.Column("score", sa.Float(), nullable=True),
+        sa.Column("details", sa.JSON(), nullable=True),
+        sa.Column("source", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(["step_run_id"], ["step_runs.id"]),
         sa.PrimaryKeyConstraint("id"),
     )

@@ -1,0 +1,266 @@
+"""The pii step: every entity found and replaced in every action, validators, no spaCy model."""
+
+from __future__ import annotations
+
+import re
+
+import pydantic
+import pytest
+
+from curata.core.errors import ValidationError
+from curata.core.records import Record
+from curata.curation.steps.base import KEEP, Decision
+from curata.curation.steps.pii import (
+    DEFAULT_ENTITIES,
+    ENTITIES,
+    Finding,
+    Pii,
+    PiiParams,
+    _recognizers,
+    _resolve,
+)
+
+GITHUB_PAT = (
+    "github_pat_" + "11ABCDEFG0" * 2 + "xy_" + "Zq8wK3pL9mN2vB7cX4rT1yU6" * 2 + "aS5dF0gH3jK"
+)
+SAMPLES = {
+    "EMAIL_ADDRESS": ("Write to {} today.", "jane.roe@example.com"),
+    "PHONE_NUMBER": ("Reach me on {} after six.", "+1 212-555-0123"),
+    "CREDIT_CARD": ("Paid with {} yesterday.", "4111 1111 1111 1111"),
+    "IBAN_CODE": ("Transfer to {} please.", "DE89 3704 0044 0532 0130 00"),
+    "IP_ADDRESS": ("The host at {} went down.", "192.168.14.27"),
+    "US_SSN": ("Her SSN is {} on file.", "219-09-9999"),
+    "URL": ("Docs live at {} now.", "https://docs.example.org/guide"),
+    "URL_CREDENTIALS": ("DATABASE_URL={}/app", "postgres://admin:Hunter2x@db.example.com:5432"),
+    "AWS_ACCESS_KEY": ("aws_access_key_id = {}\n", "AKIAIOSFODNN7EXAMPLE"),
+    "AWS_SECRET_KEY": ("aws_secret_access_key = {}\n", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    "GITHUB_TOKEN": ("export GH_TOKEN={}\n", "ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"),
+    "API_KEY": ('OPENAI_API_KEY="{}"', "9f8e7d6c5b4a3f2e1d0cAbCdEf42"),
+}
+MASKED = {"CREDIT_CARD": "**** **** **** 1111", "IBAN_CODE": "**** **** **** **** **30 00"}
+ACTIONS = ("redact", "mask", "hash", "placeholder")
+
+
+def pii(**params: object) -> Pii:
+    return Pii(PiiParams.model_validate(params))
+
+
+def decide(step: Pii, record: Record) -> Decision:
+    return step.apply([(record.id, record)])[0]
+
+
+def test_every_entity_has_a_sample() -> None:
+    assert set(SAMPLES) == set(ENTITIES)
+    assert set(DEFAULT_ENTITIES) == set(ENTITIES) - {"URL"}
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("entity", sorted(SAMPLES))
+def test_each_entity_is_found_and_replaced(entity: str, action: str) -> None:
+    template, value = SAMPLES[entity]
+    text = template.format(value)
+    decision = decide(pii(entities=ENTITIES, action=action), Record.from_text(text))
+
+    assert decision.action == "change" and decision.record is not None
+    assert decision.details["found"] == {entity: 1}
+    assert decision.reason == f"pii: redacted 1 {entity} ({action})"
+    before, after = template.split("{}")
+    out = decision.record.text
+    assert out is not None and out.startswith(before) and out.endswith(after)
+    replaced = out[len(before) : len(out) - len(after)]
+    assert value not in out
+    if action == "redact":
+        assert replaced == "<REDACTED>"
+    elif action == "hash":
+        assert re.fullmatch(rf"<{entity}:[0-9a-f]{{8}}>", replaced)
+    elif action == "placeholder":
+        assert replaced == f"<{entity}_1>"
+    else:
+        assert replaced == MASKED.get(entity, re.sub(r"[A-Za-z0-9]", "*", value))
+
+
+def test_no_pii_in_reasons_or_details() -> None:
+    text = " ".join(template.format(value) for template, value in SAMPLES.values())
+    for drop in (False, True):
+        decision = decide(pii(entities=ENTITIES, drop=drop), Record.from_text(text))
+        said = decision.reason + repr(decision.details)
+        assert sum(decision.details["found"].values()) == len(SAMPLES)
+        for _, value in SAMPLES.values():
+            assert value not in said
+            assert not any(part in said for part in re.findall(r"\w{6,}", value))
+
+
+def test_bad_checksums_are_not_flagged() -> None:
+    step = pii()
+    assert step.find("Paid with 4111 1111 1111 1112 and 5500 0000 0000 0005.") == []
+    assert step.find("IBAN DE89 3704 0044 0532 0130 01 or GB82 WEST 1234 5698 7654 33.") == []
+    assert [f.entity for f in step.find("IBAN GB82 WEST 1234 5698 7654 32.")] == ["IBAN_CODE"]
+
+
+def test_benign_numbers_are_not_flagged() -> None:
+    benign = [
+        "Version 1.2.3 was released on 2024-01-15; build 20240115 followed on 12/05/2023.",
+        "Python 3.11.4, numpy 2.1.0 and torch 2.13.0 were pinned at 10:30:15.",
+        "The city had 8,336,817 people in 2020, up 7.7% from 8,175,133.",
+        "Order 1234567890 shipped; invoice 2023-0042; ISBN 978-3-16-148410-0.",
+        "pid 48213 exited with status 137 after 3600 s; commit 9fceb02d0ae598e95dc970b7476.",
+        "uuid 123e4567-e89b-12d3-a456-426614174000, colour #ff8800, pi = 3.14159265358979.",
+        "api_key = os.environ['API_KEY'] and key = get_api_key_from_environment()",
+        "Use a bearer token in the Authorization header; the secret key is in the vault.",
+        "Email me at the office; call extension 42; see section 4.2.1 and table 12.",
+        "Call exp(Decimal('0.693147181')) and log10(2) = 0.301029996 for the phone number.",
+    ]
+    step = pii()
+    for text in benign:
+        assert step.find(text) == [], text
+
+
+def test_placeholders_are_numbered_consistently_within_a_record() -> None:
+    text = "a@example.com wrote to b@example.org, then A@Example.com wrote again to b@example.org"
+    out = decide(pii(), Record.from_text(text)).record
+    assert out is not None
+    assert out.text == (
+        "<EMAIL_ADDRESS_1> wrote to <EMAIL_ADDRESS_2>, then <EMAIL_ADDRESS_1> wrote again "
+        "to <EMAIL_ADDRESS_2>"
+    )
+    other = decide(pii(), Record.from_text("only b@example.org here")).record
+    assert other is not None and other.text == "only <EMAIL_ADDRESS_1> here"
+
+
+def test_hashes_link_values_across_records_and_depend_on_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def hashed(text: str, **params: object) -> str:
+        record = decide(pii(action="hash", **params), Record.from_text(text)).record
+        assert record is not None and record.text is not None
+        return record.text
+
+    assert hashed("x jane@example.com") == hashed("y JANE@example.com").replace("y", "x", 1)
+    assert hashed("jane@example.com", salt="k1") != hashed("jane@example.com", salt="k2")
+    monkeypatch.setenv("PII_KEY", "k1")
+    assert hashed("jane@example.com", salt_env="PII_KEY") == hashed("jane@example.com", salt="k1")
+    with pytest.raises(ValidationError, match="NO_SUCH_VARIABLE"):
+        pii(salt_env="NO_SUCH_VARIABLE")
+
+
+def test_chat_records_share_placeholders_across_messages() -> None:
+    record = Record.from_messages(
+        [
+            {"role": "system", "content": "Support desk. Escalations: ops@example.com"},
+            {"role": "user", "content": "I am jane@example.com, card 4111-1111-1111-1111"},
+            {
+                "role": "assistant",
+                "content": "Thanks jane@example.com, mail ops@example.com",
+            },
+        ],
+        metadata={"source": "tickets"},
+    )
+    decision = decide(pii(), record)
+    assert decision.record is not None and decision.record.messages is not None
+    contents = [m["content"] for m in decision.record.messages]
+    assert contents == [
+        "Support desk. Escalations: <EMAIL_ADDRESS_1>",
+        "I am <EMAIL_ADDRESS_2>, card <CREDIT_CARD_1>",
+        "Thanks <EMAIL_ADDRESS_2>, mail <EMAIL_ADDRESS_1>",
+    ]
+    assert decision.record.metadata == {"source": "tickets"}
+    assert decision.details["found"] == {"CREDIT_CARD": 1, "EMAIL_ADDRESS": 4}
+    assert decision.details["fields"] == [f"messages[{i}].content" for i in range(3)]
+
+    only_user = decide(pii(fields=("messages.user",)), record).record
+    assert only_user is not None and only_user.messages is not None
+    assert [m["content"] for m in only_user.messages] == [
+        "Support desk. Escalations: ops@example.com",
+        "I am <EMAIL_ADDRESS_1>, card <CREDIT_CARD_1>",
+        "Thanks jane@example.com, mail ops@example.com",
+    ]
+
+
+def test_pair_records_are_redacted_in_prompt_and_response() -> None:
+    record = Record.from_pair("My SSN is 219-09-9999.", "Noted; never share 219 09 9999.")
+    decision = decide(pii(action="redact"), record)
+    assert decision.record is not None
+    assert decision.record.prompt == "My SSN is <REDACTED>."
+    assert decision.record.response == "Noted; never share <REDACTED>."
+    assert decision.reason == "pii: redacted 2 US_SSN (redact)"
+
+
+def test_clean_records_are_kept_and_drop_mode_drops() -> None:
+    clean = Record.from_text("Nothing personal here, just 42 apples.")
+    assert decide(pii(), clean) is KEEP
+    dirty = Record.from_text("Mail jane@example.com or call (212) 555-0199.")
+    dropped = decide(pii(drop=True), dirty)
+    assert dropped.action == "drop" and dropped.record is None
+    assert dropped.reason == "pii: found 1 EMAIL_ADDRESS, 1 PHONE_NUMBER"
+    assert dropped.details == {"found": {"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1}}
+
+
+def test_secrets_are_found_whole_and_before_overlapping_entities() -> None:
+    step = pii(entities=ENTITIES)
+    text = "clone https://bob:s3cretPw@example.com/x.git or email bob@example.com"
+    found = [(f.entity, text[f.start : f.end]) for f in step.find(text)]
+    assert found == [
+        ("URL_CREDENTIALS", "https://bob:s3cretPw@example.com"),
+        ("EMAIL_ADDRESS", "bob@example.com"),
+    ]
+    tokens = {
+        "GITHUB_TOKEN": ["gho_" + "Zz9" * 12, GITHUB_PAT],
+        "AWS_ACCESS_KEY": ["ASIAY34FZKBOKMUTVV7A"],
+        "API_KEY": [
+            "xoxb-263594206564-FGqddMF8t08v8N7Oq4i57vs1",
+            "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ],
+    }
+    for entity, values in tokens.items():
+        for value in values:
+            prefix = "Authorization: Bearer " if value.startswith("eyJ") else "token: "
+            hits = step.find(prefix + value + " end")
+            assert [(f.entity, f.end - f.start) for f in hits] == [(entity, len(value))], value
+
+
+def test_phones_are_found_anywhere_in_a_long_text() -> None:
+    filler = "lorem ipsum 12 dolor sit amet 3.5 " * 60
+    phones = ["+44 20 7946 0958", "(212) 555-0199", "+49 30 901820"]
+    text = phones[0] + " " + filler + phones[1] + "; " + filler + "tel " + phones[2]
+    found = [text[f.start : f.end] for f in pii(entities=("PHONE_NUMBER",)).find(text)]
+    assert found == phones
+
+
+def test_context_words_decide_weak_matches() -> None:
+    step = pii()
+    assert step.find("Order 2125550123 shipped.") == []
+    assert [f.entity for f in step.find("Call me on 2125550123 tonight.")] == ["PHONE_NUMBER"]
+    assert step.find("Reference 219099999 closed.") == []
+    assert [f.entity for f in step.find("SSN 219099999 on file.")] == ["US_SSN"]
+    assert pii(min_score=0.5).find("Reach me on (212) 555-0199.") == []
+
+
+def test_overlaps_keep_the_higher_score_then_the_longer_span() -> None:
+    a, b, c = Finding(0, 10, "A", 0.5), Finding(5, 12, "B", 0.9), Finding(0, 4, "C", 0.5)
+    assert _resolve([a, b, c]) == [c, b]
+    longer = Finding(0, 12, "D", 0.5)
+    assert _resolve([a, longer]) == [longer]
+
+
+def test_unknown_entities_are_errors_naming_the_known_ones() -> None:
+    with pytest.raises(pydantic.ValidationError, match=r"unknown entity 'EMAIL'.*EMAIL_ADDRESS"):
+        PiiParams(entities=("EMAIL",))
+    with pytest.raises(pydantic.ValidationError):
+        PiiParams.model_validate({"action": "shred"})
+    assert Pii.name == "pii" and Pii.Params is PiiParams
+    assert all(f.description for f in PiiParams.model_fields.values())
+
+
+def test_no_spacy_model_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    spacy = pytest.importorskip("spacy")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the pii step must not load a spaCy model")
+
+    monkeypatch.setattr(spacy, "load", refuse)
+    monkeypatch.setattr(spacy.util, "load_model", refuse)
+    _recognizers.cache_clear()
+    text = " ".join(template.format(value) for template, value in SAMPLES.values())
+    decision = decide(pii(entities=ENTITIES), Record.from_text(text))
+    assert sum(decision.details["found"].values()) == len(SAMPLES)
