@@ -67,9 +67,13 @@ def article(rng: random.Random, doc_id: int) -> dict[str, object]:
 def conversation(rng: random.Random, conv_id: int) -> dict[str, object]:
     topic = rng.choice(list(TOPICS))
     term = rng.choice(TOPICS[topic])
+    question = rng.choice(QUESTIONS).format(t=term)
+    if conv_id % 9 == 4:  # some customers leave contact details in the chat
+        phone = f"+1 415 555 01{conv_id % 100:02d}"
+        question += f" You can reach me at customer{conv_id}@example.com or {phone}."
     messages = [
         {"role": "system", "content": "You are a courteous support agent."},
-        {"role": "user", "content": rng.choice(QUESTIONS).format(t=term)},
+        {"role": "user", "content": question},
         {"role": "assistant", "content": rng.choice(ANSWERS).format(t=term)},
     ]
     if rng.random() < 0.4:
@@ -227,6 +231,7 @@ def main() -> None:
         "--out",
         str(DATA / "support-kb-v3-hf"),
     )
+    run_curation()
     from annotation_demo import run as run_annotation
 
     run_annotation(curata, DATA, WORKSPACE)
@@ -238,6 +243,38 @@ def main() -> None:
         f"\nDone. The workspace is in {WORKSPACE.relative_to(HERE.parent)}/; try "
         f"'CURATA_HOME={WORKSPACE.relative_to(HERE.parent)} .venv/bin/curata dataset list'."
     )
+
+
+PIPELINE = """\
+# support-kb curation: every removal and change is explained (curata why RECORD_ID)
+steps:
+  - normalize
+  - exact_dedup
+  - near_dedup: {threshold: 0.7}
+  - pii: {action: placeholder}
+  - length: {min_words: 8}
+"""
+
+
+def run_curation() -> None:
+    """Curate the November snapshot: the template-built articles hold many exact and near
+    duplicates, some chats hold e-mail addresses and phone numbers."""
+    print("\n# Curation: normalise, deduplicate, redact personal data, filter", flush=True)
+    pipeline = DATA / "pipeline.yaml"
+    pipeline.write_text(PIPELINE, encoding="utf-8")
+    curata("steps", "list")
+    out = curata(
+        "curate", "support-kb@3", "--pipeline", str(pipeline), "--out", "support-clean",
+        "--json", capture=True, quiet=True,
+    )  # fmt: skip
+    result = json.loads(out)
+    curata("lineage", "support-clean@1")
+    shown: set[str] = set()
+    for example in result["examples"]:  # one record per step that removed or changed some
+        if example["step"] not in shown:
+            shown.add(example["step"])
+            curata("why", example["record_id"])
+    curata("pii", "report", "support-clean@1")
 
 
 def _first_changed_record() -> str:

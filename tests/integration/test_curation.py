@@ -189,3 +189,28 @@ def test_bad_requests(raw) -> None:
         ws.curation.why("zz")
     with pytest.raises(NotFoundError, match="no curation run removed or changed"):
         ws.curation.why("0" * 32)
+
+
+def test_a_needs_all_step_applied_again_on_a_later_pass_decides_the_same(ws, tmp_path) -> None:
+    """exact_dedup is applied twice (on the pass that collects for the step after it, then on
+    the final pass): its decisions must not depend on how often it was called."""
+    from curata.curation.pipeline import parse_pipeline
+    from curata.curation.steps.exact_dedup import ExactDedup
+
+    texts = ["same text here", "other words there", "same text here", "third one now"]
+    rows = [{"text": t, "n": i} for i, t in enumerate(texts)]  # metadata keeps ids distinct
+    ws.ingest([write_jsonl(tmp_path / "d.jsonl", rows)], source="web", dataset="raw")
+    spec = Pipeline(
+        (
+            StepSpec("exact_dedup", ExactDedup.Params(), ExactDedup),
+            StepSpec("first_of_kin", StepParams(), FirstOfKin),
+        )
+    )
+    result = ws.curation.curate("raw@1", spec, "clean", batch_size=1)
+    assert parse_pipeline(["exact_dedup"]).steps[0].name == "exact_dedup"
+    kept = {r.text for b in ws.datasets.iter_records("clean@1") for _, r in b}
+    assert kept == {"same text here", "other words there", "third one now"}
+    assert {s["name"]: s["dropped"] for s in result.steps} == {"exact_dedup": 1, "first_of_kin": 0}
+    with ws.projects.sessions() as s:
+        events = s.scalars(select(CurationEventRow)).all()
+        assert len(events) == 1 and events[0].related_id != events[0].record_id

@@ -22,7 +22,15 @@ def curate(
         ..., "--pipeline", help="Pipeline file (YAML or JSON): a list of steps with parameters."
     ),
     out: str = typer.Option(..., "--out", help="Dataset to write the curated version to."),
-    executor: str = typer.Option("local", "--executor", help="Where the steps run: local."),
+    executor: str = typer.Option(
+        "local", "--executor", help="Where the steps run: local or ray (same result)."
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        metavar="ADDR",
+        help="Ray cluster to run on with --executor ray (default: start a local one).",
+    ),
     message: str = typer.Option("", "-m", "--message", help="What this version is."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -35,7 +43,13 @@ def curate(
     ws = workspace(ctx)
     with record_progress(f"curate {ref} → {out}") as progress:
         result = ws.curation.curate(
-            ref, spec, out, executor=executor, message=message, progress=progress
+            ref,
+            spec,
+            out,
+            executor=executor,
+            message=message,
+            progress=progress,
+            ray_address=ray_address,
         )
 
     def render(c: Console) -> None:
@@ -53,6 +67,9 @@ def curate(
                 f"{s['seconds']:.2f}",
             )  # fmt: skip
         c.print(t)
+        for e in result.examples:
+            verb = "removed" if e["action"] == "drop" else "changed"
+            c.print(f"  e.g. {e['record_id'][:12]} {verb} by {e['step']}: {escape(e['reason'])}")
         c.print("Ask why a record was removed or changed: curata why RECORD_ID")
 
     emit(as_json, result.to_dict(), render)

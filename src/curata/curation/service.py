@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -40,7 +40,7 @@ from curata.store.tables import (
 from curata.versioning.commit import NewVersion, Operation, record_sources, record_version
 from curata.versioning.service import DatasetService
 
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "ray")
 BATCH = 2_000
 
 
@@ -51,6 +51,7 @@ class CurateResult:
     records_in: int
     records_out: int
     steps: list[dict[str, Any]]
+    examples: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class CurateResult:
             "records_in": self.records_in,
             "records_out": self.records_out,
             "steps": self.steps,
+            "examples": self.examples,
         }
 
 
@@ -89,10 +91,16 @@ class CurationService:
         message: str = "",
         batch_size: int = BATCH,
         progress: local.Progress | None = None,
+        ray_address: str | None = None,
     ) -> CurateResult:
-        """Run ``pipeline`` over version ``ref`` into the next version of dataset ``out``."""
+        """Run ``pipeline`` over version ``ref`` into the next version of dataset ``out``.
+
+        ``executor`` is ``local`` or ``ray`` (same result); ``ray_address`` is the Ray cluster
+        to connect to (None: a local one)."""
         if executor not in EXECUTORS:
             raise ValidationError(f"executor: {executor!r} is not one of {', '.join(EXECUTORS)}")
+        if ray_address is not None and executor != "ray":
+            raise ValidationError("a Ray address is only used with the ray executor")
         check_name(out, "dataset")
         if batch_size < 1:
             raise ValidationError("batch size: must be at least 1")
@@ -130,14 +138,27 @@ class CurationService:
                 .column("record_id")
                 .to_pylist()
             )
-            result = local.run(
-                pipeline,
-                batches,
-                source.version.record_count,
-                emit=emit,
-                input_ids=input_ids,
-                progress=progress,
-            )
+            if executor == "ray":
+                from curata.curation.executors import ray
+
+                result = ray.run(
+                    pipeline,
+                    batches,
+                    source.version.record_count,
+                    emit=emit,
+                    input_ids=input_ids,
+                    progress=progress,
+                    address=ray_address,
+                )
+            else:
+                result = local.run(
+                    pipeline,
+                    batches,
+                    source.version.record_count,
+                    emit=emit,
+                    input_ids=input_ids,
+                    progress=progress,
+                )
             steps = [
                 {**vars(s), "params": spec.params.model_dump(mode="json")}
                 for s, spec in zip(result.stats, pipeline.steps, strict=True)
@@ -201,7 +222,12 @@ class CurationService:
         ref_out = f"{out}@{new.number}"
         self._emit_lineage(operation, pipeline, source.version.ref, ref_out, steps)
         return CurateResult(
-            self._datasets.version(ref_out), True, result.records_in, result.records_out, steps
+            self._datasets.version(ref_out),
+            True,
+            result.records_in,
+            result.records_out,
+            steps,
+            _examples(pipeline, result.events),
         )
 
     def _plan(self, out: str) -> dict[str, Any]:
@@ -432,6 +458,27 @@ class CurationService:
             }
             for e, run, name, number in rows
         ]
+
+
+def _examples(
+    pipeline: Pipeline, events: list[local.Event], per_step: int = 2
+) -> list[dict[str, Any]]:
+    """The first few drops or changes of each step: what a person looks at first."""
+    out: list[dict[str, Any]] = []
+    taken: dict[int, int] = {}
+    for e in events:
+        if taken.get(e.position, 0) >= per_step:
+            continue
+        taken[e.position] = taken.get(e.position, 0) + 1
+        out.append(
+            {
+                "step": pipeline.steps[e.position].name,
+                "record_id": e.record_id,
+                "action": e.action,
+                "reason": e.reason,
+            }
+        )
+    return out
 
 
 def describe(event: dict[str, Any]) -> str:

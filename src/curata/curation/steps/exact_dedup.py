@@ -77,7 +77,6 @@ class ExactDedup(Step):
     def __init__(self, params: ExactDedupParams) -> None:
         super().__init__(params)
         self._survivors: dict[bytes, _Survivor] | None = None
-        self._position = 0
 
     def digest(self, record: Record) -> bytes | None:
         """The duplicate key of ``record``, or None when nothing is selected."""
@@ -130,7 +129,6 @@ class ExactDedup(Step):
                             )
                 index += 1
         self._survivors = {d: s for d, s in survivors.items() if s.twins > 1}
-        self._position = 0
 
     def _better(self, length: int, value: float | None, best: _Survivor) -> bool:
         if self.params.keep == "longest":
@@ -146,10 +144,11 @@ class ExactDedup(Step):
         if self._survivors is None:
             raise RuntimeError("exact_dedup: prepare() must see every batch before apply()")
         out: list[Decision] = []
-        for _, record in batch:
+        for record_id, record in batch:
             digest = self.digest(record)
             survivor = None if digest is None else self._survivors.get(digest)
-            if survivor is None or survivor.index == self._position:
+            # by id, not by position: the executor may apply a step on more than one pass
+            if survivor is None or survivor.id == record_id:
                 out.append(Decision.keep())
             else:
                 out.append(
@@ -160,7 +159,6 @@ class ExactDedup(Step):
                         twins=survivor.twins,
                     )
                 )
-            self._position += 1
         return out
 
 
