@@ -12,7 +12,17 @@ from pathlib import Path
 import typer
 
 from curata._version import __version__
-from curata.cli import annotation, audit, curation, datasets, ingest, lineage, quality, sources
+from curata.cli import (
+    annotation,
+    audit,
+    coverage,
+    curation,
+    datasets,
+    ingest,
+    lineage,
+    quality,
+    sources,
+)
 from curata.cli.output import JsonOption, emit
 from curata.core.errors import CurataError
 
@@ -40,6 +50,7 @@ app.command("curate")(curation.curate)
 app.add_typer(curation.steps, name="steps")
 app.command("why")(curation.why)
 app.add_typer(curation.pii, name="pii")
+app.command("coverage")(coverage.coverage)
 
 
 def _version(value: bool) -> None:
