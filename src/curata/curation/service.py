@@ -24,6 +24,7 @@ from curata.core.errors import ConflictError, NotFoundError, ValidationError
 from curata.core.models import Version
 from curata.curation.executors import local
 from curata.curation.pipeline import Pipeline
+from curata.faults import fault_point
 from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
 from curata.sourcing.service import check_name
@@ -126,6 +127,8 @@ class CurationService:
             writer = self._store.version_writer(plan["storage_key"], plan["parent_manifest"])
 
             def emit(items: list[local.Input]) -> None:
+                if writer.record_count >= batch_size:
+                    fault_point("curate_streaming")
                 for name in dict.fromkeys(s for _, _, s, _ in items):
                     group = [i for i in items if i[2] == name]
                     writer.add([r for _, r, _, _ in group], source=name,
@@ -166,7 +169,9 @@ class CurationService:
             if plan["parent_id"] is not None and writer.is_unchanged():
                 version = self._datasets.version(f"{out}@{plan['parent_number']}")
                 return CurateResult(version, False, result.records_in, result.records_out, steps)
-            manifest = writer.commit()
+            fault_point("curate_before_commit")
+            manifest = writer.commit(fault=fault_point)
+            fault_point("curate_after_manifest")
             operation = Operation(
                 str(uuid.uuid4()),
                 "curate",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from curata.core.errors import ConflictError, InputError, ValidationError
 from curata.core.models import Version
 from curata.core.records import Record
+from curata.faults import fault_point
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
 from curata.sourcing.mapping import FieldMap
 from curata.sourcing.readers.base import detect_format
@@ -35,8 +34,6 @@ from curata.versioning.commit import NewVersion, Operation, record_sources, reco
 from curata.versioning.service import DatasetService
 
 BATCH = 5_000
-FAULT_ENV = "CURATA_FAULT_INJECT"
-"""Test hook: names a point (``after_payloads``, ``after_manifest``) where ingest kills itself."""
 
 ProgressFn = Callable[[int, int], None]
 
@@ -67,11 +64,6 @@ class _FileInput:
     format: str
     digest: str = ""
     records: int = 0
-
-
-def _fault(point: str) -> None:
-    if os.environ.get(FAULT_ENV) == point:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _file_digest(path: Path) -> str:
@@ -195,9 +187,9 @@ class IngestService:
             if plan.parent_id is not None and writer.is_unchanged():
                 version = self._datasets.version(f"{dataset}@{plan.parent_number}")
                 return IngestResult(dataset, version, False, records_read, writer.duplicates)
-            _fault("before_commit")
-            manifest = writer.commit(fault=_fault)
-            _fault("after_manifest")
+            fault_point("before_commit")
+            manifest = writer.commit(fault=fault_point)
+            fault_point("after_manifest")
             parameters = {
                 "files": [str(i.path) for i in inputs],
                 "format": [i.format for i in inputs],
