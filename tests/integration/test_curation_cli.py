@@ -82,6 +82,9 @@ def test_curate_and_ask_why(cli, raw: Path) -> None:
         ("steps: [normalize\n", ".yaml", "malformed YAML"),
         ('{"steps": []}', ".json", "a pipeline is a non-empty list of steps"),
         ("pipeline: [normalize]\n", ".yaml", "unknown key 'pipeline'"),
+        ("steps:\n  - decontaminate: {eval_file: /nope/eval.jsonl}\n", ".yaml",
+         "steps[0].decontaminate.eval_file: no such file: /nope/eval.jsonl"),
+        ("steps:\n  - language\n", ".yaml", "steps[0].language.allow: Field required"),
     ],
 )  # fmt: skip
 def test_pipeline_mistakes_are_named(cli, raw: Path, content, suffix, message) -> None:
@@ -90,6 +93,11 @@ def test_pipeline_mistakes_are_named(cli, raw: Path, content, suffix, message) -
     code, _, err = cli("curate", "raw@1", "--pipeline", pipeline, "--out", "clean")
     assert code == 1 and message in err and str(pipeline) in err
     assert cli("dataset", "show", "clean")[0] == 1  # nothing was written
+
+
+def test_a_directory_is_not_a_pipeline(cli, raw: Path) -> None:
+    code, _, err = cli("curate", "raw@1", "--pipeline", raw, "--out", "clean")
+    assert code == 1 and "not a file (a pipeline is one YAML or JSON file)" in err
 
 
 def test_steps_list(cli) -> None:

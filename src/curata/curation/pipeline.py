@@ -66,8 +66,10 @@ class Pipeline:
 def load_pipeline(path: str | Path) -> Pipeline:
     """Read and validate a pipeline file (``.yaml``/``.yml`` or ``.json``)."""
     file = Path(path)
-    if not file.is_file():
+    if not file.exists():
         raise InputError("no such file", path=str(file))
+    if not file.is_file():
+        raise InputError("not a file (a pipeline is one YAML or JSON file)", path=str(file))
     if file.stat().st_size > MAX_BYTES:
         raise InputError(f"a pipeline file is at most {MAX_BYTES:,} bytes", path=str(file))
     text = file.read_text("utf-8-sig")
@@ -109,7 +111,7 @@ def parse_pipeline(data: Any) -> Pipeline:
         except pydantic.ValidationError as exc:
             problems = "; ".join(
                 f"steps[{i}].{name}.{'.'.join(str(p) for p in err['loc']) or '(params)'}: "
-                f"{err['msg']}"
+                f"{err['msg'].removeprefix('Value error, ')}"
                 for err in exc.errors()
             )
             raise ValidationError(problems) from None

@@ -10,6 +10,9 @@ step applies the same rule to the five lower-cased words before the match, witho
 lemmatising or dropping stop words. Presidio's email validator asks tldextract, which would
 download the public suffix list; here it reads the snapshot bundled with tldextract.
 
+Presidio's card pattern predates Mastercard's 2-series and leaves out 12-digit and 18-19-digit
+cards; Curata adds patterns for them (``CARD_PATTERNS``), under the same Luhn check.
+
 Secrets are Curata's own pattern recognizers (regexes below, with their sources). Overlapping
 matches keep the higher score, then the longer span. A phone match that is a bare run of
 digits ("order 1234567890") needs a context word ("call", "phone", ...) to count, and one that
@@ -132,11 +135,30 @@ SECRET_PATTERNS: dict[str, list[tuple[str, str, float]]] = {
         ),
     ],
 }
+# Card numbers Presidio's one pattern (13-17 digits starting 1, 3, 4, 50-55 or 6) leaves out,
+# from the issuer ranges of ISO/IEC 7812 as the card networks publish them: Mastercard's 2-series
+# (2221-2720, 16 digits, issued since 2017), JCB's 15-digit 2131, 12-digit Maestro (50, 56-69),
+# and 18-19-digit numbers (Visa, Maestro, Discover and UnionPay issue up to 19). Digits may be
+# separated by single spaces or dashes. Like Presidio's, a match counts only if the Luhn check
+# passes (the score then becomes 1.0).
+CARD_PATTERNS: list[tuple[str, str, float]] = [
+    (
+        "card, mastercard 2-series or jcb 15",
+        r"\b(?:2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)(?:[- ]?\d){12}"
+        r"|2131(?:[- ]?\d){11})\b",
+        0.3,
+    ),
+    ("card, maestro 12", r"\b(?:50|5[6-9]|6\d)\d\d(?:[- ]?\d){8}\b", 0.3),
+    ("card, 18-19 digits", r"\b[4-6]\d{3}(?:[- ]?\d){14,15}\b", 0.3),
+]
 MIN_ENTROPY = 3.5
 _MASK_KEEP_LAST = {"CREDIT_CARD": 4, "IBAN_CODE": 4}  # PCI DSS allows a card's last four
 _NUMERIC = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN"})
 _WORD = re.compile(r"\w+")
 _DECIMAL = re.compile(r"[+-]?\d+[.,]\d+")  # "0.333333333" is a valid French phone number
+_PHONE_EXTENSION = re.compile(  # what follows a number as its extension: "x123", "ext. 4567"
+    r"[ ,;]{0,3}(?i:e?xt(?:ension|n)?\.?|x|#|int\.?|anexo|доб\.?)[ :=.]{0,3}\d{1,20}"
+)
 _CONTEXT_WORDS = 5
 _CONTEXT_BOOST, _CONTEXT_FLOOR = 0.35, 0.4  # Presidio's LemmaContextAwareEnhancer defaults
 
@@ -300,9 +322,13 @@ def _analyze(
     recognizer: Any, entity: str, text: str, windows: Iterator[re.Match[str]] | None
 ) -> Iterator[tuple[int, int, float]]:
     """(start, end, score) of the recognizer's results, on the whole text or only around the
-    pre-check's matches (phonenumbers scans the whole text once per region: slow on long texts)."""
+    pre-check's matches (phonenumbers scans the whole text once per region: slow on long texts).
+    A window reaches over an extension after the digits, which phonenumbers makes part of the
+    number ("212-555-0123 ext. 12345"): cut, it would be missed or, worse, end mid-extension."""
     for m in windows or [None]:
         lo, hi = (0, len(text)) if m is None else (max(0, m.start() - 4), m.end() + 4)
+        if m is not None and (ext := _PHONE_EXTENSION.match(text, m.end())):
+            hi = ext.end() + 4
         for r in recognizer.analyze(text[lo:hi], [entity], None):
             yield lo + r.start, lo + r.end, r.score
 
@@ -381,7 +407,12 @@ def _recognizers() -> dict[str, tuple[Any, tuple[str, ...]]]:
     out: dict[str, Any] = {
         "EMAIL_ADDRESS": OfflineEmailRecognizer(),
         "PHONE_NUMBER": presidio.PhoneRecognizer(),
-        "CREDIT_CARD": presidio.CreditCardRecognizer(),
+        "CREDIT_CARD": presidio.CreditCardRecognizer(
+            patterns=[
+                *presidio.CreditCardRecognizer.PATTERNS,
+                *(Pattern(name, rx, score) for name, rx, score in CARD_PATTERNS),
+            ]
+        ),
         "IBAN_CODE": presidio.IbanRecognizer(),
         "IP_ADDRESS": presidio.IpRecognizer(),
         "US_SSN": presidio.UsSsnRecognizer(),
