@@ -7,17 +7,22 @@ import random
 import re
 from collections.abc import Sequence
 
+import numpy as np
 import pydantic
 import pytest
 from datasketch import MinHash, MinHashLSH
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import binom
 
 from curata.core.records import Record
+from curata.curation.steps import near_dedup
 from curata.curation.steps.base import Decision, Item
 from curata.curation.steps.near_dedup import (
     NearDedup,
     NearDedupParams,
     band_keys,
+    batch_shingle_hashes,
     bucket_pairs,
     optimal_bands,
     shingle_hashes,
@@ -186,6 +191,48 @@ def test_shingle_hashes_depend_only_on_the_shingle_text() -> None:
     assert offsets.tolist() == [0, 5, 6, 7]
     assert hashes[:5].tolist() == alone and hashes[6] == hashes[0]
     assert len(set(hashes[:6].tolist())) == 6
+
+
+# letters, digits, underscore, punctuation, whitespace, accents (precomposed and combining),
+# a dotted capital I (lowercases to two characters), Greek capitals (final sigma), the Kelvin
+# sign (lowercases to ASCII), superscripts and fractions (word characters), CJK, an emoji, a dash
+TRICKY = "aZ9_ .,;:'\n\t-éÉe\u0301İΣΟΔΟΣ\u212as²½日本語😀—\u00a0"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.text(alphabet=TRICKY, max_size=40), max_size=12),
+    ngram=st.integers(1, 6),
+    min_words=st.integers(1, 3),
+    stream_bytes=st.sampled_from([1, 30, 100, 1 << 18]),
+)
+def test_batch_tokenising_matches_words_of_and_per_document_hashing(
+    texts: list[str], ngram: int, min_words: int, stream_bytes: int
+) -> None:
+    counts, hashes, offsets = batch_shingle_hashes(
+        texts, ngram, min_words, stream_bytes=stream_bytes
+    )
+    docs = [words_of(t) for t in texts]
+    assert counts.tolist() == [len(d) for d in docs]
+    kept = [d for d in docs if len(d) >= min_words]
+    if kept:
+        expected, expected_offsets = shingle_hashes(kept, ngram)
+        assert hashes.tolist() == expected.tolist()
+        assert offsets.tolist() == expected_offsets.tolist()
+    else:
+        assert len(hashes) == 0 and offsets.tolist() == [0]
+
+
+def test_hashes_of_a_stream_longer_than_the_kept_powers_are_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    texts = ["The quick brown fox jumps over the lazy dog", "Über straße naïve café déjà vu"]
+    before = batch_shingle_hashes(texts, 3)
+    monkeypatch.setattr(near_dedup._Powers, "kept", 8)
+    monkeypatch.setattr(near_dedup._Powers, "table", np.ones(1, np.uint64))
+    after = batch_shingle_hashes(texts, 3)
+    assert all(a.tolist() == b.tolist() for a, b in zip(before, after, strict=True))
+    assert len(near_dedup._Powers.table) <= 9
 
 
 def test_candidate_pairs_equal_datasketch_minhashlsh() -> None:
