@@ -214,3 +214,25 @@ def test_a_needs_all_step_applied_again_on_a_later_pass_decides_the_same(ws, tmp
     with ws.projects.sessions() as s:
         events = s.scalars(select(CurationEventRow)).all()
         assert len(events) == 1 and events[0].related_id != events[0].record_id
+
+
+def test_a_needs_all_steps_seconds_exclude_producing_its_summaries() -> None:
+    """prepare_timed counts prepare's own work, not the reading and summarising that feed it
+    (which the executor times separately): 3 summaries taking 50 ms each to produce and a
+    prepare doing 20 ms of its own work give about 20 ms, not 170 ms."""
+    import time
+
+    from curata.curation.executors.local import prepare_timed
+
+    def slow() -> Iterator[int]:
+        for i in range(3):
+            time.sleep(0.05)
+            yield i
+
+    class Waits(FirstOfKin):
+        def prepare(self, summaries: Iterator[Any]) -> None:
+            assert list(summaries) == [0, 1, 2]
+            time.sleep(0.02)
+
+    own = prepare_timed(Waits(StepParams()), slow())
+    assert 0.015 <= own < 0.1

@@ -114,9 +114,7 @@ def run(
                 tick(len(batch), label)
                 yield summary
 
-        started = time.perf_counter()
-        step.prepare(summaries())
-        stats[barrier].seconds += time.perf_counter() - started
+        stats[barrier].seconds += prepare_timed(step, summaries())
     result = RunResult(stats)
     for s in stats:  # the counts are those of the final pass
         s.records_in = s.records_out = s.changed = s.dropped = 0
@@ -128,6 +126,28 @@ def run(
         emit(items)
         tick(len(batch), "applying")
     return result
+
+
+def prepare_timed(step: Step, summaries: Iterator[Any]) -> float:
+    """Run ``step.prepare`` over ``summaries``; return the seconds ``prepare`` itself took
+    (producing the summaries: reading, earlier steps, ``summarize``, is timed elsewhere)."""
+    spent = 0.0
+
+    def counted() -> Iterator[Any]:
+        nonlocal spent
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(summaries)
+            except StopIteration:
+                spent += time.perf_counter() - started
+                return
+            spent += time.perf_counter() - started
+            yield item
+
+    started = time.perf_counter()
+    step.prepare(counted())
+    return time.perf_counter() - started - spent
 
 
 def _through(

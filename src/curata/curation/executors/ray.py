@@ -154,9 +154,8 @@ class _Run:
         for barrier in self.barriers:
             step = self.steps[barrier]
             summarizer = self._put((self.names[barrier], step))
-            started = time.perf_counter()
-            step.prepare(self._summaries(barrier, summarizer))
-            self.stats[barrier].seconds += time.perf_counter() - started
+            prepared = local.prepare_timed(step, self._summaries(barrier, summarizer))
+            self.stats[barrier].seconds += prepared
         result = RunResult(self.stats)
         self.produced.clear()
         for batch, trace in self._traces(len(self.steps), keep_view=False):
