@@ -40,7 +40,7 @@ from curata.store.tables import (
     VersionRow,
     utcnow,
 )
-from curata.versioning.commit import NewVersion, Operation, record_version
+from curata.versioning.commit import NewVersion, Operation, latest_version, record_version
 from curata.versioning.service import DatasetService
 
 RELEASE_SCHEMA = (
@@ -347,18 +347,8 @@ class ReleaseService:
     ) -> str:
         with self._store.dataset_lock(name):
             with self._sessions() as session:
-                ds = session.scalar(select(DatasetRow).where(DatasetRow.name == name))
+                ds, parent = latest_version(session, name)
                 storage_key = ds.storage_key if ds else str(uuid.uuid4())
-                parent = (
-                    None
-                    if ds is None
-                    else session.scalar(
-                        select(VersionRow)
-                        .where(VersionRow.dataset_id == ds.id)
-                        .order_by(VersionRow.number.desc())
-                        .limit(1)
-                    )
-                )
                 number = (parent.number if parent else 0) + 1
                 parent_manifest = parent.manifest_version if parent else None
                 parent_id = parent.id if parent else None

@@ -38,7 +38,13 @@ from curata.store.tables import (
     VersionRow,
     utcnow,
 )
-from curata.versioning.commit import NewVersion, Operation, record_sources, record_version
+from curata.versioning.commit import (
+    NewVersion,
+    Operation,
+    latest_version,
+    record_sources,
+    record_version,
+)
 from curata.versioning.service import DatasetService
 
 EXECUTORS = ("local", "ray")
@@ -237,15 +243,7 @@ class CurationService:
 
     def _plan(self, out: str) -> dict[str, Any]:
         with self._sessions() as session:
-            ds = session.scalar(select(DatasetRow).where(DatasetRow.name == out))
-            parent = None
-            if ds is not None:
-                parent = session.scalar(
-                    select(VersionRow)
-                    .where(VersionRow.dataset_id == ds.id)
-                    .order_by(VersionRow.number.desc())
-                    .limit(1)
-                )
+            ds, parent = latest_version(session, out)
             return {
                 "storage_key": ds.storage_key if ds else str(uuid.uuid4()),
                 "parent_id": parent.id if parent else None,

@@ -25,12 +25,16 @@ from curata.sourcing.readers.formats import READERS
 from curata.sourcing.service import check_name
 from curata.store.records import ManifestResult, RecordStore, VersionWriter
 from curata.store.tables import (
-    DatasetRow,
     SourceRow,
-    VersionRow,
     utcnow,
 )
-from curata.versioning.commit import NewVersion, Operation, record_sources, record_version
+from curata.versioning.commit import (
+    NewVersion,
+    Operation,
+    latest_version,
+    record_sources,
+    record_version,
+)
 from curata.versioning.service import DatasetService
 
 BATCH = 5_000
@@ -230,15 +234,7 @@ class IngestService:
                 raise InputError(
                     f"unknown source {source!r} (register it with 'curata source add')"
                 )
-            ds = session.scalar(select(DatasetRow).where(DatasetRow.name == dataset))
-            parent = None
-            if ds is not None:
-                parent = session.scalar(
-                    select(VersionRow)
-                    .where(VersionRow.dataset_id == ds.id)
-                    .order_by(VersionRow.number.desc())
-                    .limit(1)
-                )
+            ds, parent = latest_version(session, dataset)
             return _Plan(
                 dataset=dataset,
                 source_id=source_id,

@@ -131,3 +131,18 @@ def record_sources(session: Session, source_counts: dict[str, int], version_id: 
             session.add(
                 VersionSourceRow(version_id=version_id, source_id=ids[name], record_count=count)
             )
+
+
+def latest_version(session: Session, dataset: str) -> tuple[DatasetRow | None, VersionRow | None]:
+    """A dataset by name and its newest version (each None when there is none yet): what an
+    operation writing the dataset's next version builds on."""
+    ds = session.scalar(select(DatasetRow).where(DatasetRow.name == dataset))
+    if ds is None:
+        return None, None
+    parent = session.scalar(
+        select(VersionRow)
+        .where(VersionRow.dataset_id == ds.id)
+        .order_by(VersionRow.number.desc())
+        .limit(1)
+    )
+    return ds, parent
