@@ -3,6 +3,7 @@ and the candidate pairs are the ones datasketch's own MinHashLSH finds."""
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from scipy.stats import binom
 
 from curata.core.records import Record
+from curata.curation import shingling
 from curata.curation.steps import near_dedup
 from curata.curation.steps.base import Decision, Item
 from curata.curation.steps.near_dedup import (
@@ -24,14 +26,21 @@ from curata.curation.steps.near_dedup import (
     band_keys,
     batch_shingle_hashes,
     bucket_pairs,
+    candidate_probability,
     optimal_bands,
+    recall_bands,
     shingle_hashes,
     shingles,
     signatures,
     words_of,
 )
 
-REASON = re.compile(r"near-duplicate of (\S+) \(Jaccard~(\d\.\d\d)\)")
+REASON = re.compile(r"near-duplicate of (\S+) \(Jaccard([~=])(\d\.\d\d)\)")
+
+
+def exact(a: str, b: str, ngram: int = 5) -> float:
+    sa, sb = (set(shingles(words_of(t), ngram)) for t in (a, b))
+    return len(sa & sb) / len(sa | sb)
 
 
 def vocabulary(rng: random.Random, size: int = 4000) -> list[str]:
@@ -110,7 +119,7 @@ def test_identical_texts_cluster_behind_the_first_and_the_reason_names_it() -> N
     assert [d.action for d in decisions] == ["keep", "drop", "drop", "keep"]
     for d in decisions[1:3]:
         match = REASON.fullmatch(d.reason)
-        assert match and match.groups() == (items[0][0], "1.00")
+        assert match and match.groups() == (items[0][0], "~", "1.00")
         assert d.related == items[0][0] and d.score == 1.0
         assert d.details == {"estimate": "minhash", "cluster_size": 3}
 
@@ -137,7 +146,51 @@ def test_transitive_links_leave_one_survivor() -> None:
     decisions = run(items, bands=32, rows=4)
     assert [d.action for d in decisions] == ["keep", "drop", "drop", "drop"]
     assert {d.related for d in decisions[1:]} == {items[0][0]}
-    assert decisions[3].score is not None and decisions[3].score < 0.8
+    # D (four replacements from B: exact J 0.81) is dropped for its link to B, the member
+    # nearest the survivor it is linked to, and the reason says so
+    texts = [" ".join(t) for t in chain]
+    d = decisions[3]
+    assert d.details["via"] == items[1][0] and d.score == round(exact(texts[3], texts[1]), 4)
+    assert d.score >= 0.8 and d.details["estimate"] == "exact"
+    assert d.details["jaccard_to_kept"] < 0.8
+    assert abs(d.details["jaccard_to_kept"] - exact(texts[3], texts[0])) < 0.15
+    assert d.reason.startswith(f"near-duplicate of {items[0][0]} via {items[1][0]} (Jaccard=")
+    assert "via" not in decisions[1].details and decisions[1].reason == (
+        f"near-duplicate of {items[0][0]} (Jaccard={decisions[1].score:.2f})"
+    )
+
+
+def test_exact_verification_keeps_pairs_the_estimate_puts_on_the_wrong_side() -> None:
+    """Pairs whose exact Jaccard is just above the threshold: the estimate (128 slots, standard
+    error ~0.035) puts about half of them below it; the exact check links them all, and
+    rejects the pairs just below it."""
+    rng = random.Random(11)
+    vocab = vocabulary(rng)
+    above, below = [], []
+    while len(above) < 40 or len(below) < 40:
+        base = rng.sample(vocab, 120)
+        dup = list(base)
+        for pos in rng.sample(range(120), 3):  # 3 replaced words: exact J ~0.78-0.85
+            dup[pos] = rng.choice(vocab) + "z"
+        j = exact(" ".join(base), " ".join(dup))
+        if 0.8 <= j < 0.84 and len(above) < 40:
+            above.append((" ".join(base), " ".join(dup)))
+        elif 0.76 <= j < 0.8 and len(below) < 40:
+            below.append((" ".join(base), " ".join(dup)))
+    items = [_item(t, n) for n, t in enumerate(t for pair in above + below for t in pair)]
+    found = dropped(items, run(items, verify="exact"))
+    estimated = dropped(items, run(items, verify="estimate"))
+    above_ids = {items[2 * k + 1][0] for k in range(40)}
+    assert set(found) == above_ids  # every pair above, none below (exact check)
+    assert len(set(estimated) & above_ids) <= 34  # the estimate misses some of them
+    assert all(items[2 * k][0] == found[items[2 * k + 1][0]] for k in range(40))
+
+
+def test_verify_true_and_false_keep_their_first_meaning() -> None:
+    assert NearDedupParams(verify=True).verify == "estimate"
+    assert NearDedupParams(verify=False).verify == "off"
+    with pytest.raises(pydantic.ValidationError, match="verify"):
+        NearDedupParams(verify="maybe")
 
 
 @pytest.mark.parametrize(("keep", "survivor"), [("first", 0), ("longest", 1)])
@@ -152,9 +205,10 @@ def test_keep_policy_picks_the_survivor(keep: str, survivor: int) -> None:
 
 def test_backends_agree_on_what_is_dropped() -> None:
     """The backends use different hash families, so each pair's fate is two independent
-    draws: found with p(J) = P(shares a band) * P(estimate >= 0.8). They may disagree only
-    on planted pairs, and on about sum 2p(1-p) of them (here ~3.6 of 100): allowed is that
-    expectation plus three standard deviations."""
+    draws: found with p(J) = P(shares a band) * P(linked), linked when the estimate is
+    above the exact-check window, or inside it with an exact J >= 0.8. They may disagree
+    only on planted pairs, and on about sum 2p(1-p) of them: allowed is that expectation
+    plus three standard deviations."""
     items, pairs = planted(seed=4, bases=200)
     fast = dropped(items, run(items, backend="rensa"))
     reference = dropped(items, run(items, backend="datasketch"))
@@ -163,7 +217,10 @@ def test_backends_agree_on_what_is_dropped() -> None:
     for dup, base in pairs:
         a, b = (set(shingles(words_of(texts[x]), 5)) for x in (dup, base))
         jaccard = len(a & b) / len(a | b)
-        p = (1 - (1 - jaccard**13) ** 9) * binom.sf(0.8 * 128 - 1, 128, jaccard)
+        margin = near_dedup.EXACT_MARGIN * (0.8 * 0.2 / 128) ** 0.5
+        above = binom.sf(math.ceil((0.8 + margin) * 128) - 1, 128, jaccard)
+        window = binom.sf(math.ceil((0.8 - margin) * 128) - 1, 128, jaccard) - above
+        p = candidate_probability(jaccard, 21, 6) * (above + window * (jaccard >= 0.8))
         expected += 2 * p * (1 - p)
     differ = set(fast) ^ set(reference)
     assert differ <= {dup for dup, _ in pairs}
@@ -228,11 +285,11 @@ def test_hashes_of_a_stream_longer_than_the_kept_powers_are_the_same(
 ) -> None:
     texts = ["The quick brown fox jumps over the lazy dog", "Über straße naïve café déjà vu"]
     before = batch_shingle_hashes(texts, 3)
-    monkeypatch.setattr(near_dedup._Powers, "kept", 8)
-    monkeypatch.setattr(near_dedup._Powers, "table", np.ones(1, np.uint64))
+    monkeypatch.setattr(shingling._Powers, "kept", 8)
+    monkeypatch.setattr(shingling._Powers, "table", np.ones(1, np.uint64))
     after = batch_shingle_hashes(texts, 3)
     assert all(a.tolist() == b.tolist() for a, b in zip(before, after, strict=True))
-    assert len(near_dedup._Powers.table) <= 9
+    assert len(shingling._Powers.table) <= 9
 
 
 def test_candidate_pairs_equal_datasketch_minhashlsh() -> None:
@@ -254,6 +311,15 @@ def test_candidate_pairs_equal_datasketch_minhashlsh() -> None:
     i, j = bucket_pairs(band_keys(sigs, *optimal_bands(0.8, 128)))
     assert set(zip(i.tolist(), j.tolist(), strict=True)) == expected
     assert 20 < len(expected) < 120  # some pairs in, some out
+    # the default (recall) banding, given to MinHashLSH as its params
+    bands, rows = recall_bands(0.8, 128)
+    lsh = MinHashLSH(num_perm=128, params=(bands, rows))
+    for n, m in enumerate(minhashes):
+        lsh.insert(n, m)
+    expected = {(min(n, k), max(n, k)) for n, m in enumerate(minhashes) for k in lsh.query(m)}
+    expected = {p for p in expected if p[0] != p[1]}
+    i, j = bucket_pairs(band_keys(sigs, bands, rows))
+    assert set(zip(i.tolist(), j.tolist(), strict=True)) == expected
 
 
 def test_decisions_do_not_depend_on_batch_boundaries() -> None:
@@ -284,7 +350,27 @@ def test_bands_times_rows_must_equal_num_perm() -> None:
         NearDedupParams(bands=8)
     step = NearDedup(NearDedupParams(bands=16, rows=8))
     assert (step.bands, step.rows) == (16, 8)
-    assert (NearDedup(NearDedupParams()).bands, NearDedup(NearDedupParams()).rows) == (9, 13)
+    assert (NearDedup(NearDedupParams()).bands, NearDedup(NearDedupParams()).rows) == (21, 6)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "num_perm", "recall"), [(0.8, 128, 0.99), (0.5, 64, 0.99), (0.9, 256, 0.999)]
+)
+def test_default_bands_are_the_fewest_candidates_that_reach_the_recall_floor(
+    threshold: float, num_perm: int, recall: float
+) -> None:
+    bands, rows = recall_bands(threshold, num_perm, recall)
+    assert bands == num_perm // rows
+    assert candidate_probability(threshold, bands, rows) >= recall
+    more = rows + 1  # one more row per band would miss the floor
+    assert candidate_probability(threshold, num_perm // more, more) < recall
+
+
+def test_candidate_probability_is_the_s_curve_of_mining_of_massive_datasets() -> None:
+    """Leskovec, Rajaraman and Ullman, Mining of Massive Datasets (3rd ed.), Example 3.22:
+    b = 20 bands of r = 5 rows; at s = 0.8, 1 - (1 - 0.8**5)**20 = 0.99965."""
+    assert candidate_probability(0.8, 20, 5) == pytest.approx(0.99965, abs=1e-5)
+    assert candidate_probability(0.3, 20, 5) == pytest.approx(0.047, abs=5e-4)
 
 
 @pytest.mark.parametrize(("threshold", "num_perm"), [(0.5, 64), (0.7, 128), (0.9, 256)])

@@ -1,54 +1,84 @@
 """Near-duplicate removal: MinHash signatures, LSH banding, union-find clusters, one survivor.
 
-Text is lowercased and split into words by the regex ``\\w+``; a record's shingles are its
-runs of ``ngram`` consecutive words joined by one space. A record with at least ``min_words``
-but fewer than ``ngram`` words is one shingle (all its words), so it only matches a record with
-the same words in the same order; a record with fewer than ``min_words`` words is kept and never
-compared. With rensa, a batch is split and hashed as one UTF-8 byte stream in numpy (the same
-words and shingle hashes as splitting each record), and rensa computes all its signatures in
-one call.
+A record's shingles are its runs of ``ngram`` lowercased ``\\w+`` words (see
+:mod:`curata.curation.shingling`, which also computes the signatures). A record with at least
+``min_words`` but fewer than ``ngram`` words is one shingle (all its words), so it only matches
+a record with the same words in the same order; a record with fewer than ``min_words`` words is
+kept and never compared.
 
 Candidates are records sharing a bucket in any LSH band (band ``i`` hashes signature slots
-``i*rows .. (i+1)*rows``, as datasketch's ``MinHashLSH`` does). With ``verify`` a candidate pair
-is linked only when its estimated Jaccard (the fraction of equal signature slots, all
-``num_perm`` of them) reaches ``threshold``; the exact Jaccard would need every record's shingle
-set in memory across batches, so it is not computed. Linked records form clusters (connected
-components, which is what union-find computes); the ``keep`` policy picks the survivor and
-every other member is dropped naming it and their estimated Jaccard, which for a member linked
-only through others may be below the threshold.
+``i*rows .. (i+1)*rows``, as datasketch's ``MinHashLSH`` does). Unless given, bands and rows are
+chosen for recall: the most rows per band (fewest chance candidates) with which a pair whose
+Jaccard is exactly ``threshold`` still becomes a candidate with probability at least
+``candidate_recall`` (0.99), using ``num_perm // rows`` bands (21 x 6 at 0.8 and 128).
+
+``verify`` decides which candidates are linked. ``estimate``: the fraction of equal signature
+slots (all ``num_perm``) reaches ``threshold``. ``exact`` (the default): the estimate decides
+when it is more than ``EXACT_MARGIN`` standard errors (``sqrt(t(1-t)/num_perm)``) from the
+threshold, and the exact Jaccard of the two shingle sets decides the pairs in between (a pair
+at the threshold is estimated above or below it about half the time, so the estimate alone
+loses about half of the true duplicates near the threshold). ``off``: every candidate is linked.
+Linked records form clusters (connected components, which is what union-find computes); the
+``keep`` policy picks the survivor, and every other member is dropped naming the survivor. The
+reason gives the Jaccard of the link that put the member in the cluster (at least the
+threshold, unless ``verify`` is ``off``), and, for a member that joined through others, the
+record it is linked to (``via``) and its estimated Jaccard to the survivor.
 
 Memory while preparing, per compared record: ``4 * num_perm`` bytes of signature (512 at the
-default), the id (32 bytes for a hex id), 4 bytes of length and ``8 * (bands + 1)`` bytes of
-bucket keys, about 630 bytes in all (630 MB per million records); afterwards the step keeps
-only the dropped records' ids, twins and scores. Decisions are keyed by record id, so
-``apply`` may run anywhere in any order; records with one id (same content and metadata) share
-a decision, and removing those is ``exact_dedup``'s job.
+default), the id (32 bytes for a hex id), 4 bytes of length, ``8 * (bands + 1)`` bytes of
+bucket keys and, with ``exact``, 8 bytes of offset, about 730 bytes in all (730 MB per million
+records); the shingle hashes (8 bytes per shingle) go to a temporary file that is read back
+only for the pairs the exact check decides and is deleted when ``prepare`` ends. Afterwards the
+step keeps only the dropped records' ids, twins and scores. Decisions are keyed by record id,
+so ``apply`` may run anywhere in any order; records with one id (same content and metadata)
+share a decision, and removing those is ``exact_dedup``'s job.
 """
 
 from __future__ import annotations
 
-import re
-from array import array
+import math
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
-from itertools import chain, pairwise
+from functools import cache
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from curata.curation.shingling import (
+    _mix,
+    _rensa_signatures,
+    batch_shingle_hashes,
+    shingle_hashes,
+    shingles,
+    signatures,
+    words_of,
+)
 from curata.curation.steps.base import Decision, Item, Step, TextParams, joined_text
 
-WORD = re.compile(r"\w+")
+__all__ = [
+    "NearDedup",
+    "NearDedupParams",
+    "band_keys",
+    "batch_shingle_hashes",
+    "bucket_pairs",
+    "candidate_probability",
+    "optimal_bands",
+    "recall_bands",
+    "shingle_hashes",
+    "shingles",
+    "signatures",
+    "words_of",
+]
+
 WINDOW = 32
 """A bucket links each member to at most its next WINDOW members (bounds boilerplate buckets)."""
 PAIR_BLOCK = 1 << 16
-STREAM_BYTES = 1 << 18
-"""Texts are split and hashed in runs of about this many bytes (so the arrays stay in cache)."""
 _U64 = np.uint64
-_BASE = 0x100000001B3
-_BASE_INV = pow(_BASE, -1, 1 << 64)
+EXACT_MARGIN = 4.0
+"""With ``verify: exact``, estimates within this many standard errors of the threshold are
+checked exactly (an estimate outside is wrong about the side with probability < 1e-4)."""
 
 
 class NearDedupParams(TextParams):
@@ -70,13 +100,30 @@ class NearDedupParams(TextParams):
     keep: Literal["first", "longest"] = Field(
         default="first", description="Survivor of a cluster: the first record or the longest."
     )
-    verify: bool = Field(
-        default=True,
-        description="Link a candidate pair only if its estimated Jaccard reaches threshold.",
+    candidate_recall: float = Field(
+        default=0.99,
+        gt=0,
+        lt=1,
+        description="When bands and rows are not given: the chance that a pair at exactly "
+        "the threshold becomes a candidate (higher: more candidates to verify).",
+    )
+    verify: Literal["exact", "estimate", "off"] = Field(
+        default="exact",
+        description="Which candidate pairs are linked: exact (Jaccard reaches threshold; "
+        "the exact shingle Jaccard decides where the MinHash estimate is close), "
+        "estimate (the MinHash estimate reaches threshold), off (every candidate).",
     )
     min_words: int = Field(
         default=1, ge=1, description="Records with fewer words are kept and never compared."
     )
+
+    @field_validator("verify", mode="before")
+    @classmethod
+    def _verify_bool(cls, value: Any) -> Any:
+        """``true``/``false`` (the parameter's first form) mean ``estimate``/``off``."""
+        if isinstance(value, bool):
+            return "estimate" if value else "off"
+        return value
 
     def model_post_init(self, context: Any) -> None:
         super().model_post_init(context)
@@ -89,197 +136,34 @@ class NearDedupParams(TextParams):
             )
 
 
+def candidate_probability(jaccard: float, bands: int, rows: int) -> float:
+    """The chance that a pair with this Jaccard shares a bucket in at least one band:
+    ``1 - (1 - J**rows)**bands`` (Leskovec, Rajaraman and Ullman, *Mining of Massive
+    Datasets*, section 3.4.2)."""
+    return 1.0 - (1.0 - jaccard**rows) ** bands
+
+
+@cache
+def recall_bands(threshold: float, num_perm: int, recall: float = 0.99) -> tuple[int, int]:
+    """(bands, rows): the most rows, with ``num_perm // rows`` bands, at which a pair of
+    Jaccard ``threshold`` is a candidate with probability at least ``recall`` (one row if none
+    reaches it)."""
+    for rows in range(num_perm, 0, -1):
+        bands = num_perm // rows
+        if candidate_probability(threshold, bands, rows) >= recall:
+            return bands, rows
+    return num_perm, 1
+
+
 @cache
 def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     """(bands, rows) minimising the equally weighted false positive and false negative
-    probability mass around ``threshold`` (datasketch's ``_optimal_param``; ``bands * rows``
-    may be below ``num_perm``)."""
+    probability mass around ``threshold`` (datasketch's ``_optimal_param``, what its
+    ``MinHashLSH`` picks; ``bands * rows`` may be below ``num_perm``)."""
     from datasketch.lsh import _optimal_param
 
     bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)
     return int(bands), int(rows)
-
-
-def words_of(text: str) -> list[str]:
-    """The lowercased ``\\w+`` words of a text."""
-    return WORD.findall(text.lower())
-
-
-def shingles(words: Sequence[str], ngram: int) -> list[str]:
-    """The shingles of a word list: runs of ``ngram`` words, or all words if fewer."""
-    if len(words) < ngram:
-        return [" ".join(words)]
-    return list(map(" ".join, zip(*(words[i:] for i in range(ngram)), strict=False)))
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, elementwise on uint64, in place (``x`` is returned)."""
-    tmp = np.empty_like(x)
-    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
-        x ^= np.right_shift(x, _U64(shift), out=tmp)
-        x *= _U64(factor)
-    x ^= np.right_shift(x, _U64(31), out=tmp)
-    return x
-
-
-class _Powers:
-    """``B**k`` (mod 2**64) for ``k`` up to the longest stream so far, kept up to 2**20
-    (8 MiB); a longer stream's are made anew each time."""
-
-    kept = 1 << 20
-    table: np.ndarray = np.ones(1, _U64)
-
-    @classmethod
-    def upto(cls, n: int) -> np.ndarray:
-        table: np.ndarray = cls.table
-        if len(table) <= n:
-            size = max(n + 1, min(2 * len(table), cls.kept + 1))
-            table = np.cumprod(np.concatenate(([_U64(1)], np.full(size - 1, _BASE, _U64))))
-            if size <= cls.kept + 1:
-                cls.table = table
-        return table
-
-
-def _hash_shingles(
-    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, counts: np.ndarray, ngram: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Shingle hashes and row offsets from a UTF-8 byte stream of words joined by single
-    spaces, the words' byte spans in it and each document's word count (at least one)."""
-    size = len(data)
-    powers = _Powers.upto(size)
-    prefix = np.empty(size + 1, _U64)
-    prefix[0] = 0
-    # UTF-8 has no byte 0xFF, so c + 1 fits a byte
-    np.cumsum(np.multiply(data + np.uint8(1), powers[1 : size + 1]), out=prefix[1:])
-    per_word = np.repeat(counts, counts)
-    doc_end = np.repeat(np.cumsum(counts), counts)
-    k = np.arange(len(starts))
-    valid = (k + ngram <= doc_end) | ((per_word < ngram) & (k == doc_end - per_word))
-    first = k[valid]
-    s, e = starts[first], ends[np.minimum(first + ngram - 1, doc_end[valid] - 1)]
-    # sum (c_j + 1) B^(j+1) over [s, e), times B^(size-s) B^-size: B^(j-s+1), position-free
-    hashes = prefix[e]
-    hashes -= prefix[s]
-    hashes *= powers[size - s]
-    hashes *= _U64(pow(_BASE_INV, size, 1 << 64))
-    hashes ^= (e - s).astype(_U64)
-    offsets = np.concatenate(([0], np.cumsum(np.maximum(counts - ngram + 1, 1))))
-    return _mix(hashes), offsets.astype(_U64)
-
-
-def shingle_hashes(docs: Sequence[Sequence[str]], ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """64-bit hashes of every document's shingles (flat) and the row offsets into them.
-
-    A shingle's hash is a polynomial hash (mod 2**64) of its UTF-8 text, as :func:`shingles`
-    writes it, computed for a whole batch at once from prefix sums over the joined words.
-    Every document must have at least one word.
-    """
-    counts = np.fromiter(map(len, docs), np.int64, len(docs))
-    words = [w.encode() for w in chain.from_iterable(docs)]
-    lengths = np.fromiter(map(len, words), np.int64, len(words))
-    ends = np.cumsum(lengths + 1) - 1
-    data = np.frombuffer(b" ".join(words), np.uint8)
-    return _hash_shingles(data, ends - lengths, ends, counts, ngram)
-
-
-@cache
-def _is_word_char(code: int) -> bool:
-    return WORD.fullmatch(chr(code)) is not None
-
-
-def _word_bytes(data: np.ndarray) -> np.ndarray:
-    """Which bytes of a UTF-8 stream belong to a ``\\w`` character (non-ASCII characters are
-    decoded and asked of the regex, once per distinct character)."""
-    mask: np.ndarray = np.subtract(data, ord("a"), dtype=np.uint8) < 26  # wraps below "a"
-    mask |= np.subtract(data, ord("0"), dtype=np.uint8) < 10
-    mask |= data == ord("_")
-    mask |= np.subtract(data, ord("A"), dtype=np.uint8) < 26
-    high = np.flatnonzero(data >= 0x80)
-    if not len(high):
-        return mask
-    lead = data[high] >= 0xC0
-    at = high[lead]
-    first = data[at].astype(np.uint32)
-    width = 2 + (first >= 0xE0) + (first >= 0xF0)
-    code = first & np.where(width == 2, 0x1F, np.where(width == 3, 0x0F, 0x07)).astype(np.uint32)
-    for i in (1, 2, 3):
-        more = width > i
-        code[more] = (code[more] << 6) | (data[at[more] + i] & 0x3F)
-    codes, which = np.unique(code, return_inverse=True)
-    is_word = np.fromiter(map(_is_word_char, codes.tolist()), bool, len(codes))
-    mask[high] = is_word[which][np.cumsum(lead) - 1]
-    return mask
-
-
-def batch_shingle_hashes(
-    texts: Sequence[str], ngram: int, min_words: int = 1, *, stream_bytes: int = STREAM_BYTES
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Word counts of ``texts``, and :func:`shingle_hashes` of those with at least
-    ``min_words`` words (as :func:`words_of` splits them), tokenised as byte streams of about
-    ``stream_bytes`` each."""
-    encoded = [t.lower().encode("utf-8", "surrogatepass") for t in texts]
-    sizes = np.fromiter(map(len, encoded), np.int64, len(encoded)) + 1
-    cuts = np.flatnonzero(np.diff(np.cumsum(sizes) // stream_bytes)) + 1
-    bounds = [0, *cuts.tolist(), len(encoded)]
-    parts = [_stream_hashes(encoded[a:b], ngram, min_words) for a, b in pairwise(bounds)]
-    shift = np.cumsum([_U64(0)] + [offsets[-1] for _, _, offsets in parts[:-1]], dtype=_U64)
-    return (
-        np.concatenate([counts for counts, _, _ in parts]),
-        np.concatenate([hashes for _, hashes, _ in parts]),
-        np.concatenate(
-            [[_U64(0)]] + [o[1:] + k for (_, _, o), k in zip(parts, shift, strict=True)]
-        ),
-    )
-
-
-def _stream_hashes(
-    encoded: Sequence[bytes], ngram: int, min_words: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`batch_shingle_hashes` of lowercased UTF-8 texts, as one byte stream."""
-    data = np.frombuffer(b"\n".join((b"", *encoded, b"")), np.uint8)
-    mask = _word_bytes(data)
-    edges = np.flatnonzero(mask[1:] != mask[:-1]) + 1
-    starts, ends = edges[::2], edges[1::2]
-    bounds = np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)) + 1)
-    counts = np.diff(np.searchsorted(starts, np.concatenate(([0], bounds))))
-    kept = counts >= min_words
-    if not kept.all():
-        keep_word = np.repeat(kept, counts)
-        lo, size = starts[~keep_word], (ends - starts)[~keep_word]
-        mask[np.repeat(lo - np.cumsum(size) + size, size) + np.arange(size.sum())] = False
-        starts, ends = starts[keep_word], ends[keep_word]
-    mask[ends] = True  # the byte after a word becomes the space before the next
-    stream = data[mask]
-    lengths = ends - starts
-    ends = np.cumsum(lengths + 1) - 1
-    stream[ends] = 32
-    hashes, offsets = _hash_shingles(stream, ends - lengths, ends, counts[kept], ngram)
-    return counts, hashes, offsets
-
-
-def _rensa_signatures(
-    hashes: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int
-) -> np.ndarray:
-    import rensa
-
-    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, num_perm, seed)
-    flat = b"".join(map(partial(array, "I"), matrix.to_rows()))  # rows are lists of ints
-    return np.frombuffer(flat, np.uint32).reshape(len(offsets) - 1, num_perm)
-
-
-def signatures(
-    docs: Sequence[Sequence[str]], *, ngram: int, num_perm: int, seed: int, backend: str
-) -> np.ndarray:
-    """MinHash signatures (``len(docs) x num_perm``, uint32) of word lists' shingle sets."""
-    if not docs:
-        return np.empty((0, num_perm), np.uint32)
-    if backend == "rensa":
-        return _rensa_signatures(*shingle_hashes(docs, ngram), num_perm, seed)
-    from datasketch import MinHash
-
-    sets = ([s.encode() for s in shingles(words, ngram)] for words in docs)
-    minhashes = MinHash.generator(sets, num_perm=num_perm, seed=seed)
-    return np.vstack([m.hashvalues for m in minhashes]).astype(np.uint32)
 
 
 def _fold(values: np.ndarray) -> np.ndarray:
@@ -323,6 +207,8 @@ class SignatureBatch:
     ids: np.ndarray  # bytes (numpy "S"), UTF-8 record ids
     lengths: np.ndarray  # uint32, characters of the compared text
     signatures: np.ndarray  # uint32, len(ids) x num_perm
+    shingles: np.ndarray | None = None  # uint64 shingle hashes of every record, flat
+    offsets: np.ndarray | None = None  # uint64, record k's shingles are [offsets[k], [k+1])
 
 
 class _Signatures:
@@ -351,6 +237,65 @@ class _Signatures:
         return out
 
 
+class _ShingleSpill:
+    """Every compared record's shingle hashes, appended to a temporary file in batch order
+    (8 bytes a shingle on disk, 8 bytes a record of offset in memory); read back by pair."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile(prefix="curata-near-dedup-")  # noqa: SIM115
+        self.written = 0
+        self.offsets: list[np.ndarray] = []
+        self.view: np.ndarray | None = None
+
+    def append(self, shingles: np.ndarray, offsets: np.ndarray) -> None:
+        self.file.write(np.ascontiguousarray(shingles, _U64).tobytes())
+        self.offsets.append(offsets[:-1].astype(np.int64) + self.written)
+        self.written += len(shingles)
+
+    def exact_jaccard(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Exact Jaccard of the shingle sets of each pair (records by index)."""
+        if self.view is None:
+            self.file.flush()
+            starts = np.concatenate([*self.offsets, np.array([self.written], np.int64)])
+            self.offsets = [starts]
+            self.view = (
+                np.memmap(self.file, _U64, mode="r", shape=(self.written,))
+                if self.written
+                else np.empty(0, _U64)
+            )
+        starts, view = self.offsets[0].tolist(), self.view.view(np.ndarray)
+        out = np.empty(len(i), np.float64)
+        for k, (a, b) in enumerate(zip(i.tolist(), j.tolist(), strict=True)):
+            sa = set(view[starts[a] : starts[a + 1]].tolist())
+            sb = set(view[starts[b] : starts[b + 1]].tolist())
+            both = len(sa.intersection(sb))
+            out[k] = both / (len(sa) + len(sb) - both)
+        return out
+
+    def close(self) -> None:
+        self.view = None
+        self.file.close()
+
+
+@dataclass(frozen=True)
+class _Links:
+    """The linked pairs ``i < j`` (or copy and its leader) with their Jaccard and whether
+    it is exact."""
+
+    n: int
+    i: np.ndarray
+    j: np.ndarray
+    score: np.ndarray
+    exact: np.ndarray
+
+    def of(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Score and exactness of the links (a, b), each of which is one of the pairs."""
+        keys = np.minimum(self.i, self.j) * self.n + np.maximum(self.i, self.j)
+        order = np.argsort(keys)
+        at = order[np.searchsorted(keys[order], np.minimum(a, b) * self.n + np.maximum(a, b))]
+        return self.score[at], self.exact[at]
+
+
 class NearDedup(Step):
     """Drop near-duplicates (MinHash + LSH), keeping one record per cluster."""
 
@@ -359,7 +304,7 @@ class NearDedup(Step):
         "Near-duplicate removal: MinHash over word n-grams, LSH, clusters, one survivor each."
     )
     Params: ClassVar[type[NearDedupParams]] = NearDedupParams
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     needs_all: ClassVar[bool] = True
     params: NearDedupParams
 
@@ -368,9 +313,9 @@ class NearDedup(Step):
         self.bands, self.rows = (
             (params.bands, params.rows)
             if params.bands is not None and params.rows is not None
-            else optimal_bands(params.threshold, params.num_perm)
+            else recall_bands(params.threshold, params.num_perm, params.candidate_recall)
         )
-        self._dropped: dict[str, tuple[str, float, int]] = {}
+        self._dropped: dict[str, tuple[str, float, bool, int, str | None, float | None]] = {}
 
     def summarize(self, batch: Sequence[Item]) -> SignatureBatch:
         p = self.params
@@ -390,12 +335,25 @@ class NearDedup(Step):
             sigs = signatures(
                 docs, ngram=p.ngram, num_perm=p.num_perm, seed=p.seed, backend="datasketch"
             )
+            if p.verify == "exact":
+                hashes, offsets = (
+                    shingle_hashes(docs, p.ngram) if docs else (np.empty(0, _U64), np.zeros(1))
+                )
         ids = np.array([record_id.encode() for record_id, _ in batch], "S")[kept]
         lengths = np.fromiter(map(len, texts), np.uint32, len(texts))[kept]
-        return SignatureBatch(ids, lengths, sigs)
+        if p.verify != "exact":
+            return SignatureBatch(ids, lengths, sigs)
+        return SignatureBatch(ids, lengths, sigs, hashes, offsets.astype(_U64))
 
     def prepare(self, summaries: Iterator[SignatureBatch]) -> None:
-        p = self.params
+        spill = _ShingleSpill() if self.params.verify == "exact" else None
+        try:
+            self._prepare(summaries, spill)
+        finally:
+            if spill is not None:
+                spill.close()
+
+    def _prepare(self, summaries: Iterator[SignatureBatch], spill: _ShingleSpill | None) -> None:
         id_parts, length_parts, chunks, bkey_parts, full_parts = [], [], [], [], []
         for s in summaries:
             if len(s.ids):
@@ -406,6 +364,10 @@ class NearDedup(Step):
                 bkey_parts.append(bkeys)
                 rest = s.signatures[:, self.bands * self.rows :]
                 full_parts.append(_fold(np.concatenate((bkeys, rest), axis=1, dtype=_U64)))
+                if spill is not None:
+                    if s.shingles is None or s.offsets is None:
+                        raise ValueError("verify: exact needs the summaries' shingle hashes")
+                    spill.append(s.shingles, s.offsets)
         self._dropped = {}
         if not chunks or sum(map(len, chunks)) < 2:
             return
@@ -421,25 +383,40 @@ class NearDedup(Step):
         distinct = np.flatnonzero(leader == index)
         i, j = bucket_pairs(np.concatenate(bkey_parts)[distinct])
         i, j = distinct[i], distinct[j]
-        if p.verify:
-            linked = sigs.jaccard(i, j) >= p.threshold
-            i, j = i[linked], j[linked]
+        if self.params.verify != "off":
+            score, exact = self._similarity(sigs, spill, i, j)
+            linked = score >= self.params.threshold
+            i, j, score, exact = i[linked], j[linked], score[linked], exact[linked]
+        else:
+            score, exact = sigs.jaccard(i, j), np.zeros(len(i), bool)
         copies = np.flatnonzero(leader != index)
         i, j = np.concatenate((i, leader[copies])), np.concatenate((j, copies))
-        self._keep_one_per_cluster(ids, lengths, sigs, i, j)
+        score = np.concatenate((score, sigs.jaccard(leader[copies], copies)))
+        exact = np.concatenate((exact, np.zeros(len(copies), bool)))
+        self._keep_one_per_cluster(ids, lengths, sigs, _Links(n, i, j, score, exact))
+
+    def _similarity(
+        self, sigs: _Signatures, spill: _ShingleSpill | None, i: np.ndarray, j: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Jaccard of each pair, and whether it is exact: the MinHash estimate, replaced by
+        the exact value where it is within ``EXACT_MARGIN`` standard errors of the threshold
+        (with ``verify: exact``)."""
+        score = sigs.jaccard(i, j)
+        exact = np.zeros(len(score), bool)
+        if spill is not None:
+            t = self.params.threshold
+            margin = EXACT_MARGIN * math.sqrt(t * (1 - t) / self.params.num_perm)
+            exact = np.abs(score - t) <= margin
+            score[exact] = spill.exact_jaccard(i[exact], j[exact])
+        return score, exact
 
     def _keep_one_per_cluster(
-        self,
-        ids: np.ndarray,
-        lengths: np.ndarray,
-        sigs: _Signatures,
-        i: np.ndarray,
-        j: np.ndarray,
+        self, ids: np.ndarray, lengths: np.ndarray, sigs: _Signatures, links: _Links
     ) -> None:
         from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
+        from scipy.sparse.csgraph import breadth_first_order, connected_components
 
-        n = len(ids)
+        n, i, j = len(ids), links.i, links.j
         graph = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(n, n))
         _, label = connected_components(graph, directed=False)
         index = np.arange(n)  # survivor: first of its cluster by (length if longest, index)
@@ -451,12 +428,37 @@ class NearDedup(Step):
         twin = survivor[label]
         size = np.bincount(label)[label]
         dropped = np.flatnonzero(twin != index)
-        jaccard = sigs.jaccard(dropped, twin[dropped])
+        if not len(dropped):
+            return
+        # each member's link into its cluster: its parent on a shortest path to the survivor
+        # (one breadth-first search from a node joined to every survivor)
+        root = np.full(len(firsts), n)
+        wide = coo_matrix(
+            (np.ones(len(i) + len(firsts), np.int8), (np.concatenate((i, root)),
+             np.concatenate((j, firsts)))), shape=(n + 1, n + 1),
+        )  # fmt: skip
+        _, parent = breadth_first_order(wide, n, directed=False, return_predecessors=True)
+        via = parent[dropped]
+        score, exact = links.of(dropped, via)
+        indirect = via != twin[dropped]
+        to_survivor = np.full(len(dropped), np.nan)
+        to_survivor[indirect] = sigs.jaccard(dropped[indirect], twin[dropped][indirect])
         kept = {ids[t].decode() for t in np.unique(twin[dropped])}
-        for d, score in zip(dropped.tolist(), jaccard.tolist(), strict=True):
+        rows = zip(
+            dropped.tolist(), via.tolist(), score.tolist(), exact.tolist(),
+            indirect.tolist(), to_survivor.tolist(), strict=True,
+        )  # fmt: skip
+        for d, v, s, is_exact, is_indirect, far in rows:
             record_id = ids[d].decode()
             if record_id not in kept:
-                self._dropped[record_id] = (ids[twin[d]].decode(), score, int(size[d]))
+                self._dropped[record_id] = (
+                    ids[twin[d]].decode(),
+                    s,
+                    is_exact,
+                    int(size[d]),
+                    ids[v].decode() if is_indirect else None,
+                    far if is_indirect else None,
+                )
 
     def apply(self, batch: Sequence[Item]) -> list[Decision]:
         keep = Decision.keep()
@@ -464,11 +466,24 @@ class NearDedup(Step):
         return [keep if hit is None else _drop(*hit) for hit in hits]
 
 
-def _drop(twin: str, score: float, size: int) -> Decision:
+def _drop(
+    twin: str, score: float, exact: bool, size: int, via: str | None, far: float | None
+) -> Decision:
+    sign = "=" if exact else "~"
+    if via is None:
+        reason = f"near-duplicate of {twin} (Jaccard{sign}{score:.2f})"
+        extra: dict[str, Any] = {}
+    else:
+        reason = (
+            f"near-duplicate of {twin} via {via} (Jaccard{sign}{score:.2f} to it, "
+            f"~{far:.2f} to {twin})"
+        )
+        extra = {"via": via, "jaccard_to_kept": round(float(far or 0.0), 4)}
     return Decision.drop(
-        f"near-duplicate of {twin} (Jaccard~{score:.2f})",
+        reason,
         related=twin,
         score=round(score, 4),
-        estimate="minhash",
+        estimate="exact" if exact else "minhash",
         cluster_size=size,
+        **extra,
     )
