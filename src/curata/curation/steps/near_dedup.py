@@ -181,6 +181,18 @@ def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return _fold(sigs[:, : bands * rows].reshape(len(sigs), bands, rows))
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of an array (sorting, then comparing neighbours, is several
+    times faster than ``np.unique``'s hash table on arrays of mostly distinct integers)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
 def bucket_pairs(keys: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``(i, j)``, ``i < j``, sharing a bucket in some band (each pair once); in a
     bucket of more than ``window + 1`` records each links to its next ``window``."""
@@ -196,7 +208,7 @@ def bucket_pairs(keys: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, np
             found.append(order[same] * n + order[same + d])
     if not found:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    pairs = np.unique(np.concatenate(found))
+    pairs = distinct(np.concatenate(found))
     return pairs // n, pairs % n
 
 
@@ -253,17 +265,17 @@ class _ShingleSpill:
         self.written += len(shingles)
 
     def exact_jaccard(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Exact Jaccard of the shingle sets of each pair (records by index)."""
+        """Exact Jaccard of the shingle sets of each pair (records by index). Python sets of
+        each pair's ~100 hashes: about twice as fast as sorting blocks of pairs in numpy."""
         if self.view is None:
             self.file.flush()
-            starts = np.concatenate([*self.offsets, np.array([self.written], np.int64)])
-            self.offsets = [starts]
+            self.offsets = [np.concatenate([*self.offsets, np.array([self.written], np.int64)])]
             self.view = (
-                np.memmap(self.file, _U64, mode="r", shape=(self.written,))
+                np.memmap(self.file, _U64, mode="r", shape=(self.written,)).view(np.ndarray)
                 if self.written
                 else np.empty(0, _U64)
             )
-        starts, view = self.offsets[0].tolist(), self.view.view(np.ndarray)
+        starts, view = self.offsets[0].tolist(), self.view
         out = np.empty(len(i), np.float64)
         for k, (a, b) in enumerate(zip(i.tolist(), j.tolist(), strict=True)):
             sa = set(view[starts[a] : starts[a + 1]].tolist())
@@ -443,7 +455,7 @@ class NearDedup(Step):
         indirect = via != twin[dropped]
         to_survivor = np.full(len(dropped), np.nan)
         to_survivor[indirect] = sigs.jaccard(dropped[indirect], twin[dropped][indirect])
-        kept = {ids[t].decode() for t in np.unique(twin[dropped])}
+        kept = {ids[t].decode() for t in distinct(twin[dropped])}
         rows = zip(
             dropped.tolist(), via.tolist(), score.tolist(), exact.tolist(),
             indirect.tolist(), to_survivor.tolist(), strict=True,
