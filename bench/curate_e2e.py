@@ -1,14 +1,17 @@
 """End-to-end curation (issue #5): ``ws.curation.curate`` of N records (default 1,000,000) with
 the pipeline normalize -> exact_dedup -> near_dedup -> pii -> quality (every step at its
-defaults) on the local executor and on the Ray executor (a local cluster of ``--ray-cpus``,
-default 2); records/s, wall time, per-step and per-pass seconds, peak memory, and whether both
-executors write the same output (version digest).
+defaults) on the local executor (in-process, and on worker processes: one run per
+``--workers`` count, default 1) and on the Ray executor (a local cluster of ``--ray-cpus``,
+default 2); records/s, wall time, per-step and per-pass seconds, peak memory, and whether every
+run writes the same output (version digest).
 
 Each run is a fresh child process (``--child``), so its peak memory is its own: ``ru_maxrss``
 of the child, and, polled every 0.5 s by the parent, the RSS and PSS summed over the child and
-all its descendants (Ray's GCS, raylet and workers; PSS shares the object store's pages out
-instead of counting them once per process). The Ray cluster is started in the child before the
-clock starts (its start-up is reported apart) and the executor uses it as it is.
+all its descendants (the local executor's worker processes; Ray's GCS, raylet and workers; PSS
+shares the object store's pages out instead of counting them once per process). The Ray
+cluster is started in the child before the clock starts (its start-up is reported apart) and
+the executor uses it as it is. A local run also reports the CPU seconds of the child and of its
+workers (on a shared machine, the wall time alone does not say what the workers cost).
 
 Data (``bench/out/curate-<N>/input.jsonl``, deterministic from ``--seed``): web-like English
 text made of real sentences (gensim's Wikipedia excerpt and Lee news corpus, as
@@ -20,7 +23,8 @@ phone number, ~5% low-quality pages (too short, lists, menus, repeated lines, ha
 ~3% needing normalisation (mojibake, CRLF, runs of spaces, NBSP). The input is ingested once
 (in a child process, timed) into ``raw@1``; each run writes a new output dataset.
 
-    .venv/bin/python bench/curate_e2e.py [--records N] [--executors local ray] [--batch 2000]
+    .venv/bin/python bench/curate_e2e.py [--records N] [--executors local ray] [--workers 1 2]
+        [--batch 2000]
 """
 
 from __future__ import annotations
@@ -261,7 +265,9 @@ def child_ingest(input_path: Path, home: Path) -> None:
     print(RESULT_PREFIX + json.dumps(out), flush=True)
 
 
-def child_curate(home: Path, executor: str, out_name: str, batch: int, ray_cpus: int) -> None:
+def child_curate(
+    home: Path, executor: str, out_name: str, batch: int, ray_cpus: int, workers: int | None
+) -> None:
     import psutil
 
     from curata.curation.pipeline import parse_pipeline
@@ -290,11 +296,19 @@ def child_curate(home: Path, executor: str, out_name: str, batch: int, ray_cpus:
         rss_by_phase[what] = max(rss_by_phase.get(what, 0), rss)
 
     pipeline = parse_pipeline(PIPELINE)
+    cpu_before = _cpu_seconds()
     start = time.perf_counter()
     result = ws.curation.curate(
-        "raw@1", pipeline, out_name, executor=executor, batch_size=batch, progress=progress
+        "raw@1",
+        pipeline,
+        out_name,
+        executor=executor,
+        batch_size=batch,
+        progress=progress,
+        workers=workers,
     )
     seconds = time.perf_counter() - start
+    cpu = {k: v - cpu_before[k] for k, v in _cpu_seconds().items()}
     passes = []
     prev = start
     for what, (_first, last) in phases.items():
@@ -302,6 +316,7 @@ def child_curate(home: Path, executor: str, out_name: str, batch: int, ray_cpus:
         prev = last
     out = {
         "executor": executor,
+        "workers": workers,
         "out": result.version.ref,
         "curate_s": seconds,
         "after_last_pass_s": start + seconds - prev,
@@ -312,6 +327,7 @@ def child_curate(home: Path, executor: str, out_name: str, batch: int, ray_cpus:
         "record_count": result.version.record_count,
         "steps": [{k: v for k, v in s.items() if k != "params"} for s in result.steps],
         "ray_start_s": ray_start_s,
+        "cpu_s": cpu,
         "baseline_rss_bytes": baseline_rss,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
@@ -321,6 +337,13 @@ def child_curate(home: Path, executor: str, out_name: str, batch: int, ray_cpus:
 
         ray.shutdown()
     print(RESULT_PREFIX + json.dumps(out), flush=True)
+
+
+def _cpu_seconds() -> dict[str, float]:
+    """User + system CPU seconds of this process, and of its children that have exited and
+    been waited for (the local executor's workers; not Ray's processes)."""
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return {"driver": me.ru_utime + me.ru_stime, "workers": kids.ru_utime + kids.ru_stime}
 
 
 class TreeMemory:
@@ -452,7 +475,7 @@ def ensure_workspace(records: int, seed: int, input_path: Path) -> tuple[Path, d
 
 
 def _print_run(r: dict[str, Any]) -> None:
-    print(f"\n{r['executor']}: {r['records_in']:,} -> {r['records_out']:,} records in "
+    print(f"\n{r['label']}: {r['records_in']:,} -> {r['records_out']:,} records in "
           f"{r['curate_s']:.1f} s = {r['records_per_s']:,.0f} records/s "
           f"(child process {r['child_wall_s']:.1f} s)")  # fmt: skip
     if r["executor"] == "ray":
@@ -465,6 +488,11 @@ def _print_run(r: dict[str, Any]) -> None:
         print(f"  pass {p['pass']:26} {p['seconds']:8.1f} s  (driver RSS up to "
               f"{bl.human_bytes(p['peak_rss_bytes'])})")  # fmt: skip
     print(f"  after the last pass (write, commit, events): {r['after_last_pass_s']:.1f} s")
+    if r["executor"] == "local":
+        cpu = r["cpu_s"]
+        print(f"  CPU: driver {cpu['driver']:.1f} s, workers {cpu['workers']:.1f} s "
+              f"(load average {r['load_average_before'][0]:.2f} before, "
+              f"{r['load_average_after'][0]:.2f} after)")  # fmt: skip
     print(f"  peak RSS: driver {bl.human_bytes(r['peak_rss_bytes'])} (ru_maxrss); process "
           f"tree {bl.human_bytes(r['tree_peak_rss_bytes'])} RSS, "
           f"{bl.human_bytes(r['tree_peak_pss_bytes'])} PSS over {r['peak_processes']} "
@@ -477,12 +505,15 @@ def main() -> None:
     p.add_argument("--executors", nargs="+", default=["local", "ray"], choices=["local", "ray"])
     p.add_argument("--batch", type=int, default=2_000, help="curate batch size (default 2,000)")
     p.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the local Ray cluster")
+    p.add_argument("--workers", nargs="+", type=int, default=[1],
+                   help="worker counts to run the local executor with (default 1)")  # fmt: skip
     p.add_argument("--step-sample", type=int, default=20_000,
                    help="records for the per-step table (0: skip; default 20,000)")  # fmt: skip
     p.add_argument("--child", nargs="?", const="", help=argparse.SUPPRESS)
     p.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--executor", help=argparse.SUPPRESS)
+    p.add_argument("--child-workers", type=int, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child == "ingest":
@@ -492,7 +523,9 @@ def main() -> None:
         child_steps(args.input, args.step_sample)
         return
     if args.child == "curate":
-        child_curate(args.home, args.executor, args.out, args.batch, args.ray_cpus)
+        child_curate(
+            args.home, args.executor, args.out, args.batch, args.ray_cpus, args.child_workers
+        )
         return
     info = bl.header(f"End-to-end curation of {args.records:,} records (issue #5)")
     print(f"pipeline: {' -> '.join(PIPELINE)} (defaults); batch {args.batch:,}; ray "
@@ -502,17 +535,21 @@ def main() -> None:
           f"{meta['chars_mean']:.0f} characters a record; planted {meta['planted']}")  # fmt: skip
     home, ingest = ensure_workspace(args.records, args.seed, path)
     runs: dict[str, Any] = {}
-    for executor in args.executors:
-        out_name = f"clean-{executor}-{int(time.time())}"
+    plan = [(e, w) for e in args.executors for w in (args.workers if e == "local" else [None])]
+    for executor, workers in plan:
+        label = executor if workers is None else f"local, {workers} worker(s)"
+        out_name = f"clean-{executor}-{workers or 0}-{int(time.time())}"
         load = os.getloadavg()
-        print(f"\ncurating on {executor} (load average {load[0]:.2f}) ...", flush=True)
+        print(f"\ncurating on {label} (load average {load[0]:.2f}) ...", flush=True)
         cmd = ["curate", "--home", str(home), "--executor", executor, "--out", out_name,
                "--batch", str(args.batch), "--ray-cpus", str(args.ray_cpus)]  # fmt: skip
+        if workers is not None:
+            cmd += ["--child-workers", str(workers)]
         out, memory, wall = run_child(cmd)
-        r = {**out, **memory, "child_wall_s": wall, "load_average_before": load,
+        r = {**out, **memory, "label": label, "child_wall_s": wall, "load_average_before": load,
              "load_average_after": os.getloadavg(),
              "records_per_s": out["records_in"] / out["curate_s"]}  # fmt: skip
-        runs[executor] = r
+        runs[label] = r
         _print_run(r)
     steps = None
     if args.step_sample:
@@ -532,11 +569,13 @@ def main() -> None:
     result = {
         "machine": info,
         "command": f".venv/bin/python bench/curate_e2e.py --records {args.records} "
-        f"--executors {' '.join(args.executors)} --batch {args.batch}",
+        f"--executors {' '.join(args.executors)} --workers {' '.join(map(str, args.workers))} "
+        f"--batch {args.batch}",
         "records": args.records,
         "pipeline": PIPELINE,
         "batch": args.batch,
         "ray_cpus": args.ray_cpus,
+        "workers": args.workers,
         "input": meta,
         "ingest": ingest,
         "runs": runs,

@@ -31,6 +31,14 @@ def curate(
         metavar="ADDR",
         help="Ray cluster to run on with --executor ray (default: start a local one).",
     ),
+    workers: str = typer.Option(
+        "auto",
+        "--workers",
+        metavar="N|auto",
+        help="Processes the local executor runs the steps on (same result). 1: this process "
+        "only; auto: one per CPU on machines of 4 CPUs or more for inputs of 50,000 records or "
+        "more, else 1.",
+    ),
     message: str = typer.Option("", "-m", "--message", help="What this version is."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -50,6 +58,7 @@ def curate(
             message=message,
             progress=progress,
             ray_address=ray_address,
+            workers=_workers(workers),
         )
 
     def render(c: Console) -> None:
@@ -73,6 +82,21 @@ def curate(
         c.print("Ask why a record was removed or changed: curata why RECORD_ID")
 
     emit(as_json, result.to_dict(), render)
+
+
+def _workers(value: str) -> int | None:
+    """``--workers``: a count of at least 1, or None for ``auto``."""
+    from curata.core.errors import ValidationError
+
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValidationError(f"--workers: {value!r} is not a whole number or auto") from None
+    if n < 1:
+        raise ValidationError(f"--workers: must be at least 1 (or auto), got {n}")
+    return n
 
 
 @steps.command("list")

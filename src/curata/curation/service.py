@@ -99,15 +99,24 @@ class CurationService:
         batch_size: int = BATCH,
         progress: local.Progress | None = None,
         ray_address: str | None = None,
+        workers: int | None = None,
     ) -> CurateResult:
         """Run ``pipeline`` over version ``ref`` into the next version of dataset ``out``.
 
         ``executor`` is ``local`` or ``ray`` (same result); ``ray_address`` is the Ray cluster
-        to connect to (None: a local one)."""
+        to connect to (None: a local one). ``workers`` is the local executor's process count
+        (same result; 1: in this process; None: :func:`local.auto_workers` of the input's
+        size)."""
         if executor not in EXECUTORS:
             raise ValidationError(f"executor: {executor!r} is not one of {', '.join(EXECUTORS)}")
         if ray_address is not None and executor != "ray":
             raise ValidationError("a Ray address is only used with the ray executor")
+        if workers is not None and executor != "local":
+            raise ValidationError(
+                "workers: only used with the local executor (Ray uses the cluster's CPUs)"
+            )
+        if workers is not None and workers < 1:
+            raise ValidationError(f"workers: must be at least 1 (got {workers})")
         check_name(out, "dataset")
         if batch_size < 1:
             raise ValidationError("batch size: must be at least 1")
@@ -160,6 +169,8 @@ class CurationService:
                     address=ray_address,
                 )
             else:
+                if workers is None:
+                    workers = local.auto_workers(source.version.record_count)
                 result = local.run(
                     pipeline,
                     batches,
@@ -167,6 +178,7 @@ class CurationService:
                     emit=emit,
                     input_ids=input_ids,
                     progress=progress,
+                    workers=workers,
                 )
             steps = [
                 {**vars(s), "params": spec.params.model_dump(mode="json")}
@@ -186,6 +198,7 @@ class CurationService:
                     "pipeline": pipeline.to_dict(),
                     "pipeline_digest": pipeline.digest,
                     "executor": executor,
+                    **({"workers": workers} if workers is not None else {}),
                     "records_in": result.records_in,
                     "records_out": result.records_out,
                 },

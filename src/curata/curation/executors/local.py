@@ -7,16 +7,23 @@ step (applying those already prepared) and feeds its summaries to that step's ``
 last pass applies every step, records every drop and change, and yields the surviving records.
 Earlier steps are recomputed on each pass rather than stored, so no intermediate copy of the
 data is written; steps are deterministic, so every pass sees the same records in the same order.
+
+With ``workers`` > 1 the same passes run with the per-record steps (and the needs-all steps'
+``summarize``) on that many processes of this machine, their decisions replayed here in batch
+order (:mod:`.replay`, :mod:`.processes`): the same result, by the same bookkeeping. With one
+worker (``workers=1``) everything runs in the calling process, as described above.
+:func:`auto_workers` is the rule for choosing the count.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from curata.core.errors import CurataError
+from curata.core.errors import CurataError, ValidationError
 from curata.core.records import Record
 from curata.curation.pipeline import Pipeline
 from curata.curation.steps.base import Decision, Item, Step
@@ -27,6 +34,11 @@ Batches = Callable[[], Iterator[list[Input]]]
 """Starts a fresh pass over the input, batch by batch, always in the same order."""
 Progress = Callable[[int, int, str], None]
 """(records done, records in all passes, what is running)."""
+
+AUTO_MIN_RECORDS = 50_000
+"""Below this many input records :func:`auto_workers` runs in-process (see there why)."""
+AUTO_MIN_CPUS = 4
+"""Below this many CPUs :func:`auto_workers` runs in-process (see there why)."""
 
 
 @dataclass
@@ -75,14 +87,30 @@ def run(
     emit: Callable[[list[Input]], None],
     input_ids: set[str] | None = None,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> RunResult:
     """Run ``pipeline`` over the input; ``emit`` receives each batch of surviving records.
 
     ``input_ids`` are the ids of the input's records. A change whose result is a record
     already in the data (an input record, or one an earlier change produced) is dropped at that
     step, its reason naming that record: every id stays unique in the stream, so every event
-    is about one record.
+    is about one record. ``workers`` > 1 runs the per-record work on that many processes
+    (the same result); 1 runs everything in this process.
     """
+    if workers < 1:
+        raise ValidationError(f"workers: must be at least 1 (got {workers})")
+    if workers > 1:
+        from curata.curation.executors import processes, replay
+
+        return replay.run(
+            pipeline,
+            batches,
+            total,
+            emit=emit,
+            input_ids=input_ids,
+            progress=progress,
+            pool=processes.pool_opener(workers),
+        )
     given = input_ids if input_ids is not None else set()
     produced: set[str] = set()
     steps = [spec.build() for spec in pipeline.steps]
@@ -126,6 +154,26 @@ def run(
         emit(items)
         tick(len(batch), "applying")
     return result
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def auto_workers(records: int) -> int:
+    """The worker count ``workers="auto"`` means for an input of ``records`` records: one per
+    CPU (:func:`cpus`) on a machine of :data:`AUTO_MIN_CPUS` CPUs or more, for inputs of
+    :data:`AUTO_MIN_RECORDS` records or more; else 1 (in-process).
+
+    Measured (BENCHMARKS.md, issue #5): worker processes pay a fixed start-up (about 0.5 s,
+    plus each step's first use: about 4.5 s more for ``pii``, in every worker) that a small
+    input does not win back; and on 2 CPUs, where the driver shares the CPUs with the two
+    workers, they were no faster than one process at 20,000 and 100,000 records.
+    """
+    return cpus() if records >= AUTO_MIN_RECORDS and cpus() >= AUTO_MIN_CPUS else 1
 
 
 def prepare_timed(step: Step, summaries: Iterator[Any]) -> float:

@@ -1,0 +1,358 @@
+"""Trace and replay: the local executor's passes, with the per-record work on a pool of workers.
+
+One algorithm for every executor that has workers (a local process pool, a Ray cluster); the
+pool is a parameter (:class:`Pool`). Same pipeline, same steps, same result as the in-process
+run (:func:`curata.curation.executors.local.run` with one worker): the same records in the same
+order, the same events and the same counts. What decides the result in stream order stays on
+the driver; what does not goes to the workers:
+
+- Workers *trace* each input batch through the steps that are not ``needs_all`` (a needs-all
+  step is passed over as if it kept every record) and return only the decisions that are not
+  "keep", by the record's place in the batch. In a collecting pass they also ``summarize`` the
+  records that reach the needs-all step (by place in the trace's copy of the batch where the
+  pool keeps that copy near its workers, as Ray's object store does; else the driver sends
+  those records).
+- The driver reads the input, then *replays* each batch in batch order as the in-process run
+  runs it: a step's decisions come from the trace, a needs-all step's ``apply`` runs here, on
+  the one prepared copy (its ``prepare`` saw the stream in order, and ``apply`` is called on
+  every batch in that order, as the step interface promises: ``exact_dedup`` counts stream
+  positions), and every decision goes through the in-process run's own bookkeeping
+  (``local._decide``: events, counts, and the rule that a change into an id already in the
+  data is a drop, which depends on everything before it in the stream). ``prepare`` gets the
+  summaries in batch order; surviving records are emitted in batch order.
+
+Why the replay equals the in-process run: a step that is not ``needs_all`` decides each record
+on its own (its decision does not depend on the other records of the batch; true of every
+built-in step), and steps are deterministic. The trace may show a step records the true run
+never gives it (those a needs-all step or the unique-id rule drops first): their decisions are
+ignored, and the other records' decisions are the same. A record a needs-all step changes has
+no trace past that step; the driver applies the later steps to it itself. A task that fails (a
+step raised) is redone on the driver, which raises the in-process run's own error if the true
+run fails, and goes on if the failure was on a record the true run never reaches.
+
+Workers get the pipeline's steps once, as built before any pass (:class:`Work`); prepared
+needs-all steps are never sent. At most ``pool.window`` batches are in flight per stage
+(tracing, summarising), which bounds the driver's memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from curata.core.records import Record
+from curata.curation.executors import local
+from curata.curation.executors.local import (
+    Batches,
+    Event,
+    Input,
+    Progress,
+    RunResult,
+    StepFailed,
+    StepStats,
+)
+from curata.curation.pipeline import Pipeline
+from curata.curation.steps.base import KEEP, Decision, Item, Step
+
+Traced = tuple[str, Record, str | None, str | None, int | None]
+"""An input record as replayed: its place in the batch when its trace holds, else None."""
+Trace = tuple[list[dict[int, Decision]], list[float]]
+"""Per step, the decisions that are not "keep" by place in the batch; per step, seconds."""
+Pick = int | Item
+"""A record for ``summarize``: its place in the traced view of the batch, or the record."""
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Work:
+    """What workers run: the pipeline's step names and steps, as built before any pass."""
+
+    names: list[str]
+    steps: list[Step]
+
+
+class TaskFailed(Exception):
+    """A worker's task raised (a step's own error): the driver redoes that work itself."""
+
+
+class Pool(Protocol):
+    """Where trace and summarize tasks run. Tasks are submitted in batch order and their
+    results fetched in the same order; a task that raised gives :class:`TaskFailed`, a pool
+    that broke (a lost worker, an unreachable cluster) its own :class:`CurataError`."""
+
+    window: int
+    """Batches a stage may have in flight."""
+
+    def trace(self, limit: int, batch: list[Item], keep_view: bool) -> Any:
+        """Submit :func:`trace` of ``batch`` through ``steps[:limit]``; a pending trace."""
+        ...
+
+    def trace_result(self, pending: Any) -> tuple[Trace, Any]:
+        """The trace, and a handle on the traced view to pass to :meth:`summarize` (None
+        when the pool keeps no view near its workers)."""
+        ...
+
+    def summarize(self, barrier: int, view: Any, picks: list[Pick]) -> Any:
+        """Submit :func:`summarize` of ``picks`` by the needs-all step at ``barrier``."""
+        ...
+
+    def summary_result(self, pending: Any) -> tuple[Any, float]:
+        """The summary and the seconds ``summarize`` took."""
+        ...
+
+
+PoolOpener = Callable[[Work], AbstractContextManager[Pool]]
+"""Starts a pool for one run's :class:`Work`, which it copies for its workers before it
+returns (the driver then prepares its own steps); leaving the context stops it."""
+
+
+def run(
+    pipeline: Pipeline,
+    batches: Batches,
+    total: int,
+    *,
+    emit: Callable[[list[Input]], None],
+    input_ids: set[str] | None = None,
+    progress: Progress | None = None,
+    pool: PoolOpener,
+) -> RunResult:
+    """Run ``pipeline`` with its per-record work on ``pool``; the other arguments and the
+    result are those of ``local.run``."""
+    steps = [spec.build() for spec in pipeline.steps]
+    names = [spec.name for spec in pipeline.steps]
+    with pool(Work(names, steps)) as opened:
+        return _Run(opened, steps, names, batches, total, emit, input_ids, progress).run()
+
+
+class _Run:
+    """One run: the driver's state (steps, stats, ids produced so far) across its passes."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        steps: list[Step],
+        names: list[str],
+        batches: Batches,
+        total: int,
+        emit: Callable[[list[Input]], None],
+        input_ids: set[str] | None,
+        progress: Progress | None,
+    ) -> None:
+        self.pool = pool
+        self.batches = batches
+        self.total = total
+        self.emit = emit
+        self.progress = progress
+        self.given = input_ids if input_ids is not None else set()
+        self.produced: set[str] = set()
+        self.steps = steps  # the workers' copies were taken when the pool opened
+        self.names = names
+        self.stats = [StepStats(i, name) for i, name in enumerate(names)]
+        self.barriers = [i for i, s in enumerate(self.steps) if s.needs_all]
+        self.done = 0
+
+    def run(self) -> RunResult:
+        for barrier in self.barriers:
+            step = self.steps[barrier]
+            prepared = local.prepare_timed(step, self._summaries(barrier))
+            self.stats[barrier].seconds += prepared
+        result = RunResult(self.stats)
+        self.produced.clear()
+        for batch, pending in self._traces(len(self.steps), keep_view=False):
+            result.records_in += len(batch)
+            trace, _ = self._get_trace(pending)
+            items = self._replay(batch, trace, len(self.steps), result.events)
+            kept = [(rid, record, source, origin) for rid, record, source, origin, _ in items]
+            result.records_out += len(kept)
+            self.emit(kept)
+            self._tick(len(batch), "applying")
+        return result
+
+    # -- the passes -----------------------------------------------------------------------
+
+    def _summaries(self, barrier: int) -> Iterator[Any]:
+        """Every batch's summary for the needs-all step at ``barrier``, in batch order."""
+        label = f"{self.names[barrier]} (collecting)"
+        self.produced.clear()
+
+        def submitted() -> Iterator[tuple[int, list[Item], Any]]:
+            for batch, pending in self._traces(barrier, keep_view=True):
+                trace, view = self._get_trace(pending)
+                items = self._replay(batch, trace, barrier, None)
+                pairs: list[Item] = [(rid, record) for rid, record, _, _, _ in items]
+                picks: list[Pick]
+                if trace is None or view is None:  # no view near the workers: send the records
+                    picks, view = list(pairs), None
+                else:
+                    picks = [i if i is not None else (rid, r) for rid, r, _, _, i in items]
+                yield len(batch), pairs, self.pool.summarize(barrier, view, picks)
+
+        for size, pairs, pending in _ahead(submitted(), self.pool.window):
+            try:
+                summary, seconds = self.pool.summary_result(pending)
+            except TaskFailed:  # redo it here: the step's own error
+                started = time.perf_counter()
+                summary = local._guard(self.names[barrier], self.steps[barrier].summarize, pairs)
+                seconds = time.perf_counter() - started
+            self.stats[barrier].seconds += seconds
+            self._tick(size, label)
+            yield summary
+
+    def _traces(self, limit: int, *, keep_view: bool) -> Iterator[tuple[list[Input], Any]]:
+        """Each input batch with its pending trace through ``steps[:limit]``, in batch order,
+        at most ``window`` ahead of the caller."""
+
+        def submitted() -> Iterator[tuple[list[Input], Any]]:
+            for batch in self.batches():
+                pairs = [(rid, record) for rid, record, _, _ in batch]
+                yield batch, self.pool.trace(limit, pairs, keep_view)
+
+        return _ahead(submitted(), self.pool.window)
+
+    def _get_trace(self, pending: Any) -> tuple[Trace | None, Any]:
+        """The trace and view, or (None, None) when a step raised on the worker (the driver
+        redoes the batch)."""
+        try:
+            return self.pool.trace_result(pending)
+        except TaskFailed:
+            return None, None
+
+    # -- the replay -----------------------------------------------------------------------
+
+    def _replay(
+        self,
+        batch: list[Input],
+        trace: Trace | None,
+        limit: int,
+        events: list[Event] | None,
+    ) -> list[Traced]:
+        """The batch after ``steps[:limit]``, decided as ``local._through`` decides it; with
+        ``events`` (the final pass) counts and records every drop and change."""
+        items: list[Traced] = [(rid, r, s, o, i) for i, (rid, r, s, o) in enumerate(batch)]
+        present = (self.given, self.produced)
+        for position, step in enumerate(self.steps[:limit]):
+            if not items:
+                break
+            s = self.stats[position]
+            started = time.perf_counter()
+            decisions = self._decisions(position, step, items, trace)
+            kept: list[Traced] = []
+            for (rid, record, source, origin, place), d in zip(items, decisions, strict=True):
+                out = local._decide(position, rid, record, source, origin, d, events, s, present)
+                if out is None:
+                    continue
+                if step.needs_all and out[0] != rid:  # changed here: the trace ends
+                    place = None
+                kept.append((*out, place))
+            if events is not None:
+                s.records_in += len(items)
+                s.records_out += len(kept)
+                s.seconds += time.perf_counter() - started
+                if trace is not None:
+                    s.seconds += trace[1][position]
+            items = kept
+        return items
+
+    def _decisions(
+        self, position: int, step: Step, items: list[Traced], trace: Trace | None
+    ) -> Sequence[Decision]:
+        """One decision per item: a needs-all step's own, else the trace's where it holds and
+        the step's own (applied here) for the records without one."""
+        name = self.names[position]
+        if step.needs_all or trace is None:
+            here = items
+        else:
+            here = [item for item in items if item[4] is None]
+        computed: list[Decision] = []
+        if here:
+            computed = local._guard(name, step.apply, [(rid, r) for rid, r, _, _, _ in here])
+            if len(computed) != len(here):
+                raise StepFailed(
+                    f"step {name!r} returned {len(computed)} decisions for {len(here)} records"
+                )
+        if here is items:
+            return computed
+        assert trace is not None
+        found, own = trace[0][position], iter(computed)
+        return [next(own) if i is None else found.get(i, KEEP) for _, _, _, _, i in items]
+
+    def _tick(self, n: int, what: str) -> None:
+        self.done += n
+        if self.progress:
+            self.progress(self.done, self.total * (len(self.barriers) + 1), what)
+
+
+def _ahead(source: Iterator[T], window: int) -> Iterator[T]:
+    """``source`` in order, pulling up to ``window`` items ahead of the consumer (pulling an
+    item is what submits its task)."""
+    pending: deque[T] = deque()
+    for item in source:
+        pending.append(item)
+        if len(pending) > window:
+            yield pending.popleft()
+    while pending:
+        yield pending.popleft()
+
+
+# -- the tasks (run on workers) -------------------------------------------------------------
+
+
+def trace(
+    work: Work, limit: int, batch: list[Item], keep_view: bool
+) -> tuple[Trace, list[Item | None] | None]:
+    """Apply ``steps[:limit]`` (all but the needs-all ones) to the batch; the decisions that
+    are not "keep", the seconds per step and, with ``keep_view``, the batch after them."""
+    alive = [(i, rid, record) for i, (rid, record) in enumerate(batch)]
+    decisions: list[dict[int, Decision]] = []
+    seconds: list[float] = []
+    for name, step in zip(work.names[:limit], work.steps[:limit], strict=True):
+        found: dict[int, Decision] = {}
+        decisions.append(found)
+        started = time.perf_counter()
+        if not step.needs_all and alive:
+            out = local._guard(name, step.apply, [(rid, r) for _, rid, r in alive])
+            if len(out) != len(alive):
+                raise StepFailed(
+                    f"step {name!r} returned {len(out)} decisions for {len(alive)} records"
+                )
+            survivors = []
+            for (i, rid, record), d in zip(alive, out, strict=True):
+                if d.action == "keep":
+                    survivors.append((i, rid, record))
+                    continue
+                found[i] = d
+                if d.action == "change" and d.record is not None and d.record.id != rid:
+                    survivors.append((i, d.record.id, d.record))
+                elif d.action == "change":
+                    survivors.append((i, rid, record))
+            alive = survivors
+        seconds.append(time.perf_counter() - started)
+    view: list[Item | None] | None = None
+    if keep_view:
+        view = [None] * len(batch)
+        for i, rid, record in alive:
+            view[i] = (rid, record)
+    return (decisions, seconds), view
+
+
+def summarize(
+    work: Work, barrier: int, view: list[Item | None] | None, picks: list[Pick]
+) -> tuple[Any, float]:
+    """The needs-all step's summary of the records that reach it (by place in the traced
+    view, or given), and the seconds it took."""
+    items: list[Item] = []
+    for pick in picks:
+        if isinstance(pick, int):
+            assert view is not None
+            traced = view[pick]
+            assert traced is not None, "a record the trace dropped cannot reach the step"
+            items.append(traced)
+        else:
+            items.append(pick)
+    started = time.perf_counter()
+    summary = local._guard(work.names[barrier], work.steps[barrier].summarize, items)
+    return summary, time.perf_counter() - started
