@@ -297,3 +297,181 @@ def test_phone_extensions_are_part_of_the_number(phone: str) -> None:
     text = f"Fax: {phone}\nDesk: 212-555-0177"
     found = [text[f.start : f.end] for f in pii().find(text)]
     assert found == [phone, "212-555-0177"]
+
+
+# -- phone numbers: regions, context, guards (bench/pii.py: recall 0.598 before) --------------
+
+
+def phones(text: str, **params: object) -> list[str]:
+    return [text[f.start : f.end] for f in pii(**params).find(text) if f.entity == "PHONE_NUMBER"]
+
+
+def test_default_phone_regions_are_presidios() -> None:
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    assert PiiParams().phone_regions == PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS
+
+
+def test_phone_regions_and_a_records_region_decide_validity() -> None:
+    # a Czech number, valid only in CZ, with no phone word next to it
+    text = "They're not answering at 730 064 218"
+    assert phones(text) == []
+    assert phones(text, phone_regions=("cz",)) == ["730 064 218"]
+    step = pii(region_field="person.locale")
+    for locale in ("cs_CZ", "cs-CZ", "CZ", "cz", "cs_CZ.UTF-8", ["fr_FR", "cs_CZ"]):
+        record = Record.from_text(text, metadata={"person": {"locale": locale}})
+        assert decide(step, record).details["found"] == {"PHONE_NUMBER": 1}, locale
+    for unknown in ("cs", "Czechia", 42, None):  # names no region: ignored, not an error
+        record = Record.from_text(text, metadata={"person": {"locale": unknown}})
+        assert decide(step, record) is KEEP, unknown
+    assert decide(step, Record.from_text(text)) is KEEP  # no metadata field at all
+
+
+def test_bad_phone_regions_are_errors_naming_the_parameter() -> None:
+    from curata.curation.pipeline import parse_pipeline
+
+    with pytest.raises(pydantic.ValidationError, match=r"unknown region 'UK' \(the United King"):
+        PiiParams(phone_regions=("GB", "UK"))
+    with pytest.raises(
+        ValidationError, match=r"steps\[1\]\.pii\.phone_regions: unknown region 'XX'"
+    ):
+        parse_pipeline([{"normalize": {}}, {"pii": {"phone_regions": ["DE", "XX"]}}])
+    assert PiiParams(phone_regions=("de", "DE", "at")).phone_regions == ("DE", "AT")
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [  # found by bench/pii.py: valid in no region checked, but a phone word is next to them
+        ("Can someone call me on 427 4862?", "427 4862"),
+        ("Personal Info:\nPhone:\n9469 9966\n\nE-mail:", "9469 9966"),
+        ("Mobile: 730 064 218\nName: Jan Novák\n", "730 064 218"),
+        ("Jan Novák\nDesk: 07700 316 475\n", "07700 316 475"),
+        ("Fax: 6038505064\n", "6038505064"),  # a bare run of digits, with a phone word
+        ("8240084271 mobile\n", "8240084271"),  # ... or the phone word after it
+        ("605 710 642-Office\\,Jan Novák", "605 710 642"),
+        ("I would like to stop receiving messages to 72 805 20 53", "72 805 20 53"),
+        ("Mobile No: 35 97 03", "35 97 03"),  # Greenland's numbers have 6 digits
+        ("Leningradsky 34\n274 00 13 (phone)\n", "274 00 13"),
+        ("T: 96 466712", "96 466712"),
+        ("Ph: 730 064 218", "730 064 218"),
+        ("Can someone call me on (37) 788-063?", "(37) 788-063"),
+        ("My number is 768 478 173.", "768 478 173"),
+        ("Text me at 53-41-43-35", "53-41-43-35"),
+    ],
+)
+def test_phone_shaped_numbers_next_to_a_phone_word_are_phones(text: str, phone: str) -> None:
+    assert phones(text) == [phone]
+
+
+@pytest.mark.parametrize(
+    "phone",  # found by bench/pii.py: Swiss and UK numbers no operator has, "00" for "+"
+    ["+41 60 052 81 27", "+447700556093", "(+44) 203 523296", "001-004-539-8048"],
+)
+def test_international_numbers_need_no_phone_word(phone: str) -> None:
+    assert phones(f"Ask for Mr. Lee at {phone} please") == [phone]
+
+
+def test_valid_numbers_take_their_country_and_area_codes() -> None:
+    # found by bench/pii.py: phonenumbers took "(0)83 979 84 21", "330-060", "373454"
+    for phone in ("+41 (0)83 979 84 21", "(85) 330-060", "97 373454"):
+        assert phones(f"Desk: {phone}\n") == [phone]
+
+
+def test_numbers_after_a_slash_of_words_are_found() -> None:
+    # found on 20 Newsgroups signatures: "digit." or "digit/" before a number makes it part of a
+    # longer token (a DOI, a complex number); a slash after a word does not
+    text = "Dani Eder/Meridian Investment Company/(205)464-2697(w)"
+    assert phones(text) == ["(205)464-2697"]
+
+
+def test_phone_words_are_whole_words() -> None:
+    assert phones("Hotel 730 064 218 is closed; the cancellation 427 4862 too.") == []
+    assert phones("Tel 730 064 218") == ["730 064 218"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [  # numbers next to a phone word, or valid somewhere, that are something else
+        "I called 3 times between 2019 2020 2021.",
+        "The phone costs 1 299 000 VND, or $1 299 000 abroad.",
+        "Our phone sold 2 500 000 units; the number of visitors was 12 345 678.",
+        "Please call between 0900-1730 on weekdays, not on 15 01 2024.",
+        "Call at 10.30.45 sharp; the coordinates for the call: 40.7128 74.0060",
+        "Sort code 20-00-00, account number 12345678; call us if needed.",
+        "Ticket #12345678: customer called about it, about order 87654321.",
+        "My driver's license number is 3139628633",  # bench/pii.py: 9 such false positives
+        "My zip code is 08050-595",  # a Brazilian postcode, valid as a German phone number
+        "Seattle, WA 98124-2499 (phone us)",
+        "ISBN 0-89464-039-9 and ISBN 88-206-2412-5",  # 85 Wikipedia ISBNs were phones before
+        "the Bolivarian republic (ca. 1800-1820); Research, 95, 18583-18590, 1990.",
+        "Please block card no 060481837262 and call me.",
+        "Call 192.168.14.27 the server",
+        "Read the text 53-41-43-36 aloud",  # "text" counts in "text me" / "text us" only
+        "Anouk is from SRC PH/ASST BKD 21001231 SER-2 SECD",  # bench/pii.py, seed 7: "PH" alone
+        # code (found on 1,500 Python files from site-packages: 155 phones before, 40 after)
+        "assert equal(sympify(np.int32(-1234567891)), S(-1234567891))",
+        "image_mean = [0.48145466, 0.4578275, 0.40821073]",
+        "example_number = 2015550123  # a word joined by _ is one word, not 'number'",
+        "# [0123 0123456] [012] [3 0123456789 ABC]",  # "0123456789" is bare, whatever precedes it
+        'raise ValueError("outside range 1800-2299")',
+        "http://dx.doi.org/10.1145/361953.361969 and x = 0.07318536-0.02939412j",
+        'IPv4Network("192.168.0.0/16"), IPv4Network("169.254.0.0/16")',
+        "(163721250*x**3 + 278326125*x + 147349125)",
+    ],
+)
+def test_other_numbers_are_not_phones(text: str) -> None:
+    assert phones(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [  # found by bench/pii.py: 50 street numbers were phones (valid in DE, GB, ...)
+        "Stephan had given Stephan his address: 0263 4748 Westfall Avenue, Santa Fe",
+        "Please return to 0291 3692 Willow Oaks Lane Apt. 051 Lafayette LA",
+        "Christine Hertzog\n\n09246 97 avenue de Bouvines\n Suite 308\n SEDAN",
+        "Mrs. Alphonsine Coupart Apt. 770 37817 23 Ano Vouves",
+        "Dr. Marcella Beneventi Apt. 859 1215 2663 Alaska Hwy",
+    ],
+)
+def test_street_numbers_are_not_phones(text: str) -> None:
+    assert phones(text) == []
+
+
+def test_a_phone_word_on_the_line_above_counts_only_as_a_label() -> None:
+    assert phones("Phone:\n9469 9966") == ["9469 9966"]
+    assert phones("We phone our suppliers\n9469 9966") == []
+
+
+def test_cards_ibans_and_ssns_are_not_also_phones() -> None:
+    step = pii()
+    for text, entity in [
+        ("Call me about card 378282246310005 today", "CREDIT_CARD"),  # Amex, 15 digits
+        ("Call me after the transfer to NO93 8601 1117 947", "IBAN_CODE"),
+        ("Call me, my SSN is 219-09-9999", "US_SSN"),
+    ]:
+        assert [f.entity for f in step.find(text)] == [entity], text
+
+
+def test_presidio_is_imported_without_torch_which_still_imports_afterwards() -> None:
+    """Pattern recognizers need neither transformers nor torch; importing Presidio with them
+    took 7-8 s a process (every curation worker pays it). A fresh interpreter finds a phone
+    without loading them, and can import torch afterwards."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from curata.core.records import Record\n"
+        "from curata.curation.steps.pii import Pii, PiiParams\n"
+        "r = Record.from_text('call 212-555-0123 or mail ana@example.org')\n"
+        "d = Pii(PiiParams()).apply([(r.id, r)])[0]\n"
+        "assert d.details['found'] == {'EMAIL_ADDRESS': 1, 'PHONE_NUMBER': 1}, d.details\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+        "import torch\n"
+        "print(torch.tensor([1, 2]).sum().item())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"

@@ -169,7 +169,7 @@ def auto_workers(records: int) -> int:
     :data:`AUTO_MIN_RECORDS` records or more; else 1 (in-process).
 
     Measured (BENCHMARKS.md, issue #5): worker processes pay a fixed start-up (about 0.5 s,
-    plus each step's first use: about 4.5 s more for ``pii``, in every worker) that a small
+    plus each step's first use: about 1 s more for ``pii``, in every worker) that a small
     input does not win back; and on 2 CPUs, where the driver shares the CPUs with the two
     workers, they were no faster than one process at 20,000 and 100,000 records.
     """

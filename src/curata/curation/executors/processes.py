@@ -8,7 +8,7 @@ store is open) and never imports the caller's ``__main__`` (as ``multiprocessing
 does, which re-runs a script without an ``if __name__ == "__main__":`` guard: a script that
 curates would then wait forever on its own dataset lock). A step class must therefore be
 importable from a module. Start-up costs each worker about 1 s (importing Curata and the
-steps), plus each step's first use (``pii`` loads Presidio and spaCy: about 5 s).
+steps), plus each step's first use (``pii`` loads Presidio and spaCy: about 1 s).
 
 The driver talks to each worker over two pipes (length-prefixed pickles): the run's
 :class:`~.replay.Work`, pickled once when the pool opens, then tasks in, results out, in order.

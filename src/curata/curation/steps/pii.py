@@ -1,29 +1,38 @@
 """The ``pii`` step: find personal data and secrets in text; replace them or drop the record.
 
 Detection runs Presidio's predefined recognizers directly (regex plus a checksum or validator:
-Luhn for cards, the ISO 13616 mod-97 check for IBANs, ``ipaddress`` for IPs, phonenumbers'
-per-region validity for phones), never its ``AnalyzerEngine``: the engine needs an NLP engine,
-and Presidio's only offline one is a spaCy model, which Curata does not download or load.
-What that costs is Presidio's context enhancer (+0.35, at least 0.4, when a recognizer's
-context word is part of one of the five lemmas before a match), which needs spaCy lemmas; this
-step applies the same rule to the five lower-cased words before the match, without
-lemmatising or dropping stop words. Presidio's email validator asks tldextract, which would
-download the public suffix list; here it reads the snapshot bundled with tldextract.
+Luhn for cards, the ISO 13616 mod-97 check for IBANs, ``ipaddress`` for IPs), never its
+``AnalyzerEngine``: the engine needs an NLP engine, and Presidio's only offline one is a spaCy
+model, which Curata does not download or load. What that costs is Presidio's context enhancer
+(+0.35, at least 0.4, when a recognizer's context word is part of one of the five lemmas before
+a match), which needs spaCy lemmas; this step applies the same rule to the five lower-cased
+words before the match, without lemmatising or dropping stop words. Presidio's email validator
+asks tldextract, which would download the public suffix list; here it reads the snapshot
+bundled with tldextract.
+
+Phone numbers are :mod:`curata.curation.steps.pii_phone`'s: Presidio's rule (valid, per
+phonenumbers, in one of a few regions), with the regions a parameter and a record's own region
+added from its metadata, plus numbers in international form and phone-shaped numbers next to
+a phone word; it keeps out bare digit runs with no phone word ("order 1234567890"), decimals,
+dates, street numbers and numbers an identifier's noun names ("ISBN 0-89464-039-9").
 
 Presidio's card pattern predates Mastercard's 2-series and leaves out 12-digit and 18-19-digit
 cards; Curata adds patterns for them (``CARD_PATTERNS``), under the same Luhn check.
 
 Secrets are Curata's own pattern recognizers (regexes below, with their sources). Overlapping
-matches keep the higher score, then the longer span. A phone match that is a bare run of
-digits ("order 1234567890") needs a context word ("call", "phone", ...) to count, and one that
-reads as a decimal number ("0.693147181") never does.
+matches keep the higher score, then the longer span: a Luhn-valid card, an IBAN (1.0) or an
+SSN with its context word (0.85) wins over the phone number its digits could also be.
 
 Importing ``presidio_analyzer`` imports spaCy and, where installed, transformers and torch
-(several seconds), so recognizers are built on first use, once per process, and reused.
+(7-8 s when the embeddings extra is installed), though pattern recognizers use none of them:
+:func:`_import_presidio` hides transformers and torch while it imports Presidio (1-2 s), unless
+they are loaded already; both import normally afterwards. Recognizers are built on first use,
+once per process, and reused.
 Recognizers whose cheap pre-check (``_PRECHECK``) finds nothing are not run: no ``@``, no email;
-the phone recognizer (phonenumbers, once per region) runs only around the runs of 7+ digits.
+no run of 6+ digits, no phone.
 
-Metadata is not scanned; message content given as a list of parts is left as it is.
+Metadata is not scanned (except the field ``region_field`` names); message content given as a
+list of parts is left as it is.
 """
 
 from __future__ import annotations
@@ -52,6 +61,13 @@ from curata.curation.steps.base import (
     replace_texts,
     text_fields,
 )
+from curata.curation.steps.field_filter import metadata_value
+from curata.curation.steps.pii_phone import (
+    PRESIDIO_REGIONS,
+    check_regions,
+    find_phones,
+    region_code,
+)
 
 ENTITIES = (  # Presidio's recognizers, then Curata's secret patterns
     *("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN", "URL"),
@@ -65,7 +81,7 @@ _DIGITS = tuple("0123456789")
 _PRECHECK: dict[str, tuple[tuple[str, ...], bool, re.Pattern[str] | None]] = {
     # entity: (one of these substrings, in the lower-cased text?, then this regex)
     "EMAIL_ADDRESS": (("@",), False, None),
-    "PHONE_NUMBER": (_DIGITS, False, re.compile(r"\d(?:[\s().\-/]{0,3}\d){6,}")),  # 7+ digits
+    "PHONE_NUMBER": (_DIGITS, False, re.compile(r"\d(?:[\s().\-/]{0,3}\d){5,}")),  # 6+ digits
     "CREDIT_CARD": (_DIGITS, False, re.compile(r"\d(?:[ -]?\d){11}")),  # 12+ digits
     "IBAN_CODE": (_DIGITS, False, re.compile(r"[A-Z]{2}\d\d")),
     "IP_ADDRESS": ((*_DIGITS, "::"), False, re.compile(r"[\d:][.:][\dA-Fa-f:]")),
@@ -155,10 +171,6 @@ MIN_ENTROPY = 3.5
 _MASK_KEEP_LAST = {"CREDIT_CARD": 4, "IBAN_CODE": 4}  # PCI DSS allows a card's last four
 _NUMERIC = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN"})
 _WORD = re.compile(r"\w+")
-_DECIMAL = re.compile(r"[+-]?\d+[.,]\d+")  # "0.333333333" is a valid French phone number
-_PHONE_EXTENSION = re.compile(  # what follows a number as its extension: "x123", "ext. 4567"
-    r"[ ,;]{0,3}(?i:e?xt(?:ension|n)?\.?|x|#|int\.?|anexo|доб\.?)[ :=.]{0,3}\d{1,20}"
-)
 _CONTEXT_WORDS = 5
 _CONTEXT_BOOST, _CONTEXT_FLOOR = 0.35, 0.4  # Presidio's LemmaContextAwareEnhancer defaults
 
@@ -189,6 +201,18 @@ class PiiParams(TextParams):
     )
     drop: bool = Field(default=False, description="Drop records with any finding instead.")
     salt: str = Field(default="", description="Key of the hash action.")
+    phone_regions: tuple[str, ...] = Field(
+        default=PRESIDIO_REGIONS,
+        description="Regions (ISO 3166-1 alpha-2 codes) in which a phone number is checked for "
+        "validity with phonenumbers (default: Presidio's " + ", ".join(PRESIDIO_REGIONS) + "). "
+        "Numbers with a + country code, or next to a phone word, count in any region.",
+    )
+    region_field: str | None = Field(
+        default=None,
+        description="Metadata field (dotted path) naming a record's region: a locale (de_DE, "
+        "de-DE) or a region code (DE); phone numbers in such a record are also checked in that "
+        "region. A value that names no region is ignored.",
+    )
     salt_env: str | None = Field(
         default=None,
         description="Environment variable holding the hash key instead of salt (parameters "
@@ -205,6 +229,11 @@ class PiiParams(TextParams):
                 f"unknown entity {', '.join(map(repr, unknown))} (known: {', '.join(ENTITIES)})"
             )
         return tuple(dict.fromkeys(value))
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_regions(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +255,7 @@ class Pii(Step):
         "API keys) with Presidio's pattern recognizers; redact, mask, hash or placeholder them."
     )
     Params: ClassVar[type[StepParams]] = PiiParams
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
     def __init__(self, params: StepParams) -> None:
         if not isinstance(params, PiiParams):
@@ -239,9 +268,9 @@ class Pii(Step):
                 raise ValidationError(f"pii: salt_env names {params.salt_env!r}, which is not set")
             self.key = os.environ[params.salt_env].encode()
 
-    def find(self, text: str) -> list[Finding]:
-        """Non-overlapping findings in ``text`` scoring at least ``min_score``, in order."""
-        recognizers = _recognizers()
+    def find(self, text: str, *, regions: Sequence[str] = ()) -> list[Finding]:
+        """Non-overlapping findings in ``text`` scoring at least ``min_score``, in order; phone
+        numbers are also checked for validity in ``regions`` (a record's, say)."""
         lower = text.lower()
         found: list[Finding] = []
         for entity in self.options.entities:
@@ -249,18 +278,32 @@ class Pii(Step):
             haystack = lower if lowered else text
             if not any(x in haystack for x in literals) or (pattern and not pattern.search(text)):
                 continue
-            recognizer, context = recognizers[entity]
-            windows = pattern.finditer(text) if entity == "PHONE_NUMBER" and pattern else None
-            for start, end, score in _analyze(recognizer, entity, text, windows):
-                if entity == "PHONE_NUMBER" and _DECIMAL.fullmatch(text, start, end):
-                    continue
-                if context and _has_context(text, start, context):
-                    score = min(1.0, max(score + _CONTEXT_BOOST, _CONTEXT_FLOOR))
-                elif entity == "PHONE_NUMBER" and text[start:end].isdigit():
-                    continue
-                if score >= self.options.min_score:
-                    found.append(Finding(start, end, entity, score))
+            if entity == "PHONE_NUMBER":
+                checked = self.options.phone_regions
+                checked += tuple(r for r in regions if r not in checked)
+                results = find_phones(text, checked)
+            else:
+                recognizer, context = _recognizers()[entity]
+                results = []
+                for start, end, score in _analyze(recognizer, entity, text):
+                    if context and _has_context(text, start, context):
+                        score = min(1.0, max(score + _CONTEXT_BOOST, _CONTEXT_FLOOR))
+                    results.append((start, end, score))
+            found.extend(
+                Finding(start, end, entity, score)
+                for start, end, score in results
+                if score >= self.options.min_score
+            )
         return _resolve(found)
+
+    def regions_of(self, record: Record) -> tuple[str, ...]:
+        """The region ``region_field`` names in the record's metadata (none, or one; a list
+        of values may name several)."""
+        if self.options.region_field is None:
+            return ()
+        value = metadata_value(record.metadata, self.options.region_field)
+        values = value if isinstance(value, list) else [value]
+        return tuple(dict.fromkeys(r for v in values if (r := region_code(v)) is not None))
 
     def apply(self, batch: Sequence[Item]) -> list[Decision]:
         """Replace what is found (or drop the record); keep records where nothing is."""
@@ -270,8 +313,9 @@ class Pii(Step):
         counts: Counter[str] = Counter()
         numbers: dict[tuple[str, str], int] = {}
         new: dict[str, str] = {}
+        regions = self.regions_of(record)
         for path, text in text_fields(record, self.options.fields):
-            findings = self.find(text)
+            findings = self.find(text, regions=regions)
             if not findings:
                 continue
             counts.update(f.entity for f in findings)
@@ -318,19 +362,10 @@ class Pii(Step):
         return f"<{entity}_{numbers[key]}>"
 
 
-def _analyze(
-    recognizer: Any, entity: str, text: str, windows: Iterator[re.Match[str]] | None
-) -> Iterator[tuple[int, int, float]]:
-    """(start, end, score) of the recognizer's results, on the whole text or only around the
-    pre-check's matches (phonenumbers scans the whole text once per region: slow on long texts).
-    A window reaches over an extension after the digits, which phonenumbers makes part of the
-    number ("212-555-0123 ext. 12345"): cut, it would be missed or, worse, end mid-extension."""
-    for m in windows or [None]:
-        lo, hi = (0, len(text)) if m is None else (max(0, m.start() - 4), m.end() + 4)
-        if m is not None and (ext := _PHONE_EXTENSION.match(text, m.end())):
-            hi = ext.end() + 4
-        for r in recognizer.analyze(text[lo:hi], [entity], None):
-            yield lo + r.start, lo + r.end, r.score
+def _analyze(recognizer: Any, entity: str, text: str) -> Iterator[tuple[int, int, float]]:
+    """(start, end, score) of a Presidio recognizer's results on ``text``."""
+    for r in recognizer.analyze(text, [entity], None):
+        yield r.start, r.end, r.score
 
 
 def _has_context(text: str, start: int, context: tuple[str, ...]) -> bool:
@@ -373,11 +408,36 @@ def _entropy(value: str) -> float:
     return -sum(k / n * math.log2(k / n) for k in Counter(value).values())
 
 
+_HIDDEN = ("transformers", "torch")
+"""Modules Presidio imports for its NLP engines (``try: import …``), unused by patterns."""
+
+
+def _import_presidio() -> None:
+    """Import ``presidio_analyzer`` with transformers and torch hidden (an entry of ``None``
+    in ``sys.modules`` makes their import raise ImportError, which Presidio and thinc handle),
+    then put them back: a later ``import torch`` loads it as usual."""
+    import sys
+
+    if "presidio_analyzer" in sys.modules:
+        return
+    hidden = [name for name in _HIDDEN if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import presidio_analyzer.predefined_recognizers  # noqa: F401
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+
+
 @cache
 def _recognizers() -> dict[str, tuple[Any, tuple[str, ...]]]:
     """(recognizer, its context words) per entity, built once per process (imports Presidio)."""
     import regex
     import tldextract
+
+    _import_presidio()
     from presidio_analyzer import Pattern, PatternRecognizer
     from presidio_analyzer import predefined_recognizers as presidio
 
@@ -406,7 +466,6 @@ def _recognizers() -> dict[str, tuple[Any, tuple[str, ...]]]:
 
     out: dict[str, Any] = {
         "EMAIL_ADDRESS": OfflineEmailRecognizer(),
-        "PHONE_NUMBER": presidio.PhoneRecognizer(),
         "CREDIT_CARD": presidio.CreditCardRecognizer(
             patterns=[
                 *presidio.CreditCardRecognizer.PATTERNS,
