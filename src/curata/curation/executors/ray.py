@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -73,8 +75,32 @@ def _import_ray() -> Any:
     return ray
 
 
+REACH_TIMEOUT_S = 10.0
+"""How long :func:`_check_reachable` waits for a cluster's GCS port to accept a connection."""
+_HOST_PORT = re.compile(r"^\[?(?P<host>[^\[\]/]+?)\]?:(?P<port>\d{1,5})$")
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a ``HOST:PORT`` where nothing listens: ``ray.init`` itself retries for
+    minutes. Other forms (``auto``, ``ray://…``) are left to Ray."""
+    match = _HOST_PORT.match(address)
+    if match is None:
+        return
+    host, port = match["host"], int(match["port"])
+    try:
+        socket.create_connection((host, port), timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise RayExecutorError(
+            f"could not reach the Ray cluster at {address}: nothing accepted a connection on "
+            f"{host}:{port} within {REACH_TIMEOUT_S:g} s ({reason}); is its head node running?"
+        ) from exc
+
+
 def _connect(ray: Any, address: str | None) -> None:
     quiet = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+    if address is not None:
+        _check_reachable(address)
     try:
         if address is None:
             ray.init(num_cpus=os.cpu_count() or 1, **quiet)
