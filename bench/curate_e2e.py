@@ -280,8 +280,8 @@ def child_curate(
         import ray
 
         t = time.perf_counter()
-        ray.init(num_cpus=ray_cpus, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False)  # fmt: skip
+        ray.init(address="local", num_cpus=ray_cpus, include_dashboard=False,
+                 logging_level=logging.WARNING, log_to_driver=False)  # fmt: skip
         ray_start_s = time.perf_counter() - t
     ws = bl.open_workspace(home)
     baseline_rss = proc.memory_info().rss

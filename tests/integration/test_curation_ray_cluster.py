@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,15 +40,19 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def head() -> Iterator[str]:
-    """A one-CPU Ray head node in its own process group; its GCS address."""
+    """A one-CPU Ray head node in its own process group; its GCS address. Its session files
+    live in a temporary directory of its own (short: Ray's socket paths must fit in 107
+    bytes), so it leaves no ``/tmp/ray/ray_current_cluster`` behind for later ``ray.init``."""
     pytest.importorskip("ray")
     if not RAY.exists():
         pytest.fail(f"the ray extra is installed but {RAY} is missing")
     port = _free_port()
     env = {**os.environ, **TOKEN}
+    temp = tempfile.mkdtemp(prefix="cr", dir="/tmp")
     proc = subprocess.Popen(
         [str(RAY), "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
-         "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats"],
+         "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",
+         f"--temp-dir={temp}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True,
     )  # fmt: skip
     address = f"127.0.0.1:{port}"
@@ -71,6 +77,7 @@ def head() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(with_group, signal.SIGKILL)
             proc.wait(timeout=10)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _cli(home: Path, *args: str, database_url: str | None) -> subprocess.CompletedProcess[str]:

@@ -103,7 +103,8 @@ def _connect(ray: Any, address: str | None) -> None:
         _check_reachable(address)
     try:
         if address is None:
-            ray.init(num_cpus=os.cpu_count() or 1, **quiet)
+            # "local": a new cluster, even where a `ray start` left its address in /tmp/ray
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, **quiet)
         else:
             ray.init(address=address, **quiet)
     except Exception as exc:
