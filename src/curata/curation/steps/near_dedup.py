@@ -90,7 +90,9 @@ class NearDedupParams(TextParams):
         default=0.8, gt=0, le=1, description="Jaccard similarity at which records are duplicates."
     )
     bands: int | None = Field(
-        default=None, ge=1, description="LSH bands (with rows; default: chosen from threshold)."
+        default=None,
+        ge=1,
+        description="LSH bands (with rows; default: from threshold and candidate_recall).",
     )
     rows: int | None = Field(default=None, ge=1, description="Signature slots per LSH band.")
     backend: Literal["rensa", "datasketch"] = Field(
