@@ -258,12 +258,13 @@ class _ShingleSpill:
     def __init__(self) -> None:
         self.file = tempfile.TemporaryFile(prefix="curata-near-dedup-")  # noqa: SIM115
         self.written = 0
-        self.offsets: list[np.ndarray] = []
-        self.view: np.ndarray | None = None
+        self.parts: list[np.ndarray] = []  # each batch's record starts, as appended
+        self.view: np.ndarray | None = None  # the file, mapped once appending is over
+        self.starts: list[int] = []  # every record's start, and the end
 
     def append(self, shingles: np.ndarray, offsets: np.ndarray) -> None:
         self.file.write(np.ascontiguousarray(shingles, _U64).tobytes())
-        self.offsets.append(offsets[:-1].astype(np.int64) + self.written)
+        self.parts.append(offsets[:-1].astype(np.int64) + self.written)
         self.written += len(shingles)
 
     def exact_jaccard(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -271,13 +272,14 @@ class _ShingleSpill:
         each pair's ~100 hashes: about twice as fast as sorting blocks of pairs in numpy."""
         if self.view is None:
             self.file.flush()
-            self.offsets = [np.concatenate([*self.offsets, np.array([self.written], np.int64)])]
+            self.starts = np.concatenate([*self.parts, [self.written]]).tolist()
+            self.parts = []
             self.view = (
                 np.memmap(self.file, _U64, mode="r", shape=(self.written,)).view(np.ndarray)
                 if self.written
                 else np.empty(0, _U64)
             )
-        starts, view = self.offsets[0].tolist(), self.view
+        starts, view = self.starts, self.view
         out = np.empty(len(i), np.float64)
         for k, (a, b) in enumerate(zip(i.tolist(), j.tolist(), strict=True)):
             sa = set(view[starts[a] : starts[a + 1]].tolist())
