@@ -13,13 +13,11 @@ import re
 from array import array
 from collections.abc import Sequence
 from functools import cache, partial
-from itertools import chain, pairwise
+from itertools import chain
 
 import numpy as np
 
 WORD = re.compile(r"\w+")
-STREAM_BYTES = 1 << 18
-"""Texts are split and hashed in runs of about this many bytes (so the arrays stay in cache)."""
 _U64 = np.uint64
 _BASE = 0x100000001B3
 _BASE_INV = pow(_BASE, -1, 1 << 64)
@@ -137,54 +135,36 @@ def _word_bytes(data: np.ndarray) -> np.ndarray:
 
 
 def batch_shingle_hashes(
-    texts: Sequence[str], ngram: int, min_words: int = 1, *, stream_bytes: int = STREAM_BYTES
+    texts: Sequence[str], ngram: int, min_words: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Word counts of ``texts``, and :func:`shingle_hashes` of those with at least
-    ``min_words`` words (as :func:`words_of` splits them), tokenised as byte streams of about
-    ``stream_bytes`` each."""
+    ``min_words`` words (as :func:`words_of` splits them), from one byte stream of the whole
+    batch (hashed by :func:`curata.curation.kernels.stream_shingle_hashes`)."""
+    from curata.curation.kernels import stream_shingle_hashes
+
+    data, bounds = _lowered_stream(texts)
+    return stream_shingle_hashes(data, _word_bytes(data), bounds, ngram, min_words)
+
+
+def _lowered_stream(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The lowercased texts as one UTF-8 stream ``\n t0 \n t1 ... \n``, and the offset of
+    the ``\n`` after each text. (Texts are lowercased one by one: lowercasing the joined
+    batch is twice as slow once one text is not ASCII, which makes the whole string wide.)"""
     encoded = [t.lower().encode("utf-8", "surrogatepass") for t in texts]
-    sizes = np.fromiter(map(len, encoded), np.int64, len(encoded)) + 1
-    cuts = np.flatnonzero(np.diff(np.cumsum(sizes) // stream_bytes)) + 1
-    bounds = [0, *cuts.tolist(), len(encoded)]
-    parts = [_stream_hashes(encoded[a:b], ngram, min_words) for a, b in pairwise(bounds)]
-    shift = np.cumsum([_U64(0)] + [offsets[-1] for _, _, offsets in parts[:-1]], dtype=_U64)
-    return (
-        np.concatenate([counts for counts, _, _ in parts]),
-        np.concatenate([hashes for _, hashes, _ in parts]),
-        np.concatenate(
-            [[_U64(0)]] + [o[1:] + k for (_, _, o), k in zip(parts, shift, strict=True)]
-        ),
-    )
-
-
-def _stream_hashes(
-    encoded: Sequence[bytes], ngram: int, min_words: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`batch_shingle_hashes` of lowercased UTF-8 texts, as one byte stream."""
     data = np.frombuffer(b"\n".join((b"", *encoded, b"")), np.uint8)
-    mask = _word_bytes(data)
-    edges = np.flatnonzero(mask[1:] != mask[:-1]) + 1
-    starts, ends = edges[::2], edges[1::2]
-    bounds = np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)) + 1)
-    counts = np.diff(np.searchsorted(starts, np.concatenate(([0], bounds))))
-    kept = counts >= min_words
-    if not kept.all():
-        keep_word = np.repeat(kept, counts)
-        lo, size = starts[~keep_word], (ends - starts)[~keep_word]
-        mask[np.repeat(lo - np.cumsum(size) + size, size) + np.arange(size.sum())] = False
-        starts, ends = starts[keep_word], ends[keep_word]
-    mask[ends] = True  # the byte after a word becomes the space before the next
-    stream = data[mask]
-    lengths = ends - starts
-    ends = np.cumsum(lengths + 1) - 1
-    stream[ends] = 32
-    hashes, offsets = _hash_shingles(stream, ends - lengths, ends, counts[kept], ngram)
-    return counts, hashes, offsets
+    return data, np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)) + 1)
 
 
-def _rensa_signatures(
-    hashes: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int
+def flat_signatures(
+    hashes: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int, backend: str
 ) -> np.ndarray:
+    """MinHash signatures (``rows x num_perm``, uint32) of the rows of flat shingle hashes
+    (row ``d`` is ``hashes[offsets[d] : offsets[d + 1]]``), by the compiled kernel
+    (``numba``) or rensa's digest matrix."""
+    if backend == "numba":
+        from curata.curation.kernels import minhash_signatures, permutations
+
+        return minhash_signatures(hashes, offsets, *permutations(num_perm, seed))
     import rensa
 
     matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, num_perm, seed)
@@ -198,8 +178,8 @@ def signatures(
     """MinHash signatures (``len(docs) x num_perm``, uint32) of word lists' shingle sets."""
     if not docs:
         return np.empty((0, num_perm), np.uint32)
-    if backend == "rensa":
-        return _rensa_signatures(*shingle_hashes(docs, ngram), num_perm, seed)
+    if backend != "datasketch":
+        return flat_signatures(*shingle_hashes(docs, ngram), num_perm, seed, backend)
     from datasketch import MinHash
 
     sets = ([s.encode() for s in shingles(words, ngram)] for words in docs)

@@ -155,6 +155,8 @@ def text_fields(record: Record, fields: Literal["auto"] | Iterable[str]) -> list
 
 def joined_text(record: Record, fields: Literal["auto"] | Iterable[str]) -> str:
     """The selected texts joined by a blank line (what a whole-record filter measures)."""
+    if record.kind == "text" and (fields == "auto" or "text" in fields):
+        return record.text or ""  # the common case, without building the field list
     return "\n\n".join(text for _, text in text_fields(record, fields))
 
 

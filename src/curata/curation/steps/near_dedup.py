@@ -1,10 +1,11 @@
 """Near-duplicate removal: MinHash signatures, LSH banding, union-find clusters, one survivor.
 
 A record's shingles are its runs of ``ngram`` lowercased ``\\w+`` words (see
-:mod:`curata.curation.shingling`, which also computes the signatures). A record with at least
-``min_words`` but fewer than ``ngram`` words is one shingle (all its words), so it only matches
-a record with the same words in the same order; a record with fewer than ``min_words`` words is
-kept and never compared.
+:mod:`curata.curation.shingling`, which also computes the signatures, and
+:mod:`curata.curation.kernels`, the compiled loops of the hashing and the exact check). A
+record with at least ``min_words`` but fewer than ``ngram`` words is one shingle (all its
+words), so it only matches a record with the same words in the same order; a record with
+fewer than ``min_words`` words is kept and never compared.
 
 Candidates are records sharing a bucket in any LSH band (band ``i`` hashes signature slots
 ``i*rows .. (i+1)*rows``, as datasketch's ``MinHashLSH`` does). Unless given, bands and rows are
@@ -48,8 +49,8 @@ from pydantic import Field, field_validator
 
 from curata.curation.shingling import (
     _mix,
-    _rensa_signatures,
     batch_shingle_hashes,
+    flat_signatures,
     shingle_hashes,
     shingles,
     signatures,
@@ -95,8 +96,10 @@ class NearDedupParams(TextParams):
         description="LSH bands (with rows; default: from threshold and candidate_recall).",
     )
     rows: int | None = Field(default=None, ge=1, description="Signature slots per LSH band.")
-    backend: Literal["rensa", "datasketch"] = Field(
-        default="rensa", description="MinHash library: rensa (fast) or datasketch (reference)."
+    backend: Literal["numba", "rensa", "datasketch"] = Field(
+        default="rensa",
+        description="MinHash implementation: rensa, numba (Curata's own, compiled: "
+        "fastest) or datasketch (reference).",
     )
     seed: int = Field(default=42, ge=0, lt=1 << 32, description="Seed of the permutations.")
     keep: Literal["first", "longest"] = Field(
@@ -195,14 +198,25 @@ def distinct(values: np.ndarray) -> np.ndarray:
     return ordered[keep]
 
 
+def _stable_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.argsort(values, kind="stable")`` and the sorted values: an introsort (about twice
+    as fast on 64-bit keys), then the runs of equal values put back in index order."""
+    order = np.argsort(values)
+    ordered = values[order]
+    tied = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if len(tied):
+        at = distinct(np.concatenate((tied, tied + 1)))
+        order[at] = order[at][np.lexsort((order[at], ordered[at]))]
+    return order, ordered
+
+
 def bucket_pairs(keys: np.ndarray, window: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``(i, j)``, ``i < j``, sharing a bucket in some band (each pair once); in a
     bucket of more than ``window + 1`` records each links to its next ``window``."""
     n = len(keys)
     found = []
     for band in keys.T:
-        order = np.argsort(band, kind="stable")
-        ordered = band[order]
+        order, ordered = _stable_order(band)
         for d in range(1, min(window, n - 1) + 1):
             same = np.flatnonzero(ordered[d:] == ordered[:-d])
             if not len(same):
@@ -260,7 +274,7 @@ class _ShingleSpill:
         self.written = 0
         self.parts: list[np.ndarray] = []  # each batch's record starts, as appended
         self.view: np.ndarray | None = None  # the file, mapped once appending is over
-        self.starts: list[int] = []  # every record's start, and the end
+        self.starts = np.empty(0, np.int64)  # every record's start, and the end
 
     def append(self, shingles: np.ndarray, offsets: np.ndarray) -> None:
         self.file.write(np.ascontiguousarray(shingles, _U64).tobytes())
@@ -268,25 +282,20 @@ class _ShingleSpill:
         self.written += len(shingles)
 
     def exact_jaccard(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Exact Jaccard of the shingle sets of each pair (records by index). Python sets of
-        each pair's ~100 hashes: about twice as fast as sorting blocks of pairs in numpy."""
+        """Exact Jaccard of the shingle sets of each pair (records by index), by
+        :func:`curata.curation.kernels.pair_jaccard`."""
+        from curata.curation.kernels import pair_jaccard
+
         if self.view is None:
             self.file.flush()
-            self.starts = np.concatenate([*self.parts, [self.written]]).tolist()
+            self.starts = np.concatenate([*self.parts, [self.written]]).astype(np.int64)
             self.parts = []
             self.view = (
                 np.memmap(self.file, _U64, mode="r", shape=(self.written,)).view(np.ndarray)
                 if self.written
                 else np.empty(0, _U64)
             )
-        starts, view = self.starts, self.view
-        out = np.empty(len(i), np.float64)
-        for k, (a, b) in enumerate(zip(i.tolist(), j.tolist(), strict=True)):
-            sa = set(view[starts[a] : starts[a + 1]].tolist())
-            sb = set(view[starts[b] : starts[b + 1]].tolist())
-            both = len(sa.intersection(sb))
-            out[k] = both / (len(sa) + len(sb) - both)
-        return out
+        return pair_jaccard(self.view, self.starts, i.astype(np.int64), j.astype(np.int64))
 
     def close(self) -> None:
         self.view = None
@@ -336,11 +345,11 @@ class NearDedup(Step):
     def summarize(self, batch: Sequence[Item]) -> SignatureBatch:
         p = self.params
         texts = [joined_text(record, p.fields) for _, record in batch]
-        if p.backend == "rensa":
+        if p.backend != "datasketch":
             counts, hashes, offsets = batch_shingle_hashes(texts, p.ngram, p.min_words)
             kept = counts >= p.min_words
             sigs = (
-                _rensa_signatures(hashes, offsets, p.num_perm, p.seed)
+                flat_signatures(hashes, offsets, p.num_perm, p.seed, p.backend)
                 if kept.any()
                 else np.empty((0, p.num_perm), np.uint32)
             )
