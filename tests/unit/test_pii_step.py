@@ -325,6 +325,11 @@ def test_phone_regions_and_a_records_region_decide_validity() -> None:
         record = Record.from_text(text, metadata={"person": {"locale": unknown}})
         assert decide(step, record) is KEEP, unknown
     assert decide(step, Record.from_text(text)) is KEEP  # no metadata field at all
+    london = "Call in at 020 7946 0958 tomorrow"  # valid in GB only
+    step = pii(phone_regions=("CZ",), region_field="locale")
+    for locale in ("en_GB", "en_UK", "UK", "en-uk"):  # UK: the reserved code locales use
+        record = Record.from_text(london, metadata={"locale": locale})
+        assert decide(step, record).details["found"] == {"PHONE_NUMBER": 1}, locale
 
 
 def test_bad_phone_regions_are_errors_naming_the_parameter() -> None:

@@ -138,14 +138,19 @@ _GAP = re.compile(r"\s\s|[\t\n]")
 _BEFORE_CHARS = 80
 
 
+_REGION_ALIASES = {"UK": "GB"}
+
+
 def region_code(value: Any) -> str | None:
     """The region a metadata value names: a locale (``de_DE``, ``de-DE``, ``sr_Latn_RS``,
     ``en_US.UTF-8``) or a region code (``DE``, ``de``); None when it names none phonenumbers
-    knows. A bare code is read as a region: ``CA`` is Canada, not Catalan."""
+    knows. A bare code is read as a region: ``CA`` is Canada, not Catalan. ``UK``, which ISO
+    3166-1 reserves for the United Kingdom at its request and locales such as ``en_UK`` use,
+    is read as ``GB``."""
     if not isinstance(value, str):
         return None
     parts = re.split(r"[_\-]", value.strip().split(".")[0].split("@")[0])
-    code = parts[-1].upper()
+    code = _REGION_ALIASES.get(parts[-1].upper(), parts[-1].upper())
     return code if code in SUPPORTED_REGIONS else None
 
 
