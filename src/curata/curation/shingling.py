@@ -1,10 +1,12 @@
 """Word shingles and their MinHash signatures, for whole batches of texts at once.
 
 Text is lowercased and split into words by the regex ``\\w+``; a text's shingles are its runs
-of ``ngram`` consecutive words joined by one space (all its words if it has fewer). With rensa,
-a batch is split and hashed as one UTF-8 byte stream in numpy (the same words and shingle
-hashes as splitting each text with :func:`words_of`), and rensa computes all its signatures in
-one call; datasketch is the reference backend. Pure functions: no state but a cache of powers.
+of ``ngram`` consecutive words joined by one space (all its words if fewer). A batch is split
+and hashed as one UTF-8 byte stream by a compiled loop (the same words and shingle hashes as
+splitting each text with :func:`words_of` and hashing with :func:`shingle_hashes`, the numpy
+reference), and its signatures are computed in one call: by Curata's compiled MinHash
+(``numba``) or rensa; datasketch is the reference backend. Pure functions: no state but a
+cache of powers.
 """
 
 from __future__ import annotations

@@ -97,9 +97,9 @@ class NearDedupParams(TextParams):
     )
     rows: int | None = Field(default=None, ge=1, description="Signature slots per LSH band.")
     backend: Literal["numba", "rensa", "datasketch"] = Field(
-        default="rensa",
-        description="MinHash implementation: rensa, numba (Curata's own, compiled: "
-        "fastest) or datasketch (reference).",
+        default="numba",
+        description="MinHash implementation: numba (Curata's own, compiled: fastest), rensa, "
+        "or datasketch (reference).",
     )
     seed: int = Field(default=42, ge=0, lt=1 << 32, description="Seed of the permutations.")
     keep: Literal["first", "longest"] = Field(
@@ -329,7 +329,7 @@ class NearDedup(Step):
         "Near-duplicate removal: MinHash over word n-grams, LSH, clusters, one survivor each."
     )
     Params: ClassVar[type[NearDedupParams]] = NearDedupParams
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"  # 3: the numba MinHash by default (2: recall bands, exact)
     needs_all: ClassVar[bool] = True
     params: NearDedupParams
 
