@@ -63,17 +63,11 @@ from curata.curation.steps.base import (
 )
 from curata.curation.steps.field_filter import metadata_value
 from curata.curation.steps.pii_phone import (
-    IDENTIFIER_WORDS,
     PRESIDIO_REGIONS,
     check_regions,
     find_phones,
-    named_identifier,
     region_code,
 )
-
-NOT_CARDS = IDENTIFIER_WORDS - {"card", "credit", "debit", "account", "acct", "transaction"}
-"""Nouns naming a number that is no payment card even when it passes Luhn's check (an IMEI
-carries a Luhn digit; so may a licence, serial or membership number)."""
 
 ENTITIES = (  # Presidio's recognizers, then Curata's secret patterns
     *("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS", "US_SSN", "URL"),
@@ -292,8 +286,6 @@ class Pii(Step):
                 recognizer, context = _recognizers()[entity]
                 results = []
                 for start, end, score in _analyze(recognizer, entity, text):
-                    if entity == "CREDIT_CARD" and named_identifier(text, start) in NOT_CARDS:
-                        continue  # a Luhn-valid IMEI or licence number, say
                     if context and _has_context(text, start, context):
                         score = min(1.0, max(score + _CONTEXT_BOOST, _CONTEXT_FLOOR))
                     results.append((start, end, score))

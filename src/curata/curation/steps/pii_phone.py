@@ -199,18 +199,6 @@ def find_phones(text: str, regions: Sequence[str]) -> list[tuple[int, int, float
     return sorted(out)
 
 
-def named_identifier(text: str, start: int) -> str | None:
-    """The noun of :data:`IDENTIFIER_WORDS` that names the number at ``start``: the nearest
-    word before it on its line, past filler and head words ("IMEI number", "licence no. ..."),
-    or None when that word is no such noun."""
-    line_start = text.rfind("\n", 0, start) + 1
-    before = text[max(line_start, start - _BEFORE_CHARS) : start].lower()
-    for word in reversed(_WORDS.findall(before)[-5:]):
-        if word not in FILLER_WORDS and word not in HEAD_WORDS:
-            return word if word in IDENTIFIER_WORDS else None
-    return None
-
-
 def phone_context(text: str, start: int, end: int) -> bool | None:
     """True when a phone word is next to ``text[start:end]``, False when none is, None when the
     nearest word before it names another kind of number (then it is no phone)."""
