@@ -149,8 +149,8 @@ def batch_shingle_hashes(
 
 
 def _lowered_stream(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The lowercased texts as one UTF-8 stream ``\n t0 \n t1 ... \n``, and the offset of
-    the ``\n`` after each text. (Texts are lowercased one by one: lowercasing the joined
+    """The lowercased texts as one UTF-8 stream ``\\n t0 \\n t1 ... \\n``, and the offset of
+    the ``\\n`` after each text. (Texts are lowercased one by one: lowercasing the joined
     batch is twice as slow once one text is not ASCII, which makes the whole string wide.)"""
     encoded = [t.lower().encode("utf-8", "surrogatepass") for t in texts]
     data = np.frombuffer(b"\n".join((b"", *encoded, b"")), np.uint8)
