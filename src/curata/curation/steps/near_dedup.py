@@ -2,7 +2,7 @@
 
 A record's shingles are its runs of ``ngram`` lowercased ``\\w+`` words (see
 :mod:`curata.curation.shingling`, which also computes the signatures, and
-:mod:`curata.curation.kernels`, the compiled loops of the hashing and the exact check). A
+:mod:`curata.curation.kernels`, the compiled hashing, MinHash and exact check). A
 record with at least ``min_words`` but fewer than ``ngram`` words is one shingle (all its
 words), so it only matches a record with the same words in the same order; a record with
 fewer than ``min_words`` words is kept and never compared.
