@@ -125,3 +125,36 @@ def test_bad_imports_add_nothing(labelled) -> None:
     items[0]["annotations"][0]["completed_by"] = "newcomer"
     result = ws.transfer.import_("dst", items, "labelstudio", create_users=True)
     assert result.users_created == ["newcomer"] and ws.workforce.get("newcomer").role == "annotator"
+
+
+@pytest.mark.parametrize("fmt", ["labelstudio", "argilla"])
+def test_export_leaves_out_records_above_the_clearance(ws, tmp_path: Path, fmt: str) -> None:
+    ws.sources.add(
+        "medical",
+        kind="vendor",
+        license="LicenseRef-dua",
+        origin="s3://m",
+        sensitivity="restricted",
+    )
+    ws.ingest(
+        [write_jsonl(tmp_path / "a.jsonl", [{"text": "public note"}])], source="web", dataset="mix"
+    )
+    ws.ingest(
+        [write_jsonl(tmp_path / "b.jsonl", [{"text": "patient record"}])],
+        source="medical",
+        dataset="mix",
+        append=True,
+    )
+    schema = {"questions": [{"type": "label", "name": "ok", "labels": ["yes", "no"]}]}
+    ws.projects.create("notes", version="mix@2", schema=schema, overlap=1)
+
+    def texts(clearance: str | None) -> list[str]:
+        items = ws.transfer.export("notes", fmt, clearance=clearance)
+        return sorted((i["data"] if fmt == "labelstudio" else i)["text"] for i in items)
+
+    assert texts("internal") == ["public note"]
+    assert texts("confidential") == ["public note"]
+    assert texts("restricted") == ["patient record", "public note"]
+    assert texts(None) == ["patient record", "public note"]
+    with pytest.raises(InputError, match="clearance: 'secret' is not one of"):
+        ws.transfer.export("notes", fmt, clearance="secret")

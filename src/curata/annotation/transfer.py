@@ -22,6 +22,7 @@ from curata.annotation.interchange import (
 from curata.annotation.projects import ProjectService
 from curata.annotation.review import current_annotations
 from curata.annotation.schema import AnswerError, Schema, validate_answers
+from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import InputError, NotFoundError
 from curata.governance import audit
 from curata.store.db import write_transaction
@@ -59,18 +60,25 @@ class TransferService:
         self._projects = projects
         self._actor = actor
 
-    def export(self, project_name: str, fmt: str) -> list[dict[str, Any]]:
-        """Every live item with its current annotations, in ``labelstudio`` or ``argilla`` shape."""
+    def export(
+        self, project_name: str, fmt: str, *, clearance: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every live item with its current annotations, in ``labelstudio`` or ``argilla`` shape.
+
+        ``clearance`` (a name of :data:`CLEARANCE`) leaves out every item whose record needs more;
+        None exports all of them.
+        """
         if fmt not in FORMATS:
             raise InputError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        if clearance is not None and clearance not in CLEARANCE:
+            raise InputError(f"clearance: {clearance!r} is not one of {', '.join(CLEARANCE)}")
         with self._sessions() as session:
             project = self._projects.row(session, project_name)
             schema = self._projects.schema(session, project)
-            tasks = session.scalars(
-                select(TaskRow)
-                .where(TaskRow.project_id == project.id, TaskRow.kind == "live")
-                .order_by(TaskRow.id)
-            ).all()
+            query = select(TaskRow).where(TaskRow.project_id == project.id, TaskRow.kind == "live")
+            if clearance is not None:
+                query = query.where(TaskRow.clearance <= CLEARANCE[clearance])
+            tasks = session.scalars(query.order_by(TaskRow.id)).all()
             names = dict(session.execute(select(UserRow.id, UserRow.name)).all())
             records = self._store.take_records([t.row for t in tasks])
             out = []
