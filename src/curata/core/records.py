@@ -1,4 +1,5 @@
-"""Records: one unit of training data (text, chat messages, or a prompt/response pair)."""
+"""Records: one unit of training data (text, chat messages, a prompt/response pair, or a
+prompt with two or more candidate responses to compare)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from typing import Any, Literal
 
 from curata.core.ids import canonical_json, content_id
 
-RecordKind = Literal["text", "chat", "pair"]
-RECORD_KINDS: tuple[RecordKind, ...] = ("text", "chat", "pair")
+RecordKind = Literal["text", "chat", "pair", "pairwise"]
+RECORD_KINDS: tuple[RecordKind, ...] = ("text", "chat", "pair", "pairwise")
+MAX_RESPONSES = 26
+"""Candidates of a pairwise record are lettered A..Z by position."""
+CONTEXT_END_ROLES = frozenset({"user", "tool"})
+"""A pairwise chat context ends with the turn its candidate responses answer."""
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 RESERVED_FIELDS = frozenset({"curata_id"})
 """Written into exports and ignored on ingest, so an export re-ingests to the same ids."""
@@ -28,6 +33,11 @@ class RecordShapeError(ValueError):
 class Record:
     """One unit of data; its id is the hash of its canonical content and metadata.
 
+    A ``pairwise`` record holds a prompt (``prompt``, plain text, or ``messages``, a chat
+    context) and ``responses``: two or more candidates, each ``{"id", "text", ...provenance}``
+    (see :func:`check_responses`). In the record store its candidates are kept as JSON in the
+    ``response`` column, so stores written before the kind existed need no migration.
+
     The canonical form, the metadata JSON and the id are computed once and cached (ingest
     needs all three for every record).
     """
@@ -38,6 +48,7 @@ class Record:
     prompt: str | None = None
     response: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    responses: list[dict[str, Any]] | None = None
     _cache: dict[str, str | None] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -62,12 +73,45 @@ class Record:
         """Build a prompt/response record."""
         return cls(kind="pair", prompt=prompt, response=response, metadata=metadata or {})
 
+    @classmethod
+    def from_pairwise(
+        cls,
+        prompt: str | list[dict[str, Any]],
+        responses: list[Any],
+        metadata: dict[str, Any] | None = None,
+    ) -> Record:
+        """Build a pairwise record: a prompt (text, or a chat context as ``messages``) and
+        two or more candidate responses (checked and lettered by :func:`check_responses`)."""
+        candidates = check_responses(responses)
+        if isinstance(prompt, str):
+            return cls(
+                kind="pairwise", prompt=prompt, responses=candidates, metadata=metadata or {}
+            )
+        check_messages(prompt)
+        last = len(prompt) - 1
+        if prompt[last]["role"] not in CONTEXT_END_ROLES:
+            raise RecordShapeError(
+                f"a chat context ends with the turn the responses answer (user or tool), "
+                f"not {prompt[last]['role']!r}",
+                f"messages[{last}].role",
+            )
+        return cls(kind="pairwise", messages=prompt, responses=candidates, metadata=metadata or {})
+
+    def response_ids(self) -> list[str]:
+        """The ids of a pairwise record's candidates, in order (empty for other kinds)."""
+        return [r["id"] for r in self.responses or []]
+
     def content(self) -> dict[str, Any]:
         """Return the kind-specific content fields (without metadata)."""
         if self.kind == "text":
             return {"text": self.text}
         if self.kind == "chat":
             return {"messages": self.messages}
+        if self.kind == "pairwise":
+            context: dict[str, Any] = (
+                {"prompt": self.prompt} if self.messages is None else {"messages": self.messages}
+            )
+            return {**context, "responses": self.responses}
         return {"prompt": self.prompt, "response": self.response}
 
     @property
@@ -97,6 +141,9 @@ class Record:
                 body = f'"kind":"text","metadata":{meta},"text":{canonical_json(self.text)}'
             elif self.kind == "chat":
                 body = f'"kind":"chat","messages":{self._messages_json()},"metadata":{meta}'
+            elif self.kind == "pairwise":
+                whole = {"kind": "pairwise", **self.content(), "metadata": self.metadata}
+                body = canonical_json(whole)[1:-1]
             else:
                 prompt, response = canonical_json(self.prompt), canonical_json(self.response)
                 body = f'"kind":"pair","metadata":{meta},"prompt":{prompt},"response":{response}'
@@ -118,21 +165,29 @@ class Record:
             "text": self.text,
             "messages": self._messages_json(),
             "prompt": self.prompt,
-            "response": self.response,
+            "response": self.response if self.responses is None else self._responses_json(),
             "metadata": self.metadata_json,
         }
+
+    def _responses_json(self) -> str:
+        cached = self._cache.get("responses")
+        if cached is None:
+            cached = self._cache["responses"] = canonical_json(self.responses)
+        return cached
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Record:
         """Rebuild a record from a stored row (the inverse of :meth:`to_row`)."""
         messages = row.get("messages")
+        pairwise = row["kind"] == "pairwise"
         return cls(
             kind=row["kind"],
             text=row.get("text"),
             messages=None if messages is None else json.loads(messages),
             prompt=row.get("prompt"),
-            response=row.get("response"),
+            response=None if pairwise else row.get("response"),
             metadata=json.loads(row.get("metadata") or "{}"),
+            responses=json.loads(row["response"]) if pairwise else None,
         )
 
     def to_flat(self) -> dict[str, Any]:
@@ -172,3 +227,69 @@ def check_messages(messages: Any) -> None:
                 f"content must be a string or a list of parts, got {type(content).__name__}",
                 f"{path}.content",
             )
+
+
+RESPONSE_TEXT_FIELDS = ("text", "content", "response")
+"""Where a candidate object may hold its text (stored as ``text``); its other fields
+(``model``, ``temperature``, …) are its provenance and are kept."""
+
+
+def response_letter(position: int) -> str:
+    """The letter of the candidate at ``position`` (0 → ``A``)."""
+    return chr(ord("A") + position)
+
+
+def check_responses(responses: Any) -> list[dict[str, Any]]:
+    """Check and normalise a pairwise record's candidates; raise :class:`RecordShapeError`
+    naming the path (``responses[1].text``).
+
+    A candidate is a string or an object with its text in ``text`` (or ``content`` or
+    ``response``) and any provenance fields. Each gets an ``id``: its own (a non-empty string,
+    distinct from the others) or its letter by position (``A``, ``B``, …).
+    """
+    if not isinstance(responses, list):
+        raise RecordShapeError(
+            f"expected a list of candidate responses, got {type(responses).__name__}",
+            "responses",
+        )
+    if len(responses) < 2:
+        raise RecordShapeError(
+            f"a pairwise record needs at least two responses, got {len(responses)}", "responses"
+        )
+    if len(responses) > MAX_RESPONSES:
+        raise RecordShapeError(
+            f"at most {MAX_RESPONSES} responses, got {len(responses)}", "responses"
+        )
+    out: list[dict[str, Any]] = []
+    for i, candidate in enumerate(responses):
+        path = f"responses[{i}]"
+        if isinstance(candidate, str):
+            out.append({"id": response_letter(i), "text": candidate})
+            continue
+        if not isinstance(candidate, dict):
+            raise RecordShapeError(
+                f"expected a string or an object with 'text', got {type(candidate).__name__}",
+                path,
+            )
+        held = [k for k in RESPONSE_TEXT_FIELDS if k in candidate]
+        if len(held) != 1:
+            problem = "missing 'text'" if not held else f"give only one of {', '.join(held)}"
+            raise RecordShapeError(problem, f"{path}.text")
+        text = candidate[held[0]]
+        if not isinstance(text, str):
+            raise RecordShapeError(
+                f"expected a string, got {type(text).__name__}", f"{path}.{held[0]}"
+            )
+        own = candidate.get("id", response_letter(i))
+        if not isinstance(own, str) or not own.strip():
+            raise RecordShapeError("an id must be a non-empty string", f"{path}.id")
+        rest = {k: v for k, v in candidate.items() if k not in (held[0], "id")}
+        out.append({**rest, "id": own, "text": text})
+    ids = [c["id"] for c in out]
+    for i, own in enumerate(ids):
+        others = ids[:i] + [response_letter(j) for j in range(len(ids)) if j != i]
+        if own in others:
+            raise RecordShapeError(
+                f"id {own!r} is another response's id or letter", f"responses[{i}].id"
+            )
+    return out

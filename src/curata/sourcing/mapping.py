@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from curata.core.errors import InputError
-from curata.core.records import RESERVED_FIELDS, Record, RecordShapeError, check_messages
+from curata.core.records import (
+    RESERVED_FIELDS,
+    Record,
+    RecordShapeError,
+    check_messages,
+    check_responses,
+)
 from curata.sourcing.readers.base import RawItem, too_long
 
 
@@ -19,17 +25,25 @@ from curata.sourcing.readers.base import RawItem, too_long
 class FieldMap:
     """Which fields of an input object hold the record's content.
 
-    Give one of ``text``, ``messages`` or ``prompt``+``response``; with none, the kind is
-    detected from the first object (``messages`` → chat, ``prompt`` with ``response`` or
-    ``completion`` → pair, ``text`` → text).
+    Give one of ``text``, ``messages``, ``prompt``+``response``, or ``responses`` with
+    ``prompt`` or ``messages``; with none, the kind is detected from each object's fields
+    (``responses`` with ``prompt`` or ``messages`` → pairwise, ``messages`` → chat, ``prompt``
+    with ``response`` or ``completion`` → pair, ``text`` → text).
     """
 
     text: str | None = None
     messages: str | None = None
     prompt: str | None = None
     response: str | None = None
+    responses: str | None = None
 
     def validate(self) -> None:
+        if self.responses:
+            if self.text or self.response or bool(self.prompt) == bool(self.messages):
+                raise InputError(
+                    "candidate responses go with one prompt field: a prompt or a messages field"
+                )
+            return
         given = [n for n in ("text", "messages", "prompt", "response") if getattr(self, n)]
         if (self.text and len(given) > 1) or (self.messages and len(given) > 1):
             raise InputError(
@@ -40,6 +54,8 @@ class FieldMap:
 
     @property
     def kind(self) -> str | None:
+        if self.responses:
+            return "pairwise"
         if self.text:
             return "text"
         if self.messages:
@@ -57,6 +73,17 @@ class FieldMap:
         if self.kind is not None:
             return self
         keys = item.value.keys()
+        if "responses" in keys and "text" not in keys:
+            if "messages" in keys and "prompt" not in keys:
+                return FieldMap(messages="messages", responses="responses")
+            return FieldMap(prompt="prompt", responses="responses")
+        if previous is not None and previous.kind == "pairwise":
+            raise InputError(
+                "missing (the file's earlier records are pairwise: a prompt and its candidate "
+                "responses)",
+                field=previous.responses,
+                where=item.where,
+            )
         if "messages" in keys:
             return FieldMap(messages="messages")
         if "prompt" in keys:
@@ -82,7 +109,8 @@ class FieldMap:
         )
 
     def content_fields(self) -> tuple[str, ...]:
-        return tuple(f for f in (self.text, self.messages, self.prompt, self.response) if f)
+        fields = (self.text, self.messages, self.prompt, self.response, self.responses)
+        return tuple(f for f in fields if f)
 
     def to_record(self, item: RawItem, *, max_record_bytes: int) -> Record:
         """Build the record for one object, or raise an error naming the place and field."""
@@ -96,6 +124,11 @@ class FieldMap:
             }
             if self.kind == "text":
                 record = Record.from_text(_string(value, self.text), metadata)
+            elif self.kind == "pairwise":
+                context: str | list[dict[str, Any]] = (
+                    _string(value, self.prompt) if self.prompt else _messages(value, self.messages)
+                )
+                record = Record.from_pairwise(context, _responses(value, self.responses), metadata)
             elif self.kind == "pair":
                 record = Record.from_pair(
                     _string(value, self.prompt), _string(value, self.response), metadata
@@ -146,6 +179,23 @@ def _messages(value: dict[str, Any], name: str | None) -> list[dict[str, Any]]:
         path = exc.field_path.replace("messages", name, 1)
         raise _FieldProblem(exc.problem, path) from None
     return [{k: jsonable(v, f"{name}.{k}") for k, v in m.items()} for m in messages]
+
+
+def _responses(value: dict[str, Any], name: str | None) -> list[Any]:
+    assert name is not None
+    if name not in value or value[name] is None:
+        raise _FieldProblem("missing (every record needs it)", name)
+    responses = value[name]
+    if isinstance(responses, str):  # CSV cells carry the list as JSON text
+        try:
+            responses = json.loads(responses)
+        except json.JSONDecodeError as exc:
+            raise _FieldProblem(f"not a JSON list of responses: {exc.msg}", name) from None
+    try:
+        checked = check_responses(responses)
+    except RecordShapeError as exc:
+        raise _FieldProblem(exc.problem, exc.field_path.replace("responses", name, 1)) from None
+    return [jsonable(r, f"{name}[{i}]") for i, r in enumerate(checked)]
 
 
 def jsonable(value: Any, path: str) -> Any:
