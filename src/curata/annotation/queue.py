@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.projects import ProjectService
 from curata.annotation.review import flag_disagreement, initial_review
-from curata.annotation.schema import AnswerError, validate_answers
+from curata.annotation.schema import RECORD_BOUND, AnswerError, validate_answers
 from curata.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from curata.core.ids import canonical_json
 from curata.quality.stats import gold_checks, wilson_interval
@@ -477,11 +477,13 @@ class QueueService:
                 raise ConflictError(f"assignment {assignment_id} is leased to another annotator")
             schema = self._projects.schema_by_key(session, project_id, schema_version)
             texts: dict[str, str] = {}
-            if any(q.type == "span" for q in schema.questions):  # spans are checked on the text
+            candidates: list[str] = []
+            if any(q.type in RECORD_BOUND for q in schema.questions):  # checked on the record
                 record = self._record(record_row)
                 texts = {k: v for k, v in record.items() if isinstance(v, str)}
+                candidates = [r["id"] for r in record.get("responses") or []]
             try:
-                checked = validate_answers(schema, answers, texts=texts)
+                checked = validate_answers(schema, answers, texts=texts, candidates=candidates)
             except AnswerError as exc:
                 raise ValidationError(str(exc)) from None
             if status == "submitted":  # a fresh statement: the row may have changed under us

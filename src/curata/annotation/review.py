@@ -256,7 +256,9 @@ class ReviewService:
                 [record] = self._store.take_records([task.row])
                 texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
                 try:
-                    checked = validate_answers(schema, answers, texts=texts)
+                    checked = validate_answers(
+                        schema, answers, texts=texts, candidates=record.response_ids()
+                    )
                 except AnswerError as exc:
                     raise ValidationError(str(exc)) from None
             session.add(

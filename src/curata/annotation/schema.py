@@ -16,11 +16,19 @@ refusal        ``{"should_refuse": bool, "category": str, "rewritten": str}``
 span           a list of ``{"start": int, "end": int, "label": str}`` over the record's text
 text           a free comment
 =============  ==============================================================================
+
+On a ``pairwise`` record (a prompt and its candidate responses) the preference and ranking
+questions bind to the record's candidates, given to :func:`validate_answers` as
+``candidates`` (their ids, in order): a choice names a candidate by letter (``A``, ``B``) or by
+its id and is stored as its letter; a preference needs a record of exactly two candidates; a
+ranking has one rank per candidate, given as a list in candidate order or as ``{id or letter:
+rank}``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -211,12 +219,17 @@ def categorical_questions(schema: dict[str, Any]) -> set[str]:
 
 
 def validate_answers(
-    schema: Schema, answers: Any, *, texts: dict[str, str] | None = None
+    schema: Schema,
+    answers: Any,
+    *,
+    texts: dict[str, str] | None = None,
+    candidates: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Check ``answers`` against ``schema``; return them normalised, or raise :class:`AnswerError`.
 
     ``texts`` gives the record's text fields (``text``, ``prompt``, ``response``) so span
-    offsets can be checked against the text they point into.
+    offsets can be checked against the text they point into; ``candidates`` gives a pairwise
+    record's response ids, which preference and ranking answers must refer to.
     """
     if not isinstance(answers, dict):
         raise AnswerError([Problem("*", f"expected an object, got {type(answers).__name__}")])
@@ -232,7 +245,13 @@ def validate_answers(
             if question.required:
                 problems.append(Problem(question.name, "an answer is required"))
             continue
+        surrogate = _lone_surrogate(value)
+        if surrogate:
+            problems.append(Problem(question.name, surrogate))
+            continue
         try:
+            if candidates and isinstance(question, PreferenceQuestion | RankingQuestion):
+                value = _bind(question, value, list(candidates))
             normalised[question.name] = _CHECKS[question.type](question, value, texts or {})
         except _Bad as bad:
             problems.append(Problem(question.name, bad.message, bad.allowed))
@@ -241,9 +260,71 @@ def validate_answers(
     return normalised
 
 
+def _lone_surrogate(value: Any) -> str | None:
+    """Where a string inside ``value`` holds a lone surrogate (valid JSON, not valid text: no
+    encoder can write it), or ``None``."""
+    if isinstance(value, str):
+        bad = next((c for c in value if 0xD800 <= ord(c) <= 0xDFFF), None)
+        return None if bad is None else f"contains a lone surrogate (U+{ord(bad):04X})"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(
+        value, list) else ()  # fmt: skip
+    for key, item in items:
+        inner = _lone_surrogate(key) or _lone_surrogate(item)
+        if inner:
+            return f"{key!r}: {inner}" if isinstance(key, str) else f"[{key}]: {inner}"
+    return None
+
+
 class _Bad(Exception):
     def __init__(self, message: str, allowed: str | None = None) -> None:
         self.message, self.allowed = message, allowed
+
+
+CANDIDATE_TYPES = ("preference", "ranking")
+"""Question types whose answers refer to a pairwise record's candidate responses."""
+RECORD_BOUND = ("span", *CANDIDATE_TYPES)
+"""Question types whose answers are checked against the record they answer."""
+
+
+def _bind(q: PreferenceQuestion | RankingQuestion, value: Any, candidates: list[str]) -> Any:
+    """Rewrite an answer naming candidates by id into letters (preference) or ranks in
+    candidate order (ranking), checking every candidate it names exists."""
+    letters = [chr(ord("A") + i) for i in range(len(candidates))]
+    by_name = {**dict(zip(candidates, letters, strict=True)), **{x: x for x in letters}}
+    named = ", ".join(dict.fromkeys([*letters, *candidates]))
+    if isinstance(q, PreferenceQuestion):
+        if len(candidates) != 2:
+            raise _Bad(
+                f"a preference compares two responses; this record has {len(candidates)} "
+                "(use a ranking question)"
+            )
+        answer = {"choice": value} if isinstance(value, str) else value
+        if not isinstance(answer, dict):
+            return value
+        choice = answer.get("choice")
+        if choice in PREFERENCE_CHOICES[2:]:
+            return answer
+        if not isinstance(choice, str) or choice not in by_name:
+            raise _Bad(
+                f"choice {choice!r} is not a response of this record",
+                f"{named}, {', '.join(PREFERENCE_CHOICES[2:])}",
+            )
+        return {**answer, "choice": by_name[choice]}
+    if len(candidates) != q.responses:
+        raise _Bad(f"this record has {len(candidates)} responses; the question ranks {q.responses}")
+    if not isinstance(value, dict):
+        return value
+    ranks: dict[str, Any] = {}
+    for key, rank in value.items():
+        if key not in by_name:
+            raise _Bad(f"{key!r} is not a response of this record", named)
+        if by_name[key] in ranks:
+            raise _Bad(f"response {by_name[key]} is ranked twice")
+        ranks[by_name[key]] = rank
+    missing = [x for x in letters if x not in ranks]
+    if missing:
+        raise _Bad(f"no rank for response(s) {', '.join(missing)}", named)
+    return [ranks[x] for x in letters]
 
 
 def _type_name(value: Any) -> str:
