@@ -232,7 +232,7 @@ def _dataset_card(version: dict[str, Any]) -> str:
     sources = ", ".join(f"{k} ({v})" for k, v in version["sources"].items()) or "unknown"
     return (
         "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
-        "    path: data/train-*.parquet\n---\n\n"
+        "    path: train/data-*.arrow\n---\n\n"
         f"# {version['dataset']}\n\n"
         f"Exported by Curata from `{version['ref']}` ({version['record_count']} records, "
         f"digest `{version['digest']}`).\n\n"
