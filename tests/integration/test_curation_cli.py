@@ -137,7 +137,7 @@ def test_pii_is_redacted_reported_per_source_and_marks_the_source(cli, tmp_path:
     assert "<EMAIL_ADDRESS_1>" in joined and "<CREDIT_CARD_1>" in joined
     code, out, _ = cli("pii", "report", "safe@1", "--json")
     report = json.loads(out)
-    assert report["records_with_pii"] == {"redacted": 2, "dropped": 0}
+    assert report["records_with_pii"] == {"redacted": 2, "reported": 0, "dropped": 0}
     assert report["by_type"]["EMAIL_ADDRESS"] == {"entities": 2, "records": 2}
     assert report["by_source"]["tickets"] == {"CREDIT_CARD": 1, "EMAIL_ADDRESS": 1}
     assert report["by_source"]["forum"]["EMAIL_ADDRESS"] == 1

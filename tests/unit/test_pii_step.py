@@ -480,3 +480,86 @@ def test_presidio_is_imported_without_torch_which_still_imports_afterwards() -> 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [  # found on this machine's licences, man pages and Python packages (issue #12)
+        "Foundation, Inc., 51 Franklin Street, Fifth Floor, Boston, MA 02110-1301 USA.",
+        "Fifth Floor, Boston, MA  02110-1335  USA",  # two spaces, as the GPL footers have
+        "59 Temple Place, Suite 330, Boston, MA 02111-1307, USA.",
+        "# 02110-1301  USA",  # chardet's licence header
+        "Mail to 1600 Pennsylvania Avenue NW, Washington, DC 20500-0003.",
+        "PO Box 1234, Hartford CT 06143-1234; ZIP+4 06143-1234 is ours.",
+    ],
+)
+def test_zip_plus_4_shapes_are_not_phones(text: str) -> None:
+    assert phones(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [  # dotted section and version numbers in RFCs, specs, docstrings and man pages
+        "See Section 25.1.5.1 for details.",
+        "To satisfy `section 3.4.1.2`_ item 2, if the request",
+        "https://tools.ietf.org/html/rfc5849#section-3.4.1.3.1",
+        "    # .. _`Sec 3.4.1.3.2`: https://tools.ietf.org/html/rfc5849",
+        '    According to the HTML5 specs sections "8.2.4.44 Bogus comment state"',
+        "    Section 4.10.22.7`_ and matches the browser",
+        "# 3.4.1.3.1.  Parameter Sources",  # five parts: a section, not an address
+        "        .. versionadded:: 0.7.100.3",
+        "Released as version 2.4.1.0 on Monday; see chapter 12.3.4.5 and clause 5.1.2.3.",
+        "RFC 2616 section 14.9.4.2 and paragraph 1.2.3.4 of the appendix",
+        "§ 4.3.2.1 of the regulation",
+        # Python slices are not IPv6 addresses
+        "next.sparse = list(zip(sparse[::2], sparse[1::2]))",
+        "bytes = (bytes_le[4-1::-1] + bytes_le[6-1:4-1:-1])",
+        "year, month, day = toks[::2]",
+    ],
+)
+def test_section_version_numbers_and_slices_are_not_ip_addresses(text: str) -> None:
+    assert pii(entities=("IP_ADDRESS",)).find(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [  # real addresses stay found, in prose, code and configuration
+        ("The host at 192.168.14.27 went down.", "192.168.14.27"),
+        ("addr = '127.0.0.1'", "127.0.0.1"),
+        ("HAS_IPV6 = _has_ipv6('::1')", "::1"),
+        ("connect to http://[2001:db8::1]:8080/ now", "2001:db8::1"),
+        ("Login from 81.2.69.142 at 10:30 (section 3 of the log)", "81.2.69.142"),
+        ("allow 10.20.30.40;", "10.20.30.40"),
+    ],
+)
+def test_ip_addresses_are_still_found(text: str, address: str) -> None:
+    found = [text[f.start : f.end] for f in pii(entities=("IP_ADDRESS",)).find(text)]
+    assert found == [address]
+
+
+def test_zip_plus_4_and_section_numbers_leave_a_gpl_footer_unchanged() -> None:
+    footer = (
+        "You should have received a copy of the GNU General Public License along with this "
+        "program; if not, write to the Free Software Foundation, Inc., 51 Franklin Street, "
+        "Fifth Floor, Boston, MA 02110-1335 USA. See Section 25.1.5.1 of the manual."
+    )
+    assert decide(pii(), Record.from_text(footer)) is KEEP
+
+
+def test_report_mode_changes_nothing_and_records_what_it_would_redact() -> None:
+    text = "Mail jane@example.com or call (212) 555-0199."
+    record = Record.from_text(text)
+    decision = decide(pii(action="report"), record)
+    assert decision.action == "report" and decision.record is None
+    assert decision.reason == "pii: would redact 1 EMAIL_ADDRESS, 1 PHONE_NUMBER"
+    assert decision.details == {
+        "found": {"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1},
+        "spans": [
+            {"field": "text", "entity": "EMAIL_ADDRESS", "start": 5, "end": 21},
+            {"field": "text", "entity": "PHONE_NUMBER", "start": 30, "end": 44},
+        ],
+    }
+    assert text[5:21] == "jane@example.com" and text[30:44] == "(212) 555-0199"
+    assert decide(pii(action="report"), Record.from_text("Nothing here.")) is KEEP
+    with pytest.raises(pydantic.ValidationError, match=r"report.*drop"):
+        PiiParams.model_validate({"action": "report", "drop": True})

@@ -77,7 +77,7 @@ def curate(
             )  # fmt: skip
         c.print(t)
         for e in result.examples:
-            verb = "removed" if e["action"] == "drop" else "changed"
+            verb = {"drop": "removed", "report": "reported"}.get(e["action"], "changed")
             c.print(f"  e.g. {e['record_id'][:12]} {verb} by {e['step']}: {escape(e['reason'])}")
         c.print("Ask why a record was removed or changed: curata why RECORD_ID")
 
@@ -145,15 +145,16 @@ def pii_report(
     ref: str = typer.Argument(..., help="A version made by a curation run with a pii step."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Entities found (and redacted or dropped) per type and per source by the pii step of the
-    run that made the version."""
+    """Entities the pii step of the run that made the version found in that version's records
+    (redacted, or reported by action: report), per type and per source; and how many records it
+    dropped."""
     data = workspace(ctx).curation.pii_report(ref)
 
     def render(c: Console) -> None:
         r = data["records_with_pii"]
         c.print(
-            f"{data['version']}: {r['redacted']:,} records redacted, {r['dropped']:,} dropped "
-            "for personal data"
+            f"{data['version']}: {r['redacted']:,} of its records redacted, {r['reported']:,} "
+            f"reported (left as they are); {r['dropped']:,} records dropped for personal data"
         )
         t = table_of("entity", "found", "records")
         for name, v in data["by_type"].items():

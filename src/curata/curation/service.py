@@ -335,14 +335,16 @@ class CurationService:
             )
 
     def pii_report(self, ref: str) -> dict[str, Any]:
-        """Entities a curation run's PII steps found (and redacted or dropped), per type and per
-        source, for the version the run produced."""
+        """Entities the pii steps of the run that made a version found in the records of that
+        version (redacted, or reported by ``action: report``), per type and per source; and how
+        many records they dropped. A record a later step dropped is not counted."""
         version = self._datasets.version(ref)
         with self._sessions() as session:
             rows = session.execute(
-                select(CurationEventRow, StepRunRow.name, StepRunRow.params)
+                select(CurationEventRow, StepRunRow.name, StepRunRow.position)
                 .join(StepRunRow, StepRunRow.id == CurationEventRow.step_run_id)
                 .where(StepRunRow.operation_id == version.operation_id)
+                .order_by(StepRunRow.position, CurationEventRow.id)
             ).all()
             steps = session.scalars(
                 select(StepRunRow.name).where(StepRunRow.operation_id == version.operation_id)
@@ -352,14 +354,23 @@ class CurationService:
                 f"{version.ref} was not made by a curation run with a pii step "
                 f"(made by {version.operation})"
             )
+        later: dict[tuple[int, str], CurationEventRow] = {
+            (position, event.record_id): event for event, _, position in rows
+        }
+        last = max((position for _, _, position in rows), default=0)
         by_type: dict[str, dict[str, int]] = {}
         by_source: dict[str, dict[str, int]] = {}
-        records = {"redacted": 0, "dropped": 0}
-        for event, _, _ in rows:
+        records = {"redacted": 0, "reported": 0, "dropped": 0}
+        for event, name, position in rows:
             found = (event.details or {}).get("found") or {}
-            if not found:
+            if name != "pii" or not found:
                 continue
-            records["dropped" if event.action == "drop" else "redacted"] += 1
+            if event.action == "drop":
+                records["dropped"] += 1
+                continue
+            if not _survives(later, event.new_id or event.record_id, position + 1, last):
+                continue
+            records["reported" if event.action == "report" else "redacted"] += 1
             source = event.source or "(unknown)"
             for entity, count in found.items():
                 t = by_type.setdefault(entity, {"entities": 0, "records": 0})
@@ -497,7 +508,23 @@ def _examples(
     return out
 
 
+def _survives(
+    events: dict[tuple[int, str], Any], record_id: str, first: int, last: int
+) -> bool:
+    """Whether a record that left step ``first - 1`` as ``record_id`` reaches the run's output:
+    no later step dropped it (a change follows it under its new id)."""
+    for position in range(first, last + 1):
+        event = events.get((position, record_id))
+        if event is None or event.action == "report":
+            continue
+        if event.action == "drop":
+            return False
+        record_id = event.new_id or record_id
+    return True
+
+
 def describe(event: dict[str, Any]) -> str:
     """One line a person reads: 'removed by near_dedup in clean@2: near-duplicate of …'."""
-    verb = "removed" if event["action"] == "drop" else f"changed into {event['new_id']}"
+    verbs = {"drop": "removed", "report": "reported"}
+    verb = verbs.get(event["action"], f"changed into {event['new_id']}")
     return f"{verb} by {event['step']} in {event['version']}: {event['reason']}"

@@ -244,6 +244,12 @@ def _decide(
 ) -> Input | None:
     if d.action == "keep":
         return rid, record, source, origin
+    if d.action == "report":  # kept as it is; what the step found is recorded
+        if events is not None:
+            events.append(
+                Event(position, rid, "report", d.reason, None, None, d.score, d.details, source)
+            )
+        return rid, record, source, origin
     if d.action == "drop":
         if events is not None:
             s.dropped += 1

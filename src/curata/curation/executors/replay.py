@@ -327,7 +327,7 @@ def trace(
                 found[i] = d
                 if d.action == "change" and d.record is not None and d.record.id != rid:
                     survivors.append((i, d.record.id, d.record))
-                elif d.action == "change":
+                elif d.action in ("change", "report"):
                     survivors.append((i, rid, record))
             alive = survivors
         seconds.append(time.perf_counter() - started)

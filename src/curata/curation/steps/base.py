@@ -3,7 +3,8 @@
 A step is a small class with declared metadata (``name``, ``summary``, a pydantic ``Params``
 model whose fields carry defaults and descriptions) and one method, :meth:`Step.apply`, that
 decides about a batch of records: keep, drop (with a reason, and optionally the record it
-duplicates and a score) or change (with the new record and a reason). The executor owns the
+duplicates and a score), change (with the new record and a reason) or report (keep it as it
+is, with a reason and details recorded as an event: a detection-only mode). The executor owns the
 loop (batching, passes, progress, persistence); steps are pure and see only records.
 
 Steps that must see every record before deciding anything (deduplication) set ``needs_all``:
@@ -74,7 +75,7 @@ class TextParams(StepParams):
 class Decision:
     """What a step decided about one record."""
 
-    action: Literal["keep", "drop", "change"] = "keep"
+    action: Literal["keep", "drop", "change", "report"] = "keep"
     reason: str = ""
     record: Record | None = None  # the changed record (action "change")
     related: str | None = None  # e.g. the kept twin of a dropped duplicate
@@ -98,6 +99,12 @@ class Decision:
     @staticmethod
     def change(record: Record, reason: str, **details: Any) -> Decision:
         return Decision("change", reason, record, None, None, details)
+
+    @staticmethod
+    def report(reason: str, **details: Any) -> Decision:
+        """Keep the record unchanged, but record what was found in it (a detection-only mode:
+        the executor records it as an event of action ``report``)."""
+        return Decision("report", reason, None, None, None, details)
 
 
 KEEP = Decision()

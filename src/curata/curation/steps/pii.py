@@ -174,7 +174,7 @@ _WORD = re.compile(r"\w+")
 _CONTEXT_WORDS = 5
 _CONTEXT_BOOST, _CONTEXT_FLOOR = 0.35, 0.4  # Presidio's LemmaContextAwareEnhancer defaults
 
-Action = Literal["redact", "mask", "hash", "placeholder"]
+Action = Literal["redact", "mask", "hash", "placeholder", "report"]
 
 
 class PiiParams(TextParams):
@@ -189,7 +189,9 @@ class PiiParams(TextParams):
         default="placeholder",
         description="redact: <REDACTED>; mask: each letter and digit becomes * (a card's or "
         "IBAN's last four stay); hash: <TYPE:8 hex digits of HMAC-SHA256(salt, value)>; "
-        "placeholder: <TYPE_N>, numbered per record, the same value gets the same number.",
+        "placeholder: <TYPE_N>, numbered per record, the same value gets the same number; "
+        "report: change nothing, record each finding's type and span (field, start, end) in "
+        "the run's events.",
     )
     min_score: float = Field(
         default=0.4,
@@ -229,6 +231,11 @@ class PiiParams(TextParams):
                 f"unknown entity {', '.join(map(repr, unknown))} (known: {', '.join(ENTITIES)})"
             )
         return tuple(dict.fromkeys(value))
+
+    def model_post_init(self, _context: Any) -> None:
+        super().model_post_init(_context)
+        if self.action == "report" and self.drop:
+            raise ValueError("action 'report' changes nothing; it cannot be combined with drop")
 
     @field_validator("phone_regions")
     @classmethod
@@ -286,6 +293,8 @@ class Pii(Step):
                 recognizer, context = _recognizers()[entity]
                 results = []
                 for start, end, score in _analyze(recognizer, entity, text):
+                    if entity == "IP_ADDRESS" and not_an_address(text, start, end):
+                        continue
                     if context and _has_context(text, start, context):
                         score = min(1.0, max(score + _CONTEXT_BOOST, _CONTEXT_FLOOR))
                     results.append((start, end, score))
@@ -306,25 +315,35 @@ class Pii(Step):
         return tuple(dict.fromkeys(r for v in values if (r := region_code(v)) is not None))
 
     def apply(self, batch: Sequence[Item]) -> list[Decision]:
-        """Replace what is found (or drop the record); keep records where nothing is."""
+        """Replace what is found (or drop the record, or only report it); keep records where
+        nothing is."""
         return [self._decide(record) for _, record in batch]
 
     def _decide(self, record: Record) -> Decision:
         counts: Counter[str] = Counter()
         numbers: dict[tuple[str, str], int] = {}
         new: dict[str, str] = {}
+        spans: list[dict[str, Any]] = []
+        report = self.options.action == "report"
         regions = self.regions_of(record)
         for path, text in text_fields(record, self.options.fields):
             findings = self.find(text, regions=regions)
             if not findings:
                 continue
             counts.update(f.entity for f in findings)
-            if not self.options.drop:
+            if report:
+                spans.extend(
+                    {"field": path, "entity": f.entity, "start": f.start, "end": f.end}
+                    for f in findings
+                )
+            elif not self.options.drop:
                 new[path] = self._replace(text, findings, numbers)
         if not counts:
             return Decision.keep()
         found = {entity: counts[entity] for entity in sorted(counts)}
         summary = ", ".join(f"{n} {entity}" for entity, n in found.items())
+        if report:
+            return Decision.report(f"pii: would redact {summary}", found=found, spans=spans)
         if self.options.drop:
             return Decision.drop(f"pii: found {summary}", found=found)
         return Decision.change(
@@ -366,6 +385,34 @@ def _analyze(recognizer: Any, entity: str, text: str) -> Iterator[tuple[int, int
     """(start, end, score) of a Presidio recognizer's results on ``text``."""
     for r in recognizer.analyze(text, [entity], None):
         yield r.start, r.end, r.score
+
+
+_SECTION_NOUNS = (  # nouns of a dotted number: "Section 25.1.5.1", "version 2.4.1.0"
+    "section sections sec sect secs clause clauses chapter chapters ch article articles art "
+    "paragraph paragraphs para figure fig appendix annex "
+    "version versions ver v release rev revision edition versionadded versionchanged deprecated"
+)
+SECTION_WORDS = frozenset(_SECTION_NOUNS.split())
+_NUMBER_BEFORE = re.compile(r"(?:([^\W\d_]+)|(§))[\s\"'`(\[#:\-.]*$")
+_SUBSCRIPT = re.compile(r"[\w)\]]\[[\w\s+\-*/().]*$")
+
+
+def not_an_address(text: str, start: int, end: int) -> bool:
+    """Whether an IP-address match is something else: part of a longer dotted number
+    (``3.4.1.3.1``), a number after a section or version noun (``Section 25.1.5.1``,
+    ``versionadded:: 0.7.100.3``, ``§ 4.3.2.1``), or a Python slice (``x[1::2]``)."""
+    before, after = text[max(0, start - 2) : start], text[end : end + 2]
+    if (len(before) == 2 and before[1] == "." and before[0].isdigit()) or (
+        len(after) == 2 and after[0] == "." and after[1].isdigit()
+    ):
+        return True
+    line = text[text.rfind("\n", 0, start) + 1 : start]
+    word = _NUMBER_BEFORE.search(line[-40:])
+    if word and (word.group(2) or word.group(1).lower() in SECTION_WORDS):
+        return True
+    value = text[start:end]
+    groups = [g for g in value.split(":") if g]
+    return ":" in value and len(groups) <= 2 and _SUBSCRIPT.search(line) is not None
 
 
 def _has_context(text: str, start: int, context: tuple[str, ...]) -> bool:

@@ -127,6 +127,7 @@ _NOT_PHONE_SHAPES = (
     re.compile(r"\d{3}-\d\d-\d{4}"),  # US SSN
     re.compile(r"\d{5}-\d{4}"),  # US ZIP+4
 )
+_ZIP_PLUS_4 = _NOT_PHONE_SHAPES[-1]  # "Boston, MA 02110-1301" (every GPL footer): never a phone
 _DECIMALS = re.compile(r"(?:^| )\d+\.\d+(?: |$)")  # one of a list: "21.340 14.270"
 _CURRENCY = "$€£¥₹₽₩"
 _INTERNATIONAL = re.compile(r"\(?\+|00\d{1,3}[ .\-/(]")
@@ -256,12 +257,15 @@ def _chain(text: str, m: re.Match[str]) -> tuple[int, int] | None:
 
 def _not_a_phone(text: str, start: int, end: int) -> bool:
     """Whether a match is part of a longer token, reads as a decimal (or a list of them), a
-    negative number, a sum, an IPv4 address or network, a range of years or pages or an amount
+    ZIP+4 code (even where it is a valid number somewhere: ``02110-1301``), a negative number,
+    a sum, an IPv4 address or network, a range of years or pages or an amount
     (a currency or unit next to it), or spreads over a line break, a tab or a double space."""
     if _inside_a_token(text, start, end):
         return True
     value = text[start:end].strip("()[]{} ")
-    if _DECIMAL.fullmatch(value) or _IPV4.fullmatch(value) or _GAP.search(value):
+    if _DECIMAL.fullmatch(value) or _IPV4.fullmatch(value) or _ZIP_PLUS_4.fullmatch(value):
+        return True
+    if _GAP.search(value):
         return True
     if value.startswith(("-", "+ ")) or (" " in value and _DECIMALS.search(value)):
         return True
