@@ -115,7 +115,9 @@ def test_errors_map_to_status_codes(api) -> None:
     )
     assert c.post(url, json={"answers": "nope"}, headers=auth("ann")).status_code == 422
     good = {"answers": {"topic": "billing", "comment": "ok"}}
-    assert c.post(url, json=good, headers=auth("other")).status_code == 409  # foreign lease
+    foreign = c.post(url, json=good, headers=auth("other"))  # someone else's lease: not found
+    assert foreign.status_code == 404
+    assert foreign.json()["detail"] == f"no assignment {task['assignment_id']}"
     first = c.post(url, json=good, headers=auth("ann"))
     retry = c.post(url, json=good, headers=auth("ann"))
     assert first.status_code == retry.status_code == 201
@@ -144,9 +146,9 @@ def test_review_through_the_api(api) -> None:
     url = f"/api/v1/annotations/{annotation['annotation_id']}/review"
     assert c.post(url, json={"decision": "accept"}, headers=auth("ann")).status_code == 403
     bad = c.post(url, json={"decision": "maybe"}, headers=auth("rev"))
-    assert (
-        bad.status_code == 422 and "decision: 'maybe' is not one of accept" in bad.json()["detail"]
-    )
+    assert bad.status_code == 422
+    [issue] = bad.json()["detail"]
+    assert issue["loc"] == ["body", "decision"] and "'accept', 'fix' or 'reject'" in issue["msg"]
     ok = c.post(url, json={"decision": "accept"}, headers=auth("rev"))
     assert ok.status_code == 201 and ok.json()["status"] == "accepted"
     history = c.get(f"/api/v1/tasks/{item['task_id']}/history", headers=auth("rev")).json()
@@ -159,7 +161,8 @@ def test_only_internal_leads_export(api) -> None:
     ok = c.get("/api/v1/projects/triage/export?format=argilla", headers=auth("boss"))
     assert ok.status_code == 200 and len(ok.json()) == 3 and "curata_id" in ok.json()[0]
     vendor = c.get("/api/v1/projects/triage/export", headers=auth("vendor-lead"))
-    assert vendor.status_code == 403 and vendor.json()["detail"] == "vendor users cannot export"
+    assert vendor.status_code == 403
+    assert vendor.json()["detail"].startswith("export: vendor users may not do this")
     assert c.get("/api/v1/projects/triage/export", headers=auth("ann")).status_code == 403
 
 
@@ -168,7 +171,7 @@ def test_leads_let_annotators_recalibrate(api) -> None:
     url = "/api/v1/projects/triage/members/ann/recalibrate"
     denied = c.post(url, json={"reason": "x"}, headers=auth("ann"))
     assert denied.status_code == 403 and "needs one of: admin, lead" in denied.json()["detail"]
-    assert c.post(url, json={}, headers=auth("outsider")).status_code == 403
+    assert c.post(url, json={}, headers=auth("outsider")).status_code == 404  # not a member
     missing = c.post(
         "/api/v1/projects/triage/members/outsider/recalibrate", json={}, headers=auth("boss")
     )

@@ -16,6 +16,7 @@ from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.governance import audit
 from curata.quality.stats import wilson_interval
+from curata.governance.policies import ProjectPolicy
 from curata.sourcing.service import check_name
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
@@ -371,8 +372,8 @@ class ProjectService:
         user = session.scalar(select(UserRow).where(UserRow.name == user_name))
         if user is None:
             return False
-        return user.role == "admin" or (
-            session.get(ProjectMemberRow, (project.id, user.id)) is not None
+        return ProjectPolicy.visible(
+            user.role, session.get(ProjectMemberRow, (project.id, user.id)) is not None
         )
 
     def check_visible(self, name: str, user_name: str) -> None:

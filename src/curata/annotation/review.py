@@ -190,7 +190,8 @@ class ReviewService:
         )
 
     def next_review(self, project_name: str, reviewer: str) -> ReviewItem | None:
-        """The next item with an annotation waiting for review (never one's own work)."""
+        """The next item with an annotation waiting for review (never one's own work, never a
+        record above the reviewer's clearance)."""
         with self._sessions() as session:
             user = self._user(session, reviewer, REVIEWERS)
             project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
@@ -201,6 +202,7 @@ class ReviewService:
                 .join(AnnotationRow, AnnotationRow.task_id == TaskRow.id)
                 .where(
                     TaskRow.project_id == project.id,
+                    TaskRow.clearance <= user.clearance,  # never a record above the reviewer's
                     AnnotationRow.review == "pending",
                     AnnotationRow.status.notin_(("rejected", "superseded")),
                     AnnotationRow.user_id != user.id,
@@ -318,8 +320,10 @@ class ReviewService:
             return {"task_id": task.id, "answers": checked}
 
     def history(self, task_id: int) -> list[dict[str, Any]]:
-        """Every decision on an item, oldest first."""
+        """Every decision on an item, oldest first (NotFound for a task that does not exist)."""
         with self._sessions() as session:
+            if session.get(TaskRow, task_id) is None:
+                raise NotFoundError(f"no task {task_id}")
             rows = session.execute(
                 select(ReviewRow, UserRow.name)
                 .join(UserRow, UserRow.id == ReviewRow.reviewer_id)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from curata._version import __version__
 from curata.api.routes import annotation
+from curata.api.schemas import Health
 from curata.core.errors import CurataError
+from curata.governance.policies import Scopes, missing
 from curata.store.db import POOL_SIZE
 from curata.workspace import Workspace
 
@@ -46,14 +51,56 @@ def create_app(workspace: Workspace) -> FastAPI:
         description="The training-data supply chain of an LLM program, as one measurable loop.",
     )
     app.state.workspace = workspace
+    app.state.scopes = Scopes(workspace.projects.sessions)
 
     @app.exception_handler(CurataError)
     def curata_error(_request: Request, exc: CurataError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
+        return ErrorResponse(status_code=exc.status_code, content={"detail": exc.message})
 
-    @app.get("/health", tags=["meta"])
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_response(exc)
+
+    @app.get("/health", tags=["meta"], response_model=Health)
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     app.include_router(annotation.router)
     return app
+
+
+class ErrorResponse(JSONResponse):
+    """An error body that always encodes: ASCII escapes, so a message quoting a caller's odd
+    input (a lone surrogate) cannot fail on the way out."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+ID_KINDS = {"task_id": "task", "annotation_id": "annotation", "assignment_id": "assignment"}
+
+
+def validation_response(exc: RequestValidationError) -> JSONResponse:
+    """422 naming each problem's location and why — never echoing the input, which may be
+    what cannot be encoded (NaN, a lone surrogate). An id out of range is a 404 like a missing
+    one: no such id can exist."""
+    errors = list(exc.errors())
+    for error in errors:
+        loc = tuple(error.get("loc") or ())
+        if (
+            len(loc) == 2
+            and loc[0] == "path"
+            and loc[1] in ID_KINDS
+            and error.get("type") in ("greater_than_equal", "less_than_equal")
+        ):
+            gone = missing(ID_KINDS[str(loc[1])], error.get("input"))
+            return ErrorResponse(status_code=404, content={"detail": gone.message})
+    issues = [
+        {
+            "loc": [p if isinstance(p, int) else str(p) for p in error.get("loc") or ()],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in errors
+    ]
+    return ErrorResponse(status_code=422, content={"detail": issues})

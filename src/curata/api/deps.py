@@ -1,16 +1,23 @@
-"""Request dependencies: the workspace, and the user behind the bearer token."""
+"""Request dependencies: the workspace, the user behind the bearer token, the access scopes, and
+the path parameters every route shares (a project name, an id)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from curata.annotation.workforce import User
+from curata.core.errors import NotFoundError
+from curata.governance.policies import Scopes, missing
+from curata.sourcing.service import NAME_PATTERN
 from curata.workspace import Workspace
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from 'curata user token NAME'.")
+
+MAX_ID = 2**63 - 1
+"""Ids are positive 64-bit integers; anything outside answers 404 like a missing id."""
 
 
 def get_workspace(request: Request) -> Workspace:
@@ -19,6 +26,14 @@ def get_workspace(request: Request) -> Workspace:
 
 
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
+
+
+def get_scopes(request: Request) -> Scopes:
+    scopes: Scopes = request.app.state.scopes
+    return scopes
+
+
+ScopesDep = Annotated[Scopes, Depends(get_scopes)]
 
 
 def current_user(
@@ -45,10 +60,32 @@ def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def require_role(user: User, *roles: str) -> None:
-    """403 unless the user has one of ``roles``."""
-    if user.role not in roles:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"role {user.role!r} may not do this (needs one of: {', '.join(roles)})",
-        )
+def _name(value: str, kind: str) -> str:
+    """A name that cannot exist (wrong characters, NUL, a lone surrogate) is simply not found:
+    it never reaches the database, which would refuse some of them with an error."""
+    if not NAME_PATTERN.match(value):
+        raise missing(kind, value)
+    return value
+
+
+def project_name(
+    name: Annotated[str, Path(description="The project's name.")],
+) -> str:
+    return _name(name, "project")
+
+
+def member_name(
+    member: Annotated[str, Path(description="A user's name.")],
+) -> str:
+    if not NAME_PATTERN.match(member):
+        raise NotFoundError(f"unknown user {member!r}")
+    return member
+
+
+ProjectName = Annotated[str, Depends(project_name)]
+MemberName = Annotated[str, Depends(member_name)]
+
+# ids outside 1..MAX_ID are answered 404 by the app's validation handler (see app.py)
+TaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="A task's id.")]
+AnnotationId = Annotated[int, Path(ge=1, le=MAX_ID, description="An annotation's id.")]
+AssignmentId = Annotated[int, Path(ge=1, le=MAX_ID, description="An assignment's id.")]

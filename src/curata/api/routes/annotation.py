@@ -1,160 +1,228 @@
-"""Annotation routes: projects an annotator can see, next task, submit, guideline."""
+"""Annotation routes: projects, next item, submit, guideline, review, adjudication, export.
+
+Every route asks :mod:`curata.governance.policies` first — for the project it names or the
+task, annotation or assignment it addresses by id — then calls one service method and returns
+the schema of the caller's role.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Response, status
 
-from curata.annotation.queue import NotMemberError
-from curata.api.deps import CurrentUser, WorkspaceDep, require_role
-from curata.core.errors import NotFoundError
+from curata.annotation.workforce import User
+from curata.api.deps import (
+    AnnotationId,
+    AssignmentId,
+    CurrentUser,
+    MemberName,
+    ProjectName,
+    ScopesDep,
+    TaskId,
+    WorkspaceDep,
+)
+from curata.api.schemas import (
+    AdjudicateBody,
+    Adjudication,
+    ErrorOut,
+    ExportFormat,
+    Guideline,
+    HistoryEntry,
+    ProjectForAnnotator,
+    ProjectForLead,
+    ProjectOut,
+    RecalibrateBody,
+    Recalibrated,
+    ReviewBody,
+    ReviewDecision,
+    ReviewItemOut,
+    SubmissionOut,
+    SubmitBody,
+    TaskOut,
+    UserOut,
+)
+from curata.governance.policies import (
+    AnnotationPolicy,
+    AssignmentPolicy,
+    ProjectPolicy,
+    TaskPolicy,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["annotation"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No token, or an invalid or revoked one"},
+    403: {"model": ErrorOut, "description": "Visible, but the caller's role may not do this"},
+    404: {"model": ErrorOut, "description": "Missing, or not visible to the caller"},
+    409: {"model": ErrorOut, "description": "A conflicting change (a lease lost, a retry)"},
+    422: {"model": ErrorOut, "description": "The request does not fit its schema"},
+}
 
-WORKERS = ("admin", "lead", "reviewer", "annotator", "sme")
+router = APIRouter(prefix="/api/v1", tags=["annotation"], responses=_ERRORS)
 
 
-class SubmitBody(BaseModel):
-    """An annotator's answers for one assignment."""
+def _project_view(user: User, project: Any) -> ProjectForLead | ProjectForAnnotator:
+    data = project.to_dict()
+    if ProjectPolicy.sees_gold(user):
+        return ProjectForLead.model_validate(data)
+    return ProjectForAnnotator.model_validate(data)
 
-    answers: dict[str, Any]
-    duration_ms: int | None = Field(default=None, ge=0)
 
-
-@router.get("/me")
+@router.get("/me", response_model=UserOut)
 def me(user: CurrentUser) -> dict[str, Any]:
     """Who the token belongs to."""
     return user.to_dict()
 
 
-@router.get("/projects")
-def projects(user: CurrentUser, workspace: WorkspaceDep) -> list[dict[str, Any]]:
+@router.get("/projects", response_model=list[ProjectOut])
+def projects(user: CurrentUser, workspace: WorkspaceDep) -> list[Any]:
     """The projects this user may see (members; admins see all)."""
-    return [p.to_dict() for p in workspace.projects.visible_to(user.name)]
+    return [_project_view(user, p) for p in workspace.projects.visible_to(user.name)]
 
 
-@router.get("/projects/{name}")
-def project(name: str, user: CurrentUser, workspace: WorkspaceDep) -> dict[str, Any]:
+@router.get("/projects/{name}", response_model=ProjectOut)
+def project(
+    name: ProjectName, user: CurrentUser, workspace: WorkspaceDep, scopes: ScopesDep
+) -> Any:
     """One project (404 for projects the user may not see: their existence is not revealed)."""
-    return workspace.projects.for_user(name, user.name).to_dict()
+    ProjectPolicy.view(user, scopes.project(name, user))
+    return _project_view(user, workspace.projects.get(name))
 
 
-@router.get("/projects/{name}/guideline")
-def guideline(name: str, user: CurrentUser, workspace: WorkspaceDep) -> dict[str, Any]:
+@router.get("/projects/{name}/guideline", response_model=Guideline)
+def guideline(
+    name: ProjectName, user: CurrentUser, workspace: WorkspaceDep, scopes: ScopesDep
+) -> dict[str, Any]:
     """The latest published guideline of a project."""
-    workspace.projects.check_visible(name, user.name)
+    ProjectPolicy.view(user, scopes.project(name, user))
     return workspace.projects.guideline(name)
 
 
-@router.post("/projects/{name}/next", responses={204: {"description": "Nothing left to do"}})
+@router.post(
+    "/projects/{name}/next",
+    response_model=TaskOut,
+    responses={204: {"description": "Nothing left to do"}},
+)
 def next_task(
-    name: str, user: CurrentUser, workspace: WorkspaceDep, response: Response
-) -> dict[str, Any] | None:
+    name: ProjectName, user: CurrentUser, workspace: WorkspaceDep, scopes: ScopesDep
+) -> Any:
     """Lease the next item (or resume the one held); 204 when the queue is empty for this user."""
-    require_role(user, *WORKERS)
-    try:
-        view = workspace.queue.next_task(name, user.name)
-    except NotMemberError:
-        raise NotFoundError(f"unknown project {name!r}") from None
+    ProjectPolicy.annotate(user, scopes.project(name, user))
+    view = workspace.queue.next_task(name, user.name)
     if view is None:
-        response.status_code = status.HTTP_204_NO_CONTENT
-        return None
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
     return view.to_dict()
 
 
-@router.post("/assignments/{assignment_id}/submit", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/assignments/{assignment_id}/submit",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SubmissionOut,
+)
 def submit(
-    assignment_id: int, body: SubmitBody, user: CurrentUser, workspace: WorkspaceDep
+    assignment_id: AssignmentId,
+    body: SubmitBody,
+    user: CurrentUser,
+    workspace: WorkspaceDep,
+    scopes: ScopesDep,
 ) -> dict[str, Any]:
-    """Submit answers; 422 names every answer outside the schema, 409 for a lost lease."""
-    require_role(user, *WORKERS)
+    """Submit answers to one's own lease; 422 names every answer outside the schema, 409 for a
+    lost lease, 404 for an assignment that is not the caller's."""
+    AssignmentPolicy.submit(user, scopes.assignment(assignment_id, user))
     done = workspace.queue.submit(
         assignment_id, user.name, body.answers, duration_ms=body.duration_ms
     )
     return done.to_dict()
 
 
-class RecalibrateBody(BaseModel):
-    """Why an annotator takes calibration again (goes to the audit log)."""
-
-    reason: str = ""
-
-
-@router.post("/projects/{name}/members/{member}/recalibrate")
+@router.post("/projects/{name}/members/{member}/recalibrate", response_model=Recalibrated)
 def recalibrate(
-    name: str, member: str, body: RecalibrateBody, user: CurrentUser, workspace: WorkspaceDep
+    name: ProjectName,
+    member: MemberName,
+    body: RecalibrateBody,
+    user: CurrentUser,
+    workspace: WorkspaceDep,
+    scopes: ScopesDep,
 ) -> dict[str, Any]:
     """Let a member take the calibration set again (leads and admins)."""
-    require_role(user, "admin", "lead")
-    workspace.projects.check_visible(name, user.name)
+    ProjectPolicy.manage(user, scopes.project(name, user))
     superseded = workspace.projects.reset_calibration(
         name, member, reason=body.reason, by=user.name
     )
     return {"project": name, "user": member, "superseded": superseded}
 
 
-class ReviewBody(BaseModel):
-    """A reviewer's decision on one annotation."""
-
-    decision: str = Field(description="accept, fix or reject")
-    reason: str = ""
-    answers: dict[str, Any] | None = None
-
-
-class AdjudicateBody(BaseModel):
-    """An adjudicator's final answers for an item."""
-
-    answers: dict[str, Any]
-    reason: str = ""
-
-
-@router.post("/projects/{name}/reviews/next", responses={204: {"description": "Nothing to review"}})
+@router.post(
+    "/projects/{name}/reviews/next",
+    response_model=ReviewItemOut,
+    responses={204: {"description": "Nothing to review"}},
+)
 def next_review(
-    name: str, user: CurrentUser, workspace: WorkspaceDep, response: Response
-) -> dict[str, Any] | None:
-    """The next item waiting for review, with every annotation side by side."""
-    workspace.projects.check_visible(name, user.name)
+    name: ProjectName, user: CurrentUser, workspace: WorkspaceDep, scopes: ScopesDep
+) -> Any:
+    """The next item waiting for review, with every annotation side by side (only items the
+    reviewer is cleared to read)."""
+    ProjectPolicy.review(user, scopes.project(name, user))
     item = workspace.reviews.next_review(name, user.name)
     if item is None:
-        response.status_code = status.HTTP_204_NO_CONTENT
-        return None
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
     return item.to_dict()
 
 
-@router.post("/annotations/{annotation_id}/review", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/annotations/{annotation_id}/review",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReviewDecision,
+)
 def review(
-    annotation_id: int, body: ReviewBody, user: CurrentUser, workspace: WorkspaceDep
+    annotation_id: AnnotationId,
+    body: ReviewBody,
+    user: CurrentUser,
+    workspace: WorkspaceDep,
+    scopes: ScopesDep,
 ) -> dict[str, Any]:
     """Accept, fix-and-accept or reject (with a reason) one annotation."""
+    AnnotationPolicy.review(user, scopes.annotation(annotation_id, user))
     return workspace.reviews.decide(
         annotation_id, user.name, body.decision, reason=body.reason, answers=body.answers
     )
 
 
-@router.post("/tasks/{task_id}/adjudicate", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/tasks/{task_id}/adjudicate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Adjudication,
+)
 def adjudicate(
-    task_id: int, body: AdjudicateBody, user: CurrentUser, workspace: WorkspaceDep
+    task_id: TaskId,
+    body: AdjudicateBody,
+    user: CurrentUser,
+    workspace: WorkspaceDep,
+    scopes: ScopesDep,
 ) -> dict[str, Any]:
-    """Settle an item's final answers (leads and admins)."""
+    """Settle an item's final answers (leads and admins of its project)."""
+    TaskPolicy.adjudicate(user, scopes.task(task_id, user))
     return workspace.reviews.adjudicate(task_id, user.name, body.answers, reason=body.reason)
 
 
-@router.get("/tasks/{task_id}/history")
-def history(task_id: int, user: CurrentUser, workspace: WorkspaceDep) -> list[dict[str, Any]]:
-    """Every review and adjudication of an item, oldest first (reviewers and leads)."""
-    require_role(user, "admin", "lead", "reviewer", "sme")
+@router.get("/tasks/{task_id}/history", response_model=list[HistoryEntry])
+def history(
+    task_id: TaskId, user: CurrentUser, workspace: WorkspaceDep, scopes: ScopesDep
+) -> list[dict[str, Any]]:
+    """Every review and adjudication of an item, oldest first (reviewers and leads of its
+    project)."""
+    TaskPolicy.history(user, scopes.task(task_id, user))
     return workspace.reviews.history(task_id)
 
 
-@router.get("/projects/{name}/export")
+@router.get("/projects/{name}/export", response_model=list[dict[str, Any]])
 def export(
-    name: str, user: CurrentUser, workspace: WorkspaceDep, format: str = "labelstudio"
+    name: ProjectName,
+    user: CurrentUser,
+    workspace: WorkspaceDep,
+    scopes: ScopesDep,
+    format: ExportFormat = "labelstudio",
 ) -> list[dict[str, Any]]:
-    """Items with their annotations (leads and admins of the organisation; never vendor users)."""
-    require_role(user, "admin", "lead")
-    if user.vendor is not None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "vendor users cannot export")
-    workspace.projects.check_visible(name, user.name)
-    return workspace.transfer.export(name, format)
+    """Items with their annotations, leaving out records above the caller's clearance (in-house
+    leads and admins of the project)."""
+    ProjectPolicy.export(user, scopes.project(name, user))
+    return workspace.transfer.export(name, format, clearance=user.clearance)
