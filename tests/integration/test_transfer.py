@@ -114,7 +114,9 @@ def test_bad_imports_add_nothing(labelled) -> None:
         ws.transfer.import_("dst", items, "labelstudio")
     items = ws.transfer.export("src", "labelstudio")
     items[1]["annotations"][1]["result"][0]["value"]["choices"] = ["weather"]
-    with pytest.raises(InputError, match="item 2, user 'ann2': question 'topic'"):
+    with pytest.raises(
+        InputError, match=r"item 2, record [0-9a-f]{32}, user 'ann2': question 'topic'"
+    ):
         ws.transfer.import_("dst", items, "labelstudio")
     items = ws.transfer.export("src", "argilla")
     items[0]["curata_id"] = "0" * 32
@@ -158,3 +160,24 @@ def test_export_leaves_out_records_above_the_clearance(ws, tmp_path: Path, fmt: 
     assert texts(None) == ["patient record", "public note"]
     with pytest.raises(InputError, match="clearance: 'secret' is not one of"):
         ws.transfer.export("notes", fmt, clearance="secret")
+
+
+@pytest.mark.parametrize("fmt", ["labelstudio", "argilla"])
+def test_import_checks_spans_against_the_record_text(labelled, fmt: str) -> None:
+    """``mail 0 about my order`` has 21 characters: a span ending at 40 is refused."""
+    ws = labelled
+    items = ws.transfer.export("src", fmt)
+    first = items[0]
+    curata_id = first["data"]["curata_id"] if fmt == "labelstudio" else first["curata_id"]
+    if fmt == "labelstudio":
+        pii = next(r for r in first["annotations"][0]["result"] if r["from_name"] == "pii")
+        pii["value"]["end"] = 40
+    else:
+        first["pii.responses"][0] = [{"start": 0, "end": 40, "label": "EMAIL"}]
+    message = (
+        rf"item 1, record {curata_id}, user 'ann1': question 'pii': span 0: \[0, 40\) "
+        r"is not inside the text \(allowed: 0 <= start < end <= 21\)"
+    )
+    with pytest.raises(InputError, match=message):
+        ws.transfer.import_("dst", items, fmt)
+    assert ws.projects.get("dst").annotations == 0

@@ -113,6 +113,13 @@ class TransferService:
                 )
             }
             users = {u.name: u for u in session.scalars(select(UserRow))}
+            texts = self._texts(
+                [
+                    t
+                    for t in {tasks.get(_curata_id(i, fmt)) for i in items if isinstance(i, dict)}
+                    if t
+                ]
+            )
             created: list[str] = []
             added = skipped = 0
             for position, item in enumerate(items, start=1):
@@ -147,9 +154,11 @@ class TransferService:
                         skipped += 1
                         continue
                     try:
-                        checked = validate_answers(schema, answers)
+                        checked = validate_answers(schema, answers, texts=texts[task.record_id])
                     except AnswerError as exc:
-                        raise InputError(f"{where}, user {user_name!r}: {exc}") from None
+                        raise InputError(
+                            f"{where}, record {task.record_id}, user {user_name!r}: {exc}"
+                        ) from None
                     now = utcnow()
                     assignment = AssignmentRow(
                         task_id=task.id,
@@ -194,6 +203,14 @@ class TransferService:
                 },
             )
         return ImportResult(added, skipped, created)
+
+    def _texts(self, tasks: list[TaskRow]) -> dict[str, dict[str, str]]:
+        """The text fields of each task's record, by record id (what spans point into)."""
+        records = self._store.take_records([t.row for t in tasks])
+        return {
+            task.record_id: {k: v for k, v in record.content().items() if isinstance(v, str)}
+            for task, record in zip(tasks, records, strict=True)
+        }
 
 
 def _curata_id(item: dict[str, Any], fmt: str) -> Any:
