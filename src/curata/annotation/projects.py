@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +16,8 @@ from curata.annotation.schema import AnswerError, Schema, validate_answers
 from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.governance import audit
-from curata.quality.stats import wilson_interval
 from curata.governance.policies import ProjectPolicy
+from curata.quality.stats import wilson_interval
 from curata.sourcing.service import check_name
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
@@ -616,6 +617,18 @@ class ProjectService:
                 raise NotFoundError(f"project {name!r} has no guideline version {number}")
             return {"version": row.version, "body": row.body, "note": row.note}
 
+    def _texts_for(self, schema: Schema) -> Callable[[int], dict[str, str]]:
+        """A record's text fields by store row, read only where a span question needs them (the
+        bound every span answer is checked against, as the queue's submit does)."""
+        if not any(q.type == "span" for q in schema.questions):
+            return lambda _row: {}
+
+        def texts(row: int) -> dict[str, str]:
+            [record] = self._store.take_records([row])
+            return {k: v for k, v in record.content().items() if isinstance(v, str)}
+
+        return texts
+
     def add_gold(
         self, name: str, record_id: str, answers: dict[str, Any], *, kind: str = "gold"
     ) -> None:
@@ -640,6 +653,7 @@ class ProjectService:
                     )
                 )
             )
+            texts = self._texts_for(schema)
             for position, (record_id, answers) in enumerate(items, start=1):
                 where = f"item {position}: " if len(items) > 1 else ""
                 live = session.scalar(
@@ -654,9 +668,11 @@ class ProjectService:
                         f"{where}record {record_id} is not an item of project {name!r}"
                     )
                 try:
-                    checked = validate_answers(schema, answers)
+                    checked = validate_answers(schema, answers, texts=texts(live.row))
                 except AnswerError as exc:
-                    raise ValidationError(f"{where}{kind} answers: {exc}") from None
+                    raise ValidationError(
+                        f"{where}record {record_id}: {kind} answers: {exc}"
+                    ) from None
                 if record_id in taken:
                     raise AlreadyExistsError(
                         f"{where}record {record_id} is already a {kind} item of project {name!r}"

@@ -105,6 +105,7 @@ class _Context:
 
 
 RECLAIM_EVERY = timedelta(seconds=10)
+_STAMPS = ("answers", "schema_version", "guideline_version", "submitted_at", "duration_ms")
 RECORD_CACHE_SIZE = 4096
 RECORD_PREFETCH = 32
 
@@ -302,6 +303,16 @@ class QueueService:
         mine = and_(A.c.task_id == T.c.id, A.c.user_id == ctx.user_id)
         seen = exists().where(mine, A.c.status != "reopened")
         existing = select(A.c.id).where(mine).scalar_subquery()
+        # a record has up to three tasks (live, gold, calibration): one who received any other
+        # copy of it, in any state, never gets this one; a task re-opened for them is theirs
+        copy = T.alias("copy")
+        other_copy = exists().where(
+            copy.c.project_id == T.c.project_id,
+            copy.c.record_id == T.c.record_id,
+            copy.c.id != T.c.id,
+            A.c.task_id == copy.c.id,
+            A.c.user_id == ctx.user_id,
+        )
         postgres = session.get_bind().dialect.name == "postgresql"
         for kind in kinds:
             query = (
@@ -315,6 +326,7 @@ class QueueService:
                         T.c.language.is_(None), T.c.language.in_([x.lower() for x in ctx.languages])
                     ),
                     ~seen,
+                    or_(exists().where(mine), ~other_copy),
                 )
                 .order_by(T.c.priority.desc(), T.c.id)
                 .limit(1)
@@ -347,7 +359,14 @@ class QueueService:
         )
         needed = min(size, int(available))
         rows = session.execute(
-            select(N.c.answers, T.c.gold_answers)
+            select(
+                N.c.answers,
+                T.c.gold_answers,
+                N.c.task_id,
+                N.c.schema_version,
+                N.c.guideline_version,
+                N.c.submitted_at,
+            )
             .join(T, T.c.id == N.c.task_id)
             .where(
                 T.c.project_id == ctx.project_id,
@@ -363,7 +382,7 @@ class QueueService:
                 # every gold question answered and right (a skipped one is not right)
                 len(list(gold_checks(answers, gold or {}))) == len(gold or {})
                 and all(ok for _, ok in gold_checks(answers, gold or {}))
-                for answers, gold in rows
+                for answers, gold, *_ in rows
             )
             score = right / len(rows)
             low, high = wilson_interval(right, len(rows))
@@ -378,8 +397,85 @@ class QueueService:
                     f"95% Wilson interval {low:.0%}-{high:.0%}; {threshold:.0%} needed{bound}); "
                     f"live items stay closed; retraining: {material}"
                 )
+        for answers, _, task_id, schema_version, guideline_version, submitted_at in rows:
+            stamps = {
+                "answers": answers,
+                "schema_version": schema_version,
+                "guideline_version": guideline_version,
+                "submitted_at": submitted_at,
+                "duration_ms": None,
+            }
+            self._count_for_live(session, task_id, ctx.user_id, stamps, ctx.overlap, ctx.settings)
         self._calibrated.add(key)
         return False
+
+    def _count_for_live(
+        self,
+        session: Session,
+        task_id: int,
+        user_id: int,
+        annotation: dict[str, Any],
+        overlap: int,
+        settings: dict[str, Any],
+    ) -> None:
+        """Count an answer on a gold or calibration copy of a record as the annotator's answer
+        on the record's live item, while that item has room for one more.
+
+        The queue never serves one annotator two copies of a record, so without this the live
+        item of a record everyone met as gold or calibration would go unlabelled. The live
+        item gets its own assignment and annotation (same answers and stamps), so overlap,
+        agreement and release count it like any live answer, and gold accuracy counts the
+        original once. Idempotent: nothing happens where the annotator holds the live item.
+        """
+        copy = T.alias("copy")
+        query = (
+            select(T.c.id, T.c.assigned, A.c.id.label("source"))
+            .select_from(T)
+            .join(
+                copy, and_(copy.c.project_id == T.c.project_id, copy.c.record_id == T.c.record_id)
+            )
+            .join(A, and_(A.c.task_id == copy.c.id, A.c.user_id == user_id))
+            .where(copy.c.id == task_id, T.c.kind == "live")
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(of=T)
+        live = session.execute(query).first()
+        if live is None or live.assigned >= overlap:
+            return
+        held = session.scalar(select(A.c.id).where(A.c.task_id == live.id, A.c.user_id == user_id))
+        if held is not None:
+            return
+        now = annotation["submitted_at"]
+        assignment_id = session.execute(
+            insert(A)
+            .values(
+                task_id=live.id,
+                user_id=user_id,
+                status="submitted",
+                leased_at=now,
+                expires_at=now,
+                submitted_at=now,
+                copied_from=live.source,
+            )
+            .returning(A.c.id)
+        ).scalar_one()
+        review = initial_review(settings, "live", None, annotation["answers"], self._rng)
+        session.execute(
+            insert(N).values(**annotation, assignment_id=assignment_id, task_id=live.id,
+                             user_id=user_id, revision=1, status="submitted", review=review)
+        )  # fmt: skip
+        submitted = session.execute(
+            update(T)
+            .where(T.c.id == live.id)
+            .values(
+                assigned=T.c.assigned + 1,
+                submitted=T.c.submitted + 1,
+                is_open=T.c.assigned + 1 < overlap,
+            )
+            .returning(T.c.submitted)
+        ).scalar_one()
+        if submitted >= overlap:
+            flag_disagreement(session, settings, live.id)
 
     def _check_skills(self, session: Session, ctx: _Context) -> None:
         """A question that needs a language or a domain is only for annotators who have it."""
@@ -532,6 +628,9 @@ class QueueService:
             ).scalar_one()
             if submitted >= overlap:
                 flag_disagreement(session, settings or {}, task_id)
+            if kind == "gold":
+                stamps = {k: values[k] for k in _STAMPS}
+                self._count_for_live(session, task_id, uid, stamps, overlap, settings or {})
             return Submission(
                 annotation_id=annotation_id,
                 assignment_id=assignment_id,

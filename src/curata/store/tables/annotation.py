@@ -172,7 +172,12 @@ class TaskRow(Base):
 
 
 class AssignmentRow(Base):
-    """A lease of a task to one annotator until ``expires_at``; at most one per task and user."""
+    """A lease of a task to one annotator until ``expires_at``; at most one per task and user.
+
+    ``copied_from`` marks a live assignment that was never leased: the annotator answered the
+    same record's gold or calibration copy (that assignment), and the answer counts for the
+    live item too (the queue never serves one annotator two copies of a record).
+    """
 
     __tablename__ = "assignments"
     __table_args__ = (
@@ -188,6 +193,7 @@ class AssignmentRow(Base):
     leased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    copied_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AnnotationRow(Base):
