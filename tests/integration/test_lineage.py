@@ -80,12 +80,61 @@ def test_each_operation_is_an_openlineage_run_event(history) -> None:
     events = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"] * 3
     complete = events[-1]
-    assert (complete["job"]["namespace"], complete["job"]["name"]) == ("curata", "ingest")
-    assert complete["outputs"][0]["name"] == "raw@3"
-    input_names = {i["name"] for i in complete["inputs"]}
-    assert {"web", "raw@2"} <= input_names
+    assert (complete["job"]["namespace"], complete["job"]["name"]) == ("curata", "ingest.raw")
+    [output] = complete["outputs"]
+    assert (output["namespace"], output["name"]) == ("curata.dataset", "raw")
+    assert output["facets"]["version"]["datasetVersion"] == "3"
+    fields = {f["name"]: f["type"] for f in output["facets"]["schema"]["fields"]}
+    assert {"curata_id", "kind", "text", "messages", "prompt", "response", "metadata"} <= set(
+        fields
+    )
+    assert fields["text"] == "large_string"
+    inputs = {(i["namespace"], i["name"]): i for i in complete["inputs"]}
+    assert {("curata.source", "web"), ("curata.dataset", "raw")} <= set(inputs)
+    assert inputs["curata.dataset", "raw"]["facets"]["version"]["datasetVersion"] == "2"
     assert complete["run"]["runId"] == history.datasets.version("raw@3").operation_id
     assert complete["schemaURL"].startswith("https://openlineage.io/spec/")
+
+
+def test_openlineage_jobs_are_named_by_dataset_and_step(ws, tmp_path: Path) -> None:
+    """Ingest, each curation step and a release are jobs of their own dataset or project."""
+    from curata.curation.pipeline import parse_pipeline
+
+    rows = [{"text": t} for t in ("one two three", "one two three", "four five six")]
+    ws.ingest([write_jsonl(tmp_path / "r.jsonl", rows)], source="web", dataset="raw")
+    steps = parse_pipeline({"steps": ["exact_dedup", {"length": {"min_words": 1}}]})
+    ws.curation.curate("raw@1", steps, "clean")
+    ws.workforce.add_user("ann")
+    schema = {"questions": [{"type": "label", "name": "ok", "labels": ["yes", "no"]}]}
+    ws.projects.create("check", version="clean@1", schema=schema, overlap=1, members=["ann"])
+    while (view := ws.queue.next_task("check", "ann")) is not None:
+        ws.queue.submit(view.assignment_id, "ann", {"ok": "yes"})
+    ws.releases.release("check")
+    lines = ws.settings.openlineage_file.read_text("utf-8").splitlines()
+    complete = [e for e in map(json.loads, lines) if e["eventType"] == "COMPLETE"]
+    assert [e["job"]["name"] for e in complete] == [
+        "ingest.raw",
+        "curate.clean.exact_dedup",
+        "curate.clean.length",
+        "release.check",
+    ]
+
+    def ends(event: dict) -> tuple[list, list]:
+        return (
+            [(d["name"], d["facets"]["version"]["datasetVersion"]) for d in event["inputs"]],
+            [(d["name"], d["facets"]["version"]["datasetVersion"]) for d in event["outputs"]],
+        )
+
+    assert ends(complete[1]) == ([("raw", "1")], [("clean#0-exact_dedup", "1")])
+    assert ends(complete[2]) == ([("clean#0-exact_dedup", "1")], [("clean", "1")])
+    released = complete[3]["outputs"][0]
+    assert (released["name"], released["facets"]["version"]["datasetVersion"]) == (
+        "check-labels",
+        "1",
+    )
+    fields = {f["name"] for f in released["facets"]["schema"]["fields"]}
+    assert {"text", "labels", "confidence", "annotators", "soft_labels"} <= fields
+    assert complete[3]["inputs"][0]["name"] == "check"
 
 
 def test_openlineage_over_http_to_a_real_socket(tmp_path: Path, database_url) -> None:
@@ -120,7 +169,8 @@ def test_openlineage_over_http_to_a_real_socket(tmp_path: Path, database_url) ->
         server.shutdown()
     assert [r["event"]["eventType"] for r in received] == ["START", "COMPLETE"]
     assert all(r["path"] == "/api/v1/lineage" for r in received)
-    assert received[1]["event"]["outputs"][0]["name"] == "raw@1"
+    output = received[1]["event"]["outputs"][0]
+    assert (output["name"], output["facets"]["version"]["datasetVersion"]) == ("raw", "1")
     assert not (tmp_path / "w" / "openlineage" / "events.jsonl").exists()
 
 

@@ -397,10 +397,10 @@ class ReleaseService:
                 ) from None
         self._emitter.emit(
             run_id=operation.id,
-            job="release",
+            job=f"release.{project.name}",
             started_at=operation.started,
             ended_at=operation.ended,
             inputs=[LineageDataset("curata.project", project.name)],
-            outputs=[LineageDataset("curata.dataset", ref)],
+            outputs=[LineageDataset.of_version(ref, RELEASE_SCHEMA)],
         )
         return ref

@@ -394,16 +394,20 @@ class CurationService:
         steps: list[dict[str, Any]],
     ) -> None:
         """One OpenLineage run per step (the step is the job), chained by intermediate names."""
-        names = [ref_in] + [f"{ref_out}#{i}-{s.name}" for i, s in enumerate(pipeline.steps)]
-        names[-1] = ref_out
+        out = ref_out.partition("@")[0]
+        ends = [LineageDataset.of_version(ref_in)] + [
+            LineageDataset.of_version(ref_out, name=f"{out}#{i}-{s.name}")
+            for i, s in enumerate(pipeline.steps)
+        ]
+        ends[-1] = LineageDataset.of_version(ref_out)
         for i, spec in enumerate(pipeline.steps):
             self._emitter.emit(
                 run_id=str(uuid.uuid5(uuid.UUID(operation.id), str(i))),
-                job=f"curate.{spec.name}",
+                job=f"curate.{out}.{spec.name}",
                 started_at=operation.started,
                 ended_at=operation.ended,
-                inputs=[LineageDataset("curata.dataset", names[i])],
-                outputs=[LineageDataset("curata.dataset", names[i + 1])],
+                inputs=[ends[i]],
+                outputs=[ends[i + 1]],
             )
 
     # -- why ------------------------------------------------------------------------------

@@ -211,17 +211,17 @@ class IngestService:
             ref = self._record(plan, inputs, manifest, operation, message)
         self._emitter.emit(
             run_id=operation.id,
-            job="ingest",
+            job=f"ingest.{dataset}",
             started_at=operation.started,
             ended_at=operation.ended,
             inputs=[LineageDataset("curata.source", source)]
             + [LineageDataset("file", str(i.path.resolve())) for i in inputs]
             + (
-                [LineageDataset("curata.dataset", f"{dataset}@{plan.parent_number}")]
+                [LineageDataset.of_version(f"{dataset}@{plan.parent_number}")]
                 if plan.parent_id is not None
                 else []
             ),
-            outputs=[LineageDataset("curata.dataset", ref)],
+            outputs=[LineageDataset.of_version(ref)],
         )
         version = self._datasets.version(ref)
         return IngestResult(dataset, version, True, records_read, writer.duplicates)
