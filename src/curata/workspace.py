@@ -19,6 +19,7 @@ from curata.annotation.workforce import WorkforceService
 from curata.core.errors import NotFoundError, WorkspaceError
 from curata.curation.service import CurationService
 from curata.export.formats import export as export_version
+from curata.export.training import TrainingExport, export_training
 from curata.governance import audit
 from curata.governance.audit import AuditLog
 from curata.lineage.graph import LineageService
@@ -206,6 +207,36 @@ class Workspace:
                 details={"format": format, "out": str(Path(out).resolve()), "records": count},
             )
         return count
+
+    def export_training(
+        self,
+        ref: str,
+        *,
+        format: str,
+        out: str | os.PathLike[str],
+        question: str | None = None,
+        overwrite: bool = False,
+    ) -> TrainingExport:
+        """Write a labelled version as a TRL training file (dpo, sft, kto, prompt-completion;
+        see :mod:`curata.export.preference`), counting every record left out and why."""
+        version = self.datasets.version(ref)
+        result = export_training(
+            lambda: self.datasets.iter_rows(version.ref),
+            fmt=format,
+            out=Path(out),
+            question=question,
+            overwrite=overwrite,
+        )
+        with self._sessions.begin() as session:
+            audit.append(
+                session,
+                actor=self.settings.user,
+                action="version.export",
+                object_type="version",
+                object_ref=version.ref,
+                details={**result.to_dict(), "out": str(Path(out).resolve())},
+            )
+        return result
 
     def close(self) -> None:
         """Release database connections."""

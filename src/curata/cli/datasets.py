@@ -25,6 +25,13 @@ class ExportFormat(StrEnum):
     jsonl = "jsonl"
     parquet = "parquet"
     hf = "hf"
+    dpo = "dpo"
+    sft = "sft"
+    kto = "kto"
+    prompt_completion = "prompt-completion"
+
+
+TRAINING = {ExportFormat.dpo, ExportFormat.sft, ExportFormat.kto, ExportFormat.prompt_completion}
 
 
 @app.command("list")
@@ -191,12 +198,33 @@ def export(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="Version to export (NAME@N).", metavar="REF"),
     format: ExportFormat = typer.Option(
-        ..., "--format", help="jsonl, parquet or hf (a Hugging Face datasets folder)."
+        ...,
+        "--format",
+        help="jsonl, parquet or hf (a Hugging Face datasets folder); or a TRL training file "
+        "from a release's preference labels: dpo, sft, kto, prompt-completion.",
     ),
-    out: Path = typer.Option(..., "--out", help="File (jsonl, parquet) or folder (hf) to write."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="File (jsonl, parquet) or folder (hf) to write; training files are JSON Lines, "
+        "or Parquet when OUT ends in .parquet.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+    question: str | None = typer.Option(
+        None,
+        "--question",
+        help="Training formats: the preference or ranking question to use (default: the only "
+        "one the labels hold).",
+    ),
 ) -> None:
-    """Write a version out; each row carries its curata_id."""
+    """Write a version out; each row carries its curata_id. Training formats say how many
+    records each reason (tie, both_bad, unlabelled, ...) left out."""
     ws = workspace(ctx)
+    if format in TRAINING:
+        result = ws.export_training(
+            ref, format=format.value, out=out, question=question, overwrite=overwrite
+        )
+        typer.echo(f"Exported {result.describe()}")
+        return
     count = ws.export(ref, format=format.value, out=out, overwrite=overwrite)
     typer.echo(f"Exported {count:,} records of {ws.datasets.version(ref).ref} to {out}")
