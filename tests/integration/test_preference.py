@@ -73,9 +73,7 @@ def _labelled(ws, tmp_path: Path) -> str:
     v = ws.ingest([path], source="web", dataset="prefs").version
     for name in ("ann1", "ann2"):
         ws.workforce.add_user(name, role="annotator")
-    ws.projects.create(
-        "judge", version=v.ref, schema=SCHEMA, overlap=2, members=["ann1", "ann2"]
-    )
+    ws.projects.create("judge", version=v.ref, schema=SCHEMA, overlap=2, members=["ann1", "ann2"])
     for column, user in ((1, "ann1"), (2, "ann2")):
         while (view := ws.queue.next_task("judge", user)) is not None:
             assert view.record["kind"] == "pairwise"
