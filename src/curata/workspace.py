@@ -15,13 +15,14 @@ from curata.annotation.queue import QueueService
 from curata.annotation.release import ReleaseService
 from curata.annotation.review import ReviewService
 from curata.annotation.transfer import TransferService
-from curata.annotation.workforce import WorkforceService
-from curata.core.errors import NotFoundError, WorkspaceError
+from curata.annotation.workforce import User, WorkforceService
+from curata.core.errors import CurataError, NotFoundError
 from curata.curation.service import CurationService
 from curata.export.formats import export as export_version
 from curata.export.training import TrainingExport, export_training
 from curata.governance import audit
 from curata.governance.audit import AuditLog
+from curata.governance.auth import identify
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.quality.vendor_audit import VendorAuditService
@@ -41,13 +42,24 @@ class Workspace:
     ``sources`` (:class:`SourceService`), ``datasets`` (:class:`DatasetService`),
     ``lineage`` (:class:`LineageService`), ``audit`` (:class:`AuditLog`), :meth:`ingest`, and
     for annotation ``workforce``, ``projects``, ``queue`` and ``reviews``.
+
+    ``identity`` is the user authenticated by the settings' API token on a shared database
+    (``None`` on the embedded one): the services then act under that user's name.
     """
 
-    def __init__(self, settings: Settings, engine: Engine, store: RecordStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        store: RecordStore,
+        *,
+        identity: User | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.store = store
         self.home = settings.home
+        self.identity = identity
         actor = settings.user
         sessions = session_factory(engine)
         self._sessions = sessions
@@ -162,6 +174,7 @@ class Workspace:
         encoding: str = "utf-8",
         max_record_bytes: int | None = None,
         progress: ProgressFn | None = None,
+        force: bool = False,
     ) -> IngestResult:
         """Read files into the next version of a dataset (see :class:`IngestService`)."""
         return self._ingest.ingest(
@@ -181,6 +194,7 @@ class Workspace:
             encoding=encoding,
             max_record_bytes=max_record_bytes,
             progress=progress,
+            force=force,
         )
 
     def export(
