@@ -15,14 +15,13 @@ from curata.annotation.queue import QueueService
 from curata.annotation.release import ReleaseService
 from curata.annotation.review import ReviewService
 from curata.annotation.transfer import TransferService
-from curata.annotation.workforce import User, WorkforceService
-from curata.core.errors import CurataError, NotFoundError
+from curata.annotation.workforce import WorkforceService
+from curata.core.errors import NotFoundError, WorkspaceError
 from curata.curation.service import CurationService
 from curata.export.formats import export as export_version
 from curata.export.training import TrainingExport, export_training
 from curata.governance import audit
 from curata.governance.audit import AuditLog
-from curata.governance.auth import identify
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.quality.vendor_audit import VendorAuditService
@@ -42,24 +41,13 @@ class Workspace:
     ``sources`` (:class:`SourceService`), ``datasets`` (:class:`DatasetService`),
     ``lineage`` (:class:`LineageService`), ``audit`` (:class:`AuditLog`), :meth:`ingest`, and
     for annotation ``workforce``, ``projects``, ``queue`` and ``reviews``.
-
-    ``identity`` is the user authenticated by the settings' API token on a shared database
-    (``None`` on the embedded one): the services then act under that user's name.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        engine: Engine,
-        store: RecordStore,
-        *,
-        identity: User | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, engine: Engine, store: RecordStore) -> None:
         self.settings = settings
         self.engine = engine
         self.store = store
         self.home = settings.home
-        self.identity = identity
         actor = settings.user
         sessions = session_factory(engine)
         self._sessions = sessions
