@@ -11,7 +11,9 @@ steps:
 
 A step is a name, a one-key mapping ``{name: params}``, or ``{step: name, params: {...}}``.
 Errors name the place: an unknown step lists the registered ones; a bad parameter gives its
-path (``steps[2].near_dedup.threshold``) and why.
+path (``steps[2].near_dedup.threshold``) and why. Parameters are strict: a value of another type
+is refused, never coerced (``threshold: true`` or ``"0.9"``, ``drop: "no"``); a whole number
+counts as a float.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def parse_pipeline(data: Any) -> Pipeline:
             )
         cls = known[name]
         try:
-            checked = cls.Params.model_validate(params)
+            checked = cls.Params.parse(params)
         except pydantic.ValidationError as exc:
             problems = "; ".join(
                 f"steps[{i}].{name}.{'.'.join(str(p) for p in err['loc']) or '(params)'}: "

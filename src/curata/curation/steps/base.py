@@ -30,9 +30,10 @@ text record's ``text``, a pair's ``prompt`` and ``response``, and every chat mes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +50,14 @@ class StepParams(BaseModel):
     """Base of every step's parameters: unknown parameters are errors, values are checked."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Self:
+        """Parameters as a pipeline file gives them, checked strictly: a value must be of the
+        declared type (``true`` is no number, ``"0.9"`` no float, ``"no"`` no boolean), except
+        that a whole number is a float and a list a tuple, as JSON has it. Raises pydantic's
+        ValidationError, whose locations are the parameter paths."""
+        return cls.model_validate_json(json.dumps(data, default=str), strict=True)
 
 
 class TextParams(StepParams):
