@@ -55,6 +55,12 @@ def ingest(
     max_record_bytes: int | None = typer.Option(
         None, "--max-record-bytes", help="Refuse records larger than this (default 32 MiB)."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Replace the latest version even if it appeared after this snapshot started "
+        "(a concurrent ingest); without it that is a conflict and nothing is written.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest files as the next version of DATASET (a snapshot, or --append)."""
@@ -75,6 +81,7 @@ def ingest(
             encoding=encoding,
             max_record_bytes=max_record_bytes,
             progress=progress,
+            force=force,
         )
     emit(as_json, result.to_dict(), lambda c: render_result(c, result))
 

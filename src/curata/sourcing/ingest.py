@@ -70,6 +70,16 @@ class _FileInput:
     records: int = 0
 
 
+def _conflict(dataset: str, seen: int, appeared: int) -> str:
+    """What a snapshot that lost a race to another version says."""
+    started = f"{dataset}@{seen}" if seen else "no version"
+    return (
+        f"dataset {dataset!r}: this snapshot started from {started}, but {dataset}@{appeared} "
+        f"appeared before it could be committed; nothing was written (ingest again to replace "
+        f"{dataset}@{appeared}, or pass --force)"
+    )
+
+
 def _file_digest(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -165,12 +175,17 @@ class IngestService:
         encoding: str = "utf-8",
         max_record_bytes: int | None = None,
         progress: ProgressFn | None = None,
+        force: bool = False,
     ) -> IngestResult:
         """Read ``paths`` into the next version of ``dataset``.
 
         By default the files are the whole new content (a snapshot); with ``append`` they add
         to the latest version. Unchanged content makes no version. Nothing is committed unless
         every record of every file is valid.
+
+        A snapshot replaces the version that was latest when it started. If another version
+        appeared meanwhile (a concurrent ingest committed first), it is a ConflictError and
+        nothing is written, unless ``force``: then it replaces that version too.
         """
         started = utcnow()
         check_name(dataset, "dataset")
@@ -180,9 +195,13 @@ class IngestService:
         if limit <= 0:
             raise ValidationError("max-record-bytes must be positive")
         inputs = self._check_inputs(paths, format)
-        # One writer per dataset at a time: a second ingest waits, then builds on the first.
+        seen = self._latest_number(dataset)
+        # One writer per dataset at a time: a second ingest waits, then builds on the first
+        # (an append), or stops if it is a snapshot of what came before the first.
         with self._store.dataset_lock(dataset):
             plan = self._plan(dataset, source, key)
+            if not append and not force and plan.parent_number != seen:
+                raise ConflictError(_conflict(dataset, seen, plan.parent_number))
             writer = self._store.version_writer(plan.storage_key, plan.parent_manifest)
             if append and plan.parent_manifest is not None:
                 writer.keep_parent()
@@ -225,6 +244,12 @@ class IngestService:
         )
         version = self._datasets.version(ref)
         return IngestResult(dataset, version, True, records_read, writer.duplicates)
+
+    def _latest_number(self, dataset: str) -> int:
+        """The number of the dataset's latest version (0: none yet)."""
+        with self._sessions() as session:
+            _, latest = latest_version(session, dataset)
+            return latest.number if latest is not None else 0
 
     def _plan(self, dataset: str, source: str, key: str | None) -> _Plan:
         """Read what the new version builds on: the source, the dataset and its latest version."""
