@@ -792,7 +792,7 @@ def test_a_failing_gate_blocks_release_until_the_owner_overrides(ws, tmp_path) -
     with pytest.raises(ValidationError, match="blocked by 1 quality gate") as blocked:
         ws.releases.release("gated")
     message = str(blocked.value)
-    assert "alpha[topic] >= 0.67: measured" in message and "FAILED, short by" in message
+    assert "alpha[topic] (nominal) >= 0.67: measured" in message and "FAILED, short by" in message
     assert "only its owner (boss) can override" in message
     with pytest.raises(NotFoundError):
         ws.datasets.get("gated-labels")  # nothing was released

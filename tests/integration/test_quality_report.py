@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from tests.conftest import write_jsonl
 
 from curata.core.errors import NotFoundError, ValidationError
 from curata.quality.report import quality_report
 from curata.quality.stats import wilson_interval
+from curata.store.tables import TaskRow
 
 
 @pytest.fixture
@@ -202,3 +204,69 @@ def test_gold_accuracy_per_question_in_the_html() -> None:
     assert "Gold accuracy per question" in page
     # Wilson 95% for 2 of 4: [0.150, 0.850] (Newcombe 1998, method 3)
     assert "50% of 4 (0.15-0.85)" in page and "100% of 4" in page
+
+
+@pytest.fixture
+def reviewed(ws, tmp_path: Path):
+    """Two annotators on four items: a says x x y y, b says x y y x; a reviewer fixes b's
+    answer on item 3 to y, and a lead adjudicates item 1 to y. Returns (ws, item 1's task)."""
+    rows = [{"text": f"item {i}"} for i in range(4)]
+    ws.ingest([write_jsonl(tmp_path / "r.jsonl", rows)], source="web", dataset="rv")
+    for name in ("a", "b"):
+        ws.workforce.add_user(name)
+    ws.workforce.add_user("rev", role="reviewer")
+    ws.workforce.add_user("boss", role="lead")
+    schema = {"questions": [{"type": "label", "name": "topic", "labels": ["x", "y"]}]}
+    ws.projects.create("rv", version="rv@1", schema=schema, overlap=2, owner="boss",
+                       members=["a", "b", "rev", "boss"])  # fmt: skip
+    said = {"a": "xxyy", "b": "xyyx"}
+    to_fix = None
+    for name in ("a", "b"):
+        while (view := ws.queue.next_task("rv", name)) is not None:
+            n = int(view.record["text"].split()[1])
+            done = ws.queue.submit(view.assignment_id, name, {"topic": said[name][n]})
+            if name == "b" and n == 3:
+                to_fix = done.annotation_id
+    ws.reviews.decide(to_fix, "rev", "fix", answers={"topic": "y"}, reason="it is y")
+    record = {r.text: i for b in ws.datasets.iter_records("rv@1") for i, r in b}["item 1"]
+    with ws.projects.sessions() as session:
+        task = session.scalar(select(TaskRow.id).where(TaskRow.record_id == record))
+    ws.reviews.adjudicate(task, "boss", {"topic": "y"}, reason="policy")
+    return ws
+
+
+def test_the_gate_the_report_and_the_release_read_the_same_final_labels(reviewed) -> None:
+    """Krippendorff's nominal alpha on the final labels (x,x) (x,y) (y,y) (y,y): with
+    o_xy = o_yx = 1, n_x = 3, n_y = 5, n = 8, alpha = 1 - (n - 1) * 2 / (2 n_x n_y)
+    = 1 - 14/30 = 0.5333 (Krippendorff 2011, section A). Without the reviewer's fix
+    (x,x) (x,y) (y,y) (y,x) it would be 1 - 28/32 = 0.125."""
+    ws = reviewed
+    report = quality_report(ws.projects.sessions, "rv", samples=0)
+    assert "final labels after review" in report["labels"]["agreement"]
+    [topic] = report["agreement"]
+    alpha = {s["name"]: s["value"] for s in topic["statistics"]}["krippendorff_alpha_nominal"]
+    assert alpha == pytest.approx(8 / 15, abs=1e-9)
+    ws.projects.set_gates("rv", {"alpha": {"topic": 0.9}})
+    with pytest.raises(ValidationError, match="blocked by 1 quality gate") as blocked:
+        ws.releases.release("rv")
+    assert "alpha[topic] (nominal) >= 0.9: measured 0.533" in str(blocked.value)
+    assert "final labels after review" in str(blocked.value)
+    released = ws.releases.release("rv", override="pilot", by="boss")
+    [gate] = released.gates
+    assert gate.measured == pytest.approx(alpha, abs=1e-12)
+    assert "final labels after review" in gate.to_dict()["labels"]
+
+
+def test_consensus_and_confusion_use_the_adjudication_and_score_what_was_submitted(
+    reviewed,
+) -> None:
+    """Item 1 was adjudicated to y, so it is y in the consensus; each annotator's own answer
+    (b's x on item 3, before the fix) is what their confusion matrix and agreement count."""
+    report = quality_report(reviewed.projects.sessions, "rv", samples=0)
+    assert "as submitted" in report["labels"]["annotators"]
+    [matrix] = report["confusion"]
+    assert matrix["labels"] == ["x", "y"]
+    # rows: the item's final label (x, y, y, y); columns: the annotator's own answer
+    assert matrix["annotators"] == {"a": [[1, 0], [1, 2]], "b": [[1, 0], [1, 2]]}
+    rows = {g["group"]: g for g in report["groups"]}
+    assert rows["a"]["consensus_agreement"] == 0.75 and rows["b"]["consensus_agreement"] == 0.75

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.aggregation import METHODS, ItemAnswers, aggregate_items, soft_key
-from curata.annotation.review import current_annotations
+from curata.annotation.final import counted_annotations
 from curata.annotation.schema import categorical_questions
 from curata.core.errors import ConflictError, ForbiddenError, ValidationError
 from curata.core.ids import canonical_json
@@ -85,31 +85,19 @@ class GateFailed(ValidationError):
 
 def _effective(session: Session, task_id: int) -> ItemAnswers:
     """The answer sets that count for an item (fixes applied), with who made each."""
-    current = current_annotations(session, task_id)
-    fixes: dict[int | None, dict[str, Any] | None] = dict(
-        session.execute(
-            select(ReviewRow.annotation_id, ReviewRow.answers)
-            .where(ReviewRow.task_id == task_id, ReviewRow.decision == "fix")
-            .order_by(ReviewRow.id)
-        ).all()
-    )
-    return [(a.user_id, fixes.get(a.id) or a.answers) for a in current]
+    return [(a.user_id, a.answers) for a in counted_annotations(session, task_id=task_id)]
 
 
 def _gold_rows(
     session: Session, project_id: int
 ) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
-    """Every answer that counts on a gold item: (annotator, answers, gold answers)."""
-    rows = session.execute(
-        select(AnnotationRow.user_id, AnnotationRow.answers, TaskRow.gold_answers)
-        .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
-        .where(
-            TaskRow.project_id == project_id,
-            TaskRow.kind == "gold",
-            AnnotationRow.status.notin_(("rejected", "superseded")),
-        )
-    ).all()
-    return [(user, answers, gold or {}) for user, answers, gold in rows]
+    """Every answer that counts on a gold item, as its annotator submitted it: (annotator,
+    answers, gold answers)."""
+    return [
+        (a.user_id, a.submitted, a.gold_answers or {})
+        for a in counted_annotations(session, project_id=project_id)
+        if a.kind == "gold"
+    ]
 
 
 def _gold_accuracy(
@@ -273,7 +261,12 @@ class ReleaseService:
         gates = (project.settings or {}).get("gates") or {}
         if not gates:
             return []
-        results = evaluate(gates, measure(items, gold_rows, set(gates.get("alpha") or {})))
+        from curata.quality.report import load_annotations
+
+        # the gates read what the quality report reads (curata.annotation.final), not the
+        # release's own gathering, so a gate and the report give one number per quantity
+        data = load_annotations(self._sessions, project.name)
+        results = evaluate(gates, measure(data, set(gates.get("alpha") or {})))
         failed = [g for g in results if not g.passed]
         if not failed:
             return results

@@ -1,9 +1,11 @@
 """Drift: has an annotator's (or a cohort's) agreement fallen, since when, on which question?
 
-Each annotator's labels on a question, oldest first, become a sequence of outcomes: 1 when the
-label matched the gold answer (gold items) or the Dawid-Skene consensus (live items labelled by
-two or more people: alone on an item, one only agrees with oneself), else 0. The consensus
-includes the annotator's own vote, which with an overlap of 3 or more moves it little.
+Each annotator's labels on a question (as they submitted them), oldest first, become a sequence
+of outcomes: 1 when the label matched the gold answer (gold items) or the item's final label
+(live items labelled by two or more people: alone on an item, one only agrees with oneself),
+else 0. The final label is the adjudication, else the Dawid-Skene consensus of the final
+answers (:mod:`curata.annotation.final`); it includes the annotator's own vote, which with an
+overlap of 3 or more moves it little.
 :func:`change_point` fits the Bayesian single change-point model for a Bernoulli sequence
 (Smith 1975, "A Bayesian approach to inference about a change-point in a sequence of random
 variables", Biometrika 62(2):407-416; with uniform Beta(1, 1) priors on both rates):
@@ -45,7 +47,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
-from curata.quality.report import ProjectAnnotations, consensus_labels, load_annotations
+from curata.quality.report import (
+    ProjectAnnotations,
+    consensus_labels,
+    labels_used,
+    load_annotations,
+)
 from curata.quality.stats import wilson_interval
 from curata.timeutil import as_utc, iso
 
@@ -154,7 +161,7 @@ def _streams(
 ) -> dict[tuple[str, str, str], _Stream]:
     """(kind, who, question) -> outcomes oldest first."""
     if consensus is None:
-        consensus, _ = consensus_labels(data.rows, data.categorical)
+        consensus, _ = consensus_labels(data.rows, data.categorical, data.adjudicated)
     streams: dict[tuple[str, str, str], _Stream] = {}
 
     def add(key: tuple[str, str, str], when: datetime, ok: int, guideline: int | None) -> None:
@@ -164,15 +171,14 @@ def _streams(
         s.guidelines.append(guideline)
 
     labelled: Counter[tuple[int, str]] = Counter(
-        (task_id, name)
-        for _, task_id, answers, _, kind, _, _ in data.rows
-        if kind == "live"
-        for name in answers
+        (row.task_id, name) for row in data.rows if row.kind == "live" for name in row.answers
     )
-    for user_id, task_id, answers, guideline, kind, gold, submitted in data.rows:
+    for row in data.rows:
+        user_id, task_id, answers = row.user_id, row.task_id, row.submitted
+        gold, guideline, submitted = row.gold_answers, row.guideline_version, row.submitted_at
         user = data.users[user_id]
         for name in sorted(data.categorical & set(answers)):
-            if kind == "gold":
+            if row.kind == "gold":
                 if not gold or name not in gold:
                     continue
                 want = canonical_json(gold[name])
@@ -204,7 +210,7 @@ def agreement_over_time(
 def _series(
     data: ProjectAnnotations, streams: dict[tuple[str, str, str], _Stream], bins: int
 ) -> list[dict[str, Any]]:
-    times = [r[6] for r in data.rows]
+    times = [r.submitted_at for r in data.rows]
     edges = _edges(min(times), max(times), bins) if times else []
     return [
         {"kind": k, "who": who, "question": name, "n": len(s.outcomes),
@@ -253,6 +259,7 @@ def drift_report(
     return {
         "project": project_name,
         "by": by,
+        "labels": labels_used(),
         "question": question,
         "probability": probability,
         "min_drop": min_drop,

@@ -2,8 +2,12 @@
 
 A project's ``settings["gates"]`` is ``{"alpha": {question: minimum}, "gold_accuracy":
 minimum, "min_annotations": N}`` (each part optional). :func:`measure` computes the numbers
-from a release's inputs; :func:`evaluate` compares them with the gates and says, for each,
-what was needed, what was measured and by how much it falls short.
+from the same :class:`~curata.quality.report.ProjectAnnotations` the quality report reads, with
+the same statistics, so a gate and the report never disagree on one quantity: alpha and the
+annotation counts read the final labels after review, gold accuracy each annotator's answers as
+submitted (:mod:`curata.annotation.final`). :func:`evaluate` compares them with the gates and
+says, for each, what was needed, what was measured, on which labels, and by how much it falls
+short.
 """
 
 from __future__ import annotations
@@ -11,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from curata.annotation.final import FINAL_LABELS, SUBMITTED_LABELS
 from curata.core.errors import ValidationError
-from curata.core.ids import canonical_json
-from curata.quality.agreement import AgreementError, krippendorff_alpha
+from curata.quality.agreement import AgreementError
+from curata.quality.questions import gate_alpha
+from curata.quality.report import ProjectAnnotations, live_ratings
 from curata.quality.stats import gold_checks, wilson_interval
 
 KEYS = ("alpha", "gold_accuracy", "min_annotations")
@@ -65,6 +69,10 @@ class GateResult:
     measured: float | None
     passed: bool
     detail: str = ""
+    metric: str = ""
+    """The statistic's level where it has one (``nominal``, ``interval``...)."""
+    labels: str = FINAL_LABELS
+    """Which answers the measure read (see :mod:`curata.annotation.final`)."""
 
     @property
     def shortfall(self) -> float | None:
@@ -73,56 +81,52 @@ class GateResult:
         return self.required - self.measured
 
     def describe(self) -> str:
+        """One line: the gate, what it needed, what was measured and on which labels."""
+        name = f"{self.gate} ({self.metric})" if self.metric else self.gate
+        on = "final labels after review" if self.labels == FINAL_LABELS else "answers as submitted"
         if self.measured is None:
-            return f"{self.gate} >= {self.required:g}: not measurable ({self.detail})"
+            return f"{name} >= {self.required:g}: not measurable ({self.detail})"
         state = "passed" if self.passed else f"FAILED, short by {self.shortfall:.3f}"
         extra = f"; {self.detail}" if self.detail else ""
-        return f"{self.gate} >= {self.required:g}: measured {self.measured:.3f} ({state}{extra})"
+        return f"{name} >= {self.required:g}: measured {self.measured:.3f} on {on} ({state}{extra})"
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "shortfall": self.shortfall}
 
 
-def measure(
-    items: list[list[tuple[int, dict[str, Any]]]],
-    gold: list[tuple[int, dict[str, Any], dict[str, Any]]],
-    questions: set[str],
-) -> dict[str, Any]:
-    """The numbers gates compare against.
+def measure(data: ProjectAnnotations, questions: set[str]) -> dict[str, Any]:
+    """The numbers gates compare against, from what the quality report reads.
 
-    ``items``: each live item's answer sets that count, with who gave them; ``gold``: each
-    answer on a gold item as (annotator, answers, gold answers). Returns Krippendorff's alpha
-    (nominal, on canonical answers) per question, the share of gold answers that were right,
-    and the fewest annotations any labelled item has.
+    Krippendorff's alpha per question in ``questions`` at the level that fits its type
+    (:func:`curata.quality.questions.gate_alpha`, the alpha the report shows) on the live
+    items' final answers; the share of gold answers that were right (each annotator's
+    answers as submitted); the fewest annotations any labelled live item has.
     """
     alpha: dict[str, float | None] = {}
-    users = sorted({u for item in items for u, _ in item})
-    column = {u: j for j, u in enumerate(users)}
+    levels: dict[str, str] = {}
+    by_name = {q["name"]: q for q in data.questions}
     for name in sorted(questions):
-        codes: dict[str, int] = {}
-        data = np.full((len(items), max(1, len(users))), np.nan)
-        for i, item in enumerate(items):
-            for user, answers in item:
-                if name in answers:
-                    code = codes.setdefault(canonical_json(answers[name]), len(codes))
-                    data[i, column[user]] = code
         try:
-            alpha[name] = krippendorff_alpha(data, "nominal")
-        except AgreementError:
-            alpha[name] = None
+            alpha[name], levels[name] = gate_alpha(by_name[name], live_ratings(data, name))
+        except AgreementError as exc:
+            alpha[name], levels[name] = None, str(exc)
     right = total = 0
-    for _, answers, want in gold:
-        for _, correct in gold_checks(answers, want):
-            total += 1
-            right += correct
-    counts = [len(item) for item in items if item]
+    counts: dict[int, int] = {}
+    for row in data.rows:
+        if row.kind == "gold" and row.gold_answers:
+            for _, correct in gold_checks(row.submitted, row.gold_answers):
+                total += 1
+                right += correct
+        elif row.kind == "live":
+            counts[row.task_id] = counts.get(row.task_id, 0) + 1
     return {
         "alpha": alpha,
+        "alpha_levels": levels,
         "gold_accuracy": right / total if total else None,
         "gold_answers": total,
         "gold_right": right,
-        "min_annotations": min(counts) if counts else None,
-        "annotation_counts": counts,
+        "min_annotations": min(counts.values()) if counts else None,
+        "annotation_counts": list(counts.values()),
     }
 
 
@@ -135,15 +139,21 @@ def _gold_detail(metrics: dict[str, Any]) -> str:
 def evaluate(gates: dict[str, Any], metrics: dict[str, Any]) -> list[GateResult]:
     """Each declared gate against the measured numbers; an unmeasurable gate fails."""
     out: list[GateResult] = []
+    levels = metrics.get("alpha_levels", {})
     for name, minimum in sorted((gates.get("alpha") or {}).items()):
         value = metrics["alpha"].get(name)
+        level = levels.get(name, "")
+        known = level in ("nominal", "ordinal", "interval", "ratio")
         out.append(
             GateResult(
                 f"alpha[{name}]",
                 minimum,
                 value,
                 value is not None and value >= minimum,
-                "" if value is not None else "no item has two answers to it",
+                ""
+                if value is not None
+                else (level if level and not known else "no item has two answers to it"),
+                metric=level if known else "",
             )
         )
     if "gold_accuracy" in gates:
@@ -155,6 +165,7 @@ def evaluate(gates: dict[str, Any], metrics: dict[str, Any]) -> list[GateResult]
                 value,
                 value is not None and value >= gates["gold_accuracy"],
                 _gold_detail(metrics) if value is not None else "no gold answers",
+                labels=SUBMITTED_LABELS,
             )
         )
     if "min_annotations" in gates:

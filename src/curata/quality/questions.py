@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from curata.annotation.schema import PREFERENCE_CHOICES
+from curata.core.ids import canonical_json
 from curata.quality.agreement import (
     AgreementError,
     Matrix,
@@ -41,6 +42,7 @@ from curata.quality.agreement import (
     alpha_with_interval,
     bootstrap_interval,
     category_counts,
+    krippendorff_alpha,
     percent_agreement,
     reliability_matrix,
 )
@@ -342,6 +344,38 @@ def _refusal(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]:
     stats = _nominal(decisions, [False, True], boot, scale="should_refuse")
     stats += _alpha(policies, "nominal", boot, scale="category")
     return {"statistics": stats}
+
+
+def gate_alpha(question: Mapping[str, Any], ratings: Sequence[Any]) -> tuple[float | None, str]:
+    """Krippendorff's alpha for a release gate on ``question`` and its level: the alpha that
+    :func:`question_agreement` reports for the question's type (interval on a rating scale;
+    nominal on a label, a preference's choice, a refusal's decision; nominal on whole answers
+    for other types). ``None`` when no item has two answers."""
+    kind = question.get("type")
+    rows = _rows(ratings)
+    level = "nominal"
+    if kind == "rating":
+        level = "interval"
+        for item, annotator, value in rows:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _bad(item, annotator, f"rating {value!r} is not a number")
+    elif kind == "preference":
+        levels = int(question.get("strength_levels") or 0)
+        try:
+            rows = [(i, a, preference_values(v, levels=levels)[0]) for i, a, v in rows]
+        except ValueError as exc:
+            raise AgreementError(str(exc)) from None
+    elif kind == "refusal":
+        rows = [(i, a, v["should_refuse"]) for i, a, v in rows if isinstance(v, Mapping)]
+    elif not (kind == "label" and not question.get("multiple")):
+        rows = [(i, a, canonical_json(v)) for i, a, v in rows]
+    if not rows:
+        return None, level
+    items, annotators, values = zip(*rows, strict=True)
+    rel = reliability_matrix(items, annotators, values, level=level)
+    if not _pairable(rel.data):
+        return None, level
+    return krippendorff_alpha(rel.data, level), level
 
 
 def question_agreement(

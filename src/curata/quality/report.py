@@ -18,6 +18,13 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from curata.annotation.final import (
+    FINAL_LABELS,
+    SUBMITTED_LABELS,
+    CountedAnnotation,
+    adjudications,
+    counted_annotations,
+)
 from curata.annotation.schema import categorical_questions
 from curata.core.errors import NotFoundError, ValidationError
 from curata.core.ids import canonical_json
@@ -25,7 +32,6 @@ from curata.quality.aggregation import dawid_skene
 from curata.quality.stats import gold_checks, wilson_interval
 from curata.store.records import RecordStore
 from curata.store.tables import (
-    AnnotationRow,
     CohortMemberRow,
     CohortRow,
     GuidelineRow,
@@ -96,74 +102,71 @@ class Thresholds:
 
 @dataclass
 class ProjectAnnotations:
-    """A project's counted annotations (not rejected, not superseded) with who made them.
+    """A project's counted annotations with who made them (see :mod:`curata.annotation.final`).
 
-    ``rows``: ``(user_id, task_id, answers, guideline_version, task kind, gold answers,
-    submitted_at)``, oldest first.
+    ``rows``: the annotations that count, oldest first, each with its final answers
+    (``answers``) and the annotator's own (``submitted``); ``adjudicated``: each adjudicated
+    item's settled answers.
     """
 
     project: str
     categorical: set[str]
     questions: list[dict[str, Any]]  # the schema's questions, in order
-    rows: list[Any]
+    rows: list[CountedAnnotation]
     users: dict[int, UserRow]
     vendors: dict[int, str]
     cohorts: dict[int, list[str]]
     guidelines: list[tuple[int, Any]]  # (version, published_at), oldest first
+    adjudicated: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-def load_annotations(sessions: sessionmaker[Session], project_name: str) -> ProjectAnnotations:
-    """Everything the quality reports read, in one short read transaction."""
-    with sessions() as session:
-        project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
-        if project is None:
-            raise NotFoundError(f"unknown project {project_name!r}")
-        schema = session.get(ProjectSchemaRow, (project.id, project.schema_version))
-        assert schema is not None
-        rows = session.execute(
-            select(
-                AnnotationRow.user_id,
-                AnnotationRow.task_id,
-                AnnotationRow.answers,
-                AnnotationRow.guideline_version,
-                TaskRow.kind,
-                TaskRow.gold_answers,
-                AnnotationRow.submitted_at,
-            )
-            .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
-            .where(
-                TaskRow.project_id == project.id,
-                AnnotationRow.status.notin_(("rejected", "superseded")),
-            )
-            .order_by(AnnotationRow.submitted_at, AnnotationRow.id)
-        ).all()
-        users = {u.id: u for u in session.scalars(select(UserRow))}
-        vendors = {v.id: v.name for v in session.scalars(select(VendorRow))}
-        cohorts: dict[int, list[str]] = defaultdict(list)
-        for user_id, name in session.execute(
-            select(CohortMemberRow.user_id, CohortRow.name).join(
-                CohortRow, CohortRow.id == CohortMemberRow.cohort_id
-            )
-        ):
-            cohorts[user_id].append(name)
-        guidelines = [
-            (version, published)
-            for version, published in session.execute(
-                select(GuidelineRow.version, GuidelineRow.published_at)
-                .where(GuidelineRow.project_id == project.id)
-                .order_by(GuidelineRow.version)
-            )
-        ]
+def read_annotations(session: Session, project_name: str) -> ProjectAnnotations:
+    """Everything the quality reports and gates read, inside the caller's transaction."""
+    project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
+    if project is None:
+        raise NotFoundError(f"unknown project {project_name!r}")
+    schema = session.get(ProjectSchemaRow, (project.id, project.schema_version))
+    assert schema is not None
+    rows = counted_annotations(session, project_id=project.id)
+    users = {u.id: u for u in session.scalars(select(UserRow))}
+    vendors = {v.id: v.name for v in session.scalars(select(VendorRow))}
+    cohorts: dict[int, list[str]] = defaultdict(list)
+    for user_id, name in session.execute(
+        select(CohortMemberRow.user_id, CohortRow.name).join(
+            CohortRow, CohortRow.id == CohortMemberRow.cohort_id
+        )
+    ):
+        cohorts[user_id].append(name)
+    guidelines = [
+        (version, published)
+        for version, published in session.execute(
+            select(GuidelineRow.version, GuidelineRow.published_at)
+            .where(GuidelineRow.project_id == project.id)
+            .order_by(GuidelineRow.version)
+        )
+    ]
     return ProjectAnnotations(
         project_name,
         categorical_questions(schema.schema),
         list(schema.schema.get("questions", [])),
-        list(rows),
+        rows,
         users,
         vendors,
         dict(cohorts),
         guidelines,
+        adjudications(session, project_id=project.id),
     )
+
+
+def load_annotations(sessions: sessionmaker[Session], project_name: str) -> ProjectAnnotations:
+    """:func:`read_annotations` in one short read transaction of its own."""
+    with sessions() as session:
+        return read_annotations(session, project_name)
+
+
+def labels_used() -> dict[str, str]:
+    """Which answers each part of a report reads (stated in every report's output)."""
+    return {"agreement": FINAL_LABELS, "annotators": SUBMITTED_LABELS}
 
 
 def quality_report(
@@ -186,7 +189,7 @@ def quality_report(
     rows, categorical, users = data.rows, data.categorical, data.users
     vendors, cohorts = data.vendors, data.cohorts
 
-    consensus, estimated = consensus_labels(rows, categorical)
+    consensus, estimated = consensus_labels(rows, categorical, data.adjudicated)
 
     def groups_of(user_id: int, guideline: int | None) -> list[str]:
         user = users[user_id]
@@ -199,20 +202,21 @@ def quality_report(
         return [f"{project_name}@v{guideline}" if guideline else "(no guideline)"]
 
     table: dict[str, GroupQuality] = {}
-    for user_id, task_id, answers, guideline, kind, gold, _ in rows:
-        for group in groups_of(user_id, guideline):
+    for row in rows:
+        answers, gold = row.submitted, row.gold_answers
+        for group in groups_of(row.user_id, row.guideline_version):
             g = table.setdefault(group, GroupQuality(group))
             g.annotations += 1
-            if kind == "gold" and gold:
+            if row.kind == "gold" and gold:
                 for name, right in gold_checks(answers, gold):
                     g.gold_answered += 1
                     g.gold_correct += right
                     tally = g.gold_by_question.setdefault(name, [0, 0])
                     tally[0] += right
                     tally[1] += 1
-            elif kind == "live":
+            elif row.kind == "live":
                 for name in categorical & set(answers):
-                    label = consensus.get((task_id, name))
+                    label = consensus.get((row.task_id, name))
                     if label is not None:
                         g.consensus_answered += 1
                         g.consensus_agreed += canonical_json(answers[name]) == label
@@ -229,6 +233,7 @@ def quality_report(
     return {
         "project": project_name,
         "by": by,
+        "labels": labels_used(),
         "confidence": confidence,
         "thresholds": limits.__dict__,
         "groups": report,
@@ -275,11 +280,7 @@ def question_agreements(
     out = []
     for q in data.questions:
         name = q["name"]
-        ratings = [
-            (task_id, data.users[user_id].name, answers[name])
-            for user_id, task_id, answers, _, kind, _, _ in data.rows
-            if kind == "live" and name in answers
-        ]
+        ratings = live_ratings(data, name)
         try:
             by_item = None
             if q.get("type") == "span":
@@ -287,13 +288,21 @@ def question_agreements(
                     raise AgreementError("span agreement needs the records' texts")
                 by_item = texts(sorted({t for t, _, _ in ratings}), q.get("field", "text"))
             out.append(
-                question_agreement(
-                    q, ratings, texts=by_item, n_boot=samples, confidence=confidence
-                )
+                question_agreement(q, ratings, texts=by_item, n_boot=samples, confidence=confidence)
             )
         except AgreementError as exc:
             out.append({"question": name, "type": q.get("type"), "skipped": str(exc)})
     return out
+
+
+def live_ratings(data: ProjectAnnotations, name: str) -> list[tuple[int, str, Any]]:
+    """``(task, annotator, final answer)`` to question ``name`` on the live items: what the
+    agreement statistics of the report and of the release gates read."""
+    return [
+        (row.task_id, data.users[row.user_id].name, row.answers[name])
+        for row in data.rows
+        if row.kind == "live" and name in row.answers
+    ]
 
 
 def confusion_matrices(
@@ -304,13 +313,14 @@ def confusion_matrices(
     cells: dict[str, dict[str, Counter[tuple[str, str]]]] = defaultdict(
         lambda: defaultdict(Counter)
     )
-    for user_id, task_id, answers, _, kind, _, _ in data.rows:
-        if kind != "live":
+    for row in data.rows:
+        if row.kind != "live":
             continue
-        for name in data.categorical & set(answers):
-            label = consensus.get((task_id, name))
+        for name in data.categorical & set(row.submitted):
+            label = consensus.get((row.task_id, name))
             if label is not None:
-                cells[name][data.users[user_id].name][(label, canonical_json(answers[name]))] += 1
+                own = canonical_json(row.submitted[name])
+                cells[name][data.users[row.user_id].name][(label, own)] += 1
     out = []
     for name in sorted(cells):
         labels = sorted({c for per in cells[name].values() for pair in per for c in pair})
@@ -328,40 +338,56 @@ def confusion_matrices(
 
 
 def consensus_labels(
-    rows: Sequence[Any], categorical: set[str]
+    rows: Sequence[CountedAnnotation],
+    categorical: set[str],
+    adjudicated: dict[int, dict[str, Any]] | None = None,
 ) -> tuple[dict[tuple[int, str], str], dict[int, float]]:
-    """Dawid-Skene consensus label per (live task, question), and each annotator's estimated
-    accuracy (prior-weighted diagonal of their confusion matrix, averaged over questions)."""
+    """Each live item's final label per question (the Dawid-Skene consensus of the final
+    answers, or the adjudication where there is one), and each annotator's estimated accuracy
+    (prior-weighted diagonal of their confusion matrix on their own answers as submitted,
+    averaged over questions)."""
     consensus: dict[tuple[int, str], str] = {}
     per_user: dict[int, list[float]] = defaultdict(list)
+    fixed = any(r.fixed for r in rows)
     for name in sorted(categorical):
-        triples = [
-            (task_id, user_id, canonical_json(answers[name]))
-            for user_id, task_id, answers, _, kind, _, _ in rows
-            if kind == "live" and name in answers
-        ]
-        if not triples:
-            continue
-        tasks = {t: i for i, t in enumerate(dict.fromkeys(t for t, _, _ in triples))}
-        workers = {w: j for j, w in enumerate(dict.fromkeys(w for _, w, _ in triples))}
-        classes = {c: k for k, c in enumerate(dict.fromkeys(c for _, _, c in triples))}
-        arr = np.array([(tasks[t], workers[w], classes[c]) for t, w, c in triples])
-        if len(classes) < 2:
-            for t in tasks:
-                consensus[(t, name)] = next(iter(classes))
-            continue
-        result = dawid_skene(
-            arr[:, 0], arr[:, 1], arr[:, 2],
-            n_items=len(tasks), n_workers=len(workers), n_classes=len(classes),
-        )  # fmt: skip
-        labels = list(classes)
-        for t, i in tasks.items():
-            consensus[(t, name)] = labels[int(result.labels[i])]
-        assert result.confusion is not None and result.priors is not None
-        diagonal = np.einsum("jkk->jk", result.confusion) @ result.priors
-        for w, j in workers.items():
-            per_user[w].append(float(diagonal[j]))
+        labels, accuracy = _dawid_skene(rows, name, final=True)
+        if fixed:
+            _, accuracy = _dawid_skene(rows, name, final=False)
+        consensus.update(labels)
+        for user, value in accuracy.items():
+            per_user[user].append(value)
+    for task_id, answers in (adjudicated or {}).items():
+        for name in categorical & set(answers):
+            consensus[(task_id, name)] = canonical_json(answers[name])
     return consensus, {w: float(np.mean(v)) for w, v in per_user.items()}
+
+
+def _dawid_skene(
+    rows: Sequence[CountedAnnotation], name: str, *, final: bool
+) -> tuple[dict[tuple[int, str], str], dict[int, float]]:
+    triples = [
+        (r.task_id, r.user_id, canonical_json((r.answers if final else r.submitted)[name]))
+        for r in rows
+        if r.kind == "live" and name in (r.answers if final else r.submitted)
+    ]
+    if not triples:
+        return {}, {}
+    tasks = {t: i for i, t in enumerate(dict.fromkeys(t for t, _, _ in triples))}
+    workers = {w: j for j, w in enumerate(dict.fromkeys(w for _, w, _ in triples))}
+    classes = {c: k for k, c in enumerate(dict.fromkeys(c for _, _, c in triples))}
+    if len(classes) < 2:
+        only = next(iter(classes))
+        return {(t, name): only for t in tasks}, {}
+    arr = np.array([(tasks[t], workers[w], classes[c]) for t, w, c in triples])
+    result = dawid_skene(
+        arr[:, 0], arr[:, 1], arr[:, 2],
+        n_items=len(tasks), n_workers=len(workers), n_classes=len(classes),
+    )  # fmt: skip
+    labels = list(classes)
+    consensus = {(t, name): labels[int(result.labels[i])] for t, i in tasks.items()}
+    assert result.confusion is not None and result.priors is not None
+    diagonal = np.einsum("jkk->jk", result.confusion) @ result.priors
+    return consensus, {w: float(diagonal[j]) for w, j in workers.items()}
 
 
 def _flag(g: GroupQuality, limits: Thresholds, confidence: float) -> None:
