@@ -15,13 +15,14 @@ from curata.annotation.queue import QueueService
 from curata.annotation.release import ReleaseService
 from curata.annotation.review import ReviewService
 from curata.annotation.transfer import TransferService
-from curata.annotation.workforce import WorkforceService
-from curata.core.errors import NotFoundError, WorkspaceError
+from curata.annotation.workforce import User, WorkforceService
+from curata.core.errors import CurataError, NotFoundError
 from curata.curation.service import CurationService
 from curata.export.formats import export as export_version
 from curata.export.training import TrainingExport, export_training
 from curata.governance import audit
 from curata.governance.audit import AuditLog
+from curata.governance.auth import identify
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.quality.vendor_audit import VendorAuditService
@@ -41,13 +42,24 @@ class Workspace:
     ``sources`` (:class:`SourceService`), ``datasets`` (:class:`DatasetService`),
     ``lineage`` (:class:`LineageService`), ``audit`` (:class:`AuditLog`), :meth:`ingest`, and
     for annotation ``workforce``, ``projects``, ``queue`` and ``reviews``.
+
+    ``identity`` is the user authenticated by the settings' API token on a shared database
+    (``None`` on the embedded one): the services then act under that user's name.
     """
 
-    def __init__(self, settings: Settings, engine: Engine, store: RecordStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        store: RecordStore,
+        *,
+        identity: User | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.store = store
         self.home = settings.home
+        self.identity = identity
         actor = settings.user
         sessions = session_factory(engine)
         self._sessions = sessions
@@ -105,7 +117,7 @@ class Workspace:
         fresh = not (settings.home / CONFIG_FILE).exists()
         try:
             ws = cls._build(settings)
-        except WorkspaceError:
+        except CurataError:
             if created:  # leave nothing behind for a workspace that could not be made
                 shutil.rmtree(settings.home, ignore_errors=True)
             raise
@@ -114,7 +126,7 @@ class Workspace:
             with ws._sessions.begin() as session:
                 audit.append(
                     session,
-                    actor=settings.user,
+                    actor=ws.settings.user,
                     action="workspace.init",
                     object_type="workspace",
                     object_ref=str(settings.home),
@@ -138,12 +150,14 @@ class Workspace:
         engine = make_engine(settings.database_url)
         try:
             migrate(engine)
-        except WorkspaceError:
+            settings, identity = identify(session_factory(engine), settings)
+        except CurataError:
             engine.dispose()
             raise
+        assert settings.data_url is not None
         store = RecordStore(settings.data_url)
         store.initialise()
-        return cls(settings, engine, store)
+        return cls(settings, engine, store, identity=identity)
 
     def ingest(
         self,

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
 from curata._version import __version__
 from curata.cli import (
@@ -24,7 +26,8 @@ from curata.cli import (
     sources,
 )
 from curata.cli.output import JsonOption, emit
-from curata.core.errors import CurataError
+from curata.core.errors import CurataError, ValidationError
+from curata.settings import Settings, remove_login, write_login
 
 app = typer.Typer(
     name="curata",
@@ -68,9 +71,16 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="CURATA_TOKEN",
+        help="API token that says who you are on a shared database (default: the one 'curata "
+        "login' saved; prefer that or CURATA_TOKEN to a token on the command line).",
+    ),
 ) -> None:
     """Curata: source → curate → annotate → QA → release → evaluate → remediate."""
-    ctx.obj = {"home": home}
+    ctx.obj = {"home": home, "token": token}
 
 
 @app.command("init")
@@ -87,24 +97,72 @@ def init(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Create a workspace (running it again on an existing one changes nothing)."""
+    """Create a workspace (running it again on an existing one changes nothing). On a shared
+    database that has no users yet, you become its admin: an API token is printed once and
+    saved as your login for this workspace."""
+    from curata.governance.auth import LOGIN_HINT, bootstrap
     from curata.workspace import Workspace
 
-    home = directory or (ctx.find_root().obj or {}).get("home")
-    with Workspace.create(home, database_url=database_url) as ws:
-        data = {
+    root = ctx.find_root().obj or {}
+    home = directory or root.get("home")
+    with Workspace.create(home, database_url=database_url, token=root.get("token")) as ws:
+        data: dict[str, str | None] = {
             "home": str(ws.home),
             "database_url": _safe_url(str(ws.settings.database_url)),
             "data_url": str(ws.settings.data_url),
         }
-    emit(
-        as_json,
-        data,
-        lambda c: c.print(
+        token = bootstrap(ws)
+        if token is not None:
+            data.update(admin=ws.settings.user, token=token)
+        elif ws.settings.shared:
+            data["user"] = ws.identity.name if ws.identity else None
+
+    def render(c: Console) -> None:
+        c.print(
             f"Curata workspace ready at [bold]{data['home']}[/]\n"
             f"  metadata: {data['database_url']}\n  records:  {data['data_url']}"
-        ),
+        )
+        if token is not None:
+            c.print(
+                f"This shared database had no users: [bold]{escape(ws.settings.user)}[/] is its "
+                f"admin now, logged in on this workspace. API token (shown once):\n{token}"
+            )
+        elif ws.settings.shared and data["user"] is None:
+            c.print(f"Shared database: to run privileged commands, {LOGIN_HINT}.")
+
+    emit(as_json, data, render)
+
+
+@app.command("login")
+def login(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """Check an API token (--token, CURATA_TOKEN, or typed at the prompt) and save it for this
+    workspace in a file only you can read: commands on a shared database then act as you."""
+    from curata.workspace import Workspace
+
+    root = ctx.find_root().obj or {}
+    token = root.get("token") or typer.prompt("API token", hide_input=True)
+    with Workspace.open(root.get("home"), token=token.strip()) as ws:
+        if not ws.settings.shared or ws.identity is None:
+            raise ValidationError(
+                "login: this workspace keeps its metadata in its own SQLite file (one person, "
+                "who acts as its owner without a token); logins are for shared databases"
+            )
+        user = ws.identity
+        path = write_login(ws.home, token.strip())
+    emit(
+        as_json,
+        {"user": user.name, "role": user.role, "saved": str(path)},
+        lambda c: c.print(f"Logged in as {escape(user.name)} ({user.role}); token saved in {path}"),
     )
+
+
+@app.command("logout")
+def logout(ctx: typer.Context) -> None:
+    """Forget the API token 'curata login' saved for this workspace."""
+    home = (ctx.find_root().obj or {}).get("home")
+    folder = (home or Settings().home).expanduser().resolve()
+    removed = remove_login(folder)
+    typer.echo("Logged out." if removed else f"No saved login in {folder}.")
 
 
 def _safe_url(url: str) -> str:

@@ -36,13 +36,21 @@ def err_console() -> Console:
 
 
 def workspace(ctx: typer.Context) -> Workspace:
-    """Open the workspace named by ``--home`` / ``CURATA_HOME`` (or ``./.curata``)."""
+    """Open the workspace named by ``--home`` / ``CURATA_HOME`` (or ``./.curata``) as the user
+    behind ``--token`` on a shared database, who must be allowed to run this command."""
+    from curata.governance.auth import authorize
     from curata.workspace import Workspace
 
-    home = (ctx.find_root().obj or {}).get("home")
-    ws = Workspace.open(home)
+    root = ctx.find_root().obj or {}
+    ws = Workspace.open(root.get("home"), token=root.get("token"))
     ctx.call_on_close(ws.close)
+    authorize(ws, command_name(ctx), ctx.params)
     return ws
+
+
+def command_name(ctx: typer.Context) -> str:
+    """The command's path after ``curata``, e.g. ``annotate release``."""
+    return ctx.command_path[len(ctx.find_root().command_path) :].strip()
 
 
 def table(*columns: str) -> Table:

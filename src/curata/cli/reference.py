@@ -17,7 +17,8 @@ HEADER = """# CLI reference
 Generated from the commands' own help by `python -m curata.cli.reference > docs/cli.md`
 (a test fails when this file is stale). Every command also answers `--help`.
 
-Global options go before the command: `curata --home DIR …` (or `CURATA_HOME`).
+Global options go before the command: `curata --home DIR …` (or `CURATA_HOME`), and on a
+shared database `curata --token TOKEN …` (or `CURATA_TOKEN`, or the token `curata login` saved).
 Exit codes: `0` success, `1` a user error (one line on stderr, starting `error:`),
 `2` a usage error (unknown option, missing argument, bad choice).
 """
