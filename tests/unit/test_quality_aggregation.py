@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curata.quality.aggregation import dawid_skene, gold_weighted, majority_posteriors
+from curata.quality.aggregation import (
+    DirichletPrior,
+    dawid_skene,
+    gold_weighted,
+    majority_posteriors,
+)
 
 
 def simulate(seed: int, n_items: int = 400, k: int = 4, per_item: int = 5):
@@ -43,15 +48,32 @@ def oracle(items, workers, labels, n_items: int = 400, k: int = 4) -> np.ndarray
     return log_post.argmax(axis=1)
 
 
-def reference_em(items, workers, labels, n_items, n_workers, k, iterations, smoothing=0.01):
-    """Dawid & Skene (1979) written with plain loops, for checking the vectorised version."""
+def reference_em(
+    items, workers, labels, n_items, n_workers, k, iterations, smoothing=0.01, *,
+    beta=None, alpha=None, known=None,
+):  # fmt: skip
+    """Dawid & Skene (1979) written with plain loops, for checking the vectorised version:
+    ``beta`` (true x answer) and ``alpha`` are Dirichlet pseudo-counts added in the M-step
+    (default: ``smoothing`` in every confusion cell, none on the priors); ``known`` clamps an
+    item's posterior to a class (-1: unknown)."""
+    beta = np.full((k, k), smoothing) if beta is None else beta
+    alpha = np.zeros(k) if alpha is None else alpha
+    known = [-1] * n_items if known is None else known
+
+    def clamp(post):
+        for i, c in enumerate(known):
+            if c >= 0:
+                post[i] = 0.0
+                post[i, c] = 1.0
+        return post
+
     post = np.zeros((n_items, k))
     for i, lab in zip(items, labels, strict=True):
         post[i, lab] += 1
-    post /= post.sum(axis=1, keepdims=True)
+    post = clamp(post / post.sum(axis=1, keepdims=True))
     for _ in range(iterations):
-        priors = post.mean(axis=0)
-        conf = np.full((n_workers, k, k), smoothing)
+        priors = (post.sum(axis=0) + alpha) / (n_items + alpha.sum())
+        conf = np.tile(beta, (n_workers, 1, 1)).astype(float)
         for i, j, lab in zip(items, workers, labels, strict=True):
             for t in range(k):
                 conf[j, t, lab] += post[i, t]
@@ -62,19 +84,121 @@ def reference_em(items, workers, labels, n_items, n_workers, k, iterations, smoo
                 log_post[i, t] += np.log(conf[j, t, lab])
         log_post -= log_post.max(axis=1, keepdims=True)
         post = np.exp(log_post)
-        post /= post.sum(axis=1, keepdims=True)
+        post = clamp(post / post.sum(axis=1, keepdims=True))
     return post, conf
 
 
 def test_vectorised_em_equals_the_plain_loop_reference() -> None:
     _, items, workers, labels = simulate(1, n_items=60)
     ours = dawid_skene(
-        items, workers, labels, n_items=60, n_workers=10, n_classes=4, tol=0.0, max_iter=7
-    )
+        items, workers, labels, n_items=60, n_workers=10, n_classes=4, tol=0.0, max_iter=7,
+        smoothing=0.01,
+    )  # fmt: skip
     post, conf = reference_em(items, workers, labels, 60, 10, 4, iterations=7)
     assert ours.iterations == 7 and not ours.converged
     np.testing.assert_allclose(ours.posteriors, post, atol=1e-10)
     np.testing.assert_allclose(ours.confusion, conf, atol=1e-10)
+
+
+def test_default_prior_and_gold_clamping_equal_the_plain_loop_reference() -> None:
+    """The releases' prior is Carpenter's (2.5 K on the diagonal, 1 off it; 3 per class), added
+    as pseudo-counts; gold items stay at their known class through every iteration."""
+    _, items, workers, labels = simulate(5, n_items=60)
+    known = np.full(60, -1)
+    known[[0, 7, 30]] = [2, 0, 3]
+    ours = dawid_skene(
+        items, workers, labels, n_items=60, n_workers=10, n_classes=4, tol=0.0, max_iter=7,
+        known=known, prior=DirichletPrior.default(4),
+    )  # fmt: skip
+    beta = np.where(np.eye(4, dtype=bool), 10.0, 1.0)
+    post, conf = reference_em(
+        items, workers, labels, 60, 10, 4, iterations=7, beta=beta, alpha=np.full(4, 3.0),
+        known=known,
+    )  # fmt: skip
+    np.testing.assert_allclose(ours.posteriors, post, atol=1e-10)
+    np.testing.assert_allclose(ours.confusion, conf, atol=1e-10)
+    assert list(ours.labels[[0, 7, 30]]) == [2, 0, 3]
+    np.testing.assert_array_equal(ours.posteriors[[0, 7, 30]], np.eye(4)[[2, 0, 3]])
+
+
+def test_gold_items_anchor_what_an_annotator_means() -> None:
+    """Three sloppy annotators answer 2 on most items whose truth is 0 (outvoted by three
+    careful ones) and 2 on items only they label: plain Dawid-Skene decodes their unanimous 2
+    as 0, a label none of them chose. Gold items where the truth is 2 and they answered 2 are
+    clamped to 2 whatever the model says, and teach it that their 2 also means 2."""
+    items, workers, labels = [], [], []
+
+    def add(item: int, votes: dict[int, int]) -> None:
+        for worker, said in votes.items():
+            items.append(item)
+            workers.append(worker)
+            labels.append(said)
+
+    for i in range(24):  # class 0: careful 0, 1, 5 say 0; two of the sloppy 2, 3, 4 say 2
+        add(i, {0: 0, 1: 0, 5: 0, 2 + i % 3: 2, 2 + (i + 1) % 3: 2})
+    for i in range(24, 30):  # class 1: everyone right
+        add(i, {0: 1, 1: 1, 2 + i % 3: 1})
+    for i in range(30, 34):  # class 2: everyone right
+        add(i, {0: 2, 1: 2, 2 + i % 3: 2})
+    for i in range(34, 40):  # only the sloppy three, unanimous 2
+        add(i, {2: 2, 3: 2, 4: 2})
+    arrays = np.array(items), np.array(workers), np.array(labels)
+    shape = {"n_items": 40, "n_workers": 6, "n_classes": 3}
+    plain = dawid_skene(*arrays, **shape)  # 0.01 in every confusion cell, no gold
+    default = DirichletPrior.default(3)
+    assert list(plain.labels[34:]) == [0] * 6  # a label none of them chose
+    unanchored = dawid_skene(*arrays, **shape, prior=default)
+    known = np.full(40, -1)
+    known[[34, 35, 36]] = 2  # gold: the truth is what they said
+    anchored = dawid_skene(*arrays, **shape, prior=default, known=known)
+    np.testing.assert_array_equal(anchored.posteriors[34:37], [[0.0, 0.0, 1.0]] * 3)
+    # the other three unanimous items: gold moved them towards what was said
+    assert (anchored.posteriors[37:, 2] > unanchored.posteriors[37:, 2] + 0.1).all()
+    assert anchored.confusion is not None and unanchored.confusion is not None
+    assert (anchored.confusion[2:5, 2, 2] > unanchored.confusion[2:5, 2, 2]).all()
+    # a gold item keeps its known class even against unanimous votes
+    known[0] = 1
+    flipped = dawid_skene(*arrays, **shape, prior=default, known=known)
+    np.testing.assert_array_equal(flipped.posteriors[0], [0.0, 1.0, 0.0])
+
+
+def test_the_prior_keeps_a_one_item_annotator_non_degenerate() -> None:
+    """An annotator seen once, answering 1 on a gold item whose truth is 0: without a prior their
+    row for 0 says "always answers 1" and every other row is a guess; with the releases' prior
+    (K = 3: 7.5 on the diagonal, 1 off it) each row is those pseudo-counts plus their label."""
+    items = np.array([0, 0, 1, 1, 2])
+    workers = np.array([0, 1, 0, 1, 2])
+    labels = np.array([0, 0, 2, 2, 1])
+    known = np.array([-1, -1, 0])
+    bare = dawid_skene(items, workers, labels, n_items=3, n_workers=3, n_classes=3,
+                       smoothing=0.0, known=known)  # fmt: skip
+    assert bare.confusion is not None
+    np.testing.assert_allclose(bare.confusion[2, 0], [0.0, 1.0, 0.0], atol=1e-9)  # degenerate
+    ours = dawid_skene(items, workers, labels, n_items=3, n_workers=3, n_classes=3,
+                       known=known, prior=DirichletPrior.default(3))  # fmt: skip
+    assert ours.confusion is not None
+    np.testing.assert_allclose(ours.confusion[2, 0], [7.5 / 10.5, 2 / 10.5, 1 / 10.5])
+    np.testing.assert_allclose(ours.confusion[2, 1], [1 / 9.5, 7.5 / 9.5, 1 / 9.5])
+    np.testing.assert_allclose(ours.confusion[2, 2], [1 / 9.5, 1 / 9.5, 7.5 / 9.5])
+
+
+def test_a_zero_prior_is_crowd_kits_estimate() -> None:
+    """``DirichletPrior`` of zeros is crowd-kit's unregularised DawidSkene: same labels,
+    posteriors, class priors and iteration count."""
+    pd = pytest.importorskip("pandas")
+    classification = pytest.importorskip("crowdkit.aggregation")
+    _, items, workers, labels = simulate(6, per_item=3)
+    zero = DirichletPrior(np.zeros((4, 4)), np.zeros(4))
+    ours = dawid_skene(items, workers, labels, n_items=400, n_workers=10, n_classes=4,
+                       tol=1e-7, max_iter=200, prior=zero, stop="elbo")  # fmt: skip
+    frame = pd.DataFrame({"task": items, "worker": workers, "label": labels})
+    model = classification.DawidSkene(n_iter=200, tol=1e-7)
+    theirs = model.fit_predict(frame)
+    assert ours.iterations == len(model.loss_history_)
+    assert np.array_equal(ours.labels[theirs.index.to_numpy()], theirs.to_numpy())
+    probas = model.probas_[[0, 1, 2, 3]]
+    np.testing.assert_allclose(ours.posteriors[probas.index.to_numpy()], probas, atol=1e-9)
+    np.testing.assert_allclose(ours.priors, model.priors_[[0, 1, 2, 3]], atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -93,15 +217,21 @@ def test_dawid_skene_beats_majority_and_finds_the_spammers(seed: int) -> None:
     assert diagonal[:6].min() > 0.75 and diagonal[8:].max() < 0.35  # spammers stand out
 
 
-def test_dawid_skene_agrees_with_crowd_kit() -> None:
+@pytest.mark.parametrize("seed", range(3))
+def test_the_release_prior_stays_close_to_crowd_kit(seed: int) -> None:
+    """With 200 labels per annotator the prior moves only items near a tie: the labels agree
+    with crowd-kit's unregularised DawidSkene on >= 97% of items and are as accurate (to a
+    point)."""
     pd = pytest.importorskip("pandas")
     classification = pytest.importorskip("crowdkit.aggregation")
-    _, items, workers, labels = simulate(3)
+    truth, items, workers, labels = simulate(seed)
     frame = pd.DataFrame({"task": items, "worker": workers, "label": labels})
-    theirs = classification.DawidSkene(n_iter=500, tol=1e-6).fit_predict(frame)
-    ours = dawid_skene(items, workers, labels, n_items=400, n_workers=10, n_classes=4)
-    same = np.mean(ours.labels[theirs.index.to_numpy()] == theirs.to_numpy())
-    assert same >= 0.99
+    found = classification.DawidSkene(n_iter=500, tol=1e-6).fit_predict(frame)
+    theirs = found.to_numpy()[np.argsort(found.index.to_numpy())]
+    ours = dawid_skene(items, workers, labels, n_items=400, n_workers=10, n_classes=4,
+                       prior=DirichletPrior.default(4))  # fmt: skip
+    assert np.mean(ours.labels == theirs) >= 0.97
+    assert np.mean(ours.labels == truth) >= np.mean(theirs == truth) - 0.01
 
 
 @pytest.mark.parametrize(
@@ -194,6 +324,15 @@ def test_bad_label_arrays_are_refused() -> None:
     with pytest.raises(ValueError, match=r"items must be indices in \[0, 1\)"):
         dawid_skene(np.array([3]), np.array([0]), np.array([0]), n_items=1, n_workers=1,
                     n_classes=2)  # fmt: skip
+    with pytest.raises(ValueError, match=r"known must be -1 or class indices in \[0, 2\)"):
+        dawid_skene(np.array([0]), np.array([0]), np.array([0]), n_items=1, n_workers=1,
+                    n_classes=2, known=np.array([2]))  # fmt: skip
+    with pytest.raises(ValueError, match="pseudo-counts must be >= 0"):
+        dawid_skene(np.array([0]), np.array([0]), np.array([0]), n_items=1, n_workers=1,
+                    n_classes=2, prior=DirichletPrior.symmetric(2, -1.0))  # fmt: skip
+    with pytest.raises(ValueError, match="expected 2 x 2 confusion"):
+        dawid_skene(np.array([0]), np.array([0]), np.array([0]), n_items=1, n_workers=1,
+                    n_classes=2, prior=DirichletPrior.default(3))  # fmt: skip
     with pytest.raises(ValueError, match="stop"):
         dawid_skene(np.array([0]), np.array([0]), np.array([0]), n_items=1, n_workers=1,
                     n_classes=2, stop="never")  # fmt: skip

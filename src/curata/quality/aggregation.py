@@ -6,7 +6,9 @@ estimation of observer error-rates using the EM algorithm", *Applied Statistics*
 each annotator j has a confusion matrix pi_j[k, l] = P(says l | truth k); EM alternates the
 posterior of each item's true class (E) and the priors and confusion matrices (M), starting
 from majority-vote posteriors. Every step is a sparse-dense product over the labels, so an
-iteration is O(labels x classes).
+iteration is O(labels x classes). Items with a known answer (gold) are clamped to it, and the
+M-step adds Dirichlet pseudo-counts (:class:`DirichletPrior`) so that an annotator seen on a
+handful of items never gets a degenerate confusion matrix.
 """
 
 from __future__ import annotations
@@ -62,6 +64,51 @@ def majority_posteriors(items: Matrix, labels: Matrix, n_items: int, n_classes: 
     return Posteriors(shares)
 
 
+@dataclass(frozen=True)
+class DirichletPrior:
+    """Dirichlet pseudo-counts added in Dawid-Skene's M-step.
+
+    ``confusion`` (``classes x classes``, rows the true class) is added to every annotator's
+    expected counts of (true class, answer), ``classes`` (per class) to the expected class
+    counts; the M-step then takes each row's posterior mean, ``(counts + prior) / (row total +
+    prior total)``. All zero is crowd-kit's plain maximum likelihood (observed cells floored at
+    1e-10, unobserved ones probability 0).
+    """
+
+    confusion: Matrix
+    classes: Matrix
+
+    @classmethod
+    def default(cls, n_classes: int) -> DirichletPrior:
+        """Releases' default: Carpenter's Dawid-Skene priors (Stan example models,
+        ``knitr/noisy-raters/dawid-skene/sim-fit.R``, after Passonneau & Carpenter 2014,
+        "The benefits of a model of annotation", TACL 2): per confusion row 2.5 K on the
+        diagonal and 1 off it ("75%-ish accuracy": 2.5K / (3.5K - 1), 0.79 for K = 3, 0.74 for
+        K = 10), and 3 per class on the class priors ("modest regularization")."""
+        k = n_classes
+        return cls(np.where(np.eye(k, dtype=bool), 2.5 * k, 1.0), np.full(k, 3.0))
+
+    @classmethod
+    def symmetric(cls, n_classes: int, smoothing: float) -> DirichletPrior:
+        """``smoothing`` in every confusion cell and none on the class priors (Curata's
+        default before issue #12: 0.01; ``0.0`` is crowd-kit's maximum likelihood)."""
+        k = n_classes
+        return cls(np.full((k, k), float(smoothing)), np.zeros(k))
+
+    def check(self, n_classes: int) -> None:
+        """Refuse pseudo-counts of the wrong shape or below zero."""
+        k = n_classes
+        if np.shape(self.confusion) != (k, k) or np.shape(self.classes) != (k,):
+            raise ValueError(f"prior: expected {k} x {k} confusion and {k} class pseudo-counts")
+        if bool((np.asarray(self.confusion) < 0).any() or (np.asarray(self.classes) < 0).any()):
+            raise ValueError("prior: pseudo-counts must be >= 0")
+
+    @property
+    def is_zero(self) -> bool:
+        """No pseudo-counts at all (crowd-kit's M-step)."""
+        return not (np.asarray(self.confusion).any() or np.asarray(self.classes).any())
+
+
 _FLOOR = 1e-10
 """crowd-kit's ``_EPS``: the least a prior, an observed confusion cell (with ``smoothing=0``) or,
 in the ELBO's entropy, a posterior may be."""
@@ -99,7 +146,9 @@ def dawid_skene(
     n_classes: int,
     tol: float = 1e-6,
     max_iter: int = 500,
-    smoothing: float = 0.01,
+    prior: DirichletPrior | None = None,
+    smoothing: float | None = None,
+    known: Matrix | None = None,
     stop: str = "posteriors",
 ) -> Posteriors:
     """Dawid-Skene EM from majority-vote posteriors, run to convergence (or ``max_iter`` E-steps).
@@ -120,11 +169,21 @@ def dawid_skene(
     matrices of the M-step after it (as crowd-kit's ``priors_``/``errors_``), otherwise the
     ones that E-step used. ``iterations`` counts E-steps (crowd-kit's ``len(loss_history_)``).
 
-    ``smoothing`` is added to every confusion count (a symmetric Dirichlet prior), so an
-    annotator never has a zero probability of any answer. ``smoothing=0`` is crowd-kit's
-    M-step instead: the counts of answers an annotator gave are floored at 1e-10, answers they
-    never gave get probability 0. Priors are the mean posterior of the labelled items, floored
-    at 1e-10; an item without labels gets the priors as its posterior.
+    ``prior`` adds Dirichlet pseudo-counts to every annotator's confusion counts and to the
+    class counts: :meth:`DirichletPrior.default` (what releases use) keeps an annotator seen on
+    one item at a diagonal-heavy confusion matrix instead of a degenerate one. Without
+    ``prior``, 0.01 in every confusion cell (``DirichletPrior.symmetric(n_classes, 0.01)``, the
+    quality report's estimate of who is reliable, where the data should speak even on small
+    projects). ``smoothing=s`` is shorthand for ``DirichletPrior.symmetric(n_classes, s)``. A
+    zero prior (``smoothing=0``) is
+    crowd-kit's M-step: the counts of answers an annotator gave are floored at 1e-10, answers
+    they never gave get probability 0, and the class priors are the mean posterior floored at
+    1e-10. An item without labels gets the class priors as its posterior.
+
+    ``known`` (per item, a class index or -1) clamps an item's posterior to its known answer
+    (a gold item) at the start and after every E-step, so confusion matrices and class priors
+    are learned from gold too and a gold item's label is its known answer; its likelihood term
+    is that of its labels under the known class. A known item need not have labels.
 
     crowd-kit 1.4.2's ``DawidSkene(n_iter=max_iter, tol=tol)`` is therefore
     ``dawid_skene(..., tol=tol, max_iter=max_iter, smoothing=0.0, stop="elbo")``: same
@@ -145,31 +204,56 @@ def dawid_skene(
     _check_ids(items, workers, n_items, n_workers)
     if stop not in ("posteriors", "likelihood", "elbo"):
         raise ValueError(f"stop: {stop!r} is not 'posteriors', 'likelihood' or 'elbo'")
-    if smoothing < 0:
-        raise ValueError("smoothing must be >= 0")
+    if smoothing is not None:
+        if prior is not None:
+            raise ValueError("give prior or smoothing, not both")
+        if smoothing < 0:
+            raise ValueError("smoothing must be >= 0")
+        prior = DirichletPrior.symmetric(n_classes, smoothing)
+    if prior is None:
+        prior = DirichletPrior.symmetric(n_classes, 0.01)
+    prior.check(n_classes)
+    known_all = np.full(n_items, -1, dtype=np.int64)
+    if known is not None:
+        known_all = np.asarray(known, dtype=np.int64)
+        if known_all.shape != (n_items,):
+            raise ValueError(f"known must have one entry per item ({n_items})")
+        if bool(((known_all < -1) | (known_all >= n_classes)).any()):
+            raise ValueError(f"known must be -1 or class indices in [0, {n_classes})")
     k, n = n_classes, len(labels)
+    per = max(n, 1)  # per label
     n_cells = n_workers * k
-    if n == 0:
+    zero_prior = prior.is_zero
+    beta = np.ascontiguousarray(np.asarray(prior.confusion, dtype=float).T)  # answer x true
+    alpha = np.asarray(prior.classes, dtype=float)
+
+    # EM runs over the items with labels or a known answer (rows), in (class, item) layout so
+    # that every per-item reduction over classes is an elementwise pass over k contiguous rows
+    per_item = np.bincount(items, minlength=n_items)
+    labelled = (per_item > 0) | (known_all >= 0)
+    if n == 0 and not bool(labelled.any()):
         uniform = np.full((n_items, k), 1.0 / k)
         confusion = np.full((n_workers, k, k), 1.0 / k)
         return Posteriors(uniform, confusion, np.full(k, 1.0 / k), 0, True, 0.0)
-
-    # EM runs over the labelled items only (rows), in (class, item) layout so that every
-    # per-item reduction over classes is an elementwise pass over k contiguous rows
-    per_item = np.bincount(items, minlength=n_items)
-    labelled = per_item > 0
     if bool(labelled.all()):
         rows, m = items, n_items
     else:
         rows = (np.cumsum(labelled) - 1)[items]
         m = int(labelled.sum())
+    known_rows = known_all[labelled]
+    clamped = np.flatnonzero(known_rows >= 0)
+    clamped_class = known_rows[clamped]
     cells = workers * k + labels  # (annotator, answer) cell of each label
     incidence = _incidence(rows, cells, m, n_cells)  # m x cells
     incidence_t = incidence.T  # cells x m (CSC view, no copy)
     answer = np.zeros((n_cells, k))
     answer[np.arange(n_cells), np.arange(n_cells) % k] = 1.0
     votes = np.asarray(incidence @ answer)  # m x k majority counts
-    post = np.ascontiguousarray((votes / per_item[labelled][:, None]).T)  # k x m
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(per_item[labelled][:, None] > 0, votes / per_item[labelled][:, None], 0)
+    post = np.ascontiguousarray(shares.T)  # k x m
+    post[:, clamped] = 0.0
+    post[clamped_class, clamped] = 1.0
     shifted = np.empty_like(post)  # log posterior minus its per-item maximum
     spare = np.empty_like(post) if stop == "posteriors" else post
     scratch = np.empty_like(post) if stop == "elbo" else post
@@ -178,21 +262,25 @@ def dawid_skene(
     observed = np.bincount(cells, minlength=n_cells) > 0
     floor = np.where(observed, _FLOOR, 0.0)[:, None]
     conf_view = np.empty((n_cells, k))  # cell (annotator, answer) x true class
+    prior_cells = np.tile(beta, (n_workers, 1))  # cell (annotator, answer) x true class
 
     def m_step(post: Matrix) -> tuple[Matrix, Matrix, Matrix, Matrix]:
         counts = np.asarray(incidence_t @ post.T)  # cells x true class, expected counts
-        if smoothing > 0:
-            np.add(counts, smoothing, out=conf_view)
-        else:
+        if zero_prior:
             np.maximum(counts, floor, out=conf_view)
+        else:
+            np.add(counts, prior_cells, out=conf_view)
         by_worker = conf_view.reshape(n_workers, k, k)  # annotator x answer x true class
         totals = by_worker.sum(axis=1, keepdims=True)
-        if smoothing == 0 and not bool(totals.all()):  # an annotator with no labels
+        if not bool(totals.all()):  # no labels (and no pseudo-counts) for a true class
             by_worker[:, :, :] = np.where(totals > 0, by_worker, 1.0)
             totals = by_worker.sum(axis=1, keepdims=True)
         conf = by_worker / totals
         log_conf = np.log(np.where(conf > 0, conf, 1.0)).reshape(n_cells, k)
-        priors = np.maximum(post.mean(axis=1), _FLOOR)
+        if zero_prior:
+            priors = np.maximum(post.mean(axis=1), _FLOOR)
+        else:
+            priors = np.maximum((post.sum(axis=1) + alpha) / (m + alpha.sum()), _FLOOR)
         return counts, conf, log_conf, priors
 
     counts, conf, log_conf, priors = m_step(post)
@@ -212,6 +300,10 @@ def dawid_skene(
         np.sum(new, axis=0, out=norm)
         new /= norm
         log_norm = np.log(norm)
+        if len(clamped):  # a known item: its posterior is its answer, its likelihood P(labels, it)
+            new[:, clamped] = 0.0
+            new[clamped_class, clamped] = 1.0
+            log_norm[clamped] = shifted[clamped_class, clamped]
         previous, log_lik = log_lik, float(log_norm.sum() + top.sum())
         if stop == "posteriors":
             np.subtract(new, post, out=post)
@@ -220,7 +312,7 @@ def dawid_skene(
         else:
             post = new
             if stop == "likelihood":
-                change = np.inf if previous is None else (log_lik - previous) / n
+                change = np.inf if previous is None else (log_lik - previous) / per
         if stop != "elbo":
             if change < tol:
                 converged = True
@@ -228,7 +320,7 @@ def dawid_skene(
                 break  # keep the priors and confusion matrices this E-step used
         counts, conf, log_conf, priors = m_step(post)
         if stop == "elbo":
-            new_elbo = _elbo(counts, log_conf, priors, post, shifted, log_norm, scratch) / n
+            new_elbo = _elbo(counts, log_conf, priors, post, shifted, log_norm, scratch) / per
             if new_elbo - elbo < tol:
                 converged = True
                 break
