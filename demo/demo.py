@@ -2,7 +2,8 @@
 
 Builds a small, realistic corpus itself (nothing is downloaded), then runs the CLI as a user
 would: a workspace, two sources with different licenses, an ingest, an update, the diff and
-the lineage. Later issues extend this same script until it runs the whole loop.
+the lineage; then curation, annotation, quality, and preference data exported for DPO. Later
+issues extend this same script until it runs the whole loop.
 """
 
 from __future__ import annotations
@@ -238,6 +239,9 @@ def main() -> None:
     from quality_demo import run as run_quality
 
     run_quality(curata, DATA, WORKSPACE)
+    from preference_demo import run as run_preference
+
+    run_preference(curata, DATA, WORKSPACE)
     curata("audit", "log", "--limit", "8")
     print(
         f"\nDone. The workspace is in {WORKSPACE.relative_to(HERE.parent)}/; try "
