@@ -37,13 +37,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
+from curata.annotation.final import adjudications, counted_annotations
 from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 from curata.core.records import Record
 from curata.governance import audit
 from curata.quality.predictions import read_predictions
 from curata.store.db import write_transaction
-from curata.store.tables import AnnotationRow, ReviewRow, TaskRow, UserRow
+from curata.store.tables import AnnotationRow, TaskRow, UserRow
 
 if TYPE_CHECKING:
     from curata.workspace import Workspace
@@ -268,7 +269,8 @@ def _load(
     ws: Workspace, project_name: str, only: str | None
 ) -> tuple[list[_Question], dict[str, int], dict[str, list[_Item]], dict[str, int]]:
     """The questions to check, every task's record id, each question's labelled live items
-    (current answers, fixes applied) and how many items adjudication settled per question."""
+    (the final labels of :mod:`curata.annotation.final`) and how many items adjudication
+    settled per question."""
     with ws.projects.sessions() as session:
         project = ws.projects.row(session, project_name)
         schema = ws.projects.schema_json(session, project.id, project.schema_version)
@@ -278,44 +280,19 @@ def _load(
                 TaskRow.project_id == project.id
             )
         ).all()
-        annotations = session.execute(
-            select(
-                AnnotationRow.id,
-                AnnotationRow.assignment_id,
-                AnnotationRow.task_id,
-                AnnotationRow.user_id,
-                AnnotationRow.answers,
-                AnnotationRow.status,
-            )
-            .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
-            .where(TaskRow.project_id == project.id, TaskRow.kind == "live")
-            .order_by(AnnotationRow.assignment_id, AnnotationRow.revision.desc())
-        ).all()
-        reviews = session.execute(
-            select(ReviewRow.task_id, ReviewRow.annotation_id, ReviewRow.tier, ReviewRow.answers)
-            .join(TaskRow, TaskRow.id == ReviewRow.task_id)
-            .where(TaskRow.project_id == project.id, ReviewRow.answers.is_not(None))
-            .order_by(ReviewRow.id)
-        ).all()
+        counted = [
+            a for a in counted_annotations(session, project_id=project.id) if a.kind == "live"
+        ]
+        settled = adjudications(session, project_id=project.id)
         users = {u: n for u, n in session.execute(select(UserRow.id, UserRow.name))}
-    fixes = {a: answers for _, a, tier, answers in reviews if tier == "review"}
-    settled: dict[int, dict[str, Any]] = {}
-    for task_id, _, tier, answers in reviews:
-        if tier == "adjudicate":
-            settled[task_id] = answers
     live = {t.id: t for t in tasks if t.kind == "live"}
-    latest: dict[int, Any] = {}
-    for a in annotations:
-        latest.setdefault(a.assignment_id, a)
     items: dict[str, dict[int, _Item]] = {q.name: {} for q in questions}
     keys = {q.name: {canonical_json(c): k for k, c in enumerate(q.classes)} for q in questions}
     adjudicated = {q.name: 0 for q in questions}
     for q in questions:
         adjudicated[q.name] = sum(q.name in answers for answers in settled.values())
-    for a in latest.values():
-        if a.status in ("rejected", "superseded"):
-            continue
-        answers = fixes.get(a.id) or a.answers
+    for a in counted:
+        answers = a.answers
         task = live[a.task_id]
         for q in questions:
             if q.name not in answers or q.name in settled.get(task.id, {}):
