@@ -97,6 +97,14 @@ def test_pairwise_jsonl_ingests_as_first_class_records(ws, tmp_path: Path) -> No
     assert records["capital"].metadata == {"topic": "geo"}
 
 
+def test_a_jsonl_export_of_pairwise_records_reingests_to_the_same_ids(ws, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "prefs.jsonl", [row for row, _, _ in ITEMS.values()])
+    v = ws.ingest([path], source="web", dataset="prefs").version
+    ws.export(v.ref, format="jsonl", out=tmp_path / "out.jsonl")
+    again = ws.ingest([tmp_path / "out.jsonl"], source="web", dataset="again").version
+    assert again.digest == v.digest and again.record_count == 6
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [

@@ -59,6 +59,7 @@ def test_pairwise_id_depends_on_candidates_and_their_order() -> None:
         (["a", {"text": None}], "responses[1].text", "expected a string, got NoneType"),
         (["a", {"text": "b", "id": "A"}], "responses[1].id", "'A' is another response's id"),
         ([{"text": "a", "id": "x"}, {"text": "b", "id": "x"}], "responses[1].id", "'x'"),
+        (["a", {"text": "b", "id": "tie"}], "responses[1].id", "'tie' is a preference answer"),
     ],
 )
 def test_malformed_candidates_name_the_field(responses: object, path: str, problem: str) -> None:

@@ -234,6 +234,10 @@ RESPONSE_TEXT_FIELDS = ("text", "content", "response")
 (``model``, ``temperature``, …) are its provenance and are kept."""
 
 
+NOT_IDS = frozenset({"tie", "both_bad"})
+"""Preference answers, which a candidate's id may not be."""
+
+
 def response_letter(position: int) -> str:
     """The letter of the candidate at ``position`` (0 → ``A``)."""
     return chr(ord("A") + position)
@@ -283,6 +287,8 @@ def check_responses(responses: Any) -> list[dict[str, Any]]:
         own = candidate.get("id", response_letter(i))
         if not isinstance(own, str) or not own.strip():
             raise RecordShapeError("an id must be a non-empty string", f"{path}.id")
+        if own in NOT_IDS:
+            raise RecordShapeError(f"{own!r} is a preference answer, not an id", f"{path}.id")
         rest = {k: v for k, v in candidate.items() if k not in (held[0], "id")}
         out.append({**rest, "id": own, "text": text})
     ids = [c["id"] for c in out]
