@@ -326,7 +326,7 @@ class QueueService:
                         T.c.language.is_(None), T.c.language.in_([x.lower() for x in ctx.languages])
                     ),
                     ~seen,
-                    or_(exists().where(mine), ~other_copy),
+                    or_(~other_copy, existing.is_not(None)),
                 )
                 .order_by(T.c.priority.desc(), T.c.id)
                 .limit(1)
