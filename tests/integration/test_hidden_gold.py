@@ -219,3 +219,23 @@ def test_gold_spans_are_checked_against_the_record_text(ws, tmp_path: Path) -> N
     with ws.engine.connect() as conn:
         kinds = conn.execute(sa.text("SELECT kind FROM tasks WHERE kind <> 'live'")).scalars()
         assert list(kinds) == ["gold"]
+
+
+def test_gold_preferences_bind_to_the_record_candidates(ws, tmp_path: Path) -> None:
+    """A gold preference names a candidate as a submit does: by id (stored as its letter);
+    a candidate the record lacks is refused, naming the record."""
+    row = {
+        "prompt": "Boiling point of water at sea level?",
+        "responses": [{"id": "small", "text": "About 90 C."}, {"id": "large", "text": "100 C."}],
+    }
+    ws.ingest([write_jsonl(tmp_path / "p.jsonl", [row])], source="web", dataset="pw")
+    ws.projects.create("pw", version="pw@1", schema={"questions": [
+        {"type": "preference", "name": "better"}]})  # fmt: skip
+    [[(record_id, _)]] = list(ws.datasets.iter_records("pw@1"))
+    with pytest.raises(ValidationError, match=rf"record {record_id}: gold answers: .*'better'"):
+        ws.projects.add_gold("pw", record_id, {"better": "medium"})
+    ws.projects.add_gold("pw", record_id, {"better": "large"})
+    with ws.engine.connect() as conn:
+        gold = conn.execute(sa.text("SELECT gold_answers FROM tasks WHERE kind = 'gold'")).scalar()
+    stored = gold if isinstance(gold, dict) else json.loads(gold)
+    assert stored["better"]["choice"] == "B"

@@ -468,6 +468,26 @@ class ProjectService:
             )
         return parsed
 
+    def set_aggregation(self, name: str, policy: dict[str, Any]) -> dict[str, Any]:
+        """Set how a release aggregates (``{"outside_votes": "review" | "forbid" | "allow"}``,
+        validated, defaults filled in); audited."""
+        from curata.annotation.aggregation import aggregation_policy
+
+        parsed = aggregation_policy({"aggregation": policy})
+        with write_transaction(self._sessions) as session:
+            project = self.row(session, name)
+            before = aggregation_policy(project.settings or {})
+            project.settings = {**(project.settings or {}), "aggregation": parsed}
+            audit.append(
+                session,
+                actor=self._actor,
+                action="project.aggregation",
+                object_type="project",
+                object_ref=name,
+                details={"from": before, "to": parsed},
+            )
+        return parsed
+
     def reset_calibration(
         self, name: str, user_name: str, *, reason: str = "", by: str | None = None
     ) -> int:
@@ -617,17 +637,21 @@ class ProjectService:
                 raise NotFoundError(f"project {name!r} has no guideline version {number}")
             return {"version": row.version, "body": row.body, "note": row.note}
 
-    def _texts_for(self, schema: Schema) -> Callable[[int], dict[str, str]]:
-        """A record's text fields by store row, read only where a span question needs them (the
-        bound every span answer is checked against, as the queue's submit does)."""
-        if not any(q.type == "span" for q in schema.questions):
-            return lambda _row: {}
+    def _record_bounds(
+        self, schema: Schema
+    ) -> Callable[[int], tuple[dict[str, str], builtins.list[str]]]:
+        """A record's text fields and candidate ids by store row: what span, preference and
+        ranking answers are checked against, as the queue's submit does (read only where the
+        schema has such a question)."""
+        if not any(q.type in ("span", "preference", "ranking") for q in schema.questions):
+            return lambda _row: ({}, [])
 
-        def texts(row: int) -> dict[str, str]:
+        def bounds(row: int) -> tuple[dict[str, str], builtins.list[str]]:
             [record] = self._store.take_records([row])
-            return {k: v for k, v in record.content().items() if isinstance(v, str)}
+            texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
+            return texts, record.response_ids()
 
-        return texts
+        return bounds
 
     def add_gold(
         self, name: str, record_id: str, answers: dict[str, Any], *, kind: str = "gold"
@@ -653,7 +677,7 @@ class ProjectService:
                     )
                 )
             )
-            texts = self._texts_for(schema)
+            bounds = self._record_bounds(schema)
             for position, (record_id, answers) in enumerate(items, start=1):
                 where = f"item {position}: " if len(items) > 1 else ""
                 live = session.scalar(
@@ -668,7 +692,8 @@ class ProjectService:
                         f"{where}record {record_id} is not an item of project {name!r}"
                     )
                 try:
-                    checked = validate_answers(schema, answers, texts=texts(live.row))
+                    texts, candidates = bounds(live.row)
+                    checked = validate_answers(schema, answers, texts=texts, candidates=candidates)
                 except AnswerError as exc:
                     raise ValidationError(
                         f"{where}record {record_id}: {kind} answers: {exc}"
