@@ -270,3 +270,21 @@ def test_consensus_and_confusion_use_the_adjudication_and_score_what_was_submitt
     assert matrix["annotators"] == {"a": [[1, 0], [1, 2]], "b": [[1, 0], [1, 2]]}
     rows = {g["group"]: g for g in report["groups"]}
     assert rows["a"]["consensus_agreement"] == 0.75 and rows["b"]["consensus_agreement"] == 0.75
+
+
+def test_the_command_line_says_which_labels_it_read(reviewed, capsys, monkeypatch) -> None:
+    from curata.cli.main import main
+
+    monkeypatch.delenv("CURATA_DATABASE_URL", raising=False)  # the workspace's own config
+    home = str(reviewed.home)
+    assert main(["--home", home, "quality", "report", "rv", "--samples", "0"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "Agreement reads the final labels after review" in out
+    assert "Annotator scores read each annotator's own answers as submitted" in out
+    assert out.count("Krippendorff's alpha (nominal)") == 1
+    assert "Fleiss' kappa (nominal)" in out  # every statistic, each once, with its level
+    assert main(["--home", home, "quality", "report", "rv", "--json", "--samples", "0"]) == 0
+    labels = json.loads(capsys.readouterr().out)["labels"]
+    assert labels["agreement"].startswith("final labels after review")
+    assert main(["--home", home, "quality", "drift", "rv", "--json"]) == 0
+    assert "as submitted" in json.loads(capsys.readouterr().out)["labels"]["annotators"]

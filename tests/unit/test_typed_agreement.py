@@ -610,3 +610,41 @@ def test_minilm_ranks_paraphrases_above_unrelated_text(minilm: Any) -> None:
     same, paraphrase, unrelated = response_similarity(items, encode=minilm).per_item
     assert same == pytest.approx(1.0, abs=1e-5)
     assert paraphrase > 0.8 > 0.2 > unrelated
+
+
+def test_every_statistic_is_labelled_once_with_its_level() -> None:
+    """The report printed "Krippendorff's alpha (signed)" twice, once for the interval and once
+    for the ordinal alpha; every label names the level, and no two statistics of a question
+    share one."""
+    from curata.quality.agreement import stat_label
+
+    said = {
+        "a": [("A", 1), ("A", 2), ("B", 1), ("tie", 0), ("A", 3)],
+        "b": [("A", 2), ("A", 2), ("B", 2), ("A", 1), ("A", 3)],
+        "c": [("A", 1), ("B", 1), ("B", 1), ("tie", 0), ("A", 2)],
+    }
+    ratings = [
+        (i, who, {"choice": c, **({"strength": s} if s else {})})
+        for who, answers in said.items()
+        for i, (c, s) in enumerate(answers)
+    ]
+    question = {"type": "preference", "name": "better", "strength_levels": 3}
+    prefs = [stat_label(s) for s in question_agreement(question, ratings, n_boot=0)["statistics"]]
+    assert len(prefs) == len(set(prefs)), prefs
+    assert "Krippendorff's alpha (interval, signed)" in prefs
+    assert "Krippendorff's alpha (ordinal, signed)" in prefs
+    assert "Krippendorff's alpha (nominal, choice)" in prefs
+    assert "percent agreement (nominal, decisive)" in prefs
+    rows = [(i, w, (i + j) % 5 + 1 if j < 2 else i % 5 + 1) for i in range(6)
+            for j, w in enumerate("xyz")]  # fmt: skip
+    rating = {"type": "rating", "name": "helpful", "points": 5}
+    labels = [stat_label(s) for s in question_agreement(rating, rows, n_boot=0)["statistics"]]
+    assert len(labels) == len(set(labels)), labels
+    assert "Krippendorff's alpha (interval)" in labels
+    assert "Krippendorff's alpha (ordinal)" in labels
+    # unweighted statistics ignore the order (nominal); quadratic weights use it (ordinal)
+    assert {"Fleiss' kappa (nominal)", "Fleiss' kappa (ordinal, quadratic weights)"} <= set(
+        labels
+    )
+    levels = ("nominal", "ordinal", "interval", "ratio")
+    assert all(any(level in label for level in levels) for label in prefs + labels)

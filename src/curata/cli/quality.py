@@ -11,7 +11,7 @@ from curata.cli.output import JsonOption, emit
 from curata.cli.output import table as table_of
 from curata.cli.quality_noise import noise
 from curata.core.errors import InputError, ValidationError
-from curata.quality.agreement import STAT_NAMES, stat_label
+from curata.quality.agreement import stat_label
 
 app = typer.Typer(
     help="Quality: agreement with intervals, annotator reports, drift, label noise, vendor audits."
@@ -73,10 +73,9 @@ def agreement(
         )
         t = table_of("coefficient", "weights", "value", f"{confidence:.0%} interval", "units")
         for coef in report:
-            base = coef.name.removesuffix(f"_{level}")
             interval = "—" if coef.low is None else f"[{coef.low:.3f}, {coef.high:.3f}]"
             t.add_row(
-                STAT_NAMES.get(base, base),
+                stat_label(coef.to_dict()),
                 coef.weights,
                 "undefined" if coef.value != coef.value else f"{coef.value:.3f}",
                 interval,
@@ -152,7 +151,7 @@ def report(
             if "skipped" in q or not q["statistics"]:
                 a.add_row(q["question"], "—", "—", q.get("skipped", "nothing pairable"), "0")
                 continue
-            for stat in q["statistics"][:3]:
+            for stat in q["statistics"]:  # one line per statistic, each named with its level
                 a.add_row(
                     q["question"] if stat is q["statistics"][0] else "",
                     stat_label(stat),
@@ -161,6 +160,8 @@ def report(
                     f"{stat['units']:,}",
                 )
         c.print(a)
+        c.print(f"Agreement reads the {data['labels']['agreement']}.")
+        c.print(f"Annotator scores read {data['labels']['annotators']}.")
         if html is not None:
             c.print(f"HTML report with charts: {html}")
 
@@ -265,6 +266,7 @@ def drift(
         streams = len(data["series"])
         if not data["alerts"]:
             c.print(f"No drift: {streams} label sequences checked on {project}.")
+        c.print(f"Each sequence reads {data['labels']['annotators']}.")
         for a in data["alerts"]:
             c.print(f"[bold red]drift[/] {a['message']}")
         if html is not None:

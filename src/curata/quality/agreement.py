@@ -416,6 +416,8 @@ class Coefficient:
     high: float | None
     units: int
     weights: str = "unweighted"
+    level: str = "nominal"
+    """The measurement level the statistic treats the values at (unweighted: nominal)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _finite(v) for k, v in self.__dict__.items()}
@@ -468,7 +470,7 @@ def alpha_with_interval(
 
     low, high = bootstrap_interval(replicate, k, samples=samples, confidence=confidence, seed=seed)
     value = _alpha_from(stats, None)
-    return Coefficient(f"krippendorff_alpha_{level}", value, low, high, k, f"{level} metric")
+    return Coefficient(f"krippendorff_alpha_{level}", value, low, high, k, f"{level} metric", level)
 
 
 def agreement_report(
@@ -517,7 +519,8 @@ def agreement_report(
             low, high = bootstrap_interval(
                 stat, len(counts), samples=samples, confidence=confidence, seed=seed
             )
-            out.append(Coefficient(label, float(fn(counts, w)), low, high, units, kind))
+            at = "nominal" if kind == "unweighted" else level
+            out.append(Coefficient(label, float(fn(counts, w)), low, high, units, kind, at))
     if data.shape[1] == 2:
         a, b = data[:, 0], data[:, 1]
         both = ~np.isnan(a) & ~np.isnan(b)
@@ -532,8 +535,9 @@ def agreement_report(
                 low, high = bootstrap_interval(
                     kappa, n, samples=samples, confidence=confidence, seed=seed
                 )
+                at = "nominal" if kind == "unweighted" else level
                 out.append(
-                    Coefficient("cohen_kappa", cohen_kappa(a, b, q, kind), low, high, n, kind)
+                    Coefficient("cohen_kappa", cohen_kappa(a, b, q, kind), low, high, n, kind, at)
                 )
 
             def pi(idx: Matrix) -> float:
@@ -564,9 +568,22 @@ STAT_NAMES = {
 
 
 def stat_label(stat: dict[str, Any]) -> str:
-    """A statistic's name for people, with its weights or scale when they matter."""
+    """A statistic's name for people: its measurement level (nominal, ordinal, interval,
+    ratio) where it has one, then its weights and the scale it was computed on, e.g.
+    "Krippendorff's alpha (interval, signed)" or "Fleiss' kappa (ordinal, quadratic weights)"."""
     name = str(stat["name"])
-    base = name.rsplit("_", 1)[0] if name.startswith("krippendorff_alpha") else name
-    extra = stat.get("scale") or stat.get("weights") or stat.get("level")
-    label = STAT_NAMES.get(base, base)
-    return f"{label} ({extra})" if extra and extra != "unweighted" else label
+    level = stat.get("level")
+    if name.startswith("krippendorff_alpha"):
+        name, level = name.rsplit("_", 1)
+    weights = stat.get("weights")
+    weighted = bool(weights) and weights != "unweighted"
+    if name.startswith("krippendorff_alpha"):
+        weighting = ""  # the alpha's metric is its level
+    elif level:
+        weighting = f"{weights} weights" if weighted else ""
+    else:  # a statistic with no level (Kendall's W, token F1...): how it averages
+        weighting = str(weights) if weighted else ""
+    parts = [str(level or ""), weighting, str(stat.get("scale") or "")]
+    extra = ", ".join(p for p in parts if p)
+    label = STAT_NAMES.get(name, name)
+    return f"{label} ({extra})" if extra else label

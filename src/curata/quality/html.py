@@ -234,6 +234,15 @@ def render_drift(data: dict[str, Any]) -> str:
     )
 
 
+def _labels(labels: dict[str, str] | None) -> str:
+    if not labels:
+        return ""
+    return (
+        f"<p>Agreement and consensus read the {escape(labels['agreement'])}. "
+        f"Annotator scores read {escape(labels['annotators'])}.</p>"
+    )
+
+
 def render_report(data: dict[str, Any]) -> str:
     """The page for a :func:`curata.quality.report.quality_report` result."""
     groups = data["groups"]
@@ -257,6 +266,7 @@ def render_report(data: dict[str, Any]) -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>Quality of {escape(data['project'])}</title>{STYLE}</head><body>"
         f"<h1>Quality of {escape(data['project'])}, by {escape(data['by'])}</h1>"
+        + _labels(data.get("labels"))
         + (f"<h2>Flagged</h2><ul>{flagged}</ul>" if flagged else "<p>Nobody is flagged.</p>")
         + _chart(
             f"Gold accuracy with its {confidence} Wilson interval",

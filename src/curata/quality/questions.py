@@ -231,6 +231,7 @@ def _preference(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]
                     high,
                     len(counts),
                     scale="decisive",
+                    level="nominal",
                 )
             )
     both_bad = sum(c == "both_bad" for *_, c in choices)
