@@ -239,3 +239,37 @@ def test_gold_preferences_bind_to_the_record_candidates(ws, tmp_path: Path) -> N
         gold = conn.execute(sa.text("SELECT gold_answers FROM tasks WHERE kind = 'gold'")).scalar()
     stored = gold if isinstance(gold, dict) else json.loads(gold)
     assert stored["better"]["choice"] == "B"
+
+
+def test_a_gold_answer_resent_after_a_rejection_is_the_live_answer(ws, tmp_path: Path) -> None:
+    """A missed gold answer goes to review; rejected, it comes back to its annotator, and the
+    corrected answer replaces the copied one on the live item: the release uses it."""
+    ws.ingest([write_jsonl(tmp_path / "r.jsonl", [{"text": "doc 1"}])], source="web", dataset="r")
+    ws.workforce.add_user("ann", role="annotator")
+    ws.workforce.add_user("rev", role="reviewer")
+    ws.projects.create("rj", version="r@1", schema=SCHEMA, gold_share=0.99, members=["ann", "rev"])
+    [[(record_id, _)]] = list(ws.datasets.iter_records("r@1"))
+    ws.projects.add_gold("rj", record_id, {"parity": "odd"})
+    ws.queue.reseed(1)
+    view = ws.queue.next_task("rj", "ann")
+    first = ws.queue.submit(view.assignment_id, "ann", {"parity": "even"})  # misses the gold
+    assert ws.queue.next_task("rj", "ann") is None  # the live item counted that answer
+    ws.reviews.decide(first.annotation_id, "rev", "reject", reason="doc 1 is odd")
+    again = ws.queue.next_task("rj", "ann")
+    assert again is not None and again.assignment_id == view.assignment_id
+    ws.queue.submit(again.assignment_id, "ann", {"parity": "odd"})
+    assert ws.queue.next_task("rj", "ann") is None
+    with ws.engine.connect() as conn:  # the live item's latest answer is the corrected one
+        live = conn.execute(
+            sa.text(
+                "SELECT n.answers FROM annotations n JOIN tasks t ON t.id = n.task_id "
+                "WHERE t.kind = 'live' ORDER BY n.revision DESC"
+            )
+        ).scalars()
+        answers = [a if isinstance(a, dict) else json.loads(a) for a in live]
+    assert answers[0] == {"parity": "odd"}
+    result = ws.releases.release("rj", aggregate="majority", dataset="rj-labels")
+    out = tmp_path / "rj.jsonl"
+    ws.export(result.version.ref, format="jsonl", out=out)
+    [released] = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert released["curata_labels"]["parity"] == "odd"

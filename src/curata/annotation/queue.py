@@ -440,10 +440,18 @@ class QueueService:
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(of=T)
         live = session.execute(query).first()
-        if live is None or live.assigned >= overlap:
+        if live is None:
             return
-        held = session.scalar(select(A.c.id).where(A.c.task_id == live.id, A.c.user_id == user_id))
+        held = session.execute(
+            select(A.c.id, A.c.copied_from, A.c.status).where(
+                A.c.task_id == live.id, A.c.user_id == user_id
+            )
+        ).first()
         if held is not None:
+            if held.copied_from == live.source and held.status == "submitted":
+                self._recopy(session, held.id, live.id, user_id, annotation, settings)
+            return
+        if live.assigned >= overlap:
             return
         now = annotation["submitted_at"]
         assignment_id = session.execute(
@@ -476,6 +484,39 @@ class QueueService:
         ).scalar_one()
         if submitted >= overlap:
             flag_disagreement(session, settings, live.id)
+
+    def _recopy(
+        self,
+        session: Session,
+        assignment_id: int,
+        task_id: int,
+        user_id: int,
+        annotation: dict[str, Any],
+        settings: dict[str, Any],
+    ) -> None:
+        """Bring a copied live answer up to its source's latest revision (a gold answer resent
+        after a rejection, calibration retaken): the copy gets the next revision."""
+        latest = session.execute(
+            select(N.c.answers, N.c.revision, N.c.status)
+            .where(N.c.assignment_id == assignment_id)
+            .order_by(N.c.revision.desc())
+            .limit(1)
+        ).first()
+        current = latest is not None and latest.status not in ("rejected", "superseded")
+        if current and latest is not None and latest.answers == annotation["answers"]:
+            return
+        review = initial_review(settings, "live", None, annotation["answers"], self._rng)
+        session.execute(
+            insert(N).values(
+                **annotation,
+                assignment_id=assignment_id,
+                task_id=task_id,
+                user_id=user_id,
+                revision=1 if latest is None else latest.revision + 1,
+                status="submitted",
+                review=review,
+            )
+        )
 
     def _check_skills(self, session: Session, ctx: _Context) -> None:
         """A question that needs a language or a domain is only for annotators who have it."""
