@@ -16,8 +16,9 @@ from curata.workspace import Workspace
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from 'curata user token NAME'.")
 
-MAX_ID = 2**63 - 1
-"""Ids are positive 64-bit integers; anything outside answers 404 like a missing id."""
+MAX_ID = 2**31 - 1
+"""Ids are positive 32-bit integers (the id columns' SQL type; PostgreSQL refuses a larger
+value in a comparison with an error); anything outside answers 404 like a missing id."""
 
 
 def get_workspace(request: Request) -> Workspace:

@@ -50,6 +50,7 @@ from curata.governance.policies import (
 )
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body cannot be read (not UTF-8 JSON)"},
     401: {"model": ErrorOut, "description": "No token, or an invalid or revoked one"},
     403: {"model": ErrorOut, "description": "Visible, but the caller's role may not do this"},
     404: {"model": ErrorOut, "description": "Missing, or not visible to the caller"},
