@@ -103,7 +103,9 @@ def test_gold_answers_count_for_the_live_item(ws, gold_project, tmp_path: Path) 
     calibration records were also served as such (their answers stand in for the live ones),
     gold accuracy still sees every gold answer, and the release labels every record."""
     served = _run(ws)
-    assert ws.projects.get("hg").complete == RECORDS
+    project = ws.projects.get("hg")
+    assert project.complete == RECORDS
+    assert project.annotations == sum(served.values())  # answers given, a copy not twice
     with ws.engine.connect() as conn:
         per_kind = dict(
             conn.execute(

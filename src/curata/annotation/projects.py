@@ -351,6 +351,16 @@ class ProjectService:
             ).all()
             by_kind = {kind: (n, s, c) for kind, n, s, c in counts}
             live = by_kind.get("live", (0, 0, 0))
+            copies = session.scalar(  # gold and calibration answers counted for a live item too
+                select(func.count())
+                .select_from(AssignmentRow)
+                .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+                .where(
+                    TaskRow.project_id == project.id,
+                    AssignmentRow.copied_from.is_not(None),
+                    AssignmentRow.status == "submitted",
+                )
+            )
             return Project(
                 name=project.name,
                 version=f"{dataset.name}@{version.number}",
@@ -365,7 +375,7 @@ class ProjectService:
                 members=list(members),
                 tasks=int(live[0]),
                 gold_tasks=int(by_kind.get("gold", (0, 0, 0))[0]),
-                annotations=int(sum(v[1] for v in by_kind.values())),
+                annotations=int(sum(v[1] for v in by_kind.values())) - int(copies or 0),
                 complete=int(live[2]),
             )
 
