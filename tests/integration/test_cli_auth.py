@@ -165,9 +165,50 @@ def test_a_revoked_token_is_refused(
     code, _, err = cli("dataset", "list")
     assert code == 1 and "unknown or revoked" in err and "CURATA_TOKEN" in err
     assert "prefs-labels" not in [
-        d["name"]
-        for d in json.loads(cli("--token", team["admin"], "dataset", "list", "--json")[1])
+        d["name"] for d in json.loads(cli("--token", team["admin"], "dataset", "list", "--json")[1])
     ]
+
+
+def test_exports_need_clearance_for_the_records_they_carry(
+    team: dict[str, Any], cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CURATA_USER")
+    admin = ("--token", team["admin"]) if team["shared"] else ()
+    lee = ("--token", team["lee"]) if team["shared"] else ()
+    cli(
+        "source", "add", "vault-src", "--kind", "internal", "--license", "MIT", "--origin", "x",
+        "--sensitivity", "restricted",
+    )  # fmt: skip
+    rows = write_jsonl(tmp_path / "v.jsonl", [{"text": "secret one"}, {"text": "secret two"}])
+    assert cli("ingest", rows, "--source", "vault-src", "--dataset", "vault")[0] == 0
+    out = tmp_path / "vault.jsonl"
+    code, _, err = cli(*lee, "dataset", "export", "vault@1", "--format", "jsonl", "--out", out)
+    if team["shared"]:
+        assert code == 1 and not out.exists()
+        assert err == (
+            "error: export: vault@1 holds records of source 'vault-src' (restricted); "
+            "'lee' has clearance 'internal'\n"
+        )
+        code, _, err = cli(
+            *admin, "dataset", "export", "vault@1", "--format", "jsonl", "--out", out
+        )
+    assert code == 0, err
+    assert len(out.read_text("utf-8").splitlines()) == 2
+    code, _, err = cli(
+        *admin, "project", "create", "vaultp", "--version", "vault@1", "--schema",
+        tmp_path / "schema.json", "--owner", "lee", "--member", "lee",
+    )  # fmt: skip
+    assert code == 0, err
+    exported = {}
+    for who, args in (("lee", lee), ("admin", admin)):
+        path = tmp_path / f"{who}-export"
+        code, out_text, err = cli(*args, "annotate", "export", "vaultp", "--format", "labelstudio",
+                                  "--out", path)  # fmt: skip
+        assert code == 0, err
+        exported[who] = out_text.split()[1]  # "Exported N items of …"
+    assert exported == (
+        {"lee": "0", "admin": "2"} if team["shared"] else {"lee": "2", "admin": "2"}
+    )
 
 
 def test_login_saves_a_token_only_the_user_can_read(

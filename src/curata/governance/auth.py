@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.annotation.workforce import User, WorkforceService
+from curata.annotation.workforce import CLEARANCE, User, WorkforceService
 from curata.core.errors import CurataError, ForbiddenError
-from curata.governance.policies import ProjectPolicy, Scopes, WorkspacePolicy
+from curata.governance.policies import ProjectPolicy, Scopes, WorkspacePolicy, clearance_level
 from curata.settings import Settings, read_login, write_login
 from curata.store.tables import UserRow
 
@@ -54,12 +54,15 @@ class Rule:
     ``action`` is one of :data:`~curata.governance.policies.ACTIONS` (``None``: anyone who can
     reach the database); ``stricter`` raises it to another action while an option is given, e.g.
     ``--override-gates``; ``project`` names the parameter holding the (existing) project the
-    command acts on, which the user must be able to see, as in the API.
+    command acts on, which the user must be able to see, as in the API; ``version`` names the
+    parameter holding a version whose records leave the database whole, so the user's clearance
+    must cover every source they come from.
     """
 
     action: str | None = None
     project: str | None = None
     stricter: tuple[tuple[str, str], ...] = ()
+    version: str | None = None
 
     def action_for(self, params: Mapping[str, Any]) -> str | None:
         """The action a run with these parameters takes."""
@@ -90,12 +93,13 @@ COMMANDS: dict[str, Rule] = {
     "coverage": OPEN,
     "curate": OPEN,
     "dataset diff": OPEN,
-    "dataset export": Rule("export"),
+    "dataset export": Rule("export", version="ref"),
     "dataset list": OPEN,
     "dataset log": OPEN,
     "dataset record": OPEN,
     "dataset show": OPEN,
     "dataset tag": OPEN,
+    "gc": Rule("workspace.admin"),
     "guideline publish": PROJECT_ADMIN,
     "guideline show": OPEN,
     "ingest": OPEN,
@@ -192,7 +196,22 @@ def authorize(ws: Workspace, command: str, params: Mapping[str, Any]) -> User | 
         ProjectPolicy.view(user, Scopes(ws.projects.sessions).project(project, user))
     assert action is not None
     WorkspacePolicy.check(user, action)
+    ref = params.get(rule.version) if rule.version else None
+    if isinstance(ref, str):
+        _check_clearance(ws, user, action, ref)
     return user
+
+
+def _check_clearance(ws: Workspace, user: User, action: str, ref: str) -> None:
+    """Refuse a user whose clearance does not cover every source of version ``ref``."""
+    version = ws.datasets.version(ref)
+    for name in sorted(version.sources):
+        needed = ws.sources.get(name).sensitivity
+        if CLEARANCE[needed] > clearance_level(user):
+            raise ForbiddenError(
+                f"{action}: {version.ref} holds records of source {name!r} ({needed}); "
+                f"{user.name!r} has clearance {user.clearance!r}"
+            )
 
 
 def bootstrap(ws: Workspace) -> str | None:

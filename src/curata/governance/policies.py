@@ -76,6 +76,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "release.override": ("admin", "lead"),  # release past failing quality gates
     "audit.read": ("admin", "lead"),  # read the audit log, run vendor audits
     "export": ("admin", "lead"),  # export a project's items with their annotations
+    "workspace.admin": ("admin",),  # maintain the shared workspace (curata gc)
 }
 """Workspace-wide actions and the roles that may take them."""
 
