@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from curata.annotation.transfer import read_export
 from curata.cli.output import JsonOption, emit, workspace
 from curata.cli.output import table as table_of
 from curata.cli.sources import SensitivityChoice
@@ -516,27 +517,21 @@ def annotate_export(
     ctx: typer.Context,
     project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
     format: TransferFormat = typer.Option(..., "--format", help="labelstudio or argilla."),
-    out: Path = typer.Option(..., "--out", help="File to write (JSON; JSONL for argilla)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write (must not exist)."),
 ) -> None:
-    """Export items and annotations as Label Studio JSON or Argilla (HF datasets) JSONL."""
-    items = workspace(ctx).transfer.export(project, format.value)
-    if out.exists():
-        raise InputError("already exists (remove it first)", path=str(out))
-    tmp = out.with_name(f".{out.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        if format is TransferFormat.labelstudio:
-            json.dump(items, f, ensure_ascii=False, indent=1)
-        else:
-            f.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
-    tmp.replace(out)
-    typer.echo(f"Exported {len(items):,} items of {project} to {out}")
+    """Export items and their final answers for Label Studio (tasks.json, label_config.xml)
+    or Argilla (the folder rg.Dataset.from_disk reads)."""
+    count = workspace(ctx).transfer.write(project, format.value, out)
+    typer.echo(f"Exported {count:,} items of {project} to {out}")
 
 
 @annotate.command("import")
 def annotate_import(
     ctx: typer.Context,
     project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
-    file: Path = typer.Argument(..., help="A Label Studio or Argilla export.", metavar="FILE"),
+    file: Path = typer.Argument(
+        ..., help="A Label Studio or Argilla export (its folder or items file).", metavar="PATH"
+    ),
     format: TransferFormat = typer.Option(..., "--format", help="labelstudio or argilla."),
     create_users: bool = typer.Option(
         False, "--create-users", help="Add unknown annotators as users (role annotator)."
@@ -544,16 +539,7 @@ def annotate_import(
     as_json: bool = JsonOption,
 ) -> None:
     """Import annotations (all of them or none); items are matched by curata_id."""
-    lines = _lines(file)
-    try:
-        if format is TransferFormat.labelstudio:
-            items = json.loads("\n".join(lines))
-            if not isinstance(items, list):
-                raise InputError("expected a JSON list of tasks", path=str(file))
-        else:
-            items = [json.loads(line) for line in lines if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON: {exc.msg}", path=str(file), line=exc.lineno) from None
+    items = read_export(file, format.value)
     result = workspace(ctx).transfer.import_(
         project, items, format.value, create_users=create_users
     )
