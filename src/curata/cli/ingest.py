@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,9 +11,11 @@ import typer
 from rich.console import Console
 
 from curata.cli.output import JsonOption, byte_progress, emit, workspace
+from curata.core.errors import NotFoundError
 
 if TYPE_CHECKING:
     from curata.sourcing.ingest import IngestResult
+    from curata.workspace import Workspace
 
 
 class FormatChoice(StrEnum):
@@ -65,25 +68,52 @@ def ingest(
 ) -> None:
     """Ingest files as the next version of DATASET (a snapshot, or --append)."""
     ws = workspace(ctx)
-    with byte_progress(f"ingest → {dataset}") as progress:
-        result = ws.ingest(
-            paths,
-            source=source,
-            dataset=dataset,
-            format=format.value,
-            text_field=text_field,
-            messages_field=messages_field,
-            prompt_field=prompt_field,
-            response_field=response_field,
-            message=message,
-            key=key,
-            append=append,
-            encoding=encoding,
-            max_record_bytes=max_record_bytes,
-            progress=progress,
-            force=force,
-        )
+    before = _latest(ws, dataset)
+    try:
+        with byte_progress(f"ingest → {dataset}") as progress:
+            result = ws.ingest(
+                paths,
+                source=source,
+                dataset=dataset,
+                format=format.value,
+                text_field=text_field,
+                messages_field=messages_field,
+                prompt_field=prompt_field,
+                response_field=response_field,
+                message=message,
+                key=key,
+                append=append,
+                encoding=encoding,
+                max_record_bytes=max_record_bytes,
+                progress=progress,
+                force=force,
+            )
+    except KeyboardInterrupt:
+        raise typer.Exit(_interrupted(ws, dataset, before)) from None
     emit(as_json, result.to_dict(), lambda c: render_result(c, result))
+
+
+def _latest(ws: Workspace, dataset: str) -> int:
+    """The number of the dataset's latest version (0: none, or no such dataset yet)."""
+    try:
+        latest = ws.datasets.get(dataset).latest
+    except NotFoundError:
+        return 0
+    return 0 if latest is None else latest.number
+
+
+def _interrupted(ws: Workspace, dataset: str, before: int) -> int:
+    """Say in one line what an ingest stopped by Ctrl-C left; return the exit status (130)."""
+    after = _latest(ws, dataset)
+    if after != before:
+        said = f"interrupted after {dataset}@{after} was committed"
+    else:
+        said = (
+            f"interrupted: nothing was committed ({dataset} has no new version); "
+            "'curata gc' removes what the interrupted command had written"
+        )
+    sys.stderr.write(said + "\n")
+    return 130
 
 
 def render_result(c: Console, result: IngestResult) -> None:

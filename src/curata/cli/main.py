@@ -20,6 +20,7 @@ from curata.cli import (
     coverage,
     curation,
     datasets,
+    gc,
     ingest,
     lineage,
     quality,
@@ -54,6 +55,7 @@ app.add_typer(curation.steps, name="steps")
 app.command("why")(curation.why)
 app.add_typer(curation.pii, name="pii")
 app.command("coverage")(coverage.coverage)
+app.command("gc")(gc.gc)
 
 
 def _version(value: bool) -> None:

@@ -344,11 +344,39 @@ class RecordStore:
 
     @contextmanager
     def dataset_lock(self, name: str) -> Iterator[None]:
-        """Hold the exclusive write lock of one dataset (an OS file lock; released on crash)."""
+        """Hold the exclusive write lock of one dataset (an OS file lock; released on crash),
+        and a shared hold on the store, which garbage collection needs alone (a writer's new
+        payload fragments are referenced by no version until it commits)."""
         locks = self.root / "locks"
         locks.mkdir(parents=True, exist_ok=True)
-        with (locks / f"{name}.lock").open("a") as handle:
+        with self._store_lock(fcntl.LOCK_SH), (locks / f"{name}.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        """Hold the store alone if no writer holds a dataset lock: yields False (holding
+        nothing) when one does, True otherwise."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "store.lock").open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _store_lock(self, mode: int) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "store.lock").open("a") as handle:
+            fcntl.flock(handle, mode)
             try:
                 yield
             finally:
