@@ -290,3 +290,40 @@ def test_every_command_declares_who_may_run_it() -> None:
     for name, rule in COMMANDS.items():
         for action in rule.actions():
             assert action in ACTIONS, (name, action)
+
+
+def test_a_lead_of_another_project_cannot_administer_this_one(
+    team: dict[str, Any], cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not team["shared"]:
+        pytest.skip("tokens apply to shared databases")
+    monkeypatch.delenv("CURATA_USER")
+    admin = ("--token", team["admin"])
+    assert cli(*admin, "user", "add", "kim", "--role", "lead")[0] == 0
+    kim = ("--token", cli(*admin, "user", "token", "kim")[1].strip())
+    code, _, err = cli(*kim, "project", "gate", "prefs", "--clear")
+    assert code == 1 and err == "error: unknown project 'prefs'\n"
+    code, _, err = cli(*kim, "annotate", "release", "prefs")
+    assert code == 1 and err == "error: unknown project 'prefs'\n"
+    gates = _audit(cli, team["admin"], "project.gates")
+    assert [(e["actor"], e["details"]["to"]) for e in gates] == [
+        ("cli-tester", {"min_annotations": 2})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "shared"),
+    [
+        (None, False),
+        ("sqlite:///{home}/curata.db", False),
+        ("sqlite:///{home}/../elsewhere.db", True),
+        ("sqlite://", False),
+        ("postgresql+psycopg://u@db.example:5432/curata", True),
+    ],
+)
+def test_which_databases_are_shared(tmp_path: Path, url: str | None, shared: bool) -> None:
+    from curata.settings import Settings
+
+    home = tmp_path / "ws"
+    database_url = url.format(home=home) if url else None
+    assert Settings(home=home, database_url=database_url).resolved().shared is shared
