@@ -2,11 +2,17 @@
 
 Pure functions over plain data. ``aggregate_items`` takes every item's answer sets that count
 (``(annotator, answers)`` pairs, after review) and returns, per item, ``{question: {"value",
-"confidence", "votes", "tied"}}``. Methods: ``majority`` (per item, explicit tie policy),
-``dawid-skene`` (EM over the whole project, per question, from
-:mod:`curata.quality.aggregation`) and ``gold-weighted`` (votes weighted by each annotator's
-smoothed accuracy on the project's gold items). The two statistical methods apply to
-categorical questions; free-text, span and multi-label questions fall back to majority.
+"confidence", "votes", "tied", "distribution"}}``. Methods: ``majority`` (per item, explicit tie
+policy), ``dawid-skene`` (EM over the whole project, per question, from
+:mod:`curata.quality.aggregation`, with gold items clamped to their known answers and
+:meth:`~curata.quality.aggregation.DirichletPrior.default` pseudo-counts) and ``gold-weighted``
+(votes weighted by each annotator's smoothed accuracy on the project's gold items). The two
+statistical methods apply to categorical questions; free-text, span and multi-label questions
+fall back to majority. An item with a known (gold) answer gets it, whatever the method.
+
+A Dawid-Skene label that none of the item's annotators chose is marked ``"outside_votes"``
+(the label, its posterior, the answers given, the reason: which annotators' confusion implies
+it, and what the project's policy did with it: ``review``, ``forbid`` or ``allow``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 
 Aggregate = dict[str, dict[str, Any]]
@@ -53,6 +60,30 @@ def soft_key(value: str) -> str:
 
 
 METHODS = ("majority", "dawid-skene", "gold-weighted")
+OUTSIDE_VOTES = ("review", "forbid", "allow")
+"""What a release does with a Dawid-Skene label that no annotator of the item chose: hold it
+back and send the item to review (default), replace it by the most probable answer that was
+given, or release it; it is marked with its reason in every case."""
+
+
+def aggregation_policy(settings: dict[str, Any]) -> dict[str, Any]:
+    """A project's aggregation policy (``settings["aggregation"]``) with its defaults filled in,
+    validated: ``{"outside_votes": "review" | "forbid" | "allow"}``."""
+    given = settings.get("aggregation") or {}
+    if not isinstance(given, dict):
+        raise ValidationError("aggregation: expected a mapping such as {outside_votes: review}")
+    unknown = sorted(set(given) - {"outside_votes"})
+    if unknown:
+        raise ValidationError(f"aggregation: unknown setting {unknown[0]!r} (known: outside_votes)")
+    policy = {"outside_votes": "review", **given}
+    if policy["outside_votes"] not in OUTSIDE_VOTES:
+        raise ValidationError(
+            f"aggregation.outside_votes: {policy['outside_votes']!r} is not one of "
+            f"{', '.join(OUTSIDE_VOTES)}"
+        )
+    return policy
+
+
 ItemAnswers = list[tuple[int, dict[str, Any]]]
 """One item's answer sets that count, each with the id of the annotator who gave it."""
 
@@ -63,16 +94,82 @@ def aggregate_items(
     *,
     categorical: set[str],
     gold_accuracy: dict[tuple[int, str], float] | None = None,
+    known: list[dict[str, Any] | None] | None = None,
+    anchors: list[tuple[ItemAnswers, dict[str, Any]]] | None = None,
+    names: dict[int, str] | None = None,
+    outside_votes: str = "review",
 ) -> list[Aggregate]:
     """Aggregate every item's answers; ``categorical`` names the questions the statistical
-    methods apply to; ``gold_accuracy`` maps (annotator, question) to a smoothed accuracy."""
+    methods apply to; ``gold_accuracy`` maps (annotator, question) to a smoothed accuracy.
+
+    ``known`` (parallel to ``items``) gives an item's known answers (a gold record): they are
+    its label, with confidence 1 and ``"gold": True``, and Dawid-Skene clamps the item to them.
+    ``anchors`` are further answered items with known answers (gold items outside ``items``)
+    that Dawid-Skene learns the annotators' confusion from. ``names`` (annotator id -> name)
+    is for the reasons; ``outside_votes`` is the policy for labels nobody chose
+    (:data:`OUTSIDE_VOTES`)."""
+    if outside_votes not in OUTSIDE_VOTES:
+        raise ValidationError(f"outside_votes: {outside_votes!r} is not one of {OUTSIDE_VOTES}")
+    known = known or [None] * len(items)
     out = [majority([answers for _, answers in item]) if item else {} for item in items]
-    if method == "majority":
-        return out
-    names = sorted({n for item in items for _, answers in item for n in answers} & categorical)
-    for name in names:
-        _model_question(method, name, items, out, gold_accuracy or {})
+    if method != "majority":
+        names_in = {n for item in items for _, answers in item for n in answers} & categorical
+        for name in sorted(names_in):
+            _model_question(
+                method, name, items, out, gold_accuracy or {},
+                known=known, anchors=anchors or [], names=names or {}, policy=outside_votes,
+            )  # fmt: skip
+    for answers, combined in zip(known, out, strict=True):
+        for name, value in (answers or {}).items():
+            combined[name] = {
+                "value": value,
+                "confidence": 1.0,
+                "votes": combined.get(name, {}).get("votes", 0),
+                "tied": False,
+                "gold": True,
+                "distribution": {soft_key(canonical_json(value)): 1.0},
+            }
     return out
+
+
+def _shown(value: str) -> str:
+    """An answer (canonical JSON) as a reason quotes it: a plain label in quotes."""
+    decoded = json.loads(value)
+    return repr(decoded) if isinstance(decoded, str) else value
+
+
+def outside_reason(
+    label: int,
+    answered: list[tuple[int, int]],
+    confusion: Any,
+    posterior: Any,
+    *,
+    classes: list[str],
+    names: dict[int, str],
+) -> str:
+    """Why Dawid-Skene gives an item the class ``label`` that none of its annotators chose:
+    each annotator's rate of giving their answer when the truth is ``label`` (their confusion
+    matrix), likeliest first, and the posterior against the likeliest answer given.
+
+    ``answered``: (annotator index, class index) per answer on the item; ``confusion``:
+    annotators x true class x answer; ``classes``: each class as canonical JSON."""
+    given = sorted({c for _, c in answered}, key=lambda c: -float(posterior[c]))
+    rates = sorted(
+        ((float(confusion[j, label, c]), names.get(j, str(j)), c) for j, c in answered),
+        key=lambda r: (-r[0], r[1]),
+    )
+    said = ", ".join(
+        f"{who} answers {_shown(classes[c])} for true {_shown(classes[label])} "
+        f"{rate:.0%} of the time"
+        for rate, who, c in rates
+    )
+    best = given[0]
+    return (
+        f"no annotator answered {_shown(classes[label])} (answers: "
+        f"{', '.join(_shown(classes[c]) for c in given)}); Dawid-Skene infers it from their "
+        f"confusion matrices: {said}; posterior {float(posterior[label]):.3f} against "
+        f"{float(posterior[best]):.3f} for {_shown(classes[best])}, the likeliest answer given"
+    )
 
 
 def _model_question(
@@ -81,15 +178,21 @@ def _model_question(
     items: list[ItemAnswers],
     out: list[Aggregate],
     gold_accuracy: dict[tuple[int, str], float],
+    *,
+    known: list[dict[str, Any] | None],
+    anchors: list[tuple[ItemAnswers, dict[str, Any]]],
+    names: dict[int, str],
+    policy: str,
 ) -> None:
     import numpy as np
 
-    from curata.quality.aggregation import dawid_skene, gold_weighted
+    from curata.quality.aggregation import DirichletPrior, dawid_skene, gold_weighted
 
     classes: dict[str, int] = {}
     workers: dict[int, int] = {}
     rows: list[tuple[int, int, int]] = []
-    for i, item in enumerate(items):
+    fitted = items if method != "dawid-skene" else items + [item for item, _ in anchors]
+    for i, item in enumerate(fitted):
         for user, answers in item:
             if name in answers:
                 value = canonical_json(answers[name])
@@ -100,13 +203,19 @@ def _model_question(
                         classes.setdefault(value, len(classes)),
                     )
                 )
+    truths = [*known, *[answers for _, answers in anchors]][: len(fitted)]
+    clamp = [
+        classes.setdefault(canonical_json(t[name]), len(classes)) if t and name in t else -1
+        for t in truths
+    ]
     if not rows or len(classes) < 2:
-        return  # nothing to model: majority already says it
+        return  # nothing to model: majority (or the known answer) already says it
     arr = np.asarray(rows, dtype=np.int64)
     if method == "dawid-skene":
         result = dawid_skene(
             arr[:, 0], arr[:, 1], arr[:, 2],
-            n_items=len(items), n_workers=len(workers), n_classes=len(classes),
+            n_items=len(fitted), n_workers=len(workers), n_classes=len(classes),
+            prior=DirichletPrior.default(len(classes)), known=np.asarray(clamp, dtype=np.int64),
         )  # fmt: skip
     else:
         accuracy = np.array([gold_accuracy.get((user, name), 0.5) for user in workers], dtype=float)
@@ -114,12 +223,18 @@ def _model_question(
             arr[:, 0], arr[:, 1], arr[:, 2], accuracy, n_items=len(items), n_classes=len(classes)
         )
     values = [json.loads(v) for v in classes]
-    votes = np.bincount(arr[:, 0], minlength=len(items))
-    for i in np.unique(arr[:, 0]):
+    keys = list(classes)
+    who = {j: names.get(user, str(user)) for user, j in workers.items()}
+    mine = arr[arr[:, 0] < len(items)]
+    votes = np.bincount(mine[:, 0], minlength=len(items))
+    answered: dict[int, list[tuple[int, int]]] = {}
+    for i, j, c in mine.tolist():
+        answered.setdefault(i, []).append((j, c))
+    for i in np.unique(mine[:, 0]).tolist():
         posterior = result.posteriors[i]
         ranked = np.sort(posterior)[::-1]
         tied = bool(ranked[0] - ranked[1] <= 1e-12)
-        out[i][name] = {
+        entry: dict[str, Any] = {
             "value": None if tied else values[int(posterior.argmax())],
             "confidence": float(ranked[0]),
             "votes": int(votes[i]),
@@ -128,3 +243,27 @@ def _model_question(
                 soft_key(c): float(p) for c, p in zip(classes, posterior, strict=True) if p > 0
             },
         }
+        label = int(posterior.argmax())
+        given = {c for _, c in answered[i]}
+        if method == "dawid-skene" and not tied and clamp[i] < 0 and label not in given:
+            assert result.confusion is not None
+            entry["outside_votes"] = {
+                "label": values[label],
+                "confidence": float(posterior[label]),
+                "answers": [values[c] for c in sorted(given, key=lambda c: keys[c])],
+                "reason": outside_reason(
+                    label, answered[i], result.confusion, posterior, classes=keys, names=who
+                ),
+                "action": policy,
+            }
+            if policy == "review":  # held back: no label; the soft label is what was said
+                held = out[i].get(name) or {}
+                entry.update(
+                    value=None,
+                    confidence=held.get("confidence", 0.0),
+                    distribution=held.get("distribution", {}),
+                )
+            elif policy == "forbid":  # the most probable answer that somebody gave
+                best = max(given, key=lambda c: float(posterior[c]))
+                entry.update(value=values[best], confidence=float(posterior[best]))
+        out[i][name] = entry

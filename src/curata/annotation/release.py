@@ -14,8 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.annotation.aggregation import METHODS, ItemAnswers, aggregate_items, soft_key
-from curata.annotation.final import counted_annotations
+from curata.annotation.aggregation import (
+    METHODS,
+    ItemAnswers,
+    aggregate_items,
+    aggregation_policy,
+    soft_key,
+)
+from curata.annotation.final import NOT_COUNTED, counted_annotations
 from curata.annotation.schema import categorical_questions
 from curata.core.errors import ConflictError, ForbiddenError, ValidationError
 from curata.core.ids import canonical_json
@@ -28,6 +34,7 @@ from curata.sourcing.service import check_name
 from curata.store.records import MANIFEST_SCHEMA, RecordStore
 from curata.store.tables import (
     AnnotationRow,
+    AuditEventRow,
     CohortMemberRow,
     CohortRow,
     DatasetRow,
@@ -48,7 +55,12 @@ RELEASE_SCHEMA = (
     .append(pa.field("confidence", pa.large_string()))
     .append(pa.field("annotators", pa.int32()))
     .append(pa.field("soft_labels", pa.large_string()))
+    .append(pa.field("outside_votes", pa.large_string()))
 )
+"""A release's per-record columns (JSON per question): ``labels``, ``confidence``,
+``annotators``, ``soft_labels``, and ``outside_votes``: where Dawid-Skene inferred a label none
+of the item's annotators chose, that label, its posterior, the answers given, the reason and
+what the project's policy did (null for every other record)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,10 @@ class ReleaseResult:
     tied: int
     people: dict[str, list[str]]
     gates: list[GateResult] = field(default_factory=list)
+    outside_votes: int = 0
+    """Items with a Dawid-Skene label none of their annotators chose (marked in the column)."""
+    held: int = 0
+    """Of those, the items released without that label and sent to review (policy ``review``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +114,46 @@ def _gold_rows(
         for a in counted_annotations(session, project_id=project_id)
         if a.kind == "gold"
     ]
+
+
+OUTSIDE_VOTES_EVENT = "release.outside_votes"
+
+
+def outside_votes_notes(session: Session, project: ProjectRow, task_id: int) -> list[str]:
+    """Why the project's latest Dawid-Skene release held back or replaced an item's labels
+    (one line per question), for the reviewer; empty when it did not."""
+    details = session.scalar(
+        select(AuditEventRow.details)
+        .where(
+            AuditEventRow.action == OUTSIDE_VOTES_EVENT,
+            AuditEventRow.object_type == "project",
+            AuditEventRow.object_ref == project.name,
+        )
+        .order_by(AuditEventRow.id.desc())
+        .limit(1)
+    )
+    found = ((details or {}).get("items") or {}).get(str(task_id)) or {}
+    return [f"{question}: {reason}" for question, reason in sorted(found.items())]
+
+
+def _known_answers(
+    session: Session, project_id: int
+) -> tuple[dict[str, dict[str, Any]], list[tuple[ItemAnswers, dict[str, Any]]]]:
+    """The project's known answers by record (gold before calibration), and every answered gold
+    or calibration item as (answers that count, known answers): what Dawid-Skene anchors on."""
+    known: dict[str, dict[str, Any]] = {}
+    for record_id, answers in session.execute(
+        select(TaskRow.record_id, TaskRow.gold_answers)
+        .where(TaskRow.project_id == project_id, TaskRow.gold_answers.is_not(None))
+        .order_by(TaskRow.kind.desc())  # "gold" after "calibration": gold wins
+    ):
+        if answers:
+            known[record_id] = answers
+    answered: dict[int, tuple[ItemAnswers, dict[str, Any]]] = {}
+    for a in counted_annotations(session, project_id=project_id):
+        if a.kind != "live" and a.gold_answers:
+            answered.setdefault(a.task_id, ([], a.gold_answers))[0].append((a.user_id, a.answers))
+    return known, list(answered.values())
 
 
 def _gold_accuracy(
@@ -186,13 +242,25 @@ class ReleaseService:
                 override=override,
                 by=by,
             )
+            policy = aggregation_policy(project.settings or {})
+            known, anchors = _known_answers(session, project.id)
+            annotators = people | {user for item, _ in anchors for user, _ in item}
             combined_all = aggregate_items(
                 aggregate,
                 [answers for _, answers, _ in gathered],
                 categorical=categorical_questions(questions.schema),
                 gold_accuracy=_gold_accuracy(gold_rows) if aggregate == "gold-weighted" else None,
+                known=[known.get(task.record_id) for task, _, _ in gathered],
+                anchors=anchors,
+                names=dict(
+                    session.execute(
+                        select(UserRow.id, UserRow.name).where(UserRow.id.in_(annotators))
+                    ).all()
+                ),
+                outside_votes=policy["outside_votes"],
             )
-            labels: dict[str, tuple[str, str, int, str]] = {}
+            labels: dict[str, tuple[str, str, int, str, str | None]] = {}
+            marked: dict[int, dict[str, dict[str, Any]]] = {}
             tied = 0
             for (task, answers, adjudicated), combined in zip(gathered, combined_all, strict=True):
                 if adjudicated is not None:
@@ -206,6 +274,11 @@ class ReleaseService:
                             "distribution": {soft_key(canonical_json(value)): 1.0},
                         }
                 tied += any(v["tied"] for v in combined.values())
+                outside = {
+                    k: v["outside_votes"] for k, v in combined.items() if "outside_votes" in v
+                }
+                if outside:
+                    marked[task.id] = outside
                 labels[task.record_id] = (
                     json.dumps({k: v["value"] for k, v in combined.items()}, sort_keys=True),
                     json.dumps({k: v["confidence"] for k, v in combined.items()}, sort_keys=True),
@@ -213,6 +286,7 @@ class ReleaseService:
                     json.dumps(
                         {k: v["distribution"] for k, v in combined.items()}, sort_keys=True
                     ),
+                    json.dumps(outside, sort_keys=True) if outside else None,
                 )
             lineage = self._people(session, project, people)
         name = dataset or f"{project_name}-labels"
@@ -237,16 +311,27 @@ class ReleaseService:
                 "soft_labels",
                 pa.array([labels[i][3] if i in labels else None for i in ids], pa.large_string()),
             )
+            .append_column(
+                "outside_votes",
+                pa.array([labels[i][4] if i in labels else None for i in ids], pa.large_string()),
+            )
             .cast(RELEASE_SCHEMA)
         )
         digest = hashlib.sha256(
             "".join(sorted(f"{i}\t{labels.get(i, ('',))[0]}\n" for i in ids)).encode()
         ).hexdigest()
         ref = self._commit(
-            project, source_version, name, table, digest, lineage, aggregate, started
-        )
+            project, source_version, name, table, digest, lineage, aggregate, started,
+            marked=marked if aggregate == "dawid-skene" else None, policy=policy,
+        )  # fmt: skip
         version = self._datasets.version(ref)
-        return ReleaseResult(version, len(labels), len(ids) - len(labels), tied, lineage, gates)
+        held = sum(
+            any(m["action"] == "review" for m in outside.values()) for outside in marked.values()
+        )
+        return ReleaseResult(
+            version, len(labels), len(ids) - len(labels), tied, lineage, gates,
+            outside_votes=len(marked), held=held,
+        )  # fmt: skip
 
     def _check_gates(
         self,
@@ -293,6 +378,44 @@ class ReleaseService:
             )
         return results
 
+    def _send_to_review(
+        self,
+        session: Session,
+        project: ProjectRow,
+        ref: str,
+        marked: dict[int, dict[str, dict[str, Any]]],
+        policy: dict[str, Any],
+    ) -> None:
+        """Mark every not yet reviewed annotation of a held item ``pending`` and log the marks."""
+        held = [
+            task_id
+            for task_id, outside in marked.items()
+            if any(m["action"] == "review" for m in outside.values())
+        ]
+        for row in session.scalars(
+            select(AnnotationRow).where(
+                AnnotationRow.task_id.in_(held),
+                AnnotationRow.review == "not_needed",
+                AnnotationRow.status.notin_(NOT_COUNTED),
+            )
+        ):
+            row.review = "pending"
+        audit.append(
+            session,
+            actor=self._actor,
+            action=OUTSIDE_VOTES_EVENT,
+            object_type="project",
+            object_ref=project.name,
+            details={
+                "version": ref,
+                "policy": policy["outside_votes"],
+                "items": {
+                    str(task_id): {q: f"{m['action']}: {m['reason']}" for q, m in outside.items()}
+                    for task_id, outside in marked.items()
+                },
+            },
+        )
+
     def _people(
         self, session: Session, project: ProjectRow, user_ids: set[int]
     ) -> dict[str, list[str]]:
@@ -337,7 +460,13 @@ class ReleaseService:
         lineage: dict[str, list[str]],
         aggregate: str,
         started: Any,
+        *,
+        marked: dict[int, dict[str, dict[str, Any]]] | None,
+        policy: dict[str, Any],
     ) -> str:
+        """Write the version; in the same transaction, send the items whose labels were held
+        back (``marked`` with action ``review``) to review and log every mark with its reason
+        (a reviewer sees it beside the item, see :func:`outside_votes_notes`)."""
         with self._store.dataset_lock(name):
             with self._sessions() as session:
                 ds, parent = latest_version(session, name)
@@ -384,6 +513,8 @@ class ReleaseService:
                         audit_action="project.release",
                         audit_details={"project": project.name, "aggregate": aggregate, **lineage},
                     )
+                    if marked is not None:
+                        self._send_to_review(session, project, ref, marked, policy)
             except IntegrityError:
                 raise ConflictError(
                     f"dataset {name!r} gained a version meanwhile; run again"

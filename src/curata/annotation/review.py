@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -125,6 +125,9 @@ class ReviewItem:
     record: dict[str, Any]
     annotations: list[dict[str, Any]]
     agreement: float
+    notes: list[str] = field(default_factory=list)
+    """Why the item is here beyond its annotations: a Dawid-Skene release that held back a label
+    none of its annotators chose, with the reason."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -153,6 +156,8 @@ class ReviewService:
     def _item(
         self, session: Session, project: ProjectRow, task: TaskRow, viewer: UserRow
     ) -> ReviewItem:
+        from curata.annotation.release import outside_votes_notes  # release imports this module
+
         [record] = self._store.take_records([task.row])
         current = current_annotations(session, task.id)
         in_audit: set[int] = set()
@@ -187,6 +192,7 @@ class ReviewService:
                 for a in current
             ],
             agreement=item_agreement([a.answers for a in current]),
+            notes=outside_votes_notes(session, project, task.id),
         )
 
     def next_review(self, project_name: str, reviewer: str) -> ReviewItem | None:

@@ -244,6 +244,7 @@ class ReviewItemOut(BaseModel):
     record: dict[str, Any]
     annotations: list[ReviewedAnnotation]
     agreement: float
+    notes: list[str] = []
 
 
 class ReviewDecision(BaseModel):
