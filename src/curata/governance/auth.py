@@ -143,7 +143,7 @@ def identify(sessions: sessionmaker[Session], settings: Settings) -> tuple[Setti
     their own name); otherwise nobody authenticated, and ``settings.user`` acts.
 
     Raises :class:`AuthenticationError` for a token that is unknown, revoked or of an inactive
-    user, and for a ``CURATA_USER`` that names someone else than the token's user.
+    user, and for a ``CURATA_USER`` that names someone other than the token's user.
     """
     if not settings.shared or settings.token is None:
         return settings, None
@@ -194,7 +194,6 @@ def authorize(ws: Workspace, command: str, params: Mapping[str, Any]) -> User | 
     project = params.get(rule.project) if rule.project else None
     if isinstance(project, str):
         ProjectPolicy.view(user, Scopes(ws.projects.sessions).project(project, user))
-    assert action is not None
     WorkspacePolicy.check(user, action)
     ref = params.get(rule.version) if rule.version else None
     if isinstance(ref, str):
