@@ -185,7 +185,7 @@ def test_bad_requests(raw) -> None:
         ws.curation.curate("raw@1", pipeline(Upper), "clean", executor="spark")
     with pytest.raises(NotFoundError):
         ws.curation.curate("raw@9", pipeline(Upper), "clean")
-    with pytest.raises(ValidationError, match="give the hex id"):
+    with pytest.raises(ValidationError, match=r"'zz' is not a record id \(32 hex digits"):
         ws.curation.why("zz")
     with pytest.raises(NotFoundError, match="no curation run removed or changed"):
         ws.curation.why("0" * 32)

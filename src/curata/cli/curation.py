@@ -121,7 +121,7 @@ def steps_list(as_json: bool = JsonOption) -> None:
 def why(
     ctx: typer.Context,
     record_id: str = typer.Argument(
-        ..., help="A record id (or its first 8+ characters).", metavar="RECORD_ID"
+        ..., help="A record id (or its first 6+ hex digits).", metavar="RECORD_ID"
     ),
     as_json: bool = JsonOption,
 ) -> None:

@@ -178,18 +178,20 @@ def tag(
 def record(
     ctx: typer.Context,
     ref: str = typer.Argument(..., help="Version (NAME@N).", metavar="REF"),
-    record_id: str = typer.Argument(..., help="Record id.", metavar="RECORD_ID"),
+    record_id: str = typer.Argument(
+        ..., help="A record id (or its first 6+ hex digits).", metavar="RECORD_ID"
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Fetch one record of a version by id."""
+    """Fetch one record of a version by id or id prefix."""
     from curata.versioning.diff import preview
 
     rec = workspace(ctx).datasets.record(ref, record_id)
-    data = {"id": record_id, "kind": rec.kind, **rec.content(), "metadata": rec.metadata}
+    data = {"id": rec.id, "kind": rec.kind, **rec.content(), "metadata": rec.metadata}
     emit(
         as_json,
         data,
-        lambda c: c.print(f"[bold]{record_id}[/] ({rec.kind}) {escape(preview(rec, 400))}"),
+        lambda c: c.print(f"[bold]{rec.id}[/] ({rec.kind}) {escape(preview(rec, 400))}"),
     )
 
 

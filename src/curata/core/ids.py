@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from curata.core.errors import NotFoundError, ValidationError
 
 ID_HEX_LENGTH = 32
 """Record ids are the first 128 bits of SHA-256, written as 32 lowercase hex digits."""
@@ -48,3 +51,32 @@ def is_finite_json(value: Any) -> bool:
     if isinstance(value, list):
         return all(is_finite_json(v) for v in value)
     return True
+
+
+MIN_PREFIX = 6
+
+
+def resolve_record_id(text: str, candidates: Callable[[str], Iterable[str]]) -> str:
+    """The one record id ``text`` names: a whole id (32 hex digits, any case), or a prefix of
+    at least ``MIN_PREFIX`` hex digits that exactly one of ``candidates(prefix)`` (the known ids
+    starting with it; two are enough to tell) starts with. Every command that takes a record id
+    resolves it here, so all take the same prefixes and refuse the same way."""
+    value = text.strip().lower()
+    if not MIN_PREFIX <= len(value) <= ID_HEX_LENGTH or any(
+        c not in "0123456789abcdef" for c in value
+    ):
+        raise ValidationError(
+            f"{text.strip()!r} is not a record id ({ID_HEX_LENGTH} hex digits, or a prefix of "
+            f"at least {MIN_PREFIX})"
+        )
+    if len(value) == ID_HEX_LENGTH:
+        return value
+    found = sorted({i for i in candidates(value) if i.startswith(value)})
+    if not found:
+        raise NotFoundError(f"no record id starts with {value!r}")
+    if len(found) > 1:
+        raise ValidationError(
+            f"record id prefix {value!r} is ambiguous (it starts {' and '.join(found[:2])}); "
+            "give more digits"
+        )
+    return found[0]

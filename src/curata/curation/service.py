@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from curata._version import __version__
 from curata.core.errors import ConflictError, NotFoundError, ValidationError
+from curata.core.ids import resolve_record_id
 from curata.core.models import Version
 from curata.curation.executors import local
 from curata.curation.pipeline import Pipeline
@@ -415,13 +416,9 @@ class CurationService:
     def why(self, record_id: str) -> dict[str, Any]:
         """Every curation event about a record: what it became, or why it was removed, and
         in which run; following changes forward (``a`` normalised into ``b``, ``b`` removed)."""
-        rid = record_id.strip().lower()
-        if len(rid) < 8 or any(c not in "0123456789abcdef" for c in rid):
-            raise ValidationError(
-                f"record id {record_id!r}: give the hex id (at least 8 characters)"
-            )
         with self._sessions() as session:
-            ids = self._resolve(session, rid)
+            rid = resolve_record_id(record_id, lambda p: self._candidates(session, p))
+            ids = [rid]
             chain: list[dict[str, Any]] = []
             seen: set[str] = set()
             frontier = list(ids)
@@ -442,26 +439,16 @@ class CurationService:
             )
         return {"record": ids[0] if len(ids) == 1 else rid, "came_from": origins, "events": chain}
 
-    @staticmethod
-    def _resolve(session: Session, rid: str) -> list[str]:
-        if len(rid) == 32:
-            return [rid]
-        like = f"{rid}%"
-        found: set[str] = set(
-            session.scalars(
-                select(CurationEventRow.record_id).where(CurationEventRow.record_id.like(like))
+    def _candidates(self, session: Session, prefix: str) -> list[str]:
+        """Ids starting with ``prefix``: stored records, and records of curation events (a
+        record a step changed and a later step dropped was never stored)."""
+        like = f"{prefix}%"
+        found = set(self._store.find_ids(prefix, limit=2))
+        for column in (CurationEventRow.record_id, CurationEventRow.new_id):
+            found.update(
+                i for i in session.scalars(select(column).where(column.like(like)).limit(2)) if i
             )
-        )
-        for new_id in session.scalars(
-            select(CurationEventRow.new_id).where(CurationEventRow.new_id.like(like))
-        ):
-            if new_id is not None:
-                found.add(new_id)
-        if len(found) > 1:
-            raise ValidationError(
-                f"record id {rid!r} is ambiguous: {', '.join(sorted(found)[:5])}; give more of it"
-            )
-        return sorted(found) or [rid]
+        return sorted(found)
 
     @staticmethod
     def _events(session: Session, where: Any) -> list[dict[str, Any]]:

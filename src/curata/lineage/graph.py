@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.core.errors import NotFoundError, ValidationError
-from curata.core.ids import ID_HEX_LENGTH
+from curata.core.errors import NotFoundError
+from curata.core.ids import resolve_record_id
 from curata.core.records import Record
 from curata.store.records import RecordStore
 from curata.store.tables import (
@@ -185,20 +185,9 @@ class LineageService:
                 graph.edges.append({"from": node_id, "to": version_id, **op})
 
     def resolve_record_id(self, record_id: str) -> str:
-        """Expand an id prefix (at least 6 hex digits) to the one stored id it names."""
-        record_id = record_id.strip().lower()
-        if len(record_id) < 6 or any(c not in "0123456789abcdef" for c in record_id):
-            raise ValidationError(
-                f"{record_id!r} is not a record id (32 hex digits, or a prefix of at least 6)"
-            )
-        if len(record_id) == ID_HEX_LENGTH:
-            return record_id
-        matches = self._store.find_ids(record_id, limit=2)
-        if not matches:
-            raise NotFoundError(f"no record id starts with {record_id!r}")
-        if len(matches) > 1:
-            raise ValidationError(f"record id prefix {record_id!r} is ambiguous; give more digits")
-        return matches[0]
+        """Expand an id prefix (at least 6 hex digits) to the one stored id it names (the rule
+        of :func:`curata.core.ids.resolve_record_id`)."""
+        return resolve_record_id(record_id, lambda prefix: self._store.find_ids(prefix, limit=2))
 
     def record(self, record_id: str) -> RecordLineage:
         """Every version (of every dataset) that holds a record, oldest first."""

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
+from curata.core.ids import resolve_record_id
 from curata.core.models import Dataset, Version
 from curata.core.records import Record
 from curata.export.formats import flat_row
@@ -243,7 +244,9 @@ class DatasetService:
     # -- records -----------------------------------------------------------------------------
 
     def record(self, ref: str, record_id: str) -> Record:
-        """Fetch one record of a version by id (NotFound if the version does not hold it)."""
+        """Fetch one record of a version by id, or by a prefix of it (the rule of
+        :func:`curata.core.ids.resolve_record_id`); NotFound if the version does not hold it."""
+        record_id = resolve_record_id(record_id, lambda p: self._store.find_ids(p, limit=2))
         with self._sessions() as session:
             ds, version = self._version_row(session, ref)
             storage_key, manifest_version = ds.storage_key, version.manifest_version
