@@ -29,7 +29,8 @@ def labelled(ws, tmp_path: Path):
     people = ["c1", "c2", "c3", "s1", "s2"]
     schema = {"questions": [{"type": "label", "name": "topic", "labels": ["ok", "bad", "spam"]}]}
     ws.projects.create("qr", version="qr@1", schema=schema, overlap=5, members=people,
-                       gold_share=0.9)  # fmt: skip
+                       gold_share=0.99)  # fmt: skip
+    ws.queue.reseed(7)  # gold first: a record met as gold is never served live (#12)
     ws.projects.publish_guideline("qr", "# v1")
     ids = {r.text: i for b in ws.datasets.iter_records("qr@1") for i, r in b}
     ws.projects.add_gold_items(
@@ -288,3 +289,39 @@ def test_the_command_line_says_which_labels_it_read(reviewed, capsys, monkeypatc
     assert labels["agreement"].startswith("final labels after review")
     assert main(["--home", home, "quality", "drift", "rv", "--json"]) == 0
     assert "as submitted" in json.loads(capsys.readouterr().out)["labels"]["annotators"]
+
+
+def test_preferences_score_choice_and_strength_apart_and_read_as_written(
+    ws, tmp_path: Path
+) -> None:
+    """p always answers "A, strength 1", q "A, strength 2", and the gold answer is "A,
+    strength 2": both chose right (gold accuracy 100%); p's strength is 1 off. Confusion
+    matrices are labelled with the answers as people wrote them, not Python dicts."""
+    from curata.quality.html import render_report
+
+    rows = [{"prompt": f"q{i}", "response": f"r{i}"} for i in range(5)]
+    ws.ingest([write_jsonl(tmp_path / "p.jsonl", rows)], source="web", dataset="pp")
+    for name in ("p", "q"):
+        ws.workforce.add_user(name)
+    schema = {"questions": [{"type": "preference", "name": "better", "strength_levels": 2}]}
+    ws.projects.create("pp", version="pp@1", schema=schema, overlap=2, members=["p", "q"],
+                       gold_share=0.99)  # fmt: skip
+    ws.queue.reseed(7)
+    ids = {r.prompt: i for b in ws.datasets.iter_records("pp@1") for i, r in b}
+    ws.projects.add_gold_items("pp", [(ids["q0"], {"better": {"choice": "A", "strength": 2}})])
+    for name, strength in (("p", 1), ("q", 2)):
+        while (view := ws.queue.next_task("pp", name)) is not None:
+            said = {"better": {"choice": "A", "strength": strength}}
+            ws.queue.submit(view.assignment_id, name, said)
+    report = quality_report(ws.projects.sessions, "pp", samples=0)
+    rows_by = {g["group"]: g for g in report["groups"]}
+    for name, off in (("p", 1.0), ("q", 0.0)):
+        assert rows_by[name]["gold_answered"] >= 1 and rows_by[name]["gold_accuracy"] == 1.0
+        strength = rows_by[name]["gold_strength"]["better"]
+        assert strength["mean_abs_diff"] == off and strength["compared"] >= 1
+        assert strength["exact"] == (1.0 if off == 0 else 0.0)
+    [matrix] = report["confusion"]
+    assert matrix["labels"] == ["A, strength 1", "A, strength 2"]
+    assert matrix["values"] == [{"choice": "A", "strength": 1}, {"choice": "A", "strength": 2}]
+    page = render_report(report)
+    assert "<th>A, strength 1</th>" in page and "{&#x27;choice" not in page

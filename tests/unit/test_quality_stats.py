@@ -51,3 +51,37 @@ def test_stratified_proportion_by_hand() -> None:
     assert stratified_proportion([(10, 0, 0)]) is None
     # counts on a whole sample: the rate-based Wilson interval is the count-based one
     assert wilson_from_rate(81 / 263, 263) == pytest.approx(wilson_interval(81, 263))
+
+
+def test_a_preference_is_right_on_its_choice_and_its_strength_is_scored_apart() -> None:
+    """"A, strength 1" against gold "A, strength 2" chose right: gold accuracy is on the
+    choice; the strength is its own measure (absolute difference on the same choice)."""
+    from curata.quality.stats import gold_checks, strength_checks
+
+    gold = {"better": {"choice": "A", "strength": 2}, "topic": "refund"}
+    said = {"better": {"choice": "A", "strength": 1}, "topic": "refund"}
+    assert dict(gold_checks(said, gold)) == {"better": True, "topic": True}
+    assert dict(gold_checks({"better": {"choice": "B", "strength": 2}}, gold)) == {
+        "better": False
+    }
+    with_reason = {"better": {"choice": "A", "strength": 2, "rationale": "it cites sources"}}
+    assert dict(gold_checks(with_reason, gold)) == {"better": True}
+    assert dict(gold_checks({"topic": "billing"}, gold)) == {"topic": False}
+    assert list(strength_checks(said, gold)) == [("better", 1)]
+    assert list(strength_checks(with_reason, gold)) == [("better", 0)]
+    # a wrong choice, or a choice without strength, has no strength to compare
+    assert list(strength_checks({"better": {"choice": "B", "strength": 2}}, gold)) == []
+    assert list(strength_checks({"better": {"choice": "tie"}}, {"better": {"choice": "tie"}})) == []
+
+
+def test_answers_are_shown_as_people_wrote_them() -> None:
+    from curata.quality.answers import answer_text
+
+    assert answer_text("refund") == "refund"
+    assert answer_text({"choice": "A", "strength": 2}) == "A, strength 2"
+    assert answer_text({"choice": "tie"}) == "tie"
+    assert answer_text({"should_refuse": True, "category": "violence"}) == "refuse: violence"
+    assert answer_text({"should_refuse": False}) == "comply"
+    assert answer_text([2, 1, 3]) == "2, 1, 3"
+    assert answer_text(4) == "4" and answer_text(True) == "true"
+    assert answer_text({"score": 3, "note": "ok"}) == "note: ok, score: 3"

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from curata.store.tables import AnnotationRow, ReviewRow, TaskRow
+from curata.store.tables import AnnotationRow, AssignmentRow, ReviewRow, TaskRow
 
 FINAL_LABELS = (
     "final labels after review: each annotator's latest answer with a reviewer's fix "
@@ -52,6 +52,9 @@ class CountedAnnotation:
     kind: str
     """The task's kind: ``live``, ``gold`` or ``calibration``."""
     gold_answers: dict[str, Any] | None
+    copied: bool = False
+    """A live answer copied from the annotator's answer to the record's gold or calibration
+    copy (it counts for the live item; scores of people count the original once)."""
 
     @property
     def fixed(self) -> bool:
@@ -80,38 +83,63 @@ def counted_annotations(
             AnnotationRow.status,
             TaskRow.kind,
             TaskRow.gold_answers,
+            AssignmentRow.copied_from,
         )
         .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
+        .join(AssignmentRow, AssignmentRow.id == AnnotationRow.assignment_id)
         .where(scope)
         .order_by(AnnotationRow.assignment_id, AnnotationRow.revision.desc())
     ).all()
-    fixes: dict[int | None, dict[str, Any]] = {
-        annotation: answers
-        for annotation, answers in session.execute(
-            select(ReviewRow.annotation_id, ReviewRow.answers)
-            .join(TaskRow, TaskRow.id == ReviewRow.task_id)
-            .where(scope, ReviewRow.decision == "fix", ReviewRow.answers.is_not(None))
-            .order_by(ReviewRow.id)
-        )
-    }
     latest: dict[int, Any] = {}
     for row in rows:
         latest.setdefault(row.assignment_id, row)
-    out = [
-        CountedAnnotation(
-            annotation_id=row.id,
-            task_id=row.task_id,
-            user_id=row.user_id,
-            answers=fixes.get(row.id) or row.answers,
-            submitted=row.answers,
-            guideline_version=row.guideline_version,
-            submitted_at=row.submitted_at,
-            kind=row.kind,
-            gold_answers=row.gold_answers,
+    # a copied live answer follows its source (the gold or calibration answer): its review
+    # status and a reviewer's fix of it
+    sources = {r.copied_from for r in latest.values() if r.copied_from is not None}
+    source_latest: dict[int, tuple[int, str]] = {}
+    if sources:
+        for assignment, annotation, status in session.execute(
+            select(AnnotationRow.assignment_id, AnnotationRow.id, AnnotationRow.status)
+            .where(AnnotationRow.assignment_id.in_(sources))
+            .order_by(AnnotationRow.assignment_id, AnnotationRow.revision.desc())
+        ):
+            source_latest.setdefault(assignment, (annotation, status))
+    reviewed = [r.id for r in latest.values()] + [a for a, _ in source_latest.values()]
+    fixes: dict[int | None, dict[str, Any]] = {}
+    for start in range(0, len(reviewed), 500):
+        fixes.update(
+            session.execute(
+                select(ReviewRow.annotation_id, ReviewRow.answers)
+                .where(
+                    ReviewRow.annotation_id.in_(reviewed[start : start + 500]),
+                    ReviewRow.decision == "fix",
+                    ReviewRow.answers.is_not(None),
+                )
+                .order_by(ReviewRow.id)
+            ).all()
         )
-        for row in latest.values()
-        if row.status not in NOT_COUNTED
-    ]
+    out = []
+    for row in latest.values():
+        fix_of, status = row.id, row.status
+        if row.copied_from is not None and row.copied_from in source_latest:
+            fix_of, source_status = source_latest[row.copied_from]
+            status = source_status if source_status in NOT_COUNTED else status
+        if status in NOT_COUNTED:
+            continue
+        out.append(
+            CountedAnnotation(
+                annotation_id=row.id,
+                task_id=row.task_id,
+                user_id=row.user_id,
+                answers=fixes.get(fix_of) or fixes.get(row.id) or row.answers,
+                submitted=row.answers,
+                guideline_version=row.guideline_version,
+                submitted_at=row.submitted_at,
+                kind=row.kind,
+                gold_answers=row.gold_answers,
+                copied=row.copied_from is not None,
+            )
+        )
     if task_id is None:  # a project's annotations in time order; an item's in assignment order
         out.sort(key=lambda a: (a.submitted_at, a.annotation_id))
     return out

@@ -174,6 +174,8 @@ def _streams(
         (row.task_id, name) for row in data.rows if row.kind == "live" for name in row.answers
     )
     for row in data.rows:
+        if row.copied:  # the same answer as on the record's gold copy: one outcome, there
+            continue
         user_id, task_id, answers = row.user_id, row.task_id, row.submitted
         gold, guideline, submitted = row.gold_answers, row.guideline_version, row.submitted_at
         user = data.users[user_id]

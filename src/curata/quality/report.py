@@ -29,7 +29,8 @@ from curata.annotation.schema import categorical_questions
 from curata.core.errors import NotFoundError, ValidationError
 from curata.core.ids import canonical_json
 from curata.quality.aggregation import dawid_skene
-from curata.quality.stats import gold_checks, wilson_interval
+from curata.quality.answers import answer_text
+from curata.quality.stats import gold_checks, strength_checks, wilson_interval
 from curata.store.records import RecordStore
 from curata.store.tables import (
     CohortMemberRow,
@@ -58,6 +59,7 @@ class GroupQuality:
     estimated_accuracy: float | None = None  # Dawid-Skene (annotators only)
     flags: list[str] = field(default_factory=list)
     gold_by_question: dict[str, list[int]] = field(default_factory=dict)  # [right, answered]
+    gold_strength: dict[str, list[int]] = field(default_factory=dict)  # [compared, |diff|, exact]
 
     def to_dict(self, confidence: float = 0.95) -> dict[str, Any]:
         low, high = wilson_interval(self.gold_correct, self.gold_answered, confidence)
@@ -80,6 +82,10 @@ class GroupQuality:
             "gold_by_question": {
                 name: _proportion(right, answered, confidence)
                 for name, (right, answered) in sorted(self.gold_by_question.items())
+            },
+            "gold_strength": {
+                name: {"compared": n, "mean_abs_diff": diff / n, "exact": exact / n}
+                for name, (n, diff, exact) in sorted(self.gold_strength.items())
             },
         }
 
@@ -203,6 +209,8 @@ def quality_report(
 
     table: dict[str, GroupQuality] = {}
     for row in rows:
+        if row.copied:  # the annotator's gold or calibration answer: scored once, there
+            continue
         answers, gold = row.submitted, row.gold_answers
         for group in groups_of(row.user_id, row.guideline_version):
             g = table.setdefault(group, GroupQuality(group))
@@ -214,6 +222,11 @@ def quality_report(
                     tally = g.gold_by_question.setdefault(name, [0, 0])
                     tally[0] += right
                     tally[1] += 1
+                for name, off in strength_checks(answers, gold):
+                    tally = g.gold_strength.setdefault(name, [0, 0, 0])
+                    tally[0] += 1
+                    tally[1] += off
+                    tally[2] += off == 0
             elif row.kind == "live":
                 for name in categorical & set(answers):
                     label = consensus.get((row.task_id, name))
@@ -308,13 +321,15 @@ def live_ratings(data: ProjectAnnotations, name: str) -> list[tuple[int, str, An
 def confusion_matrices(
     data: ProjectAnnotations, consensus: dict[tuple[int, str], str]
 ) -> list[dict[str, Any]]:
-    """Per single-choice question and annotator: counts of (consensus label, their label) on
-    live items, rows the consensus, columns the annotator's answer."""
+    """Per single-choice question and annotator: counts of (the item's final label, their own
+    answer) on live items, rows the final label, columns the annotator's answer; ``labels``
+    are the answers as people wrote them (:func:`~curata.quality.answers.answer_text`),
+    ``values`` the answers themselves."""
     cells: dict[str, dict[str, Counter[tuple[str, str]]]] = defaultdict(
         lambda: defaultdict(Counter)
     )
     for row in data.rows:
-        if row.kind != "live":
+        if row.kind != "live" or row.copied:
             continue
         for name in data.categorical & set(row.submitted):
             label = consensus.get((row.task_id, name))
@@ -323,11 +338,14 @@ def confusion_matrices(
                 cells[name][data.users[row.user_id].name][(label, own)] += 1
     out = []
     for name in sorted(cells):
-        labels = sorted({c for per in cells[name].values() for pair in per for c in pair})
+        keys = {c for per in cells[name].values() for pair in per for c in pair}
+        values = {key: json.loads(key) for key in keys}
+        labels = sorted(keys, key=lambda key: (answer_text(values[key]), key))
         out.append(
             {
                 "question": name,
-                "labels": [json.loads(label) for label in labels],
+                "labels": [answer_text(values[label]) for label in labels],
+                "values": [values[label] for label in labels],
                 "annotators": {
                     who: [[per[(row, col)] for col in labels] for row in labels]
                     for who, per in sorted(cells[name].items())

@@ -13,10 +13,37 @@ from curata.core.ids import canonical_json
 
 def gold_checks(answers: dict[str, Any], gold: dict[str, Any]) -> Iterator[tuple[str, bool]]:
     """(question, right?) for every gold question the answers address (values compared as
-    canonical JSON, so key order and number spelling do not matter)."""
+    canonical JSON, so key order and number spelling do not matter).
+
+    A preference answer (an object with a ``choice``) is right when its choice is: its
+    strength is scored apart (:func:`strength_checks`) and its rationale is free text.
+    """
     for name, want in gold.items():
         if name in answers:
-            yield name, canonical_json(answers[name]) == canonical_json(want)
+            got = answers[name]
+            if _is_preference(got) and _is_preference(want):
+                yield name, got["choice"] == want["choice"]
+            else:
+                yield name, canonical_json(got) == canonical_json(want)
+
+
+def strength_checks(answers: dict[str, Any], gold: dict[str, Any]) -> Iterator[tuple[str, int]]:
+    """(question, |strength - gold strength|) for every preference answer that made the gold
+    choice with a strength, as the gold answer did (a wrong choice is counted by
+    :func:`gold_checks`, not here)."""
+    for name, want in gold.items():
+        got = answers.get(name)
+        if not isinstance(got, dict) or not (_is_preference(got) and _is_preference(want)):
+            continue
+        if got["choice"] != want["choice"]:
+            continue
+        mine, theirs = got.get("strength"), want.get("strength")
+        if isinstance(mine, int) and isinstance(theirs, int):
+            yield name, abs(mine - theirs)
+
+
+def _is_preference(value: Any) -> bool:
+    return isinstance(value, dict) and "choice" in value
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
