@@ -329,3 +329,51 @@ def test_argilla_folder_loads_with_argilla_sdk(labelled, tmp_path: Path) -> None
         record.api_model()  # the SDK's models accept every record against the settings
     result = ws.transfer.import_("dst", read_export(out, "argilla"), "argilla")
     assert (result.annotations, result.skipped) == (8, 0)
+
+
+@pytest.mark.parametrize(
+    ("row", "objects"),
+    [
+        ({"prompt": "Where is my parcel?", "response": "It ships today."}, ["prompt", "response"]),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "yo"},
+                ]
+            },
+            ["messages"],
+        ),
+    ],
+)
+def test_pair_and_chat_records_export_for_both_tools(
+    ws, tmp_path: Path, row: dict, objects: list[str]
+) -> None:
+    from label_studio_sdk.label_interface import LabelInterface
+
+    ws.ingest([write_jsonl(tmp_path / "r.jsonl", [row])], source="web", dataset="r")
+    ws.workforce.add_user("ann1")
+    schema = {
+        "questions": [
+            {"type": "label", "name": "topic", "labels": ["billing", "shipping"]},
+            {"type": "rating", "name": "quality", "points": 3},
+        ]
+    }
+    ws.projects.create("p", version="r@1", schema=schema, overlap=1, members=["ann1"])
+    view = ws.queue.next_task("p", "ann1")
+    ws.queue.submit(view.assignment_id, "ann1", {"topic": "shipping", "quality": 2})
+    ws.transfer.write("p", "labelstudio", tmp_path / "ls")
+    config = LabelInterface((tmp_path / "ls" / "label_config.xml").read_text("utf-8"))
+    config.validate()
+    assert [o.name for o in config.objects] == objects
+    [task] = json.loads((tmp_path / "ls" / "tasks.json").read_text("utf-8"))
+    [annotation] = task["annotations"]
+    assert config.validate_prediction(annotation, return_errors=True) == []
+    assert {r["to_name"] for r in annotation["result"]} == {objects[0]}
+    ws.transfer.write("p", "argilla", tmp_path / "ar")
+    settings = json.loads((tmp_path / "ar" / ".argilla" / "settings.json").read_text("utf-8"))
+    assert [(f["name"], f["type"]) for f in settings["fields"]] == [
+        (name, "chat" if name == "messages" else "text") for name in objects
+    ]
+    [record] = json.loads((tmp_path / "ar" / "records.json").read_text("utf-8"))
+    assert record["fields"] == row
