@@ -137,21 +137,26 @@ def outside_votes_notes(session: Session, project: ProjectRow, task_id: int) -> 
 
 
 def _known_answers(
-    session: Session, project_id: int
+    session: Session, project_id: int, live: set[tuple[str, int]]
 ) -> tuple[dict[str, dict[str, Any]], list[tuple[ItemAnswers, dict[str, Any]]]]:
     """The project's known answers by record (gold before calibration), and every answered gold
-    or calibration item as (answers that count, known answers): what Dawid-Skene anchors on."""
+    or calibration item as (answers that count, known answers): what Dawid-Skene anchors on.
+
+    ``live`` holds the (record, annotator) pairs already answered on a live item: that answer
+    (a copy of the gold one, or a second look) is clamped there, so it is not counted twice."""
     known: dict[str, dict[str, Any]] = {}
-    for record_id, answers in session.execute(
-        select(TaskRow.record_id, TaskRow.gold_answers)
+    record_of: dict[int, str] = {}
+    for task_id, record_id, answers in session.execute(
+        select(TaskRow.id, TaskRow.record_id, TaskRow.gold_answers)
         .where(TaskRow.project_id == project_id, TaskRow.gold_answers.is_not(None))
         .order_by(TaskRow.kind.desc())  # "gold" after "calibration": gold wins
     ):
+        record_of[task_id] = record_id
         if answers:
             known[record_id] = answers
     answered: dict[int, tuple[ItemAnswers, dict[str, Any]]] = {}
     for a in counted_annotations(session, project_id=project_id):
-        if a.kind != "live" and a.gold_answers:
+        if a.kind != "live" and a.gold_answers and (record_of[a.task_id], a.user_id) not in live:
             answered.setdefault(a.task_id, ([], a.gold_answers))[0].append((a.user_id, a.answers))
     return known, list(answered.values())
 
@@ -243,7 +248,11 @@ class ReleaseService:
                 by=by,
             )
             policy = aggregation_policy(project.settings or {})
-            known, anchors = _known_answers(session, project.id)
+            known, anchors = _known_answers(
+                session,
+                project.id,
+                {(task.record_id, user) for task, answers, _ in gathered for user, _ in answers},
+            )
             annotators = people | {user for item, _ in anchors for user, _ in item}
             combined_all = aggregate_items(
                 aggregate,
