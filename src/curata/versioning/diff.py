@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curata.core.records import Record
+from curata.core.records import Record, response_letter
 from curata.store.records import RecordStore
 
 if TYPE_CHECKING:
@@ -45,14 +45,25 @@ def change_preview(old: Record, new: Record, limit: int = PREVIEW_CHARS) -> tupl
 
 
 def flat_text(record: Record) -> str:
-    """A record's content as one line of text."""
+    """A record's content as one line of text (a pairwise record: its prompt, then each
+    candidate's text after its letter; provenance is left out)."""
     if record.kind == "text":
         text = record.text or ""
     elif record.kind == "pair":
         text = f"{record.prompt} → {record.response}"
+    elif record.kind == "pairwise":
+        prompt = record.prompt if record.messages is None else _messages_text(record.messages)
+        candidates = " | ".join(
+            f"{response_letter(i)}: {r['text']}" for i, r in enumerate(record.responses or [])
+        )
+        text = f"{prompt} → {candidates}"
     else:
-        text = " | ".join(f"{m.get('role')}: {m.get('content')}" for m in (record.messages or []))
+        text = _messages_text(record.messages or [])
     return " ".join(text.split())
+
+
+def _messages_text(messages: list[dict[str, Any]]) -> str:
+    return " | ".join(f"{m.get('role')}: {m.get('content')}" for m in messages)
 
 
 def key_value(record: Record, key: str) -> Any:

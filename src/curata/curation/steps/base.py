@@ -25,7 +25,9 @@ same way a third-party package would add its own.
 Which text a step reads is the ``fields`` parameter (see :class:`TextParams`): ``auto`` reads a
 text record's ``text``, a pair's ``prompt`` and ``response``, and every chat message's
 ``content``; a list names them (``text``, ``prompt``, ``response``, ``messages``, or
-``messages.user`` for the messages of one role).
+``messages.user`` for the messages of one role). A pairwise record's prompt is ``prompt`` (plain)
+or ``messages`` (a chat context), and ``response`` selects every candidate's text; a changed
+pairwise record keeps its candidates' ids and provenance.
 """
 
 from __future__ import annotations
@@ -149,7 +151,8 @@ class Step:
 
 def text_fields(record: Record, fields: Literal["auto"] | Iterable[str]) -> list[tuple[str, str]]:
     """(field path, text) for every text the parameters select, in a stable order; paths are
-    ``text``, ``prompt``, ``response`` or ``messages[i].content``."""
+    ``text``, ``prompt``, ``response``, ``messages[i].content`` or, for a pairwise record's
+    candidates (what ``response`` selects there), ``responses[i].text``."""
     wanted = set(FIELDS) if fields == "auto" else set(fields)
     out: list[tuple[str, str]] = []
     if record.kind == "text" and "text" in wanted and record.text is not None:
@@ -160,13 +163,27 @@ def text_fields(record: Record, fields: Literal["auto"] | Iterable[str]) -> list
         if "response" in wanted and record.response is not None:
             out.append(("response", record.response))
     elif record.kind == "chat":
-        for i, message in enumerate(record.messages or []):
-            content = message.get("content")
-            if not isinstance(content, str):
-                continue
-            if "messages" in wanted or f"messages.{message.get('role')}" in wanted:
-                out.append((f"messages[{i}].content", content))
+        _message_fields(record.messages or [], wanted, out)
+    elif record.kind == "pairwise":
+        if record.messages is not None:
+            _message_fields(record.messages, wanted, out)
+        elif "prompt" in wanted and record.prompt is not None:
+            out.append(("prompt", record.prompt))
+        if "response" in wanted:
+            for i, candidate in enumerate(record.responses or []):
+                out.append((f"responses[{i}].text", candidate["text"]))
     return out
+
+
+def _message_fields(
+    messages: list[dict[str, Any]], wanted: set[str], out: list[tuple[str, str]]
+) -> None:
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if not isinstance(content, str):
+            continue
+        if "messages" in wanted or f"messages.{message.get('role')}" in wanted:
+            out.append((f"messages[{i}].content", content))
 
 
 def joined_text(record: Record, fields: Literal["auto"] | Iterable[str]) -> str:
@@ -189,8 +206,24 @@ def replace_texts(record: Record, new: dict[str, str]) -> Record:
             response=new.get("response", record.response),
             metadata=record.metadata,
         )
-    messages = [
-        {**m, "content": new[f"messages[{i}].content"]} if f"messages[{i}].content" in new else m
-        for i, m in enumerate(record.messages or [])
-    ]
+    messages = None if record.messages is None else _replace_messages(record.messages, new)
+    if record.kind == "pairwise":
+        responses = [
+            {**r, "text": new[f"responses[{i}].text"]} if f"responses[{i}].text" in new else r
+            for i, r in enumerate(record.responses or [])
+        ]
+        return Record(
+            kind="pairwise",
+            prompt=new.get("prompt", record.prompt),
+            messages=messages,
+            responses=responses,
+            metadata=record.metadata,
+        )
     return Record(kind="chat", messages=messages, metadata=record.metadata)
+
+
+def _replace_messages(messages: list[dict[str, Any]], new: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {**m, "content": new[f"messages[{i}].content"]} if f"messages[{i}].content" in new else m
+        for i, m in enumerate(messages)
+    ]
