@@ -44,7 +44,17 @@ def add(
         ..., help="Unique source name (letters, digits, '.', '_', '-').", metavar="NAME"
     ),
     kind: SourceKindChoice = typer.Option(..., "--kind", help="How the data was obtained."),
-    license: str = typer.Option(..., "--license", help="SPDX license id or expression."),
+    license: str = typer.Option(
+        ...,
+        "--license",
+        help="SPDX license expression (ids from the SPDX list, AND/OR/WITH; LicenseRef-NAME "
+        "for custom terms).",
+    ),
+    license_ref: str | None = typer.Option(
+        None,
+        "--license-ref",
+        help="Where the terms of the expression's LicenseRef-NAME license are (URL or path).",
+    ),
     origin: str = typer.Option(..., "--origin", help="URI saying where the data is from."),
     collected_at: str | None = typer.Option(None, "--collected-at", help="Date (YYYY-MM-DD)."),
     consent: str | None = typer.Option(None, "--consent", help="Consent basis, free text."),
@@ -62,6 +72,7 @@ def add(
         name,
         kind=kind.value,
         license=license,
+        license_ref=license_ref,
         origin=origin,
         collected_at=collected_at,
         consent=consent,

@@ -37,6 +37,7 @@ class Source:
     owner: str | None
     created_at: datetime
     created_by: str
+    license_ref: str | None = None  # where the terms of a LicenseRef-NAME license are
 
     def to_dict(self) -> dict[str, Any]:
         return dict(_plain(asdict(self)))

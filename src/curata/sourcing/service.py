@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import cache
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +18,8 @@ from curata.store.tables import SourceRow
 from curata.timeutil import as_utc
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-SPDX_PATTERN = re.compile(r"^[A-Za-z0-9.+-]+( (AND|OR|WITH) [A-Za-z0-9.+-]+)*$")
+CUSTOM_PREFIXES = ("LicenseRef-", "DocumentRef-")
+"""SPDX's own syntax for licences outside its list (SPDX 2.3, annex D)."""
 
 
 def check_name(name: str, what: str) -> str:
@@ -27,6 +30,51 @@ def check_name(name: str, what: str) -> str:
             "starting with a letter or digit"
         )
     return name
+
+
+@cache
+def _spdx() -> Any:
+    """license-expression's licensing with the SPDX licence list (built once per process)."""
+    from license_expression import get_spdx_licensing
+
+    return get_spdx_licensing()
+
+
+def check_license(expression: str, ref: str | None = None) -> str:
+    """An SPDX licence expression in SPDX's own spelling (``mit or apache-2.0`` is
+    ``MIT OR Apache-2.0``). Every id must be on the SPDX licence list, or be a custom licence
+    (``LicenseRef-NAME``), whose terms ``ref`` (a URL or path) may locate; ``ref`` needs one.
+    ValidationError naming the bad token otherwise."""
+    from license_expression import ExpressionError
+
+    text = " ".join(expression.split())
+    if not text:
+        raise ValidationError(
+            "license: must not be empty (an SPDX expression such as CC-BY-4.0, MIT, "
+            "'Apache-2.0 OR MIT', or LicenseRef-NAME with --license-ref for custom terms)"
+        )
+    licensing = _spdx()
+    try:
+        parsed = licensing.parse(text, strict=True)
+    except ExpressionError as exc:
+        raise ValidationError(f"license: {text!r} is not an SPDX expression: {exc}") from None
+    keys = [s.key for s in licensing.license_symbols(parsed, unique=True, decompose=True)]
+    unknown = [
+        k for k in keys if k not in licensing.known_symbols and not k.startswith(CUSTOM_PREFIXES)
+    ]
+    if unknown:
+        ids = "ids" if len(unknown) > 1 else "id"
+        raise ValidationError(
+            f"license: unknown SPDX license {ids} {', '.join(map(repr, unknown))} in {text!r} "
+            "(see https://spdx.org/licenses/; for custom terms write LicenseRef-NAME and say "
+            "where they are with --license-ref)"
+        )
+    if ref is not None and not any(k.startswith(CUSTOM_PREFIXES) for k in keys):
+        raise ValidationError(
+            f"license-ref: {text!r} names no custom license (LicenseRef-NAME) whose terms "
+            "--license-ref could locate"
+        )
+    return str(parsed)
 
 
 def to_source(row: SourceRow) -> Source:
@@ -42,6 +90,7 @@ def to_source(row: SourceRow) -> Source:
         owner=row.owner,
         created_at=as_utc(row.created_at),
         created_by=row.created_by,
+        license_ref=row.license_ref,
     )
 
 
@@ -64,8 +113,10 @@ class SourceService:
         pii: str = "unknown",
         sensitivity: str = "internal",
         owner: str | None = None,
+        license_ref: str | None = None,
     ) -> Source:
-        """Register a source; its name must be new."""
+        """Register a source; its name must be new. ``license`` is an SPDX expression (see
+        :func:`check_license`), ``license_ref`` where the terms of its custom licence are."""
         check_name(name, "source")
         if kind not in SOURCE_KINDS:
             raise ValidationError(f"kind: {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
@@ -75,11 +126,9 @@ class SourceService:
             raise ValidationError(
                 f"sensitivity: {sensitivity!r} is not one of {', '.join(SENSITIVITIES)}"
             )
-        if not SPDX_PATTERN.match(license):
-            raise ValidationError(
-                f"license: {license!r} is not an SPDX identifier or expression "
-                "(e.g. CC-BY-4.0, MIT, 'Apache-2.0 OR MIT', LicenseRef-internal)"
-            )
+        if license_ref is not None and not license_ref.strip():
+            raise ValidationError("license-ref: must not be empty (where the terms are)")
+        license = check_license(license, license_ref)
         if not origin.strip():
             raise ValidationError("origin: must not be empty (a URI saying where the data is from)")
         if isinstance(collected_at, str):
@@ -93,6 +142,7 @@ class SourceService:
             name=name,
             kind=kind,
             license=license,
+            license_ref=license_ref,
             origin=origin,
             collected_at=collected_at,
             consent=consent,
@@ -113,7 +163,13 @@ class SourceService:
                     action="source.add",
                     object_type="source",
                     object_ref=name,
-                    details={"kind": kind, "license": license, "origin": origin, "pii": pii},
+                    details={
+                        "kind": kind,
+                        "license": license,
+                        "license_ref": license_ref,
+                        "origin": origin,
+                        "pii": pii,
+                    },
                 )
         except IntegrityError:
             raise AlreadyExistsError(f"source {name!r} already exists") from None

@@ -30,6 +30,7 @@ class SourceRow(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(20))
     license: Mapped[str] = mapped_column(String(100))
+    license_ref: Mapped[str | None] = mapped_column(Text, nullable=True)  # custom terms
     origin: Mapped[str] = mapped_column(Text)
     collected_at: Mapped[date | None] = mapped_column(Date, nullable=True)
     consent: Mapped[str | None] = mapped_column(Text, nullable=True)
