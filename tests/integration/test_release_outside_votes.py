@@ -207,3 +207,22 @@ def test_the_outside_votes_policy_is_validated(ws, tmp_path) -> None:
     with pytest.raises(ValidationError, match=r"aggregation: unknown setting 'outside'"):
         ws.projects.set_aggregation("tiny", {"outside": "review"})
     assert ws.projects.set_aggregation("tiny", {}) == {"outside_votes": "review"}
+
+
+def test_the_policy_from_the_command_line(cli, tmp_path) -> None:
+    assert cli("init")[0] == 0
+    cli("source", "add", "web", "--kind", "crawl", "--license", "MIT", "--origin", "x")
+    cli("ingest", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]), "--source", "web",
+        "--dataset", "t")  # fmt: skip
+    schema = {"questions": [{"type": "label", "name": "topic", "labels": ["a", "b"]}]}
+    (tmp_path / "schema.json").write_text(json.dumps(schema), "utf-8")
+    code, _, err = cli("project", "create", "p", "--version", "t@1", "--schema",
+                       tmp_path / "schema.json")  # fmt: skip
+    assert code == 0, err
+    code, out, err = cli("project", "set", "p", "--outside-votes", "forbid")
+    assert code == 0 and "p: outside-votes forbid" in out, err
+    code, out, _ = cli("project", "set", "p", "--outside-votes", "allow", "--overlap", "2")
+    assert code == 0 and "outside-votes allow" in out and "overlap 2" in out
+    assert cli("project", "set", "p", "--outside-votes", "maybe")[0] == 2
+    code, _, err = cli("project", "set", "p")
+    assert code == 1 and "give --overlap, --outside-votes or both" in err

@@ -174,15 +174,37 @@ def project_create(
     )
 
 
+class OutsideVotesChoice(StrEnum):
+    review = "review"
+    forbid = "forbid"
+    allow = "allow"
+
+
 @projects.command("set")
 def project_set(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Project name.", metavar="NAME"),
-    overlap: int = typer.Option(..., "--overlap", help="Annotators per item (raising re-opens)."),
+    overlap: int | None = typer.Option(
+        None, "--overlap", help="Annotators per item (raising re-opens)."
+    ),
+    outside_votes: OutsideVotesChoice | None = typer.Option(
+        None,
+        "--outside-votes",
+        help="What a dawid-skene release does with a label none of an item's annotators chose: "
+        "hold it back and send the item to review (default), release the likeliest answer "
+        "given (forbid), or release it (allow); marked with its reason in every case.",
+    ),
 ) -> None:
-    """Change a running project's overlap."""
-    p = workspace(ctx).projects.set_overlap(name, overlap)
-    typer.echo(f"{p.name}: overlap {p.overlap}; {p.complete:,} of {p.tasks:,} items complete")
+    """Change a running project's overlap or its aggregation policy."""
+    if overlap is None and outside_votes is None:
+        raise ValidationError("give --overlap, --outside-votes or both")
+    ws = workspace(ctx)
+    if outside_votes is not None:
+        policy = ws.projects.set_aggregation(name, {"outside_votes": outside_votes.value})
+        typer.echo(f"{name}: outside-votes {policy['outside_votes']}")
+    if overlap is not None:
+        p = ws.projects.set_overlap(name, overlap)
+        typer.echo(f"{p.name}: overlap {p.overlap}; {p.complete:,} of {p.tasks:,} items complete")
 
 
 @projects.command("gold")
@@ -468,6 +490,11 @@ def annotate_release(
             f"Released [bold]{v.ref}[/]: {result.labelled:,} labelled, "
             f"{result.unlabelled:,} without labels, {result.tied:,} tied"
         )
+        if result.outside_votes:
+            c.print(
+                f"  {result.outside_votes:,} item(s) where Dawid-Skene inferred a label none of "
+                f"their annotators chose (column outside_votes); {result.held:,} held for review"
+            )
         for key, names in result.people.items():
             c.print(f"  {key}: {escape(', '.join(names)) or '-'}")
         for gate in result.gates:
