@@ -139,10 +139,12 @@ def test_status_reports_backlog_throughput_and_eta(project) -> None:
     from curata.annotation.status import project_status
 
     ws = project
-    for user in ("ann1", "ann2"):
-        for _ in range(3):
-            view = ws.queue.next_task("prefs", user)
-            ws.queue.submit(view.assignment_id, user, GOOD)
+    start = utcnow() - timedelta(hours=1)
+    for k, user in enumerate(("ann1", "ann2")):
+        for i in range(3):  # five minutes a label: ann1 from 0 to 15 min, ann2 from 20 to 35
+            at = start + timedelta(minutes=20 * k + 5 * i)
+            view = ws.queue.next_task("prefs", user, now=at)
+            ws.queue.submit(view.assignment_id, user, GOOD, now=at + timedelta(minutes=5))
     ws.queue.next_task("prefs", "ann3")  # one open lease
     s = project_status(ws.projects.sessions, "prefs", window_hours=2)
     assert (s.items, s.labels_needed, s.labels_done, s.items_complete, s.leased_now) == (
@@ -152,13 +154,14 @@ def test_status_reports_backlog_throughput_and_eta(project) -> None:
         3,
         1,
     )
+    # each labelled 3 in 15 minutes of labelling: 12 an hour; together 6 in 35 minutes
     assert [(a["annotator"], a["labels"], a["per_hour"]) for a in s.per_annotator] == [
-        ("ann1", 3, 1.5),
-        ("ann2", 3, 1.5),
+        ("ann1", 3, pytest.approx(12.0)),
+        ("ann2", 3, pytest.approx(12.0)),
     ]
-    assert s.labels_per_hour == 3.0
-    hours_left = (s.eta - utcnow()).total_seconds() / 3600
-    assert 1.9 < hours_left <= 2.0  # 6 labels to go at 3 labels/hour
+    assert s.labels_per_hour == pytest.approx(6 / (35 / 60))
+    minutes_left = (s.eta - utcnow()).total_seconds() / 60
+    assert 34.9 < minutes_left <= 35.0  # 6 labels to go at 6 per 35 minutes
 
 
 def test_a_held_lease_is_resumed_and_an_expired_one_reclaimed(project) -> None:

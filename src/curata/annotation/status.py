@@ -1,4 +1,11 @@
-"""Progress of a project: backlog, throughput per annotator and hour, and an ETA."""
+"""Progress of a project: backlog, throughput per annotator and hour, and an ETA.
+
+The pace is measured over the time labelling actually took: the labels submitted in the last
+``window_hours``, divided by the time from the first of their leases to the last submission
+(per annotator, their own first lease to their own last label). 43 labels made in one minute
+are 2,580 an hour, however long ago that minute was; spreading them over the lookback window
+would report 1.8. A finished project has no ETA: it is done.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +25,12 @@ from curata.store.tables import (
     UserRow,
     utcnow,
 )
-from curata.timeutil import iso
+from curata.timeutil import as_utc, iso
 
 
 @dataclass(frozen=True)
 class ProjectStatus:
-    """Where a project stands, measured over the last ``window_hours``."""
+    """Where a project stands; the pace is over ``window`` (see the module doc)."""
 
     project: str
     items: int
@@ -32,9 +39,16 @@ class ProjectStatus:
     labels_done: int
     leased_now: int
     window_hours: float
+    """How far back labels are looked for."""
     per_annotator: list[dict[str, Any]]
-    labels_per_hour: float
+    labels_per_hour: float | None
+    """``None`` when no label was submitted in the last ``window_hours``."""
     eta: datetime | None
+    """``None`` when the project is done or there is no pace to go by."""
+    done: bool
+    window: dict[str, Any]
+    """The span the pace was measured over: ``from`` (first lease), ``to`` (last label),
+    ``hours``."""
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "eta": iso(self.eta)}
@@ -86,23 +100,44 @@ def project_status(
             or 0
         )
         rows = session.execute(
-            select(UserRow.name, func.count(AnnotationRow.id))
+            select(
+                UserRow.name,
+                func.count(AnnotationRow.id),
+                func.min(AssignmentRow.leased_at),
+                func.max(AnnotationRow.submitted_at),
+            )
             .join(AnnotationRow, AnnotationRow.user_id == UserRow.id)
+            .join(AssignmentRow, AssignmentRow.id == AnnotationRow.assignment_id)
             .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
-            .where(TaskRow.project_id == project.id, AnnotationRow.submitted_at >= since)
+            .where(
+                TaskRow.project_id == project.id,
+                AnnotationRow.submitted_at >= since,
+                AssignmentRow.copied_from.is_(None),  # a copied answer is no extra work
+            )
             .group_by(UserRow.name)
             .order_by(UserRow.name)
         ).all()
-    per_annotator: list[dict[str, Any]] = [
-        {"annotator": user, "labels": int(n), "per_hour": int(n) / window_hours} for user, n in rows
-    ]
-    pace = sum(a["per_hour"] for a in per_annotator)
+    per_annotator: list[dict[str, Any]] = []
+    for user, n, first, last in rows:
+        first, last = as_utc(min(first, last)), as_utc(last)
+        per_annotator.append(
+            {
+                "annotator": user,
+                "labels": int(n),
+                "per_hour": _rate(int(n), first, last),
+                "from": iso(first),
+                "to": iso(last),
+            }
+        )
+    starts = [as_utc(min(first, last)) for _, _, first, last in rows]
+    ends = [as_utc(last) for *_, last in rows]
+    start, end = (min(starts), max(ends)) if rows else (None, None)
+    labels = sum(int(n) for _, n, _, _ in rows)
+    pace = _rate(labels, start, end) if start and end else None
     needed = items * project.overlap
     remaining = max(0, needed - int(done or 0))
     eta = None
-    if remaining == 0:
-        eta = now
-    elif pace > 0:
+    if remaining and pace:
         eta = now + timedelta(hours=remaining / pace)
     return ProjectStatus(
         project=name,
@@ -115,4 +150,17 @@ def project_status(
         per_annotator=per_annotator,
         labels_per_hour=pace,
         eta=eta,
+        done=needed > 0 and remaining == 0,
+        window={
+            "from": iso(start),
+            "to": iso(end),
+            "hours": (end - start).total_seconds() / 3600 if start and end else None,
+        },
     )
+
+
+def _rate(labels: int, start: datetime | None, end: datetime | None) -> float | None:
+    """Labels per hour between ``start`` and ``end``; ``None`` when they coincide."""
+    if start is None or end is None or end <= start:
+        return None
+    return labels / ((end - start).total_seconds() / 3600)

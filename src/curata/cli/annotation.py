@@ -510,10 +510,13 @@ tasks = typer.Typer(help="The task queue of a project.")
 def tasks_status(
     ctx: typer.Context,
     project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
-    hours: float = typer.Option(24.0, "--hours", help="Window for throughput."),
+    hours: float = typer.Option(
+        24.0, "--hours", help="Count the labels of this many hours back for the pace."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Backlog, throughput per annotator and hour, and the ETA at that pace."""
+    """Backlog, throughput per annotator and hour of labelling (first lease to last label
+    among the labels of the last --hours), and the ETA at that pace ("done" when finished)."""
     from curata.annotation.status import project_status
 
     ws = workspace(ctx)
@@ -524,12 +527,23 @@ def tasks_status(
             f"[bold]{s.project}[/]: {s.items_complete:,} of {s.items:,} items complete; "
             f"{s.labels_done:,} of {s.labels_needed:,} labels; {s.leased_now:,} leased now"
         )
-        t = table_of("annotator", f"labels ({hours:g} h)", "per hour")
+        t = table_of("annotator", f"labels (last {hours:g} h)", "per hour of labelling")
         for a in s.per_annotator:
-            t.add_row(escape(a["annotator"]), f"{a['labels']:,}", f"{a['per_hour']:.1f}")
+            rate = "—" if a["per_hour"] is None else f"{a['per_hour']:,.1f}"
+            t.add_row(escape(a["annotator"]), f"{a['labels']:,}", rate)
         c.print(t)
-        eta = s.eta.isoformat(timespec="minutes") if s.eta else "unknown (no recent labels)"
-        c.print(f"pace {s.labels_per_hour:.1f} labels/hour; ETA {eta}")
+        if s.labels_per_hour is None:
+            c.print(f"pace unknown labels/hour: no labels in the last {hours:g} h")
+        else:
+            c.print(
+                f"pace {s.labels_per_hour:,.1f} labels/hour over the {s.window['hours'] * 60:,.1f}"
+                f" min from the first lease to the last label ({s.window['from']} to "
+                f"{s.window['to']}; labels of the last {hours:g} h)"
+            )
+        if s.done:
+            c.print("done: every item has all its labels")
+        elif s.eta is not None:
+            c.print(f"ETA {s.eta.isoformat(timespec='minutes')} at that pace")
 
     emit(as_json, s.to_dict(), render)
 
