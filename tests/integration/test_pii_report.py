@@ -76,3 +76,16 @@ def test_report_action_changes_nothing_and_the_report_counts_its_findings(
     assert all(s["field"] == "text" for s in spans)
     assert "4111" not in json.dumps(event)
 
+
+def test_report_events_are_the_same_with_worker_processes(cli, tmp_path: Path) -> None:
+    """The process executor replays the workers' decisions: a report is kept and recorded."""
+    _setup(cli, tmp_path, "steps:\n  - pii: {action: report}\n  - length: {min_words: 5}\n")
+    spec = tmp_path / "pipeline.yaml"
+    code, out, err = cli("curate", "raw@1", "--pipeline", spec, "--out", "par", "--workers",
+                         "2", "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["records_out"] == 3
+    reports = [json.loads(cli("pii", "report", ref, "--json")[1]) for ref in ("safe@1", "par@1")]
+    assert reports[0]["records_with_pii"] == {"redacted": 0, "reported": 2, "dropped": 0}
+    assert reports[0]["by_type"] == reports[1]["by_type"]
+    assert reports[0]["records_with_pii"] == reports[1]["records_with_pii"]
