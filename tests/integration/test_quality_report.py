@@ -292,7 +292,7 @@ def test_the_command_line_says_which_labels_it_read(reviewed, capsys, monkeypatc
 
 
 def test_preferences_score_choice_and_strength_apart_and_read_as_written(
-    ws, tmp_path: Path
+    ws, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     """p always answers "A, strength 1", q "A, strength 2", and the gold answer is "A,
     strength 2": both chose right (gold accuracy 100%); p's strength is 1 off. Confusion
@@ -325,3 +325,9 @@ def test_preferences_score_choice_and_strength_apart_and_read_as_written(
     assert matrix["values"] == [{"choice": "A", "strength": 1}, {"choice": "A", "strength": 2}]
     page = render_report(report)
     assert "<th>A, strength 1</th>" in page and "{&#x27;choice" not in page
+    from curata.cli.main import main
+
+    monkeypatch.delenv("CURATA_DATABASE_URL", raising=False)  # the workspace's own config
+    assert main(["--home", str(ws.home), "quality", "report", "pp", "--samples", "0"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "strength, p on better: off by 1.00 on average from gold, 0% exact" in out

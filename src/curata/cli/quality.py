@@ -146,6 +146,13 @@ def report(
         for g in data["groups"]:
             for reason in g["flags"]:
                 c.print(f"[bold red]flagged[/] {g['group']}: {reason}")
+        for g in data["groups"]:
+            for name, st in g.get("gold_strength", {}).items():
+                c.print(
+                    f"strength, {g['group']} on {name}: off by {st['mean_abs_diff']:.2f} on "
+                    f"average from gold, {st['exact']:.0%} exact, over {st['compared']} right "
+                    "choices"
+                )
         a = table_of("question", "statistic", "value", f"{confidence:.0%} interval", "units")
         for q in data["agreement"]:
             if "skipped" in q or not q["statistics"]:
