@@ -331,3 +331,42 @@ def test_preferences_score_choice_and_strength_apart_and_read_as_written(
     assert main(["--home", str(ws.home), "quality", "report", "pp", "--samples", "0"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "strength, p on better: off by 1.00 on average from gold, 0% exact" in out
+
+
+def test_a_fixed_gold_answer_is_fixed_on_its_live_copy_and_scored_once(ws, tmp_path) -> None:
+    """a answers the gold copy of record 0 wrong (y, gold x) and a reviewer fixes it: the
+    copy that counts for record 0's live item carries the fix (agreement reads x), while a's
+    gold accuracy still counts the miss, once."""
+    from curata.annotation.final import counted_annotations
+
+    rows = [{"text": f"item {i}"} for i in range(3)]
+    ws.ingest([write_jsonl(tmp_path / "g.jsonl", rows)], source="web", dataset="gc")
+    for name in ("a", "b"):
+        ws.workforce.add_user(name)
+    ws.workforce.add_user("rev", role="reviewer")
+    schema = {"questions": [{"type": "label", "name": "topic", "labels": ["x", "y"]}]}
+    ws.projects.create("gc", version="gc@1", schema=schema, overlap=2, members=["a", "b", "rev"],
+                       gold_share=0.99)  # fmt: skip
+    ws.queue.reseed(7)
+    ids = {r.text: i for b in ws.datasets.iter_records("gc@1") for i, r in b}
+    ws.projects.add_gold_items("gc", [(ids["item 0"], {"topic": "x"})])
+    missed = None
+    for name in ("a", "b"):
+        while (view := ws.queue.next_task("gc", name)) is not None:
+            said = "y" if name == "a" and view.record["text"] == "item 0" else "x"
+            done = ws.queue.submit(view.assignment_id, name, {"topic": said})
+            if said == "y":
+                missed = done.annotation_id
+    assert missed is not None
+    ws.reviews.decide(missed, "rev", "fix", answers={"topic": "x"}, reason="gold says x")
+    with ws.projects.sessions() as session:
+        project_id = session.scalar(select(TaskRow.project_id).where(TaskRow.kind == "gold"))
+        counted = counted_annotations(session, project_id=project_id)
+    copies = sorted((c.submitted["topic"], c.answers["topic"], c.kind) for c in counted if c.copied)
+    assert copies == [("x", "x", "live"), ("y", "x", "live")]  # b's, and a's with the fix
+    report = quality_report(ws.projects.sessions, "gc", samples=0)
+    a = {g["group"]: g for g in report["groups"]}["a"]
+    assert (a["gold_answered"], a["gold_accuracy"]) == (1, 0.0)
+    assert a["annotations"] == 3  # three records, the copy not counted again
+    [topic] = report["agreement"]
+    assert {s["name"]: s["value"] for s in topic["statistics"]}["percent_agreement"] == 1.0
