@@ -10,9 +10,10 @@ policy), ``dawid-skene`` (EM over the whole project, per question, from
 statistical methods apply to categorical questions; free-text, span and multi-label questions
 fall back to majority. An item with a known (gold) answer gets it, whatever the method.
 
-A Dawid-Skene label that none of the item's annotators chose is marked ``"outside_votes"``
-(the label, its posterior, the answers given, the reason: which annotators' confusion implies
-it, and what the project's policy did with it: ``review``, ``forbid`` or ``allow``).
+A Dawid-Skene (or gold-weighted) label that none of the item's annotators chose is marked
+``"outside_votes"`` (the label, its posterior, the answers given, the reason: which annotators'
+confusion implies it, or whose below-chance gold accuracy counts against their answers, and
+what the project's policy did with it: ``review``, ``forbid`` or ``allow``).
 """
 
 from __future__ import annotations
@@ -172,6 +173,24 @@ def outside_reason(
     )
 
 
+def _below_chance_reason(
+    label: int, answered: list[tuple[int, int]], accuracy: Any, classes: list[str],
+    names: dict[int, str],
+) -> str:  # fmt: skip
+    """Why gold-weighted voting gives a class nobody chose: the annotators whose smoothed gold
+    accuracy is below chance (1/K), whose votes therefore count against their answer."""
+    chance = 1 / max(len(classes), 2)
+    said = ", ".join(
+        f"{names.get(j, str(j))} (gold accuracy {float(accuracy[j]):.0%}, chance {chance:.0%}) "
+        f"answered {_shown(classes[c])}"
+        for j, c in sorted(answered, key=lambda r: float(accuracy[r[0]]))
+    )
+    return (
+        f"no annotator answered {_shown(classes[label])}; gold-weighted voting counts the "
+        f"answers of annotators below chance on gold against those answers: {said}"
+    )
+
+
 def _model_question(
     method: str,
     name: str,
@@ -211,6 +230,7 @@ def _model_question(
     if not rows or len(classes) < 2:
         return  # nothing to model: majority (or the known answer) already says it
     arr = np.asarray(rows, dtype=np.int64)
+    accuracy = np.array([gold_accuracy.get((user, name), 0.5) for user in workers], dtype=float)
     if method == "dawid-skene":
         result = dawid_skene(
             arr[:, 0], arr[:, 1], arr[:, 2],
@@ -218,7 +238,6 @@ def _model_question(
             prior=DirichletPrior.default(len(classes)), known=np.asarray(clamp, dtype=np.int64),
         )  # fmt: skip
     else:
-        accuracy = np.array([gold_accuracy.get((user, name), 0.5) for user in workers], dtype=float)
         result = gold_weighted(
             arr[:, 0], arr[:, 1], arr[:, 2], accuracy, n_items=len(items), n_classes=len(classes)
         )
@@ -245,15 +264,18 @@ def _model_question(
         }
         label = int(posterior.argmax())
         given = {c for _, c in answered[i]}
-        if method == "dawid-skene" and not tied and clamp[i] < 0 and label not in given:
-            assert result.confusion is not None
+        if not tied and clamp[i] < 0 and label not in given:
+            if result.confusion is not None:
+                reason = outside_reason(
+                    label, answered[i], result.confusion, posterior, classes=keys, names=who
+                )
+            else:  # gold-weighted: votes of annotators below chance on gold count against
+                reason = _below_chance_reason(label, answered[i], accuracy, keys, who)
             entry["outside_votes"] = {
                 "label": values[label],
                 "confidence": float(posterior[label]),
                 "answers": [values[c] for c in sorted(given, key=lambda c: keys[c])],
-                "reason": outside_reason(
-                    label, answered[i], result.confusion, posterior, classes=keys, names=who
-                ),
+                "reason": reason,
                 "action": policy,
             }
             if policy == "review":  # held back: no label; the soft label is what was said

@@ -58,9 +58,9 @@ RELEASE_SCHEMA = (
     .append(pa.field("outside_votes", pa.large_string()))
 )
 """A release's per-record columns (JSON per question): ``labels``, ``confidence``,
-``annotators``, ``soft_labels``, and ``outside_votes``: where Dawid-Skene inferred a label none
-of the item's annotators chose, that label, its posterior, the answers given, the reason and
-what the project's policy did (null for every other record)."""
+``annotators``, ``soft_labels``, and ``outside_votes``: where Dawid-Skene (or gold-weighted
+voting) inferred a label none of the item's annotators chose, that label, its posterior, the
+answers given, the reason and what the project's policy did (null for every other record)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ class ReleaseResult:
     people: dict[str, list[str]]
     gates: list[GateResult] = field(default_factory=list)
     outside_votes: int = 0
-    """Items with a Dawid-Skene label none of their annotators chose (marked in the column)."""
+    """Items given a label none of their annotators chose (Dawid-Skene, gold-weighted), marked
+    in the ``outside_votes`` column."""
     held: int = 0
     """Of those, the items released without that label and sent to review (policy ``review``)."""
 
@@ -120,8 +121,8 @@ OUTSIDE_VOTES_EVENT = "release.outside_votes"
 
 
 def outside_votes_notes(session: Session, project: ProjectRow, task_id: int) -> list[str]:
-    """Why the project's latest Dawid-Skene release held back or replaced an item's labels
-    (one line per question), for the reviewer; empty when it did not."""
+    """Why the project's latest statistical release held back or replaced an item's labels (one
+    line per question), for the reviewer; empty when it did not."""
     details = session.scalar(
         select(AuditEventRow.details)
         .where(
@@ -331,7 +332,7 @@ class ReleaseService:
         ).hexdigest()
         ref = self._commit(
             project, source_version, name, table, digest, lineage, aggregate, started,
-            marked=marked if aggregate == "dawid-skene" else None, policy=policy,
+            marked=marked if aggregate != "majority" else None, policy=policy,
         )  # fmt: skip
         version = self._datasets.version(ref)
         held = sum(
