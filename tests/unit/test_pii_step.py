@@ -511,6 +511,11 @@ def test_zip_plus_4_shapes_are_not_phones(text: str) -> None:
         "Released as version 2.4.1.0 on Monday; see chapter 12.3.4.5 and clause 5.1.2.3.",
         "RFC 2616 section 14.9.4.2 and paragraph 1.2.3.4 of the appendix",
         "§ 4.3.2.1 of the regulation",
+        '__version__ = "0.5.1.2"',  # a package's __init__.py
+        "    --patch_revision=6.9.2.1 my-instance",  # gcloud man page
+        '.TH GETTEXT 3 "May 2001" "GNU gettext 0.20.1.124-32cf"',  # dgettext(3)
+        "(lqEnd-User Guidelines, Section\\ \\&5.3.2.2, \\(lq",  # roff escapes, mariadb-access(1)
+        "$derived_driver = $dbh->{ImplementorClass}) =~ s/::db$//;",  # Perl, DBI's man page
         # Python slices are not IPv6 addresses
         "next.sparse = list(zip(sparse[::2], sparse[1::2]))",
         "bytes = (bytes_le[4-1::-1] + bytes_le[6-1:4-1:-1])",

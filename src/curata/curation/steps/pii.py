@@ -393,14 +393,17 @@ _SECTION_NOUNS = (  # nouns of a dotted number: "Section 25.1.5.1", "version 2.4
     "version versions ver v release rev revision edition versionadded versionchanged deprecated"
 )
 SECTION_WORDS = frozenset(_SECTION_NOUNS.split())
-_NUMBER_BEFORE = re.compile(r"(?:([^\W\d_]+)|(§))[\s\"'`(\[#:\-.]*$")
+_NUMBER_BEFORE = re.compile(r"(?:([^\W\d_]+)|(§))[\s\"'`(\[#:\-.=_\\&]*$")
+_VERSION_SUFFIX = re.compile(r"-[0-9A-Za-z]*[A-Za-z]")  # "gettext 0.20.1.124-32cf"
 _SUBSCRIPT = re.compile(r"[\w)\]]\[[\w\s+\-*/().]*$")
 
 
 def not_an_address(text: str, start: int, end: int) -> bool:
     """Whether an IP-address match is something else: part of a longer dotted number
     (``3.4.1.3.1``), a number after a section or version noun (``Section 25.1.5.1``,
-    ``versionadded:: 0.7.100.3``, ``§ 4.3.2.1``), or a Python slice (``x[1::2]``)."""
+    ``versionadded:: 0.7.100.3``, ``__version__ = "0.5.1.2"``, ``§ 4.3.2.1``), a version with a
+    suffix (``0.20.1.124-32cf``), a Python slice (``x[1::2]``) or a Perl package separator
+    (``::db``: a short IPv6 form without a digit)."""
     before, after = text[max(0, start - 2) : start], text[end : end + 2]
     if (len(before) == 2 and before[1] == "." and before[0].isdigit()) or (
         len(after) == 2 and after[0] == "." and after[1].isdigit()
@@ -410,9 +413,13 @@ def not_an_address(text: str, start: int, end: int) -> bool:
     word = _NUMBER_BEFORE.search(line[-40:])
     if word and (word.group(2) or word.group(1).lower() in SECTION_WORDS):
         return True
+    if _VERSION_SUFFIX.match(text, end):
+        return True
     value = text[start:end]
     groups = [g for g in value.split(":") if g]
-    return ":" in value and len(groups) <= 2 and _SUBSCRIPT.search(line) is not None
+    if ":" not in value or len(groups) > 2:
+        return False
+    return _SUBSCRIPT.search(line) is not None or not any(c.isdigit() for c in value)
 
 
 def _has_context(text: str, start: int, context: tuple[str, ...]) -> bool:
