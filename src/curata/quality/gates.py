@@ -106,6 +106,9 @@ def measure(data: ProjectAnnotations, questions: set[str]) -> dict[str, Any]:
     levels: dict[str, str] = {}
     by_name = {q["name"]: q for q in data.questions}
     for name in sorted(questions):
+        if name not in by_name:
+            alpha[name], levels[name] = None, "the project's schema has no such question"
+            continue
         try:
             alpha[name], levels[name] = gate_alpha(by_name[name], live_ratings(data, name))
         except AgreementError as exc:
