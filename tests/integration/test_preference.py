@@ -67,6 +67,19 @@ def _key(record: dict[str, Any]) -> str:
                 or ("messages" in row and row["messages"][-1]["content"] == prompt))  # fmt: skip
 
 
+def _as_shown(shown: dict[str, Any], row: dict[str, Any], answer: Any) -> Any:
+    """ITEMS name candidates by the record's letter or id; an annotator answers by the letter
+    shown to them (candidates are shown blind, in their own order)."""
+    choice = answer["choice"] if isinstance(answer, dict) else answer
+    if choice in ("tie", "both_bad"):
+        return answer
+    ids = [c.get("id") if isinstance(c, dict) else None for c in row["responses"]]
+    candidate = row["responses"][ids.index(choice) if choice in ids else "AB".index(choice)]
+    text = candidate if isinstance(candidate, str) else candidate["text"]
+    letter = next(c["letter"] for c in shown["responses"] if c["text"] == text)
+    return {**answer, "choice": letter} if isinstance(answer, dict) else letter
+
+
 def _labelled(ws, tmp_path: Path) -> str:
     """Ingest ITEMS, run the project through the queue with two annotators, release."""
     path = write_jsonl(tmp_path / "prefs.jsonl", [row for row, _, _ in ITEMS.values()])
@@ -77,7 +90,8 @@ def _labelled(ws, tmp_path: Path) -> str:
     for column, user in ((1, "ann1"), (2, "ann2")):
         while (view := ws.queue.next_task("judge", user)) is not None:
             assert view.record["kind"] == "pairwise"
-            answer = ITEMS[_key(view.record)][column]
+            row, *answers = ITEMS[_key(view.record)]
+            answer = _as_shown(view.record, row, answers[column - 1])
             ws.queue.submit(view.assignment_id, user, {"better": answer})
     return ws.releases.release("judge").version.ref
 

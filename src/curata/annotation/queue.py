@@ -12,18 +12,20 @@ from __future__ import annotations
 import random
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, exists, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from curata.annotation import blind
 from curata.annotation.projects import ProjectService
 from curata.annotation.review import flag_disagreement, initial_review
 from curata.annotation.schema import RECORD_BOUND, AnswerError, validate_answers
 from curata.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from curata.core.ids import canonical_json
+from curata.core.records import response_letter
 from curata.quality.stats import gold_checks, wilson_interval
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
@@ -207,8 +209,15 @@ class QueueService:
             held=held_id,
         )
 
-    def _record(self, row: int) -> dict[str, Any]:
-        """A record as annotators see it (records never change, so they are cached)."""
+    def _record(self, row: int, *, blind_for: int | None = None) -> dict[str, Any]:
+        """A record with its content and metadata (records never change, so they are cached);
+        with ``blind_for`` (an assignment id), as that assignment's annotator sees it: a
+        pairwise record's candidates by letter and text only, in an order drawn for the
+        assignment (see :mod:`curata.annotation.blind`)."""
+        if blind_for is not None:
+            full = self._record(row)
+            order = blind.shown_order(full, blind_for)
+            return full if order is None else blind.blind_view(full, order)
         with self._lock:
             cached = self._records.get(row)
             if cached is not None:
@@ -233,7 +242,7 @@ class QueueService:
         return TaskView(
             assignment_id=assignment_id,
             project=ctx.project,
-            record=self._record(row),
+            record=self._record(row, blind_for=assignment_id),
             schema=self._projects.schema_json(session, ctx.project_id, ctx.schema_version),
             schema_version=ctx.schema_version,
             guideline_version=ctx.guideline_version,
@@ -615,10 +624,14 @@ class QueueService:
             schema = self._projects.schema_by_key(session, project_id, schema_version)
             texts: dict[str, str] = {}
             candidates: list[str] = []
+            shown: list[int] | None = None  # a pairwise record's candidates as shown (blind)
             if any(q.type in RECORD_BOUND for q in schema.questions):  # checked on the record
                 record = self._record(record_row)
                 texts = {k: v for k, v in record.items() if isinstance(v, str)}
-                candidates = [r["id"] for r in record.get("responses") or []]
+                shown = blind.shown_order(record, assignment_id)
+                if shown is not None:  # answers name the letters shown, never ids
+                    answers = blind.to_record(schema, answers, shown)
+                    candidates = [response_letter(i) for i in range(len(shown))]
             try:
                 checked = validate_answers(schema, answers, texts=texts, candidates=candidates)
             except AnswerError as exc:
@@ -633,6 +646,10 @@ class QueueService:
                 if done.answers != checked:
                     raise ConflictError(
                         f"assignment {assignment_id} was already submitted with other answers"
+                    )
+                if shown is not None:
+                    return replace(
+                        _submission(done), answers=blind.to_shown(schema, checked, shown)
                     )
                 return _submission(done)
             if status != "leased" or as_utc(expires_at) <= now:
@@ -675,7 +692,7 @@ class QueueService:
             return Submission(
                 annotation_id=annotation_id,
                 assignment_id=assignment_id,
-                answers=checked,
+                answers=checked if shown is None else blind.to_shown(schema, checked, shown),
                 schema_version=schema_version,
                 guideline_version=guideline_version,
                 submitted_at=as_utc(now),
