@@ -168,7 +168,7 @@ def test_gold_file_is_all_or_nothing(ready, tmp_path: Path) -> None:
     ]
     gold.write_text("\n".join(json.dumps(x) for x in lines) + "\n", "utf-8")
     code, _, err = cli("project", "gold", "prefs", gold)
-    assert code == 1 and f"{gold}:3: gold answers: question 'better'" in err
+    assert code == 1 and f"{gold}:3: record {ids[2]}: gold answers: question 'better'" in err
     assert json.loads(cli("project", "show", "prefs", "--json")[1])["gold_tasks"] == 0
     gold.write_text("\n".join(json.dumps(x) for x in lines[:2]) + "\n", "utf-8")
     assert cli("project", "gold", "prefs", gold)[0] == 0
