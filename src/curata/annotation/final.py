@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from curata.store.tables import AnnotationRow, AssignmentRow, ReviewRow, TaskRow
@@ -97,27 +97,31 @@ def counted_annotations(
     # status and a reviewer's fix of it
     sources = {r.copied_from for r in latest.values() if r.copied_from is not None}
     source_latest: dict[int, tuple[int, str]] = {}
+    source_tasks: set[int] = set()
     if sources:
-        for assignment, annotation, status in session.execute(
-            select(AnnotationRow.assignment_id, AnnotationRow.id, AnnotationRow.status)
+        for assignment, annotation, status, source_task in session.execute(
+            select(
+                AnnotationRow.assignment_id,
+                AnnotationRow.id,
+                AnnotationRow.status,
+                AnnotationRow.task_id,
+            )
             .where(AnnotationRow.assignment_id.in_(sources))
             .order_by(AnnotationRow.assignment_id, AnnotationRow.revision.desc())
         ):
             source_latest.setdefault(assignment, (annotation, status))
-    reviewed = [r.id for r in latest.values()] + [a for a, _ in source_latest.values()]
-    fixes: dict[int | None, dict[str, Any]] = {}
-    for start in range(0, len(reviewed), 500):
-        fixes.update(
-            session.execute(
-                select(ReviewRow.annotation_id, ReviewRow.answers)
-                .where(
-                    ReviewRow.annotation_id.in_(reviewed[start : start + 500]),
-                    ReviewRow.decision == "fix",
-                    ReviewRow.answers.is_not(None),
-                )
-                .order_by(ReviewRow.id)
-            ).all()
-        )
+            source_tasks.add(source_task)
+    fix_scope = scope
+    if task_id is not None and source_tasks:  # a project's scope holds its sources already
+        fix_scope = or_(scope, TaskRow.id.in_(source_tasks))
+    fixes: dict[int | None, dict[str, Any]] = dict(
+        session.execute(
+            select(ReviewRow.annotation_id, ReviewRow.answers)
+            .join(TaskRow, TaskRow.id == ReviewRow.task_id)
+            .where(fix_scope, ReviewRow.decision == "fix", ReviewRow.answers.is_not(None))
+            .order_by(ReviewRow.id)
+        ).all()
+    )
     out = []
     for row in latest.values():
         fix_of, status = row.id, row.status
