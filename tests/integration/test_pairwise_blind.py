@@ -195,3 +195,14 @@ def test_the_api_serves_the_annotator_a_blind_view_and_the_reviewer_the_provenan
         assert item["record"]["responses"] == ROWS[i]["responses"]  # ids and provenance
         [annotation] = item["annotations"]
         assert annotation["answers"] == {"better": {"choice": "B"}}  # the weak model's
+
+
+def test_simulated_annotators_label_pairwise_records_shown_blind(ws, tmp_path: Path) -> None:
+    """The simulation finds each task's record by its content as the queue shows it."""
+    from curata.quality.simulate import simulate_annotators
+
+    ws.ingest([write_jsonl(tmp_path / "p.jsonl", ROWS)], source="web", dataset="prefs")
+    schema = {"questions": [{"type": "label", "name": "safe", "labels": ["yes", "no"]}]}
+    ws.projects.create("safety", version="prefs@1", schema=schema, overlap=2)
+    sim = simulate_annotators(ws, "safety", {"good": 2}, gold_fraction=0)
+    assert sim.labels == 2 * len(ROWS)

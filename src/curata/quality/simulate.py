@@ -156,7 +156,10 @@ def _answer(role: str, truth: Any, choices: list[Any], rng: random.Random) -> An
 def _key(record: dict[str, Any]) -> str:
     from curata.core.ids import canonical_json
 
-    return canonical_json({k: v for k, v in record.items() if k != "metadata"})
+    content = {k: v for k, v in record.items() if k != "metadata"}
+    if content.get("kind") == "pairwise":  # candidates are shown blind, in their own order
+        content["responses"] = sorted(r["text"] for r in content["responses"])
+    return canonical_json(content)
 
 
 def _record_ids(ws: Workspace, version: str) -> dict[str, str]:
