@@ -237,3 +237,28 @@ def test_the_vendors_reviewer_sees_audited_annotations_as_internal(delivered) ->
     inside = ws.reviews.next_review("va", "qa")
     assert inside is not None
     assert {a["review"] for a in inside.annotations} == {"pending"}
+
+
+def test_a_gold_answer_copied_to_its_live_item_is_not_audited_again(ws, tmp_path: Path) -> None:
+    """v1 and v2 each meet record 0 as hidden gold; the queue copies their answer to record 0's
+    live item. The vendor delivered 4 live answers each (records 1-4) and 1 gold answer each:
+    the audit's population is the 8 live answers, not 10 (a copy repeats a gold answer, which
+    gold already checks)."""
+    rows = [{"text": f"item {i}"} for i in range(5)]
+    ws.ingest([write_jsonl(tmp_path / "g.jsonl", rows)], source="web", dataset="vg")
+    for name in ("v1", "v2"):
+        ws.workforce.add_user(name, vendor="acme")
+    schema = {"questions": [{"type": "label", "name": "topic", "labels": ["ok", "bad"]}]}
+    ws.projects.create("vg", version="vg@1", schema=schema, overlap=2, members=["v1", "v2"],
+                       gold_share=0.99)  # fmt: skip
+    ws.queue.reseed(7)
+    ids = {r.text: i for b in ws.datasets.iter_records("vg@1") for i, r in b}
+    ws.projects.add_gold_items("vg", [(ids["item 0"], {"topic": "ok"})])
+    served = {"v1": [], "v2": []}
+    for name in ("v1", "v2"):
+        while (view := ws.queue.next_task("vg", name)) is not None:
+            served[name].append(view.record["text"])
+            ws.queue.submit(view.assignment_id, name, {"topic": "ok"})
+    assert all(sorted(texts) == [f"item {i}" for i in range(5)] for texts in served.values())
+    started = ws.vendor_audits.start("acme", "vg", 4, seed=1)
+    assert started["population"] == 8

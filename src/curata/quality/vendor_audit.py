@@ -42,6 +42,7 @@ from curata.quality.stats import stratified_proportion
 from curata.store.db import write_transaction
 from curata.store.tables import (
     AnnotationRow,
+    AssignmentRow,
     ProjectRow,
     ProjectSchemaRow,
     ReviewRow,
@@ -154,10 +155,12 @@ class VendorAuditService:
                 select(AnnotationRow.id, UserRow.name, AnnotationRow.answers)
                 .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
                 .join(UserRow, UserRow.id == AnnotationRow.user_id)
+                .join(AssignmentRow, AssignmentRow.id == AnnotationRow.assignment_id)
                 .where(
                     TaskRow.project_id == p.id,
                     TaskRow.kind == "live",
                     UserRow.vendor_id == v.id,
+                    AssignmentRow.copied_from.is_(None),  # a gold answer's copy: gold checks it
                     AnnotationRow.status.notin_(("rejected", "superseded")),
                     AnnotationRow.id.notin_(audited),
                 )
