@@ -17,7 +17,9 @@ from curata.curation.steps.base import Item, replace_texts, text_fields
 from curata.curation.steps.decontaminate import Decontaminate, DecontaminateParams
 from curata.curation.steps.exact_dedup import ExactDedup, ExactDedupParams
 from curata.curation.steps.field_filter import FieldFilter, FieldFilterParams
+from curata.curation.steps.language import Language, LanguageParams
 from curata.curation.steps.length import Length, LengthParams
+from curata.curation.steps.near_dedup import NearDedup, NearDedupParams
 from curata.curation.steps.normalize import Normalize, NormalizeParams
 from curata.curation.steps.pii import Pii, PiiParams
 from curata.versioning.diff import change_preview, flat_text, preview
@@ -155,6 +157,23 @@ def test_field_filter_and_decontaminate_see_pairwise_records(tmp_path: Path) -> 
     step = Decontaminate(DecontaminateParams.parse({"eval_file": str(evals), "ngram": 8}))
     [decision] = step.apply(items(record))
     assert decision.action == "drop" and "eval set eval.jsonl" in decision.reason
+
+
+def test_language_and_near_dedup_read_the_prompt_and_the_candidates() -> None:
+    question = "Quelle est la capitale de la France, s'il vous plaît ?"
+    first = Record.from_pairwise(
+        question, ["La capitale de la France est Paris.", "Je pense que c'est Lyon, pas sûr."]
+    )
+    twin = Record.from_pairwise(
+        question, ["La capitale de la France est Paris.", "Je pense que c'est Lyon, pas sûr!"]
+    )
+    batch = items(first, twin)
+    english = Language(LanguageParams.parse({"allow": ["en"]})).apply(batch)
+    assert [d.reason for d in english] == ["language 'fr' (1.00) not in allowed [en]"] * 2
+    step = NearDedup(NearDedupParams.parse({"ngram": 3, "threshold": 0.7}))
+    step.prepare(iter([step.summarize(batch)]))
+    keep, drop = step.apply(batch)
+    assert keep.action == "keep" and drop.action == "drop" and drop.related == first.id
 
 
 def test_flat_text_previews_the_prompt_and_the_candidates() -> None:
