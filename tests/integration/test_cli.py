@@ -134,7 +134,7 @@ def test_every_read_command_speaks_json(ready, tmp_path: Path) -> None:
                 "--origin",
                 "x",
             ),
-            "error: license: 'not a license!' is not an SPDX identifier",
+            "error: license: 'not a license!' is not an SPDX expression",
         ),
         (
             (
