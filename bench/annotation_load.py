@@ -224,9 +224,11 @@ def integrity(
     rows: list[tuple[int, int, int]],
     overlap: int,
     exempt: set[int] | frozenset[int] = frozenset(),
+    copies: set[int] | frozenset[int] = frozenset(),
 ) -> dict[str, Any]:
     """``rows``: (annotation id, task id, user id) of every stored annotation; tasks in
-    ``exempt`` (hidden gold, which every annotator may get) have no overlap to keep."""
+    ``exempt`` (hidden gold, which every annotator may get) have no overlap to keep;
+    ``copies`` are live annotations the queue copied from a gold answer (no 201 of their own)."""
     ids = Counter(r[0] for r in rows)
     ret = Counter(returned)
     per_task = Counter(r[1] for r in rows if r[1] not in exempt)
@@ -236,7 +238,8 @@ def integrity(
         "annotations_stored": len(rows),
         "lost": sum(1 for i in ret if i not in ids),
         "duplicated_ids_returned": sum(c - 1 for c in ret.values() if c > 1),
-        "stored_without_201": sum(1 for i in ids if i not in ret),
+        "stored_without_201": sum(1 for i in ids if i not in ret and i not in copies),
+        "copied_from_gold": len(copies),
         "tasks_over_overlap": sum(1 for c in per_task.values() if c > overlap),
         "duplicate_task_user_pairs": sum(c - 1 for c in pairs.values() if c > 1),
         "tasks_complete": sum(1 for c in per_task.values() if c == overlap),
@@ -352,12 +355,25 @@ def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
                 "SELECT count(*) FROM (SELECT task_id, user_id FROM assignments "
                 "GROUP BY task_id, user_id HAVING count(*) > 1) d"
             ).fetchone()
+            copies = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT n.id FROM annotations n JOIN assignments a ON a.id = n.assignment_id "
+                    "WHERE a.copied_from IS NOT NULL"
+                ).fetchall()
+            }
+            served_twice = conn.execute(  # one annotator, one record, two leases (#12)
+                "SELECT count(*) FROM (SELECT a.user_id, t.record_id FROM assignments a "
+                "JOIN tasks t ON t.id = a.task_id WHERE a.copied_from IS NULL "
+                "GROUP BY a.user_id, t.record_id HAVING count(*) > 1) d"
+            ).fetchone()
             kinds = dict(
                 conn.execute(
                     "SELECT a.id, t.kind FROM assignments a JOIN tasks t ON t.id = a.task_id"
                 ).fetchall()
             )
-        count = integrity(stats.submitted_ids, rows, overlap, exempt=gold_tasks)
+        count = integrity(stats.submitted_ids, rows, overlap, exempt=gold_tasks, copies=copies)
+        count["records_served_twice"] = served_twice[0] if served_twice else None
         count["tasks_assigned_over_overlap"] = over_assigned[0] if over_assigned else None
         count["duplicate_assignments"] = dup_assign[0] if dup_assign else None
         out = summarise(stats, elapsed, count)
