@@ -275,3 +275,23 @@ def test_a_gold_answer_resent_after_a_rejection_is_the_live_answer(ws, tmp_path:
     ws.export(result.version.ref, format="jsonl", out=out)
     [released] = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert released["curata_labels"]["parity"] == "odd"
+
+
+def test_gold_and_calibration_copies_keep_the_record_language(ws, tmp_path: Path) -> None:
+    """A French record made gold or calibration goes, like its live item, only to annotators
+    who read French."""
+    rows = [{"text": "Bonjour", "lang": "fr"}, {"text": "Hello", "lang": "en"}]
+    ws.ingest([write_jsonl(tmp_path / "m.jsonl", rows)], source="web", dataset="m")
+    ws.workforce.add_user("anglo", languages=["en"])
+    schema = {"questions": [{"type": "text", "name": "note", "required": True}]}
+    ws.projects.create("m", version="m@1", schema=schema, gold_share=0.99, members=["anglo"],
+                       language_field="lang")  # fmt: skip
+    ids = {r.text: i for b in ws.datasets.iter_records("m@1") for i, r in b}
+    ws.projects.add_gold("m", ids["Bonjour"], {"note": "greeting"})
+    ws.projects.add_gold("m", ids["Bonjour"], {"note": "greeting"}, kind="calibration")
+    ws.queue.reseed(3)
+    texts = []
+    while (view := ws.queue.next_task("m", "anglo")) is not None:
+        texts.append(view.record["text"])
+        ws.queue.submit(view.assignment_id, "anglo", {"note": "ok"})
+    assert texts == ["Hello"]

@@ -720,6 +720,7 @@ class ProjectService:
                         row=live.row,
                         kind=kind,
                         clearance=live.clearance,
+                        language=live.language,
                         gold_answers=checked,
                         assigned=0,
                         submitted=0,
