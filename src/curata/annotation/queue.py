@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -26,6 +27,7 @@ from curata.annotation.schema import RECORD_BOUND, AnswerError, validate_answers
 from curata.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from curata.core.ids import canonical_json
 from curata.core.records import response_letter
+from curata.governance.policies import ItemScope, ProjectScope
 from curata.quality.stats import gold_checks, wilson_interval
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
@@ -575,8 +577,12 @@ class QueueService:
         *,
         duration_ms: int | None = None,
         now: datetime | None = None,
+        authorize: Callable[[ItemScope], None] | None = None,
     ) -> Submission:
         """Store an annotation for a lease the user holds; a retry of the same answers is a no-op.
+
+        ``authorize`` (the API's access policy) is given the assignment's scope, read by the same
+        statement as the lease, before anything else is checked.
 
         Raises ``ConflictError`` (409) for a lease that expired, belongs to someone else, or was
         already submitted with other answers, and ``ValidationError`` (422) naming every answer
@@ -591,6 +597,7 @@ class QueueService:
                 select(func.max(N.c.revision)).where(N.c.assignment_id == A.c.id)
             ).scalar_subquery()
             user_id = select(U.c.id).where(U.c.name == user_name).scalar_subquery()
+            member = exists().where(M.c.project_id == P.c.id, M.c.user_id == user_id)
             query = (
                 select(
                     A.c.user_id,
@@ -607,6 +614,9 @@ class QueueService:
                     guideline,
                     latest,
                     user_id,
+                    T.c.clearance,
+                    P.c.name,
+                    member,
                 )
                 .join(T, T.c.id == A.c.task_id)
                 .join(P, P.c.id == T.c.project_id)
@@ -615,10 +625,15 @@ class QueueService:
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(of=[A, T])
             row = session.execute(query).first()
-            if row is None or row[-1] is None:
+            if row is None or row[13] is None:
                 raise NotFoundError(f"no assignment {assignment_id}")
             (owner, status, expires_at, task_id, record_row, kind, gold, project_id,
-             schema_version, overlap, settings, guideline_version, revision, uid) = row  # fmt: skip
+             schema_version, overlap, settings, guideline_version, revision, uid,
+             clearance, project_name, is_member) = row  # fmt: skip
+            if authorize is not None:
+                project = ProjectScope(project_id, project_name, bool(is_member))
+                scope = ItemScope("assignment", assignment_id, project, task_id, clearance, owner)
+                authorize(scope)
             if owner != uid:
                 raise ConflictError(f"assignment {assignment_id} is leased to another annotator")
             schema = self._projects.schema_by_key(session, project_id, schema_version)

@@ -252,7 +252,7 @@ N = cast(Table, AnnotationRow.__table__)
 P = cast(Table, ProjectRow.__table__)
 T = cast(Table, TaskRow.__table__)
 
-SCOPE_CACHE_SECONDS = 2.0
+SCOPE_CACHE_SECONDS = 30.0
 SCOPE_CACHE_SIZE = 10_000
 
 
@@ -260,8 +260,9 @@ class Scopes:
     """Loads the scope a policy decides on, one statement per resource.
 
     A project scope in which the user is a member is remembered for ``SCOPE_CACHE_SECONDS``
-    (the queue asks for it on every ``next``); membership is only ever added, and a non-member's
-    answer is never cached, so a new member is let in at once.
+    (the queue asks for it on every ``next``, and a round trip to a loaded database costs more
+    than the rest of the check): membership is only ever added, never removed, and a
+    non-member's answer is never cached, so a new member is let in at once.
     """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
