@@ -199,6 +199,15 @@ def test_billing_other_shipping_is_never_silently_refund(ws, tmp_path) -> None:
     marks = [m for m in train["curata_outside_votes"] if m]
     assert len(marks) == 1 and marks[0]["topic"]["label"] == "refund"
 
+    # the review settles it: a reviewer's fix makes `refund` an answer given, released unmarked
+    ws.projects.set_aggregation("support", {"outside_votes": "review"})
+    ws.reviews.decide(items[target][1]["g1"], "support-rev", "fix", answers={"topic": "refund"},
+                      reason="a refund request")  # fmt: skip
+    settled = ws.releases.release("support", aggregate="dawid-skene", dataset="support-settled")
+    row = _released(ws, settled.version.ref)[target]
+    assert row["labels"]["topic"] == "refund" and row["outside_votes"] is None
+    assert settled.held == 0 and settled.outside_votes == 0
+
 
 def test_the_outside_votes_policy_is_validated(ws, tmp_path) -> None:
     _label_project(ws, tmp_path, "tiny", ["a", "b"], [{"x1": "a", "x2": "a", "x3": "b"}])
