@@ -30,7 +30,9 @@ def _label_project(ws: Any, tmp_path: Path, name: str, labels: list[str], plan: 
         ws.workforce.add_user(user)
     ws.workforce.add_user(f"{name}-rev", role="reviewer")
     schema = {"questions": [{"type": "label", "name": "topic", "labels": labels}]}
-    ws.projects.create(name, version=f"{name}@1", schema=schema, overlap=3, members=people)
+    ws.projects.create(
+        name, version=f"{name}@1", schema=schema, overlap=3, members=[*people, f"{name}-rev"]
+    )
     ids = {r.text: i for b in ws.datasets.iter_records(f"{name}@1") for i, r in b}
     out: dict[str, tuple[int, dict[str, int]]] = {}
     for i, votes in enumerate(plan):
@@ -173,6 +175,15 @@ def test_billing_other_shipping_is_never_silently_refund(ws, tmp_path) -> None:
     item = ws.reviews.next_review("support", "support-rev")
     assert item is not None and item.record["text"] == "support item 66"
     assert "refund" in item.notes[0] and "g1" in item.notes[0]
+    from fastapi.testclient import TestClient
+
+    from curata.api.app import create_app
+
+    token = ws.workforce.issue_token("support-rev")
+    with TestClient(create_app(ws)) as client:  # the API's reviewer sees the reason too
+        r = client.post("/api/v1/projects/support/reviews/next",
+                        headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert r.status_code == 200 and r.json()["notes"] == item.notes
 
     # forbid: the most probable answer somebody gave, marked, nothing sent to review
     ws.projects.set_aggregation("support", {"outside_votes": "forbid"})
