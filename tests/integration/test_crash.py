@@ -142,7 +142,8 @@ def test_kill_at_random_moments_while_streaming(tmp_path: Path, database_url: st
 
 
 def test_concurrent_ingests_into_one_dataset_serialise(tmp_path: Path, database_url) -> None:
-    """Two `curata ingest` processes at once: both land, one after the other, each whole."""
+    """Two forced `curata ingest` snapshots at once: both land, one after the other, each
+    whole (unforced, the one that commits second is a conflict: test_ingest_conflict.py)."""
     home = tmp_path / "ws"
     with Workspace.create(home, database_url=database_url, user="crash") as ws:
         ws.sources.add("web", kind="crawl", license="MIT", origin="https://example.org")
@@ -150,7 +151,7 @@ def test_concurrent_ingests_into_one_dataset_serialise(tmp_path: Path, database_
     b = write_jsonl(tmp_path / "b.jsonl", text_rows(20_000, start=10_000))
     procs = [
         subprocess.Popen(
-            [CURATA, "ingest", str(path), "--source", "web", "--dataset", "raw", "--json"],
+            [CURATA, "ingest", str(path), "--source", "web", "--dataset", "raw", "--force"],
             env=_env(home),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
