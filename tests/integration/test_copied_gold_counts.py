@@ -1,0 +1,47 @@
+"""Copied gold answers are counted once (#12): a gold or calibration answer copied onto the
+record's live item is one submission, so the quality report's annotation count and drift's
+outcomes see it once."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from tests.integration.test_hidden_gold import PEOPLE, _run, gold_project  # noqa: F401
+
+from curata.quality.drift import drift_report
+from curata.quality.report import quality_report
+
+
+def _submissions(ws) -> dict[tuple[str, str], int]:
+    """(annotator, task kind) -> answers they submitted themselves (no queue copies)."""
+    with ws.engine.connect() as conn:
+        return {
+            (user, kind): n
+            for user, kind, n in conn.execute(
+                sa.text(
+                    "SELECT u.name, t.kind, count(*) FROM annotations n "
+                    "JOIN tasks t ON t.id = n.task_id JOIN users u ON u.id = n.user_id "
+                    "JOIN assignments a ON a.id = n.assignment_id "
+                    "WHERE a.copied_from IS NULL GROUP BY u.name, t.kind"
+                )
+            )
+        }
+
+
+def test_report_and_drift_count_a_copied_gold_answer_once(ws, gold_project) -> None:  # noqa: F811
+    served = _run(ws)
+    mine = _submissions(ws)
+    sessions = ws.projects.sessions
+    groups = {g["group"]: g for g in quality_report(sessions, "hg", samples=10)["groups"]}
+    for user in PEOPLE:
+        given = sum(n for (who, _), n in served.items() if who == user)
+        assert groups[user]["annotations"] == given  # every record served once, counted once
+        # gold answers each once (not again as the live copy), all of them right
+        assert groups[user]["gold_answered"] == mine.get((user, "gold"), 0)
+    series = drift_report(sessions, "hg", by="annotator")["series"]
+    outcomes = {s["who"]: s["n"] for s in series if s["question"] == "parity"}
+    for user in PEOPLE:
+        # one outcome per own gold answer and per own live answer (every live item has two
+        # answers); calibration answers have no consensus to agree with and copies none
+        want = mine.get((user, "gold"), 0) + mine.get((user, "live"), 0)
+        assert outcomes.get(user, 0) == want
+    assert sum(mine.get((u, "gold"), 0) for u in PEOPLE) >= 1  # the case is exercised
