@@ -84,6 +84,32 @@ def ws(tmp_path: Path, database_url: str | None) -> Iterator[Any]:
     workspace.close()
 
 
+def log_in(ws: Any, name: str | None = None) -> str | None:
+    """Log the command line in to ``ws`` as ``name`` (default: the workspace user), as a team on
+    a shared database does; return the token (``None`` on the embedded database, which needs none).
+
+    The workspace user is who ``curata init`` makes the first admin (clearance ``restricted``), so
+    it is added that way when missing (a test may have added other users first through the Python
+    API); any other ``name`` must exist. The token is issued as ``curata user token`` would and
+    saved in the workspace as ``curata login`` would, so a ``curata --home`` run acts as that user.
+    """
+    from curata.core.errors import NotFoundError
+    from curata.settings import write_login
+
+    if not ws.settings.shared:
+        return None
+    name = name or ws.settings.user
+    try:
+        ws.workforce.get(name)
+    except NotFoundError:
+        if name != ws.settings.user:
+            raise
+        ws.workforce.add_user(name, role="admin", clearance="restricted")
+    token: str = ws.workforce.issue_token(name)
+    write_login(ws.home, token)
+    return token
+
+
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     return path

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import write_jsonl
+from tests.conftest import log_in, write_jsonl
 
 from curata.core.errors import InputError, NotFoundError, ValidationError
 from curata.quality.noise import (
@@ -282,6 +282,7 @@ def test_the_command_line(tickets, tmp_path, monkeypatch, capsys) -> None:
     from curata.cli.main import main
 
     monkeypatch.delenv("CURATA_DATABASE_URL", raising=False)  # the workspace's own config
+    log_in(tickets)  # quality noise --review needs a lead's or admin's token on PostgreSQL
     base = ["--home", str(tickets.home), "quality", "noise", "tix"]
     assert main([*base, "--threshold", "0.6", "--limit", "2"]) == 0
     shown = capsys.readouterr().out

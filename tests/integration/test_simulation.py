@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import write_jsonl
+from tests.conftest import log_in, write_jsonl
 
 from curata.core.errors import ValidationError
 from curata.quality.report import quality_report
@@ -61,6 +61,7 @@ def test_simulation_from_the_command_line(project, capsys, monkeypatch) -> None:
     from curata.cli.main import main
 
     monkeypatch.delenv("CURATA_DATABASE_URL", raising=False)
+    log_in(project)  # simulate annotators adds users: an admin's token on PostgreSQL
     args = ["--home", str(project.home), "simulate", "annotators", "sim", "--good", "3"]
     assert main([*args, "--seed", "3", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 
 import pytest
-from tests.conftest import write_jsonl
+from tests.conftest import log_in, write_jsonl
 
 from curata.core.errors import ForbiddenError, NotFoundError, ValidationError
 from curata.quality.stats import wilson_from_rate
@@ -142,6 +142,7 @@ def test_the_audit_from_the_command_line(delivered, capsys, monkeypatch) -> None
     from curata.cli.main import main
 
     monkeypatch.delenv("CURATA_DATABASE_URL", raising=False)
+    log_in(delivered)  # quality audit needs an admin's or lead's token on PostgreSQL
     home = str(delivered.home)
     args = ["--home", home, "quality", "audit", "acme", "--project", "va"]
     assert main([*args, "--size", "12", "--claimed", "0.9", "--json"]) == 0
