@@ -64,23 +64,17 @@ def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def _name(value: str, kind: str) -> str:
-    """A name that cannot exist (wrong characters, NUL, a lone surrogate) is simply not found:
-    it never reaches the database, which would refuse some of them with an error."""
-    if not NAME_PATTERN.match(value):
-        raise missing(kind, value)
-    return value
+# A name that cannot exist (wrong characters, NUL, a lone surrogate) is simply not found: it
+# never reaches the database, which would refuse some of them with an error.
 
 
-async def project_name(
-    name: Annotated[str, Path(description="The project's name.")],
-) -> str:
-    return _name(name, "project")
+async def project_name(name: Annotated[str, Path(description="The project's name.")]) -> str:
+    if not NAME_PATTERN.match(name):
+        raise missing("project", name)
+    return name
 
 
-async def member_name(
-    member: Annotated[str, Path(description="A user's name.")],
-) -> str:
+async def member_name(member: Annotated[str, Path(description="A user's name.")]) -> str:
     if not NAME_PATTERN.match(member):
         raise NotFoundError(f"unknown user {member!r}")
     return member
