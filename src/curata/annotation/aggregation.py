@@ -9,6 +9,9 @@ policy), ``dawid-skene`` (EM over the whole project, per question, from
 (votes weighted by each annotator's smoothed accuracy on the project's gold items). The two
 statistical methods apply to categorical questions; free-text, span and multi-label questions
 fall back to majority. An item with a known (gold) answer gets it, whatever the method.
+Every method counts a preference on its choice (:func:`vote_key`, released with the median
+strength of those who chose it, :func:`preference_value`) and orders a ranking by its
+candidates' mean ranks (:func:`mean_rank`, a Borda count).
 
 A Dawid-Skene (or gold-weighted) label that none of the item's annotators chose is marked
 ``"outside_votes"`` (the label, its posterior, the answers given, the reason: which annotators'
@@ -19,6 +22,7 @@ what the project's policy did with it: ``review``, ``forbid`` or ``allow``).
 from __future__ import annotations
 
 import json
+import statistics
 from collections import Counter
 from typing import Any
 
@@ -28,29 +32,102 @@ from curata.core.ids import canonical_json
 Aggregate = dict[str, dict[str, Any]]
 
 
-def majority(answer_sets: list[dict[str, Any]]) -> Aggregate:
+def vote_key(kind: str | None, value: Any) -> Any:
+    """What a vote on a question of type ``kind`` is counted on: a preference's choice (its
+    strength and rationale are not voted on), any other answer as it is."""
+    if kind == "preference":
+        return value.get("choice") if isinstance(value, dict) else value
+    return value
+
+
+def majority(
+    answer_sets: list[dict[str, Any]], types: dict[str, str] | None = None
+) -> Aggregate:
     """Per question, the most common answer and its share of the votes.
 
     Tie policy (explicit): when two or more answers share the top count, the value is ``None``
     and ``tied`` is true, so a tie is never silently resolved by order of arrival.
+
+    ``types`` (question name -> type) picks what is voted on: a preference's choice, released
+    as :func:`preference_value`; a ranking is not voted on as a whole but ordered by its
+    candidates' mean ranks (:func:`mean_rank`).
     """
+    types = types or {}
     names = sorted({name for answers in answer_sets for name in answers})
     out: Aggregate = {}
     for name in names:
-        votes = Counter(canonical_json(a[name]) for a in answer_sets if name in a)
+        given = [a[name] for a in answer_sets if name in a]
+        kind = types.get(name)
+        if kind == "ranking" and _rankings(given):
+            out[name] = mean_rank(given)
+            continue
+        votes = Counter(canonical_json(vote_key(kind, value)) for value in given)
         total = sum(votes.values())
         ranked = votes.most_common()
         top_count = ranked[0][1]
         leaders = [value for value, count in ranked if count == top_count]
         tied = len(leaders) > 1
+        value = None if tied else json.loads(leaders[0])
+        if kind == "preference" and value is not None:
+            value = preference_value(value, given)
         out[name] = {
-            "value": None if tied else json.loads(leaders[0]),
+            "value": value,
             "confidence": top_count / total,
             "votes": total,
             "tied": tied,
             "distribution": {soft_key(value): count / total for value, count in ranked},
         }
     return out
+
+
+def preference_value(choice: Any, given: list[Any]) -> dict[str, Any]:
+    """The released value of a preference whose consensus is ``choice``: the choice, with the
+    median strength of the answers that chose it (when they gave one; ``1.5`` between 1 and 2).
+    Rationales are free text, not voted on: they stay with each annotation."""
+    strengths = [
+        a["strength"]
+        for a in given
+        if isinstance(a, dict) and a.get("choice") == choice and a.get("strength") is not None
+    ]
+    if not strengths:
+        return {"choice": choice}
+    middle = statistics.median(strengths)
+    return {"choice": choice, "strength": int(middle) if middle == int(middle) else middle}
+
+
+def _rankings(given: list[Any]) -> bool:
+    """Whether every answer is a ranking (a list of ranks) of the same candidates."""
+    return (
+        bool(given)
+        and all(isinstance(r, list) and r for r in given)
+        and len({len(r) for r in given}) == 1
+    )
+
+
+def mean_rank(given: list[list[int]]) -> dict[str, Any]:
+    """A ranking question's consensus (Borda count): candidates ordered by their mean rank over
+    the answers, equal means sharing a rank (``[1, 1, 2]``), so annotators who differ anywhere
+    still give an order. Confidence: the share of the annotators' judgements of each pair of
+    candidates (better, worse or equal) that the consensus makes too. The soft label is the
+    share of each ranking as given."""
+    n = len(given[0])
+    means = [sum(r[c] for r in given) / len(given) for c in range(n)]
+    levels = sorted({round(m, 9) for m in means})
+    value = [levels.index(round(m, 9)) + 1 for m in means]
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+    def order(ranks: list[int], i: int, j: int) -> int:
+        return (ranks[i] > ranks[j]) - (ranks[i] < ranks[j])
+
+    agreed = sum(order(r, i, j) == order(value, i, j) for r in given for i, j in pairs)
+    shares = Counter(canonical_json(r) for r in given).most_common()
+    return {
+        "value": value,
+        "confidence": agreed / (len(given) * len(pairs)) if pairs else 1.0,
+        "votes": len(given),
+        "tied": False,
+        "distribution": {soft_key(r): count / len(given) for r, count in shares},
+    }
 
 
 def soft_key(value: str) -> str:
@@ -99,6 +176,7 @@ def aggregate_items(
     anchors: list[tuple[ItemAnswers, dict[str, Any]]] | None = None,
     names: dict[int, str] | None = None,
     outside_votes: str = "review",
+    types: dict[str, str] | None = None,
 ) -> list[Aggregate]:
     """Aggregate every item's answers; ``categorical`` names the questions the statistical
     methods apply to; ``gold_accuracy`` maps (annotator, question) to a smoothed accuracy.
@@ -108,17 +186,21 @@ def aggregate_items(
     ``anchors`` are further answered items with known answers (gold items outside ``items``)
     that Dawid-Skene learns the annotators' confusion from. ``names`` (annotator id -> name)
     is for the reasons; ``outside_votes`` is the policy for labels nobody chose
-    (:data:`OUTSIDE_VOTES`)."""
+    (:data:`OUTSIDE_VOTES`). ``types`` (question name -> type): a preference is aggregated on
+    its choice by every method (:func:`preference_value`), a ranking by its mean ranks
+    (:func:`mean_rank`; the statistical methods do not model whole rankings)."""
     if outside_votes not in OUTSIDE_VOTES:
         raise ValidationError(f"outside_votes: {outside_votes!r} is not one of {OUTSIDE_VOTES}")
     known = known or [None] * len(items)
-    out = [majority([answers for _, answers in item]) if item else {} for item in items]
+    types = types or {}
+    out = [majority([answers for _, answers in item], types) if item else {} for item in items]
     if method != "majority":
         names_in = {n for item in items for _, answers in item for n in answers} & categorical
-        for name in sorted(names_in):
+        for name in sorted(n for n in names_in if types.get(n) != "ranking"):
             _model_question(
                 method, name, items, out, gold_accuracy or {},
                 known=known, anchors=anchors or [], names=names or {}, policy=outside_votes,
+                kind=types.get(name),
             )  # fmt: skip
     for answers, combined in zip(known, out, strict=True):
         for name, value in (answers or {}).items():
@@ -128,7 +210,9 @@ def aggregate_items(
                 "votes": combined.get(name, {}).get("votes", 0),
                 "tied": False,
                 "gold": True,
-                "distribution": {soft_key(canonical_json(value)): 1.0},
+                "distribution": {
+                    soft_key(canonical_json(vote_key(types.get(name), value))): 1.0
+                },
             }
     return out
 
@@ -202,6 +286,7 @@ def _model_question(
     anchors: list[tuple[ItemAnswers, dict[str, Any]]],
     names: dict[int, str],
     policy: str,
+    kind: str | None = None,
 ) -> None:
     import numpy as np
 
@@ -214,7 +299,7 @@ def _model_question(
     for i, item in enumerate(fitted):
         for user, answers in item:
             if name in answers:
-                value = canonical_json(answers[name])
+                value = canonical_json(vote_key(kind, answers[name]))
                 rows.append(
                     (
                         i,
@@ -224,7 +309,9 @@ def _model_question(
                 )
     truths = [*known, *[answers for _, answers in anchors]][: len(fitted)]
     clamp = [
-        classes.setdefault(canonical_json(t[name]), len(classes)) if t and name in t else -1
+        classes.setdefault(canonical_json(vote_key(kind, t[name])), len(classes))
+        if t and name in t
+        else -1
         for t in truths
     ]
     if not rows or len(classes) < 2:
@@ -288,4 +375,8 @@ def _model_question(
             elif policy == "forbid":  # the most probable answer that somebody gave
                 best = max(given, key=lambda c: float(posterior[c]))
                 entry.update(value=values[best], confidence=float(posterior[best]))
+        if kind == "preference" and entry["value"] is not None:
+            entry["value"] = preference_value(
+                entry["value"], [answers[name] for _, answers in items[i] if name in answers]
+            )
         out[i][name] = entry

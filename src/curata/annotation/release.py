@@ -20,6 +20,7 @@ from curata.annotation.aggregation import (
     aggregate_items,
     aggregation_policy,
     soft_key,
+    vote_key,
 )
 from curata.annotation.final import NOT_COUNTED, counted_annotations
 from curata.annotation.schema import categorical_questions
@@ -249,6 +250,7 @@ class ReleaseService:
                 by=by,
             )
             policy = aggregation_policy(project.settings or {})
+            types = {q["name"]: q.get("type") for q in questions.schema.get("questions", [])}
             known, anchors = _known_answers(
                 session,
                 project.id,
@@ -268,6 +270,7 @@ class ReleaseService:
                     ).all()
                 ),
                 outside_votes=policy["outside_votes"],
+                types=types,
             )
             labels: dict[str, tuple[str, str, int, str, str | None]] = {}
             marked: dict[int, dict[str, dict[str, Any]]] = {}
@@ -281,7 +284,9 @@ class ReleaseService:
                             "votes": len(answers),
                             "tied": False,
                             "adjudicated": True,
-                            "distribution": {soft_key(canonical_json(value)): 1.0},
+                            "distribution": {
+                                soft_key(canonical_json(vote_key(types.get(name), value))): 1.0
+                            },
                         }
                 tied += any(v["tied"] for v in combined.values())
                 outside = {
