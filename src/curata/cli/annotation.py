@@ -562,7 +562,9 @@ def annotate_export(
 ) -> None:
     """Export items and their final answers for Label Studio (tasks.json, label_config.xml)
     or Argilla (the folder rg.Dataset.from_disk reads)."""
-    count = workspace(ctx).transfer.write(project, format.value, out)
+    ws = workspace(ctx)
+    clearance = ws.identity.clearance if ws.identity else None
+    count = ws.transfer.write(project, format.value, out, clearance=clearance)
     typer.echo(f"Exported {count:,} items of {project} to {out}")
 
 
