@@ -12,6 +12,9 @@ Two readings of the same annotations, each stated in the outputs that use it:
   annotator's own answer as submitted, measured against gold or the item's final label. A
   reviewer's fix corrects the label, not the record of who got it wrong; with fixes applied,
   every reviewed gold miss would count as right.
+
+An item's label (the consensus) is :func:`item_labels`: what a release writes and what the
+quality report and drift compare people with, by the same method and the project's settings.
 """
 
 from __future__ import annotations
@@ -23,7 +26,24 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from curata.store.tables import AnnotationRow, AssignmentRow, ReviewRow, TaskRow
+from curata.annotation.aggregation import (
+    Aggregate,
+    ItemAnswers,
+    aggregate_items,
+    aggregation_policy,
+    soft_key,
+    vote_key,
+)
+from curata.core.ids import canonical_json
+from curata.store.tables import (
+    AnnotationRow,
+    AssignmentRow,
+    ProjectRow,
+    ProjectSchemaRow,
+    ReviewRow,
+    TaskRow,
+    UserRow,
+)
 
 FINAL_LABELS = (
     "final labels after review: each annotator's latest answer with a reviewer's fix "
@@ -165,3 +185,129 @@ def adjudications(
             .order_by(ReviewRow.id)
         )
     }
+
+
+@dataclass(frozen=True)
+class ItemLabel:
+    """One live item's label per question, as a release gives it."""
+
+    task_id: int
+    record_id: str
+    answers: ItemAnswers
+    """The answer sets that count on the item (fixes applied), with who gave each."""
+    combined: Aggregate
+    """Per question: ``value`` (None on a tie or a held label), ``confidence``, ``votes``,
+    ``tied``, ``distribution`` and, where they apply, ``gold``, ``adjudicated`` and
+    ``outside_votes`` (see :mod:`curata.annotation.aggregation`)."""
+
+
+def consensus_statement(method: str, settings: dict[str, Any]) -> str:
+    """What an item's consensus label is, for the outputs that compare people with it."""
+    policy = aggregation_policy(settings)
+    return (
+        f"the label `curata annotate release --aggregate {method}` gives the item (the same "
+        f"function): {FINAL_LABELS}; a known gold answer is the label, and Dawid-Skene clamps "
+        f"gold items to it with the release's Dirichlet prior; a label nobody chose follows "
+        f"the project's outside-votes policy ({policy['outside_votes']}: held labels count as "
+        f"none); no label on a tie"
+    )
+
+
+def item_labels(session: Session, project: ProjectRow, *, method: str) -> list[ItemLabel]:
+    """Every answered or adjudicated live item's label per question, by ``method``
+    (``majority``, ``dawid-skene`` or ``gold-weighted``) with the project's settings: what a
+    release writes, and the consensus the quality report and drift compare people with."""
+    from curata.annotation.schema import categorical_questions
+
+    rows = counted_annotations(session, project_id=project.id)
+    settled = adjudications(session, project_id=project.id)
+    by_task: dict[int, ItemAnswers] = {}
+    for a in rows:
+        if a.kind == "live":
+            by_task.setdefault(a.task_id, []).append((a.user_id, a.answers))
+    tasks = session.execute(
+        select(TaskRow.id, TaskRow.record_id)
+        .where(TaskRow.project_id == project.id, TaskRow.kind == "live")
+        .order_by(TaskRow.id)
+    ).all()
+    gathered = [(t, r) for t, r in tasks if t in by_task or t in settled]
+    schema = session.get(ProjectSchemaRow, (project.id, project.schema_version))
+    assert schema is not None
+    questions = schema.schema.get("questions", [])
+    types = {q["name"]: q.get("type") for q in questions}
+    policy = aggregation_policy(project.settings or {})
+    live = {(record, user) for task, record in gathered for user, _ in by_task.get(task, [])}
+    known, anchors = known_answers(session, project.id, rows, live)
+    people = {u for t, _ in gathered for u, _ in by_task.get(t, [])}
+    people |= {u for item, _ in anchors for u, _ in item}
+    combined_all = aggregate_items(
+        method,
+        [by_task.get(task, []) for task, _ in gathered],
+        categorical=categorical_questions(schema.schema),
+        gold_accuracy=gold_accuracy(rows) if method == "gold-weighted" else None,
+        known=[known.get(record) for _, record in gathered],
+        anchors=anchors,
+        names=dict(
+            session.execute(select(UserRow.id, UserRow.name).where(UserRow.id.in_(people))).all()
+        ),
+        outside_votes=policy["outside_votes"],
+        types=types,
+    )
+    out = []
+    for (task, record), combined in zip(gathered, combined_all, strict=True):
+        answers = by_task.get(task, [])
+        for name, value in (settled.get(task) or {}).items():
+            combined[name] = {
+                "value": value,
+                "confidence": 1.0,
+                "votes": len(answers),
+                "tied": False,
+                "adjudicated": True,
+                "distribution": {soft_key(canonical_json(vote_key(types.get(name), value))): 1.0},
+            }
+        out.append(ItemLabel(task, record, answers, combined))
+    return out
+
+
+def known_answers(
+    session: Session,
+    project_id: int,
+    rows: list[CountedAnnotation],
+    live: set[tuple[str, int]],
+) -> tuple[dict[str, dict[str, Any]], list[tuple[ItemAnswers, dict[str, Any]]]]:
+    """The project's known answers by record (gold before calibration), and every answered gold
+    or calibration item as (answers that count, known answers): what Dawid-Skene anchors on.
+
+    ``live`` holds the (record, annotator) pairs already answered on a live item: that answer
+    (a copy of the gold one, or a second look) is clamped there, so it is not counted twice."""
+    known: dict[str, dict[str, Any]] = {}
+    record_of: dict[int, str] = {}
+    for task_id, record_id, answers in session.execute(
+        select(TaskRow.id, TaskRow.record_id, TaskRow.gold_answers)
+        .where(TaskRow.project_id == project_id, TaskRow.gold_answers.is_not(None))
+        .order_by(TaskRow.kind.desc())  # "gold" after "calibration": gold wins
+    ):
+        record_of[task_id] = record_id
+        if answers:
+            known[record_id] = answers
+    answered: dict[int, tuple[ItemAnswers, dict[str, Any]]] = {}
+    for a in rows:
+        if a.kind != "live" and a.gold_answers and (record_of[a.task_id], a.user_id) not in live:
+            answered.setdefault(a.task_id, ([], a.gold_answers))[0].append((a.user_id, a.answers))
+    return known, list(answered.values())
+
+
+def gold_accuracy(rows: list[CountedAnnotation]) -> dict[tuple[int, str], float]:
+    """Each annotator's accuracy per question on gold items (their answers as submitted),
+    smoothed as (correct + 1) / (answered + 2): gold-weighted voting's weights."""
+    from curata.quality.stats import gold_checks
+
+    tally: dict[tuple[int, str], list[int]] = {}
+    for a in rows:
+        if a.kind != "gold":
+            continue
+        for name, right in gold_checks(a.submitted, a.gold_answers or {}):
+            seen = tally.setdefault((a.user_id, name), [0, 0])
+            seen[0] += right
+            seen[1] += 1
+    return {key: (right + 1) / (total + 2) for key, (right, total) in tally.items()}

@@ -16,21 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.aggregation import (
     METHODS,
-    ItemAnswers,
-    aggregate_items,
     aggregation_policy,
-    soft_key,
-    vote_key,
 )
-from curata.annotation.final import NOT_COUNTED, counted_annotations
-from curata.annotation.schema import categorical_questions
+from curata.annotation.final import NOT_COUNTED, item_labels
 from curata.core.errors import ConflictError, ForbiddenError, ValidationError
-from curata.core.ids import canonical_json
 from curata.core.models import Version
 from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
 from curata.quality.gates import GateResult, evaluate, measure
-from curata.quality.stats import gold_checks
 from curata.sourcing.service import check_name
 from curata.store.records import MANIFEST_SCHEMA, RecordStore
 from curata.store.tables import (
@@ -41,7 +34,6 @@ from curata.store.tables import (
     DatasetRow,
     ProjectRow,
     ProjectSchemaRow,
-    ReviewRow,
     TaskRow,
     UserRow,
     VendorRow,
@@ -101,23 +93,6 @@ class GateFailed(ValidationError):
         self.failed = failed
 
 
-def _effective(session: Session, task_id: int) -> ItemAnswers:
-    """The answer sets that count for an item (fixes applied), with who made each."""
-    return [(a.user_id, a.answers) for a in counted_annotations(session, task_id=task_id)]
-
-
-def _gold_rows(
-    session: Session, project_id: int
-) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
-    """Every answer that counts on a gold item, as its annotator submitted it: (annotator,
-    answers, gold answers)."""
-    return [
-        (a.user_id, a.submitted, a.gold_answers or {})
-        for a in counted_annotations(session, project_id=project_id)
-        if a.kind == "gold"
-    ]
-
-
 OUTSIDE_VOTES_EVENT = "release.outside_votes"
 
 
@@ -136,45 +111,6 @@ def outside_votes_notes(session: Session, project: ProjectRow, task_id: int) -> 
     )
     found = ((details or {}).get("items") or {}).get(str(task_id)) or {}
     return [f"{question}: {reason}" for question, reason in sorted(found.items())]
-
-
-def _known_answers(
-    session: Session, project_id: int, live: set[tuple[str, int]]
-) -> tuple[dict[str, dict[str, Any]], list[tuple[ItemAnswers, dict[str, Any]]]]:
-    """The project's known answers by record (gold before calibration), and every answered gold
-    or calibration item as (answers that count, known answers): what Dawid-Skene anchors on.
-
-    ``live`` holds the (record, annotator) pairs already answered on a live item: that answer
-    (a copy of the gold one, or a second look) is clamped there, so it is not counted twice."""
-    known: dict[str, dict[str, Any]] = {}
-    record_of: dict[int, str] = {}
-    for task_id, record_id, answers in session.execute(
-        select(TaskRow.id, TaskRow.record_id, TaskRow.gold_answers)
-        .where(TaskRow.project_id == project_id, TaskRow.gold_answers.is_not(None))
-        .order_by(TaskRow.kind.desc())  # "gold" after "calibration": gold wins
-    ):
-        record_of[task_id] = record_id
-        if answers:
-            known[record_id] = answers
-    answered: dict[int, tuple[ItemAnswers, dict[str, Any]]] = {}
-    for a in counted_annotations(session, project_id=project_id):
-        if a.kind != "live" and a.gold_answers and (record_of[a.task_id], a.user_id) not in live:
-            answered.setdefault(a.task_id, ([], a.gold_answers))[0].append((a.user_id, a.answers))
-    return known, list(answered.values())
-
-
-def _gold_accuracy(
-    rows: list[tuple[int, dict[str, Any], dict[str, Any]]],
-) -> dict[tuple[int, str], float]:
-    """Each annotator's accuracy per question on gold items, smoothed as
-    (correct + 1) / (answered + 2)."""
-    tally: dict[tuple[int, str], list[int]] = {}
-    for user, answers, gold in rows:
-        for name, right in gold_checks(answers, gold):
-            seen = tally.setdefault((user, name), [0, 0])
-            seen[0] += right
-            seen[1] += 1
-    return {key: (right + 1) / (total + 2) for key, (right, total) in tally.items()}
 
 
 class ReleaseService:
@@ -221,83 +157,32 @@ class ReleaseService:
             assert source_version is not None
             source_ds = session.get(DatasetRow, source_version.dataset_id)
             assert source_ds is not None
-            tasks = session.scalars(
-                select(TaskRow).where(TaskRow.project_id == project.id, TaskRow.kind == "live")
-            ).all()
-            gathered: list[tuple[TaskRow, ItemAnswers, dict[str, Any] | None]] = []
-            people: set[int] = set()
-            for task in tasks:
-                answers = _effective(session, task.id)
-                adjudicated = session.scalar(
-                    select(ReviewRow.answers)
-                    .where(ReviewRow.task_id == task.id, ReviewRow.tier == "adjudicate")
-                    .order_by(ReviewRow.id.desc())
-                    .limit(1)
-                )
-                if not answers and adjudicated is None:
-                    continue
-                people |= {user for user, _ in answers}
-                gathered.append((task, answers, adjudicated))
             questions = session.get(ProjectSchemaRow, (project.id, project.schema_version))
             assert questions is not None
-            gold_rows = _gold_rows(session, project.id)
             gates = self._check_gates(
                 project,
-                [answers for _, answers, _ in gathered],
-                gold_rows,
                 {q["name"] for q in questions.schema.get("questions", [])},
                 override=override,
                 by=by,
             )
             policy = aggregation_policy(project.settings or {})
-            types = {q["name"]: q.get("type") for q in questions.schema.get("questions", [])}
-            known, anchors = _known_answers(
-                session,
-                project.id,
-                {(task.record_id, user) for task, answers, _ in gathered for user, _ in answers},
-            )
-            annotators = people | {user for item, _ in anchors for user, _ in item}
-            combined_all = aggregate_items(
-                aggregate,
-                [answers for _, answers, _ in gathered],
-                categorical=categorical_questions(questions.schema),
-                gold_accuracy=_gold_accuracy(gold_rows) if aggregate == "gold-weighted" else None,
-                known=[known.get(task.record_id) for task, _, _ in gathered],
-                anchors=anchors,
-                names=dict(
-                    session.execute(
-                        select(UserRow.id, UserRow.name).where(UserRow.id.in_(annotators))
-                    ).all()
-                ),
-                outside_votes=policy["outside_votes"],
-                types=types,
-            )
+            items = item_labels(session, project, method=aggregate)
+            people = {user for item in items for user, _ in item.answers}
             labels: dict[str, tuple[str, str, int, str, str | None]] = {}
             marked: dict[int, dict[str, dict[str, Any]]] = {}
             tied = 0
-            for (task, answers, adjudicated), combined in zip(gathered, combined_all, strict=True):
-                if adjudicated is not None:
-                    for name, value in adjudicated.items():
-                        combined[name] = {
-                            "value": value,
-                            "confidence": 1.0,
-                            "votes": len(answers),
-                            "tied": False,
-                            "adjudicated": True,
-                            "distribution": {
-                                soft_key(canonical_json(vote_key(types.get(name), value))): 1.0
-                            },
-                        }
+            for item in items:
+                combined = item.combined
                 tied += any(v["tied"] for v in combined.values())
                 outside = {
                     k: v["outside_votes"] for k, v in combined.items() if "outside_votes" in v
                 }
                 if outside:
-                    marked[task.id] = outside
-                labels[task.record_id] = (
+                    marked[item.task_id] = outside
+                labels[item.record_id] = (
                     json.dumps({k: v["value"] for k, v in combined.items()}, sort_keys=True),
                     json.dumps({k: v["confidence"] for k, v in combined.items()}, sort_keys=True),
-                    len(answers),
+                    len(item.answers),
                     json.dumps(
                         {k: v["distribution"] for k, v in combined.items()}, sort_keys=True
                     ),
@@ -351,8 +236,6 @@ class ReleaseService:
     def _check_gates(
         self,
         project: ProjectRow,
-        items: list[ItemAnswers],
-        gold_rows: list[tuple[int, dict[str, Any], dict[str, Any]]],
         questions: set[str],
         *,
         override: str | None,

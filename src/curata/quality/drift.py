@@ -3,9 +3,12 @@
 Each annotator's labels on a question (as they submitted them), oldest first, become a sequence
 of outcomes: 1 when the label matched the gold answer (gold items) or the item's final label
 (live items labelled by two or more people: alone on an item, one only agrees with oneself),
-else 0. The final label is the adjudication, else the Dawid-Skene consensus of the final
-answers (:mod:`curata.annotation.final`); it includes the annotator's own vote, which with an
-overlap of 3 or more moves it little.
+else 0. The final label is the label a release gives the item (:func:`curata.annotation.final.
+item_labels`, by default Dawid-Skene with the release's gold clamping, prior and outside-votes
+policy; the adjudication where there is one), the same one the quality report reads; it
+includes the annotator's own vote, which with an overlap of 3 or more moves it little. A
+preference is compared by its choice. A live answer the queue copied from the annotator's gold
+or calibration answer is the same answer: it gives no outcome of its own.
 :func:`change_point` fits the Bayesian single change-point model for a Bernoulli sequence
 (Smith 1975, "A Bayesian approach to inference about a change-point in a sequence of random
 variables", Biometrika 62(2):407-416; with uniform Beta(1, 1) priors on both rates):
@@ -46,12 +49,11 @@ from scipy.special import betaln, logsumexp
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import ValidationError
-from curata.core.ids import canonical_json
 from curata.quality.report import (
+    Consensus,
     ProjectAnnotations,
-    consensus_labels,
     labels_used,
-    load_annotations,
+    load_with_consensus,
 )
 from curata.quality.stats import wilson_interval
 from curata.timeutil import as_utc, iso
@@ -157,11 +159,9 @@ class _Stream:
 
 
 def _streams(
-    data: ProjectAnnotations, by: str, consensus: dict[tuple[int, str], str] | None = None
+    data: ProjectAnnotations, by: str, consensus: Consensus
 ) -> dict[tuple[str, str, str], _Stream]:
     """(kind, who, question) -> outcomes oldest first."""
-    if consensus is None:
-        consensus, _ = consensus_labels(data.rows, data.categorical, data.adjudicated)
     streams: dict[tuple[str, str, str], _Stream] = {}
 
     def add(key: tuple[str, str, str], when: datetime, ok: int, guideline: int | None) -> None:
@@ -183,13 +183,13 @@ def _streams(
             if row.kind == "gold":
                 if not gold or name not in gold:
                     continue
-                want = canonical_json(gold[name])
+                want = data.key(name, gold[name])
             else:
                 label = consensus.get((task_id, name))
                 if label is None or labelled[(task_id, name)] < 2:
                     continue  # alone on an item, one agrees with oneself: nothing to learn
                 want = label
-            ok = int(canonical_json(answers[name]) == want)
+            ok = int(data.key(name, answers[name]) == want)
             if by in ("annotator", "both"):
                 add(("annotator", user.name, name), submitted, ok, guideline)
             if by in ("cohort", "both"):
@@ -199,10 +199,7 @@ def _streams(
 
 
 def agreement_over_time(
-    data: ProjectAnnotations,
-    kind: str = "cohort",
-    bins: int = 12,
-    consensus: dict[tuple[int, str], str] | None = None,
+    data: ProjectAnnotations, kind: str, consensus: Consensus, bins: int = 12
 ) -> list[dict[str, Any]]:
     """Per cohort (or annotator) and question, the share of labels matching gold or the
     consensus in each of ``bins`` equal time bins spanning the project's labelling."""
@@ -231,8 +228,10 @@ def drift_report(
     min_drop: float = 0.15,
     min_segment: int = 5,
     bins: int = 12,
+    method: str = "dawid-skene",
 ) -> dict[str, Any]:
-    """Alerts and per-bin agreement series for a project (plain data; see the module doc)."""
+    """Alerts and per-bin agreement series for a project (plain data; see the module doc);
+    live answers are compared with the labels a release by ``method`` gives."""
     if by not in BY:
         raise ValidationError(f"by: {by!r} is not one of {', '.join(BY)}")
     if not 0.5 <= probability < 1.0:
@@ -241,14 +240,14 @@ def drift_report(
         raise ValidationError("min_drop: must be in [0, 1)")
     if not 1 <= bins <= 200:
         raise ValidationError("bins: must be between 1 and 200")
-    data = load_annotations(sessions, project_name)
+    data, consensus = load_with_consensus(sessions, project_name, method=method)
     if question is not None and question not in data.categorical:
         known = ", ".join(sorted(data.categorical)) or "none"
         raise ValidationError(
             f"question {question!r}: not a single-choice question of {project_name!r} "
             f"(those are: {known})"
         )
-    streams = _streams(data, by)
+    streams = _streams(data, by, consensus)
     if question is not None:
         streams = {k: v for k, v in streams.items() if k[2] == question}
     alerts: list[dict[str, Any]] = []
@@ -261,7 +260,8 @@ def drift_report(
     return {
         "project": project_name,
         "by": by,
-        "labels": labels_used(),
+        "labels": labels_used(method, data.settings),
+        "method": method,
         "question": question,
         "probability": probability,
         "min_drop": min_drop,

@@ -1,5 +1,12 @@
 """A project's quality report: gold accuracy (with Wilson intervals) and agreement with the
-Dawid-Skene consensus, per annotator, cohort, vendor or guideline version, with flags.
+consensus, per annotator, cohort, vendor or guideline version, with flags.
+
+The consensus an annotator is compared with is the item's released label
+(:func:`curata.annotation.final.item_labels`: by default Dawid-Skene with the release's gold
+clamping, Dirichlet prior and outside-votes policy), so the report and the release give one
+label per item. Annotators' estimated accuracy is a separate Dawid-Skene fit on their own
+answers as submitted with 0.01 pseudo-counts (:func:`estimated_accuracy`): the release's prior
+(a prior accuracy of about 0.79) would pull a spammer's estimate toward it and hide them.
 
 Reads the project's annotations from the metadata database; the statistics themselves are the
 pure functions of :mod:`curata.quality.agreement`, :mod:`curata.quality.aggregation` and
@@ -10,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +25,15 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from curata.annotation.aggregation import METHODS, vote_key
 from curata.annotation.final import (
     FINAL_LABELS,
     SUBMITTED_LABELS,
     CountedAnnotation,
     adjudications,
+    consensus_statement,
     counted_annotations,
+    item_labels,
 )
 from curata.annotation.schema import categorical_questions
 from curata.core.errors import NotFoundError, ValidationError
@@ -124,6 +134,13 @@ class ProjectAnnotations:
     cohorts: dict[int, list[str]]
     guidelines: list[tuple[int, Any]]  # (version, published_at), oldest first
     adjudicated: dict[int, dict[str, Any]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # the project's
+
+    def key(self, name: str, value: Any) -> str:
+        """An answer to question ``name`` as it is compared with gold or the consensus
+        (canonical JSON; a preference by its choice)."""
+        types = {q["name"]: q.get("type") for q in self.questions}
+        return canonical_json(vote_key(types.get(name), value))
 
 
 def read_annotations(session: Session, project_name: str) -> ProjectAnnotations:
@@ -161,6 +178,7 @@ def read_annotations(session: Session, project_name: str) -> ProjectAnnotations:
         dict(cohorts),
         guidelines,
         adjudications(session, project_id=project.id),
+        dict(project.settings or {}),
     )
 
 
@@ -170,9 +188,54 @@ def load_annotations(sessions: sessionmaker[Session], project_name: str) -> Proj
         return read_annotations(session, project_name)
 
 
-def labels_used() -> dict[str, str]:
+Consensus = dict[tuple[int, str], str]
+"""(live task, single-choice question) -> the item's label as canonical JSON (a preference's
+choice); an item without a label (a tie, a held label) has none."""
+
+
+def release_consensus(session: Session, project_name: str, *, method: str) -> Consensus:
+    """Each live item's label per single-choice question, exactly as a release by ``method``
+    with the project's settings gives it (:func:`curata.annotation.final.item_labels`)."""
+    if method not in METHODS:
+        raise ValidationError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+    project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
+    if project is None:
+        raise NotFoundError(f"unknown project {project_name!r}")
+    schema = session.get(ProjectSchemaRow, (project.id, project.schema_version))
+    assert schema is not None
+    categorical = categorical_questions(schema.schema)
+    types = {q["name"]: q.get("type") for q in schema.schema.get("questions", [])}
+    return {
+        (item.task_id, name): canonical_json(vote_key(types.get(name), label["value"]))
+        for item in item_labels(session, project, method=method)
+        for name, label in item.combined.items()
+        if name in categorical and label["value"] is not None
+    }
+
+
+def load_with_consensus(
+    sessions: sessionmaker[Session], project_name: str, *, method: str = "dawid-skene"
+) -> tuple[ProjectAnnotations, Consensus]:
+    """The project's annotations and the released consensus, read in one transaction."""
+    with sessions() as session:
+        data = read_annotations(session, project_name)
+        return data, release_consensus(session, project_name, method=method)
+
+
+def labels_used(
+    method: str = "dawid-skene", settings: dict[str, Any] | None = None
+) -> dict[str, str]:
     """Which answers each part of a report reads (stated in every report's output)."""
-    return {"agreement": FINAL_LABELS, "annotators": SUBMITTED_LABELS}
+    consensus = consensus_statement(method, settings or {})
+    return {
+        "agreement": FINAL_LABELS,
+        "annotators": (
+            f"{SUBMITTED_LABELS}; the item's final label is {consensus}; estimated accuracy is "
+            "a Dawid-Skene fit of the annotators' own answers with 0.01 pseudo-counts (the "
+            "release's prior would pull a spammer's estimate toward 0.79)"
+        ),
+        "consensus": consensus,
+    }
 
 
 def quality_report(
@@ -184,18 +247,19 @@ def quality_report(
     thresholds: Thresholds | None = None,
     samples: int = 200,
     texts: TextsFn | None = None,
+    method: str = "dawid-skene",
 ) -> dict[str, Any]:
     """The report as plain data (see :class:`GroupQuality` for the fields), with agreement per
     question (:func:`question_agreements`; ``samples`` bootstrap replicates, ``texts`` for span
-    questions), agreement over time per cohort and confusion matrices."""
+    questions), agreement over time per cohort and confusion matrices. People are compared with
+    the labels a release by ``method`` gives (:func:`release_consensus`)."""
     if by not in GROUPINGS:
         raise ValidationError(f"by: {by!r} is not one of {', '.join(GROUPINGS)}")
     limits = thresholds or Thresholds()
-    data = load_annotations(sessions, project_name)
+    data, consensus = load_with_consensus(sessions, project_name, method=method)
     rows, categorical, users = data.rows, data.categorical, data.users
     vendors, cohorts = data.vendors, data.cohorts
-
-    consensus, estimated = consensus_labels(rows, categorical, data.adjudicated)
+    estimated = estimated_accuracy(data)
 
     def groups_of(user_id: int, guideline: int | None) -> list[str]:
         user = users[user_id]
@@ -232,7 +296,7 @@ def quality_report(
                     label = consensus.get((row.task_id, name))
                     if label is not None:
                         g.consensus_answered += 1
-                        g.consensus_agreed += canonical_json(answers[name]) == label
+                        g.consensus_agreed += data.key(name, answers[name]) == label
     if by == "annotator":
         for user_id, value in estimated.items():
             name = users[user_id].name
@@ -246,7 +310,8 @@ def quality_report(
     return {
         "project": project_name,
         "by": by,
-        "labels": labels_used(),
+        "labels": labels_used(method, data.settings),
+        "method": method,
         "confidence": confidence,
         "thresholds": limits.__dict__,
         "groups": report,
@@ -318,9 +383,7 @@ def live_ratings(data: ProjectAnnotations, name: str) -> list[tuple[int, str, An
     ]
 
 
-def confusion_matrices(
-    data: ProjectAnnotations, consensus: dict[tuple[int, str], str]
-) -> list[dict[str, Any]]:
+def confusion_matrices(data: ProjectAnnotations, consensus: Consensus) -> list[dict[str, Any]]:
     """Per single-choice question and annotator: counts of (the item's final label, their own
     answer) on live items, rows the final label, columns the annotator's answer; ``labels``
     are the answers as people wrote them (:func:`~curata.quality.answers.answer_text`),
@@ -334,7 +397,7 @@ def confusion_matrices(
         for name in data.categorical & set(row.submitted):
             label = consensus.get((row.task_id, name))
             if label is not None:
-                own = canonical_json(row.submitted[name])
+                own = data.key(name, row.submitted[name])
                 cells[name][data.users[row.user_id].name][(label, own)] += 1
     out = []
     for name in sorted(cells):
@@ -355,57 +418,36 @@ def confusion_matrices(
     return out
 
 
-def consensus_labels(
-    rows: Sequence[CountedAnnotation],
-    categorical: set[str],
-    adjudicated: dict[int, dict[str, Any]] | None = None,
-) -> tuple[dict[tuple[int, str], str], dict[int, float]]:
-    """Each live item's final label per question (the Dawid-Skene consensus of the final
-    answers, or the adjudication where there is one), and each annotator's estimated accuracy
-    (prior-weighted diagonal of their confusion matrix on their own answers as submitted,
-    averaged over questions)."""
-    consensus: dict[tuple[int, str], str] = {}
+def estimated_accuracy(data: ProjectAnnotations) -> dict[int, float]:
+    """Each annotator's estimated accuracy: the prior-weighted diagonal of their Dawid-Skene
+    confusion matrix, fitted on the live items' answers as submitted (a preference by its
+    choice) with 0.01 pseudo-counts per cell, averaged over questions."""
     per_user: dict[int, list[float]] = defaultdict(list)
-    fixed = any(r.fixed for r in rows)
-    for name in sorted(categorical):
-        labels, accuracy = _dawid_skene(rows, name, final=True)
-        if fixed:
-            _, accuracy = _dawid_skene(rows, name, final=False)
-        consensus.update(labels)
-        for user, value in accuracy.items():
+    for name in sorted(data.categorical):
+        for user, value in _dawid_skene(data, name).items():
             per_user[user].append(value)
-    for task_id, answers in (adjudicated or {}).items():
-        for name in categorical & set(answers):
-            consensus[(task_id, name)] = canonical_json(answers[name])
-    return consensus, {w: float(np.mean(v)) for w, v in per_user.items()}
+    return {w: float(np.mean(v)) for w, v in per_user.items()}
 
 
-def _dawid_skene(
-    rows: Sequence[CountedAnnotation], name: str, *, final: bool
-) -> tuple[dict[tuple[int, str], str], dict[int, float]]:
+def _dawid_skene(data: ProjectAnnotations, name: str) -> dict[int, float]:
     triples = [
-        (r.task_id, r.user_id, canonical_json((r.answers if final else r.submitted)[name]))
-        for r in rows
-        if r.kind == "live" and name in (r.answers if final else r.submitted)
+        (r.task_id, r.user_id, data.key(name, r.submitted[name]))
+        for r in data.rows
+        if r.kind == "live" and name in r.submitted
     ]
-    if not triples:
-        return {}, {}
     tasks = {t: i for i, t in enumerate(dict.fromkeys(t for t, _, _ in triples))}
     workers = {w: j for j, w in enumerate(dict.fromkeys(w for _, w, _ in triples))}
     classes = {c: k for k, c in enumerate(dict.fromkeys(c for _, _, c in triples))}
     if len(classes) < 2:
-        only = next(iter(classes))
-        return {(t, name): only for t in tasks}, {}
+        return {}
     arr = np.array([(tasks[t], workers[w], classes[c]) for t, w, c in triples])
     result = dawid_skene(
         arr[:, 0], arr[:, 1], arr[:, 2],
         n_items=len(tasks), n_workers=len(workers), n_classes=len(classes),
     )  # fmt: skip
-    labels = list(classes)
-    consensus = {(t, name): labels[int(result.labels[i])] for t, i in tasks.items()}
     assert result.confusion is not None and result.priors is not None
     diagonal = np.einsum("jkk->jk", result.confusion) @ result.priors
-    return consensus, {w: float(diagonal[j]) for w, j in workers.items()}
+    return {w: float(diagonal[j]) for w, j in workers.items()}
 
 
 def _flag(g: GroupQuality, limits: Thresholds, confidence: float) -> None:
