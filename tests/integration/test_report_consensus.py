@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from tests.conftest import write_jsonl
 
 from curata.quality.drift import drift_report
@@ -60,3 +61,34 @@ def test_the_report_consensus_is_the_released_label(ws, tmp_path: Path) -> None:
     [series] = [s for s in drift["series"] if s["who"] == "ann1"]
     assert series["n"] == 4
     assert sum(b["n"] * b["rate"] for b in series["bins"]) == 3  # doc 0 disagrees
+
+
+def test_a_label_the_release_holds_is_no_consensus_in_the_report(ws, tmp_path: Path) -> None:
+    """Three good annotators voting billing / other / shipping: plain Dawid-Skene says
+    `refund`, the release (policy review) holds the item without a label, so the report
+    compares nobody with it; with policy allow the release says `refund` and so does the
+    report."""
+    from tests.integration.test_release_outside_votes import TOPICS, _label_project, _support_plan
+
+    plan = _support_plan()
+    _label_project(ws, tmp_path, "support", TOPICS, plan)
+    # g1 answers 10 refund requests (every third; half of them `billing`, the other two
+    # annotators `refund`), 12 other items with everyone, and item 66 (`billing`)
+    mine = [i for i, votes in enumerate(plan) if "g1" in votes]
+    assert len(mine) == 23
+    wrong = [i for i in mine if i < 30 and plan[i]["g1"] != "refund"]
+    assert len(wrong) == 5
+
+    assert ws.releases.release("support", aggregate="dawid-skene").held == 1
+    g1 = {
+        g["group"]: g for g in quality_report(ws.projects.sessions, "support", samples=0)["groups"]
+    }
+    assert g1["g1"]["consensus_answered"] == 22  # item 66 has no label
+    assert g1["g1"]["consensus_agreement"] == pytest.approx(17 / 22)
+
+    ws.projects.set_aggregation("support", {"outside_votes": "allow"})
+    g1 = {
+        g["group"]: g for g in quality_report(ws.projects.sessions, "support", samples=0)["groups"]
+    }
+    assert g1["g1"]["consensus_answered"] == 23  # item 66 is `refund`: g1's `billing` misses
+    assert g1["g1"]["consensus_agreement"] == pytest.approx(17 / 23)
