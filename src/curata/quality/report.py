@@ -19,6 +19,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -139,8 +140,12 @@ class ProjectAnnotations:
     def key(self, name: str, value: Any) -> str:
         """An answer to question ``name`` as it is compared with gold or the consensus
         (canonical JSON; a preference by its choice)."""
-        types = {q["name"]: q.get("type") for q in self.questions}
-        return canonical_json(vote_key(types.get(name), value))
+        return canonical_json(vote_key(self.types.get(name), value))
+
+    @cached_property
+    def types(self) -> dict[str, str]:
+        """Each question's type, by name."""
+        return {q["name"]: q.get("type", "") for q in self.questions}
 
 
 def read_annotations(session: Session, project_name: str) -> ProjectAnnotations:
