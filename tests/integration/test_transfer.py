@@ -11,7 +11,12 @@ from tests.conftest import write_jsonl
 
 from curata.annotation.interchange import argilla_user_id
 from curata.annotation.transfer import read_export
-from curata.core.errors import AlreadyExistsError, InputError, NotFoundError
+from curata.core.errors import (
+    AlreadyExistsError,
+    InputError,
+    NotFoundError,
+    ValidationError,
+)
 
 SCHEMA = {
     "questions": [
@@ -197,6 +202,25 @@ def test_import_checks_spans_against_the_record_text(labelled, fmt: str) -> None
     with pytest.raises(InputError, match=message):
         ws.transfer.import_("dst", items, fmt)
     assert ws.projects.get("dst").annotations == 0
+
+
+def test_adjudication_checks_spans_against_the_record_text(labelled) -> None:
+    """An adjudicator's span is held to the record's text like an annotator's: ``mail 1 about
+    my order`` has 21 characters, so a span ending at 40 is refused and nothing is recorded."""
+    ws = labelled
+    second = ws.transfer.export("src", "labelstudio")[1]
+    settled = {**answers_for(1), "pii": [{"start": 0, "end": 40, "label": "EMAIL"}]}
+    message = (
+        rf"task {second['id']}: question 'pii': span 0: \[0, 40\) is not inside the text "
+        r"\(allowed: 0 <= start < end <= 21\)"
+    )
+    with pytest.raises(ValidationError, match=message):
+        ws.reviews.adjudicate(second["id"], "lead", settled, reason="settled")
+    assert ws.reviews.history(second["id"]) == []
+    inside = {**answers_for(1), "pii": [{"start": 0, "end": 4, "label": "EMAIL"}]}
+    assert ws.reviews.adjudicate(second["id"], "lead", inside)["answers"]["pii"] == [
+        {"start": 0, "end": 4, "label": "EMAIL"}
+    ]
 
 
 def _reviewed(ws) -> tuple[dict, dict]:

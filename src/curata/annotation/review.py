@@ -260,15 +260,7 @@ class ReviewService:
             assert project is not None
             checked = None
             if decision == "fix":
-                schema = self._projects.schema(session, project)
-                [record] = self._store.take_records([task.row])
-                texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
-                try:
-                    checked = validate_answers(
-                        schema, answers, texts=texts, candidates=record.response_ids()
-                    )
-                except AnswerError as exc:
-                    raise ValidationError(str(exc)) from None
+                checked = self._checked(session, project, task, answers)
             session.add(
                 ReviewRow(
                     task_id=task.id,
@@ -296,6 +288,24 @@ class ReviewService:
                 "status": annotation.status,
             }
 
+    def _checked(
+        self, session: Session, project: ProjectRow, task: TaskRow, answers: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """A reviewer's or adjudicator's answers checked like an annotator's: against the
+        schema and against the item's record (span offsets inside its text, preferences and
+        rankings naming its candidates)."""
+        [record] = self._store.take_records([task.row])
+        texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
+        try:
+            return validate_answers(
+                self._projects.schema(session, project),
+                answers,
+                texts=texts,
+                candidates=record.response_ids(),
+            )
+        except AnswerError as exc:
+            raise ValidationError(str(exc)) from None
+
     def adjudicate(
         self, task_id: int, adjudicator: str, answers: dict[str, Any], *, reason: str = ""
     ) -> dict[str, Any]:
@@ -309,9 +319,9 @@ class ReviewService:
             project = session.get(ProjectRow, task.project_id)
             assert project is not None
             try:
-                checked = validate_answers(self._projects.schema(session, project), answers)
-            except AnswerError as exc:
-                raise ValidationError(str(exc)) from None
+                checked = self._checked(session, project, task, answers)
+            except ValidationError as exc:
+                raise ValidationError(f"task {task.id}: {exc.message}") from None
             session.add(
                 ReviewRow(
                     task_id=task.id,
