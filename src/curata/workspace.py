@@ -31,6 +31,7 @@ from curata.sourcing.ingest import IngestResult, IngestService, ProgressFn
 from curata.sourcing.mapping import FieldMap
 from curata.sourcing.service import SourceService
 from curata.store.db import make_engine, migrate, session_factory
+from curata.store.gc import GcResult, collect_garbage
 from curata.store.records import RecordStore
 from curata.versioning.service import DatasetService
 
@@ -213,15 +214,7 @@ class Workspace:
             card=card,
             overwrite=overwrite,
         )
-        with self._sessions.begin() as session:
-            audit.append(
-                session,
-                actor=self.settings.user,
-                action="version.export",
-                object_type="version",
-                object_ref=version.ref,
-                details={"format": format, "out": str(Path(out).resolve()), "records": count},
-            )
+        self._audit_export(version.ref, {"format": format, "records": count}, out)
         return count
 
     def export_training(
@@ -243,15 +236,34 @@ class Workspace:
             question=question,
             overwrite=overwrite,
         )
+        self._audit_export(version.ref, result.to_dict(), out)
+        return result
+
+    def _audit_export(self, ref: str, details: dict[str, Any], out: str | os.PathLike[str]) -> None:
         with self._sessions.begin() as session:
             audit.append(
                 session,
                 actor=self.settings.user,
                 action="version.export",
                 object_type="version",
-                object_ref=version.ref,
-                details={**result.to_dict(), "out": str(Path(out).resolve())},
+                object_ref=ref,
+                details={**details, "out": str(Path(out).resolve())},
             )
+
+    def collect_garbage(self, *, dry_run: bool = False) -> GcResult:
+        """Remove record-store files that no version references (see :mod:`curata.store.gc`);
+        a run that removed something is written to the audit log (a dry run is not)."""
+        result = collect_garbage(self.store, dry_run=dry_run)
+        if not dry_run and result.files:
+            with self._sessions.begin() as session:
+                audit.append(
+                    session,
+                    actor=self.settings.user,
+                    action="store.gc",
+                    object_type="store",
+                    object_ref=str(self.settings.data_url),
+                    details={"files": result.files, "bytes": result.bytes},
+                )
         return result
 
     def close(self) -> None:

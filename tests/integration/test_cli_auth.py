@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 from tests.conftest import write_jsonl
 
+SHARED_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+"""Tokens apply to shared databases only: these tests run on PostgreSQL alone."""
+
 SCHEMA = {"questions": [{"type": "label", "name": "topic", "labels": ["a", "b"]}]}
 
 
@@ -115,11 +118,10 @@ def test_privileged_commands_need_a_token_on_a_shared_database(
         assert "prefs-labels" not in _datasets(cli)
 
 
+@SHARED_ONLY
 def test_an_annotators_token_is_refused_naming_the_action_and_roles(
     team: dict[str, Any], cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not team["shared"]:
-        pytest.skip("tokens apply to shared databases")
     monkeypatch.delenv("CURATA_USER")
     code, out, err = cli("--token", team["ann"], "annotate", "release", "prefs")
     assert code == 1 and out == ""
@@ -132,11 +134,10 @@ def test_an_annotators_token_is_refused_naming_the_action_and_roles(
     assert "mallory" not in [u["name"] for u in users]
 
 
+@SHARED_ONLY
 def test_the_leads_token_releases_and_the_audit_log_names_the_lead(
     team: dict[str, Any], cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not team["shared"]:
-        pytest.skip("tokens apply to shared databases")
     lee = ("--token", team["lee"])
     code, _, err = cli(*lee, "annotate", "release", "prefs", "--override-gates", "--reason", "x")
     assert code == 1 and "CURATA_USER is 'cli-tester'" in err and "'lee'" in err
@@ -151,11 +152,10 @@ def test_the_leads_token_releases_and_the_audit_log_names_the_lead(
     assert [e["actor"] for e in _audit(cli, team["admin"], "project.release")] == ["lee"]
 
 
+@SHARED_ONLY
 def test_a_revoked_token_is_refused(
     team: dict[str, Any], cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not team["shared"]:
-        pytest.skip("tokens apply to shared databases")
     monkeypatch.delenv("CURATA_USER")
     assert cli("--token", team["admin"], "user", "revoke", "lee")[0] == 0
     code, out, err = cli("--token", team["lee"], "annotate", "release", "prefs")
@@ -292,11 +292,10 @@ def test_every_command_declares_who_may_run_it() -> None:
             assert action in ACTIONS, (name, action)
 
 
+@SHARED_ONLY
 def test_a_lead_of_another_project_cannot_administer_this_one(
     team: dict[str, Any], cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not team["shared"]:
-        pytest.skip("tokens apply to shared databases")
     monkeypatch.delenv("CURATA_USER")
     admin = ("--token", team["admin"])
     assert cli(*admin, "user", "add", "kim", "--role", "lead")[0] == 0

@@ -104,6 +104,11 @@ def test_interrupted_ingest_leaves_orphans_that_gc_removes(interrupted: Path) ->
             assert ws.datasets.version(ref).digest == digest
             assert_whole(ws, ref)
         assert collect_garbage(ws.store, dry_run=True).files == 0  # nothing left to remove
+        [entry] = ws.audit.list(action="store.gc")  # the removal is on record, the dry run not
+        assert (entry.details["files"], entry.details["bytes"]) == (
+            planned["files"],
+            planned["bytes"],
+        )
         ws.ingest([home.parent / "v1.jsonl"], source="web", dataset="raw")  # writes still work
         assert_whole(ws, "raw@3")
 

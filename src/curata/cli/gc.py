@@ -17,9 +17,7 @@ def gc(
 ) -> None:
     """Remove record-store files that no version references (what a crashed or interrupted
     ingest or curation run had written); refused while a write is running."""
-    from curata.store.gc import collect_garbage
-
-    result = collect_garbage(workspace(ctx).store, dry_run=dry_run)
+    result = workspace(ctx).collect_garbage(dry_run=dry_run)
 
     def render(c: Console) -> None:
         verb = "would remove" if dry_run else "removed"
