@@ -76,11 +76,13 @@ def build(data: Path) -> Path:
 
 
 def _verdict(record: dict[str, Any]) -> str:
-    """What a careful annotator answers: the candidate from the better answer, or tie/both_bad."""
+    """What a careful annotator answers: the letter they were shown beside the better answer
+    (candidates come blind, as letter and text, in an order drawn per assignment), or
+    tie/both_bad."""
     _, good, _, verdict = PAIRS[record["metadata"]["case"]]
     if verdict != "better":
         return verdict
-    return next(r["id"] for r in record["responses"] if r["text"] == good)
+    return next(r["letter"] for r in record["responses"] if r["text"] == good)
 
 
 def run(curata: Callable[..., str], data: Path, workspace: Path) -> None:
