@@ -94,7 +94,7 @@ def run(curata: Callable[..., str], data: Path, workspace: Path) -> None:
         "--origin", "demo://generated/support-pairs",
     )  # fmt: skip
     curata("ingest", str(pairs), "--source", "support-pairs", "--dataset", "support-pairs")
-    with Workspace.open(workspace) as ws:
+    with Workspace.open(workspace, user="demo") as ws:
         for name in ("pia", "paul"):
             ws.workforce.add_user(name, role="annotator")
     schema = {"questions": [{"type": "preference", "name": "better"}]}
@@ -104,7 +104,7 @@ def run(curata: Callable[..., str], data: Path, workspace: Path) -> None:
         str(data / "pairs_schema.json"), "--overlap", "2", "--member", "pia", "--member", "paul",
     )  # fmt: skip
     judged = 0
-    with Workspace.open(workspace) as ws:  # the annotators, through the queue service
+    with Workspace.open(workspace, user="demo") as ws:  # the annotators, through the queue service
         for user in ("pia", "paul"):
             while (view := ws.queue.next_task("support-prefs", user)) is not None:
                 ws.queue.submit(view.assignment_id, user, {"better": _verdict(view.record)})

@@ -76,7 +76,7 @@ def _review_audit(data: Path, workspace: Path) -> int:
 
     _, _, truth = build(data)
     done = 0
-    with Workspace.open(workspace) as ws:
+    with Workspace.open(workspace, user="demo") as ws:
         while (item := ws.reviews.next_review("safety", "rita")) is not None:
             rec = item.record
             want = truth[Record.from_pair(rec["prompt"], rec["response"], rec["metadata"]).id]
