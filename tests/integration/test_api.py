@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from tests.conftest import write_jsonl
+from tests.conftest import served, write_jsonl
 
 from curata.api.app import create_app
 
@@ -45,24 +42,12 @@ def api(ws, tmp_path: Path) -> Iterator[dict]:
     )
     users = ("ann", "other", "watcher", "outsider", "rev", "boss", "vendor-lead")
     tokens = {u: ws.workforce.issue_token(u) for u in users}
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ws), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    with served(create_app(ws)) as url, httpx.Client(base_url=url, timeout=30) as client:
 
         def as_user(name: str) -> dict[str, str]:
             return {"Authorization": f"Bearer {tokens[name]}"}
 
         yield {"client": client, "auth": as_user, "ws": ws}
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_annotate_through_the_api(api) -> None:

@@ -7,16 +7,13 @@ members of the other project, a revoked token. Served by a real uvicorn on 127.0
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from tests.conftest import write_jsonl
+from tests.conftest import served, write_jsonl
 
 from curata.annotation.schema import AnswerError, Schema, validate_answers
 from curata.api.app import create_app
@@ -86,24 +83,15 @@ def build_world(ws: Any, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def world(ws, tmp_path: Path) -> Iterator[dict[str, Any]]:
     tokens = build_world(ws, tmp_path)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ws), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=30) as client:
+    with (
+        served(create_app(ws)) as url,
+        httpx.Client(base_url=f"{url}/api/v1", timeout=30) as client,
+    ):
 
         def auth(name: str) -> dict[str, str]:
             return {"Authorization": f"Bearer {tokens[name]}"}
 
         yield {"c": client, "auth": auth, "ws": ws}
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def _annotate(c: httpx.Client, auth: Any, user: str, project: str = "alpha") -> list[int]:
@@ -207,7 +195,9 @@ def test_history_and_adjudication_of_a_record_above_clearance_are_not_found(worl
     c, auth, ws = world["c"], world["auth"], world["ws"]
     _annotate(c, auth, "ann-a2")
     restricted = next(
-        t for t in _task_clearances(ws, "alpha") if t[1] == 3  # CLEARANCE["restricted"]
+        t
+        for t in _task_clearances(ws, "alpha")
+        if t[1] == 3  # CLEARANCE["restricted"]
     )[0]
     for user in ("rev-a", "lead-a"):  # members, cleared for internal only
         h = c.get(f"/tasks/{restricted}/history", headers=auth(user))

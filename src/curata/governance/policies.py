@@ -202,10 +202,9 @@ class TaskPolicy:
     @staticmethod
     def view(user: User, scope: ItemScope) -> None:
         """See the item at all: a member of its project (admins: any) cleared for its record."""
-        if (
-            not ProjectPolicy.visible(user.role, scope.project.member)
-            or scope.clearance > clearance_level(user)
-        ):
+        if not ProjectPolicy.visible(
+            user.role, scope.project.member
+        ) or scope.clearance > clearance_level(user):
             raise missing(scope.kind, scope.id)
 
     @staticmethod
@@ -313,32 +312,27 @@ class Scopes:
 
     def task(self, task_id: int, user: User) -> ItemScope:
         """The scope of a task; 404 when there is no such task."""
-        query = (
-            select(P.c.id, P.c.name, self._member(user), T.c.id, T.c.clearance, null())
-            .select_from(T)
-            .join(P, P.c.id == T.c.project_id)
-            .where(T.c.id == task_id)
-        )
-        return self._item("task", task_id, user, query)
+        query = self._item_query(user, T, T.c.id, null())
+        return self._item("task", task_id, user, query.where(T.c.id == task_id))
 
     def annotation(self, annotation_id: int, user: User) -> ItemScope:
         """The scope of an annotation (its owner is its annotator); 404 when there is none."""
-        query = (
-            select(P.c.id, P.c.name, self._member(user), T.c.id, T.c.clearance, N.c.user_id)
-            .select_from(N)
-            .join(T, T.c.id == N.c.task_id)
-            .join(P, P.c.id == T.c.project_id)
-            .where(N.c.id == annotation_id)
-        )
-        return self._item("annotation", annotation_id, user, query)
+        query = self._item_query(user, N, N.c.task_id, N.c.user_id)
+        return self._item("annotation", annotation_id, user, query.where(N.c.id == annotation_id))
 
     def assignment(self, assignment_id: int, user: User) -> ItemScope:
         """The scope of an assignment (its owner holds the lease); 404 when there is none."""
-        query = (
-            select(P.c.id, P.c.name, self._member(user), T.c.id, T.c.clearance, A.c.user_id)
-            .select_from(A)
-            .join(T, T.c.id == A.c.task_id)
+        query = self._item_query(user, A, A.c.task_id, A.c.user_id)
+        return self._item("assignment", assignment_id, user, query.where(A.c.id == assignment_id))
+
+    def _item_query(self, user: User, table: Table, task_column: Any, owner: Any) -> Any:
+        """Project, membership, task, clearance and owner of rows of ``table`` (a task, or a
+        row that names its task in ``task_column``)."""
+        query = select(P.c.id, P.c.name, self._member(user), T.c.id, T.c.clearance, owner)
+        if table is T:
+            return query.select_from(T).join(P, P.c.id == T.c.project_id)
+        return (
+            query.select_from(table)
+            .join(T, T.c.id == task_column)
             .join(P, P.c.id == T.c.project_id)
-            .where(A.c.id == assignment_id)
         )
-        return self._item("assignment", assignment_id, user, query)
