@@ -387,12 +387,14 @@ def test_disagreement_and_gold_misses_route_to_review(reviewed) -> None:
         members=["a1", "a2"],
         review={"mode": "disagreement", "threshold": 0.9},
     )
+    ws.projects.add_members("dis", ["rev"])  # reviewers review the projects they belong to
     _annotate(ws, "dis", "a1", GOOD)
     assert ws.reviews.next_review("dis", "rev") is None  # not complete yet
     _annotate(ws, "dis", "a2", {**GOOD, "better": {"choice": "tie"}})
     item = ws.reviews.next_review("dis", "rev")
     assert item is not None and item.agreement == 0.5 and len(item.annotations) == 2
     ws.projects.create("gold", version="rev@1", schema=SCHEMA, members=["a1"])
+    ws.projects.add_members("gold", ["rev"])
     record_id = next(ws.datasets.iter_records("rev@1"))[0][0]
     ws.projects.add_gold("gold", record_id, GOOD)
     with ws.engine.begin() as conn:
@@ -407,12 +409,67 @@ def test_adjudication_is_for_leads(reviewed) -> None:
     ws.projects.create(
         "adj", version="rev@1", schema=SCHEMA, overlap=1, members=["a1"], review={"mode": "all"}
     )
+    ws.projects.add_members("adj", ["rev", "boss"])
     _annotate(ws, "adj", "a1", GOOD)
     task_id = ws.reviews.next_review("adj", "rev").task_id
     with pytest.raises(ForbiddenError, match="needs one of: lead, admin"):
         ws.reviews.adjudicate(task_id, "rev", GOOD)
     ws.reviews.adjudicate(task_id, "boss", GOOD, reason="policy 4.2")
     assert ws.reviews.history(task_id)[-1]["tier"] == "adjudicate"
+
+
+def test_reviewers_and_leads_act_only_on_their_own_projects(reviewed) -> None:
+    """The review service asks membership and clearance itself (#12), so a caller of the
+    Python API cannot do what the API and CLI refuse: a reviewer or lead of another project
+    finds nothing there, in the same words as for something missing."""
+    ws = reviewed
+    ws.projects.create(
+        "mine", version="rev@1", schema=SCHEMA, overlap=1, members=["a1"], review={"mode": "all"}
+    )
+    annotation = _annotate(ws, "mine", "a1", GOOD)
+    ws.workforce.add_user("other-rev", role="reviewer")
+    ws.workforce.add_user("other-lead", role="lead")
+    ws.projects.create("theirs", version="rev@1", schema=SCHEMA, members=["a2"])
+    ws.projects.add_members("theirs", ["other-rev", "other-lead"])
+    with pytest.raises(NotFoundError, match="unknown project 'mine'"):
+        ws.reviews.next_review("mine", "other-rev")
+    with pytest.raises(NotFoundError, match=f"no annotation {annotation}$"):
+        ws.reviews.decide(annotation, "other-rev", "reject", reason="not yours")
+    with ws.engine.connect() as conn:
+        task_id = conn.execute(
+            sa.text("SELECT task_id FROM annotations WHERE id = :a"), {"a": annotation}
+        ).scalar_one()
+    with pytest.raises(NotFoundError, match=f"no task {task_id}$"):
+        ws.reviews.adjudicate(task_id, "other-lead", GOOD)
+    assert ws.reviews.history(task_id) == []  # nothing landed in the item's history
+    ws.projects.add_members("mine", ["other-rev"])  # once a member, the same calls work
+    item = ws.reviews.next_review("mine", "other-rev")
+    assert item is not None and item.task_id == task_id
+    assert ws.reviews.decide(annotation, "other-rev", "accept")["status"] == "accepted"
+
+
+def test_a_gold_record_missed_on_its_live_item_goes_to_review(reviewed) -> None:
+    """With ``gold_miss`` review (the default), a wrong answer on the live item of a record
+    that is also hidden gold goes to review like a wrong answer on its gold item."""
+    ws = reviewed
+    ws.projects.create("lg", version="rev@1", schema=SCHEMA, overlap=2, members=["a1", "a2"])
+    ws.projects.add_members("lg", ["rev"])
+    first = next(ws.datasets.iter_records("rev@1"))[0][0]
+    ws.projects.add_gold("lg", first, GOOD)  # gold share 0: every item is served live
+    wrong = {**GOOD, "refuse": {"should_refuse": True, "category": "violence"}}
+    missed = _annotate(ws, "lg", "a1", wrong)
+    right = _annotate(ws, "lg", "a2", GOOD)
+    with ws.engine.connect() as conn:
+        rows = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT n.id, n.review FROM annotations n JOIN tasks t ON t.id = n.task_id "
+                    "WHERE t.kind = 'live' AND t.record_id = :r"
+                ),
+                {"r": first},
+            ).all()
+        )
+    assert rows == {missed: "pending", right: "not_needed"}
 
 
 def test_item_agreement_is_the_modal_share() -> None:

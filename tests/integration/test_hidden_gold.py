@@ -295,3 +295,48 @@ def test_gold_and_calibration_copies_keep_the_record_language(ws, tmp_path: Path
         texts.append(view.record["text"])
         ws.queue.submit(view.assignment_id, "anglo", {"note": "ok"})
     assert texts == ["Hello"]
+
+
+def test_gold_checks_do_not_shrink(ws, gold_project) -> None:
+    """Whoever meets a gold record is scored on it once, in whichever form they met it first:
+    as the gold item, or as the record's live item (the queue then never serves them the gold
+    copy). Before, an annotator who labelled a gold record live was never checked on it, so
+    gold checks thinned out as a project's live items were labelled. Records met only as
+    calibration are calibration's to score."""
+    from curata.quality.gates import measure
+    from curata.quality.report import load_annotations, quality_report
+
+    ids = gold_project
+    gold = {ids[f"doc {i}"] for i in range(3)}
+    wrong_on = ids["doc 0"]  # everyone answers doc 0 wrongly, wherever they meet it
+    texts = {v: k for k, v in ids.items()}
+
+    def answer(text: str) -> str:
+        right = _truth(text)
+        return ("odd" if right == "even" else "even") if ids[text] == wrong_on else right
+
+    _run(ws, answer)
+    with ws.engine.connect() as conn:
+        met = conn.execute(
+            sa.text(
+                "SELECT u.name, t.record_id, t.kind FROM assignments a "
+                "JOIN tasks t ON t.id = a.task_id JOIN users u ON u.id = a.user_id "
+                "WHERE a.copied_from IS NULL"
+            )
+        ).all()
+    scored: dict[str, set[str]] = {p: set() for p in PEOPLE}
+    for user, record, kind in met:
+        if record in gold and kind in ("gold", "live"):
+            scored[user].add(record)
+    live_first = [(u, r) for u, r, k in met if r in gold and k == "live"]
+    assert live_first, "no gold record was met live first: the case is not exercised"
+    groups = {g["group"]: g for g in quality_report(ws.projects.sessions, "hg")["groups"]}
+    for user in PEOPLE:
+        assert groups[user]["gold_answered"] == len(scored[user]), (user, sorted(
+            texts[r] for r in scored[user]))  # fmt: skip
+        g = groups[user]
+        right = round((g["gold_accuracy"] or 0) * g["gold_answered"])
+        assert right == len(scored[user] - {wrong_on})
+    gate = measure(load_annotations(ws.projects.sessions, "hg"), set())  # one number (#12)
+    assert gate["gold_answers"] == sum(len(s) for s in scored.values())
+    assert gate["gold_right"] == sum(len(s - {wrong_on}) for s in scored.values())

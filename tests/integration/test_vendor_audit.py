@@ -29,6 +29,7 @@ def delivered(ws, tmp_path: Path):
     ws.workforce.add_user("acme-qa", role="reviewer", vendor="acme")
     schema = {"questions": [{"type": "label", "name": "topic", "labels": ["ok", "bad"]}]}
     ws.projects.create("va", version="va@1", schema=schema, overlap=2, members=["v1", "v2"])
+    ws.projects.add_members("va", ["qa", "acme-qa"])  # the reviewers, on both sides
     for name in ("v1", "v2"):
         while (view := ws.queue.next_task("va", name)) is not None:
             n = int(view.record["text"].split()[1])

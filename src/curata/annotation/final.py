@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from curata.annotation.aggregation import (
@@ -75,6 +75,21 @@ class CountedAnnotation:
     copied: bool = False
     """A live answer copied from the annotator's answer to the record's gold or calibration
     copy (it counts for the live item; scores of people count the original once)."""
+    record_gold: dict[str, Any] | None = None
+    """On a live item whose record is also hidden gold: the gold answers."""
+
+    @property
+    def known(self) -> dict[str, Any] | None:
+        """The gold answers that score this annotator here, or None: a gold item's own, and
+        the record's where the annotator met a gold record as a live item (not a copy). The
+        queue never serves one annotator two copies of a record, so whoever labelled a gold
+        record live first is scored on that answer, once; gold checks do not shrink as the
+        live items of gold records are labelled."""
+        if self.kind == "gold":
+            return self.gold_answers or None
+        if self.kind == "live" and not self.copied:
+            return self.record_gold
+        return None
 
     @property
     def fixed(self) -> bool:
@@ -104,6 +119,7 @@ def counted_annotations(
             TaskRow.kind,
             TaskRow.gold_answers,
             AssignmentRow.copied_from,
+            TaskRow.record_id,
         )
         .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
         .join(AssignmentRow, AssignmentRow.id == AnnotationRow.assignment_id)
@@ -143,6 +159,7 @@ def counted_annotations(
         ).all()
     )
     out = []
+    record_gold = _record_gold(session, project_id=project_id, task_id=task_id)
     for row in latest.values():
         fix_of, status = row.id, row.status
         if row.copied_from is not None and row.copied_from in source_latest:
@@ -162,11 +179,34 @@ def counted_annotations(
                 kind=row.kind,
                 gold_answers=row.gold_answers,
                 copied=row.copied_from is not None,
+                record_gold=record_gold.get(row.record_id) if row.kind == "live" else None,
             )
         )
     if task_id is None:  # a project's annotations in time order; an item's in assignment order
         out.sort(key=lambda a: (a.submitted_at, a.annotation_id))
     return out
+
+
+def _record_gold(
+    session: Session, *, project_id: int | None, task_id: int | None
+) -> dict[str, dict[str, Any]]:
+    """The gold answers by record of a project's gold items (or of one item's record)."""
+    gold = TaskRow.kind == "gold"
+    if task_id is not None:
+        item = select(TaskRow.project_id, TaskRow.record_id).where(TaskRow.id == task_id)
+        found = session.execute(item).first()
+        if found is None:
+            return {}
+        scope = and_(TaskRow.project_id == found[0], TaskRow.record_id == found[1])
+    else:
+        scope = TaskRow.project_id == project_id
+    return {
+        record: answers
+        for record, answers in session.execute(
+            select(TaskRow.record_id, TaskRow.gold_answers).where(scope, gold)
+        )
+        if answers
+    }
 
 
 def adjudications(
@@ -304,9 +344,10 @@ def gold_accuracy(rows: list[CountedAnnotation]) -> dict[tuple[int, str], float]
 
     tally: dict[tuple[int, str], list[int]] = {}
     for a in rows:
-        if a.kind != "gold":
+        known = a.known
+        if known is None:
             continue
-        for name, right in gold_checks(a.submitted, a.gold_answers or {}):
+        for name, right in gold_checks(a.submitted, known):
             seen = tally.setdefault((a.user_id, name), [0, 0])
             seen[0] += right
             seen[1] += 1

@@ -478,10 +478,13 @@ class QueueService:
             )
             .returning(A.c.id)
         ).scalar_one()
-        review = initial_review(settings, "live", None, annotation["answers"], self._rng)
+        # the copy is reviewed through its source (a decision on the gold answer applies to
+        # it, see final.counted_annotations): queued on its own, one answer would be reviewed
+        # twice; disagreement on the live item still sends it to review with the others
         session.execute(
             insert(N).values(**annotation, assignment_id=assignment_id, task_id=live.id,
-                             user_id=user_id, revision=1, status="submitted", review=review)
+                             user_id=user_id, revision=1, status="submitted",
+                             review="not_needed")
         )  # fmt: skip
         submitted = session.execute(
             update(T)
@@ -516,7 +519,6 @@ class QueueService:
         current = latest is not None and latest.status not in ("rejected", "superseded")
         if current and latest is not None and latest.answers == annotation["answers"]:
             return
-        review = initial_review(settings, "live", None, annotation["answers"], self._rng)
         session.execute(
             insert(N).values(
                 **annotation,
@@ -525,7 +527,7 @@ class QueueService:
                 user_id=user_id,
                 revision=1 if latest is None else latest.revision + 1,
                 status="submitted",
-                review=review,
+                review="not_needed",  # reviewed through its source, as in _count_for_live
             )
         )
 
@@ -598,6 +600,34 @@ class QueueService:
             ).scalar_subquery()
             user_id = select(U.c.id).where(U.c.name == user_name).scalar_subquery()
             member = exists().where(M.c.project_id == P.c.id, M.c.user_id == user_id)
+            # whether a gold answer must be counted on the record's live item (see
+            # _count_for_live), read here so that the usual gold submit costs no statement more
+            twin, held = T.alias("twin"), A.alias("held")
+            holds = and_(held.c.task_id == twin.c.id, held.c.user_id == user_id)
+            copy_due = and_(
+                T.c.kind == "gold",
+                exists().where(
+                    twin.c.project_id == T.c.project_id,
+                    twin.c.record_id == T.c.record_id,
+                    twin.c.kind == "live",
+                    or_(
+                        and_(twin.c.assigned < P.c.overlap, ~exists().where(holds)),
+                        exists().where(holds, held.c.copied_from == A.c.id),
+                    ),
+                ),
+            )
+            # a live item whose record is also hidden gold scores the annotator like the gold
+            # item would have (final.CountedAnnotation.known), a miss included
+            record_gold = (
+                select(twin.c.gold_answers)
+                .where(
+                    T.c.kind == "live",
+                    twin.c.project_id == T.c.project_id,
+                    twin.c.record_id == T.c.record_id,
+                    twin.c.kind == "gold",
+                )
+                .scalar_subquery()
+            )
             query = (
                 select(
                     A.c.user_id,
@@ -617,6 +647,8 @@ class QueueService:
                     T.c.clearance,
                     P.c.name,
                     member,
+                    copy_due,
+                    record_gold,
                 )
                 .join(T, T.c.id == A.c.task_id)
                 .join(P, P.c.id == T.c.project_id)
@@ -629,7 +661,7 @@ class QueueService:
                 raise NotFoundError(f"no assignment {assignment_id}")
             (owner, status, expires_at, task_id, record_row, kind, gold, project_id,
              schema_version, overlap, settings, guideline_version, revision, uid,
-             clearance, project_name, is_member) = row  # fmt: skip
+             clearance, project_name, is_member, copy_due_now, gold_of_record) = row  # fmt: skip
             if authorize is not None:
                 project = ProjectScope(project_id, project_name, bool(is_member))
                 scope = ItemScope("assignment", assignment_id, project, task_id, clearance, owner)
@@ -672,7 +704,10 @@ class QueueService:
                     f"the lease of assignment {assignment_id} expired at "
                     f"{iso(expires_at)}; ask for the next task"
                 )
-            review = initial_review(settings or {}, kind, gold, checked, self._rng)
+            if gold_of_record is None:
+                review = initial_review(settings or {}, kind, gold, checked, self._rng)
+            else:  # a gold record met live is scored like its gold item: a miss goes to review
+                review = initial_review(settings or {}, "gold", gold_of_record, checked, self._rng)
             values = {
                 "assignment_id": assignment_id,
                 "task_id": task_id,
@@ -701,7 +736,7 @@ class QueueService:
             ).scalar_one()
             if submitted >= overlap:
                 flag_disagreement(session, settings or {}, task_id)
-            if kind == "gold":
+            if copy_due_now:
                 stamps = {k: values[k] for k in _STAMPS}
                 self._count_for_live(session, task_id, uid, stamps, overlap, settings or {})
             return Submission(

@@ -31,6 +31,7 @@ from curata.store.records import RecordStore
 from curata.store.tables import (
     AnnotationRow,
     AssignmentRow,
+    ProjectMemberRow,
     ProjectRow,
     ReviewRow,
     TaskRow,
@@ -153,6 +154,20 @@ class ReviewService:
             )
         return user
 
+    @staticmethod
+    def _reaches(session: Session, user: UserRow, project_id: int, clearance: int = 0) -> bool:
+        """Whether ``user`` may act on an item of the project: an admin, or a member, cleared
+        for the item's record. The API and CLI ask the access policy first; this is the same
+        rule for callers of the Python API, so a lead of one project cannot settle another's."""
+        if clearance > user.clearance:
+            return False
+        if user.role == "admin":
+            return True
+        return (
+            session.get(ProjectMemberRow, {"project_id": project_id, "user_id": user.id})
+            is not None
+        )
+
     def _item(
         self, session: Session, project: ProjectRow, task: TaskRow, viewer: UserRow
     ) -> ReviewItem:
@@ -201,7 +216,7 @@ class ReviewService:
         with self._sessions() as session:
             user = self._user(session, reviewer, REVIEWERS)
             project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
-            if project is None:
+            if project is None or not self._reaches(session, user, project.id):
                 raise NotFoundError(f"unknown project {project_name!r}")
             query = (
                 select(TaskRow)
@@ -242,7 +257,16 @@ class ReviewService:
         with write_transaction(self._sessions) as session:
             user = self._user(session, reviewer, REVIEWERS)
             annotation = session.get(AnnotationRow, annotation_id, with_for_update=True)
-            if annotation is None:
+            task = (
+                None
+                if annotation is None
+                else session.get(TaskRow, annotation.task_id, with_for_update=True)
+            )
+            if (
+                annotation is None
+                or task is None
+                or not self._reaches(session, user, task.project_id, task.clearance)
+            ):
                 raise NotFoundError(f"no annotation {annotation_id}")
             if annotation.user_id == user.id:
                 raise ForbiddenError("no one reviews their own annotation")
@@ -254,8 +278,6 @@ class ReviewService:
                 raise ForbiddenError(
                     f"annotation {annotation.id} is in a vendor audit: internal reviewers only"
                 )
-            task = session.get(TaskRow, annotation.task_id, with_for_update=True)
-            assert task is not None
             project = session.get(ProjectRow, task.project_id)
             assert project is not None
             checked = None
@@ -314,7 +336,7 @@ class ReviewService:
         with write_transaction(self._sessions) as session:
             user = self._user(session, adjudicator, ADJUDICATORS)
             task = session.get(TaskRow, task_id)
-            if task is None:
+            if task is None or not self._reaches(session, user, task.project_id, task.clearance):
                 raise NotFoundError(f"no task {task_id}")
             project = session.get(ProjectRow, task.project_id)
             assert project is not None

@@ -177,10 +177,10 @@ def _streams(
         if row.copied:  # the same answer as on the record's gold copy: one outcome, there
             continue
         user_id, task_id, answers = row.user_id, row.task_id, row.submitted
-        gold, guideline, submitted = row.gold_answers, row.guideline_version, row.submitted_at
+        gold, guideline, submitted = row.known, row.guideline_version, row.submitted_at
         user = data.users[user_id]
         for name in sorted(data.categorical & set(answers)):
-            if row.kind == "gold":
+            if gold is not None or row.kind == "gold":  # a gold item, or a gold record met live
                 if not gold or name not in gold:
                     continue
                 want = data.key(name, gold[name])

@@ -116,11 +116,12 @@ def measure(data: ProjectAnnotations, questions: set[str]) -> dict[str, Any]:
     right = total = 0
     counts: dict[int, int] = {}
     for row in data.rows:
-        if row.kind == "gold" and row.gold_answers:
-            for _, correct in gold_checks(row.submitted, row.gold_answers):
+        known = row.known  # a gold item, or a gold record met live
+        if known is not None:
+            for _, correct in gold_checks(row.submitted, known):
                 total += 1
                 right += correct
-        elif row.kind == "live":
+        if row.kind == "live":
             counts[row.task_id] = counts.get(row.task_id, 0) + 1
     return {
         "alpha": alpha,

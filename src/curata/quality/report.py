@@ -280,11 +280,11 @@ def quality_report(
     for row in rows:
         if row.copied:  # the annotator's gold or calibration answer: scored once, there
             continue
-        answers, gold = row.submitted, row.gold_answers
+        answers, gold = row.submitted, row.known  # a gold item, or a gold record met live
         for group in groups_of(row.user_id, row.guideline_version):
             g = table.setdefault(group, GroupQuality(group))
             g.annotations += 1
-            if row.kind == "gold" and gold:
+            if gold:
                 for name, right in gold_checks(answers, gold):
                     g.gold_answered += 1
                     g.gold_correct += right
