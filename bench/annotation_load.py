@@ -94,6 +94,17 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, log: Path
     sys.exit(f"server not up after {timeout:.0f} s; see {log}")
 
 
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """End what is left of a process started in its own session (the server py-spy ran:
+    its workers would otherwise outlive the run and hold PostgreSQL connections)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        time.sleep(2)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -102,6 +113,30 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def cpu_now(root_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the server's process tree, by every
+    PostgreSQL process and by this driver: what one cycle costs, which throughput on a shared
+    2-core machine (all three compete for the same cores) shows only through noise."""
+    import psutil
+
+    out = {"server": 0.0, "postgres": 0.0, "driver": time.process_time()}
+    try:
+        root = psutil.Process(root_pid)
+        for p in [root, *root.children(recursive=True)]:
+            t = p.cpu_times()
+            out["server"] += t.user + t.system
+    except psutil.Error:
+        pass
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] in ("postgres", "postmaster"):
+            try:
+                t = p.cpu_times()
+                out["postgres"] += t.user + t.system
+            except psutil.Error:
+                pass
+    return out
 
 
 @dataclass
@@ -325,22 +360,30 @@ def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
         ]  # fmt: skip
         if args.profile:  # sample the server with py-spy (collapsed stacks, subprocesses too)
             cmd = [str(benchlib.REPO_ROOT / ".venv/bin/py-spy"), "record", "--subprocesses",
-                   "--rate", "100", "--nonblocking", "--idle", "--format", "raw",
+                   "--rate", "100", "--nonblocking", "--format", "raw",
                    "-o", str(args.profile), "--", *cmd]  # fmt: skip
         with log.open("wb") as f:
-            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+            # a session of its own: stop() ends the whole group, py-spy's child server included
+            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         start_s = wait_http(f"http://127.0.0.1:{port}/health", proc, 120, log)
         print(f"curata: setup {setup_s:.1f} s, server up in {start_s:.1f} s "
               f"({args.workers} workers, port {port}); driving {args.annotators} annotators ...",
               flush=True)  # fmt: skip
+        cpu_before = cpu_now(proc.pid)
         stats, elapsed = asyncio.run(
             drive(
                 f"http://127.0.0.1:{port}", tokens, CurataClient("load"), args.seconds, args.think
             )
         )
-        if args.profile:  # py-spy writes its file on SIGINT
+        cpu_after = cpu_now(proc.pid)
+        cycles_done = max(1, len(stats.cycle_s))
+        cpu_ms = {k: 1000 * (cpu_after[k] - cpu_before[k]) / cycles_done for k in cpu_after}
+        print("curata: CPU per cycle " + ", ".join(f"{k} {v:.1f} ms" for k, v in cpu_ms.items()),
+              flush=True)  # fmt: skip
+        if args.profile:  # py-spy writes its file on SIGINT; then the server it ran goes too
             proc.send_signal(signal.SIGINT)
             proc.wait(60)
+            stop_group(proc)
         stop(proc)
         with psycopg.connect(PG, autocommit=True) as conn:
             conn.execute(f"SET search_path TO {schema}")
@@ -378,6 +421,7 @@ def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
         count["duplicate_assignments"] = dup_assign[0] if dup_assign else None
         out = summarise(stats, elapsed, count)
         out.update(setup_s=setup_s, server=f"curata serve --workers {args.workers}")
+        out["cpu_ms_per_cycle"] = cpu_ms
         by_kind: dict[str, list[float]] = {}
         for item, seconds in stats.served:
             by_kind.setdefault(kinds.get(item, "?"), []).append(seconds)

@@ -448,30 +448,6 @@ def test_reviewers_and_leads_act_only_on_their_own_projects(reviewed) -> None:
     assert ws.reviews.decide(annotation, "other-rev", "accept")["status"] == "accepted"
 
 
-def test_a_gold_record_missed_on_its_live_item_goes_to_review(reviewed) -> None:
-    """With ``gold_miss`` review (the default), a wrong answer on the live item of a record
-    that is also hidden gold goes to review like a wrong answer on its gold item."""
-    ws = reviewed
-    ws.projects.create("lg", version="rev@1", schema=SCHEMA, overlap=2, members=["a1", "a2"])
-    ws.projects.add_members("lg", ["rev"])
-    first = next(ws.datasets.iter_records("rev@1"))[0][0]
-    ws.projects.add_gold("lg", first, GOOD)  # gold share 0: every item is served live
-    wrong = {**GOOD, "refuse": {"should_refuse": True, "category": "violence"}}
-    missed = _annotate(ws, "lg", "a1", wrong)
-    right = _annotate(ws, "lg", "a2", GOOD)
-    with ws.engine.connect() as conn:
-        rows = dict(
-            conn.execute(
-                sa.text(
-                    "SELECT n.id, n.review FROM annotations n JOIN tasks t ON t.id = n.task_id "
-                    "WHERE t.kind = 'live' AND t.record_id = :r"
-                ),
-                {"r": first},
-            ).all()
-        )
-    assert rows == {missed: "pending", right: "not_needed"}
-
-
 def test_item_agreement_is_the_modal_share() -> None:
     from curata.annotation.review import item_agreement
 
