@@ -9,9 +9,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from curata.cli.output import JsonOption, emit, workspace
+from curata.cli.output import JsonOption, emit, workspace, write_html
 from curata.cli.output import table as table_of
-from curata.core.errors import InputError
 
 ROWS = 15
 
@@ -67,7 +66,7 @@ def coverage(
     if html is not None:
         from curata.curation.coverage_html import render_coverage
 
-        _write_html(html, render_coverage(data))
+        write_html(html, render_coverage(data))
 
     def render(c: Console) -> None:
         c.print(
@@ -118,10 +117,3 @@ def _table(head: str, slices: list[dict[str, Any]], name: Any) -> Any:
     if len(slices) > ROWS:
         t.add_row(f"... {len(slices) - ROWS} more", "", "", "", "")
     return t
-
-
-def _write_html(path: Path, page: str) -> None:
-    try:
-        path.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write the report: {exc.strerror}", path=str(path)) from None

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -19,6 +20,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+
+from curata.core.errors import InputError
 
 if TYPE_CHECKING:
     from curata.workspace import Workspace
@@ -59,6 +62,15 @@ def table(*columns: str) -> Table:
     for column in columns:
         t.add_column(column, overflow="fold")
     return t
+
+
+def write_html(path: Path, page: str) -> None:
+    """Write an HTML report to ``path``; a path that cannot be written is the user's error (exit
+    1, naming the path), not a traceback."""
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the report: {exc.strerror}", path=str(path)) from None
 
 
 def print_json(data: Any) -> None:

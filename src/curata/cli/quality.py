@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from curata.cli.output import JsonOption, emit
+from curata.cli.output import JsonOption, emit, write_html
 from curata.cli.output import table as table_of
 from curata.cli.quality_noise import noise
 from curata.core.errors import InputError, ValidationError
@@ -123,7 +123,7 @@ def report(
     if html is not None:
         from curata.quality.html import render_report
 
-        _write_html(html, render_report(data))
+        write_html(html, render_report(data))
 
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{value:.0%}"
@@ -267,7 +267,7 @@ def drift(
     if html is not None:
         from curata.quality.html import render_drift
 
-        _write_html(html, render_drift(data))
+        write_html(html, render_drift(data))
 
     def render(c: Console) -> None:
         streams = len(data["series"])
@@ -282,13 +282,6 @@ def drift(
     emit(as_json, data, render)
     if fail_on_alert and data["alerts"]:
         raise typer.Exit(3)
-
-
-def _write_html(path: Path, page: str) -> None:
-    try:
-        path.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write the report: {exc.strerror}", path=str(path)) from None
 
 
 @app.command("audit")
