@@ -14,12 +14,16 @@ the driver; what does not goes to the workers:
   those records).
 - The driver reads the input, then *replays* each batch in batch order as the in-process run
   runs it: a step's decisions come from the trace, a needs-all step's ``apply`` runs here, on
-  the one prepared copy (its ``prepare`` saw the stream in order, and ``apply`` is called on
-  every batch in that order, as the step interface promises: ``exact_dedup`` counts stream
-  positions), and every decision goes through the in-process run's own bookkeeping
-  (``local._decide``: events, counts, and the rule that a change into an id already in the
-  data is a drop, which depends on everything before it in the stream). ``prepare`` gets the
-  summaries in batch order; surviving records are emitted in batch order.
+  the one prepared copy (prepared steps are never sent to workers; its ``prepare`` got the
+  summaries in batch order, so ties such as "the first in the stream" fall as in-process), and
+  every decision goes through the in-process run's own bookkeeping (``local._decide``: events,
+  counts, and the rule that a change into an id already in the data is a drop, which depends
+  on everything before it in the stream: that rule and the order of events and output, not
+  the steps, are why the replay keeps batch order). ``apply`` itself is a pure function of
+  its batch and of what ``prepare`` computed, deciding by record id, never by a count of
+  positions across calls (see :mod:`curata.curation.steps.base`: the local executor
+  recomputes earlier steps on each pass, so a step sees the same batch more than once).
+  Surviving records are emitted in batch order.
 
 Why the replay equals the in-process run: a step that is not ``needs_all`` decides each record
 on its own (its decision does not depend on the other records of the batch; true of every
