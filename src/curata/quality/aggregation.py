@@ -55,6 +55,28 @@ def vote_counts(items: Matrix, labels: Matrix, n_items: int, n_classes: int,
     return flat.reshape(n_items, n_classes)
 
 
+TIE = -1
+"""The class index :func:`majority_labels` gives an item without a majority."""
+
+
+def majority_labels(counts: Matrix) -> Matrix:
+    """Each item's majority class from an ``items x classes`` vote-count matrix.
+
+    The one tie rule of Curata's majority votes: an item whose top count is shared by two or
+    more classes (or that has no votes) has no majority, :data:`TIE` (-1), never the first class
+    in some order. Callers decide what a tie means to them and say so: a release gives the
+    question no value and marks it ``tied``
+    (:func:`curata.annotation.aggregation.majority`); label-noise detection, which must train
+    on a label for every item, names its own choice where it calls this."""
+    counts = np.asarray(counts)
+    if counts.shape[0] == 0 or counts.shape[1] == 0:
+        return np.full(counts.shape[0], TIE, dtype=np.int64)
+    top = counts.max(axis=1, keepdims=True)
+    leaders = (counts == top).sum(axis=1)
+    winner = counts.argmax(axis=1)
+    return np.where((leaders == 1) & (top[:, 0] > 0), winner, TIE).astype(np.int64)
+
+
 def majority_posteriors(items: Matrix, labels: Matrix, n_items: int, n_classes: int) -> Posteriors:
     """Vote shares per item (uniform for an item without votes)."""
     counts = vote_counts(items, labels, n_items, n_classes)

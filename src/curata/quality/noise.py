@@ -42,9 +42,10 @@ from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 from curata.core.records import Record
 from curata.governance import audit
+from curata.quality.aggregation import TIE, majority_labels
 from curata.quality.predictions import read_predictions
 from curata.store.db import write_transaction
-from curata.store.tables import AnnotationRow, TaskRow, UserRow
+from curata.store.tables import TaskRow, UserRow
 
 if TYPE_CHECKING:
     from curata.workspace import Workspace
@@ -379,7 +380,11 @@ def _check_question(
     else:
         say(f"training the text model for '{q.name}' on {len(items):,} items")
         records = ws.store.take_records([i.row for i in items])
-        majority = _majority(matrix, n_classes)
+        counts = np.stack([(matrix == k).sum(axis=1) for k in range(n_classes)], axis=1)
+        majority = majority_labels(counts)
+        # the text model needs a label for every item it predicts out of fold: a tied item
+        # (TIE) trains on the lowest-index class among its leaders, which only nudges the model
+        majority = np.where(majority == TIE, counts.argmax(axis=1), majority)
         trained, note = text_pred_probs([record_text(r) for r in records], majority, n_classes)
         if trained is not None:
             probs, summary["model"] = trained, "text"
@@ -442,12 +447,6 @@ def _check_question(
     return summary, found
 
 
-def _majority(matrix: np.ndarray, n_classes: int) -> np.ndarray:
-    """Each item's most voted class (ties: the lowest class index) for training the model."""
-    counts = np.stack([(matrix == k).sum(axis=1) for k in range(n_classes)], axis=1)
-    return np.asarray(counts.argmax(axis=1), dtype=int)
-
-
 def _send_to_review(
     ws: Workspace,
     project: str,
@@ -456,32 +455,10 @@ def _send_to_review(
     threshold: float,
 ) -> dict[str, Any]:
     """Mark the suspects' current annotations for review (one transaction, one audit event)."""
-    task_ids = sorted({s["task_id"] for s in suspects})
-    counts = {"items": len(task_ids), "flagged": 0, "already_pending": 0, "already_reviewed": 0}
-    flagged_tasks: set[int] = set()
     with write_transaction(ws.projects.sessions) as session:
-        for start in range(0, len(task_ids), 500):
-            chunk = task_ids[start : start + 500]
-            rows = session.scalars(
-                select(AnnotationRow)
-                .where(AnnotationRow.task_id.in_(chunk))
-                .order_by(AnnotationRow.assignment_id, AnnotationRow.revision.desc())
-                .with_for_update()
-            ).all()
-            latest: dict[int, AnnotationRow] = {}
-            for row in rows:
-                latest.setdefault(row.assignment_id, row)
-            for row in latest.values():
-                if row.status in ("rejected", "superseded"):
-                    continue
-                if row.review == "pending":
-                    counts["already_pending"] += 1
-                elif row.review == "done":
-                    counts["already_reviewed"] += 1
-                else:
-                    row.review = "pending"
-                    counts["flagged"] += 1
-                    flagged_tasks.add(row.task_id)
+        sent = ws.reviews.send_to_review(session, (s["task_id"] for s in suspects))
+        counts = sent.counts()
+        flagged_tasks = sent.tasks
         if counts["flagged"]:
             record_ids = sorted({s["record_id"] for s in suspects if s["task_id"] in flagged_tasks})
             audit.append(
