@@ -39,6 +39,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from curata.core.plugins import Plugin
 from curata.core.records import Record
 
 Item = tuple[str, Record]
@@ -121,9 +122,14 @@ class Decision:
 KEEP = Decision()
 
 
-class Step:
-    """Base class of curation steps (see the module docstring)."""
+class Step(Plugin):
+    """Base class of curation steps (see the module docstring). A subclass's metadata is
+    checked when it is defined (:class:`~curata.core.plugins.Plugin`): a step without a valid
+    ``name``, a ``summary`` or a pydantic ``Params`` fails at import, naming itself."""
 
+    abstract = True
+    kind = "step"
+    has_params = True
     name: ClassVar[str]
     summary: ClassVar[str]
     Params: ClassVar[type[StepParams]] = StepParams

@@ -1,0 +1,112 @@
+"""Plugins: classes with declared metadata, found through an entry-point group.
+
+Every pluggable kind (curation steps, label aggregators, agreement coefficients, and the coming
+converters, targets, scorers and generators) follows one pattern: a base class derived from
+:class:`Plugin` that sets ``kind`` (how errors name it) and what a plugin of that kind declares,
+and a :class:`Registry` over the entry-point group under which built-in and third-party plugins
+register (``name = "module:Class"``).
+
+Metadata is checked twice, so a broken plugin is named instead of silently missing: when the
+class is *defined* (:meth:`Plugin.__init_subclass__`: a third-party package fails at import,
+with the plugin's name) and when the registry loads it (the class is of the kind and declares
+the entry point's name). This module must not import any capability package: the kinds depend
+on it, not the other way round.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+from pydantic import BaseModel
+
+from curata.core.errors import ValidationError
+
+NAME = re.compile(r"[a-z][a-z0-9_-]*")
+"""What a plugin's name looks like: it is typed in pipeline files and on command lines."""
+
+
+class Plugin:
+    """Base of every plugin kind. A kind's base sets ``kind`` and, when its plugins take
+    parameters, ``has_params`` (each plugin then declares a pydantic ``Params`` model); a
+    concrete plugin declares ``name`` and ``summary``. A class with ``abstract = True`` in its
+    own body (a kind's base, a shared helper base) is not checked."""
+
+    abstract: ClassVar[bool] = True
+    kind: ClassVar[str] = "plugin"
+    has_params: ClassVar[bool] = False
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Params: ClassVar[type[BaseModel]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("abstract", False):
+            return
+        problem = metadata_problem(cls)
+        if problem:
+            shown = cls.__dict__.get("name", cls.__qualname__)
+            raise ValidationError(
+                f"{cls.kind} {shown!r} ({cls.__module__}:{cls.__qualname__}): {problem}"
+            )
+
+
+def metadata_problem(cls: type[Plugin]) -> str | None:
+    """What is wrong with a plugin class's declared metadata, or None."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        return f"name {name!r} must match {NAME.pattern}"
+    summary = getattr(cls, "summary", None)
+    if not isinstance(summary, str) or not summary.strip():
+        return "declares no summary"
+    if cls.has_params:
+        params = getattr(cls, "Params", None)
+        if not (isinstance(params, type) and issubclass(params, BaseModel)):
+            return "Params must be a pydantic model"
+    return None
+
+
+P = TypeVar("P", bound=type)
+
+
+class Registry(Generic[P]):
+    """The plugin classes registered under an entry-point group, loaded once, by name.
+
+    ``base`` is the kind's base class; ``kind`` how messages name a plugin (``"step"``). A
+    plugin that cannot be imported, is not a subclass of ``base`` or declares another name than
+    its entry point is a :class:`ValidationError` that names it: a pipeline or a release must
+    never silently lose a plugin."""
+
+    def __init__(self, group: str, base: P, kind: str) -> None:
+        self.group = group
+        self.base = base
+        self.kind = kind
+        self.load: Callable[[], dict[str, P]] = cache(self._load)
+
+    def _load(self) -> dict[str, P]:
+        out: dict[str, P] = {}
+        for ep in entry_points(group=self.group):
+            named = f"{self.kind} {ep.name!r} ({ep.value})"
+            try:
+                cls = ep.load()
+            except Exception as exc:  # a plugin that cannot import is named, not skipped
+                raise ValidationError(f"{named} failed to load: {exc}") from exc
+            if not (isinstance(cls, type) and issubclass(cls, self.base)):
+                raise ValidationError(f"{named} is not a curata {self.base.__name__} class")
+            if getattr(cls, "name", None) != ep.name:
+                raise ValidationError(f"{named} declares the name {getattr(cls, 'name', None)!r}")
+            out[ep.name] = cast(P, cls)
+        return dict(sorted(out.items()))
+
+    def get(self, name: str) -> P:
+        """The plugin called ``name``; an unknown name is an error listing the known ones."""
+        known = self.load()
+        if name not in known:
+            raise ValidationError(f"unknown {self.kind} {name!r} (known: {', '.join(known)})")
+        return known[name]
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.load())
