@@ -24,10 +24,21 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter
-from typing import Any
+from typing import Any, ClassVar
+
+import numpy as np
 
 from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
+from curata.core.plugins import Plugin, Registry
+from curata.quality.aggregation import (
+    TIE,
+    DirichletPrior,
+    Posteriors,
+    dawid_skene,
+    gold_weighted,
+    majority_labels,
+)
 
 Aggregate = dict[str, dict[str, Any]]
 
@@ -40,13 +51,12 @@ def vote_key(kind: str | None, value: Any) -> Any:
     return value
 
 
-def majority(
-    answer_sets: list[dict[str, Any]], types: dict[str, str] | None = None
-) -> Aggregate:
+def majority(answer_sets: list[dict[str, Any]], types: dict[str, str] | None = None) -> Aggregate:
     """Per question, the most common answer and its share of the votes.
 
-    Tie policy (explicit): when two or more answers share the top count, the value is ``None``
-    and ``tied`` is true, so a tie is never silently resolved by order of arrival.
+    Tie policy (explicit, the one rule of :func:`curata.quality.aggregation.majority_labels`):
+    when two or more answers share the top count, the value is ``None`` and ``tied`` is true,
+    so a tie is never silently resolved by order of arrival or of classes.
 
     ``types`` (question name -> type) picks what is voted on: a preference's choice, released
     as :func:`preference_value`; a ranking is not voted on as a whole but ordered by its
@@ -65,9 +75,9 @@ def majority(
         total = sum(votes.values())
         ranked = votes.most_common()
         top_count = ranked[0][1]
-        leaders = [value for value, count in ranked if count == top_count]
-        tied = len(leaders) > 1
-        value = None if tied else json.loads(leaders[0])
+        [label] = majority_labels(np.array([[count for _, count in ranked]])).tolist()
+        tied = label == TIE
+        value = None if tied else json.loads(ranked[label][0])
         if kind == "preference" and value is not None:
             value = preference_value(value, given)
         out[name] = {
@@ -137,7 +147,101 @@ def soft_key(value: str) -> str:
     return decoded if isinstance(decoded, str) else value
 
 
-METHODS = ("majority", "dawid-skene", "gold-weighted")
+class Aggregator(Plugin):
+    """A way of combining annotators' answers into one label per question, registered under
+    the entry-point group ``curata.aggregators``; :func:`aggregate_items` dispatches by name.
+
+    Every method starts from :func:`majority` (which also handles free text, spans, multi-label
+    answers, preferences and rankings); a ``statistical`` one then models each categorical
+    question over the whole project with :meth:`fit`. Declared metadata says what a method
+    needs: ``needs_gold_accuracy`` (each annotator's smoothed accuracy on gold items),
+    ``uses_anchors`` (learns from answered gold items outside the released ones)."""
+
+    abstract = True
+    kind = "aggregator"
+    statistical: ClassVar[bool] = True
+    needs_gold_accuracy: ClassVar[bool] = False
+    uses_anchors: ClassVar[bool] = False
+    reference: ClassVar[str] = ""
+    order: ClassVar[int] = 100
+    """Where the method is listed (choices, messages): the built-ins first, in this order."""
+
+    def fit(
+        self,
+        rows: np.ndarray,
+        accuracy: np.ndarray,
+        clamp: np.ndarray,
+        *,
+        n_items: int,
+        n_workers: int,
+        n_classes: int,
+    ) -> Posteriors:
+        """Posteriors (and confusion matrices, if the method has them) of one question from
+        ``rows`` (item, annotator, class index); ``accuracy`` per annotator index, ``clamp``
+        an item's known class or -1."""
+        raise NotImplementedError
+
+
+class Majority(Aggregator):
+    """Majority vote per item (:func:`majority`): the explicit tie rule, no model."""
+
+    name = "majority"
+    summary = "Most common answer per item; a tie gives no value and is marked tied."
+    statistical = False
+    order = 0
+
+
+class DawidSkene(Aggregator):
+    """Dawid-Skene EM with gold items clamped and default Dirichlet pseudo-counts."""
+
+    name = "dawid-skene"
+    summary = "Dawid-Skene EM over the project: each annotator's confusion matrix, gold clamped."
+    uses_anchors = True
+    reference = (
+        "Dawid & Skene (1979), Maximum likelihood estimation of observer error-rates using the "
+        "EM algorithm, Applied Statistics 28(1)"
+    )
+    order = 1
+
+    def fit(
+        self, rows: np.ndarray, accuracy: np.ndarray, clamp: np.ndarray, *,
+        n_items: int, n_workers: int, n_classes: int,
+    ) -> Posteriors:  # fmt: skip
+        return dawid_skene(
+            rows[:, 0], rows[:, 1], rows[:, 2],
+            n_items=n_items, n_workers=n_workers, n_classes=n_classes,
+            prior=DirichletPrior.default(n_classes), known=clamp,
+        )  # fmt: skip
+
+
+class GoldWeighted(Aggregator):
+    """Votes weighted by each annotator's smoothed accuracy on the project's gold items."""
+
+    name = "gold-weighted"
+    summary = "Votes weighted by each annotator's smoothed accuracy on gold items."
+    needs_gold_accuracy = True
+    order = 2
+
+    def fit(
+        self, rows: np.ndarray, accuracy: np.ndarray, clamp: np.ndarray, *,
+        n_items: int, n_workers: int, n_classes: int,
+    ) -> Posteriors:  # fmt: skip
+        return gold_weighted(
+            rows[:, 0], rows[:, 1], rows[:, 2], accuracy, n_items=n_items, n_classes=n_classes
+        )
+
+
+AGGREGATORS: Registry[type[Aggregator]] = Registry("curata.aggregators", Aggregator, "aggregator")
+
+
+def aggregators() -> dict[str, type[Aggregator]]:
+    """Every registered aggregator by name, in listing order (built-ins first)."""
+    return dict(sorted(AGGREGATORS.load().items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+METHODS = tuple(aggregators())
+"""The registered aggregation methods' names (``majority``, ``dawid-skene``,
+``gold-weighted``, then any plugin's)."""
 OUTSIDE_VOTES = ("review", "forbid", "allow")
 """What a release does with a Dawid-Skene label that no annotator of the item chose: hold it
 back and send the item to review (default), replace it by the most probable answer that was
@@ -193,12 +297,13 @@ def aggregate_items(
         raise ValidationError(f"outside_votes: {outside_votes!r} is not one of {OUTSIDE_VOTES}")
     known = known or [None] * len(items)
     types = types or {}
+    aggregator = AGGREGATORS.get(method)()
     out = [majority([answers for _, answers in item], types) if item else {} for item in items]
-    if method != "majority":
+    if aggregator.statistical:
         names_in = {n for item in items for _, answers in item for n in answers} & categorical
         for name in sorted(n for n in names_in if types.get(n) != "ranking"):
             _model_question(
-                method, name, items, out, gold_accuracy or {},
+                aggregator, name, items, out, gold_accuracy or {},
                 known=known, anchors=anchors or [], names=names or {}, policy=outside_votes,
                 kind=types.get(name),
             )  # fmt: skip
@@ -210,9 +315,7 @@ def aggregate_items(
                 "votes": combined.get(name, {}).get("votes", 0),
                 "tied": False,
                 "gold": True,
-                "distribution": {
-                    soft_key(canonical_json(vote_key(types.get(name), value))): 1.0
-                },
+                "distribution": {soft_key(canonical_json(vote_key(types.get(name), value))): 1.0},
             }
     return out
 
@@ -276,7 +379,7 @@ def _below_chance_reason(
 
 
 def _model_question(
-    method: str,
+    model: Aggregator,
     name: str,
     items: list[ItemAnswers],
     out: list[Aggregate],
@@ -288,14 +391,10 @@ def _model_question(
     policy: str,
     kind: str | None = None,
 ) -> None:
-    import numpy as np
-
-    from curata.quality.aggregation import DirichletPrior, dawid_skene, gold_weighted
-
     classes: dict[str, int] = {}
     workers: dict[int, int] = {}
     rows: list[tuple[int, int, int]] = []
-    fitted = items if method != "dawid-skene" else items + [item for item, _ in anchors]
+    fitted = items + [item for item, _ in anchors] if model.uses_anchors else items
     for i, item in enumerate(fitted):
         for user, answers in item:
             if name in answers:
@@ -318,16 +417,10 @@ def _model_question(
         return  # nothing to model: majority (or the known answer) already says it
     arr = np.asarray(rows, dtype=np.int64)
     accuracy = np.array([gold_accuracy.get((user, name), 0.5) for user in workers], dtype=float)
-    if method == "dawid-skene":
-        result = dawid_skene(
-            arr[:, 0], arr[:, 1], arr[:, 2],
-            n_items=len(fitted), n_workers=len(workers), n_classes=len(classes),
-            prior=DirichletPrior.default(len(classes)), known=np.asarray(clamp, dtype=np.int64),
-        )  # fmt: skip
-    else:
-        result = gold_weighted(
-            arr[:, 0], arr[:, 1], arr[:, 2], accuracy, n_items=len(items), n_classes=len(classes)
-        )
+    result = model.fit(
+        arr, accuracy, np.asarray(clamp, dtype=np.int64),
+        n_items=len(fitted), n_workers=len(workers), n_classes=len(classes),
+    )  # fmt: skip
     values = [json.loads(v) for v in classes]
     keys = list(classes)
     who = {j: names.get(user, str(user)) for user, j in workers.items()}

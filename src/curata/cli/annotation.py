@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from curata.annotation.aggregation import METHODS
 from curata.annotation.transfer import read_export
 from curata.cli.output import JsonOption, emit, workspace
 from curata.cli.output import table as table_of
@@ -451,10 +452,10 @@ def serve(
 annotate = typer.Typer(help="Turn a project's annotations into dataset versions.")
 
 
-class AggregateChoice(StrEnum):
-    majority = "majority"
-    dawid_skene = "dawid-skene"
-    gold_weighted = "gold-weighted"
+AggregateChoice = StrEnum(  # type: ignore[misc]
+    "AggregateChoice", {name.replace("-", "_"): name for name in METHODS}
+)
+"""The registered aggregators (``curata.aggregators``), as Typer choices."""
 
 
 @annotate.command("release")
@@ -462,7 +463,7 @@ def annotate_release(
     ctx: typer.Context,
     project: str = typer.Argument(..., help="Project name.", metavar="PROJECT"),
     aggregate: AggregateChoice = typer.Option(
-        AggregateChoice.majority, "--aggregate", help="How annotators' answers are combined."
+        AggregateChoice("majority"), "--aggregate", help="How annotators' answers are combined."
     ),
     dataset: str | None = typer.Option(
         None, "--dataset", help="Dataset to write (default PROJECT-labels)."

@@ -483,11 +483,18 @@ def agreement_report(
 ) -> list[Coefficient]:
     """Every coefficient that applies to the data at this level, each with an interval.
 
+    The coefficients are the registered ones (:mod:`curata.quality.coefficients`, entry-point
+    group ``curata.coefficients``) whose ``levels`` include ``level``, in their ``order``.
     Nominal: percent agreement, Fleiss' kappa, Gwet's AC1, Brennan-Prediger, Krippendorff's alpha
     (and Cohen's kappa and Scott's pi for exactly two raters). Ordinal/interval add the weighted
     (quadratic) forms: AC2, weighted kappa, weighted percent agreement. Ratio: alpha only.
     """
-    out = [alpha_with_interval(rel.data, level, samples=samples, confidence=confidence, seed=seed)]
+    from curata.quality.coefficients import Ratings, categories_ratings, coefficients
+
+    boot: dict[str, Any] = {"samples": samples, "confidence": confidence, "seed": seed}
+    registered = [c() for c in coefficients() if level in c.levels]
+    whole = Ratings(rel.data, level)
+    out = [c.measure(whole, **boot) for c in registered if c.scope == "reliability"]
     if level == "ratio" or (level == "interval" and len(rel.categories) > 50):
         return out  # category statistics need a small set of categories
     q = len(rel.categories)
@@ -502,49 +509,16 @@ def agreement_report(
     if units == 0:
         return out
     kinds = ["unweighted"] + ([] if level == "nominal" else ["quadratic"])
-    named: list[tuple[str, Callable[[Matrix, Matrix], float]]] = [
-        ("percent_agreement", percent_agreement),
-        ("fleiss_kappa", fleiss_kappa),
-        ("gwet_ac1", gwet_ac),
-        ("brennan_prediger", brennan_prediger),
-    ]
+    ratings = categories_ratings(data, level, q, counts, units)
     for kind in kinds:
-        w = weight_matrix(q, kind)
-        for name, fn in named:
-            label = "gwet_ac2" if (name == "gwet_ac1" and kind != "unweighted") else name
-
-            def stat(idx: Matrix, fn: Any = fn, w: Matrix = w) -> float:
-                return float(fn(counts[idx], w))
-
-            low, high = bootstrap_interval(
-                stat, len(counts), samples=samples, confidence=confidence, seed=seed
-            )
-            at = "nominal" if kind == "unweighted" else level
-            out.append(Coefficient(label, float(fn(counts, w)), low, high, units, kind, at))
-    if data.shape[1] == 2:
-        a, b = data[:, 0], data[:, 1]
-        both = ~np.isnan(a) & ~np.isnan(b)
-        a, b = a[both], b[both]
-        n = len(a)
-        if n:
-            for kind in kinds:
-
-                def kappa(idx: Matrix, kind: str = kind) -> float:
-                    return cohen_kappa(a[idx], b[idx], q, kind)
-
-                low, high = bootstrap_interval(
-                    kappa, n, samples=samples, confidence=confidence, seed=seed
-                )
-                at = "nominal" if kind == "unweighted" else level
-                out.append(
-                    Coefficient("cohen_kappa", cohen_kappa(a, b, q, kind), low, high, n, kind, at)
-                )
-
-            def pi(idx: Matrix) -> float:
-                return scott_pi(a[idx], b[idx], q)
-
-            low, high = bootstrap_interval(pi, n, samples=samples, confidence=confidence, seed=seed)
-            out.append(Coefficient("scott_pi", scott_pi(a, b, q), low, high, n))
+        for c in registered:
+            if c.scope == "categories" and (kind == "unweighted" or c.weighted):
+                out.append(c.measure(ratings, kind, **boot))
+    if ratings.pair is not None and len(ratings.pair[0]):
+        for c in registered:
+            if c.scope == "pairs":
+                for kind in kinds if c.weighted else ["unweighted"]:
+                    out.append(c.measure(ratings, kind, **boot))
     return out
 
 
