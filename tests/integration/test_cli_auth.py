@@ -326,3 +326,38 @@ def test_which_databases_are_shared(tmp_path: Path, url: str | None, shared: boo
     home = tmp_path / "ws"
     database_url = url.format(home=home) if url else None
     assert Settings(home=home, database_url=database_url).resolved().shared is shared
+
+
+@SHARED_ONLY
+def test_two_inits_at_once_make_one_first_admin(database_url: str, tmp_path: Path) -> None:
+    """Two colleagues run ``init`` on an empty shared database at the same moment: both see
+    no users, and without a lock both became admins. The check and the add are serialised."""
+    import threading
+
+    from curata.governance.auth import bootstrap
+    from curata.workspace import Workspace
+
+    homes = [tmp_path / "a", tmp_path / "b"]
+    spaces = [
+        Workspace.create(home, database_url=database_url, user=name)
+        for home, name in zip(homes, ("alice", "bob"), strict=True)
+    ]
+    start = threading.Barrier(2)
+    tokens: dict[str, str | None] = {}
+
+    def init(ws: Any) -> None:
+        start.wait()
+        tokens[ws.settings.user] = bootstrap(ws)
+
+    try:
+        threads = [threading.Thread(target=init, args=(ws,)) for ws in spaces]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        admins = [u.name for u in spaces[0].workforce.list() if u.role == "admin"]
+    finally:
+        for ws in spaces:
+            ws.close()
+    assert len(admins) == 1, admins
+    assert [name for name, token in tokens.items() if token] == admins

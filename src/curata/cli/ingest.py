@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
+from curata.cli.interrupt import Interrupted
 from curata.cli.output import JsonOption, byte_progress, emit, workspace
 from curata.core.errors import NotFoundError
 
@@ -89,7 +89,7 @@ def ingest(
                 force=force,
             )
     except KeyboardInterrupt:
-        raise typer.Exit(_interrupted(ws, dataset, before)) from None
+        raise Interrupted(_interrupted(ws, dataset, before)) from None
     emit(as_json, result.to_dict(), lambda c: render_result(c, result))
 
 
@@ -102,8 +102,8 @@ def _latest(ws: Workspace, dataset: str) -> int:
     return 0 if latest is None else latest.number
 
 
-def _interrupted(ws: Workspace, dataset: str, before: int) -> int:
-    """Say in one line what an ingest stopped by Ctrl-C left; return the exit status (130)."""
+def _interrupted(ws: Workspace, dataset: str, before: int) -> str:
+    """What an ingest stopped by Ctrl-C left, in one line."""
     after = _latest(ws, dataset)
     if after != before:
         said = f"interrupted after {dataset}@{after} was committed"
@@ -112,8 +112,7 @@ def _interrupted(ws: Workspace, dataset: str, before: int) -> int:
             f"interrupted: nothing was committed ({dataset} has no new version); "
             "'curata gc' removes what the interrupted command had written"
         )
-    sys.stderr.write(said + "\n")
-    return 130
+    return said
 
 
 def render_result(c: Console, result: IngestResult) -> None:

@@ -22,10 +22,12 @@ from curata.cli import (
     datasets,
     gc,
     ingest,
+    interrupt,
     lineage,
     quality,
     sources,
 )
+from curata.cli.interrupt import Interrupted
 from curata.cli.output import JsonOption, emit
 from curata.core.errors import CurataError, ValidationError
 from curata.settings import Settings, remove_login, write_login
@@ -185,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sys.stderr.write(f"error: {exc.format_message()}\n")
         return exc.exit_code
+    except Interrupted as exc:  # a command that said what its Ctrl-C left
+        sys.stderr.write(exc.line + "\n")
+        return interrupt.EXIT
     except typer.Abort:
         sys.stderr.write("aborted\n")
         return 1
@@ -196,9 +201,10 @@ def main(argv: list[str] | None = None) -> int:
             f"error: {exc.strerror or exc}: {exc.filename or ''}\n".rstrip(": \n") + "\n"
         )
         return 1
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted: nothing was committed by the interrupted command\n")
-        return 130
+    except KeyboardInterrupt:  # outside a command (Typer turns one inside into exit 130)
+        result = interrupt.EXIT
+    if result == interrupt.EXIT:  # a bare Ctrl-C: every command commits at its end, in one
+        sys.stderr.write(interrupt.GENERAL + "\n")  # transaction, so nothing half-done stays
     return result if isinstance(result, int) else 0
 
 

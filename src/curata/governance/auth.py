@@ -13,11 +13,12 @@ same users (:meth:`WorkforceService.authenticate`) and the same policy
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.workforce import CLEARANCE, User, WorkforceService
@@ -220,13 +221,37 @@ def bootstrap(ws: Workspace) -> str | None:
     ``None`` on the embedded database and once any user exists: from then on only an admin's
     token adds users.
     """
-    if not ws.settings.shared or _has_users(ws.projects.sessions):
+    if not ws.settings.shared:
         return None
-    name = ws.settings.user
-    ws.workforce.add_user(name, role="admin", clearance="restricted")
+    with _first_admin_lock(ws):  # two colleagues running init at once make one admin, not two
+        if _has_users(ws.projects.sessions):
+            return None
+        name = ws.settings.user
+        ws.workforce.add_user(name, role="admin", clearance="restricted")
     token = ws.workforce.issue_token(name)
     write_login(ws.home, token)
     return token
+
+
+BOOTSTRAP_LOCK = 0x43555241_0001
+"""PostgreSQL advisory lock key held while the first admin is made ('CURA', 1)."""
+
+
+@contextmanager
+def _first_admin_lock(ws: Workspace) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock (a shared database is PostgreSQL) for the check-then-add
+    of the first admin, so a second ``init`` waits and then finds a user."""
+    if ws.engine.dialect.name != "postgresql":
+        yield
+        return
+    with ws.engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": BOOTSTRAP_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": BOOTSTRAP_LOCK})
+            conn.commit()
 
 
 def _has_users(sessions: sessionmaker[Session]) -> bool:
