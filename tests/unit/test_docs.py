@@ -32,3 +32,21 @@ def test_public_api() -> None:
     assert sorted(curata.__all__) == ["CurataError", "Record", "Workspace", "__version__", "open"]
     for name in curata.__all__:
         assert getattr(curata, name) is not None
+
+
+def test_every_registered_plugin_is_documented() -> None:
+    """A registered step, aggregator or agreement coefficient missing from its docs page fails
+    (datasette's test_docs.py is the model): the reference cannot fall behind the registries."""
+    from curata.annotation.aggregation import AGGREGATORS
+    from curata.curation.steps import registry
+    from curata.quality.coefficients import COEFFICIENTS
+
+    pages = {
+        "curation.md": registry(),
+        "annotation.md": AGGREGATORS.load(),
+        "quality.md": COEFFICIENTS.load(),
+    }
+    for page, plugins in pages.items():
+        text = (ROOT / "docs" / page).read_text("utf-8")
+        for name in plugins:
+            assert f"`{name}`" in text, f"{name} is registered but missing from docs/{page}"

@@ -24,6 +24,7 @@ import numpy as np
 from curata.core.plugins import Plugin, Registry
 from curata.quality.agreement import (
     LEVELS,
+    AgreementError,
     Coefficient,
     Matrix,
     alpha_with_interval,
@@ -188,9 +189,16 @@ class _Paired(AgreementCoefficient):
     scope = "pairs"
     two_raters = True
 
+    @staticmethod
+    def pair(ratings: Ratings, idx: Matrix | None = None) -> tuple[Matrix, Matrix]:
+        """The two raters' ratings of the units both rated (rows ``idx``)."""
+        if ratings.pair is None:
+            raise AgreementError("this coefficient needs exactly two raters")
+        a, b = ratings.pair
+        return (a, b) if idx is None else (a[idx], b[idx])
+
     def resampled(self, ratings: Ratings) -> int:
-        assert ratings.pair is not None
-        return len(ratings.pair[0])
+        return len(self.pair(ratings)[0])
 
     reported_units = resampled
 
@@ -202,10 +210,7 @@ class CohenKappa(_Paired):
     order = 20
 
     def compute(self, ratings: Ratings, idx: Matrix | None, weights: str) -> float:
-        assert ratings.pair is not None
-        a, b = ratings.pair
-        if idx is not None:
-            a, b = a[idx], b[idx]
+        a, b = self.pair(ratings, idx)
         return cohen_kappa(a, b, ratings.q, weights)
 
 
@@ -217,10 +222,7 @@ class ScottPi(_Paired):
     order = 21
 
     def compute(self, ratings: Ratings, idx: Matrix | None, weights: str) -> float:
-        assert ratings.pair is not None
-        a, b = ratings.pair
-        if idx is not None:
-            a, b = a[idx], b[idx]
+        a, b = self.pair(ratings, idx)
         return scott_pi(a, b, ratings.q)
 
 
