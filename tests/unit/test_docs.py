@@ -41,10 +41,10 @@ def test_every_registered_plugin_is_documented() -> None:
     from curata.curation.steps import registry
     from curata.quality.coefficients import COEFFICIENTS
 
-    pages = {
-        "curation.md": registry(),
-        "annotation.md": AGGREGATORS.load(),
-        "quality.md": COEFFICIENTS.load(),
+    pages: dict[str, list[str]] = {
+        "curation.md": list(registry()),
+        "annotation.md": list(AGGREGATORS.load()),
+        "quality.md": list(COEFFICIENTS.load()),
     }
     for page, plugins in pages.items():
         text = (ROOT / "docs" / page).read_text("utf-8")
