@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import write_jsonl
+from tests.helpers import free_port, ingest_with_cli
 
 SCHEMA = {
     "questions": [
@@ -23,17 +23,17 @@ SCHEMA = {
 
 
 @pytest.fixture
-def ready(cli, tmp_path: Path):
-    assert cli("init")[0] == 0
-    cli("source", "add", "web", "--kind", "crawl", "--license", "MIT", "--origin", "x")
+def pairs(cli, tmp_path: Path):
+    """The ``cli`` fixture, its workspace holding pairs@1 (four prompt/response pairs), and
+    SCHEMA in ``schema.json``."""
     rows = [{"prompt": f"p{i}", "response": f"r{i}"} for i in range(4)]
-    cli("ingest", write_jsonl(tmp_path / "p.jsonl", rows), "--source", "web", "--dataset", "pairs")
+    ingest_with_cli(cli, write_jsonl(tmp_path / "p.jsonl", rows), "pairs")
     (tmp_path / "schema.json").write_text(json.dumps(SCHEMA), "utf-8")
     return cli
 
 
-def test_users_projects_and_guidelines(ready, tmp_path: Path) -> None:
-    cli = ready
+def test_users_projects_and_guidelines(pairs, tmp_path: Path) -> None:
+    cli = pairs
     code, out, err = cli(
         "user", "add", "ann", "--vendor", "acme", "--cohort", "wave-1", "--language", "fr"
     )
@@ -93,8 +93,8 @@ def test_users_projects_and_guidelines(ready, tmp_path: Path) -> None:
     assert json.loads(cli("user", "revoke", "ann", "--json")[1]) == {"user": "ann", "revoked": 1}
 
 
-def test_bad_schema_files_are_named(ready, tmp_path: Path) -> None:
-    cli = ready
+def test_bad_schema_files_are_named(pairs, tmp_path: Path) -> None:
+    cli = pairs
     bad = tmp_path / "bad.json"
     bad.write_text('{"questions": [\n  {"type": "label",}\n]}', "utf-8")
     code, _, err = cli("project", "create", "p", "--version", "pairs@1", "--schema", bad)
@@ -104,16 +104,10 @@ def test_bad_schema_files_are_named(ready, tmp_path: Path) -> None:
     assert code == 1 and "schema: questions.0.label.labels: Field required" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_serve_starts_the_api(ready, workers: str) -> None:
-    """The workspace from `ready` (CURATA_HOME and the database come from the environment)."""
-    port = _free_port()
+def test_serve_starts_the_api(pairs, workers: str) -> None:
+    """The workspace from `pairs` (CURATA_HOME and the database come from the environment)."""
+    port = free_port()
     env = {**os.environ, "LANCE_LOG": "error"}
     exe = str(Path(sys.executable).with_name("curata"))
     proc = subprocess.Popen(
@@ -139,10 +133,10 @@ def test_serve_starts_the_api(ready, workers: str) -> None:
         proc.wait(timeout=20)
 
 
-def test_gold_file_is_all_or_nothing(ready, tmp_path: Path) -> None:
+def test_gold_file_is_all_or_nothing(pairs, tmp_path: Path) -> None:
     from curata.core.records import Record
 
-    cli = ready
+    cli = pairs
     cli("user", "add", "ann")
     code, _, err = cli(
         "project",
@@ -176,8 +170,8 @@ def test_gold_file_is_all_or_nothing(ready, tmp_path: Path) -> None:
     assert shown["gold_tasks"] == 2 and shown["review"]["mode"] == "all"
 
 
-def test_gates_block_a_release_until_the_owner_overrides(ready, tmp_path: Path) -> None:
-    cli = ready
+def test_gates_block_a_release_until_the_owner_overrides(pairs, tmp_path: Path) -> None:
+    cli = pairs
     users = json.loads(cli("user", "list", "--json")[1])
     if not users:  # the CLI's own user (on a shared database, init made it the admin)
         assert cli("user", "add", "cli-tester", "--role", "lead")[0] == 0

@@ -100,7 +100,8 @@ def pipeline(*steps: type[Step], **params: dict[str, Any]) -> Pipeline:
 
 
 @pytest.fixture
-def raw(ws, tmp_path: Path):
+def raw_ws(ws, tmp_path: Path):
+    """The workspace with raw@1: six short food texts, ingested through the Python API."""
     texts = ["apple pie", "avocado toast", "banana", "blueberry muffin", "cherry tart", "cake"]
     ws.ingest([write_jsonl(tmp_path / "r.jsonl", [{"text": t} for t in texts])],
               source="web", dataset="raw")  # fmt: skip
@@ -111,8 +112,8 @@ def ids_by_text(ws, ref: str) -> dict[str, str]:
     return {r.text: i for b in ws.datasets.iter_records(ref) for i, r in b}
 
 
-def test_a_run_records_every_drop_and_change(raw) -> None:
-    ws = raw
+def test_a_run_records_every_drop_and_change(raw_ws) -> None:
+    ws = raw_ws
     before = ids_by_text(ws, "raw@1")
     result = ws.curation.curate(
         "raw@1", pipeline(MinWords, Upper, FirstOfKin), "clean", batch_size=2
@@ -145,8 +146,8 @@ def test_a_run_records_every_drop_and_change(raw) -> None:
         assert s.scalar(select(func.count()).select_from(CurationEventRow)) == 2 + 4 + 1
 
 
-def test_the_needs_all_step_saw_every_batch_before_deciding(raw) -> None:
-    ws = raw
+def test_the_needs_all_step_saw_every_batch_before_deciding(raw_ws) -> None:
+    ws = raw_ws
     step_seen: list[int] = []
 
     class Spy(FirstOfKin):
@@ -158,16 +159,16 @@ def test_the_needs_all_step_saw_every_batch_before_deciding(raw) -> None:
     assert step_seen == [3]  # six records in batches of two, all summarised first
 
 
-def test_a_rerun_gives_the_same_version(raw) -> None:
-    ws = raw
+def test_a_rerun_gives_the_same_version(raw_ws) -> None:
+    ws = raw_ws
     first = ws.curation.curate("raw@1", pipeline(MinWords, Upper), "clean")
     again = ws.curation.curate("raw@1", pipeline(MinWords, Upper), "clean", batch_size=1)
     assert not again.created and again.version.ref == "clean@1"
     assert again.version.digest == first.version.digest
 
 
-def test_a_failing_step_leaves_nothing(raw) -> None:
-    ws = raw
+def test_a_failing_step_leaves_nothing(raw_ws) -> None:
+    ws = raw_ws
     with pytest.raises(StepFailed, match="step 'explodes' failed on the batch starting at"):
         ws.curation.curate("raw@1", pipeline(Upper, Explodes), "clean")
     with pytest.raises(NotFoundError):
@@ -177,8 +178,8 @@ def test_a_failing_step_leaves_nothing(raw) -> None:
         assert s.scalar(select(func.count()).select_from(CurationEventRow)) == 0
 
 
-def test_bad_requests(raw) -> None:
-    ws = raw
+def test_bad_requests(raw_ws) -> None:
+    ws = raw_ws
     with pytest.raises(ValidationError, match="input's own dataset"):
         ws.curation.curate("raw@1", pipeline(Upper), "raw")
     with pytest.raises(ValidationError, match="executor: 'spark' is not one of local"):

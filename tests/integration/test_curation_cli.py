@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import write_jsonl
+from tests.helpers import ingest_with_cli
 
 ROWS = [
     {"text": "The café opened at nine and served fresh bread to the early crowd."},
@@ -20,11 +21,8 @@ ROWS = [
 
 @pytest.fixture
 def raw(cli, tmp_path: Path) -> Path:
-    assert cli("init")[0] == 0
-    args = ("source", "add", "web", "--kind", "crawl", "--license", "MIT", "--origin", "x")
-    assert cli(*args)[0] == 0
-    data = write_jsonl(tmp_path / "raw.jsonl", ROWS)
-    assert cli("ingest", data, "--source", "web", "--dataset", "raw")[0] == 0
+    """The directory of the test's files, with ROWS ingested as raw@1 through the CLI."""
+    ingest_with_cli(cli, write_jsonl(tmp_path / "raw.jsonl", ROWS), "raw")
     return tmp_path
 
 

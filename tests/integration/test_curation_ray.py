@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from tests.conftest import write_jsonl
+from tests.helpers import events_of, ingest_with_cli
 
 from curata.core.errors import ValidationError
 from curata.curation.pipeline import Pipeline, StepSpec, parse_pipeline
 from curata.curation.steps.base import Decision, Item, Step, replace_texts
-from curata.store.tables import CurationEventRow, OperationRow, StepRunRow
 
 WORDS = [
     "river", "stone", "market", "winter", "signal", "garden", "copper", "lantern", "harbor",
@@ -65,23 +64,6 @@ PIPELINE = {
         {"length": {"min_words": 3}},
     ]
 }
-
-
-def events_of(ws: Any, ref: str) -> list[tuple[Any, ...]]:
-    """Every event of the run that made ``ref``, in the order it was recorded."""
-    version = ws.datasets.version(ref)
-    with ws.projects.sessions() as s:
-        rows = s.execute(
-            select(CurationEventRow, StepRunRow)
-            .join(StepRunRow, StepRunRow.id == CurationEventRow.step_run_id)
-            .join(OperationRow, OperationRow.id == StepRunRow.operation_id)
-            .where(OperationRow.id == version.operation_id)
-            .order_by(CurationEventRow.id)
-        ).all()
-    return [
-        (r.position, r.name, e.record_id, e.action, e.reason, e.related_id, e.new_id, e.score)
-        for e, r in rows
-    ]
 
 
 def counts(result: Any) -> list[dict[str, Any]]:
@@ -213,11 +195,7 @@ def test_ray_replays_order_dependent_steps_and_untraced_records(ws, ray_cluster,
 
 
 def test_ray_address_only_with_the_ray_executor_and_the_cli(cli, ray_cluster, tmp_path):
-    assert cli("init")[0] == 0
-    assert cli("source", "add", "web", "--kind", "crawl", "--license", "MIT",
-               "--origin", "x")[0] == 0  # fmt: skip
-    data = write_jsonl(tmp_path / "raw.jsonl", corpus()[:60])
-    assert cli("ingest", data, "--source", "web", "--dataset", "raw")[0] == 0
+    ingest_with_cli(cli, write_jsonl(tmp_path / "raw.jsonl", corpus()[:60]), "raw")
     pipeline = tmp_path / "p.json"
     pipeline.write_text(json.dumps(PIPELINE), "utf-8")
     args = ("curate", "raw@1", "--pipeline", pipeline)

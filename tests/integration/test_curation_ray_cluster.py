@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import write_jsonl
+from tests.helpers import free_port
 from tests.integration.test_curation_ray import PIPELINE, corpus
 
 from curata.workspace import Workspace
@@ -33,12 +34,6 @@ TOKEN = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
 the token (here in the environment, so no ~/.ray/auth_token of the machine is used)."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def head() -> Iterator[str]:
     """A one-CPU Ray head node in its own process group; its GCS address. Its session files
@@ -47,7 +42,7 @@ def head() -> Iterator[str]:
     pytest.importorskip("ray")
     if not RAY.exists():
         pytest.fail(f"the ray extra is installed but {RAY} is missing")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **TOKEN}
     temp = tempfile.mkdtemp(prefix="cr", dir="/tmp")
     proc = subprocess.Popen(
@@ -133,7 +128,7 @@ def test_an_address_with_no_cluster_is_a_one_line_error(
 ) -> None:
     pytest.importorskip("ray")
     home = _workspace(tmp_path, database_url, corpus()[:40])
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     pipeline = str(tmp_path / "p.json")
     args = ("--executor", "ray", "--ray-address", address)
     done = _cli(home, "curate", "raw@1", "--pipeline", pipeline, "--out", "x", *args,

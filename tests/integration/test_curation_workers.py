@@ -21,6 +21,7 @@ import psutil
 import pytest
 from sqlalchemy import func, select
 from tests.conftest import text_rows, write_jsonl
+from tests.helpers import events_of, ingest_with_cli
 from tests.integration.test_crash import CURATA, _env, assert_whole
 from tests.integration.test_curation_ray import WORDS, FirstWord, Fold, Fragile, corpus
 
@@ -42,20 +43,6 @@ PIPELINE = {
     ]
 }
 PEOPLE = ["anna.smith", "wei.chen", "olga.novak", "tom.brown", "priya.khan"]
-
-
-def events_of(ws: Any, ref: str) -> list[tuple[Any, ...]]:
-    """Every event of the run that made ``ref``, in the order it was recorded."""
-    version = ws.datasets.version(ref)
-    with ws.projects.sessions() as s:
-        rows = s.execute(
-            select(CurationEventRow, StepRunRow)
-            .join(StepRunRow, StepRunRow.id == CurationEventRow.step_run_id)
-            .where(StepRunRow.operation_id == version.operation_id)
-            .order_by(CurationEventRow.id)
-        ).all()
-    fields = ("record_id", "action", "reason", "related_id", "new_id", "score", "details")
-    return [(r.position, r.name, *(getattr(e, f) for f in fields), e.source) for e, r in rows]
 
 
 def counts(result: Any) -> list[dict[str, Any]]:
@@ -273,11 +260,7 @@ def test_workers_errors(ws, tmp_path) -> None:
 
 
 def test_cli_workers(cli, tmp_path: Path) -> None:
-    assert cli("init")[0] == 0
-    assert cli("source", "add", "web", "--kind", "crawl", "--license", "MIT",
-               "--origin", "x")[0] == 0  # fmt: skip
-    data = write_jsonl(tmp_path / "raw.jsonl", corpus()[:80])
-    assert cli("ingest", data, "--source", "web", "--dataset", "raw")[0] == 0
+    ingest_with_cli(cli, write_jsonl(tmp_path / "raw.jsonl", corpus()[:80]), "raw")
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text("steps: [normalize, exact_dedup, {length: {min_words: 3}}]\n", "utf-8")
     args = ("curate", "raw@1", "--pipeline", pipeline, "--out")

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from tests.helpers import decide
 
 from curata.core.records import Record
 from curata.curation.steps.base import Decision, Item, Step
@@ -21,10 +22,6 @@ from curata.curation.steps.normalize import FTFY_CONFIG, Normalize, NormalizePar
 
 def items(*records: Record) -> list[Item]:
     return [(r.id, r) for r in records]
-
-
-def decide(step: Step, *records: Record) -> list[Decision]:
-    return step.apply(items(*records))
 
 
 def run_all(step: Step, batches: Sequence[Sequence[Record]]) -> list[Decision]:

@@ -4,7 +4,6 @@ files read as JSONL, CSV or text, and bad eval files named with their line."""
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 import time
@@ -13,11 +12,12 @@ from typing import Any
 
 import pydantic
 import pytest
+from tests.conftest import write_jsonl
+from tests.helpers import decide
 
 from curata.core.errors import InputError, ValidationError
 from curata.core.records import Record
 from curata.curation import pipeline as pipeline_module
-from curata.curation.steps.base import Decision
 from curata.curation.steps.decontaminate import Decontaminate, DecontaminateParams
 
 FARMER = (
@@ -47,11 +47,6 @@ PARAPHRASE = (
 )
 
 
-def write_jsonl(path: Path, rows: list[Any]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
-    return path
-
-
 @pytest.fixture
 def bench(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "bench.jsonl", EVAL)
@@ -61,10 +56,6 @@ def step(eval_file: Path, **params: Any) -> Decontaminate:
     return Decontaminate(
         DecontaminateParams.model_validate({"eval_file": str(eval_file), **params})
     )
-
-
-def decide(s: Decontaminate, *records: Record) -> list[Decision]:
-    return s.apply([(r.id, r) for r in records])
 
 
 def text(t: str) -> Record:

@@ -6,10 +6,11 @@ import re
 
 import pydantic
 import pytest
+from tests.helpers import decide
 
 from curata.core.errors import ValidationError
 from curata.core.records import Record
-from curata.curation.steps.base import KEEP, Decision
+from curata.curation.steps.base import KEEP
 from curata.curation.steps.pii import (
     DEFAULT_ENTITIES,
     ENTITIES,
@@ -45,10 +46,6 @@ def pii(**params: object) -> Pii:
     return Pii(PiiParams.model_validate(params))
 
 
-def decide(step: Pii, record: Record) -> Decision:
-    return step.apply([(record.id, record)])[0]
-
-
 def test_every_entity_has_a_sample() -> None:
     assert set(SAMPLES) == set(ENTITIES)
     assert set(DEFAULT_ENTITIES) == set(ENTITIES) - {"URL"}
@@ -59,7 +56,7 @@ def test_every_entity_has_a_sample() -> None:
 def test_each_entity_is_found_and_replaced(entity: str, action: str) -> None:
     template, value = SAMPLES[entity]
     text = template.format(value)
-    decision = decide(pii(entities=ENTITIES, action=action), Record.from_text(text))
+    [decision] = decide(pii(entities=ENTITIES, action=action), Record.from_text(text))
 
     assert decision.action == "change" and decision.record is not None
     assert decision.details["found"] == {entity: 1}
@@ -82,7 +79,7 @@ def test_each_entity_is_found_and_replaced(entity: str, action: str) -> None:
 def test_no_pii_in_reasons_or_details() -> None:
     text = " ".join(template.format(value) for template, value in SAMPLES.values())
     for drop in (False, True):
-        decision = decide(pii(entities=ENTITIES, drop=drop), Record.from_text(text))
+        [decision] = decide(pii(entities=ENTITIES, drop=drop), Record.from_text(text))
         said = decision.reason + repr(decision.details)
         assert sum(decision.details["found"].values()) == len(SAMPLES)
         for _, value in SAMPLES.values():
@@ -117,13 +114,15 @@ def test_benign_numbers_are_not_flagged() -> None:
 
 def test_placeholders_are_numbered_consistently_within_a_record() -> None:
     text = "a@example.com wrote to b@example.org, then A@Example.com wrote again to b@example.org"
-    out = decide(pii(), Record.from_text(text)).record
+    [decision] = decide(pii(), Record.from_text(text))
+    out = decision.record
     assert out is not None
     assert out.text == (
         "<EMAIL_ADDRESS_1> wrote to <EMAIL_ADDRESS_2>, then <EMAIL_ADDRESS_1> wrote again "
         "to <EMAIL_ADDRESS_2>"
     )
-    other = decide(pii(), Record.from_text("only b@example.org here")).record
+    [decision] = decide(pii(), Record.from_text("only b@example.org here"))
+    other = decision.record
     assert other is not None and other.text == "only <EMAIL_ADDRESS_1> here"
 
 
@@ -131,7 +130,8 @@ def test_hashes_link_values_across_records_and_depend_on_the_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def hashed(text: str, **params: object) -> str:
-        record = decide(pii(action="hash", **params), Record.from_text(text)).record
+        [decision] = decide(pii(action="hash", **params), Record.from_text(text))
+        record = decision.record
         assert record is not None and record.text is not None
         return record.text
 
@@ -155,7 +155,7 @@ def test_chat_records_share_placeholders_across_messages() -> None:
         ],
         metadata={"source": "tickets"},
     )
-    decision = decide(pii(), record)
+    [decision] = decide(pii(), record)
     assert decision.record is not None and decision.record.messages is not None
     contents = [m["content"] for m in decision.record.messages]
     assert contents == [
@@ -167,7 +167,8 @@ def test_chat_records_share_placeholders_across_messages() -> None:
     assert decision.details["found"] == {"CREDIT_CARD": 1, "EMAIL_ADDRESS": 4}
     assert decision.details["fields"] == [f"messages[{i}].content" for i in range(3)]
 
-    only_user = decide(pii(fields=("messages.user",)), record).record
+    [decision] = decide(pii(fields=("messages.user",)), record)
+    only_user = decision.record
     assert only_user is not None and only_user.messages is not None
     assert [m["content"] for m in only_user.messages] == [
         "Support desk. Escalations: ops@example.com",
@@ -178,7 +179,7 @@ def test_chat_records_share_placeholders_across_messages() -> None:
 
 def test_pair_records_are_redacted_in_prompt_and_response() -> None:
     record = Record.from_pair("My SSN is 219-09-9999.", "Noted; never share 219 09 9999.")
-    decision = decide(pii(action="redact"), record)
+    [decision] = decide(pii(action="redact"), record)
     assert decision.record is not None
     assert decision.record.prompt == "My SSN is <REDACTED>."
     assert decision.record.response == "Noted; never share <REDACTED>."
@@ -187,9 +188,10 @@ def test_pair_records_are_redacted_in_prompt_and_response() -> None:
 
 def test_clean_records_are_kept_and_drop_mode_drops() -> None:
     clean = Record.from_text("Nothing personal here, just 42 apples.")
-    assert decide(pii(), clean) is KEEP
+    [kept] = decide(pii(), clean)
+    assert kept is KEEP
     dirty = Record.from_text("Mail jane@example.com or call (212) 555-0199.")
-    dropped = decide(pii(drop=True), dirty)
+    [dropped] = decide(pii(drop=True), dirty)
     assert dropped.action == "drop" and dropped.record is None
     assert dropped.reason == "pii: found 1 EMAIL_ADDRESS, 1 PHONE_NUMBER"
     assert dropped.details == {"found": {"EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1}}
@@ -262,7 +264,7 @@ def test_no_spacy_model_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spacy.util, "load_model", refuse)
     _recognizers.cache_clear()
     text = " ".join(template.format(value) for template, value in SAMPLES.values())
-    decision = decide(pii(entities=ENTITIES), Record.from_text(text))
+    [decision] = decide(pii(entities=ENTITIES), Record.from_text(text))
     assert sum(decision.details["found"].values()) == len(SAMPLES)
 
 
@@ -320,16 +322,20 @@ def test_phone_regions_and_a_records_region_decide_validity() -> None:
     step = pii(region_field="person.locale")
     for locale in ("cs_CZ", "cs-CZ", "CZ", "cz", "cs_CZ.UTF-8", ["fr_FR", "cs_CZ"]):
         record = Record.from_text(text, metadata={"person": {"locale": locale}})
-        assert decide(step, record).details["found"] == {"PHONE_NUMBER": 1}, locale
+        [decision] = decide(step, record)
+        assert decision.details["found"] == {"PHONE_NUMBER": 1}, locale
     for unknown in ("cs", "Czechia", 42, None):  # names no region: ignored, not an error
         record = Record.from_text(text, metadata={"person": {"locale": unknown}})
-        assert decide(step, record) is KEEP, unknown
-    assert decide(step, Record.from_text(text)) is KEEP  # no metadata field at all
+        [kept] = decide(step, record)
+        assert kept is KEEP, unknown
+    [kept] = decide(step, Record.from_text(text))
+    assert kept is KEEP  # no metadata field at all
     london = "Call in at 020 7946 0958 tomorrow"  # valid in GB only
     step = pii(phone_regions=("CZ",), region_field="locale")
     for locale in ("en_GB", "en_UK", "UK", "en-uk"):  # UK: the reserved code locales use
         record = Record.from_text(london, metadata={"locale": locale})
-        assert decide(step, record).details["found"] == {"PHONE_NUMBER": 1}, locale
+        [decision] = decide(step, record)
+        assert decision.details["found"] == {"PHONE_NUMBER": 1}, locale
 
 
 def test_bad_phone_regions_are_errors_naming_the_parameter() -> None:
@@ -548,13 +554,14 @@ def test_zip_plus_4_and_section_numbers_leave_a_gpl_footer_unchanged() -> None:
         "program; if not, write to the Free Software Foundation, Inc., 51 Franklin Street, "
         "Fifth Floor, Boston, MA 02110-1335 USA. See Section 25.1.5.1 of the manual."
     )
-    assert decide(pii(), Record.from_text(footer)) is KEEP
+    [kept] = decide(pii(), Record.from_text(footer))
+    assert kept is KEEP
 
 
 def test_report_mode_changes_nothing_and_records_what_it_would_redact() -> None:
     text = "Mail jane@example.com or call (212) 555-0199."
     record = Record.from_text(text)
-    decision = decide(pii(action="report"), record)
+    [decision] = decide(pii(action="report"), record)
     assert decision.action == "report" and decision.record is None
     assert decision.reason == "pii: would redact 1 EMAIL_ADDRESS, 1 PHONE_NUMBER"
     assert decision.details == {
@@ -565,6 +572,7 @@ def test_report_mode_changes_nothing_and_records_what_it_would_redact() -> None:
         ],
     }
     assert text[5:21] == "jane@example.com" and text[30:44] == "(212) 555-0199"
-    assert decide(pii(action="report"), Record.from_text("Nothing here.")) is KEEP
+    [kept] = decide(pii(action="report"), Record.from_text("Nothing here."))
+    assert kept is KEEP
     with pytest.raises(pydantic.ValidationError, match=r"report.*drop"):
         PiiParams.model_validate({"action": "report", "drop": True})
