@@ -10,8 +10,15 @@ from curata.quality.aggregation import (
     DirichletPrior,
     dawid_skene,
     gold_weighted,
-    majority_posteriors,
+    majority_labels,
+    vote_counts,
 )
+
+
+def majority_vote(items, labels, n_items: int = 400, k: int = 4) -> np.ndarray:
+    """The baseline: Curata's one majority vote (a tie is no label, ``TIE``, so it never
+    matches the truth), as a majority release gives it."""
+    return majority_labels(vote_counts(items, labels, n_items, k))
 
 
 def simulate(seed: int, n_items: int = 400, k: int = 4, per_item: int = 5):
@@ -205,11 +212,13 @@ def test_a_zero_prior_is_crowd_kits_estimate() -> None:
 def test_dawid_skene_beats_majority_and_finds_the_spammers(seed: int) -> None:
     truth, items, workers, labels = simulate(seed)
     ds = dawid_skene(items, workers, labels, n_items=400, n_workers=10, n_classes=4)
-    mv = majority_posteriors(items, labels, 400, 4)
+    mv = majority_vote(items, labels)
     assert ds.converged
     ds_acc = float(np.mean(ds.labels == truth))
-    mv_acc = float(np.mean(mv.labels == truth))
-    assert ds_acc > mv_acc + 0.05
+    mv_acc = float(np.mean(mv == truth))
+    # the baseline's ties (about 12% of items) are no label, which costs it about 2 points: the
+    # margin required grows by as much (it was 0.05 when a tie went to the lowest class)
+    assert ds_acc > mv_acc + 0.07
     # within three points of the Bayes-optimal decision made with the *true* confusion matrices
     # (EM estimates 12 confusion cells per annotator from ~200 labels each)
     assert ds_acc >= float(np.mean(oracle(items, workers, labels) == truth)) - 0.03
@@ -301,8 +310,8 @@ def test_gold_weighted_votes_follow_gold_accuracy() -> None:
     # accuracy each annotator showed on gold (smoothed); the spammers' is near chance or below
     accuracy = np.array([0.85] * 6 + [0.5] * 2 + [0.25] * 2)
     gw = gold_weighted(items, workers, labels, accuracy, n_items=400, n_classes=4)
-    mv = majority_posteriors(items, labels, 400, 4)
-    assert np.mean(gw.labels == truth) > np.mean(mv.labels == truth)
+    mv = majority_vote(items, labels)
+    assert np.mean(gw.labels == truth) > np.mean(mv == truth)
     np.testing.assert_allclose(gw.posteriors.sum(axis=1), 1.0)
     # an annotator at chance (1/K) carries no weight: one such vote leaves a uniform posterior
     alone = gold_weighted(
