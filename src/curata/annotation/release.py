@@ -3,7 +3,6 @@ and guideline versions behind them."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -11,7 +10,6 @@ from typing import Any
 
 import pyarrow as pa
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.aggregation import (
@@ -19,12 +17,12 @@ from curata.annotation.aggregation import (
     aggregation_policy,
 )
 from curata.annotation.final import NOT_COUNTED, item_labels
-from curata.core.errors import ConflictError, ForbiddenError, ValidationError
+from curata.core.errors import ForbiddenError, ValidationError
 from curata.core.models import Version
+from curata.core.names import check_name
 from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
 from curata.quality.gates import GateResult, evaluate, measure
-from curata.sourcing.service import check_name
 from curata.store.records import MANIFEST_SCHEMA, RecordStore
 from curata.store.tables import (
     AnnotationRow,
@@ -40,7 +38,7 @@ from curata.store.tables import (
     VersionRow,
     utcnow,
 )
-from curata.versioning.commit import NewVersion, Operation, latest_version, record_version
+from curata.versioning.commit import AuditEntry, Operation, next_version
 from curata.versioning.service import DatasetService
 
 RELEASE_SCHEMA = (
@@ -159,7 +157,7 @@ class ReleaseService:
             assert source_ds is not None
             questions = session.get(ProjectSchemaRow, (project.id, project.schema_version))
             assert questions is not None
-            gates = self._check_gates(
+            gates, override_entry = self._check_gates(
                 project,
                 {q["name"] for q in questions.schema.get("questions", [])},
                 override=override,
@@ -217,12 +215,10 @@ class ReleaseService:
             )
             .cast(RELEASE_SCHEMA)
         )
-        digest = hashlib.sha256(
-            "".join(sorted(f"{i}\t{labels.get(i, ('',))[0]}\n" for i in ids)).encode()
-        ).hexdigest()
         ref = self._commit(
-            project, source_version, name, table, digest, lineage, aggregate, started,
+            project, source_version, name, table, lineage, aggregate, started,
             marked=marked if aggregate != "majority" else None, policy=policy,
+            override=override_entry,
         )  # fmt: skip
         version = self._datasets.version(ref)
         held = sum(
@@ -240,10 +236,12 @@ class ReleaseService:
         *,
         override: str | None,
         by: str | None,
-    ) -> list[GateResult]:
+    ) -> tuple[list[GateResult], AuditEntry | None]:
+        """The project's gates; when one fails, the owner's override as the audit entry the
+        release's version commit writes (an override is logged only with its release)."""
         gates = (project.settings or {}).get("gates") or {}
         if not gates:
-            return []
+            return [], None
         from curata.quality.report import load_annotations
 
         # the gates read what the quality report reads (curata.annotation.final), not the
@@ -252,8 +250,8 @@ class ReleaseService:
         results = evaluate(gates, measure(data, set(gates.get("alpha") or {})))
         failed = [g for g in results if not g.passed]
         if not failed:
-            return results
-        with self._sessions.begin() as session:
+            return results, None
+        with self._sessions() as session:
             owner_row = session.get(UserRow, project.owner_id) if project.owner_id else None
             owner = owner_row.name if owner_row else None
             if override is None:
@@ -266,15 +264,13 @@ class ReleaseService:
                 )
             if not override.strip():
                 raise ValidationError("override: give a reason (it goes to the audit log)")
-            audit.append(
-                session,
-                actor=actor,
-                action="release.gate_override",
-                object_type="project",
-                object_ref=project.name,
-                details={"reason": override, "failed": [g.to_dict() for g in failed]},
-            )
-        return results
+        return results, AuditEntry(
+            actor=actor,
+            action="release.gate_override",
+            object_type="project",
+            object_ref=project.name,
+            details={"reason": override, "failed": [g.to_dict() for g in failed]},
+        )
 
     def _send_to_review(
         self,
@@ -335,7 +331,7 @@ class ReleaseService:
             .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
             .where(
                 TaskRow.project_id == project.id,
-                AnnotationRow.status.not_in(("rejected", "superseded")),
+                AnnotationRow.status.not_in(NOT_COUNTED),
             )
             .distinct()
         ).all()
@@ -354,26 +350,20 @@ class ReleaseService:
         source_version: VersionRow,
         name: str,
         table: pa.Table,
-        digest: str,
         lineage: dict[str, list[str]],
         aggregate: str,
         started: Any,
         *,
         marked: dict[int, dict[str, dict[str, Any]]] | None,
         policy: dict[str, Any],
+        override: AuditEntry | None,
     ) -> str:
-        """Write the version; in the same transaction, send the items whose labels were held
-        back (``marked`` with action ``review``) to review and log every mark with its reason
-        (a reviewer sees it beside the item, see :func:`outside_votes_notes`)."""
-        with self._store.dataset_lock(name):
-            with self._sessions() as session:
-                ds, parent = latest_version(session, name)
-                storage_key = ds.storage_key if ds else str(uuid.uuid4())
-                number = (parent.number if parent else 0) + 1
-                parent_manifest = parent.manifest_version if parent else None
-                parent_id = parent.id if parent else None
-            size_before = self._store.size_bytes(storage_key)
-            manifest_version = self._store.write_manifest(storage_key, table, parent_manifest)
+        """Write the version; in the same transaction, log the gate ``override`` (if any), send
+        the items whose labels were held back (``marked`` with action ``review``) to review and
+        log every mark with its reason (a reviewer sees it beside the item, see
+        :func:`outside_votes_notes`)."""
+        with next_version(self._sessions, self._store, name) as commit:
+            manifest = commit.write_table(table)
             operation = Operation(
                 id=str(uuid.uuid4()),
                 kind="release",
@@ -387,36 +377,23 @@ class ReleaseService:
                 ended=utcnow(),
                 actor=self._actor,
             )
-            new = NewVersion(
-                dataset=name,
-                storage_key=storage_key,
-                number=number,
+
+            def send_to_review(session: Session, ref: str) -> None:
+                if marked is not None:
+                    self._send_to_review(session, project, ref, marked, policy)
+
+            parent_id = commit.base.parent_id
+            ref = commit.record(
+                manifest,
+                operation,
                 message=f"labels of project {project.name} ({aggregate})",
-                record_count=table.num_rows,
-                digest=digest,
-                manifest_version=manifest_version,
-                added=table.num_rows,
-                removed=0,
-                bytes_added=max(0, self._store.size_bytes(storage_key) - size_before),
-            )
-            ref = f"{name}@{number}"
-            try:
-                with self._sessions.begin() as session:
-                    record_version(
-                        session,
-                        new,
-                        operation,
-                        parents=[source_version.id, *([parent_id] if parent_id else [])],
-                        inputs=[{"version_id": source_version.id}],
-                        audit_action="project.release",
-                        audit_details={"project": project.name, "aggregate": aggregate, **lineage},
-                    )
-                    if marked is not None:
-                        self._send_to_review(session, project, ref, marked, policy)
-            except IntegrityError:
-                raise ConflictError(
-                    f"dataset {name!r} gained a version meanwhile; run again"
-                ) from None
+                parents=[source_version.id, *([parent_id] if parent_id else [])],
+                inputs=[{"version_id": source_version.id}],
+                audit_action="project.release",
+                audit_details={"project": project.name, "aggregate": aggregate, **lineage},
+                audits=[override] if override is not None else [],
+                also=send_to_review,
+            ).ref
         self._emitter.emit(
             run_id=operation.id,
             job=f"release.{project.name}",

@@ -299,3 +299,17 @@ def check_responses(responses: Any) -> list[dict[str, Any]]:
                 f"id {own!r} is another response's id or letter", f"responses[{i}].id"
             )
     return out
+
+
+def flat_row(
+    record_id: str, record: Record, columns: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The exported shape: content and metadata side by side, plus ``curata_id`` and the
+    version's per-record columns (a release's labels) as ``curata_<column>``.
+
+    It lives beside :class:`Record` because versioning streams it and export writes it, and
+    versioning may not import a capability package. Re-ingesting an export of a plain
+    version gives the same record ids (``curata_id`` is ignored on ingest).
+    """
+    extra = {f"curata_{k}": v for k, v in (columns or {}).items()}
+    return {"curata_id": record_id, **record.to_flat(), **extra}

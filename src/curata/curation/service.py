@@ -16,19 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata._version import __version__
-from curata.core.errors import ConflictError, NotFoundError, ValidationError
+from curata.core.errors import NotFoundError, ValidationError
 from curata.core.ids import resolve_record_id
 from curata.core.models import Version
+from curata.core.names import check_name
 from curata.curation.executors import local
 from curata.curation.pipeline import Pipeline
 from curata.faults import fault_point
 from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
-from curata.sourcing.service import check_name
 from curata.store.records import RecordStore
 from curata.store.tables import (
     CurationEventRow,
@@ -39,13 +38,7 @@ from curata.store.tables import (
     VersionRow,
     utcnow,
 )
-from curata.versioning.commit import (
-    NewVersion,
-    Operation,
-    latest_version,
-    record_sources,
-    record_version,
-)
+from curata.versioning.commit import Operation, next_version
 from curata.versioning.service import DatasetService
 
 EXECUTORS = ("local", "ray")
@@ -138,9 +131,9 @@ class CurationService:
                 records = self._store.take_records(batch.column("row").to_numpy())
                 yield list(zip(ids, records, sources, origins, strict=True))
 
-        with self._store.dataset_lock(out):
-            plan = self._plan(out)
-            writer = self._store.version_writer(plan["storage_key"], plan["parent_manifest"])
+        with next_version(self._sessions, self._store, out) as commit:
+            base = commit.base
+            writer = commit.writer()
 
             def emit(items: list[local.Input]) -> None:
                 if writer.record_count >= batch_size:
@@ -185,8 +178,8 @@ class CurationService:
                 {**vars(s), "params": spec.params.model_dump(mode="json")}
                 for s, spec in zip(result.stats, pipeline.steps, strict=True)
             ]
-            if plan["parent_id"] is not None and writer.is_unchanged():
-                version = self._datasets.version(f"{out}@{plan['parent_number']}")
+            if base.parent_id is not None and writer.is_unchanged():
+                version = self._datasets.version(f"{out}@{base.parent_number}")
                 return CurateResult(version, False, result.records_in, result.records_out, steps)
             fault_point("curate_before_commit")
             manifest = writer.commit(fault=fault_point)
@@ -207,44 +200,26 @@ class CurationService:
                 utcnow(),
                 self._actor,
             )
-            new = NewVersion(
-                dataset=out,
-                storage_key=plan["storage_key"],
-                number=plan["parent_number"] + 1,
+
+            def events(session: Session, ref: str) -> None:
+                self._record_steps(session, operation.id, pipeline, result)
+                self._mark_pii(session, result, ref)
+
+            ref_out = commit.record(
+                manifest,
+                operation,
                 message=message or f"curated from {source.version.ref}",
-                record_count=manifest.record_count,
-                digest=manifest.digest,
-                manifest_version=manifest.manifest_version,
-                added=manifest.added,
-                removed=manifest.removed,
-                bytes_added=manifest.bytes_added,
-            )
-            input_id = self._version_id(source.version.ref)
-            parents = [input_id] + ([plan["parent_id"]] if plan["parent_id"] else [])
-            try:
-                with self._sessions.begin() as session:
-                    version_row = record_version(
-                        session,
-                        new,
-                        operation,
-                        parents=parents,
-                        inputs=[{"version_id": input_id}],
-                        audit_action="dataset.curate",
-                        audit_details={
-                            "input": source.version.ref,
-                            "records_in": result.records_in,
-                            "records_out": result.records_out,
-                            "steps": [s.name for s in pipeline.steps],
-                        },
-                    )
-                    record_sources(session, manifest.source_counts, version_row.id)
-                    self._record_steps(session, operation.id, pipeline, result)
-                    self._mark_pii(session, result, f"{out}@{new.number}")
-            except IntegrityError:
-                raise ConflictError(
-                    f"dataset {out!r} gained a version while this run went on; run it again"
-                ) from None
-        ref_out = f"{out}@{new.number}"
+                parents=[source.version_id, *([base.parent_id] if base.parent_id else [])],
+                inputs=[{"version_id": source.version_id}],
+                audit_action="dataset.curate",
+                audit_details={
+                    "input": source.version.ref,
+                    "records_in": result.records_in,
+                    "records_out": result.records_out,
+                    "steps": [s.name for s in pipeline.steps],
+                },
+                also=events,
+            ).ref
         self._emit_lineage(operation, pipeline, source.version.ref, ref_out, steps)
         return CurateResult(
             self._datasets.version(ref_out),
@@ -254,27 +229,6 @@ class CurationService:
             steps,
             _examples(pipeline, result.events),
         )
-
-    def _plan(self, out: str) -> dict[str, Any]:
-        with self._sessions() as session:
-            ds, parent = latest_version(session, out)
-            return {
-                "storage_key": ds.storage_key if ds else str(uuid.uuid4()),
-                "parent_id": parent.id if parent else None,
-                "parent_number": parent.number if parent else 0,
-                "parent_manifest": parent.manifest_version if parent else None,
-            }
-
-    def _version_id(self, ref: str) -> int:
-        version = self._datasets.version(ref)
-        with self._sessions() as session:
-            found = session.scalar(
-                select(VersionRow.id)
-                .join(DatasetRow, DatasetRow.id == VersionRow.dataset_id)
-                .where(DatasetRow.name == version.dataset, VersionRow.number == version.number)
-            )
-        assert found is not None
-        return int(found)
 
     @staticmethod
     def _record_steps(

@@ -11,30 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import ConflictError, InputError, ValidationError
 from curata.core.models import Version
+from curata.core.names import check_name
 from curata.core.records import Record
 from curata.faults import fault_point
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
 from curata.sourcing.mapping import FieldMap
 from curata.sourcing.readers.base import detect_format
 from curata.sourcing.readers.formats import READERS
-from curata.sourcing.service import check_name
-from curata.store.records import ManifestResult, RecordStore, VersionWriter
-from curata.store.tables import (
-    SourceRow,
-    utcnow,
-)
-from curata.versioning.commit import (
-    NewVersion,
-    Operation,
-    latest_version,
-    record_sources,
-    record_version,
-)
+from curata.store.records import RecordStore, VersionWriter
+from curata.store.tables import SourceRow, utcnow
+from curata.versioning.commit import Operation, latest_version, next_version
 from curata.versioning.service import DatasetService
 
 BATCH = 5_000
@@ -88,21 +78,6 @@ def _file_digest(path: Path) -> str:
 def _batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
     while batch := list(islice(items, size)):
         yield batch
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What a new version builds on, read once under the dataset's lock."""
-
-    dataset: str
-    source_id: int
-    dataset_id: int | None
-    storage_key: str
-    parent_id: int | None
-    parent_number: int
-    parent_manifest: int | None
-    key: str | None
-    key_changed: bool
 
 
 @dataclass
@@ -198,28 +173,30 @@ class IngestService:
         seen = self._latest_number(dataset)
         # One writer per dataset at a time: a second ingest waits, then builds on the first
         # (an append), or stops if it is a snapshot of what came before the first.
-        with self._store.dataset_lock(dataset):
-            plan = self._plan(dataset, source, key)
-            if not append and not force and plan.parent_number != seen:
-                raise ConflictError(_conflict(dataset, seen, plan.parent_number))
-            writer = self._store.version_writer(plan.storage_key, plan.parent_manifest)
-            if append and plan.parent_manifest is not None:
+        with next_version(self._sessions, self._store, dataset) as commit:
+            base = commit.base
+            source_id = self._source_id(source)
+            if not append and not force and base.parent_number != seen:
+                raise ConflictError(_conflict(dataset, seen, base.parent_number))
+            writer = commit.writer()
+            if append and base.parent_manifest is not None:
                 writer.keep_parent()
             read = _Reading(fields=fields, encoding=encoding, limit=limit, progress=progress)
             records_read = read.into(writer, inputs, source=source)
-            if plan.parent_id is not None and writer.is_unchanged():
-                version = self._datasets.version(f"{dataset}@{plan.parent_number}")
+            if base.parent_id is not None and writer.is_unchanged():
+                version = self._datasets.version(f"{dataset}@{base.parent_number}")
                 return IngestResult(dataset, version, False, records_read, writer.duplicates)
             fault_point("before_commit")
             manifest = writer.commit(fault=fault_point)
             fault_point("after_manifest")
+            key = key or base.key_field
             parameters = {
                 "files": [str(i.path) for i in inputs],
                 "format": [i.format for i in inputs],
                 "fields": {k: v for k, v in vars(fields).items() if v},
                 "source": source,
                 "append": append,
-                "key": plan.key,
+                "key": key,
                 "encoding": encoding,
                 "records_read": records_read,
                 "duplicates": writer.duplicates,
@@ -227,7 +204,31 @@ class IngestService:
             operation = Operation(
                 str(uuid.uuid4()), "ingest", parameters, started, utcnow(), self._actor
             )
-            ref = self._record(plan, inputs, manifest, operation, message)
+            files = [
+                {
+                    "source_id": source_id,
+                    "uri": str(item.path.resolve()),
+                    "file_digest": item.digest,
+                    "record_count": item.records,
+                }
+                for item in inputs
+            ]
+            parent = [] if base.parent_id is None else [base.parent_id]
+            ref = commit.record(
+                manifest,
+                operation,
+                message=message,
+                parents=parent,
+                inputs=files + [{"version_id": p} for p in parent],
+                audit_action="dataset.ingest",
+                audit_details={
+                    "records": manifest.record_count,
+                    "added": manifest.added,
+                    "removed": manifest.removed,
+                    "files": parameters["files"],
+                },
+                key_field=key,
+            ).ref
         self._emitter.emit(
             run_id=operation.id,
             job=f"ingest.{dataset}",
@@ -236,8 +237,8 @@ class IngestService:
             inputs=[LineageDataset("curata.source", source)]
             + [LineageDataset("file", str(i.path.resolve())) for i in inputs]
             + (
-                [LineageDataset.of_version(f"{dataset}@{plan.parent_number}")]
-                if plan.parent_id is not None
+                [LineageDataset.of_version(base.parent_ref)]
+                if base.parent_ref is not None
                 else []
             ),
             outputs=[LineageDataset.of_version(ref)],
@@ -251,81 +252,13 @@ class IngestService:
             _, latest = latest_version(session, dataset)
             return latest.number if latest is not None else 0
 
-    def _plan(self, dataset: str, source: str, key: str | None) -> _Plan:
-        """Read what the new version builds on: the source, the dataset and its latest version."""
+    def _source_id(self, source: str) -> int:
+        """The registered source's id (an InputError names an unknown one)."""
         with self._sessions() as session:
             source_id = session.scalar(select(SourceRow.id).where(SourceRow.name == source))
-            if source_id is None:
-                raise InputError(
-                    f"unknown source {source!r} (register it with 'curata source add')"
-                )
-            ds, parent = latest_version(session, dataset)
-            return _Plan(
-                dataset=dataset,
-                source_id=source_id,
-                dataset_id=ds.id if ds else None,
-                storage_key=ds.storage_key if ds else str(uuid.uuid4()),
-                parent_id=parent.id if parent else None,
-                parent_number=parent.number if parent else 0,
-                parent_manifest=parent.manifest_version if parent else None,
-                key=key or (ds.key_field if ds else None),
-                key_changed=bool(ds and key and ds.key_field != key),
-            )
-
-    def _record(
-        self,
-        plan: _Plan,
-        inputs: list[_FileInput],
-        manifest: ManifestResult,
-        operation: Operation,
-        message: str,
-    ) -> str:
-        """Commit the version, its lineage and its audit entry in one transaction."""
-        new = NewVersion(
-            dataset=plan.dataset,
-            storage_key=plan.storage_key,
-            number=plan.parent_number + 1,
-            message=message,
-            record_count=manifest.record_count,
-            digest=manifest.digest,
-            manifest_version=manifest.manifest_version,
-            added=manifest.added,
-            removed=manifest.removed,
-            bytes_added=manifest.bytes_added,
-            key_field=plan.key,
-        )
-        files = [
-            {
-                "source_id": plan.source_id,
-                "uri": str(item.path.resolve()),
-                "file_digest": item.digest,
-                "record_count": item.records,
-            }
-            for item in inputs
-        ]
-        parent = [] if plan.parent_id is None else [plan.parent_id]
-        try:
-            with self._sessions.begin() as session:
-                version = record_version(
-                    session,
-                    new,
-                    operation,
-                    parents=parent,
-                    inputs=files + [{"version_id": p} for p in parent],
-                    audit_action="dataset.ingest",
-                    audit_details={
-                        "records": manifest.record_count,
-                        "added": manifest.added,
-                        "removed": manifest.removed,
-                        "files": operation.parameters["files"],
-                    },
-                )
-                record_sources(session, manifest.source_counts, version.id)
-        except IntegrityError:
-            raise ConflictError(
-                f"dataset {plan.dataset!r} gained a version while this ingest ran; run it again"
-            ) from None
-        return f"{plan.dataset}@{new.number}"
+        if source_id is None:
+            raise InputError(f"unknown source {source!r} (register it with 'curata source add')")
+        return source_id
 
     def _check_inputs(self, paths: Sequence[str | Path], fmt: str) -> list[_FileInput]:
         if not paths:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from functools import cache
 from typing import Any
@@ -13,23 +12,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.core.models import PII_STATUSES, SENSITIVITIES, SOURCE_KINDS, Source
+from curata.core.names import NAME_PATTERN as NAME_PATTERN  # re-exported: the API checks names
+from curata.core.names import check_name as check_name  # re-exported for its callers
 from curata.governance import audit
 from curata.store.tables import SourceRow
 from curata.timeutil import as_utc
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 CUSTOM_PREFIXES = ("LicenseRef-", "DocumentRef-")
 """SPDX's own syntax for licences outside its list (SPDX 2.3, annex D)."""
-
-
-def check_name(name: str, what: str) -> str:
-    """Names are 1 to 200 of letters, digits, '.', '_', '-' (no '@', which separates versions)."""
-    if not NAME_PATTERN.match(name):
-        raise ValidationError(
-            f"invalid {what} name {name!r}: use 1-200 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
 
 
 @cache

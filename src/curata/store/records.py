@@ -384,16 +384,31 @@ class RecordStore:
 
     def write_manifest(
         self, storage_key: str, table: pa.Table, parent_manifest_version: int | None
-    ) -> int:
+    ) -> ManifestResult:
         """Write a whole manifest (with extra per-record columns) as the dataset's next Lance
-        version; return it. Used when most rows change anyway (a labelled release)."""
+        version. Used when most rows change anyway (a labelled release). Its digest and counts
+        are those of :meth:`VersionWriter.commit`: the sorted ids, and the entries added and
+        removed against the parent (see :func:`entry_changes`)."""
         uri = self.manifest_uri(storage_key)
-        if parent_manifest_version is not None and lance.dataset(uri).version != (
-            parent_manifest_version
-        ):
-            lance.dataset(uri, version=parent_manifest_version).restore()  # type: ignore[no-untyped-call]
+        size_before = self.size_bytes(storage_key)
+        parent = None
+        if parent_manifest_version is not None:
+            parent = self.manifest_table(storage_key, parent_manifest_version)
+            if lance.dataset(uri).version != parent_manifest_version:
+                lance.dataset(uri, version=parent_manifest_version).restore()  # type: ignore[no-untyped-call]
         mode = "overwrite" if Path(uri).exists() else "create"
-        return int(lance.write_dataset(table, uri, mode=mode).version)
+        version = int(lance.write_dataset(table, uri, mode=mode).version)
+        added, removed = entry_changes(table, parent)
+        ids = np.sort(ids_to_numpy(table.column("record_id")))
+        return ManifestResult(
+            manifest_version=version,
+            record_count=len(ids),
+            digest=digest_of_ids(ids.tobytes()),
+            added=added,
+            removed=removed,
+            bytes_added=max(0, self.size_bytes(storage_key) - size_before),
+            source_counts=_source_counts(table.column("source")),
+        )
 
     def version_writer(
         self, storage_key: str, parent_manifest_version: int | None
@@ -541,12 +556,7 @@ class VersionWriter:
         added = pending.manifest_rows(rows)
         ds = self._write_manifest(added, removed_ids)
         self.store.maintain_indices()
-        counts = ds.to_table(columns=["source"]).column("source").value_counts()
-        source_counts = {
-            str(item["values"]): int(item["counts"])
-            for item in counts.to_pylist()
-            if item["values"] is not None
-        }
+        source_counts = _source_counts(ds.to_table(columns=["source"]).column("source"))
         return ManifestResult(
             manifest_version=ds.version,
             record_count=len(seen),
@@ -597,6 +607,46 @@ class VersionWriter:
         if len(added):
             ds = lance.write_dataset(added, uri, mode="append", schema=MANIFEST_SCHEMA)
         return lance.dataset(uri)
+
+
+def _source_counts(sources: pa.ChunkedArray) -> dict[str, int]:
+    """How many of a manifest's records came from each source."""
+    return {
+        str(item["values"]): int(item["counts"])
+        for item in sources.value_counts().to_pylist()
+        if item["values"] is not None
+    }
+
+
+def _entries(table: pa.Table, columns: list[str]) -> pa.Array:
+    """Each row's record id joined with its values in ``columns`` (missing or null: a marker
+    no value has), so that two entries are equal when the id and every value are."""
+    text = pa.large_string()
+    parts: list[pa.Array] = [table.column("record_id").combine_chunks().cast(text)]
+    for name in columns:
+        if name in table.schema.names:
+            values = table.column(name).combine_chunks().cast(text).fill_null("\x00")
+        else:
+            values = pa.array(["\x00"] * table.num_rows, text)
+        parts.append(values)
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", text))
+
+
+def entry_changes(table: pa.Table, parent: pa.Table | None) -> tuple[int, int]:
+    """How many entries a manifest adds and removes against its parent's.
+
+    An entry is a record id with the version's own per-record columns (a release's labels,
+    confidence, …; none for a plain version, whose entries are its ids): a record whose labels
+    changed counts as removed and added, as a record whose content changed does (a new id)."""
+    if parent is None:
+        return table.num_rows, 0
+    extra = [c for c in table.schema.names if c not in MANIFEST_SCHEMA.names]
+    new, old = _entries(table, extra), _entries(parent, extra)
+    added = len(new) - pc.sum(pc.is_in(new, value_set=old)).as_py() if len(new) else 0
+    removed = len(old) - pc.sum(pc.is_in(old, value_set=new)).as_py() if len(old) else 0
+    return int(added or 0), int(removed or 0)
 
 
 def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:

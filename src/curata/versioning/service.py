@@ -15,10 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.core.ids import resolve_record_id
 from curata.core.models import Dataset, Version
-from curata.core.records import Record
-from curata.export.formats import flat_row
+from curata.core.names import check_name
+from curata.core.records import Record, flat_row
 from curata.governance import audit
-from curata.sourcing.service import check_name
 from curata.store.records import RecordStore
 from curata.store.tables import (
     DatasetRow,
@@ -50,9 +49,11 @@ REF_PATTERN = re.compile(r"^(?P<name>[^@]+?)(?:@(?P<ver>[^@]+))?$")
 
 @dataclass(frozen=True)
 class VersionHandle:
-    """What the store needs to read a version: its dataset's storage key and manifest version."""
+    """What the store needs to read a version (its dataset's storage key and manifest version),
+    and its row id, which lineage (a curation's input, a project's version) points to."""
 
     version: Version
+    version_id: int
     storage_key: str
     manifest_version: int
     key_field: str | None
@@ -152,6 +153,7 @@ class DatasetService:
             ds, row = self._version_row(session, ref)
             return VersionHandle(
                 version=self._to_version(session, ds, row),
+                version_id=row.id,
                 storage_key=ds.storage_key,
                 manifest_version=row.manifest_version,
                 key_field=ds.key_field,

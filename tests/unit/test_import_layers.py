@@ -1,0 +1,118 @@
+"""The lower layers (store, versioning, lineage, core) import no capability package.
+
+Every module of those packages is parsed with ``ast`` and every ``import``/``from`` in it,
+inside functions and ``TYPE_CHECKING`` blocks too, is checked against what a lower layer may
+use: itself, the audit log and the few top-level modules every layer shares. A capability
+(sourcing, curation, annotation, quality, export, cli, api, the workspace, …) importing a lower
+layer is fine; the reverse builds the import cycles this test exists to keep out.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import curata
+
+PACKAGE = Path(curata.__file__).parent
+LOWER = ("store", "versioning", "lineage", "core")
+ALLOWED = (
+    *(f"curata.{name}" for name in LOWER),
+    "curata.governance.audit",
+    "curata._version",
+    "curata.timeutil",
+    "curata.faults",
+    "curata.settings",
+)
+"""What a lower layer may import from curata (a module or anything below it)."""
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _is_module(name: str) -> bool:
+    """Whether ``name`` names a module or package of curata (not a name inside one)."""
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """(line, module) for every curata module ``path`` imports; ``from curata.x import y``
+    counts as ``curata.x.y`` when ``y`` is a module, so that a package's harmless submodule
+    does not hide behind it (or stand for all of it)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path.parent)
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                found.append((node.lineno, sub if _is_module(sub) else base))
+    return [(line, name) for line, name in found if name.split(".")[0] == "curata"]
+
+
+def _allowed(name: str) -> bool:
+    return any(name == ok or name.startswith(ok + ".") for ok in ALLOWED)
+
+
+def violations() -> list[str]:
+    out = []
+    for layer in LOWER:
+        for path in sorted((PACKAGE / layer).rglob("*.py")):
+            for line, name in imports_of(path):
+                if not _allowed(name):
+                    where = path.relative_to(PACKAGE.parent)
+                    out.append(f"{_module_name(path)} ({where}:{line}) imports {name}")
+    return out
+
+
+def test_lower_layers_import_no_capability() -> None:
+    found = violations()
+    assert not found, "a lower layer imports a capability package:\n" + "\n".join(found)
+
+
+def test_the_walk_sees_every_kind_of_import(tmp_path: Path, monkeypatch) -> None:
+    """The checker itself: top-level, ``from``, relative and function-local imports are all
+    found, and a capability among them is named with its module and line."""
+    layer = tmp_path / "curata" / "versioning"
+    layer.mkdir(parents=True)
+    (tmp_path / "curata" / "__init__.py").write_text("")
+    (tmp_path / "curata" / "sourcing").mkdir()
+    (tmp_path / "curata" / "sourcing" / "__init__.py").write_text("")
+    (tmp_path / "curata" / "sourcing" / "service.py").write_text("")
+    (layer / "__init__.py").write_text("")
+    (layer / "diff.py").write_text("")
+    (layer / "bad.py").write_text(
+        "import curata.store\n"
+        "from . import diff\n"
+        "from curata.governance import audit\n"
+        "def later():\n"
+        "    from curata.sourcing.service import check_name\n"
+        "    import curata.quality.gates\n"
+    )
+    monkeypatch.setattr(__name__ + ".PACKAGE", tmp_path / "curata")
+    for other in ("store", "lineage", "core"):
+        (tmp_path / "curata" / other).mkdir()
+    assert imports_of(layer / "bad.py") == [
+        (1, "curata.store"),
+        (2, "curata.versioning.diff"),
+        (3, "curata.governance"),
+        (5, "curata.sourcing.service"),
+        (6, "curata.quality.gates"),
+    ]
+    assert violations() == [
+        "curata.versioning.bad (curata/versioning/bad.py:3) imports curata.governance",
+        "curata.versioning.bad (curata/versioning/bad.py:5) imports curata.sourcing.service",
+        "curata.versioning.bad (curata/versioning/bad.py:6) imports curata.quality.gates",
+    ]
