@@ -19,9 +19,10 @@ quality report and drift compare people with, by the same method and the project
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -45,6 +46,16 @@ from curata.store.tables import (
     UserRow,
 )
 
+
+class _Revision(Protocol):
+    @property
+    def assignment_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+
+
+_Row = TypeVar("_Row", bound=_Revision)
+
 FINAL_LABELS = (
     "final labels after review: each annotator's latest answer with a reviewer's fix "
     "replacing it; rejected and superseded annotations do not count; an adjudication is "
@@ -55,6 +66,27 @@ SUBMITTED_LABELS = (
     "against gold or the item's final label"
 )
 NOT_COUNTED = ("rejected", "superseded")
+"""The annotation statuses that do not count: a reviewer rejected it (the annotator answers
+again), or a guideline change superseded it."""
+COUNTS = AnnotationRow.status.not_in(NOT_COUNTED)
+"""The SQL condition of :func:`counts` (built once: statements reuse it)."""
+
+
+def counts(status: str) -> bool:
+    """Whether an annotation with ``status`` counts (is neither rejected nor superseded): the
+    one rule behind every "annotations that count", in SQL :data:`COUNTS`."""
+    return status not in NOT_COUNTED
+
+
+def latest_that_count(rows: Iterable[_Row]) -> list[_Row]:
+    """Each assignment's latest revision, where it counts. ``rows`` are annotations (rows or
+    ORM objects with ``assignment_id`` and ``status``) ordered by assignment, newest revision
+    first; a rejected or superseded latest revision drops its assignment (an older revision
+    never stands in for it)."""
+    latest: dict[int, _Row] = {}
+    for row in rows:
+        latest.setdefault(row.assignment_id, row)
+    return [row for row in latest.values() if counts(row.status)]
 
 
 @dataclass(frozen=True)
@@ -164,8 +196,8 @@ def counted_annotations(
         fix_of, status = row.id, row.status
         if row.copied_from is not None and row.copied_from in source_latest:
             fix_of, source_status = source_latest[row.copied_from]
-            status = source_status if source_status in NOT_COUNTED else status
-        if status in NOT_COUNTED:
+            status = status if counts(source_status) else source_status
+        if not counts(status):
             continue
         out.append(
             CountedAnnotation(

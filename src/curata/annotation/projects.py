@@ -12,7 +12,8 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.annotation.schema import AnswerError, Schema, validate_answers
+from curata.annotation.answers import check_answers, record_view
+from curata.annotation.schema import AnswerError, Schema
 from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.governance import audit
@@ -37,6 +38,21 @@ from curata.store.tables import (
 from curata.versioning.service import DatasetService
 
 TASK_CHUNK = 10_000
+
+
+def unknown_project(name: str) -> NotFoundError:
+    """The one error for a project that does not exist, or that the asker may not see (its
+    existence is not told apart): NotFound, 404 on the API, the same text everywhere."""
+    return NotFoundError(f"unknown project {name!r}")
+
+
+def project_row(session: Session, name: str) -> ProjectRow:
+    """The project named ``name``: the one lookup by name every service makes (raises
+    :func:`unknown_project`)."""
+    project = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
+    if project is None:
+        raise unknown_project(name)
+    return project
 
 
 @dataclass(frozen=True)
@@ -141,10 +157,9 @@ class ProjectService:
         return self._sessions
 
     def row(self, session: Session, name: str) -> ProjectRow:
-        project = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
-        if project is None:
-            raise NotFoundError(f"unknown project {name!r} (see 'curata project list')")
-        return project
+        """The project named ``name``; NotFound (404) when there is none (see
+        :func:`project_row`)."""
+        return project_row(session, name)
 
     def schema(self, session: Session, project: ProjectRow) -> Schema:
         """The project's current question schema."""
@@ -390,16 +405,16 @@ class ProjectService:
     def check_visible(self, name: str, user_name: str) -> None:
         """NotFound unless ``user_name`` may see the project (cheap: no progress counts)."""
         with self._sessions() as session:
-            project = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
-            if project is None or not self._may_see(session, project, user_name):
-                raise NotFoundError(f"unknown project {name!r}")
+            project = project_row(session, name)
+            if not self._may_see(session, project, user_name):
+                raise unknown_project(name)
 
     def for_user(self, name: str, user_name: str) -> Project:
         """A project as ``user_name`` may see it; outsiders get NotFound (existence hidden)."""
         with self._sessions() as session:
-            project = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
-            if project is None or not self._may_see(session, project, user_name):
-                raise NotFoundError(f"unknown project {name!r}")
+            project = project_row(session, name)
+            if not self._may_see(session, project, user_name):
+                raise unknown_project(name)
         return self.get(name)
 
     def visible_to(self, user_name: str) -> builtins.list[Project]:
@@ -647,21 +662,10 @@ class ProjectService:
                 raise NotFoundError(f"project {name!r} has no guideline version {number}")
             return {"version": row.version, "body": row.body, "note": row.note}
 
-    def _record_bounds(
-        self, schema: Schema
-    ) -> Callable[[int], tuple[dict[str, str], builtins.list[str]]]:
-        """A record's text fields and candidate ids by store row: what span, preference and
-        ranking answers are checked against, as the queue's submit does (read only where the
-        schema has such a question)."""
-        if not any(q.type in ("span", "preference", "ranking") for q in schema.questions):
-            return lambda _row: ({}, [])
-
-        def bounds(row: int) -> tuple[dict[str, str], builtins.list[str]]:
-            [record] = self._store.take_records([row])
-            texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
-            return texts, record.response_ids()
-
-        return bounds
+    def _record(self, row: int) -> Callable[[], dict[str, Any]]:
+        """A record's view by store row, read when called: what span, preference and ranking
+        answers are checked against (see :func:`curata.annotation.answers.check_answers`)."""
+        return lambda: record_view(self._store.take_records([row])[0])
 
     def add_gold(
         self, name: str, record_id: str, answers: dict[str, Any], *, kind: str = "gold"
@@ -687,7 +691,6 @@ class ProjectService:
                     )
                 )
             )
-            bounds = self._record_bounds(schema)
             for position, (record_id, answers) in enumerate(items, start=1):
                 where = f"item {position}: " if len(items) > 1 else ""
                 live = session.scalar(
@@ -702,8 +705,7 @@ class ProjectService:
                         f"{where}record {record_id} is not an item of project {name!r}"
                     )
                 try:
-                    texts, candidates = bounds(live.row)
-                    checked = validate_answers(schema, answers, texts=texts, candidates=candidates)
+                    checked = check_answers(schema, answers, self._record(live.row)).answers
                 except AnswerError as exc:
                     raise ValidationError(
                         f"{where}record {record_id}: {kind} answers: {exc}"

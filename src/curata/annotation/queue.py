@@ -21,12 +21,13 @@ from sqlalchemy import Table, and_, exists, func, insert, or_, select, true, upd
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation import blind
+from curata.annotation.answers import check_answers, shown_answers
+from curata.annotation.final import counts
 from curata.annotation.projects import ProjectService
 from curata.annotation.review import flag_disagreement, initial_review
-from curata.annotation.schema import RECORD_BOUND, AnswerError, validate_answers
+from curata.annotation.schema import AnswerError
 from curata.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from curata.core.ids import canonical_json
-from curata.core.records import response_letter
 from curata.governance.policies import ItemScope, ProjectScope
 from curata.quality.stats import gold_checks, wilson_interval
 from curata.store.db import write_transaction
@@ -530,7 +531,7 @@ class QueueService:
             .order_by(N.c.revision.desc())
             .limit(1)
         ).first()
-        current = latest is not None and latest.status not in ("rejected", "superseded")
+        current = latest is not None and counts(latest.status)
         if current and latest is not None and latest.answers == annotation["answers"]:
             return
         session.execute(
@@ -653,18 +654,10 @@ class QueueService:
             if owner != uid:
                 raise ConflictError(f"assignment {assignment_id} is leased to another annotator")
             schema = self._projects.schema_by_key(session, project_id, schema_version)
-            texts: dict[str, str] = {}
-            candidates: list[str] = []
-            shown: list[int] | None = None  # a pairwise record's candidates as shown (blind)
-            if any(q.type in RECORD_BOUND for q in schema.questions):  # checked on the record
-                record = self._record(record_row)
-                texts = {k: v for k, v in record.items() if isinstance(v, str)}
-                shown = blind.shown_order(record, assignment_id)
-                if shown is not None:  # answers name the letters shown, never ids
-                    answers = blind.to_record(schema, answers, shown)
-                    candidates = [response_letter(i) for i in range(len(shown))]
-            try:
-                checked = validate_answers(schema, answers, texts=texts, candidates=candidates)
+            try:  # against the record too; a pairwise record's answers name the letters shown
+                checked = check_answers(
+                    schema, answers, lambda: self._record(record_row), blind_for=assignment_id
+                )
             except AnswerError as exc:
                 raise ValidationError(str(exc)) from None
             if status == "submitted":  # a fresh statement: the row may have changed under us
@@ -674,26 +667,24 @@ class QueueService:
                     .order_by(AnnotationRow.revision.desc())
                     .limit(1)
                 ).one()
-                if done.answers != checked:
+                if done.answers != checked.answers:
                     raise ConflictError(
                         f"assignment {assignment_id} was already submitted with other answers"
                     )
-                if shown is not None:
-                    return replace(
-                        _submission(done), answers=blind.to_shown(schema, checked, shown)
-                    )
+                if checked.shown is not None:
+                    return replace(_submission(done), answers=shown_answers(schema, checked))
                 return _submission(done)
             if status != "leased" or as_utc(expires_at) <= now:
                 raise ConflictError(
                     f"the lease of assignment {assignment_id} expired at "
                     f"{iso(expires_at)}; ask for the next task"
                 )
-            review = initial_review(settings or {}, kind, gold, checked, self._rng)
+            review = initial_review(settings or {}, kind, gold, checked.answers, self._rng)
             values = {
                 "assignment_id": assignment_id,
                 "task_id": task_id,
                 "user_id": uid,
-                "answers": checked,
+                "answers": checked.answers,
                 "schema_version": schema_version,
                 "guideline_version": guideline_version,
                 "submitted_at": now,
@@ -723,7 +714,7 @@ class QueueService:
             return Submission(
                 annotation_id=annotation_id,
                 assignment_id=assignment_id,
-                answers=checked if shown is None else blind.to_shown(schema, checked, shown),
+                answers=shown_answers(schema, checked),
                 schema_version=schema_version,
                 guideline_version=guideline_version,
                 submitted_at=as_utc(now),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -22,8 +23,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.annotation.projects import ProjectService
-from curata.annotation.schema import AnswerError, validate_answers
+from curata.annotation.answers import check_answers, record_view
+from curata.annotation.final import COUNTS, latest_that_count
+from curata.annotation.projects import ProjectService, project_row, unknown_project
+from curata.annotation.schema import AnswerError
 from curata.core.errors import ForbiddenError, NotFoundError, ValidationError
 from curata.core.ids import canonical_json
 from curata.store.db import write_transaction
@@ -81,10 +84,7 @@ def current_annotations(session: Session, task_id: int) -> list[AnnotationRow]:
         .where(AnnotationRow.task_id == task_id)
         .order_by(AnnotationRow.assignment_id, AnnotationRow.revision.desc())
     ).all()
-    latest: dict[int, AnnotationRow] = {}
-    for row in rows:
-        latest.setdefault(row.assignment_id, row)
-    return [r for r in latest.values() if r.status not in ("rejected", "superseded")]
+    return latest_that_count(rows)
 
 
 def initial_review(
@@ -117,6 +117,27 @@ def flag_disagreement(session: Session, settings: dict[str, Any], task_id: int) 
     session.flush()
 
 
+@dataclass
+class SentToReview:
+    """What :meth:`ReviewService.send_to_review` did: the items asked for, the annotations it
+    marked (and their items), and those it found pending or reviewed already."""
+
+    items: int
+    flagged: int = 0
+    already_pending: int = 0
+    already_reviewed: int = 0
+    tasks: set[int] = field(default_factory=set)
+    """The items with an annotation it marked."""
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "items": self.items,
+            "flagged": self.flagged,
+            "already_pending": self.already_pending,
+            "already_reviewed": self.already_reviewed,
+        }
+
+
 @dataclass(frozen=True)
 class ReviewItem:
     """An item to review: the record and every current annotation, side by side."""
@@ -143,6 +164,33 @@ class ReviewService:
         self._sessions = sessions
         self._store = store
         self._projects = projects
+
+    @staticmethod
+    def send_to_review(session: Session, task_ids: Iterable[int]) -> SentToReview:
+        """Send items to review: every annotation that counts on them (each annotator's latest
+        revision, unless rejected or superseded) and is not reviewed yet becomes ``pending``.
+        Runs in the caller's transaction (rows locked on PostgreSQL), so the caller's audit
+        event, which says why, is written with the marks; an annotation already pending or
+        reviewed is counted, not marked again, so sending the same items twice is harmless."""
+        tasks = sorted(set(task_ids))
+        sent = SentToReview(items=len(tasks))
+        for start in range(0, len(tasks), 500):
+            rows = session.scalars(
+                select(AnnotationRow)
+                .where(AnnotationRow.task_id.in_(tasks[start : start + 500]))
+                .order_by(AnnotationRow.assignment_id, AnnotationRow.revision.desc())
+                .with_for_update()
+            ).all()
+            for row in latest_that_count(rows):
+                if row.review == "pending":
+                    sent.already_pending += 1
+                elif row.review == "done":
+                    sent.already_reviewed += 1
+                else:
+                    row.review = "pending"
+                    sent.flagged += 1
+                    sent.tasks.add(row.task_id)
+        return sent
 
     def _user(self, session: Session, name: str, roles: tuple[str, ...]) -> UserRow:
         user = session.scalar(select(UserRow).where(UserRow.name == name))
@@ -215,9 +263,9 @@ class ReviewService:
         record above the reviewer's clearance)."""
         with self._sessions() as session:
             user = self._user(session, reviewer, REVIEWERS)
-            project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
-            if project is None or not self._reaches(session, user, project.id):
-                raise NotFoundError(f"unknown project {project_name!r}")
+            project = project_row(session, project_name)
+            if not self._reaches(session, user, project.id):
+                raise unknown_project(project_name)
             query = (
                 select(TaskRow)
                 .join(AnnotationRow, AnnotationRow.task_id == TaskRow.id)
@@ -225,7 +273,7 @@ class ReviewService:
                     TaskRow.project_id == project.id,
                     TaskRow.clearance <= user.clearance,  # never a record above the reviewer's
                     AnnotationRow.review == "pending",
-                    AnnotationRow.status.notin_(("rejected", "superseded")),
+                    COUNTS,
                     AnnotationRow.user_id != user.id,
                 )
                 .order_by(TaskRow.priority.desc(), TaskRow.id)
@@ -316,15 +364,12 @@ class ReviewService:
         """A reviewer's or adjudicator's answers checked like an annotator's: against the
         schema and against the item's record (span offsets inside its text, preferences and
         rankings naming its candidates)."""
-        [record] = self._store.take_records([task.row])
-        texts = {k: v for k, v in record.content().items() if isinstance(v, str)}
         try:
-            return validate_answers(
+            return check_answers(
                 self._projects.schema(session, project),
                 answers,
-                texts=texts,
-                candidates=record.response_ids(),
-            )
+                lambda: record_view(self._store.take_records([task.row])[0]),
+            ).answers
         except AnswerError as exc:
             raise ValidationError(str(exc)) from None
 

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from curata.annotation.answers import check_answers, record_view
 from curata.annotation.final import CountedAnnotation, adjudications, counted_annotations
 from curata.annotation.interchange import (
     CONTENT_FIELDS,
@@ -39,7 +40,7 @@ from curata.annotation.interchange import (
     to_labelstudio_results,
 )
 from curata.annotation.projects import ProjectService
-from curata.annotation.schema import AnswerError, Schema, validate_answers
+from curata.annotation.schema import AnswerError, Schema
 from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import AlreadyExistsError, InputError, NotFoundError
 from curata.core.records import Record
@@ -250,7 +251,7 @@ class TransferService:
             }
             users = {u.name: u for u in session.scalars(select(UserRow))}
             argilla_names = {argilla_user_id(name): name for name in users}
-            texts = self._texts(
+            views = self._views(
                 [
                     t
                     for t in {tasks.get(_curata_id(i, fmt)) for i in items if isinstance(i, dict)}
@@ -292,7 +293,7 @@ class TransferService:
                         skipped += 1
                         continue
                     try:
-                        checked = validate_answers(schema, answers, texts=texts[task.record_id])
+                        checked = check_answers(schema, answers, views[task.record_id]).answers
                     except AnswerError as exc:
                         raise InputError(
                             f"{where}, record {task.record_id}, user {user_name!r}: {exc}"
@@ -342,12 +343,12 @@ class TransferService:
             )
         return ImportResult(added, skipped, created)
 
-    def _texts(self, tasks: list[TaskRow]) -> dict[str, dict[str, str]]:
-        """The text fields of each task's record, by record id (what spans point into)."""
+    def _views(self, tasks: list[TaskRow]) -> dict[str, dict[str, Any]]:
+        """Each task's record by record id, read in one batch: what the imported answers are
+        checked against (spans inside its text, preferences naming its candidates)."""
         records = self._store.take_records([t.row for t in tasks])
         return {
-            task.record_id: {k: v for k, v in record.content().items() if isinstance(v, str)}
-            for task, record in zip(tasks, records, strict=True)
+            task.record_id: record_view(record) for task, record in zip(tasks, records, strict=True)
         }
 
 

@@ -34,6 +34,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from curata.annotation.final import COUNTS
+from curata.annotation.projects import project_row
 from curata.annotation.schema import categorical_questions
 from curata.core.errors import NotFoundError, ValidationError
 from curata.core.ids import canonical_json
@@ -98,9 +100,7 @@ class VendorAuditService:
         self._actor = actor
 
     def _find(self, session: Session, project: str, vendor: str) -> tuple[ProjectRow, VendorRow]:
-        p = session.scalar(select(ProjectRow).where(ProjectRow.name == project))
-        if p is None:
-            raise NotFoundError(f"unknown project {project!r}")
+        p = project_row(session, project)
         v = session.scalar(select(VendorRow).where(VendorRow.name == vendor))
         if v is None:
             raise NotFoundError(f"unknown vendor {vendor!r}")
@@ -161,7 +161,7 @@ class VendorAuditService:
                     TaskRow.kind == "live",
                     UserRow.vendor_id == v.id,
                     AssignmentRow.copied_from.is_(None),  # a gold answer's copy: gold checks it
-                    AnnotationRow.status.notin_(("rejected", "superseded")),
+                    COUNTS,
                     AnnotationRow.id.notin_(audited),
                 )
                 .order_by(AnnotationRow.id)
