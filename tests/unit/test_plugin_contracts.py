@@ -60,6 +60,8 @@ def _params(name: str, tmp_path: Path) -> dict[str, Any]:
 
 
 def _decide(cls: type[Step], params: StepParams, batch: list[tuple[str, Record]]) -> list[Any]:
+    """A fresh step's decisions on one batch, with the summarize/prepare pass a ``needs_all``
+    step gets from the executor first (``tests.helpers.decide`` only applies)."""
     step = cls(params)
     if cls.needs_all:
         step.prepare(iter([step.summarize(batch)]))
