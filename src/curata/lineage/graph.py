@@ -70,14 +70,11 @@ class LineageService:
 
     def upstream(self, ref: str) -> LineageGraph:
         """The graph from a version down to its sources."""
-        root = self._datasets.version(ref)
-        graph = LineageGraph(root=f"version:{root.ref}")
+        root = self._datasets.handle(ref)
+        graph = LineageGraph(root=f"version:{root.version.ref}")
         with self._sessions() as session:
-            row = session.scalars(
-                select(VersionRow)
-                .join(DatasetRow, DatasetRow.id == VersionRow.dataset_id)
-                .where(DatasetRow.name == root.dataset, VersionRow.number == root.number)
-            ).one()
+            row = session.get(VersionRow, root.version_id)
+            assert row is not None
             self._walk(session, row, graph, set())
         return graph
 
