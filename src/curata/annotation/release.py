@@ -16,7 +16,8 @@ from curata.annotation.aggregation import (
     METHODS,
     aggregation_policy,
 )
-from curata.annotation.final import NOT_COUNTED, item_labels
+from curata.annotation.final import COUNTS, item_labels
+from curata.annotation.review import ReviewService
 from curata.core.errors import ForbiddenError, ValidationError
 from curata.core.models import Version
 from curata.core.names import check_name
@@ -280,20 +281,14 @@ class ReleaseService:
         marked: dict[int, dict[str, dict[str, Any]]],
         policy: dict[str, Any],
     ) -> None:
-        """Mark every not yet reviewed annotation of a held item ``pending`` and log the marks."""
+        """Send every held item to review (through the review service's one rule) and log the
+        marks, which say why."""
         held = [
             task_id
             for task_id, outside in marked.items()
             if any(m["action"] == "review" for m in outside.values())
         ]
-        for row in session.scalars(
-            select(AnnotationRow).where(
-                AnnotationRow.task_id.in_(held),
-                AnnotationRow.review == "not_needed",
-                AnnotationRow.status.notin_(NOT_COUNTED),
-            )
-        ):
-            row.review = "pending"
+        ReviewService.send_to_review(session, held)
         audit.append(
             session,
             actor=self._actor,
@@ -331,7 +326,7 @@ class ReleaseService:
             .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
             .where(
                 TaskRow.project_id == project.id,
-                AnnotationRow.status.not_in(NOT_COUNTED),
+                COUNTS,
             )
             .distinct()
         ).all()
