@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.core.errors import NotFoundError, ValidationError
+from curata.annotation.projects import project_row
+from curata.core.errors import ValidationError
 from curata.store.tables import (
     AnnotationRow,
     AssignmentRow,
-    ProjectRow,
     TaskRow,
     UserRow,
     utcnow,
@@ -67,9 +67,7 @@ def project_status(
     now = now or utcnow()
     since = now - timedelta(hours=window_hours)
     with sessions() as session:
-        project = session.scalar(select(ProjectRow).where(ProjectRow.name == name))
-        if project is None:
-            raise NotFoundError(f"unknown project {name!r}")
+        project = project_row(session, name)
         live = (TaskRow.project_id == project.id) & (TaskRow.kind == "live")
         items = session.scalar(select(func.count()).select_from(TaskRow).where(live)) or 0
         capped = case(

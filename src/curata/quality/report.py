@@ -36,8 +36,9 @@ from curata.annotation.final import (
     counted_annotations,
     item_labels,
 )
+from curata.annotation.projects import project_row
 from curata.annotation.schema import categorical_questions
-from curata.core.errors import NotFoundError, ValidationError
+from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 from curata.quality.aggregation import dawid_skene
 from curata.quality.answers import answer_text
@@ -47,7 +48,6 @@ from curata.store.tables import (
     CohortMemberRow,
     CohortRow,
     GuidelineRow,
-    ProjectRow,
     ProjectSchemaRow,
     TaskRow,
     UserRow,
@@ -150,9 +150,7 @@ class ProjectAnnotations:
 
 def read_annotations(session: Session, project_name: str) -> ProjectAnnotations:
     """Everything the quality reports and gates read, inside the caller's transaction."""
-    project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
-    if project is None:
-        raise NotFoundError(f"unknown project {project_name!r}")
+    project = project_row(session, project_name)
     schema = session.get(ProjectSchemaRow, (project.id, project.schema_version))
     assert schema is not None
     rows = counted_annotations(session, project_id=project.id)
@@ -203,9 +201,7 @@ def release_consensus(session: Session, project_name: str, *, method: str) -> Co
     with the project's settings gives it (:func:`curata.annotation.final.item_labels`)."""
     if method not in METHODS:
         raise ValidationError(f"method: {method!r} is not one of {', '.join(METHODS)}")
-    project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
-    if project is None:
-        raise NotFoundError(f"unknown project {project_name!r}")
+    project = project_row(session, project_name)
     schema = session.get(ProjectSchemaRow, (project.id, project.schema_version))
     assert schema is not None
     categorical = categorical_questions(schema.schema)
