@@ -231,14 +231,7 @@ class ProjectService:
             with self._sessions.begin() as session:
                 if session.scalar(select(ProjectRow.id).where(ProjectRow.name == name)):
                     raise AlreadyExistsError(f"project {name!r} already exists")
-                version_id = session.scalar(
-                    select(VersionRow.id)
-                    .join(DatasetRow, DatasetRow.id == VersionRow.dataset_id)
-                    .where(
-                        DatasetRow.name == handle.version.dataset,
-                        VersionRow.number == handle.version.number,
-                    )
-                )
+                version_id = handle.version_id
                 owner_id = self._user_id(session, owner) if owner else None
                 project = ProjectRow(
                     name=name,

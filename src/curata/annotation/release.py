@@ -17,6 +17,7 @@ from curata.annotation.aggregation import (
     aggregation_policy,
 )
 from curata.annotation.final import COUNTS, item_labels
+from curata.annotation.projects import project_row
 from curata.annotation.review import ReviewService
 from curata.core.errors import ForbiddenError, ValidationError
 from curata.core.models import Version
@@ -149,9 +150,7 @@ class ReleaseService:
             raise ValidationError(f"aggregate: {aggregate!r} is not one of {', '.join(METHODS)}")
         started = utcnow()
         with self._sessions() as session:
-            project = session.scalar(select(ProjectRow).where(ProjectRow.name == project_name))
-            if project is None:
-                raise ValidationError(f"unknown project {project_name!r}")
+            project = project_row(session, project_name)  # 404, like every lookup (was 422)
             source_version = session.get(VersionRow, project.version_id)
             assert source_version is not None
             source_ds = session.get(DatasetRow, source_version.dataset_id)

@@ -19,27 +19,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curata.core.errors import ValidationError
-from curata.core.records import Record
 
 EXPORT_FORMATS = ("jsonl", "parquet", "hf")
 SOFT_LABELS = "curata_soft_labels"
 HF_SPLIT = "train"
 HF_SHARD = "data-00000-of-00001.arrow"
 Batches = Iterator[list[dict[str, Any]]]
-"""Batches of exported rows (see :func:`flat_row`)."""
-
-
-def flat_row(
-    record_id: str, record: Record, columns: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The exported shape: content and metadata side by side, plus ``curata_id`` and the
-    version's per-record columns (a release's labels) as ``curata_<column>``.
-
-    Re-ingesting an export of a plain version gives the same record ids (``curata_id`` is
-    ignored on ingest).
-    """
-    extra = {f"curata_{k}": v for k, v in (columns or {}).items()}
-    return {"curata_id": record_id, **record.to_flat(), **extra}
+"""Batches of exported rows (see :func:`curata.core.records.flat_row`)."""
 
 
 def _soft_label_list(row: dict[str, Any]) -> dict[str, Any]:

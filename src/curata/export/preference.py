@@ -1,6 +1,6 @@
 """Training rows from labelled records, in the shapes TRL's trainers take (pure, no I/O).
 
-Each format is one function over one exported row (see :func:`curata.export.formats.flat_row`:
+Each format is one function over one exported row (see :func:`curata.core.records.flat_row`:
 content, metadata, ``curata_id`` and a release's ``curata_labels``) returning a
 :class:`Converted`: the training rows it gives and, when it gives none, why.
 
