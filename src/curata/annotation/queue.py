@@ -320,21 +320,20 @@ class QueueService:
         mine = and_(A.c.task_id == T.c.id, A.c.user_id == ctx.user_id)
         seen = exists().where(mine, A.c.status != "reopened")
         existing = select(A.c.id).where(mine).scalar_subquery()
+        # a record has up to three tasks (live, gold, calibration): one who received any other
+        # copy of it, in any state, never gets this one; a task re-opened for them is theirs.
+        # (A probe per candidate row: the scan stops at the first free row, so it passes few;
+        # a NOT IN over the annotator's other copies read all of their assignments per query
+        # and cost PostgreSQL more, measured.)
+        other_copy = exists().where(
+            COPY.c.project_id == T.c.project_id,
+            COPY.c.record_id == T.c.record_id,
+            COPY.c.id != T.c.id,
+            A.c.task_id == COPY.c.id,
+            A.c.user_id == ctx.user_id,
+        )
         postgres = session.get_bind().dialect.name == "postgresql"
         for kind in kinds:
-            # a record has up to three tasks (live, gold, calibration): one who received any
-            # other copy of it, in any state, never gets this one; a task re-opened for them is
-            # theirs. The records of their other copies are few and read once per query (a
-            # hashed NOT IN), not probed per candidate row.
-            other_copies = (
-                select(COPY.c.record_id)
-                .join(A, A.c.task_id == COPY.c.id)
-                .where(
-                    A.c.user_id == ctx.user_id,
-                    COPY.c.project_id == ctx.project_id,
-                    COPY.c.kind != kind,
-                )
-            )
             query = (
                 select(T.c.id, T.c.row, existing)
                 .where(
@@ -346,7 +345,7 @@ class QueueService:
                         T.c.language.is_(None), T.c.language.in_([x.lower() for x in ctx.languages])
                     ),
                     ~seen,
-                    or_(T.c.record_id.not_in(other_copies), existing.is_not(None)),
+                    or_(~other_copy, existing.is_not(None)),
                 )
                 .order_by(T.c.priority.desc(), T.c.id)
                 .limit(1)
