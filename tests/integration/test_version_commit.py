@@ -1,5 +1,6 @@
 """The one version-commit path (``curata.versioning.commit``): a release's version counts what
-it added and removed against its parent, as ingest and curation do, has their digest, and its
+it added and removed against its parent, as ingest and curation do, has a digest of its entries
+(ids with labels) by the same definition as theirs (ids alone), and its
 gate override is written with it or not at all; a commit that lost a race names the dataset."""
 
 from __future__ import annotations
@@ -44,10 +45,13 @@ def test_a_release_counts_changes_against_its_parent(ws, tmp_path) -> None:
     assert second.parents == ["lab@1", "lab-labels@1"]
     again = ws.releases.release("lab").version
     assert (again.added, again.removed) == (0, 0)
-    # the digest is every version's: SHA-256 of the sorted ids (the labels are not records)
+    # the digest is over the version's entries, as for every version: the same labels give
+    # the same digest, a changed label another (a plain version's entries are its ids)
     ids = sorted(i for batch in ws.datasets.iter_records("lab@1") for i, _ in batch)
-    expected = hashlib.sha256("".join(ids).encode("ascii")).hexdigest()
-    assert first.digest == second.digest == expected == ws.datasets.version("lab@1").digest
+    plain = hashlib.sha256("".join(ids).encode("ascii")).hexdigest()
+    assert ws.datasets.version("lab@1").digest == plain
+    assert again.digest == second.digest != first.digest
+    assert plain not in (first.digest, second.digest)
     rows = [r for batch in ws.datasets.iter_rows("lab-labels@2") for r in batch]
     assert sorted(r["curata_labels"]["topic"] for r in rows) == ["a", "a", "a", "b"]
 

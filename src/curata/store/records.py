@@ -18,6 +18,7 @@ the referenced version before changing anything.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -387,8 +388,9 @@ class RecordStore:
     ) -> ManifestResult:
         """Write a whole manifest (with extra per-record columns) as the dataset's next Lance
         version. Used when most rows change anyway (a labelled release). Its digest and counts
-        are those of :meth:`VersionWriter.commit`: the sorted ids, and the entries added and
-        removed against the parent (see :func:`entry_changes`)."""
+        are those of every version: the digest of its sorted entries (:func:`entry_digest`: the
+        sorted ids, as :meth:`VersionWriter.commit` gives, when there are no per-record
+        columns), and the entries added and removed against the parent (:func:`entry_changes`)."""
         uri = self.manifest_uri(storage_key)
         size_before = self.size_bytes(storage_key)
         parent = None
@@ -399,11 +401,10 @@ class RecordStore:
         mode = "overwrite" if Path(uri).exists() else "create"
         version = int(lance.write_dataset(table, uri, mode=mode).version)
         added, removed = entry_changes(table, parent)
-        ids = np.sort(ids_to_numpy(table.column("record_id")))
         return ManifestResult(
             manifest_version=version,
-            record_count=len(ids),
-            digest=digest_of_ids(ids.tobytes()),
+            record_count=table.num_rows,
+            digest=entry_digest(table),
             added=added,
             removed=removed,
             bytes_added=max(0, self.size_bytes(storage_key) - size_before),
@@ -632,6 +633,22 @@ def _entries(table: pa.Table, columns: list[str]) -> pa.Array:
     if len(parts) == 1:
         return parts[0]
     return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", text))
+
+
+def entry_digest(table: pa.Table) -> str:
+    """A version's content digest, one definition for every version: SHA-256 over its sorted
+    entries. A plain version's entries are its ids (fixed-length hex, concatenated: the
+    digest of :func:`curata.core.ids.digest_of_ids`); a version with its own per-record
+    columns (a release's labels, confidence, …) hashes each id with those values, one entry
+    per line, so two releases of the same records whose labels differ differ in digest."""
+    extra = [c for c in table.schema.names if c not in MANIFEST_SCHEMA.names]
+    if not extra:
+        return digest_of_ids(np.sort(ids_to_numpy(table.column("record_id"))).tobytes())
+    entries = _entries(table, extra)
+    digest = hashlib.sha256()
+    for entry in pc.take(entries, pc.sort_indices(entries)).to_pylist():
+        digest.update(entry.encode("utf-8", "surrogatepass") + b"\n")
+    return digest.hexdigest()
 
 
 def entry_changes(table: pa.Table, parent: pa.Table | None) -> tuple[int, int]:
