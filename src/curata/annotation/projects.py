@@ -17,7 +17,7 @@ from curata.annotation.schema import AnswerError, Schema
 from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.governance import audit
-from curata.governance.policies import ProjectPolicy
+from curata.governance.policies import ProjectPolicy, missing
 from curata.quality.stats import wilson_interval
 from curata.sourcing.service import check_name
 from curata.store.db import write_transaction
@@ -42,8 +42,9 @@ TASK_CHUNK = 10_000
 
 def unknown_project(name: str) -> NotFoundError:
     """The one error for a project that does not exist, or that the asker may not see (its
-    existence is not told apart): NotFound, 404 on the API, the same text everywhere."""
-    return NotFoundError(f"unknown project {name!r}")
+    existence is not told apart): NotFound, 404 on the API, the same text everywhere (the
+    access policy's :func:`~curata.governance.policies.missing` is where the text lives)."""
+    return missing("project", name)
 
 
 def project_row(session: Session, name: str) -> ProjectRow:
