@@ -647,7 +647,7 @@ def entry_digest(table: pa.Table) -> str:
     entries = _entries(table, extra)
     digest = hashlib.sha256()
     for entry in pc.take(entries, pc.sort_indices(entries)).to_pylist():
-        digest.update(entry.encode("utf-8", "surrogatepass") + b"\n")
+        digest.update(entry.encode("utf-8") + b"\n")
     return digest.hexdigest()
 
 
