@@ -50,7 +50,7 @@ def main() -> None:
     import pandas as pd
     from crowdkit.aggregation import DawidSkene
 
-    from curata.quality.aggregation import dawid_skene, majority_posteriors
+    from curata.stats.aggregation import dawid_skene, majority_posteriors
 
     data = simulate(args.items, args.seed)
     n, k = len(data["labels"]), 5

@@ -45,7 +45,7 @@ def best_of(n: int, fn: Any) -> tuple[float, Any]:
 def alpha_pair(seed: int) -> dict[str, Any]:
     import krippendorff
 
-    from curata.quality.agreement import krippendorff_alpha
+    from curata.stats.agreement import krippendorff_alpha
 
     data = ratings(200_000, 20, 5, 0.3, seed)
     out: dict[str, Any] = {}
@@ -80,7 +80,7 @@ data = np.clip(data, 0, 999)
 t = time.perf_counter()
 try:
     if "{who}" == "curata":
-        from curata.quality.agreement import krippendorff_alpha
+        from curata.stats.agreement import krippendorff_alpha
         value = krippendorff_alpha(data, "interval")
     else:
         import krippendorff
@@ -121,7 +121,7 @@ def alpha_many_values(seed: int) -> dict[str, Any]:
 def fleiss(seed: int) -> dict[str, Any]:
     from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
-    from curata.quality.agreement import fleiss_kappa
+    from curata.stats.agreement import fleiss_kappa
 
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, 5, 1_000_000)

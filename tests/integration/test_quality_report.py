@@ -12,7 +12,7 @@ from tests.conftest import write_jsonl
 
 from curata.core.errors import NotFoundError, ValidationError
 from curata.quality.report import quality_report
-from curata.quality.stats import wilson_interval
+from curata.stats.proportions import wilson_interval
 from curata.store.tables import TaskRow
 
 

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import write_jsonl
 
 from curata.core.errors import ValidationError
-from curata.quality.aggregation import dawid_skene
+from curata.stats.aggregation import dawid_skene
 
 Plan = list[dict[str, str]]
 """Per item, in the project's order: annotator -> answer."""

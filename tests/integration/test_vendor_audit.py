@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import log_in, write_jsonl
 
 from curata.core.errors import ForbiddenError, NotFoundError, ValidationError
-from curata.quality.stats import wilson_from_rate
 from curata.quality.vendor_audit import allocate
+from curata.stats.proportions import wilson_from_rate
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from curata.quality.agreement import (
+from curata.stats.agreement import (
     AgreementError,
     agreement_report,
     alpha_with_interval,

@@ -39,7 +39,7 @@ def test_every_registered_plugin_is_documented() -> None:
     (datasette's test_docs.py is the model): the reference cannot fall behind the registries."""
     from curata.annotation.aggregation import AGGREGATORS
     from curata.curation.steps import registry
-    from curata.quality.coefficients import COEFFICIENTS
+    from curata.stats.coefficients import COEFFICIENTS
 
     pages: dict[str, list[str]] = {
         "curation.md": list(registry()),

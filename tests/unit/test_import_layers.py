@@ -1,4 +1,4 @@
-"""The lower layers (store, versioning, lineage, core) import no capability package.
+"""The lower layers (store, versioning, lineage, core, stats) import no capability package.
 
 Every module of those packages is parsed with ``ast`` and every ``import``/``from`` in it,
 inside functions and ``TYPE_CHECKING`` blocks too, is checked against what a lower layer may
@@ -15,7 +15,7 @@ from pathlib import Path
 import curata
 
 PACKAGE = Path(curata.__file__).parent
-LOWER = ("store", "versioning", "lineage", "core")
+LOWER = ("store", "versioning", "lineage", "core", "stats")
 ALLOWED = (
     *(f"curata.{name}" for name in LOWER),
     "curata.governance.audit",

@@ -26,9 +26,9 @@ from curata.core.plugins import NAME, Plugin, Registry, metadata_problem
 from curata.core.records import Record
 from curata.curation.steps import registry
 from curata.curation.steps.base import Step, StepParams
-from curata.quality.aggregation import TIE, majority_labels
-from curata.quality.agreement import AgreementError, category_counts
-from curata.quality.coefficients import (
+from curata.stats.aggregation import TIE, majority_labels
+from curata.stats.agreement import AgreementError, category_counts
+from curata.stats.coefficients import (
     COEFFICIENTS,
     AgreementCoefficient,
     categories_ratings,

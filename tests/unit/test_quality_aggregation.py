@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curata.quality.aggregation import (
+from curata.stats.aggregation import (
     DirichletPrior,
     dawid_skene,
     gold_weighted,
@@ -255,7 +255,7 @@ def test_crowd_kit_settings_reproduce_crowd_kit(
     and labels (8 labels per item drive posteriors under crowd-kit's 1e-10 entropy floor)."""
     pd = pytest.importorskip("pandas")
     classification = pytest.importorskip("crowdkit.aggregation")
-    from curata.quality import aggregation
+    from curata.stats import aggregation
 
     _, items, workers, labels = simulate(seed, per_item=per_item)
     if shuffle:  # labels not grouped by item

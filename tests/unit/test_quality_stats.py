@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from curata.quality.stats import wilson_interval
+from curata.stats.proportions import wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,7 @@ def test_stratified_proportion_by_hand() -> None:
     v = sum W_h^2 (1 - f_h) p_h q_h / (n_h - 1). Strata of 60 and 40 with 4 sampled each,
     3 and 1 right: p = 0.6 * 0.75 + 0.4 * 0.25 = 0.55;
     v = 0.36 * (56/60) * 0.1875 / 3 + 0.16 * (36/40) * 0.1875 / 3 = 0.021 + 0.009 = 0.030."""
-    from curata.quality.stats import stratified_proportion, wilson_from_rate
+    from curata.stats.proportions import stratified_proportion, wilson_from_rate
 
     est = stratified_proportion([(60, 4, 3), (40, 4, 1)])
     assert est is not None
@@ -56,7 +56,7 @@ def test_stratified_proportion_by_hand() -> None:
 def test_a_preference_is_right_on_its_choice_and_its_strength_is_scored_apart() -> None:
     """"A, strength 1" against gold "A, strength 2" chose right: gold accuracy is on the
     choice; the strength is its own measure (absolute difference on the same choice)."""
-    from curata.quality.stats import gold_checks, strength_checks
+    from curata.stats.proportions import gold_checks, strength_checks
 
     gold = {"better": {"choice": "A", "strength": 2}, "topic": "refund"}
     said = {"better": {"choice": "A", "strength": 1}, "topic": "refund"}

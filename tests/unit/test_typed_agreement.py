@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from curata.quality import typed
-from curata.quality.agreement import AgreementError
-from curata.quality.questions import question_agreement
-from curata.quality.typed import (
+from curata.stats import typed
+from curata.stats.agreement import AgreementError
+from curata.stats.questions import question_agreement
+from curata.stats.typed import (
     EmbeddingsUnavailable,
     kendall_tau_b_mean,
     kendall_w,
@@ -616,7 +616,7 @@ def test_every_statistic_is_labelled_once_with_its_level() -> None:
     """The report printed "Krippendorff's alpha (signed)" twice, once for the interval and once
     for the ordinal alpha; every label names the level, and no two statistics of a question
     share one."""
-    from curata.quality.agreement import stat_label
+    from curata.stats.agreement import stat_label
 
     said = {
         "a": [("A", 1), ("A", 2), ("B", 1), ("tie", 0), ("A", 3)],

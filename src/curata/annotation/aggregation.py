@@ -4,8 +4,8 @@ Pure functions over plain data. ``aggregate_items`` takes every item's answer se
 (``(annotator, answers)`` pairs, after review) and returns, per item, ``{question: {"value",
 "confidence", "votes", "tied", "distribution"}}``. Methods: ``majority`` (per item, explicit tie
 policy), ``dawid-skene`` (EM over the whole project, per question, from
-:mod:`curata.quality.aggregation`, with gold items clamped to their known answers and
-:meth:`~curata.quality.aggregation.DirichletPrior.default` pseudo-counts) and ``gold-weighted``
+:mod:`curata.stats.aggregation`, with gold items clamped to their known answers and
+:meth:`~curata.stats.aggregation.DirichletPrior.default` pseudo-counts) and ``gold-weighted``
 (votes weighted by each annotator's smoothed accuracy on the project's gold items). The two
 statistical methods apply to categorical questions; free-text, span and multi-label questions
 fall back to majority. An item with a known (gold) answer gets it, whatever the method.
@@ -31,7 +31,7 @@ import numpy as np
 from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 from curata.core.plugins import Plugin, Registry
-from curata.quality.aggregation import (
+from curata.stats.aggregation import (
     TIE,
     DirichletPrior,
     Posteriors,
@@ -54,7 +54,7 @@ def vote_key(kind: str | None, value: Any) -> Any:
 def majority(answer_sets: list[dict[str, Any]], types: dict[str, str] | None = None) -> Aggregate:
     """Per question, the most common answer and its share of the votes.
 
-    Tie policy (explicit, the one rule of :func:`curata.quality.aggregation.majority_labels`):
+    Tie policy (explicit, the one rule of :func:`curata.stats.aggregation.majority_labels`):
     when two or more answers share the top count, the value is ``None`` and ``tied`` is true,
     so a tie is never silently resolved by order of arrival or of classes.
 

@@ -372,7 +372,7 @@ def known_answers(
 def gold_accuracy(rows: list[CountedAnnotation]) -> dict[tuple[int, str], float]:
     """Each annotator's accuracy per question on gold items (their answers as submitted),
     smoothed as (correct + 1) / (answered + 2): gold-weighted voting's weights."""
-    from curata.quality.stats import gold_checks
+    from curata.stats.proportions import gold_checks
 
     tally: dict[tuple[int, str], list[int]] = {}
     for a in rows:

@@ -18,8 +18,8 @@ from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.governance import audit
 from curata.governance.policies import ProjectPolicy, missing
-from curata.quality.stats import wilson_interval
 from curata.sourcing.service import check_name
+from curata.stats.proportions import wilson_interval
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
 from curata.store.tables import (

@@ -29,7 +29,7 @@ from curata.annotation.schema import AnswerError
 from curata.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from curata.core.ids import canonical_json
 from curata.governance.policies import ItemScope, ProjectScope
-from curata.quality.stats import gold_checks, wilson_interval
+from curata.stats.proportions import gold_checks, wilson_interval
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
 from curata.store.tables import (

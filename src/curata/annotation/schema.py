@@ -34,8 +34,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from curata.core.answers import PREFERENCE_CHOICES
+
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-PREFERENCE_CHOICES = ("A", "B", "tie", "both_bad")
 
 
 class _Question(BaseModel):

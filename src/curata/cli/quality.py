@@ -11,7 +11,7 @@ from curata.cli.output import JsonOption, emit, write_html
 from curata.cli.output import table as table_of
 from curata.cli.quality_noise import noise
 from curata.core.errors import InputError, ValidationError
-from curata.quality.agreement import stat_label
+from curata.stats.agreement import stat_label
 
 app = typer.Typer(
     help="Quality: agreement with intervals, annotator reports, drift, label noise, vendor audits."
@@ -39,8 +39,8 @@ def agreement(
 ) -> None:
     """Every agreement coefficient that applies to the ratings, each with a bootstrap interval
     (units resampled) and the number of pairable units."""
-    from curata.quality.agreement import AgreementError, agreement_report, reliability_matrix
     from curata.quality.longform import read_long
+    from curata.stats.agreement import AgreementError, agreement_report, reliability_matrix
 
     if not 0.0 < confidence < 1.0:
         raise ValidationError("confidence: must be between 0 and 1")

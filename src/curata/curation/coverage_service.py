@@ -125,7 +125,7 @@ def _check_fields(by: list[str], data: _Side, target: _Side, name: str) -> None:
 
 
 def _embed(encode: Encode, texts: list[str]) -> np.ndarray:
-    from curata.quality.typed import EmbeddingsUnavailable
+    from curata.stats.typed import EmbeddingsUnavailable
 
     if not texts:
         return np.zeros((0, 1))
@@ -189,7 +189,7 @@ def coverage_report(
     ]
     cluster_part: dict[str, Any] | None = None
     if embed:
-        from curata.quality.typed import minilm_encode
+        from curata.stats.typed import minilm_encode
 
         data_texts = list(data.sample.texts().values())
         texts = list(target_texts.values())

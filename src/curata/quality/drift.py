@@ -55,7 +55,7 @@ from curata.quality.report import (
     labels_used,
     load_with_consensus,
 )
-from curata.quality.stats import wilson_interval
+from curata.stats.proportions import wilson_interval
 from curata.timeutil import as_utc, iso
 
 BY = ("annotator", "cohort", "both")

@@ -17,10 +17,10 @@ from typing import Any
 
 from curata.annotation.final import FINAL_LABELS, SUBMITTED_LABELS
 from curata.core.errors import ValidationError
-from curata.quality.agreement import AgreementError
-from curata.quality.questions import gate_alpha
 from curata.quality.report import ProjectAnnotations, live_ratings
-from curata.quality.stats import gold_checks, wilson_interval
+from curata.stats.agreement import AgreementError
+from curata.stats.proportions import gold_checks, wilson_interval
+from curata.stats.questions import gate_alpha
 
 KEYS = ("alpha", "gold_accuracy", "min_annotations")
 
@@ -98,7 +98,7 @@ def measure(data: ProjectAnnotations, questions: set[str]) -> dict[str, Any]:
     """The numbers gates compare against, from what the quality report reads.
 
     Krippendorff's alpha per question in ``questions`` at the level that fits its type
-    (:func:`curata.quality.questions.gate_alpha`, the alpha the report shows) on the live
+    (:func:`curata.stats.questions.gate_alpha`, the alpha the report shows) on the live
     items' final answers; the share of gold answers that were right (each annotator's
     answers as submitted); the fewest annotations any labelled live item has.
     """

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from html import escape
 from typing import Any
 
-from curata.quality.agreement import stat_label
+from curata.stats.agreement import stat_label
 
 ROW = 26
 LEFT = 220

@@ -42,8 +42,8 @@ from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 from curata.core.records import Record
 from curata.governance import audit
-from curata.quality.aggregation import TIE, majority_labels
 from curata.quality.predictions import read_predictions
+from curata.stats.aggregation import TIE, majority_labels
 from curata.store.db import write_transaction
 from curata.store.tables import TaskRow, UserRow
 

@@ -9,8 +9,8 @@ answers as submitted with 0.01 pseudo-counts (:func:`estimated_accuracy`): the r
 (a prior accuracy of about 0.79) would pull a spammer's estimate toward it and hide them.
 
 Reads the project's annotations from the metadata database; the statistics themselves are the
-pure functions of :mod:`curata.quality.agreement`, :mod:`curata.quality.aggregation` and
-:mod:`curata.quality.stats`.
+pure functions of :mod:`curata.stats.agreement`, :mod:`curata.stats.aggregation` and
+:mod:`curata.stats.proportions`.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from curata.annotation.projects import project_row
 from curata.annotation.schema import categorical_questions
 from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
-from curata.quality.aggregation import dawid_skene
 from curata.quality.answers import answer_text
-from curata.quality.stats import gold_checks, strength_checks, wilson_interval
+from curata.stats.aggregation import dawid_skene
+from curata.stats.proportions import gold_checks, strength_checks, wilson_interval
 from curata.store.records import RecordStore
 from curata.store.tables import (
     CohortMemberRow,
@@ -351,10 +351,10 @@ def question_agreements(
     samples: int = 200,
     confidence: float = 0.95,
 ) -> list[dict[str, Any]]:
-    """The statistic that fits each question's type (:func:`curata.quality.questions.
+    """The statistic that fits each question's type (:func:`curata.stats.questions.
     question_agreement`) over the live items, or why it was skipped."""
-    from curata.quality.agreement import AgreementError
-    from curata.quality.questions import question_agreement
+    from curata.stats.agreement import AgreementError
+    from curata.stats.questions import question_agreement
 
     out = []
     for q in data.questions:

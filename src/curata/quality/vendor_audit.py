@@ -12,7 +12,7 @@ what it is.
 
 ``report`` reads the reviewers' first decision on each sampled annotation made after the audit
 began: accept counts as correct; fix and reject as wrong. It gives the measured accuracy with
-the interval of :func:`curata.quality.stats.stratified_proportion` (Wilson's, on the effective
+the interval of :func:`curata.stats.proportions.stratified_proportion` (Wilson's, on the effective
 sample size) and a verdict against the vendor's self-reported figure (``claimed``):
 
 * ``below claim``: the claim lies above the interval (the vendor overstates its quality);
@@ -40,7 +40,7 @@ from curata.annotation.schema import categorical_questions
 from curata.core.errors import NotFoundError, ValidationError
 from curata.core.ids import canonical_json
 from curata.governance import audit
-from curata.quality.stats import stratified_proportion
+from curata.stats.proportions import stratified_proportion
 from curata.store.db import write_transaction
 from curata.store.tables import (
     AnnotationRow,

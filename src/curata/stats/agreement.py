@@ -483,13 +483,13 @@ def agreement_report(
 ) -> list[Coefficient]:
     """Every coefficient that applies to the data at this level, each with an interval.
 
-    The coefficients are the registered ones (:mod:`curata.quality.coefficients`, entry-point
+    The coefficients are the registered ones (:mod:`curata.stats.coefficients`, entry-point
     group ``curata.coefficients``) whose ``levels`` include ``level``, in their ``order``.
     Nominal: percent agreement, Fleiss' kappa, Gwet's AC1, Brennan-Prediger, Krippendorff's alpha
     (and Cohen's kappa and Scott's pi for exactly two raters). Ordinal/interval add the weighted
     (quadratic) forms: AC2, weighted kappa, weighted percent agreement. Ratio: alpha only.
     """
-    from curata.quality.coefficients import Ratings, categories_ratings, coefficients
+    from curata.stats.coefficients import Ratings, categories_ratings, coefficients
 
     boot: dict[str, Any] = {"samples": samples, "confidence": confidence, "seed": seed}
     registered = [c() for c in coefficients() if level in c.levels]

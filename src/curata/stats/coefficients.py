@@ -4,10 +4,10 @@ Each class declares what it is (``name``, ``summary``, the published ``reference
 applies (``levels``; ``two_raters`` for the coefficients defined for exactly two raters;
 ``weighted`` when it also has a quadratic-weighted form at the ordinal and interval levels) and
 computes itself from :class:`Ratings` with the pure functions of
-:mod:`curata.quality.agreement`. They register under the entry-point group
-``curata.coefficients``; :func:`curata.quality.agreement.agreement_report` iterates the registry
+:mod:`curata.stats.agreement`. They register under the entry-point group
+``curata.coefficients``; :func:`curata.stats.agreement.agreement_report` iterates the registry
 in ``order``, so the report (and its numbers) are those of the published conventions documented
-in :mod:`curata.quality.agreement`.
+in :mod:`curata.stats.agreement`.
 
 ``scope`` says what a coefficient reads: ``reliability`` the whole ``units x raters`` matrix at
 the measurement level (Krippendorff's alpha), ``categories`` the ``units x categories`` counts
@@ -22,7 +22,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from curata.core.plugins import Plugin, Registry
-from curata.quality.agreement import (
+from curata.stats.agreement import (
     LEVELS,
     AgreementError,
     Coefficient,

@@ -5,8 +5,8 @@ Kendall's W (tie-corrected) and Kendall tau-b for rankings (:func:`kendall_w`,
 mean pairwise cosine similarity of MiniLM embeddings of written responses
 (:func:`response_similarity`), and a preference answer's place on the choice and signed scales
 (:func:`preference_values`). Statistics averaged over items (W, tau-b, span F1, cosine) give
-each item with two or more annotators equal weight. :mod:`curata.quality.questions` picks which
-of these, and of :mod:`curata.quality.agreement`'s coefficients, fit a question's type.
+each item with two or more annotators equal weight. :mod:`curata.stats.questions` picks which
+of these, and of :mod:`curata.stats.agreement`'s coefficients, fit a question's type.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from curata.annotation.schema import PREFERENCE_CHOICES
-from curata.quality.agreement import AgreementError, Matrix
+from curata.core.answers import PREFERENCE_CHOICES
+from curata.stats.agreement import AgreementError, Matrix
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 Encode = Callable[[list[str]], Any]

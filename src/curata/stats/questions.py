@@ -2,8 +2,8 @@
 
 :func:`question_agreement` takes a schema question (its ``model_dump()`` form) and long
 ``(item, annotator, value)`` ratings, checks every value against the question's answer shape,
-and returns every statistic that applies (from :mod:`curata.quality.agreement` and
-:mod:`curata.quality.typed`), each with a percentile bootstrap interval (items resampled) and
+and returns every statistic that applies (from :mod:`curata.stats.agreement` and
+:mod:`curata.stats.typed`), each with a percentile bootstrap interval (items resampled) and
 the number of pairable units it rests on:
 
 =============  ===============================================================================
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from curata.annotation.schema import PREFERENCE_CHOICES
+from curata.core.answers import PREFERENCE_CHOICES
 from curata.core.ids import canonical_json
-from curata.quality.agreement import (
+from curata.stats.agreement import (
     AgreementError,
     Matrix,
     agreement_report,
@@ -46,7 +46,7 @@ from curata.quality.agreement import (
     percent_agreement,
     reliability_matrix,
 )
-from curata.quality.typed import (
+from curata.stats.typed import (
     Encode,
     ItemMean,
     kendall_tau_b_mean,
