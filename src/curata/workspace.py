@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from curata.governance.audit import AuditLog
 from curata.governance.auth import identify
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
+from curata.quality.gates import project_metrics
 from curata.quality.vendor_audit import VendorAuditService
 from curata.settings import CONFIG_FILE, Settings, write_config
 from curata.sourcing.ingest import IngestResult, IngestService, ProgressFn
@@ -79,7 +81,14 @@ class Workspace:
             file=settings.openlineage_file,
             url=settings.openlineage_url,
         )
-        self.releases = ReleaseService(sessions, store, self.datasets, self.emitter, actor)
+        self.releases = ReleaseService(
+            sessions,
+            store,
+            self.datasets,
+            self.emitter,
+            actor,
+            gate_metrics=partial(project_metrics, sessions),
+        )
         self.curation = CurationService(sessions, store, self.datasets, self.emitter, actor)
         self._ingest = IngestService(
             sessions,

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from curata.annotation.final import CountedAnnotation
-from curata.quality.gates import evaluate, measure
+from curata.annotation.gates import evaluate
+from curata.quality.gates import measure
 from curata.quality.report import ProjectAnnotations
 from curata.store.tables import UserRow
 

@@ -469,7 +469,7 @@ class ProjectService:
 
     def set_gates(self, name: str, gates: dict[str, Any]) -> dict[str, Any]:
         """Replace the quality gates a release must pass (``{}`` removes them); audited."""
-        from curata.quality.gates import parse_gates
+        from curata.annotation.gates import parse_gates
 
         with write_transaction(self._sessions) as session:
             project = self.row(session, name)

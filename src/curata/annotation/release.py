@@ -17,6 +17,7 @@ from curata.annotation.aggregation import (
     aggregation_policy,
 )
 from curata.annotation.final import COUNTS, item_labels
+from curata.annotation.gates import GateMetrics, GateResult, evaluate
 from curata.annotation.projects import project_row
 from curata.annotation.review import ReviewService
 from curata.core.errors import ForbiddenError, ValidationError
@@ -24,7 +25,6 @@ from curata.core.models import Version
 from curata.core.names import check_name
 from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
-from curata.quality.gates import GateResult, evaluate, measure
 from curata.store.records import MANIFEST_SCHEMA, RecordStore
 from curata.store.tables import (
     AnnotationRow,
@@ -123,8 +123,10 @@ class ReleaseService:
         datasets: DatasetService,
         emitter: LineageEmitter,
         actor: str,
+        gate_metrics: GateMetrics,
     ) -> None:
         self._sessions = sessions
+        self._gate_metrics = gate_metrics
         self._store = store
         self._datasets = datasets
         self._emitter = emitter
@@ -242,12 +244,9 @@ class ReleaseService:
         gates = (project.settings or {}).get("gates") or {}
         if not gates:
             return [], None
-        from curata.quality.report import load_annotations
-
         # the gates read what the quality report reads (curata.annotation.final), not the
         # release's own gathering, so a gate and the report give one number per quantity
-        data = load_annotations(self._sessions, project.name)
-        results = evaluate(gates, measure(data, set(gates.get("alpha") or {})))
+        results = evaluate(gates, self._gate_metrics(project.name, set(gates.get("alpha") or {})))
         failed = [g for g in results if not g.passed]
         if not failed:
             return results, None
