@@ -116,3 +116,33 @@ def test_the_walk_sees_every_kind_of_import(tmp_path: Path, monkeypatch) -> None
         "curata.versioning.bad (curata/versioning/bad.py:5) imports curata.sourcing.service",
         "curata.versioning.bad (curata/versioning/bad.py:6) imports curata.quality.gates",
     ]
+
+
+def _path_of(module: str) -> Path:
+    path = PACKAGE.parent.joinpath(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def test_governance_that_annotation_uses_imports_no_annotation() -> None:
+    """Annotation asks governance who may do what (policies, identity, audit); those modules,
+    and the governance modules they build on, import nothing of annotation back, so the two
+    packages form no cycle. (``governance.auth`` composes a workspace; annotation never
+    imports it.)"""
+    used = {
+        name
+        for path in sorted((PACKAGE / "annotation").rglob("*.py"))
+        for _, name in imports_of(path)
+        if name.startswith("curata.governance.")
+    }
+    assert {f"curata.governance.{m}" for m in ("policies", "identity", "audit")} <= used
+    assert "curata.governance.auth" not in used
+    found, seen, todo = [], set(used), sorted(used)
+    while todo:
+        module = todo.pop()
+        for line, name in imports_of(_path_of(module)):
+            if name == "curata.annotation" or name.startswith("curata.annotation."):
+                found.append(f"{module} (line {line}) imports {name}")
+            elif name.startswith("curata.governance.") and name not in seen:
+                seen.add(name)
+                todo.append(name)
+    assert not found, "governance imports annotation back:\n" + "\n".join(found)

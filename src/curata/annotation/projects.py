@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.answers import check_answers, record_view
 from curata.annotation.schema import AnswerError, Schema
-from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.governance import audit
+from curata.governance.identity import CLEARANCE
 from curata.governance.policies import ProjectPolicy, missing
 from curata.sourcing.service import check_name
 from curata.stats.proportions import wilson_interval

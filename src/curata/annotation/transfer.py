@@ -41,10 +41,10 @@ from curata.annotation.interchange import (
 )
 from curata.annotation.projects import ProjectService
 from curata.annotation.schema import AnswerError, Schema
-from curata.annotation.workforce import CLEARANCE
 from curata.core.errors import AlreadyExistsError, InputError, NotFoundError
 from curata.core.records import Record
 from curata.governance import audit
+from curata.governance.identity import CLEARANCE
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
 from curata.store.tables import (

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.governance import audit
+from curata.governance.identity import (
+    CLEARANCE,
+    ROLES,
+    User,  # also imported from here by curata.workspace
+    clearance_name,
+    hash_token,
+    token_user,
+)
 from curata.sourcing.service import check_name
 from curata.store.tables import (
     ApiTokenRow,
@@ -23,40 +28,11 @@ from curata.store.tables import (
     utcnow,
 )
 
-ROLES = ("admin", "lead", "reviewer", "annotator", "sme", "viewer")
-CLEARANCE = {"public": 0, "internal": 1, "confidential": 2, "restricted": 3}
-"""Sensitivity classes of sources, and the clearance a user needs to see each."""
 TOKEN_PREFIX = "cur_"
 AUTH_CACHE_SECONDS = 2.0
 AUTH_CACHE_SIZE = 10_000
 
-
-@dataclass(frozen=True)
-class User:
-    """A person as services see them (never a token or its hash)."""
-
-    id: int
-    name: str
-    role: str
-    vendor: str | None
-    languages: list[str]
-    domains: list[str]
-    clearance: str
-    cohorts: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["id"]
-        return data
-
-
-def hash_token(token: str) -> str:
-    """Tokens are stored as SHA-256 (they are random, so no salt or slow hash is needed)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def clearance_name(level: int) -> str:
-    return next(name for name, value in CLEARANCE.items() if value == level)
+__all__ = ["AUTH_CACHE_SECONDS", "AUTH_CACHE_SIZE", "TOKEN_PREFIX", "User", "WorkforceService"]
 
 
 class WorkforceService:
@@ -205,57 +181,12 @@ class WorkforceService:
         cached = self._auth_cache.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
-        user = self._authenticate(digest)
+        user = token_user(self._sessions, token)
         if user is not None:
             if len(self._auth_cache) >= AUTH_CACHE_SIZE:
                 self._auth_cache.clear()
             self._auth_cache[digest] = (now + AUTH_CACHE_SECONDS, user)
         return user
-
-    def _authenticate(self, digest: str) -> User | None:
-        users, tokens, vendors = (
-            cast(Table, t.__table__) for t in (UserRow, ApiTokenRow, VendorRow)
-        )
-        cohorts = (
-            select(func.aggregate_strings(CohortRow.name, "\n"))
-            .join(CohortMemberRow, CohortMemberRow.cohort_id == CohortRow.id)
-            .where(CohortMemberRow.user_id == users.c.id)
-            .scalar_subquery()
-        )
-        query = (
-            select(
-                users.c.id,
-                users.c.name,
-                users.c.role,
-                vendors.c.name,
-                users.c.languages,
-                users.c.domains,
-                users.c.clearance,
-                cohorts,
-            )
-            .join(tokens, tokens.c.user_id == users.c.id)
-            .outerjoin(vendors, vendors.c.id == users.c.vendor_id)
-            .where(
-                tokens.c.token_hash == digest,
-                tokens.c.revoked_at.is_(None),
-                users.c.active.is_(True),
-            )
-        )
-        with self._sessions() as session:
-            found = session.execute(query).first()
-        if found is None:
-            return None
-        uid, name, role, vendor, languages, domains, clearance, cohort_names = found
-        return User(
-            id=uid,
-            name=name,
-            role=role,
-            vendor=vendor,
-            languages=list(languages or []),
-            domains=list(domains or []),
-            clearance=clearance_name(clearance),
-            cohorts=sorted(cohort_names.split("\n")) if cohort_names else [],
-        )
 
     def revoke_tokens(self, name: str) -> int:
         """Revoke every token of a user; return how many."""

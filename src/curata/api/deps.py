@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from curata.annotation.workforce import User
 from curata.core.errors import NotFoundError
+from curata.governance.identity import User
 from curata.governance.policies import Scopes, missing
 from curata.sourcing.service import NAME_PATTERN
 from curata.workspace import Workspace

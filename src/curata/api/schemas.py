@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 from curata.annotation.review import DECISIONS
 from curata.annotation.transfer import FORMATS
-from curata.annotation.workforce import CLEARANCE, ROLES
+from curata.governance.identity import CLEARANCE, ROLES
 
 CLEARANCES = tuple(CLEARANCE)
 MAX_DURATION_MS = 7 * 24 * 3600 * 1000

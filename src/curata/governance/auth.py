@@ -4,7 +4,7 @@ The embedded default keeps the metadata in the workspace's own SQLite file: one 
 as its owner under their ``CURATA_USER`` name, with no token. A *shared* database (PostgreSQL, or
 any SQLite file but the workspace's own) is a team deployment: there an API token — ``--token``,
 ``CURATA_TOKEN`` or the one ``curata login`` saved — says who is acting, checked against the
-same users (:meth:`WorkforceService.authenticate`) and the same policy
+same users (:func:`~curata.governance.identity.token_user`) and the same policy
 (:mod:`curata.governance.policies`) as the REST API; the audit log then names that user.
 
 :data:`COMMANDS` is the one table of what each CLI command needs there. The CLI asks
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.annotation.workforce import CLEARANCE, User, WorkforceService
 from curata.core.errors import CurataError, ForbiddenError
+from curata.governance.identity import CLEARANCE, User, token_user
 from curata.governance.policies import ProjectPolicy, Scopes, WorkspacePolicy, clearance_level
 from curata.settings import Settings, read_login, write_login
 from curata.store.tables import UserRow
@@ -149,7 +149,7 @@ def identify(sessions: sessionmaker[Session], settings: Settings) -> tuple[Setti
     if not settings.shared or settings.token is None:
         return settings, None
     token = settings.token.get_secret_value()
-    user = WorkforceService(sessions, settings.user).authenticate(token)
+    user = token_user(sessions, token)
     if user is None:
         saved = read_login(settings.home) == token
         source = f"saved by 'curata login' in {settings.home}" if saved else "--token/CURATA_TOKEN"

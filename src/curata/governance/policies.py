@@ -29,8 +29,8 @@ from typing import Any, cast
 from sqlalchemy import Table, exists, null, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.annotation.workforce import CLEARANCE, User
 from curata.core.errors import ForbiddenError, NotFoundError
+from curata.governance.identity import CLEARANCE, User
 from curata.store.tables import (
     AnnotationRow,
     AssignmentRow,

@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
-from curata.annotation.workforce import User
 from curata.api.deps import (
     AnnotationId,
     AssignmentId,
@@ -42,6 +41,7 @@ from curata.api.schemas import (
     TaskOut,
     UserOut,
 )
+from curata.governance.identity import User
 from curata.governance.policies import (
     AnnotationPolicy,
     AssignmentPolicy,

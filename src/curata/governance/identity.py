@@ -1,0 +1,99 @@
+"""Who a user is: roles, clearance levels, the user as services see them, and the user an API
+token names.
+
+Identity is what access decisions (:mod:`curata.governance.policies`) and authentication
+(:mod:`curata.governance.auth`) are made from; managing the workforce — adding users, vendors
+and cohorts, issuing and revoking tokens — is :mod:`curata.annotation.workforce`'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from curata.store.tables import ApiTokenRow, CohortMemberRow, CohortRow, UserRow, VendorRow
+
+__all__ = ["CLEARANCE", "ROLES", "User", "clearance_name", "hash_token", "token_user"]
+
+ROLES = ("admin", "lead", "reviewer", "annotator", "sme", "viewer")
+CLEARANCE = {"public": 0, "internal": 1, "confidential": 2, "restricted": 3}
+"""Sensitivity classes of sources, and the clearance a user needs to see each."""
+
+
+@dataclass(frozen=True)
+class User:
+    """A person as services see them (never a token or its hash)."""
+
+    id: int
+    name: str
+    role: str
+    vendor: str | None
+    languages: list[str]
+    domains: list[str]
+    clearance: str
+    cohorts: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["id"]
+        return data
+
+
+def clearance_name(level: int) -> str:
+    """The name of a clearance level (``1`` is ``internal``)."""
+    return next(name for name, value in CLEARANCE.items() if value == level)
+
+
+def hash_token(token: str) -> str:
+    """Tokens are stored as SHA-256 (they are random, so no salt or slow hash is needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def token_user(sessions: sessionmaker[Session], token: str) -> User | None:
+    """The active user an unrevoked API token belongs to, or ``None``: one statement, uncached
+    (:meth:`~curata.annotation.workforce.WorkforceService.authenticate` caches it)."""
+    users, tokens, vendors = (cast(Table, t.__table__) for t in (UserRow, ApiTokenRow, VendorRow))
+    cohorts = (
+        select(func.aggregate_strings(CohortRow.name, "\n"))
+        .join(CohortMemberRow, CohortMemberRow.cohort_id == CohortRow.id)
+        .where(CohortMemberRow.user_id == users.c.id)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            users.c.id,
+            users.c.name,
+            users.c.role,
+            vendors.c.name,
+            users.c.languages,
+            users.c.domains,
+            users.c.clearance,
+            cohorts,
+        )
+        .join(tokens, tokens.c.user_id == users.c.id)
+        .outerjoin(vendors, vendors.c.id == users.c.vendor_id)
+        .where(
+            tokens.c.token_hash == hash_token(token),
+            tokens.c.revoked_at.is_(None),
+            users.c.active.is_(True),
+        )
+    )
+    with sessions() as session:
+        found = session.execute(query).first()
+    if found is None:
+        return None
+    uid, name, role, vendor, languages, domains, clearance, cohort_names = found
+    return User(
+        id=uid,
+        name=name,
+        role=role,
+        vendor=vendor,
+        languages=list(languages or []),
+        domains=list(domains or []),
+        clearance=clearance_name(clearance),
+        cohorts=sorted(cohort_names.split("\n")) if cohort_names else [],
+    )
