@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from curata.questions.agreement import question_agreement
 from curata.stats import typed
 from curata.stats.agreement import AgreementError
-from curata.stats.questions import question_agreement
 from curata.stats.typed import (
     EmbeddingsUnavailable,
     kendall_tau_b_mean,

@@ -9,9 +9,11 @@ policy), ``dawid-skene`` (EM over the whole project, per question, from
 (votes weighted by each annotator's smoothed accuracy on the project's gold items). The two
 statistical methods apply to categorical questions; free-text, span and multi-label questions
 fall back to majority. An item with a known (gold) answer gets it, whatever the method.
-Every method counts a preference on its choice (:func:`vote_key`, released with the median
-strength of those who chose it, :func:`preference_value`) and orders a ranking by its
-candidates' mean ranks (:func:`mean_rank`, a Borda count).
+What a vote is counted on, and what is released, is the question type's
+(:mod:`curata.questions`): every method counts a preference on its choice (:func:`vote_key`,
+released with the median strength of those who chose it,
+:meth:`~curata.questions.PreferenceQuestion.released`) and orders a ranking by its candidates'
+mean ranks (:func:`~curata.questions.ranking.mean_rank`, a Borda count).
 
 A Dawid-Skene (or gold-weighted) label that none of the item's annotators chose is marked
 ``"outside_votes"`` (the label, its posterior, the answers given, the reason: which annotators'
@@ -22,7 +24,6 @@ what the project's policy did with it: ``review``, ``forbid`` or ``allow``).
 from __future__ import annotations
 
 import json
-import statistics
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -31,6 +32,8 @@ import numpy as np
 from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 from curata.core.plugins import Plugin, Registry
+from curata.questions import question_type
+from curata.questions.base import soft_key as soft_key  # final and quality read it here
 from curata.stats.aggregation import (
     TIE,
     DirichletPrior,
@@ -46,9 +49,7 @@ Aggregate = dict[str, dict[str, Any]]
 def vote_key(kind: str | None, value: Any) -> Any:
     """What a vote on a question of type ``kind`` is counted on: a preference's choice (its
     strength and rationale are not voted on), any other answer as it is."""
-    if kind == "preference":
-        return value.get("choice") if isinstance(value, dict) else value
-    return value
+    return question_type(kind).vote_key(value)
 
 
 def majority(answer_sets: list[dict[str, Any]], types: dict[str, str] | None = None) -> Aggregate:
@@ -58,28 +59,30 @@ def majority(answer_sets: list[dict[str, Any]], types: dict[str, str] | None = N
     when two or more answers share the top count, the value is ``None`` and ``tied`` is true,
     so a tie is never silently resolved by order of arrival or of classes.
 
-    ``types`` (question name -> type) picks what is voted on: a preference's choice, released
-    as :func:`preference_value`; a ranking is not voted on as a whole but ordered by its
-    candidates' mean ranks (:func:`mean_rank`).
+    ``types`` (question name -> type) picks what is voted on and what is released (the
+    type's ``vote_key``, ``released`` and ``consensus``): a preference's choice, with the median
+    strength of those who chose it; a ranking is not voted on as a whole but ordered by its
+    candidates' mean ranks.
     """
     types = types or {}
     names = sorted({name for answers in answer_sets for name in answers})
     out: Aggregate = {}
     for name in names:
         given = [a[name] for a in answer_sets if name in a]
-        kind = types.get(name)
-        if kind == "ranking" and _rankings(given):
-            out[name] = mean_rank(given)
+        kind = question_type(types.get(name))
+        consensus = kind.consensus(given)
+        if consensus is not None:
+            out[name] = consensus
             continue
-        votes = Counter(canonical_json(vote_key(kind, value)) for value in given)
+        votes = Counter(canonical_json(kind.vote_key(value)) for value in given)
         total = sum(votes.values())
         ranked = votes.most_common()
         top_count = ranked[0][1]
         [label] = majority_labels(np.array([[count for _, count in ranked]])).tolist()
         tied = label == TIE
         value = None if tied else json.loads(ranked[label][0])
-        if kind == "preference" and value is not None:
-            value = preference_value(value, given)
+        if value is not None:
+            value = kind.released(value, given)
         out[name] = {
             "value": value,
             "confidence": top_count / total,
@@ -88,63 +91,6 @@ def majority(answer_sets: list[dict[str, Any]], types: dict[str, str] | None = N
             "distribution": {soft_key(value): count / total for value, count in ranked},
         }
     return out
-
-
-def preference_value(choice: Any, given: list[Any]) -> dict[str, Any]:
-    """The released value of a preference whose consensus is ``choice``: the choice, with the
-    median strength of the answers that chose it (when they gave one; ``1.5`` between 1 and 2).
-    Rationales are free text, not voted on: they stay with each annotation."""
-    strengths = [
-        a["strength"]
-        for a in given
-        if isinstance(a, dict) and a.get("choice") == choice and a.get("strength") is not None
-    ]
-    if not strengths:
-        return {"choice": choice}
-    middle = statistics.median(strengths)
-    return {"choice": choice, "strength": int(middle) if middle == int(middle) else middle}
-
-
-def _rankings(given: list[Any]) -> bool:
-    """Whether every answer is a ranking (a list of ranks) of the same candidates."""
-    return (
-        bool(given)
-        and all(isinstance(r, list) and r for r in given)
-        and len({len(r) for r in given}) == 1
-    )
-
-
-def mean_rank(given: list[list[int]]) -> dict[str, Any]:
-    """A ranking question's consensus (Borda count): candidates ordered by their mean rank over
-    the answers, equal means sharing a rank (``[1, 1, 2]``), so annotators who differ anywhere
-    still give an order. Confidence: the share of the annotators' judgements of each pair of
-    candidates (better, worse or equal) that the consensus makes too. The soft label is the
-    share of each ranking as given."""
-    n = len(given[0])
-    means = [sum(r[c] for r in given) / len(given) for c in range(n)]
-    levels = sorted({round(m, 9) for m in means})
-    value = [levels.index(round(m, 9)) + 1 for m in means]
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-
-    def order(ranks: list[int], i: int, j: int) -> int:
-        return (ranks[i] > ranks[j]) - (ranks[i] < ranks[j])
-
-    agreed = sum(order(r, i, j) == order(value, i, j) for r in given for i, j in pairs)
-    shares = Counter(canonical_json(r) for r in given).most_common()
-    return {
-        "value": value,
-        "confidence": agreed / (len(given) * len(pairs)) if pairs else 1.0,
-        "votes": len(given),
-        "tied": False,
-        "distribution": {soft_key(r): count / len(given) for r, count in shares},
-    }
-
-
-def soft_key(value: str) -> str:
-    """A soft label's key for an answer given as canonical JSON: a plain label as itself,
-    anything else (a preference, a rating) as its canonical JSON."""
-    decoded = json.loads(value)
-    return decoded if isinstance(decoded, str) else value
 
 
 class Aggregator(Plugin):
@@ -291,8 +237,8 @@ def aggregate_items(
     that Dawid-Skene learns the annotators' confusion from. ``names`` (annotator id -> name)
     is for the reasons; ``outside_votes`` is the policy for labels nobody chose
     (:data:`OUTSIDE_VOTES`). ``types`` (question name -> type): a preference is aggregated on
-    its choice by every method (:func:`preference_value`), a ranking by its mean ranks
-    (:func:`mean_rank`; the statistical methods do not model whole rankings)."""
+    its choice by every method, a ranking by its mean ranks (the statistical methods model
+    only types whose ``modelled`` is set: not whole rankings)."""
     if outside_votes not in OUTSIDE_VOTES:
         raise ValidationError(f"outside_votes: {outside_votes!r} is not one of {OUTSIDE_VOTES}")
     known = known or [None] * len(items)
@@ -301,7 +247,7 @@ def aggregate_items(
     out = [majority([answers for _, answers in item], types) if item else {} for item in items]
     if aggregator.statistical:
         names_in = {n for item in items for _, answers in item for n in answers} & categorical
-        for name in sorted(n for n in names_in if types.get(n) != "ranking"):
+        for name in sorted(n for n in names_in if question_type(types.get(n)).modelled):
             _model_question(
                 aggregator, name, items, out, gold_accuracy or {},
                 known=known, anchors=anchors or [], names=names or {}, policy=outside_votes,
@@ -468,8 +414,8 @@ def _model_question(
             elif policy == "forbid":  # the most probable answer that somebody gave
                 best = max(given, key=lambda c: float(posterior[c]))
                 entry.update(value=values[best], confidence=float(posterior[best]))
-        if kind == "preference" and entry["value"] is not None:
-            entry["value"] = preference_value(
+        if entry["value"] is not None:
+            entry["value"] = question_type(kind).released(
                 entry["value"], [answers[name] for _, answers in items[i] if name in answers]
             )
         out[i][name] = entry

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from curata.annotation import blind
-from curata.annotation.schema import RECORD_BOUND, Schema, validate_answers
+from curata.annotation.schema import Schema, validate_answers
 from curata.core.records import Record, response_letter
 
 RecordView = Mapping[str, Any]
@@ -37,7 +37,7 @@ def record_view(record: Record) -> dict[str, Any]:
 def needs_record(schema: Schema) -> bool:
     """Whether any answer of ``schema`` is checked against the record (spans, preferences,
     rankings): where it is not, the record need not be read at all."""
-    return any(q.type in RECORD_BOUND for q in schema.questions)
+    return any(q.record_bound for q in schema.questions)
 
 
 def check_answers(

@@ -19,7 +19,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from curata.annotation.schema import PreferenceQuestion, RankingQuestion, Schema
+from curata.annotation.schema import Schema
 from curata.core.ids import canonical_json
 from curata.core.records import response_letter
 
@@ -55,46 +55,20 @@ def to_record(schema: Schema, answers: Any, order: Sequence[int]) -> Any:
     order. Anything else is left as it is, for the schema check to judge."""
     if not isinstance(answers, dict):
         return answers
-    shown_to_record = {response_letter(k): response_letter(i) for k, i in enumerate(order)}
     out = dict(answers)
     for q in schema.questions:
         value = out.get(q.name)
-        if value is None:
-            continue
-        if isinstance(q, PreferenceQuestion):
-            out[q.name] = _map_choice(value, shown_to_record)
-        elif isinstance(q, RankingQuestion):
-            if isinstance(value, list) and len(value) == len(order):
-                ranks: list[Any] = [None] * len(order)
-                for k, i in enumerate(order):
-                    ranks[i] = value[k]
-                out[q.name] = ranks
-            elif isinstance(value, dict):
-                out[q.name] = {shown_to_record.get(key, key): v for key, v in value.items()}
+        if value is not None:
+            out[q.name] = q.to_record(value, order)
     return out
 
 
 def to_shown(schema: Schema, answers: dict[str, Any], order: Sequence[int]) -> dict[str, Any]:
     """Stored (checked) ``answers`` as their annotator gave them: the inverse of
     :func:`to_record` on normalised answers."""
-    record_to_shown = {response_letter(i): response_letter(k) for k, i in enumerate(order)}
     out = dict(answers)
     for q in schema.questions:
         value = out.get(q.name)
-        if value is None:
-            continue
-        if isinstance(q, PreferenceQuestion):
-            out[q.name] = _map_choice(value, record_to_shown)
-        elif (
-            isinstance(q, RankingQuestion) and isinstance(value, list) and len(value) == len(order)
-        ):
-            out[q.name] = [value[i] for i in order]
+        if value is not None:
+            out[q.name] = q.to_shown(value, order)
     return out
-
-
-def _map_choice(value: Any, letters: Mapping[str, str]) -> Any:
-    if isinstance(value, str):
-        return letters.get(value, value)
-    if isinstance(value, dict) and isinstance(value.get("choice"), str):
-        return {**value, "choice": letters.get(value["choice"], value["choice"])}
-    return value

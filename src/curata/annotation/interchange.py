@@ -8,26 +8,27 @@ Pure functions. Label Studio: a task holds ``data`` and ``annotations[]``, each 
 ``records.json``, records ``{"id", "fields", "metadata", "responses": {question: [{"value",
 "user_id"}]}, "suggestions", ...}``.
 
-Question types with a native counterpart use it (label: Choices / label_selection or
-multi_label_selection; rating: Rating / rating; text and response: TextArea / text; span:
-Labels / span); preference, ranking and refusal, which neither tool has, travel as their Curata
-JSON in a text answer, so that a round trip is exact.
+Each question type says how its questions and answers map (:mod:`curata.questions`: the
+``labelstudio_*``, ``*_labelstudio``, ``argilla_settings`` and ``*_argilla`` methods); this
+module holds the file-level shapes. Types with a native counterpart use it (label: Choices /
+label_selection or multi_label_selection; rating: Rating / rating; text and response: TextArea
+/ text; span: Labels / span); preference, ranking and refusal, which neither tool has, travel as
+their Curata JSON in a text answer, so that a round trip is exact.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from curata.annotation.schema import Schema
+from curata.questions import QuestionType, question_type
+from curata.questions.base import result_id
 
 CURATA_JSON = "curata_json"
 """The result type older Curata exports used for answers kept as JSON (still read)."""
-JSON_TYPES = ("preference", "ranking", "refusal")
-"""Question types without a counterpart in either tool: their answers travel as JSON text."""
 CONTENT_FIELDS = ("text", "prompt", "messages", "response", "responses")
 """Record content fields, in the order tools show them."""
 USER_NAMESPACE = uuid.UUID("6f0c1d2e-5a4b-4c3d-9e8f-7a6b5c4d3e2f")
@@ -36,11 +37,6 @@ USER_NAMESPACE = uuid.UUID("6f0c1d2e-5a4b-4c3d-9e8f-7a6b5c4d3e2f")
 def argilla_user_id(name: str) -> str:
     """The Argilla user id (a UUID) standing for a Curata user: the same name, the same id."""
     return str(uuid.uuid5(USER_NAMESPACE, name))
-
-
-def result_id(*parts: object) -> str:
-    """A Label Studio result id: ten characters, the same for the same annotation and place."""
-    return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()[:10]
 
 
 def primary_field(fields: list[str]) -> str:
@@ -73,20 +69,7 @@ def labelstudio_config(schema: Schema, fields: list[str]) -> str:
         attrs = f"name={quoteattr(q.name)} toName={quoteattr(main)}"
         if q.required:
             attrs += ' required="true"'
-        if q.type == "label":
-            choice = "multiple" if q.multiple else "single"
-            lines.append(f'  <Choices {attrs} choice="{choice}">')
-            lines += [f"    <Choice value={quoteattr(label)}/>" for label in q.labels]
-            lines.append("  </Choices>")
-        elif q.type == "rating":
-            lines.append(f'  <Rating {attrs} maxRating="{q.points}"/>')
-        elif q.type == "span":
-            span_attrs = attrs.replace(f"toName={quoteattr(main)}", f"toName={quoteattr(q.field)}")
-            lines.append(f"  <Labels {span_attrs}>")
-            lines += [f"    <Label value={quoteattr(label)}/>" for label in q.labels]
-            lines.append("  </Labels>")
-        else:  # text, response, and the JSON types
-            lines.append(f'  <TextArea {attrs} maxSubmissions="1"/>')
+        lines += q.labelstudio_control(attrs, main)
     lines.append("</View>")
     return "\n".join(lines) + "\n"
 
@@ -107,31 +90,7 @@ def to_labelstudio_results(
             continue
         value = answers[q.name]
         base = {"id": result_id(annotation, q.name), "from_name": q.name, "to_name": to_name}
-        if q.type == "label":
-            labels = value if isinstance(value, list) else [value]
-            results.append({**base, "type": "choices", "value": {"choices": labels}})
-        elif q.type == "rating":
-            results.append({**base, "type": "rating", "value": {"rating": value}})
-        elif q.type in ("text", "response"):
-            text = value["text"] if isinstance(value, dict) else value
-            results.append({**base, "type": "textarea", "value": {"text": [text]}})
-        elif q.type == "span":
-            source = (texts or {}).get(q.field)
-            for k, span in enumerate(value):
-                region = {"start": span["start"], "end": span["end"], "labels": [span["label"]]}
-                if source is not None:
-                    region["text"] = source[span["start"] : span["end"]]
-                results.append(
-                    {
-                        **base,
-                        "id": result_id(annotation, q.name, k),
-                        "to_name": q.field,
-                        "type": "labels",
-                        "value": region,
-                    }
-                )
-        else:  # preference, ranking, refusal: their Curata JSON as text
-            results.append({**base, "type": "textarea", "value": {"text": [json.dumps(value)]}})
+        results += q.to_labelstudio(value, base, texts=texts or {}, annotation=annotation)
     return results
 
 
@@ -144,67 +103,18 @@ def from_labelstudio_results(schema: Schema, results: list[dict[str, Any]]) -> d
         q = questions.get(name)  # type: ignore[arg-type]
         if q is None:
             raise ValueError(f"result for unknown question {name!r}")
-        value = item.get("value") or {}
-        if q.type == "label":
-            choices = value.get("choices") or []
-            answers[q.name] = choices if q.multiple else (choices[0] if choices else None)
-        elif q.type == "rating":
-            answers[q.name] = value.get("rating")
-        elif q.type == "span":
-            answers.setdefault(q.name, []).append(
-                {
-                    "start": value.get("start"),
-                    "end": value.get("end"),
-                    "label": (value.get("labels") or [None])[0],
-                }
-            )
-        elif "json" in value:
-            answers[q.name] = json.loads(value["json"])
-        elif "text" in value:
-            texts = value.get("text") or [""]
-            text = texts[0] if isinstance(texts, list) else texts
-            if q.type in JSON_TYPES:
-                try:
-                    answers[q.name] = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"question {q.name!r}: not Curata JSON ({exc.msg})") from None
-            else:
-                answers[q.name] = {"text": text} if q.type == "response" else text
-        else:
-            raise ValueError(f"question {q.name!r}: unsupported result type {item.get('type')!r}")
+        answers[q.name] = q.from_labelstudio(item, answers.get(q.name))
     return answers
 
 
 # -- Argilla ---------------------------------------------------------------------------------
 
 
-def _argilla_question(q: Any) -> dict[str, Any]:
+def _argilla_question(q: QuestionType) -> dict[str, Any]:
     """One question of Argilla's settings (the shape ``Settings.serialize`` writes)."""
-    if q.type == "label":
-        kind = "multi_label_selection" if q.multiple else "label_selection"
-        settings: dict[str, Any] = {
-            "type": kind,
-            "options": [{"text": label, "value": label} for label in q.labels],
-            "visible_options": None,
-        }
-        if q.multiple:
-            settings["options_order"] = "natural"
-    elif q.type == "rating":
-        kind = "rating"
-        settings = {"type": kind, "options": [{"value": v} for v in range(1, q.points + 1)]}
-    elif q.type == "span":
-        kind = "span"
-        settings = {
-            "type": kind,
-            "allow_overlapping": False,
-            "field": q.field,
-            "options": [{"text": label, "value": label} for label in q.labels],
-            "visible_options": None,
-        }
-    else:
-        kind = "text"
-        settings = {"type": kind, "use_markdown": False}
-    description = f"Curata {q.type} answer as JSON" if q.type in JSON_TYPES else (q.title or None)
+    settings = q.argilla_settings()
+    kind = settings["type"]
+    description = f"Curata {q.type} answer as JSON" if q.json_interchange else (q.title or None)
     return {
         "id": None,
         "inserted_at": None,
@@ -277,26 +187,11 @@ def argilla_fields(content: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def to_argilla_value(question_type: str, value: Any) -> Any:
+def to_argilla_value(question_type_name: str, value: Any) -> Any:
     """An answer as an Argilla response value (Curata JSON text for types it lacks)."""
-    if question_type in ("label", "rating", "text", "span"):
-        return value
-    if question_type == "response":
-        return value["text"] if isinstance(value, dict) else value
-    return json.dumps(value)
+    return question_type(question_type_name).to_argilla(value)
 
 
-def from_argilla_value(question_type: str, value: Any) -> Any:
+def from_argilla_value(question_type_name: str, value: Any) -> Any:
     """The inverse of :func:`to_argilla_value`."""
-    if question_type in ("label", "rating", "text"):
-        return value
-    if question_type == "span" and isinstance(value, list):  # Argilla may add keys (text)
-        return [
-            {k: s.get(k) for k in ("start", "end", "label")} if isinstance(s, dict) else s
-            for s in value
-        ]
-    if question_type == "span":
-        return value
-    if question_type == "response":
-        return {"text": value}
-    return json.loads(value) if isinstance(value, str) else value
+    return question_type(question_type_name).from_argilla(value)

@@ -1,10 +1,12 @@
-"""Agreement per question type: the statistic that fits each answer shape (pure, no I/O).
+"""Agreement per answer shape: the statistics that fit each question type (pure, no I/O).
 
-:func:`question_agreement` takes a schema question (its ``model_dump()`` form) and long
-``(item, annotator, value)`` ratings, checks every value against the question's answer shape,
-and returns every statistic that applies (from :mod:`curata.stats.agreement` and
-:mod:`curata.stats.typed`), each with a percentile bootstrap interval (items resampled) and
-the number of pairable units it rests on:
+One function per shape takes a schema question (its ``model_dump()`` form), long ``(item,
+annotator, value)`` rows (:func:`rating_rows`) and a :class:`Bootstrap`, checks every value
+against the shape, and returns every statistic that applies (from :mod:`curata.stats.agreement`
+and :mod:`curata.stats.typed`), each with a percentile bootstrap interval (items resampled) and
+the number of pairable units it rests on. Each question type (:mod:`curata.questions`) calls the
+one that fits it; :func:`curata.questions.agreement.question_agreement` dispatches by type and
+finishes the result with :func:`agreement_result`:
 
 =============  ===============================================================================
 label          nominal Krippendorff's alpha, Fleiss, Gwet's AC1, Brennan-Prediger, percent
@@ -12,10 +14,12 @@ label          nominal Krippendorff's alpha, Fleiss, Gwet's AC1, Brennan-Predige
                binary alpha (chosen or not) and, overall, the mean pairwise Jaccard of the sets
 rating         alpha interval and ordinal on the declared scale ``1..points``; quadratic-weighted
                AC2, Fleiss, Brennan-Prediger; Cohen's kappa (quadratic) for two annotators
-preference     see :func:`preference_values` (choice nominal + signed scale + decisive pairs)
+preference     see :func:`~curata.stats.typed.preference_values` (choice nominal + signed scale +
+               decisive pairs)
 ranking        Kendall's W (tie-corrected) and mean pairwise Kendall tau-b, per item, averaged
-span           token-level F1 between annotators (:func:`span_agreement`)
-response       mean pairwise cosine similarity of MiniLM embeddings (:func:`response_similarity`)
+span           token-level F1 between annotators (:func:`~curata.stats.typed.span_agreement`)
+response       mean pairwise cosine similarity of MiniLM embeddings
+               (:func:`~curata.stats.typed.response_similarity`)
 refusal        nominal statistics on ``should_refuse``; alpha on the policy category
 text           none (a free comment has no agreement)
 =============  ===============================================================================
@@ -57,10 +61,14 @@ from curata.stats.typed import (
 )
 
 Rows = list[tuple[str, str, Any]]
+NO_STATISTIC = "free comments have no agreement statistic"
+"""Why a free-text question's agreement lists no statistic."""
 
 
 @dataclass(frozen=True)
-class _Boot:
+class Bootstrap:
+    """How intervals are drawn: ``samples`` percentile-bootstrap replicates over items."""
+
     confidence: float
     samples: int
     seed: int
@@ -96,7 +104,9 @@ def _stat(name: str, value: float, low: Any, high: Any, units: int, **extra: Any
     }
 
 
-def _rows(ratings: Sequence[Any]) -> Rows:
+def rating_rows(ratings: Sequence[Any]) -> Rows:
+    """Long ``(item, annotator, value)`` ratings checked and as strings (``None`` values left
+    out); an annotator rating an item twice is an :class:`AgreementError`."""
     rows: Rows = []
     seen: set[tuple[str, str]] = set()
     for n, rating in enumerate(ratings):
@@ -114,7 +124,8 @@ def _rows(ratings: Sequence[Any]) -> Rows:
     return rows
 
 
-def _bad(item: str, annotator: str, message: str) -> AgreementError:
+def bad_rating(item: str, annotator: str, message: str) -> AgreementError:
+    """The error for a malformed value, naming its item and annotator."""
     return AgreementError(f"item {item!r}, annotator {annotator!r}: {message}")
 
 
@@ -126,7 +137,7 @@ def _grouped(rows: Rows) -> dict[str, list[tuple[str, Any]]]:
 
 
 def _nominal(
-    rows: Rows, categories: Sequence[Any], boot: _Boot, **tag: Any
+    rows: Rows, categories: Sequence[Any], boot: Bootstrap, **tag: Any
 ) -> list[dict[str, Any]]:
     items, annotators, values = zip(*rows, strict=True) if rows else ((), (), ())
     rel = reliability_matrix(items, annotators, values, level="nominal", categories=categories)
@@ -138,7 +149,7 @@ def _nominal(
     return [{**c.to_dict(), **tag} for c in report]
 
 
-def _alpha(rows: Rows, level: str, boot: _Boot, **tag: Any) -> list[dict[str, Any]]:
+def _alpha(rows: Rows, level: str, boot: Bootstrap, **tag: Any) -> list[dict[str, Any]]:
     items, annotators, values = zip(*rows, strict=True) if rows else ((), (), ())
     rel = reliability_matrix(items, annotators, values, level=level)
     if not _pairable(rel.data):
@@ -153,17 +164,19 @@ def _pairable(data: Matrix) -> bool:
     return bool(((~np.isnan(data)).sum(axis=1) >= 2).any())
 
 
-def _label(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]:
+def label_statistics(q: Mapping[str, Any], rows: Rows, boot: Bootstrap) -> dict[str, Any]:
+    """A label question: nominal statistics; per label and mean pairwise Jaccard when
+    ``multiple``."""
     observed = {str(x) for *_, v in rows for x in (v if isinstance(v, list) else [v])}
     labels = list(q.get("labels") or sorted(observed))
     if not q.get("multiple"):
         for item, annotator, value in rows:
             if not isinstance(value, str) or value not in labels:
-                raise _bad(item, annotator, f"{value!r} is not one of {', '.join(labels)}")
+                raise bad_rating(item, annotator, f"{value!r} is not one of {', '.join(labels)}")
         return {"statistics": _nominal(rows, labels, boot)}
     for item, annotator, value in rows:
         if not isinstance(value, list) or any(v not in labels for v in value):
-            raise _bad(item, annotator, f"expected a list of labels from {', '.join(labels)}")
+            raise bad_rating(item, annotator, f"expected a list of labels from {', '.join(labels)}")
     per_label = {
         label: _nominal([(i, a, int(label in v)) for i, a, v in rows], [0, 1], boot)
         for label in labels
@@ -181,13 +194,14 @@ def _label(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]:
     return {"statistics": [jaccard], "per_label": per_label}
 
 
-def _rating(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]:
+def rating_statistics(q: Mapping[str, Any], rows: Rows, boot: Bootstrap) -> dict[str, Any]:
+    """A rating question: interval alpha and the ordinal report on the scale ``1..points``."""
     points = q.get("points")
     for item, annotator, value in rows:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _bad(item, annotator, f"rating {value!r} is not a number")
+            raise bad_rating(item, annotator, f"rating {value!r} is not a number")
         if points and (value != int(value) or not 1 <= value <= points):
-            raise _bad(item, annotator, f"rating {value!r} is not on the scale 1..{points}")
+            raise bad_rating(item, annotator, f"rating {value!r} is not on the scale 1..{points}")
     categories = list(range(1, int(points) + 1)) if points else None
     items, annotators, values = zip(*rows, strict=True) if rows else ((), (), ())
     rel = reliability_matrix(items, annotators, values, level="ordinal", categories=categories)
@@ -200,7 +214,8 @@ def _rating(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]:
     return {"statistics": interval + [c.to_dict() for c in report]}
 
 
-def _preference(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]:
+def preference_statistics(q: Mapping[str, Any], rows: Rows, boot: Bootstrap) -> dict[str, Any]:
+    """A preference question: its choice (nominal), signed scale and decisive pairs."""
     levels = int(q.get("strength_levels") or 0)
     choices: Rows = []
     signed: Rows = []
@@ -208,7 +223,7 @@ def _preference(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]
         try:
             choice, place = preference_values(value, levels=levels)
         except ValueError as exc:
-            raise _bad(item, annotator, str(exc)) from None
+            raise bad_rating(item, annotator, str(exc)) from None
         choices.append((item, annotator, choice))
         if place is not None:
             signed.append((item, annotator, place))
@@ -239,7 +254,8 @@ def _preference(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]
     return {"statistics": stats, "both_bad": {"ratings": both_bad, "share": share}}
 
 
-def _ranking(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]:
+def ranking_statistics(q: Mapping[str, Any], rows: Rows, boot: Bootstrap) -> dict[str, Any]:
+    """A ranking question: Kendall's W and mean pairwise tau-b, averaged over items."""
     size = q.get("responses")
     for item, annotator, value in rows:
         ok = isinstance(value, list) and all(
@@ -248,7 +264,7 @@ def _ranking(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]:
         )
         if not ok or (size and len(value) != size) or len(value) < 2:
             want = f"{size} ranks" if size else "a list of ranks"
-            raise _bad(item, annotator, f"expected {want} (1 = best), got {value!r}")
+            raise bad_rating(item, annotator, f"expected {want} (1 = best), got {value!r}")
     matrices = []
     for item, answers in _grouped(rows).items():
         lengths = {len(v) for _, v in answers}
@@ -263,9 +279,10 @@ def _ranking(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]:
     }
 
 
-def _span(
-    q: Mapping[str, Any], rows: Rows, boot: _Boot, texts: Mapping[str, str] | None
+def span_statistics(
+    q: Mapping[str, Any], rows: Rows, boot: Bootstrap, texts: Mapping[str, str] | None
 ) -> dict[str, Any]:
+    """A span question: token-level F1 between annotators over each item's text."""
     if texts is None:
         raise AgreementError("span agreement needs the records' texts: pass texts={item: text}")
     labels = list(q.get("labels") or sorted(_span_labels(rows)))
@@ -305,41 +322,47 @@ def _span_labels(rows: Rows) -> set[str]:
 
 def _check_spans(item: str, annotator: str, spans: Any, labels: list[str], limit: int) -> None:
     if not isinstance(spans, list):
-        raise _bad(item, annotator, f"expected a list of spans, got {type(spans).__name__}")
+        raise bad_rating(item, annotator, f"expected a list of spans, got {type(spans).__name__}")
     for k, span in enumerate(spans):
         if not isinstance(span, Mapping) or not {"start", "end", "label"} <= set(span):
-            raise _bad(item, annotator, f"span {k}: expected {{start, end, label}}, got {span!r}")
+            raise bad_rating(
+                item, annotator, f"span {k}: expected {{start, end, label}}, got {span!r}"
+            )
         start, end = span["start"], span["end"]
         if any(isinstance(x, bool) or not isinstance(x, int) for x in (start, end)):
-            raise _bad(item, annotator, f"span {k}: start and end must be integers")
+            raise bad_rating(item, annotator, f"span {k}: start and end must be integers")
         if not 0 <= start < end <= limit:
-            raise _bad(item, annotator, f"span {k}: [{start}, {end}) is not inside the text")
+            raise bad_rating(item, annotator, f"span {k}: [{start}, {end}) is not inside the text")
         if span["label"] not in labels:
-            raise _bad(item, annotator, f"span {k}: label {span['label']!r} is not allowed")
+            raise bad_rating(item, annotator, f"span {k}: label {span['label']!r} is not allowed")
 
 
-def _response(rows: Rows, boot: _Boot, encode: Encode | None) -> dict[str, Any]:
+def response_statistics(rows: Rows, boot: Bootstrap, encode: Encode | None) -> dict[str, Any]:
+    """Written responses: mean pairwise cosine similarity of their embeddings."""
     grouped: dict[str, list[str]] = {}
     for item, annotator, value in rows:
         text = value.get("text") if isinstance(value, Mapping) else value
         if not isinstance(text, str):
-            raise _bad(item, annotator, "expected the response text (a string or {'text': ...})")
+            raise bad_rating(
+                item, annotator, "expected the response text (a string or {'text': ...})"
+            )
         grouped.setdefault(item, []).append(text)
     similarity = response_similarity(list(grouped.values()), encode=encode)
     return {"statistics": [boot.mean("embedding_cosine", similarity, weights="mean pairwise")]}
 
 
-def _refusal(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]:
+def refusal_statistics(q: Mapping[str, Any], rows: Rows, boot: Bootstrap) -> dict[str, Any]:
+    """A refusal question: nominal on ``should_refuse``, alpha on the policy category."""
     categories = list(q.get("categories") or [])
     decisions: Rows = []
     policies: Rows = []
     for item, annotator, value in rows:
         should = value.get("should_refuse") if isinstance(value, Mapping) else None
         if not isinstance(should, bool):
-            raise _bad(item, annotator, "expected {'should_refuse': true|false, ...}")
+            raise bad_rating(item, annotator, "expected {'should_refuse': true|false, ...}")
         category = value.get("category") if should else "(comply)"
         if should and categories and category not in categories:
-            raise _bad(item, annotator, f"category {category!r} is not a policy category")
+            raise bad_rating(item, annotator, f"category {category!r} is not a policy category")
         decisions.append((item, annotator, should))
         policies.append((item, annotator, str(category)))
     stats = _nominal(decisions, [False, True], boot, scale="should_refuse")
@@ -347,19 +370,57 @@ def _refusal(q: Mapping[str, Any], rows: Rows, boot: _Boot) -> dict[str, Any]:
     return {"statistics": stats}
 
 
+def numeric_rows(rows: Rows) -> Rows:
+    """``rows`` whose every value is a number (a rating); anything else is an
+    :class:`AgreementError` naming the item and the annotator."""
+    for item, annotator, value in rows:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad_rating(item, annotator, f"rating {value!r} is not a number")
+    return rows
+
+
+def reliability_alpha(rows: Rows, level: str) -> float | None:
+    """Krippendorff's alpha of ``rows`` at ``level``; ``None`` when no item has two answers."""
+    if not rows:
+        return None
+    items, annotators, values = zip(*rows, strict=True)
+    rel = reliability_matrix(items, annotators, values, level=level)
+    if not _pairable(rel.data):
+        return None
+    return krippendorff_alpha(rel.data, level)
+
+
+def agreement_result(
+    question: Mapping[str, Any], rows: Rows, body: dict[str, Any]
+) -> dict[str, Any]:
+    """One question's agreement as reported: who and how many, then the statistics of
+    ``body`` (a shape function's result) that rest on at least one pairable unit."""
+    head: dict[str, Any] = {
+        "question": question.get("name"),
+        "type": question.get("type"),
+        "ratings": len(rows),
+        "items": len({item for item, _, _ in rows}),
+    }
+    body["statistics"] = [s for s in body["statistics"] if s["units"]]
+    if "per_label" in body:
+        body["per_label"] = {
+            label: [s for s in stats if s["units"]] for label, stats in body["per_label"].items()
+        }
+    return {**head, **body}
+
+
+# -- kept for the quality layer's imports until they name curata.questions.agreement ------------
+
+
 def gate_alpha(question: Mapping[str, Any], ratings: Sequence[Any]) -> tuple[float | None, str]:
-    """Krippendorff's alpha for a release gate on ``question`` and its level: the alpha that
-    :func:`question_agreement` reports for the question's type (interval on a rating scale;
-    nominal on a label, a preference's choice, a refusal's decision; nominal on whole answers
-    for other types). ``None`` when no item has two answers."""
+    """Deprecated: :func:`curata.questions.agreement.gate_alpha`, which dispatches through the
+    question-type registry (this copy keeps the built-in types' rules for its old importers)."""
     kind = question.get("type")
-    rows = _rows(ratings)
+    rows = rating_rows(ratings)
     level = "nominal"
     if kind == "rating":
         level = "interval"
-        for item, annotator, value in rows:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise _bad(item, annotator, f"rating {value!r} is not a number")
+        numeric_rows(rows)
     elif kind == "preference":
         levels = int(question.get("strength_levels") or 0)
         try:
@@ -370,13 +431,7 @@ def gate_alpha(question: Mapping[str, Any], ratings: Sequence[Any]) -> tuple[flo
         rows = [(i, a, v["should_refuse"]) for i, a, v in rows if isinstance(v, Mapping)]
     elif not (kind == "label" and not question.get("multiple")):
         rows = [(i, a, canonical_json(v)) for i, a, v in rows]
-    if not rows:
-        return None, level
-    items, annotators, values = zip(*rows, strict=True)
-    rel = reliability_matrix(items, annotators, values, level=level)
-    if not _pairable(rel.data):
-        return None, level
-    return krippendorff_alpha(rel.data, level), level
+    return reliability_alpha(rows, level), level
 
 
 def question_agreement(
@@ -389,46 +444,22 @@ def question_agreement(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Every agreement statistic that fits ``question``'s type, as a JSON-able dict.
-
-    ``ratings`` are ``(item, annotator, value)`` with values shaped as the question's answers
-    (``None`` = no answer); ``texts`` maps each item to the text its spans point into (span
-    questions); ``encode`` replaces MiniLM for written responses. Each statistic has ``value``,
-    ``low``/``high`` (percentile bootstrap over items, ``n_boot`` replicates) and ``units``
-    (the pairable units it rests on); nothing pairable gives an empty list. A malformed value
-    is an :class:`AgreementError` naming the item and the annotator.
-    """
+    """Deprecated: :func:`curata.questions.agreement.question_agreement`, which dispatches
+    through the question-type registry (this copy knows the built-in types only)."""
     kind = question.get("type")
-    rows = _rows(ratings)
-    boot = _Boot(confidence, n_boot, seed)
-    head: dict[str, Any] = {
-        "question": question.get("name"),
-        "type": kind,
-        "ratings": len(rows),
-        "items": len({item for item, _, _ in rows}),
+    rows = rating_rows(ratings)
+    boot = Bootstrap(confidence, n_boot, seed)
+    by_item = None if texts is None else {str(k): v for k, v in texts.items()}
+    shapes: dict[str, Callable[[], dict[str, Any]]] = {
+        "label": lambda: label_statistics(question, rows, boot),
+        "rating": lambda: rating_statistics(question, rows, boot),
+        "preference": lambda: preference_statistics(question, rows, boot),
+        "ranking": lambda: ranking_statistics(question, rows, boot),
+        "span": lambda: span_statistics(question, rows, boot, by_item),
+        "response": lambda: response_statistics(rows, boot, encode),
+        "refusal": lambda: refusal_statistics(question, rows, boot),
+        "text": lambda: {"statistics": [], "skipped": NO_STATISTIC},
     }
-    if kind == "label":
-        body = _label(question, rows, boot)
-    elif kind == "rating":
-        body = _rating(question, rows, boot)
-    elif kind == "preference":
-        body = _preference(question, rows, boot)
-    elif kind == "ranking":
-        body = _ranking(question, rows, boot)
-    elif kind == "span":
-        by_item = None if texts is None else {str(k): v for k, v in texts.items()}
-        body = _span(question, rows, boot, by_item)
-    elif kind == "response":
-        body = _response(rows, boot, encode)
-    elif kind == "refusal":
-        body = _refusal(question, rows, boot)
-    elif kind == "text":
-        body = {"statistics": [], "skipped": "free comments have no agreement statistic"}
-    else:
+    if not isinstance(kind, str) or kind not in shapes:
         raise AgreementError(f"question type {kind!r} has no agreement statistic")
-    body["statistics"] = [s for s in body["statistics"] if s["units"]]
-    if "per_label" in body:
-        body["per_label"] = {
-            label: [s for s in stats if s["units"]] for label, stats in body["per_label"].items()
-        }
-    return {**head, **body}
+    return agreement_result(question, rows, shapes[kind]())

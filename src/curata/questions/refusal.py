@@ -1,0 +1,93 @@
+"""The ``refusal`` question: should the model refuse, under which policy, with what rewrite."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field
+
+from curata.questions.base import BadAnswer, QuestionType, Texts, type_name
+from curata.stats.questions import Bootstrap, Rows, refusal_statistics, reliability_alpha
+from curata.stats.typed import Encode
+
+
+class RefusalQuestion(QuestionType):
+    """Should the model refuse? If so, under which policy category; optionally a rewrite."""
+
+    summary = "Whether the model should refuse, the policy category if so, and a rewrite."
+    order = 5
+    categorical = True
+
+    type: Literal["refusal"] = "refusal"
+    categories: tuple[str, ...] = Field(min_length=1, description="The policy categories.")
+    rewrite: Literal["none", "optional", "required"] = Field(
+        "optional", description="Whether a rewritten response is refused, optional or required."
+    )
+
+    def check(self, value: Any, texts: Texts) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise BadAnswer(f"expected an object with 'should_refuse', got {type_name(value)}")
+        extra = set(value) - {"should_refuse", "category", "rewritten"}
+        if extra:
+            raise BadAnswer(f"unknown fields {sorted(extra)}", "should_refuse, category, rewritten")
+        should = value.get("should_refuse")
+        if not isinstance(should, bool):
+            raise BadAnswer(f"should_refuse must be true or false, got {should!r}")
+        out: dict[str, Any] = {"should_refuse": should}
+        category = value.get("category")
+        if should:
+            if category not in self.categories:
+                raise BadAnswer(
+                    f"category {category!r} is not a policy category", ", ".join(self.categories)
+                )
+            out["category"] = category
+        elif category is not None:
+            raise BadAnswer("a category goes only with should_refuse: true")
+        rewritten = value.get("rewritten")
+        if rewritten is not None and not isinstance(rewritten, str):
+            raise BadAnswer(f"rewritten must be text, got {type_name(rewritten)}")
+        if self.rewrite == "required" and not (rewritten or "").strip():
+            raise BadAnswer("a rewritten response is required")
+        if self.rewrite == "none" and rewritten:
+            raise BadAnswer("this question takes no rewritten response")
+        if rewritten:
+            out["rewritten"] = rewritten
+        return out
+
+    def classes(self) -> list[Any] | None:
+        """The decisions (comply, or refuse under each category), without a rewrite."""
+        return [
+            {"should_refuse": False},
+            *({"should_refuse": True, "category": c} for c in self.categories),
+        ]
+
+    def _rewritten(self, answer: Any) -> Any:
+        if self.rewrite == "required" and isinstance(answer, dict):
+            return {**answer, "rewritten": "simulated rewrite"}
+        return answer
+
+    def draw(self, rng: random.Random, texts: Texts | None = None) -> Any:
+        return self._rewritten(super().draw(rng, texts))
+
+    def mistake(self, truth: Any, rng: random.Random, texts: Texts | None = None) -> Any:
+        decided = {k: v for k, v in truth.items() if k != "rewritten"}
+        return self._rewritten(super().mistake(decided, rng, texts))
+
+    @classmethod
+    def agreement(
+        cls,
+        question: Mapping[str, Any],
+        rows: Rows,
+        boot: Bootstrap,
+        *,
+        texts: Mapping[str, str] | None = None,
+        encode: Encode | None = None,
+    ) -> dict[str, Any]:
+        return refusal_statistics(question, rows, boot)
+
+    @classmethod
+    def gate_alpha(cls, question: Mapping[str, Any], rows: Rows) -> tuple[float | None, str]:
+        decisions = [(i, a, v["should_refuse"]) for i, a, v in rows if isinstance(v, Mapping)]
+        return reliability_alpha(decisions, "nominal"), "nominal"
