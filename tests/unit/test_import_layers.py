@@ -146,3 +146,16 @@ def test_governance_that_annotation_uses_imports_no_annotation() -> None:
                 seen.add(name)
                 todo.append(name)
     assert not found, "governance imports annotation back:\n" + "\n".join(found)
+
+
+def test_question_types_import_only_core_and_stats() -> None:
+    """A question type (:mod:`curata.questions`) is built on the lower layers only, so every
+    capability (annotation, quality, export) can dispatch to it without a cycle."""
+    ok = ("curata.questions", "curata.core", "curata.stats")
+    found = [
+        f"{_module_name(path)}:{line} imports {name}"
+        for path in sorted((PACKAGE / "questions").rglob("*.py"))
+        for line, name in imports_of(path)
+        if not any(name == top or name.startswith(top + ".") for top in ok)
+    ]
+    assert not found, "a question type imports above core and stats:\n" + "\n".join(found)
