@@ -22,9 +22,6 @@ import benchlib
 
 
 def one_seed(seed: int, items: int, root: Path) -> dict[str, Any]:
-    from curata.quality.drift import drift_report
-    from curata.quality.report import quality_report
-    from curata.quality.simulate import simulate_annotators
     from curata.workspace import Workspace
 
     home = root / f"ws-{seed}"
@@ -37,9 +34,9 @@ def one_seed(seed: int, items: int, root: Path) -> dict[str, Any]:
         schema = {"questions": [{"type": "label", "name": "topic", "labels": list("abcd")}]}
         ws.projects.create("sim", version="tickets@1", schema=schema, overlap=5, gold_share=0.2)
         planted = {"good": 6, "careless": 1, "spammer": 1, "adversarial": 1, "drifter": 1}
-        sim = simulate_annotators(ws, "sim", planted, seed=seed, gold_fraction=0.1)
-        report_flags = set(quality_report(ws.projects.sessions, "sim")["flagged"])
-        alerts = drift_report(ws.projects.sessions, "sim", by="annotator")["alerts"]
+        sim = ws.quality.simulate("sim", planted, seed=seed, gold_fraction=0.1)
+        report_flags = set(ws.quality.report("sim")["flagged"])
+        alerts = ws.quality.drift("sim", by="annotator")["alerts"]
         drift_flags = {a["who"] for a in alerts}
         flagged = report_flags | drift_flags
         bad = set(sim.bad) | set(sim.drifting)

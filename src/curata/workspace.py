@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from curata.governance.audit import AuditLog
 from curata.governance.auth import identify
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
-from curata.quality.gates import project_metrics
+from curata.quality.service import QualityService
 from curata.quality.vendor_audit import VendorAuditService
 from curata.settings import CONFIG_FILE, Settings, write_config
 from curata.sourcing.ingest import IngestResult, IngestService, ProgressFn
@@ -44,7 +43,8 @@ class Workspace:
     The CLI and the API are thin shells over these services:
     ``sources`` (:class:`SourceService`), ``datasets`` (:class:`DatasetService`),
     ``lineage`` (:class:`LineageService`), ``audit`` (:class:`AuditLog`), :meth:`ingest`, and
-    for annotation ``workforce``, ``projects``, ``queue`` and ``reviews``.
+    for annotation ``workforce``, ``projects``, ``queue`` and ``reviews``; for quality
+    ``quality`` (:class:`QualityService`) and ``vendor_audits``.
 
     ``identity`` is the user authenticated by the settings' API token on a shared database
     (``None`` on the embedded one): the services then act under that user's name.
@@ -75,6 +75,16 @@ class Workspace:
         self.queue = QueueService(sessions, store, self.projects)
         self.reviews = ReviewService(sessions, store, self.projects)
         self.vendor_audits = VendorAuditService(sessions, actor)
+        self.quality = QualityService(
+            sessions,
+            store,
+            projects=self.projects,
+            reviews=self.reviews,
+            datasets=self.datasets,
+            workforce=self.workforce,
+            queue=self.queue,
+            actor=actor,
+        )
         self.transfer = TransferService(sessions, store, self.projects, actor)
         self.emitter = LineageEmitter(
             namespace=settings.openlineage_namespace,
@@ -87,7 +97,7 @@ class Workspace:
             self.datasets,
             self.emitter,
             actor,
-            gate_metrics=partial(project_metrics, sessions),
+            gate_metrics=self.quality.gate_metrics,
         )
         self.curation = CurationService(sessions, store, self.datasets, self.emitter, actor)
         self._ingest = IngestService(

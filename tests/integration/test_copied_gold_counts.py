@@ -7,9 +7,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from tests.integration.test_hidden_gold import PEOPLE, _run, gold_project  # noqa: F401
 
-from curata.quality.drift import drift_report
-from curata.quality.report import quality_report
-
 
 def _submissions(ws) -> dict[tuple[str, str], int]:
     """(annotator, task kind) -> answers they submitted themselves (no queue copies); kind
@@ -34,8 +31,7 @@ def _submissions(ws) -> dict[tuple[str, str], int]:
 def test_report_and_drift_count_a_copied_gold_answer_once(ws, gold_project) -> None:  # noqa: F811
     served = _run(ws)
     mine = _submissions(ws)
-    sessions = ws.projects.sessions
-    groups = {g["group"]: g for g in quality_report(sessions, "hg", samples=10)["groups"]}
+    groups = {g["group"]: g for g in ws.quality.report("hg", samples=10)["groups"]}
     for user in PEOPLE:
         given = sum(n for (who, _), n in served.items() if who == user)
         assert groups[user]["annotations"] == given  # every record served once, counted once
@@ -44,7 +40,7 @@ def test_report_and_drift_count_a_copied_gold_answer_once(ws, gold_project) -> N
         checks = mine.get((user, "gold"), 0) + mine.get((user, "live-gold"), 0)
         assert groups[user]["gold_answered"] == checks
         assert groups[user]["gold_accuracy"] in (None, 1.0)  # _run answers the truth
-    series = drift_report(sessions, "hg", by="annotator")["series"]
+    series = ws.quality.drift("hg", by="annotator")["series"]
     outcomes = {s["who"]: s["n"] for s in series if s["question"] == "parity"}
     for user in PEOPLE:
         # one outcome per own gold answer and per own live answer (every live item has two

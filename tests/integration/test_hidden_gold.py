@@ -303,8 +303,6 @@ def test_gold_checks_do_not_shrink(ws, gold_project) -> None:
     copy). Before, an annotator who labelled a gold record live was never checked on it, so
     gold checks thinned out as a project's live items were labelled. Records met only as
     calibration are calibration's to score."""
-    from curata.quality.gates import measure
-    from curata.quality.report import load_annotations, quality_report
 
     ids = gold_project
     gold = {ids[f"doc {i}"] for i in range(3)}
@@ -330,13 +328,13 @@ def test_gold_checks_do_not_shrink(ws, gold_project) -> None:
             scored[user].add(record)
     live_first = [(u, r) for u, r, k in met if r in gold and k == "live"]
     assert live_first, "no gold record was met live first: the case is not exercised"
-    groups = {g["group"]: g for g in quality_report(ws.projects.sessions, "hg")["groups"]}
+    groups = {g["group"]: g for g in ws.quality.report("hg")["groups"]}
     for user in PEOPLE:
         assert groups[user]["gold_answered"] == len(scored[user]), (user, sorted(
             texts[r] for r in scored[user]))  # fmt: skip
         g = groups[user]
         right = round((g["gold_accuracy"] or 0) * g["gold_answered"])
         assert right == len(scored[user] - {wrong_on})
-    gate = measure(load_annotations(ws.projects.sessions, "hg"), set())  # one number (#12)
+    gate = ws.quality.gate_metrics("hg", set())  # one number (#12)
     assert gate["gold_answers"] == sum(len(s) for s in scored.values())
     assert gate["gold_right"] == sum(len(s - {wrong_on}) for s in scored.values())

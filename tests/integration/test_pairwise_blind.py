@@ -199,10 +199,9 @@ def test_the_api_serves_the_annotator_a_blind_view_and_the_reviewer_the_provenan
 
 def test_simulated_annotators_label_pairwise_records_shown_blind(ws, tmp_path: Path) -> None:
     """The simulation finds each task's record by its content as the queue shows it."""
-    from curata.quality.simulate import simulate_annotators
 
     ws.ingest([write_jsonl(tmp_path / "p.jsonl", ROWS)], source="web", dataset="prefs")
     schema = {"questions": [{"type": "label", "name": "safe", "labels": ["yes", "no"]}]}
     ws.projects.create("safety", version="prefs@1", schema=schema, overlap=2)
-    sim = simulate_annotators(ws, "safety", {"good": 2}, gold_fraction=0)
+    sim = ws.quality.simulate("safety", {"good": 2}, gold_fraction=0)
     assert sim.labels == 2 * len(ROWS)

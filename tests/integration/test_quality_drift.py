@@ -11,10 +11,7 @@ import pytest
 from tests.conftest import write_jsonl
 
 from curata.core.errors import NotFoundError, ValidationError
-from curata.quality.drift import drift_report
 from curata.quality.html import render_drift, render_report
-from curata.quality.report import quality_report
-from curata.quality.simulate import simulate_annotators
 from curata.timeutil import as_utc
 
 
@@ -25,13 +22,13 @@ def simulated(ws, tmp_path: Path):
     schema = {"questions": [{"type": "label", "name": "topic", "labels": ["a", "b", "c", "d"]}]}
     ws.projects.create("sim", version="tickets@1", schema=schema, overlap=5, gold_share=0.2)
     planted = {"good": 4, "careless": 1, "spammer": 1, "drifter": 1}
-    sim = simulate_annotators(ws, "sim", planted, seed=5, gold_fraction=0.1)
+    sim = ws.quality.simulate("sim", planted, seed=5, gold_fraction=0.1)
     return ws, sim
 
 
 def test_the_drifter_is_found_and_no_one_else(simulated) -> None:
     ws, sim = simulated
-    data = drift_report(ws.projects.sessions, "sim", by="annotator")
+    data = ws.quality.drift("sim", by="annotator")
     assert [a["who"] for a in data["alerts"]] == sim.drifting
     alert = data["alerts"][0]
     assert alert["question"] == "topic" and alert["rate_before"] - alert["rate_after"] > 0.3
@@ -62,7 +59,7 @@ def test_a_guideline_published_at_the_change_is_named(ws, tmp_path: Path) -> Non
         said = "pos" if done < 30 or done % 4 == 0 else "neg"
         ws.queue.submit(view.assignment_id, "ann", {"tone": said})
         done += 1
-    data = drift_report(ws.projects.sessions, "g", by="both")
+    data = ws.quality.drift("g", by="both")
     who = {(a["kind"], a["who"]) for a in data["alerts"]}
     assert ("annotator", "ann") in who
     alert = next(a for a in data["alerts"] if a["who"] == "ann")
@@ -72,7 +69,7 @@ def test_a_guideline_published_at_the_change_is_named(ws, tmp_path: Path) -> Non
 
 def test_report_and_html_carry_time_series_and_confusion(simulated) -> None:
     ws, sim = simulated
-    report = quality_report(ws.projects.sessions, "sim")
+    report = ws.quality.report("sim")
     cohorts = {s["who"] for s in report["over_time"]}
     assert cohorts == {"sim-5"}
     bins = report["over_time"][0]["bins"]
@@ -85,18 +82,18 @@ def test_report_and_html_carry_time_series_and_confusion(simulated) -> None:
     page = render_report(report)
     assert "Agreement over time per cohort" in page and "<polyline" in page
     assert "Confusion matrices" in page
-    drift_page = render_drift(drift_report(ws.projects.sessions, "sim"))
+    drift_page = render_drift(ws.quality.drift("sim"))
     assert "Alerts" in drift_page and drift_page.count("<polyline") >= 2
 
 
 def test_drift_errors_and_the_command_line(simulated, capsys, monkeypatch, tmp_path) -> None:
     ws, sim = simulated
     with pytest.raises(ValidationError, match="question 'mood': not a single-choice question"):
-        drift_report(ws.projects.sessions, "sim", question="mood")
+        ws.quality.drift("sim", question="mood")
     with pytest.raises(ValidationError, match="by: 'team' is not one of"):
-        drift_report(ws.projects.sessions, "sim", by="team")
+        ws.quality.drift("sim", by="team")
     with pytest.raises(NotFoundError, match="unknown project"):
-        drift_report(ws.projects.sessions, "nope")
+        ws.quality.drift("nope")
     from curata.cli.main import main
 
     monkeypatch.delenv("CURATA_DATABASE_URL", raising=False)
@@ -128,9 +125,7 @@ def test_a_guideline_published_long_after_the_drop_is_not_named(ws, tmp_path: Pa
         said = "pos" if done < 30 or done % 4 == 0 else "neg"
         ws.queue.submit(view.assignment_id, "ann", {"tone": said})
         done += 1
-    alert = next(
-        a for a in drift_report(ws.projects.sessions, "late")["alerts"] if a["who"] == "ann"
-    )
+    alert = next(a for a in ws.quality.drift("late")["alerts"] if a["who"] == "ann")
     assert alert["guideline_versions"] == [] and "no guideline change coincides" in alert["message"]
 
 
@@ -146,5 +141,5 @@ def test_items_labelled_by_one_person_say_nothing_about_drift(ws, tmp_path: Path
     while (view := ws.queue.next_task("one", "solo")) is not None:
         ws.queue.submit(view.assignment_id, "solo", {"tone": "pos" if done < 20 else "neg"})
         done += 1
-    data = drift_report(ws.projects.sessions, "one")
+    data = ws.quality.drift("one")
     assert data["series"] == [] and data["alerts"] == []

@@ -17,7 +17,6 @@ from curata.core.errors import InputError, NotFoundError, ValidationError
 from curata.quality.noise import (
     confident_learning,
     crowdlab,
-    find_label_noise,
     text_pred_probs,
     vote_pred_probs,
 )
@@ -141,7 +140,7 @@ def test_the_fallbacks_when_no_model_can_be_trained() -> None:
 
 
 def test_crowdlab_ranks_the_planted_errors_first(tickets) -> None:
-    ranked = find_label_noise(tickets, "tix", threshold=1.0)  # every item, worst first
+    ranked = tickets.quality.label_noise("tix", threshold=1.0)  # every item, worst first
     [q] = ranked["questions"]
     assert q["model"] == "text" and q["items"] == ITEMS and q["label_issues"] is None
     assert len(ranked["suspects"]) == ITEMS
@@ -152,7 +151,7 @@ def test_crowdlab_ranks_the_planted_errors_first(tickets) -> None:
     quality = {s["record_id"]: s["quality"] for s in ranked["suspects"]}
     # a lone slip the text model contradicts scores better than a wrong majority it contradicts
     assert max(quality[r] for r in planted) < min(quality[r] for r in slips)
-    found = find_label_noise(tickets, "tix", threshold=0.6)["suspects"]
+    found = tickets.quality.label_noise("tix", threshold=0.6)["suspects"]
     assert {s["record_id"] for s in found} == planted
     for s in found:
         assert sorted(s["votes"].values()) == [1, 2] and "consensus quality" in s["reason"]
@@ -162,7 +161,7 @@ def test_crowdlab_ranks_the_planted_errors_first(tickets) -> None:
 
 def test_confident_learning_finds_the_planted_errors_in_predictions(tickets, tmp_path) -> None:
     file = write_predictions(tickets, tmp_path / "preds.jsonl")
-    result = find_label_noise(tickets, "tix", predictions=file)
+    result = tickets.quality.label_noise("tix", predictions=file)
     [q] = result["questions"]
     assert q["model"] == "predictions" and q["unpredicted"] == 0
     issues = {s["record_id"]: s for s in result["suspects"] if s["label_issue"]}
@@ -177,7 +176,7 @@ def test_confident_learning_finds_the_planted_errors_in_predictions(tickets, tmp
         rows.append(rid + "," + ",".join("0.9" if c == truth(i) else "0.05" for c in CLASSES))
     csv_file = tmp_path / "preds.csv"
     csv_file.write_text("\n".join(rows) + "\n", "utf-8-sig")  # as Excel saves "CSV UTF-8"
-    partial = find_label_noise(tickets, "tix", predictions=csv_file)
+    partial = tickets.quality.label_noise("tix", predictions=csv_file)
     assert partial["questions"][0]["unpredicted"] == ITEMS - 30
     found = {s["record_id"] for s in partial["suspects"] if s["label_issue"]}
     assert found == {tickets.ids[i] for i in PLANTED if i < 30}
@@ -186,7 +185,7 @@ def test_confident_learning_finds_the_planted_errors_in_predictions(tickets, tmp
 def test_suspects_go_to_the_review_queue_once(tickets) -> None:
     ws = tickets
     assert ws.reviews.next_review("tix", "rev") is None
-    result = find_label_noise(ws, "tix", threshold=0.6, send_to_review=True)
+    result = ws.quality.label_noise("tix", threshold=0.6, send_to_review=True)
     suspects = {s["record_id"] for s in result["suspects"]}
     assert suspects == {ws.ids[i] for i in PLANTED}
     review = result["review"]
@@ -202,7 +201,7 @@ def test_suspects_go_to_the_review_queue_once(tickets) -> None:
     assert event.details["flagged"] == review["flagged"]
     # a decision, then a rerun: nothing new is flagged and no second event is written
     ws.reviews.decide(item.annotations[0]["annotation_id"], "rev", "accept")
-    again = find_label_noise(ws, "tix", threshold=0.6, send_to_review=True)["review"]
+    again = ws.quality.label_noise("tix", threshold=0.6, send_to_review=True)["review"]
     assert again["flagged"] == 0
     assert again["already_reviewed"] == 1 and again["already_pending"] == review["flagged"] - 1
     assert len(ws.audit.list(action="quality.noise_flagged")) == 1
@@ -237,13 +236,13 @@ def test_bad_input_is_refused_and_changes_nothing(tickets, tmp_path) -> None:
         path = tmp_path / name
         path.write_text(content.replace("ID0", ids[0]).replace("ID1", ids[1]), "utf-8")
         with pytest.raises(InputError, match=message):
-            find_label_noise(tickets, "tix", predictions=path, send_to_review=True)
+            tickets.quality.label_noise("tix", predictions=path, send_to_review=True)
     with pytest.raises(ValidationError, match="threshold: must be in"):
-        find_label_noise(tickets, "tix", threshold=1.5, send_to_review=True)
+        tickets.quality.label_noise("tix", threshold=1.5, send_to_review=True)
     with pytest.raises(ValidationError, match="no question 'mood'"):
-        find_label_noise(tickets, "tix", question="mood", send_to_review=True)
+        tickets.quality.label_noise("tix", question="mood", send_to_review=True)
     with pytest.raises(NotFoundError, match="unknown project 'nope'"):
-        find_label_noise(tickets, "nope")
+        tickets.quality.label_noise("nope")
     assert review_states(tickets) == before
     assert tickets.audit.list(action="quality.noise_flagged") == []
 
@@ -266,17 +265,17 @@ def test_a_small_project_falls_back_to_the_votes(ws, tmp_path) -> None:
             i = int(view.record["text"].split()[1])
             score = 3 if name == "b2" and i == 0 else 1 + i % 2
             ws.queue.submit(view.assignment_id, name, {"score": score})
-    result = find_label_noise(ws, "small")
+    result = ws.quality.label_noise("small")
     q, tone = result["questions"]
     assert q["question"] == "score" and q["model"] == "votes" and q["items"] == 4
     assert tone["question"] == "tone" and "at least two annotators" in tone["skipped"]
     assert "only 4 items" in q["note"] and "only measure agreement" in q["note"]
     assert result["suspects"][0]["votes"] in ({"1": 1, "3": 1}, {"3": 1, "1": 1})
     with pytest.raises(ValidationError, match="'comment' is a text question"):
-        find_label_noise(ws, "small", question="comment")
+        ws.quality.label_noise("small", question="comment")
     preds = write_jsonl(tmp_path / "p.jsonl", [{"record_id": "x", "probs": {"1": 1.0}}])
     with pytest.raises(ValidationError, match="predictions are for one question; name it"):
-        find_label_noise(ws, "small", predictions=preds)
+        ws.quality.label_noise("small", predictions=preds)
 
 
 def test_the_command_line(tickets, tmp_path, monkeypatch, capsys) -> None:

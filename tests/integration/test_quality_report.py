@@ -11,7 +11,6 @@ from sqlalchemy import select
 from tests.conftest import write_jsonl
 
 from curata.core.errors import NotFoundError, ValidationError
-from curata.quality.report import quality_report
 from curata.stats.proportions import wilson_interval
 from curata.store.tables import TaskRow
 
@@ -47,7 +46,7 @@ def labelled(ws, tmp_path: Path):
 
 
 def test_the_planted_spammers_are_flagged(labelled) -> None:
-    report = quality_report(labelled.projects.sessions, "qr")
+    report = labelled.quality.report("qr")
     assert report["flagged"] == ["s1", "s2"]
     rows = {g["group"]: g for g in report["groups"]}
     assert rows["c1"]["gold_accuracy"] == 1.0 and rows["c1"]["gold_answered"] == 4
@@ -62,18 +61,18 @@ def test_the_planted_spammers_are_flagged(labelled) -> None:
 
 
 def test_grouped_by_vendor_cohort_and_guideline(labelled) -> None:
-    sessions = labelled.projects.sessions
-    vendors = {g["group"]: g for g in quality_report(sessions, "qr", by="vendor")["groups"]}
+    quality = labelled.quality
+    vendors = {g["group"]: g for g in quality.report("qr", by="vendor")["groups"]}
     assert set(vendors) == {"acme", "(internal)"}
     assert vendors["acme"]["gold_answered"] == 8 and vendors["acme"]["gold_accuracy"] == 0.0
-    cohorts = {g["group"] for g in quality_report(sessions, "qr", by="cohort")["groups"]}
+    cohorts = {g["group"] for g in quality.report("qr", by="cohort")["groups"]}
     assert cohorts == {"in-house", "acme-wave-1"}
-    guidelines = quality_report(sessions, "qr", by="guideline")["groups"]
+    guidelines = quality.report("qr", by="guideline")["groups"]
     assert [g["group"] for g in guidelines] == ["qr@v1"]
     with pytest.raises(ValidationError, match="by: 'team' is not one of"):
-        quality_report(sessions, "qr", by="team")
+        quality.report("qr", by="team")
     with pytest.raises(NotFoundError, match="unknown project 'nope'"):
-        quality_report(sessions, "nope")
+        quality.report("nope")
 
 
 def test_the_report_from_the_command_line(labelled, capsys, monkeypatch) -> None:
@@ -99,7 +98,7 @@ def test_the_report_from_the_command_line(labelled, capsys, monkeypatch) -> None
 def test_the_html_report_draws_intervals_and_escapes_names(labelled, tmp_path) -> None:
     from curata.quality.html import render_report
 
-    data = quality_report(labelled.projects.sessions, "qr")
+    data = labelled.quality.report("qr")
     hostile = "<script>alert(1)</script>"  # hostile names, shown as text
     data["groups"][0]["group"] = hostile
     data["over_time"][0]["who"] = hostile
@@ -126,8 +125,6 @@ def test_agreement_per_question_type_through_the_report(ws, tmp_path: Path) -> N
     """Three annotators who give identical answers, varied across items, agree perfectly on
     every question type: every statistic is 1 (span texts come from the record store, written
     responses through MiniLM). One changed rating brings the rating statistics below 1."""
-    from curata.quality.report import record_texts
-
     rows = [{"prompt": f"q{i}", "response": f"Paris and Lyon, take {i}"} for i in range(6)]
     ws.ingest([write_jsonl(tmp_path / "t.jsonl", rows)], source="web", dataset="typed")
     people = ["x", "y", "z"]
@@ -162,15 +159,10 @@ def test_agreement_per_question_type_through_the_report(ws, tmp_path: Path) -> N
                 "rewrite": {"text": ["The capital of France.", "Stock prices fell today."][i % 2]},
             }
             ws.queue.submit(view.assignment_id, name, answers)
-    data = quality_report(
-        ws.projects.sessions, "typed", samples=50, texts=record_texts(ws.projects.sessions,
-                                                                       ws.store)
-    )  # fmt: skip
+    data = ws.quality.report("typed", samples=50)
     got = {q["question"]: q for q in data["agreement"]}
     assert list(got) == ["helpful", "better", "order", "places", "rewrite", "note"]
-    values = {
-        (q, s["name"]): s["value"] for q in got for s in got[q].get("statistics", [])
-    }
+    values = {(q, s["name"]): s["value"] for q in got for s in got[q].get("statistics", [])}
     for name in ("better", "order", "places", "rewrite"):
         stats = [v for (q, _), v in values.items() if q == name]
         assert stats and all(v == pytest.approx(1.0, abs=1e-6) for v in stats), name
@@ -242,7 +234,7 @@ def test_the_gate_the_report_and_the_release_read_the_same_final_labels(reviewed
     = 1 - 14/30 = 0.5333 (Krippendorff 2011, section A). Without the reviewer's fix
     (x,x) (x,y) (y,y) (y,x) it would be 1 - 28/32 = 0.125."""
     ws = reviewed
-    report = quality_report(ws.projects.sessions, "rv", samples=0)
+    report = ws.quality.report("rv", samples=0)
     assert "final labels after review" in report["labels"]["agreement"]
     [topic] = report["agreement"]
     alpha = {s["name"]: s["value"] for s in topic["statistics"]}["krippendorff_alpha_nominal"]
@@ -263,7 +255,7 @@ def test_consensus_and_confusion_use_the_adjudication_and_score_what_was_submitt
 ) -> None:
     """Item 1 was adjudicated to y, so it is y in the consensus; each annotator's own answer
     (b's x on item 3, before the fix) is what their confusion matrix and agreement count."""
-    report = quality_report(reviewed.projects.sessions, "rv", samples=0)
+    report = reviewed.quality.report("rv", samples=0)
     assert "as submitted" in report["labels"]["annotators"]
     [matrix] = report["confusion"]
     assert matrix["labels"] == ["x", "y"]
@@ -314,7 +306,7 @@ def test_preferences_score_choice_and_strength_apart_and_read_as_written(
         while (view := ws.queue.next_task("pp", name)) is not None:
             said = {"better": {"choice": "A", "strength": strength}}
             ws.queue.submit(view.assignment_id, name, said)
-    report = quality_report(ws.projects.sessions, "pp", samples=0)
+    report = ws.quality.report("pp", samples=0)
     rows_by = {g["group"]: g for g in report["groups"]}
     for name, off in (("p", 1.0), ("q", 0.0)):
         assert rows_by[name]["gold_answered"] >= 1 and rows_by[name]["gold_accuracy"] == 1.0
@@ -364,7 +356,7 @@ def test_a_fixed_gold_answer_is_fixed_on_its_live_copy_and_scored_once(ws, tmp_p
         counted = counted_annotations(session, project_id=project_id)
     copies = sorted((c.submitted["topic"], c.answers["topic"], c.kind) for c in counted if c.copied)
     assert copies == [("x", "x", "live"), ("y", "x", "live")]  # b's, and a's with the fix
-    report = quality_report(ws.projects.sessions, "gc", samples=0)
+    report = ws.quality.report("gc", samples=0)
     a = {g["group"]: g for g in report["groups"]}["a"]
     assert (a["gold_answered"], a["gold_accuracy"]) == (1, 0.0)
     assert a["annotations"] == 3  # three records, the copy not counted again

@@ -10,9 +10,6 @@ from pathlib import Path
 import pytest
 from tests.conftest import write_jsonl
 
-from curata.quality.drift import drift_report
-from curata.quality.report import quality_report
-
 SCHEMA = {"questions": [{"type": "label", "name": "parity", "labels": ["even", "odd"]}]}
 # record -> what both annotators answer; doc 0's known (gold) answer is "odd"
 SAID = {"doc 0": "even", "doc 1": "odd", "doc 2": "even", "doc 3": "odd"}
@@ -44,7 +41,7 @@ def test_the_report_consensus_is_the_released_label(ws, tmp_path: Path) -> None:
     # Dawid-Skene of the two answers says "even")
     assert released == {"doc 0": "odd", "doc 1": "odd", "doc 2": "even", "doc 3": "odd"}
 
-    report = quality_report(ws.projects.sessions, "p", samples=10)
+    report = ws.quality.report("p", samples=10)
     groups = {g["group"]: g for g in report["groups"]}
     for name in ("ann1", "ann2"):
         # right on docs 1-3 against the released label; doc 0 is a gold record they met live,
@@ -60,7 +57,7 @@ def test_the_report_consensus_is_the_released_label(ws, tmp_path: Path) -> None:
     assert "dawid-skene" in report["labels"]["consensus"]
     assert "annotate release --aggregate dawid-skene" in report["labels"]["annotators"]
 
-    drift = drift_report(ws.projects.sessions, "p", by="annotator", min_segment=1)
+    drift = ws.quality.drift("p", by="annotator", min_segment=1)
     [series] = [s for s in drift["series"] if s["who"] == "ann1"]
     assert series["n"] == 4
     assert sum(b["n"] * b["rate"] for b in series["bins"]) == 3  # doc 0 disagrees
@@ -83,15 +80,11 @@ def test_a_label_the_release_holds_is_no_consensus_in_the_report(ws, tmp_path: P
     assert len(wrong) == 5
 
     assert ws.releases.release("support", aggregate="dawid-skene").held == 1
-    g1 = {
-        g["group"]: g for g in quality_report(ws.projects.sessions, "support", samples=0)["groups"]
-    }
+    g1 = {g["group"]: g for g in ws.quality.report("support", samples=0)["groups"]}
     assert g1["g1"]["consensus_answered"] == 22  # item 66 has no label
     assert g1["g1"]["consensus_agreement"] == pytest.approx(17 / 22)
 
     ws.projects.set_aggregation("support", {"outside_votes": "allow"})
-    g1 = {
-        g["group"]: g for g in quality_report(ws.projects.sessions, "support", samples=0)["groups"]
-    }
+    g1 = {g["group"]: g for g in ws.quality.report("support", samples=0)["groups"]}
     assert g1["g1"]["consensus_answered"] == 23  # item 66 is `refund`: g1's `billing` misses
     assert g1["g1"]["consensus_agreement"] == pytest.approx(17 / 23)

@@ -10,8 +10,6 @@ import pytest
 from tests.conftest import log_in, write_jsonl
 
 from curata.core.errors import ValidationError
-from curata.quality.report import quality_report
-from curata.quality.simulate import simulate_annotators
 
 
 @pytest.fixture
@@ -27,9 +25,9 @@ def project(ws, tmp_path: Path):
 def test_planted_bad_annotators_are_flagged_and_ds_beats_majority(project, tmp_path, seed) -> None:
     ws = project
     planted = {"good": 4, "careless": 1, "spammer": 1, "adversarial": 1}
-    sim = simulate_annotators(ws, "sim", planted, seed=seed, gold_fraction=0.1)
+    sim = ws.quality.simulate("sim", planted, seed=seed, gold_fraction=0.1)
     assert sim.labels >= 40 * 5 and len(sim.roles) == 7
-    flagged = set(quality_report(ws.projects.sessions, "sim")["flagged"])
+    flagged = set(ws.quality.report("sim")["flagged"])
     assert flagged == set(sim.bad)  # precision and recall 1 on this run
 
     def accuracy(method: str) -> float:
@@ -46,15 +44,15 @@ def test_planted_bad_annotators_are_flagged_and_ds_beats_majority(project, tmp_p
 
 def test_simulation_refuses_what_it_cannot_simulate(project) -> None:
     with pytest.raises(ValidationError, match="role 'sleepy' is not one of"):
-        simulate_annotators(project, "sim", {"sleepy": 2})
+        project.quality.simulate("sim", {"sleepy": 2})
     with pytest.raises(ValidationError, match="at least two annotators"):
-        simulate_annotators(project, "sim", {"good": 1})
+        project.quality.simulate("sim", {"good": 1})
     with pytest.raises(ValidationError, match="drift_after: must be between 0 and 1"):
-        simulate_annotators(project, "sim", {"good": 2}, drift_after=1.5)
+        project.quality.simulate("sim", {"good": 2}, drift_after=1.5)
     schema = {"questions": [{"type": "label", "name": "topic", "labels": ["a", "b"]}]}
     project.projects.create("nogold", version="tickets@1", schema=schema)
     with pytest.raises(ValidationError, match="serves no gold items"):
-        simulate_annotators(project, "nogold", {"good": 2})
+        project.quality.simulate("nogold", {"good": 2})
 
 
 def test_simulation_from_the_command_line(project, capsys, monkeypatch) -> None:

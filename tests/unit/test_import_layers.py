@@ -148,6 +148,55 @@ def test_governance_that_annotation_uses_imports_no_annotation() -> None:
     assert not found, "governance imports annotation back:\n" + "\n".join(found)
 
 
+def test_quality_functions_take_no_workspace_or_session_factory() -> None:
+    """No function of ``curata.quality`` takes a ``Workspace`` (a service locator) or a
+    ``sessionmaker`` (reads a caller cannot see): the services are built with their
+    dependencies, and what they call takes values or the caller's ``Session``. A service's own
+    ``__init__`` is where a session factory belongs."""
+    exempt = {("QualityService", "__init__"), ("VendorAuditService", "__init__")}
+
+    def offenders(source: str, where: str) -> list[str]:
+        found = []
+
+        def visit(node: ast.AST, owner: str | None) -> None:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.ClassDef):
+                    visit(child, child.name)
+                elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                    a = child.args
+                    params = [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
+                    for p in params:
+                        if p is None or p.annotation is None or (owner, child.name) in exempt:
+                            continue
+                        text = ast.unparse(p.annotation)  # string annotations too
+                        if "Workspace" in text or "sessionmaker" in text:
+                            found.append(f"{where}:{child.lineno} {child.name}({p.arg}: {text})")
+                    visit(child, None)
+                else:
+                    visit(child, owner)
+
+        visit(ast.parse(source), None)
+        return found
+
+    planted = (
+        "class QualityService:\n"
+        "    def __init__(self, sessions: sessionmaker[Session]) -> None: ...\n"
+        "    def report(self, ws: 'Workspace') -> None: ...\n"
+        "def load(sessions: orm.sessionmaker[Session], *, n: int) -> None:\n"
+        "    def inner(ws: Workspace | None = None) -> None: ...\n"
+    )
+    assert offenders(planted, "x.py") == [
+        "x.py:3 report(ws: 'Workspace')",
+        "x.py:4 load(sessions: orm.sessionmaker[Session])",
+        "x.py:5 inner(ws: Workspace | None)",
+    ]
+    found = []
+    for path in sorted((PACKAGE / "quality").rglob("*.py")):
+        found += offenders(path.read_text("utf-8"), str(path.relative_to(PACKAGE.parent)))
+        assert all(name != "curata.workspace" for _, name in imports_of(path)), path
+    assert not found, "a quality function takes a Workspace or a sessionmaker:\n" + "\n".join(found)
+
+
 def test_question_types_import_only_core_and_stats() -> None:
     """A question type (:mod:`curata.questions`) is built on the lower layers only, so every
     capability (annotation, quality, export) can dispatch to it without a cycle."""

@@ -107,19 +107,10 @@ def report(
     annotators who fall short; agreement per question with the statistic that fits its type;
     agreement over time per cohort; confusion matrices against the consensus."""
     from curata.cli.output import workspace
-    from curata.quality.report import quality_report, record_texts
 
     if not 0.0 < confidence < 1.0:
         raise ValidationError("confidence: must be between 0 and 1")
-    ws = workspace(ctx)
-    data = quality_report(
-        ws.projects.sessions,
-        project,
-        by=by,
-        confidence=confidence,
-        samples=samples,
-        texts=record_texts(ws.projects.sessions, ws.store),
-    )
+    data = workspace(ctx).quality.report(project, by=by, confidence=confidence, samples=samples)
     if html is not None:
         from curata.quality.html import render_report
 
@@ -198,10 +189,8 @@ def simulate_annotators_cmd(
     """Plant annotators on PROJECT and let them label it through the queue; prints who was
     planted as what, to compare with 'curata quality report' and 'curata quality drift'."""
     from curata.cli.output import workspace
-    from curata.quality.simulate import simulate_annotators
 
-    sim = simulate_annotators(
-        workspace(ctx),
+    sim = workspace(ctx).quality.simulate(
         project,
         {
             "good": good,
@@ -254,10 +243,8 @@ def drift(
     cohort's) sequence of labels, right or wrong against gold and the Dawid-Skene consensus;
     each alert names who, the question, since when, and any guideline change that coincides."""
     from curata.cli.output import workspace
-    from curata.quality.drift import drift_report
 
-    data = drift_report(
-        workspace(ctx).projects.sessions,
+    data = workspace(ctx).quality.drift(
         project,
         by=by,
         question=question,

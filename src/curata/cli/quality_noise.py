@@ -57,13 +57,11 @@ def noise(
     and each run that flags something writes a 'quality.noise_flagged' audit event.
     """
     from curata.cli.output import workspace
-    from curata.quality.noise import find_label_noise
 
     ws = workspace(ctx)
     status = err_console().status("reading annotations")
     with status:
-        data = find_label_noise(
-            ws,
+        data = ws.quality.label_noise(
             project,
             question=question,
             predictions=predictions,

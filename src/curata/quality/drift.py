@@ -31,7 +31,8 @@ It names who, the question, since when (the time of the first outcome after the 
 any guideline version published within the credible window, or first used by the annotator
 inside it, because a guideline change that coincides with a drop is usually its cause.
 
-:func:`change_point` and :func:`rolling_rates` are pure; :func:`drift_report` reads the project.
+:func:`change_point`, :func:`rolling_rates` and :func:`drift_report` take values;
+:class:`curata.quality.service.QualityService` reads the project for the last.
 """
 
 from __future__ import annotations
@@ -46,15 +47,9 @@ from typing import Any
 
 import numpy as np
 from scipy.special import betaln, logsumexp
-from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import ValidationError
-from curata.quality.report import (
-    Consensus,
-    ProjectAnnotations,
-    labels_used,
-    load_with_consensus,
-)
+from curata.quality.report import Consensus, ProjectAnnotations, labels_used
 from curata.stats.proportions import wilson_interval
 from curata.timeutil import as_utc, iso
 
@@ -218,9 +213,21 @@ def _series(
     ]  # fmt: skip
 
 
+def check_options(*, by: str, probability: float, min_drop: float, bins: int) -> None:
+    """Refuse drift options out of range (before anything is read)."""
+    if by not in BY:
+        raise ValidationError(f"by: {by!r} is not one of {', '.join(BY)}")
+    if not 0.5 <= probability < 1.0:
+        raise ValidationError("probability: must be in [0.5, 1)")
+    if not 0.0 <= min_drop < 1.0:
+        raise ValidationError("min_drop: must be in [0, 1)")
+    if not 1 <= bins <= 200:
+        raise ValidationError("bins: must be between 1 and 200")
+
+
 def drift_report(
-    sessions: sessionmaker[Session],
-    project_name: str,
+    data: ProjectAnnotations,
+    consensus: Consensus,
     *,
     by: str = "both",
     question: str | None = None,
@@ -230,17 +237,11 @@ def drift_report(
     bins: int = 12,
     method: str = "dawid-skene",
 ) -> dict[str, Any]:
-    """Alerts and per-bin agreement series for a project (plain data; see the module doc);
-    live answers are compared with the labels a release by ``method`` gives."""
-    if by not in BY:
-        raise ValidationError(f"by: {by!r} is not one of {', '.join(BY)}")
-    if not 0.5 <= probability < 1.0:
-        raise ValidationError("probability: must be in [0.5, 1)")
-    if not 0.0 <= min_drop < 1.0:
-        raise ValidationError("min_drop: must be in [0, 1)")
-    if not 1 <= bins <= 200:
-        raise ValidationError("bins: must be between 1 and 200")
-    data, consensus = load_with_consensus(sessions, project_name, method=method)
+    """Alerts and per-bin agreement series for a project's annotations (plain data; see the
+    module doc); live answers are compared with ``consensus``, the labels a release by
+    ``method`` gives (``method`` only names it in the output)."""
+    check_options(by=by, probability=probability, min_drop=min_drop, bins=bins)
+    project_name = data.project
     if question is not None and question not in data.categorical:
         known = ", ".join(sorted(data.categorical)) or "none"
         raise ValidationError(

@@ -4,26 +4,19 @@
 the quality report reads, with the same statistics, so a gate and the report never disagree on
 one quantity: alpha and the annotation counts read the final labels after review, gold accuracy
 each annotator's answers as submitted (:mod:`curata.annotation.final`). The gates themselves
-(parsing, comparing) are :mod:`curata.annotation.gates`.
+(parsing, comparing) are :mod:`curata.annotation.gates`; the release is handed
+:meth:`curata.quality.service.QualityService.gate_metrics`, which reads the project and
+measures it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from curata.quality.report import ProjectAnnotations, live_ratings, load_annotations
+from curata.quality.report import ProjectAnnotations, live_ratings
 from curata.stats.agreement import AgreementError
 from curata.stats.proportions import gold_checks
 from curata.stats.questions import gate_alpha
-
-
-def project_metrics(
-    sessions: sessionmaker[Session], project: str, questions: set[str]
-) -> dict[str, Any]:
-    """:func:`measure` on the project's annotations as the quality report loads them."""
-    return measure(load_annotations(sessions, project), questions)
 
 
 def measure(data: ProjectAnnotations, questions: set[str]) -> dict[str, Any]:

@@ -31,24 +31,20 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from curata.annotation.final import adjudications, counted_annotations
 from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 from curata.core.records import Record
-from curata.governance import audit
 from curata.quality.predictions import read_predictions
 from curata.stats.aggregation import TIE, majority_labels
-from curata.store.db import write_transaction
 from curata.store.tables import TaskRow, UserRow
-
-if TYPE_CHECKING:
-    from curata.workspace import Workspace
 
 SUPPORTED_TYPES = ("label", "rating")
 DEFAULT_THRESHOLD = 0.5
@@ -212,80 +208,33 @@ class _Item:
     votes: dict[str, int]  # annotator name -> class index
 
 
-def find_label_noise(
-    ws: Workspace,
-    project: str,
-    *,
-    question: str | None = None,
-    predictions: str | os.PathLike[str] | None = None,
-    threshold: float = DEFAULT_THRESHOLD,
-    send_to_review: bool = False,
-    progress: ProgressFn | None = None,
-) -> dict[str, Any]:
-    """Suspected label errors of a project, ranked (lowest consensus quality first).
+@dataclass
+class NoiseInput:
+    """What a label-noise scan reads from a project: the questions to check, every task's id
+    by record id, each question's labelled live items (the final labels of
+    :mod:`curata.annotation.final`, oldest task first) and how many items adjudication settled
+    per question (left out of ``items``)."""
 
-    An item is a suspect when its CROWDLAB consensus quality falls below ``threshold`` or, with
-    ``predictions``, when confident learning flags its majority label. Items an adjudicator
-    settled are left out. With ``send_to_review`` the suspects' current annotations whose review
-    is ``not_needed`` become ``pending`` (served by ``next_review``) in one transaction with one
-    ``quality.noise_flagged`` audit event; annotations already pending or reviewed are left as
-    they are, so a rerun changes nothing and writes no event.
-    """
-    if not 0.0 <= threshold <= 1.0:
-        raise ValidationError("threshold: must be in [0, 1]")
-    say = progress or (lambda _message: None)
-    say("reading annotations")
-    questions, tasks, items_by_question, adjudicated = _load(ws, project, question)
-    if predictions is not None and len(questions) != 1:
-        raise ValidationError(
-            "question: predictions are for one question; name it (one of "
-            f"{', '.join(q.name for q in questions)})"
+    questions: list[_Question]
+    tasks: dict[str, int]
+    items: dict[str, list[_Item]]
+    adjudicated: dict[str, int]
+
+
+def read_noise_input(
+    session: Session, project_id: int, schema: dict[str, Any], only: str | None
+) -> NoiseInput:
+    """The :class:`NoiseInput` of a project with question schema ``schema`` (its JSON form),
+    read inside the caller's transaction; ``only`` names the one question to check."""
+    questions = _questions(schema, only)
+    tasks = session.execute(
+        select(TaskRow.id, TaskRow.record_id, TaskRow.row, TaskRow.kind).where(
+            TaskRow.project_id == project_id
         )
-    given = None
-    if predictions is not None:
-        given = read_predictions(predictions, classes=questions[0].names, known=set(tasks))
-    summaries: list[dict[str, Any]] = []
-    suspects: list[dict[str, Any]] = []
-    for q in questions:
-        summary, found = _check_question(
-            ws, q, items_by_question[q.name], given, threshold, say, adjudicated[q.name]
-        )
-        summaries.append(summary)
-        suspects += found
-    suspects.sort(key=lambda s: (s["quality"], s["record_id"], s["question"]))
-    review = (
-        _send_to_review(ws, project, suspects, summaries, threshold) if send_to_review else None
-    )
-    return {
-        "project": project,
-        "threshold": threshold,
-        "predictions": None if predictions is None else str(predictions),
-        "questions": summaries,
-        "suspects": suspects,
-        "review": review,
-    }
-
-
-def _load(
-    ws: Workspace, project_name: str, only: str | None
-) -> tuple[list[_Question], dict[str, int], dict[str, list[_Item]], dict[str, int]]:
-    """The questions to check, every task's record id, each question's labelled live items
-    (the final labels of :mod:`curata.annotation.final`) and how many items adjudication
-    settled per question."""
-    with ws.projects.sessions() as session:
-        project = ws.projects.row(session, project_name)
-        schema = ws.projects.schema_json(session, project.id, project.schema_version)
-        questions = _questions(schema, only)
-        tasks = session.execute(
-            select(TaskRow.id, TaskRow.record_id, TaskRow.row, TaskRow.kind).where(
-                TaskRow.project_id == project.id
-            )
-        ).all()
-        counted = [
-            a for a in counted_annotations(session, project_id=project.id) if a.kind == "live"
-        ]
-        settled = adjudications(session, project_id=project.id)
-        users = {u: n for u, n in session.execute(select(UserRow.id, UserRow.name))}
+    ).all()
+    counted = [a for a in counted_annotations(session, project_id=project_id) if a.kind == "live"]
+    settled = adjudications(session, project_id=project_id)
+    users = {u: n for u, n in session.execute(select(UserRow.id, UserRow.name))}
     live = {t.id: t for t in tasks if t.kind == "live"}
     items: dict[str, dict[int, _Item]] = {q.name: {} for q in questions}
     keys = {q.name: {canonical_json(c): k for k, c in enumerate(q.classes)} for q in questions}
@@ -306,7 +255,39 @@ def _load(
     ordered = {
         name: sorted(found.values(), key=lambda i: i.task_id) for name, found in items.items()
     }
-    return questions, {t.record_id: t.id for t in tasks}, ordered, adjudicated
+    return NoiseInput(questions, {t.record_id: t.id for t in tasks}, ordered, adjudicated)
+
+
+def scan(
+    data: NoiseInput,
+    *,
+    predictions: str | os.PathLike[str] | None,
+    threshold: float,
+    take_records: Callable[[list[int]], list[Record]],
+    say: ProgressFn,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each question's summary and the suspects of all of them, lowest consensus quality first
+    (see :meth:`curata.quality.service.QualityService.label_noise`); ``take_records`` reads
+    records by store row, for the text model."""
+    questions = data.questions
+    if predictions is not None and len(questions) != 1:
+        raise ValidationError(
+            "question: predictions are for one question; name it (one of "
+            f"{', '.join(q.name for q in questions)})"
+        )
+    given = None
+    if predictions is not None:
+        given = read_predictions(predictions, classes=questions[0].names, known=set(data.tasks))
+    summaries: list[dict[str, Any]] = []
+    suspects: list[dict[str, Any]] = []
+    for q in questions:
+        summary, found = _check_question(
+            q, data.items[q.name], given, threshold, say, data.adjudicated[q.name], take_records
+        )
+        summaries.append(summary)
+        suspects += found
+    suspects.sort(key=lambda s: (s["quality"], s["record_id"], s["question"]))
+    return summaries, suspects
 
 
 def _questions(schema: dict[str, Any], only: str | None) -> list[_Question]:
@@ -335,13 +316,13 @@ def _questions(schema: dict[str, Any], only: str | None) -> list[_Question]:
 
 
 def _check_question(
-    ws: Workspace,
     q: _Question,
     items: list[_Item],
     given: dict[str, np.ndarray] | None,
     threshold: float,
     say: ProgressFn,
     adjudicated: int,
+    take_records: Callable[[list[int]], list[Record]],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     summary: dict[str, Any] = {
         "question": q.name,
@@ -379,7 +360,7 @@ def _check_question(
         summary["model"] = "predictions"
     else:
         say(f"training the text model for '{q.name}' on {len(items):,} items")
-        records = ws.store.take_records([i.row for i in items])
+        records = take_records([i.row for i in items])
         counts = np.stack([(matrix == k).sum(axis=1) for k in range(n_classes)], axis=1)
         majority = majority_labels(counts)
         # the text model needs a label for every item it predicts out of fold: a tied item
@@ -445,34 +426,3 @@ def _check_question(
         )
     summary["suspects"] = len(found)
     return summary, found
-
-
-def _send_to_review(
-    ws: Workspace,
-    project: str,
-    suspects: list[dict[str, Any]],
-    summaries: list[dict[str, Any]],
-    threshold: float,
-) -> dict[str, Any]:
-    """Mark the suspects' current annotations for review (one transaction, one audit event)."""
-    with write_transaction(ws.projects.sessions) as session:
-        sent = ws.reviews.send_to_review(session, (s["task_id"] for s in suspects))
-        counts = sent.counts()
-        flagged_tasks = sent.tasks
-        if counts["flagged"]:
-            record_ids = sorted({s["record_id"] for s in suspects if s["task_id"] in flagged_tasks})
-            audit.append(
-                session,
-                actor=ws.settings.user,
-                action="quality.noise_flagged",
-                object_type="project",
-                object_ref=project,
-                details={
-                    **counts,
-                    "threshold": threshold,
-                    "questions": {s["question"]: s["model"] for s in summaries},
-                    "records": len(record_ids),
-                    "record_ids": record_ids[:AUDIT_IDS],
-                },
-            )
-    return counts

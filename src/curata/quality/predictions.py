@@ -4,7 +4,7 @@
 line) or CSV (a ``record_id`` column and one column per label) file into record id ->
 probability vector in the question's class order, checking every row first: each problem is an
 :class:`~curata.core.errors.InputError` naming the file, line and field.
-:func:`curata.quality.noise.find_label_noise` uses it for confident learning.
+:meth:`curata.quality.service.QualityService.label_noise` uses it for confident learning.
 """
 
 from __future__ import annotations

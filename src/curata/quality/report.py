@@ -8,9 +8,10 @@ label per item. Annotators' estimated accuracy is a separate Dawid-Skene fit on 
 answers as submitted with 0.01 pseudo-counts (:func:`estimated_accuracy`): the release's prior
 (a prior accuracy of about 0.79) would pull a spammer's estimate toward it and hide them.
 
-Reads the project's annotations from the metadata database; the statistics themselves are the
-pure functions of :mod:`curata.stats.agreement`, :mod:`curata.stats.aggregation` and
-:mod:`curata.stats.proportions`.
+:func:`read_annotations` and :func:`release_consensus` read a project inside the caller's
+transaction; :func:`quality_report` computes the report from what they read, with the pure
+statistics of :mod:`curata.stats.agreement`, :mod:`curata.stats.aggregation` and
+:mod:`curata.stats.proportions`. :class:`curata.quality.service.QualityService` does both.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from curata.annotation.aggregation import METHODS, vote_key
 from curata.annotation.final import (
@@ -43,13 +44,11 @@ from curata.core.ids import canonical_json
 from curata.quality.answers import answer_text
 from curata.stats.aggregation import dawid_skene
 from curata.stats.proportions import gold_checks, strength_checks, wilson_interval
-from curata.store.records import RecordStore
 from curata.store.tables import (
     CohortMemberRow,
     CohortRow,
     GuidelineRow,
     ProjectSchemaRow,
-    TaskRow,
     UserRow,
     VendorRow,
 )
@@ -185,12 +184,6 @@ def read_annotations(session: Session, project_name: str) -> ProjectAnnotations:
     )
 
 
-def load_annotations(sessions: sessionmaker[Session], project_name: str) -> ProjectAnnotations:
-    """:func:`read_annotations` in one short read transaction of its own."""
-    with sessions() as session:
-        return read_annotations(session, project_name)
-
-
 Consensus = dict[tuple[int, str], str]
 """(live task, single-choice question) -> the item's label as canonical JSON (a preference's
 choice); an item without a label (a tie, a held label) has none."""
@@ -214,15 +207,6 @@ def release_consensus(session: Session, project_name: str, *, method: str) -> Co
     }
 
 
-def load_with_consensus(
-    sessions: sessionmaker[Session], project_name: str, *, method: str = "dawid-skene"
-) -> tuple[ProjectAnnotations, Consensus]:
-    """The project's annotations and the released consensus, read in one transaction."""
-    with sessions() as session:
-        data = read_annotations(session, project_name)
-        return data, release_consensus(session, project_name, method=method)
-
-
 def labels_used(
     method: str = "dawid-skene", settings: dict[str, Any] | None = None
 ) -> dict[str, str]:
@@ -239,9 +223,15 @@ def labels_used(
     }
 
 
+def check_grouping(by: str) -> None:
+    """Refuse a grouping the report does not know."""
+    if by not in GROUPINGS:
+        raise ValidationError(f"by: {by!r} is not one of {', '.join(GROUPINGS)}")
+
+
 def quality_report(
-    sessions: sessionmaker[Session],
-    project_name: str,
+    data: ProjectAnnotations,
+    consensus: Consensus,
     *,
     by: str = "annotator",
     confidence: float = 0.95,
@@ -250,14 +240,14 @@ def quality_report(
     texts: TextsFn | None = None,
     method: str = "dawid-skene",
 ) -> dict[str, Any]:
-    """The report as plain data (see :class:`GroupQuality` for the fields), with agreement per
-    question (:func:`question_agreements`; ``samples`` bootstrap replicates, ``texts`` for span
-    questions), agreement over time per cohort and confusion matrices. People are compared with
-    the labels a release by ``method`` gives (:func:`release_consensus`)."""
-    if by not in GROUPINGS:
-        raise ValidationError(f"by: {by!r} is not one of {', '.join(GROUPINGS)}")
+    """The report on a project's annotations as plain data (see :class:`GroupQuality` for the
+    fields), with agreement per question (:func:`question_agreements`; ``samples`` bootstrap
+    replicates, ``texts`` for span questions), agreement over time per cohort and confusion
+    matrices. People are compared with ``consensus``, the labels a release by ``method`` gives
+    (:func:`release_consensus`; ``method`` only names it in the output)."""
+    check_grouping(by)
     limits = thresholds or Thresholds()
-    data, consensus = load_with_consensus(sessions, project_name, method=method)
+    project_name = data.project
     rows, categorical, users = data.rows, data.categorical, data.users
     vendors, cohorts = data.vendors, data.cohorts
     estimated = estimated_accuracy(data)
@@ -325,23 +315,6 @@ def quality_report(
 
 TextsFn = Callable[[list[int], str], dict[int, str]]
 """(task ids, record field) -> the field's text per task: what span agreement reads."""
-
-
-def record_texts(sessions: sessionmaker[Session], store: RecordStore) -> TextsFn:
-    """A :data:`TextsFn` reading the tasks' records from the record store."""
-
-    def read(task_ids: list[int], field_name: str) -> dict[int, str]:
-        with sessions() as session:
-            pairs = session.execute(
-                select(TaskRow.id, TaskRow.row).where(TaskRow.id.in_(task_ids))
-            ).all()
-        records = store.take_records([row for _, row in pairs])
-        return {
-            task_id: str(record.content().get(field_name) or "")
-            for (task_id, _), record in zip(pairs, records, strict=True)
-        }
-
-    return read
 
 
 def question_agreements(
