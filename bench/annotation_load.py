@@ -344,7 +344,7 @@ def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
             if args.gold_share > 0:  # hidden gold: 5% of the records, answered "a"
                 ids = [i for batch in ws.datasets.iter_records("chat@1") for i, _ in batch]
                 gold = [(i, {"topic": "a"}) for i in ids[: max(1, len(ids) // 20)]]
-                ws.projects.add_gold_items("load", gold)
+                ws.projects.gold.add_items("load", gold)
                 with ws.engine.begin() as conn:
                     conn.execute(
                         text("UPDATE projects SET gold_share = :g"), {"g": args.gold_share}

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from tests.conftest import write_jsonl
 
+from curata.annotation.gold import ItemError
 from curata.core.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -101,13 +102,14 @@ def test_project_has_one_task_per_record(project) -> None:
 
 def test_guidelines_are_versioned_and_stamped_on_annotations(project) -> None:
     ws = project
-    assert ws.projects.publish_guideline("prefs", "# v1\nPrefer the factual answer.") == 1
+    assert ws.projects.guidelines.publish("prefs", "# v1\nPrefer the factual answer.") == 1
     view = ws.queue.next_task("prefs", "ann1")
     assert view.guideline_version == 1
-    assert ws.projects.publish_guideline("prefs", "# v2\nAlso prefer brevity.", note="brevity") == 2
+    second = ws.projects.guidelines.publish("prefs", "# v2\nAlso prefer brevity.", note="brevity")
+    assert second == 2
     done = ws.queue.submit(view.assignment_id, "ann1", GOOD)
     assert (done.guideline_version, done.schema_version) == (2, 1)
-    assert ws.projects.guideline("prefs", 1)["body"].startswith("# v1")
+    assert ws.projects.guidelines.get("prefs", 1)["body"].startswith("# v1")
 
 
 def test_overlap_is_exact_and_no_one_sees_an_item_twice(project) -> None:
@@ -136,8 +138,6 @@ def test_overlap_is_exact_and_no_one_sees_an_item_twice(project) -> None:
 
 
 def test_status_reports_backlog_throughput_and_eta(project) -> None:
-    from curata.annotation.status import project_status
-
     ws = project
     start = utcnow() - timedelta(hours=1)
     for k, user in enumerate(("ann1", "ann2")):
@@ -146,7 +146,7 @@ def test_status_reports_backlog_throughput_and_eta(project) -> None:
             view = ws.queue.next_task("prefs", user, now=at)
             ws.queue.submit(view.assignment_id, user, GOOD, now=at + timedelta(minutes=5))
     ws.queue.next_task("prefs", "ann3")  # one open lease
-    s = project_status(ws.projects.sessions, "prefs", window_hours=2)
+    s = ws.projects.status("prefs", window_hours=2)
     assert (s.items, s.labels_needed, s.labels_done, s.items_complete, s.leased_now) == (
         6,
         12,
@@ -208,17 +208,35 @@ def test_outsiders_get_nothing(project) -> None:
 def test_gold_items_look_like_live_ones(project) -> None:
     ws = project
     record_id = next(ws.datasets.iter_records("pairs@1"))[0][0]
-    ws.projects.add_gold("prefs", record_id, GOOD)
+    ws.projects.gold.add("prefs", record_id, GOOD)
     with pytest.raises(ValidationError, match="gold answers: question 'better'"):
-        ws.projects.add_gold("prefs", record_id, {"better": "Z", "refuse": {"should_refuse": 1}})
+        ws.projects.gold.add("prefs", record_id, {"better": "Z", "refuse": {"should_refuse": 1}})
     with pytest.raises(AlreadyExistsError, match=f"record {record_id} is already a gold item"):
-        ws.projects.add_gold("prefs", record_id, GOOD)
+        ws.projects.gold.add("prefs", record_id, GOOD)
     with ws.engine.begin() as conn:
         conn.execute(sa.text("UPDATE projects SET gold_share = 0.99"))
     view = ws.queue.next_task("prefs", "ann1")
     live = ws.queue.next_task("prefs", "ann2")
     assert set(view.to_dict()) == set(live.to_dict())
     assert "gold" not in str(view.to_dict()) and "kind': 'gold" not in str(view.to_dict())
+
+
+def test_a_batch_of_gold_is_all_or_nothing_and_names_the_item_that_failed(project) -> None:
+    ws = project
+    ids = [record_id for b in ws.datasets.iter_records("pairs@1") for record_id, _ in b]
+    batch = [(ids[0], GOOD), (ids[1], GOOD), (ids[0], GOOD)]
+    with pytest.raises(ItemError, match=rf"^item 3: record {ids[0]} is already a gold") as info:
+        ws.projects.gold.add_items("prefs", batch)
+    assert info.value.item == 3 and isinstance(info.value.problem, AlreadyExistsError)
+    assert info.value.status_code == 409
+    assert ws.projects.get("prefs").gold_tasks == 0
+    with pytest.raises(ItemError) as info:
+        ws.projects.gold.add_items("prefs", [(ids[1], GOOD), ("nope", GOOD)], kind="calibration")
+    assert info.value.item == 2 and info.value.status_code == 404
+    assert str(info.value.problem) == "record nope is not an item of project 'prefs'"
+    with pytest.raises(ItemError) as info:
+        ws.projects.gold.add_items("prefs", [("nope", GOOD)])  # one item: no position to name
+    assert str(info.value) == str(info.value.problem) and info.value.item == 1
 
 
 def test_concurrent_annotators_never_exceed_overlap(project) -> None:
@@ -387,16 +405,16 @@ def test_disagreement_and_gold_misses_route_to_review(reviewed) -> None:
         members=["a1", "a2"],
         review={"mode": "disagreement", "threshold": 0.9},
     )
-    ws.projects.add_members("dis", ["rev"])  # reviewers review the projects they belong to
+    ws.projects.members.add("dis", ["rev"])  # reviewers review the projects they belong to
     _annotate(ws, "dis", "a1", GOOD)
     assert ws.reviews.next_review("dis", "rev") is None  # not complete yet
     _annotate(ws, "dis", "a2", {**GOOD, "better": {"choice": "tie"}})
     item = ws.reviews.next_review("dis", "rev")
     assert item is not None and item.agreement == 0.5 and len(item.annotations) == 2
     ws.projects.create("gold", version="rev@1", schema=SCHEMA, members=["a1"])
-    ws.projects.add_members("gold", ["rev"])
+    ws.projects.members.add("gold", ["rev"])
     record_id = next(ws.datasets.iter_records("rev@1"))[0][0]
-    ws.projects.add_gold("gold", record_id, GOOD)
+    ws.projects.gold.add("gold", record_id, GOOD)
     with ws.engine.begin() as conn:
         conn.execute(sa.text("UPDATE projects SET gold_share = 0.999 WHERE name = 'gold'"))
     _annotate(ws, "gold", "a1", {**GOOD, "refuse": {"should_refuse": True, "category": "violence"}})
@@ -409,7 +427,7 @@ def test_adjudication_is_for_leads(reviewed) -> None:
     ws.projects.create(
         "adj", version="rev@1", schema=SCHEMA, overlap=1, members=["a1"], review={"mode": "all"}
     )
-    ws.projects.add_members("adj", ["rev", "boss"])
+    ws.projects.members.add("adj", ["rev", "boss"])
     _annotate(ws, "adj", "a1", GOOD)
     task_id = ws.reviews.next_review("adj", "rev").task_id
     with pytest.raises(ForbiddenError, match="needs one of: lead, admin"):
@@ -430,7 +448,7 @@ def test_reviewers_and_leads_act_only_on_their_own_projects(reviewed) -> None:
     ws.workforce.add_user("other-rev", role="reviewer")
     ws.workforce.add_user("other-lead", role="lead")
     ws.projects.create("theirs", version="rev@1", schema=SCHEMA, members=["a2"])
-    ws.projects.add_members("theirs", ["other-rev", "other-lead"])
+    ws.projects.members.add("theirs", ["other-rev", "other-lead"])
     with pytest.raises(NotFoundError, match="unknown project 'mine'"):
         ws.reviews.next_review("mine", "other-rev")
     with pytest.raises(NotFoundError, match=f"no annotation {annotation}$"):
@@ -442,7 +460,7 @@ def test_reviewers_and_leads_act_only_on_their_own_projects(reviewed) -> None:
     with pytest.raises(NotFoundError, match=f"no task {task_id}$"):
         ws.reviews.adjudicate(task_id, "other-lead", GOOD)
     assert ws.reviews.history(task_id) == []  # nothing landed in the item's history
-    ws.projects.add_members("mine", ["other-rev"])  # once a member, the same calls work
+    ws.projects.members.add("mine", ["other-rev"])  # once a member, the same calls work
     item = ws.reviews.next_review("mine", "other-rev")
     assert item is not None and item.task_id == task_id
     assert ws.reviews.decide(annotation, "other-rev", "accept")["status"] == "accepted"
@@ -466,7 +484,7 @@ def test_release_aggregates_labels_with_lineage_to_people_and_guidelines(ws, tmp
     ws.projects.create(
         "rel", version="rel@1", schema=SCHEMA, overlap=3, members=["in1", "v1", "v2", "boss"]
     )
-    ws.projects.publish_guideline("rel", "v1 text")
+    ws.projects.guidelines.publish("rel", "v1 text")
     no = {"should_refuse": False}
     plan = {  # record -> per-annotator preference choice
         "q0": {"in1": "A", "v1": "A", "v2": "B"},  # majority A, confidence 2/3
@@ -475,7 +493,7 @@ def test_release_aggregates_labels_with_lineage_to_people_and_guidelines(ws, tmp
     }
     for user in ("in1", "v1", "v2"):
         if user == "v2":
-            ws.projects.publish_guideline("rel", "v2 text")
+            ws.projects.guidelines.publish("rel", "v2 text")
         while (view := ws.queue.next_task("rel", user)) is not None:
             choice = plan[view.record["prompt"]][user]
             better = {"choice": choice, "strength": 1} if choice in "AB" else {"choice": choice}
@@ -546,7 +564,7 @@ def test_dawid_skene_and_gold_weighted_releases_outvote_spammers(ws, tmp_path) -
         "vote", version="spam@1", schema=schema, overlap=5, members=list(people), gold_share=0.9
     )
     ids = {r.text: i for b in ws.datasets.iter_records("spam@1") for i, r in b}
-    ws.projects.add_gold_items(
+    ws.projects.gold.add_items(
         "vote", [(ids[f"item {i}"], {"topic": "ok" if i % 2 else "bad"}) for i in range(4)]
     )
 
@@ -603,7 +621,7 @@ def test_calibration_gates_live_items(ws, tmp_path) -> None:
     )
     ids = {r.prompt: i for b in ws.datasets.iter_records("cal@1") for i, r in b}
     for prompt in ("c0", "c1"):
-        ws.projects.add_gold("cal", ids[prompt], GOOD, kind="calibration")
+        ws.projects.gold.add("cal", ids[prompt], GOOD, kind="calibration")
     wrong = {**GOOD, "better": {"choice": "tie"}}
 
     def serve(user: str, answers: dict) -> str:
@@ -638,7 +656,7 @@ def _calibration_project_of(
     ws.projects.create("cal", version="cal@1", schema=SCHEMA, members=[user],
                        calibration={"size": size, **policy})  # fmt: skip
     ids = {r.prompt: i for b in ws.datasets.iter_records("cal@1") for i, r in b}
-    ws.projects.add_gold_items(
+    ws.projects.gold.add_items(
         "cal", [(ids[f"c{i}"], GOOD) for i in range(size)], kind="calibration"
     )
 
@@ -687,7 +705,7 @@ def test_a_skipped_gold_question_is_not_right(ws, tmp_path) -> None:
     ws.projects.create("sk", version="sk@1", schema=schema, members=["ann"],
                        calibration={"size": 1, "threshold": 1.0})  # fmt: skip
     first = next(ws.datasets.iter_records("sk@1"))[0][0]
-    ws.projects.add_gold("sk", first, {"a": "x", "b": "y"}, kind="calibration")
+    ws.projects.gold.add("sk", first, {"a": "x", "b": "y"}, kind="calibration")
     view = ws.queue.next_task("sk", "ann")
     ws.queue.submit(view.assignment_id, "ann", {"a": "x"})  # b left blank
     with pytest.raises(ForbiddenError, match=r"calibration not passed \(0 of 1 correct"):
@@ -711,8 +729,8 @@ def test_a_lead_can_let_a_failed_annotator_recalibrate(ws, tmp_path) -> None:
     with pytest.raises(ForbiddenError, match=r"calibration not passed \(0 of 2 correct"):
         ws.queue.next_task("cal", "bad")
     with pytest.raises(NotFoundError, match="'nobody'"):
-        ws.projects.reset_calibration("cal", "nobody")
-    assert ws.projects.reset_calibration("cal", "bad", reason="retrained 2026-11-25") == 2
+        ws.projects.members.reset_calibration("cal", "nobody")
+    assert ws.projects.members.reset_calibration("cal", "bad", reason="retrained 2026-11-25") == 2
     # the same two calibration items come back (same shape as live), and passing opens live
     served = []
     for _ in range(2):
@@ -775,7 +793,7 @@ def test_bad_language_field_values_are_named(ws, tmp_path: Path) -> None:
 
 def test_a_new_guideline_can_send_items_back(project) -> None:
     ws = project
-    ws.projects.publish_guideline("prefs", "v1")
+    ws.projects.guidelines.publish("prefs", "v1")
     refuse = {"should_refuse": True, "category": "violence"}
     for user, answers in (("ann1", GOOD), ("ann2", {**GOOD, "refuse": refuse})):
         for _ in range(2):
@@ -783,8 +801,8 @@ def test_a_new_guideline_can_send_items_back(project) -> None:
             ws.queue.submit(view.assignment_id, user, answers)
     assert ws.projects.get("prefs").annotations == 4
     with pytest.raises(ValidationError, match="name the labels that changed"):
-        ws.projects.publish_guideline("prefs", "v2", reannotate="changed-labels")
-    ws.projects.publish_guideline("prefs", "v2", reannotate="changed-labels", labels=["violence"])
+        ws.projects.guidelines.publish("prefs", "v2", reannotate="changed-labels")
+    ws.projects.guidelines.publish("prefs", "v2", reannotate="changed-labels", labels=["violence"])
     assert ws.projects.get("prefs").annotations == 2  # ann2's two labels went back
     again = ws.queue.next_task("prefs", "ann2")  # the same annotator may redo them
     redone = ws.queue.submit(again.assignment_id, "ann2", GOOD)
@@ -801,7 +819,7 @@ def test_a_new_guideline_can_send_items_back(project) -> None:
         ("superseded", 1),
         ("superseded", 1),
     ]
-    ws.projects.publish_guideline("prefs", "v3", reannotate="all")
+    ws.projects.guidelines.publish("prefs", "v3", reannotate="all")
     assert ws.projects.get("prefs").annotations == 0
 
 

@@ -160,10 +160,14 @@ def test_gold_file_is_all_or_nothing(pairs, tmp_path: Path) -> None:
         {"record_id": ids[1], "answers": answers},
         {"record_id": ids[2], "answers": {**answers, "better": "Z"}},
     ]
-    gold.write_text("\n".join(json.dumps(x) for x in lines) + "\n", "utf-8")
+    text = [json.dumps(x) for x in lines]
+    gold.write_text("\n".join([*text[:2], "", text[2]]) + "\n", "utf-8")  # item 3 on line 4
     code, _, err = cli("project", "gold", "prefs", gold)
-    assert code == 1 and f"{gold}:3: record {ids[2]}: gold answers: question 'better'" in err
+    assert code == 1 and f"{gold}:4: record {ids[2]}: gold answers: question 'better'" in err
     assert json.loads(cli("project", "show", "prefs", "--json")[1])["gold_tasks"] == 0
+    gold.write_text(json.dumps({"record_id": "nope", "answers": answers}) + "\n", "utf-8")
+    code, _, err = cli("project", "gold", "prefs", gold)  # one item: still its file line
+    assert code == 1 and f"{gold}:1: record nope is not an item of project 'prefs'" in err
     gold.write_text("\n".join(json.dumps(x) for x in lines[:2]) + "\n", "utf-8")
     assert cli("project", "gold", "prefs", gold)[0] == 0
     shown = json.loads(cli("project", "show", "prefs", "--json")[1])

@@ -96,8 +96,8 @@ def test_gold_import_checks_answers_against_the_record(judged) -> None:
     record_id = _items(ws)[0]["data"]["curata_id"]
     for answers, message in ((SPAN_OUTSIDE, OUTSIDE), (NO_SUCH_CANDIDATE, NOT_A_CANDIDATE)):
         with pytest.raises(ValidationError, match=f"record {record_id}: gold answers: {message}"):
-            ws.projects.add_gold("judge", record_id, answers)
-    ws.projects.add_gold("judge", record_id, {"better": "strong-0"})
+            ws.projects.gold.add("judge", record_id, answers)
+    ws.projects.gold.add("judge", record_id, {"better": "strong-0"})
 
 
 def test_label_import_checks_answers_against_the_record(judged) -> None:
@@ -155,9 +155,9 @@ def test_an_unknown_project_is_not_found_with_one_text_everywhere(judged) -> Non
     ws = judged
     calls = {
         "project": lambda: ws.projects.get("nope"),
-        "visible": lambda: ws.projects.check_visible("nope", "ann"),
-        "for user": lambda: ws.projects.for_user("nope", "ann"),
-        "gold": lambda: ws.projects.add_gold("nope", "r", {"better": "A"}),
+        "visible": lambda: ws.projects.members.check_visible("nope", "ann"),
+        "for user": lambda: ws.projects.members.for_user("nope", "ann"),
+        "gold": lambda: ws.projects.gold.add("nope", "r", {"better": "A"}),
         "queue": lambda: ws.queue.next_task("nope", "ann"),
         "review": lambda: ws.reviews.next_review("nope", "rev"),
         "import": lambda: ws.transfer.import_("nope", [], "labelstudio"),
@@ -171,7 +171,7 @@ def test_an_unknown_project_is_not_found_with_one_text_everywhere(judged) -> Non
     # a project the asker may not see reads the same as one that does not exist
     ws.workforce.add_user("outsider")
     with pytest.raises(NotFoundError) as hidden:
-        ws.projects.check_visible("judge", "outsider")
+        ws.projects.members.check_visible("judge", "outsider")
     assert str(hidden.value) == "unknown project 'judge'"
 
 

@@ -106,7 +106,7 @@ def open_world(tmp_path: Path, database_url: str | None) -> tuple[Workspace, Wor
     ws = Workspace.create(tmp_path / "ws", database_url=database_url, user="tester")
     ws.sources.add("web", kind="crawl", license="CC-BY-4.0", origin="https://example.org")
     tokens = build_world(ws, tmp_path)
-    ws.projects.publish_guideline("alpha", "Label the topic of each ticket.")
+    ws.projects.guidelines.publish("alpha", "Label the topic of each ticket.")
     view = ws.queue.next_task("alpha", "ann-a")
     assert view is not None
     done = ws.queue.submit(view.assignment_id, "ann-a", GOOD)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import write_jsonl
 
-from curata.annotation.status import project_status
+from curata.core.errors import NotFoundError, ValidationError
 from curata.store.tables import utcnow
 from curata.timeutil import iso
 
@@ -39,7 +39,7 @@ def test_43_labels_in_a_minute_are_43_a_minute_and_a_finished_project_is_done(
     _project(ws, tmp_path, 43)
     start = utcnow() - timedelta(hours=2)
     end = _label(ws, 43, start, 60.0)
-    s = project_status(ws.projects.sessions, "st", window_hours=24)
+    s = ws.projects.status("st", window_hours=24)
     # 43 labels between the first lease and the last submission, 60 s apart: 2,580 an hour
     assert s.labels_per_hour == pytest.approx(43 * 60, rel=1e-6)
     assert s.per_annotator[0]["per_hour"] == pytest.approx(43 * 60, rel=1e-6)
@@ -62,7 +62,7 @@ def test_the_eta_continues_the_measured_pace(ws, tmp_path: Path) -> None:
     _project(ws, tmp_path, 20)
     start = utcnow() - timedelta(minutes=30)
     _label(ws, 10, start, 600.0)  # 10 labels in 10 minutes: 60 an hour
-    s = project_status(ws.projects.sessions, "st", window_hours=24)
+    s = ws.projects.status("st", window_hours=24)
     assert s.labels_per_hour == pytest.approx(60.0, rel=1e-6)
     assert not s.done
     minutes_left = (s.eta - utcnow()).total_seconds() / 60
@@ -72,6 +72,14 @@ def test_the_eta_continues_the_measured_pace(ws, tmp_path: Path) -> None:
 def test_no_labels_in_the_window_means_no_pace(ws, tmp_path: Path) -> None:
     _project(ws, tmp_path, 5)
     _label(ws, 2, utcnow() - timedelta(hours=30), 60.0)
-    s = project_status(ws.projects.sessions, "st", window_hours=24)
+    s = ws.projects.status("st", window_hours=24)
     assert s.labels_per_hour is None and s.eta is None and not s.done
     assert s.window["from"] is None and s.per_annotator == []
+
+
+def test_status_needs_a_known_project_and_a_positive_window(ws, tmp_path: Path) -> None:
+    _project(ws, tmp_path, 2)
+    with pytest.raises(ValidationError, match=r"^hours: must be positive$"):
+        ws.projects.status("st", window_hours=0)
+    with pytest.raises(NotFoundError, match=r"^unknown project 'nope'$"):
+        ws.projects.status("nope")

@@ -103,7 +103,7 @@ def test_three_annotators_answering_other_never_become_system(ws, tmp_path) -> N
     fixed_record, fixed = by_index[36]
     ws.reviews.decide(fixed["s3"], "man-rev", "fix", answers={"topic": "io"}, reason="I/O page")
     gold_record = by_index[39][0]
-    ws.projects.add_gold("man", gold_record, {"topic": "other"})
+    ws.projects.gold.add("man", gold_record, {"topic": "other"})
     votes = {record_id: set(plan[i].values()) for record_id, (i, _) in items.items()}
     votes[fixed_record] = {"other", "io"}
 

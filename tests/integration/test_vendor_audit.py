@@ -29,7 +29,7 @@ def delivered(ws, tmp_path: Path):
     ws.workforce.add_user("acme-qa", role="reviewer", vendor="acme")
     schema = {"questions": [{"type": "label", "name": "topic", "labels": ["ok", "bad"]}]}
     ws.projects.create("va", version="va@1", schema=schema, overlap=2, members=["v1", "v2"])
-    ws.projects.add_members("va", ["qa", "acme-qa"])  # the reviewers, on both sides
+    ws.projects.members.add("va", ["qa", "acme-qa"])  # the reviewers, on both sides
     for name in ("v1", "v2"):
         while (view := ws.queue.next_task("va", name)) is not None:
             n = int(view.record["text"].split()[1])
@@ -179,7 +179,7 @@ def test_only_decisions_after_the_start_count_and_withdrawn_items_free_the_queue
         )
     assert len(sampled) == 6 and started["reviewed"] == 0
     # a guideline change sends back every answer with the label "bad": those are withdrawn
-    ws.projects.publish_guideline("va", "# v2", reannotate="changed-labels", labels=["bad"])
+    ws.projects.guidelines.publish("va", "# v2", reannotate="changed-labels", labels=["bad"])
     withdrawn = sum(a["topic"] == "bad" for a in answers.values())
     assert _review_all(ws) == 6 - withdrawn  # the queue ends: nothing superseded is served
     report = ws.vendor_audits.report("acme", "va")
@@ -218,7 +218,7 @@ def test_the_vendors_reviewer_sees_audited_annotations_as_internal(delivered) ->
     the vendor's reviewer gets the item, with the audited answers marked internal."""
     ws = delivered
     ws.workforce.add_user("in1")
-    ws.projects.add_members("va", ["in1"])
+    ws.projects.members.add("va", ["in1"])
     ws.projects.set_overlap("va", 3)
     while (view := ws.queue.next_task("va", "in1")) is not None:
         ws.queue.submit(view.assignment_id, "in1", {"topic": "ok"})
@@ -255,7 +255,7 @@ def test_a_gold_answer_copied_to_its_live_item_is_not_audited_again(ws, tmp_path
                        gold_share=0.99)  # fmt: skip
     ws.queue.reseed(7)
     ids = {r.text: i for b in ws.datasets.iter_records("vg@1") for i, r in b}
-    ws.projects.add_gold_items("vg", [(ids["item 0"], {"topic": "ok"})])
+    ws.projects.gold.add_items("vg", [(ids["item 0"], {"topic": "ok"})])
     served = {"v1": [], "v2": []}
     for name in ("v1", "v2"):
         while (view := ws.queue.next_task("vg", name)) is not None:

@@ -1,10 +1,15 @@
-"""Projects: a dataset version, a question schema, guidelines, members and tasks."""
+"""Projects: a dataset version, a question schema and settings, and one task per record.
+
+A :class:`ProjectService` also holds the services of a project's parts: ``members``
+(:mod:`~curata.annotation.membership`), ``guidelines`` (:mod:`~curata.annotation.guidelines`)
+and ``gold`` (:mod:`~curata.annotation.gold`).
+"""
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pydantic
@@ -12,21 +17,22 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.annotation.answers import check_answers, record_view
-from curata.annotation.schema import AnswerError, Schema
+from curata.annotation.gold import GoldService, ItemError
+from curata.annotation.guidelines import GuidelineService, latest_version
+from curata.annotation.membership import MembershipService, user_id
+from curata.annotation.schema import Schema
+from curata.annotation.status import ProjectStatus, project_status
 from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from curata.governance import audit
 from curata.governance.identity import CLEARANCE
-from curata.governance.policies import ProjectPolicy, missing
+from curata.governance.policies import missing
 from curata.sourcing.service import check_name
 from curata.stats.proportions import wilson_interval
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
 from curata.store.tables import (
-    AnnotationRow,
     AssignmentRow,
     DatasetRow,
-    GuidelineRow,
     ProjectMemberRow,
     ProjectRow,
     ProjectSchemaRow,
@@ -80,17 +86,6 @@ class Project:
         return dict(self.__dict__)
 
 
-def _strings(value: Any) -> set[str]:
-    """Every string inside an answer set (labels, choices, categories)."""
-    if isinstance(value, str):
-        return {value}
-    if isinstance(value, dict):
-        return set().union(*(_strings(v) for v in value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*(_strings(v) for v in value)) if value else set()
-    return set()
-
-
 CALIBRATION_RULES = ("point", "lower", "upper")
 
 
@@ -136,7 +131,8 @@ def parse_schema(schema: Schema | dict[str, Any]) -> Schema:
 
 
 class ProjectService:
-    """Creates projects over dataset versions and manages their schema, guidelines and gold."""
+    """Creates projects over dataset versions, reads them and their progress, and changes their
+    settings; ``members``, ``guidelines`` and ``gold`` manage those parts of a project."""
 
     def __init__(
         self,
@@ -151,6 +147,9 @@ class ProjectService:
         self._actor = actor
         self._schemas: dict[tuple[int, int], Schema] = {}
         self._schema_json: dict[tuple[int, int], dict[str, Any]] = {}
+        self.members = MembershipService(sessions, self, actor)
+        self.guidelines = GuidelineService(sessions, self, actor)
+        self.gold = GoldService(sessions, store, self, actor)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -184,11 +183,6 @@ class ProjectService:
             schema = self.schema_by_key(session, project_id, version)
             found = self._schema_json[key] = schema.model_dump(mode="json")
         return found
-
-    def guideline_version(self, session: Session, project_id: int) -> int | None:
-        return session.scalar(
-            select(func.max(GuidelineRow.version)).where(GuidelineRow.project_id == project_id)
-        )
 
     def create(
         self,
@@ -233,7 +227,7 @@ class ProjectService:
                 if session.scalar(select(ProjectRow.id).where(ProjectRow.name == name)):
                     raise AlreadyExistsError(f"project {name!r} already exists")
                 version_id = handle.version_id
-                owner_id = self._user_id(session, owner) if owner else None
+                owner_id = user_id(session, owner) if owner else None
                 project = ProjectRow(
                     name=name,
                     version_id=version_id,
@@ -258,9 +252,7 @@ class ProjectService:
                 )
                 for member in {*(members or []), *([owner] if owner else [])}:
                     session.add(
-                        ProjectMemberRow(
-                            project_id=project.id, user_id=self._user_id(session, member)
-                        )
+                        ProjectMemberRow(project_id=project.id, user_id=user_id(session, member))
                     )
                 ids = manifest.column("record_id").to_pylist()
                 rows = manifest.column("row").to_pylist()
@@ -327,12 +319,6 @@ class ProjectService:
                 out.append(value.strip().lower() or None if value is not None else None)
         return out
 
-    def _user_id(self, session: Session, name: str) -> int:
-        user_id = session.scalar(select(UserRow.id).where(UserRow.name == name))
-        if user_id is None:
-            raise NotFoundError(f"unknown user {name!r} (add it with 'curata user add')")
-        return user_id
-
     def get(self, name: str) -> Project:
         """A project with its counts."""
         with self._sessions() as session:
@@ -375,7 +361,7 @@ class ProjectService:
                 version=f"{dataset.name}@{version.number}",
                 schema=self.schema(session, project).model_dump(mode="json"),
                 schema_version=project.schema_version,
-                guideline_version=self.guideline_version(session, project.id),
+                guideline_version=latest_version(session, project.id),
                 overlap=project.overlap,
                 gold_share=project.gold_share,
                 lease_seconds=project.lease_seconds,
@@ -388,35 +374,15 @@ class ProjectService:
                 complete=int(live[2]),
             )
 
-    def _may_see(self, session: Session, project: ProjectRow, user_name: str) -> bool:
-        user = session.scalar(select(UserRow).where(UserRow.name == user_name))
-        if user is None:
-            return False
-        return ProjectPolicy.visible(
-            user.role, session.get(ProjectMemberRow, (project.id, user.id)) is not None
-        )
-
-    def check_visible(self, name: str, user_name: str) -> None:
-        """NotFound unless ``user_name`` may see the project (cheap: no progress counts)."""
+    def status(
+        self, name: str, *, window_hours: float = 24.0, now: datetime | None = None
+    ) -> ProjectStatus:
+        """Where a project stands: backlog, throughput per annotator and the ETA at the pace of
+        the last ``window_hours`` (see :mod:`curata.annotation.status`)."""
         with self._sessions() as session:
-            project = project_row(session, name)
-            if not self._may_see(session, project, user_name):
-                raise unknown_project(name)
-
-    def for_user(self, name: str, user_name: str) -> Project:
-        """A project as ``user_name`` may see it; outsiders get NotFound (existence hidden)."""
-        with self._sessions() as session:
-            project = project_row(session, name)
-            if not self._may_see(session, project, user_name):
-                raise unknown_project(name)
-        return self.get(name)
-
-    def visible_to(self, user_name: str) -> builtins.list[Project]:
-        """The projects ``user_name`` may see (members; admins see all)."""
-        with self._sessions() as session:
-            rows = session.scalars(select(ProjectRow).order_by(ProjectRow.name)).all()
-            names = [p.name for p in rows if self._may_see(session, p, user_name)]
-        return [self.get(n) for n in names]
+            return project_status(
+                session, self.row(session, name), window_hours=window_hours, now=now
+            )
 
     def list(self) -> builtins.list[Project]:
         """Every project, by name."""
@@ -444,26 +410,6 @@ class ProjectService:
                 object_type="project",
                 object_ref=name,
                 details={"from": before, "to": overlap},
-            )
-        return self.get(name)
-
-    def add_members(self, name: str, users: builtins.list[str]) -> Project:
-        """Let more users work on a project (members already there are left as they are)."""
-        with write_transaction(self._sessions) as session:
-            project = self.row(session, name)
-            added = []
-            for user in dict.fromkeys(users):
-                user_id = self._user_id(session, user)
-                if session.get(ProjectMemberRow, (project.id, user_id)) is None:
-                    session.add(ProjectMemberRow(project_id=project.id, user_id=user_id))
-                    added.append(user)
-            audit.append(
-                session,
-                actor=self._actor,
-                action="project.members",
-                object_type="project",
-                object_ref=name,
-                details={"added": added},
             )
         return self.get(name)
 
@@ -507,58 +453,12 @@ class ProjectService:
             )
         return parsed
 
-    def reset_calibration(
-        self, name: str, user_name: str, *, reason: str = "", by: str | None = None
-    ) -> int:
-        """Let a user take the calibration set again (after retraining, typically).
+    # Transitional names, kept only while quality/ and its tests (being changed elsewhere right
+    # now) move to ``members``, ``guidelines`` and ``gold``; delete them once nothing calls them.
 
-        Their calibration annotations stay in the history, marked superseded; their calibration
-        items are served to them afresh and live items close until they pass again. Returns how
-        many calibration annotations were superseded.
-        """
-        with write_transaction(self._sessions) as session:
-            project = self.row(session, name)
-            user_id = self._user_id(session, user_name)
-            member = session.get(ProjectMemberRow, (project.id, user_id))
-            if member is None:
-                raise NotFoundError(f"user {user_name!r} is not a member of project {name!r}")
-            rows = session.execute(
-                select(AssignmentRow, TaskRow)
-                .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
-                .where(
-                    TaskRow.project_id == project.id,
-                    TaskRow.kind == "calibration",
-                    AssignmentRow.user_id == user_id,
-                    AssignmentRow.status != "reopened",
-                )
-            ).all()
-            superseded = 0
-            for assignment, task in rows:
-                if assignment.status in ("leased", "submitted"):
-                    task.assigned -= 1
-                if assignment.status == "submitted":
-                    task.submitted -= 1
-                assignment.status = "reopened"
-                for annotation in session.scalars(
-                    select(AnnotationRow).where(
-                        AnnotationRow.assignment_id == assignment.id,
-                        AnnotationRow.status != "superseded",
-                    )
-                ):
-                    annotation.status = "superseded"
-                    if annotation.review == "pending":  # nothing left to review in it
-                        annotation.review = "not_needed"
-                    superseded += 1
-            member.calibration_round += 1
-            audit.append(
-                session,
-                actor=by or self._actor,
-                action="project.recalibrate",
-                object_type="project",
-                object_ref=name,
-                details={"user": user_name, "superseded": superseded, "reason": reason},
-            )
-            return superseded
+    def add_members(self, name: str, users: builtins.list[str]) -> Project:
+        """Deprecated: :meth:`MembershipService.add` (``projects.members.add``)."""
+        return self.members.add(name, users)
 
     def publish_guideline(
         self,
@@ -569,164 +469,21 @@ class ProjectService:
         reannotate: str = "none",
         labels: builtins.list[str] | None = None,
     ) -> int:
-        """Publish the next version of a project's guideline; return its number.
-
-        ``reannotate`` sends labelled items back for labelling under the new version: ``all``
-        of them, those whose answers use one of the ``labels`` that changed
-        (``changed-labels``), or ``none``. Their earlier annotations stay, marked superseded.
-        """
-        if not body.strip():
-            raise ValidationError("guideline: the text is empty")
-        if reannotate not in ("none", "all", "changed-labels"):
-            raise ValidationError(
-                f"reannotate: {reannotate!r} is not one of none, all, changed-labels"
-            )
-        if reannotate == "changed-labels" and not labels:
-            raise ValidationError("reannotate changed-labels: name the labels that changed")
-        with write_transaction(self._sessions) as session:
-            project = self.row(session, name)
-            number = (self.guideline_version(session, project.id) or 0) + 1
-            reopened = 0
-            if reannotate != "none":
-                reopened = self._reopen(session, project, set(labels or []), reannotate)
-            session.add(
-                GuidelineRow(
-                    project_id=project.id,
-                    version=number,
-                    body=body,
-                    note=note,
-                    published_by=self._actor,
-                )
-            )
-            audit.append(
-                session,
-                actor=self._actor,
-                action="guideline.publish",
-                object_type="project",
-                object_ref=name,
-                details={
-                    "version": number,
-                    "note": note,
-                    "chars": len(body),
-                    "reannotate": reannotate,
-                    "reopened": reopened,
-                },
-            )
-        return number
-
-    @staticmethod
-    def _reopen(session: Session, project: ProjectRow, labels: set[str], mode: str) -> int:
-        """Supersede the affected live annotations and give their slots back; return how many."""
-        rows = session.execute(
-            select(AnnotationRow, AssignmentRow, TaskRow)
-            .join(AssignmentRow, AssignmentRow.id == AnnotationRow.assignment_id)
-            .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
-            .where(
-                TaskRow.project_id == project.id,
-                TaskRow.kind == "live",
-                AssignmentRow.status == "submitted",
-                AnnotationRow.status.in_(("submitted", "accepted", "fixed")),
-            )
-        ).all()
-        count = 0
-        for annotation, assignment, task in rows:
-            if mode == "changed-labels" and not labels & _strings(annotation.answers):
-                continue
-            annotation.status = "superseded"
-            if annotation.review == "pending":  # nothing left to review in it
-                annotation.review = "not_needed"
-            assignment.status = "reopened"
-            task.assigned -= 1
-            task.submitted -= 1
-            task.is_open = task.assigned < project.overlap
-            count += 1
-        return count
-
-    def guideline(self, name: str, version: int | None = None) -> dict[str, Any]:
-        """A published guideline (the latest unless ``version`` is given)."""
-        with self._sessions() as session:
-            project = self.row(session, name)
-            number = version or self.guideline_version(session, project.id)
-            row = session.scalar(
-                select(GuidelineRow).where(
-                    GuidelineRow.project_id == project.id, GuidelineRow.version == number
-                )
-            )
-            if row is None:
-                raise NotFoundError(f"project {name!r} has no guideline version {number}")
-            return {"version": row.version, "body": row.body, "note": row.note}
-
-    def _record(self, row: int) -> Callable[[], dict[str, Any]]:
-        """A record's view by store row, read when called: what span, preference and ranking
-        answers are checked against (see :func:`curata.annotation.answers.check_answers`)."""
-        return lambda: record_view(self._store.take_records([row])[0])
+        """Deprecated: :meth:`GuidelineService.publish` (``projects.guidelines.publish``)."""
+        return self.guidelines.publish(name, body, note=note, reannotate=reannotate, labels=labels)
 
     def add_gold(
         self, name: str, record_id: str, answers: dict[str, Any], *, kind: str = "gold"
     ) -> None:
-        """Make a record of the project's version a gold item (or, with ``kind="calibration"``,
-        a calibration item) with known answers; annotators never see the answers."""
-        self.add_gold_items(name, [(record_id, answers)], kind=kind)
+        """Deprecated: :meth:`GoldService.add` (``projects.gold.add``)."""
+        self.gold.add(name, record_id, answers, kind=kind)
 
     def add_gold_items(
         self, name: str, items: builtins.list[tuple[str, dict[str, Any]]], *, kind: str = "gold"
     ) -> None:
-        """Add several gold or calibration items at once: all of them, or none (an error names
-        the item's position, counted from 1)."""
-        if kind not in ("gold", "calibration"):
-            raise ValidationError(f"kind: {kind!r} is not gold or calibration")
-        with self._sessions.begin() as session:
-            project = self.row(session, name)
-            schema = self.schema(session, project)
-            taken = set(
-                session.scalars(
-                    select(TaskRow.record_id).where(
-                        TaskRow.project_id == project.id, TaskRow.kind == kind
-                    )
-                )
-            )
-            for position, (record_id, answers) in enumerate(items, start=1):
-                where = f"item {position}: " if len(items) > 1 else ""
-                live = session.scalar(
-                    select(TaskRow).where(
-                        TaskRow.project_id == project.id,
-                        TaskRow.record_id == record_id,
-                        TaskRow.kind == "live",
-                    )
-                )
-                if live is None:
-                    raise NotFoundError(
-                        f"{where}record {record_id} is not an item of project {name!r}"
-                    )
-                try:
-                    checked = check_answers(schema, answers, self._record(live.row)).answers
-                except AnswerError as exc:
-                    raise ValidationError(
-                        f"{where}record {record_id}: {kind} answers: {exc}"
-                    ) from None
-                if record_id in taken:
-                    raise AlreadyExistsError(
-                        f"{where}record {record_id} is already a {kind} item of project {name!r}"
-                    )
-                taken.add(record_id)
-                session.add(
-                    TaskRow(
-                        project_id=project.id,
-                        record_id=record_id,
-                        row=live.row,
-                        kind=kind,
-                        clearance=live.clearance,
-                        language=live.language,
-                        gold_answers=checked,
-                        assigned=0,
-                        submitted=0,
-                    )
-                )
-            audit.append(
-                session,
-                actor=self._actor,
-                action=f"project.{kind}",
-                object_type="project",
-                object_ref=name,
-                details={"records": [record_id for record_id, _ in items]},
-            )
+        """Deprecated: :meth:`GoldService.add_items` (``projects.gold.add_items``); an item's
+        item's error keeps its own type here, its message led by ``item N:``."""
+        try:
+            self.gold.add_items(name, items, kind=kind)
+        except ItemError as exc:
+            raise type(exc.problem)(exc.message) from None

@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from curata.annotation.projects import project_row
 from curata.core.errors import ValidationError
 from curata.store.tables import (
     AnnotationRow,
     AssignmentRow,
+    ProjectRow,
     TaskRow,
     UserRow,
     utcnow,
@@ -55,66 +55,64 @@ class ProjectStatus:
 
 
 def project_status(
-    sessions: sessionmaker[Session],
-    name: str,
+    session: Session,
+    project: ProjectRow,
     *,
     window_hours: float = 24.0,
     now: datetime | None = None,
 ) -> ProjectStatus:
-    """Backlog and throughput; the ETA assumes the window's pace continues."""
+    """Backlog and throughput of ``project``; the ETA assumes the window's pace continues
+    (:meth:`ProjectService.status <curata.annotation.projects.ProjectService.status>` is how
+    callers ask, by project name)."""
     if window_hours <= 0:
         raise ValidationError("hours: must be positive")
     now = now or utcnow()
     since = now - timedelta(hours=window_hours)
-    with sessions() as session:
-        project = project_row(session, name)
-        live = (TaskRow.project_id == project.id) & (TaskRow.kind == "live")
-        items = session.scalar(select(func.count()).select_from(TaskRow).where(live)) or 0
-        capped = case(
-            (TaskRow.submitted > project.overlap, project.overlap), else_=TaskRow.submitted
+    live = (TaskRow.project_id == project.id) & (TaskRow.kind == "live")
+    items = session.scalar(select(func.count()).select_from(TaskRow).where(live)) or 0
+    capped = case((TaskRow.submitted > project.overlap, project.overlap), else_=TaskRow.submitted)
+    done = session.scalar(
+        select(func.coalesce(func.sum(capped), 0)).select_from(TaskRow).where(live)
+    )
+    complete = (
+        session.scalar(
+            select(func.count())
+            .select_from(TaskRow)
+            .where(live, TaskRow.submitted >= project.overlap)
         )
-        done = session.scalar(
-            select(func.coalesce(func.sum(capped), 0)).select_from(TaskRow).where(live)
-        )
-        complete = (
-            session.scalar(
-                select(func.count())
-                .select_from(TaskRow)
-                .where(live, TaskRow.submitted >= project.overlap)
-            )
-            or 0
-        )
-        leased = (
-            session.scalar(
-                select(func.count())
-                .select_from(AssignmentRow)
-                .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
-                .where(
-                    TaskRow.project_id == project.id,
-                    AssignmentRow.status == "leased",
-                    AssignmentRow.expires_at > now,
-                )
-            )
-            or 0
-        )
-        rows = session.execute(
-            select(
-                UserRow.name,
-                func.count(AnnotationRow.id),
-                func.min(AssignmentRow.leased_at),
-                func.max(AnnotationRow.submitted_at),
-            )
-            .join(AnnotationRow, AnnotationRow.user_id == UserRow.id)
-            .join(AssignmentRow, AssignmentRow.id == AnnotationRow.assignment_id)
-            .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
+        or 0
+    )
+    leased = (
+        session.scalar(
+            select(func.count())
+            .select_from(AssignmentRow)
+            .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
             .where(
                 TaskRow.project_id == project.id,
-                AnnotationRow.submitted_at >= since,
-                AssignmentRow.copied_from.is_(None),  # a copied answer is no extra work
+                AssignmentRow.status == "leased",
+                AssignmentRow.expires_at > now,
             )
-            .group_by(UserRow.name)
-            .order_by(UserRow.name)
-        ).all()
+        )
+        or 0
+    )
+    rows = session.execute(
+        select(
+            UserRow.name,
+            func.count(AnnotationRow.id),
+            func.min(AssignmentRow.leased_at),
+            func.max(AnnotationRow.submitted_at),
+        )
+        .join(AnnotationRow, AnnotationRow.user_id == UserRow.id)
+        .join(AssignmentRow, AssignmentRow.id == AnnotationRow.assignment_id)
+        .join(TaskRow, TaskRow.id == AnnotationRow.task_id)
+        .where(
+            TaskRow.project_id == project.id,
+            AnnotationRow.submitted_at >= since,
+            AssignmentRow.copied_from.is_(None),  # a copied answer is no extra work
+        )
+        .group_by(UserRow.name)
+        .order_by(UserRow.name)
+    ).all()
     per_annotator: list[dict[str, Any]] = []
     for user, n, first, last in rows:
         first, last = as_utc(min(first, last)), as_utc(last)
@@ -138,7 +136,7 @@ def project_status(
     if remaining and pace:
         eta = now + timedelta(hours=remaining / pace)
     return ProjectStatus(
-        project=name,
+        project=project.name,
         items=int(items),
         items_complete=int(complete),
         labels_needed=needed,

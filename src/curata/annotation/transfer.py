@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.answers import check_answers, record_view
 from curata.annotation.final import CountedAnnotation, adjudications, counted_annotations
+from curata.annotation.guidelines import latest_version
 from curata.annotation.interchange import (
     CONTENT_FIELDS,
     argilla_dataset,
@@ -242,7 +243,7 @@ class TransferService:
         with write_transaction(self._sessions) as session:
             project = self._projects.row(session, project_name)
             schema = self._projects.schema(session, project)
-            guideline = self._projects.guideline_version(session, project.id)
+            guideline = latest_version(session, project.id)
             tasks = {
                 t.record_id: t
                 for t in session.scalars(

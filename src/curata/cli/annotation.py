@@ -13,11 +13,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from curata.annotation.aggregation import METHODS
+from curata.annotation.gold import ItemError
 from curata.annotation.transfer import read_export
 from curata.cli.output import JsonOption, emit, workspace
 from curata.cli.output import table as table_of
 from curata.cli.sources import SensitivityChoice
-from curata.core.errors import CurataError, InputError, ValidationError
+from curata.core.errors import InputError, ValidationError
 
 users = typer.Typer(help="Annotators, reviewers, leads: roles, vendors, cohorts, skills, tokens.")
 projects = typer.Typer(help="Annotation projects over dataset versions.")
@@ -236,18 +237,14 @@ def project_gold(
             )
         items.append((number, item))
     try:
-        ws.projects.add_gold_items(
+        ws.projects.gold.add_items(
             project,
             [(item["record_id"], item.get("answers") or {}) for _, item in items],
             kind=kind,
         )
-    except CurataError as exc:  # name the file line of the item the message counts
-        message = str(exc)
-        if message.startswith("item ") and ":" in message:
-            position = int(message[5 : message.index(":")])
-            at = items[position - 1][0]
-            raise InputError(message.split(": ", 1)[1], path=str(file), line=at) from None
-        raise
+    except ItemError as exc:
+        at = items[exc.item - 1][0]  # the file line the item came from
+        raise InputError(str(exc.problem), path=str(file), line=at) from None
     typer.echo(f"Added {len(items)} {kind} items to {project}")
 
 
@@ -265,7 +262,7 @@ def project_add_member(
     users: list[str] = typer.Argument(..., help="Users to add.", metavar="USER..."),
 ) -> None:
     """Let more users work on a project."""
-    p = workspace(ctx).projects.add_members(project, users)
+    p = workspace(ctx).projects.members.add(project, users)
     typer.echo(f"{p.name}: members {', '.join(p.members)}")
 
 
@@ -322,7 +319,7 @@ def project_recalibrate(
     as_json: bool = JsonOption,
 ) -> None:
     """Let an annotator take the calibration set again (earlier answers stay, superseded)."""
-    n = workspace(ctx).projects.reset_calibration(project, user, reason=reason)
+    n = workspace(ctx).projects.members.reset_calibration(project, user, reason=reason)
     emit(
         as_json,
         {"project": project, "user": user, "superseded": n},
@@ -403,7 +400,7 @@ def guideline_publish(
         raise InputError("no such file", path=str(file)) from None
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text ({exc.reason})", path=str(file)) from None
-    number = workspace(ctx).projects.publish_guideline(
+    number = workspace(ctx).projects.guidelines.publish(
         project, body, note=note, reannotate=reannotate, labels=label
     )
     typer.echo(f"Published guideline v{number} of {project}")
@@ -417,7 +414,7 @@ def guideline_show(
     as_json: bool = JsonOption,
 ) -> None:
     """Print a guideline."""
-    g = workspace(ctx).projects.guideline(project, version)
+    g = workspace(ctx).projects.guidelines.get(project, version)
     emit(as_json, g, lambda c: c.print(f"[bold]v{g['version']}[/]\n{escape(g['body'])}"))
 
 
@@ -518,10 +515,7 @@ def tasks_status(
 ) -> None:
     """Backlog, throughput per annotator and hour of labelling (first lease to last label
     among the labels of the last --hours), and the ETA at that pace ("done" when finished)."""
-    from curata.annotation.status import project_status
-
-    ws = workspace(ctx)
-    s = project_status(ws.projects.sessions, project, window_hours=hours)
+    s = workspace(ctx).projects.status(project, window_hours=hours)
 
     def render(c: Console) -> None:
         c.print(

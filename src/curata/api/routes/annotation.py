@@ -77,7 +77,7 @@ def me(user: CurrentUser) -> dict[str, Any]:
 @router.get("/projects", response_model=list[ProjectOut])
 def projects(user: CurrentUser, workspace: WorkspaceDep) -> list[Any]:
     """The projects this user may see (members; admins see all)."""
-    return [_project_view(user, p) for p in workspace.projects.visible_to(user.name)]
+    return [_project_view(user, p) for p in workspace.projects.members.visible_to(user.name)]
 
 
 @router.get("/projects/{name}", response_model=ProjectOut)
@@ -95,7 +95,7 @@ def guideline(
 ) -> dict[str, Any]:
     """The latest published guideline of a project."""
     ProjectPolicy.view(user, scopes.project(name, user))
-    return workspace.projects.guideline(name)
+    return workspace.projects.guidelines.get(name)
 
 
 @router.post(
@@ -146,7 +146,7 @@ def recalibrate(
 ) -> dict[str, Any]:
     """Let a member take the calibration set again (leads and admins)."""
     ProjectPolicy.manage(user, scopes.project(name, user))
-    superseded = workspace.projects.reset_calibration(
+    superseded = workspace.projects.members.reset_calibration(
         name, member, reason=body.reason, by=user.name
     )
     return {"project": name, "user": member, "superseded": superseded}
