@@ -35,10 +35,12 @@ def test_public_api() -> None:
 
 
 def test_every_registered_plugin_is_documented() -> None:
-    """A registered step, aggregator or agreement coefficient missing from its docs page fails
-    (datasette's test_docs.py is the model): the reference cannot fall behind the registries."""
+    """A registered step, aggregator, agreement coefficient or question type missing from its
+    docs page fails (datasette's test_docs.py is the model): the reference cannot fall behind
+    the registries."""
     from curata.annotation.aggregation import AGGREGATORS
     from curata.curation.steps import registry
+    from curata.questions import question_types
     from curata.stats.coefficients import COEFFICIENTS
 
     pages: dict[str, list[str]] = {
@@ -50,3 +52,6 @@ def test_every_registered_plugin_is_documented() -> None:
         text = (ROOT / "docs" / page).read_text("utf-8")
         for name in plugins:
             assert f"`{name}`" in text, f"{name} is registered but missing from docs/{page}"
+    questions = (ROOT / "docs" / "annotation.md").read_text("utf-8")
+    for name in question_types():  # a row of the question-type table, not any mention
+        assert f"| `{name}` |" in questions, f"question type {name} is missing from annotation.md"

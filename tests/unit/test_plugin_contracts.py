@@ -1,5 +1,6 @@
 """Contract tests over every registered plugin (garak's probe tests are the model): each step,
-aggregator and agreement coefficient declares valid metadata and documented parameters, gives
+aggregator, agreement coefficient and question type (whose own contracts are
+test_question_type_contracts.py) declares valid metadata and documented parameters, gives
 the same output for the same input, handles empty input, and round-trips where it can; a plugin
 with bad metadata fails when it is defined, and a broken registry entry is named."""
 
@@ -26,6 +27,7 @@ from curata.core.plugins import NAME, Plugin, Registry, metadata_problem
 from curata.core.records import Record
 from curata.curation.steps import registry
 from curata.curation.steps.base import Step, StepParams
+from curata.questions import QUESTION_TYPES
 from curata.stats.aggregation import TIE, majority_labels
 from curata.stats.agreement import AgreementError, category_counts
 from curata.stats.coefficients import (
@@ -77,7 +79,12 @@ def _batch() -> list[tuple[str, Record]]:
 
 @pytest.mark.parametrize(
     "cls",
-    [*registry().values(), *AGGREGATORS.load().values(), *COEFFICIENTS.load().values()],
+    [
+        *registry().values(),
+        *AGGREGATORS.load().values(),
+        *COEFFICIENTS.load().values(),
+        *QUESTION_TYPES.load().values(),
+    ],
     ids=lambda c: f"{c.kind}:{c.name}",
 )
 def test_declared_metadata_is_present_and_valid(cls: type[Plugin]) -> None:

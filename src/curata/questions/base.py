@@ -68,10 +68,10 @@ class _TypeName:
     class is complete; an instance's own ``name`` (the question's) shadows it."""
 
     def __get__(self, obj: object, owner: type) -> str:
-        try:
-            return str(owner.__dict__["__type_name__"])
-        except KeyError:  # while pydantic builds the class: no default for the ``name`` field
-            raise AttributeError("name") from None
+        declared = owner.__dict__.get("__type_name__")
+        if not isinstance(declared, str):  # while pydantic builds the class (so that the
+            raise AttributeError("name")  # ``name`` field gets no default), or none declared
+        return declared
 
 
 class QuestionType(BaseModel, Plugin):
@@ -97,6 +97,9 @@ class QuestionType(BaseModel, Plugin):
     modelled: ClassVar[bool] = True
     json_interchange: ClassVar[bool] = True
     order: ClassVar[int] = 100
+    example: ClassVar[dict[str, Any]] = {}
+    """The configuration fields (besides ``name``) of a small valid question of the type: the
+    contract tests build one from it."""
     """Where the type is listed (schema errors, docs): the built-ins first, in this order."""
 
     type: str = Field(description="The question type (the registered name).")
@@ -124,8 +127,9 @@ class QuestionType(BaseModel, Plugin):
         field = cls.model_fields.get("type")
         literal = field.annotation if field is not None else None
         values = get_args(literal) if get_origin(literal) is Literal else ()
-        declared = field.default if field is not None else None
-        type.__setattr__(cls, "__type_name__", declared if isinstance(declared, str) else None)
+        default = field.default if field is not None else None
+        declared = default if isinstance(default, str) else None
+        type.__setattr__(cls, "__type_name__", declared)
         problem = metadata_problem(cls)
         if problem is None and (len(values) != 1 or values[0] != declared):
             problem = f"type must be Literal[{declared!r}] = {declared!r} (its name)"

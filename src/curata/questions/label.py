@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from xml.sax.saxutils import quoteattr
 
 from pydantic import Field, field_validator
@@ -19,6 +19,7 @@ class LabelQuestion(QuestionType):
 
     summary = "One label from an ontology, or a list of distinct labels (multiple)."
     order = 0
+    example: ClassVar[dict[str, Any]] = {"labels": ["billing", "shipping", "other"]}
     categorical = True
     json_interchange = False
 

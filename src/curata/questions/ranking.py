@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -22,6 +22,7 @@ class RankingQuestion(QuestionType):
 
     summary = "One rank per response, 1 best; equal ranks are ties."
     order = 3
+    example: ClassVar[dict[str, Any]] = {"responses": 3}
     categorical = True
     record_bound = True
     binds_candidates = True

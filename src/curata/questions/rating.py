@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -23,6 +23,7 @@ class RatingQuestion(QuestionType):
 
     summary = "An integer on the scale 1..points, with optional labelled anchors."
     order = 1
+    example: ClassVar[dict[str, Any]] = {"points": 5}
     categorical = True
     json_interchange = False
 

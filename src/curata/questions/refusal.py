@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -18,6 +18,7 @@ class RefusalQuestion(QuestionType):
 
     summary = "Whether the model should refuse, the policy category if so, and a rewrite."
     order = 5
+    example: ClassVar[dict[str, Any]] = {"categories": ["harm", "privacy"]}
     categorical = True
 
     type: Literal["refusal"] = "refusal"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from xml.sax.saxutils import quoteattr
 
 from pydantic import Field
@@ -19,6 +19,7 @@ class SpanQuestion(QuestionType):
 
     summary = "Labelled character spans over the record's text, prompt or response."
     order = 6
+    example: ClassVar[dict[str, Any]] = {"labels": ["PER", "ORG"]}
     record_bound = True
     json_interchange = False
 
