@@ -21,7 +21,7 @@ import json
 import random
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -102,7 +102,8 @@ class QuestionType(BaseModel, Plugin):
     contract tests build one from it."""
     """Where the type is listed (schema errors, docs): the built-ins first, in this order."""
 
-    type: str = Field(description="The question type (the registered name).")
+    if TYPE_CHECKING:  # each type declares ``type: Literal[name]``; after the common fields,
+        type: str  # so that a question's JSON keeps its key order
     name: str = Field(  # type: ignore[misc]  # the question's name; the class's is _TypeName
         description="Identifier (lowercase letters, digits, underscores)."
     )
