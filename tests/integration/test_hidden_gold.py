@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from tests.conftest import write_jsonl
 
+from curata.annotation.gold import ItemError
 from curata.core.errors import ForbiddenError, ValidationError
 
 SCHEMA = {"questions": [{"type": "label", "name": "parity", "labels": ["even", "odd"]}]}
@@ -42,10 +43,10 @@ def gold_project(ws, tmp_path: Path) -> dict[str, str]:
         calibration={"size": 2, "threshold": 1.0},
     )
     ids = {r.text: i for b in ws.datasets.iter_records("hg@1") for i, r in b}
-    ws.projects.add_gold_items(
+    ws.projects.gold.add_items(
         "hg", [(ids[f"doc {i}"], {"parity": _truth(f"doc {i}")}) for i in range(3)]
     )
-    ws.projects.add_gold_items(
+    ws.projects.gold.add_items(
         "hg",
         [(ids[f"doc {i}"], {"parity": _truth(f"doc {i}")}) for i in (2, 3)],
         kind="calibration",
@@ -200,14 +201,14 @@ def test_gold_spans_are_checked_against_the_record_text(ws, tmp_path: Path) -> N
     ws.projects.create("sp", version="sp@1", schema=SPANS)
     ids = {r.text: i for b in ws.datasets.iter_records("sp@1") for i, r in b}
     ada, grace = ids["Ada met Alan"], ids["Grace"]
-    ws.projects.add_gold("sp", ada, {"names": [{"start": 8, "end": 12, "label": "PER"}]})
+    ws.projects.gold.add("sp", ada, {"names": [{"start": 8, "end": 12, "label": "PER"}]})
     # [8, 12) fits "Ada met Alan" (12 characters) but not "Grace" (5): nothing is written
     with pytest.raises(
-        ValidationError,
+        ItemError,
         match=rf"item 2: record {grace}: calibration answers: question 'names': span 0: "
         r"\[8, 12\) is not inside the text",
-    ):
-        ws.projects.add_gold_items(
+    ) as failed:
+        ws.projects.gold.add_items(
             "sp",
             [
                 (ada, {"names": [{"start": 0, "end": 3, "label": "PER"}]}),
@@ -215,8 +216,9 @@ def test_gold_spans_are_checked_against_the_record_text(ws, tmp_path: Path) -> N
             ],
             kind="calibration",
         )
+    assert failed.value.item == 2 and isinstance(failed.value.problem, ValidationError)
     with pytest.raises(ValidationError, match=rf"record {grace}: gold answers: .*\[0, 6\)"):
-        ws.projects.add_gold("sp", grace, {"names": [{"start": 0, "end": 6, "label": "PER"}]})
+        ws.projects.gold.add("sp", grace, {"names": [{"start": 0, "end": 6, "label": "PER"}]})
     assert ws.projects.get("sp").gold_tasks == 1
     with ws.engine.connect() as conn:
         kinds = conn.execute(sa.text("SELECT kind FROM tasks WHERE kind <> 'live'")).scalars()
@@ -235,8 +237,8 @@ def test_gold_preferences_bind_to_the_record_candidates(ws, tmp_path: Path) -> N
         {"type": "preference", "name": "better"}]})  # fmt: skip
     [[(record_id, _)]] = list(ws.datasets.iter_records("pw@1"))
     with pytest.raises(ValidationError, match=rf"record {record_id}: gold answers: .*'better'"):
-        ws.projects.add_gold("pw", record_id, {"better": "medium"})
-    ws.projects.add_gold("pw", record_id, {"better": "large"})
+        ws.projects.gold.add("pw", record_id, {"better": "medium"})
+    ws.projects.gold.add("pw", record_id, {"better": "large"})
     with ws.engine.connect() as conn:
         gold = conn.execute(sa.text("SELECT gold_answers FROM tasks WHERE kind = 'gold'")).scalar()
     stored = gold if isinstance(gold, dict) else json.loads(gold)
@@ -251,7 +253,7 @@ def test_a_gold_answer_resent_after_a_rejection_is_the_live_answer(ws, tmp_path:
     ws.workforce.add_user("rev", role="reviewer")
     ws.projects.create("rj", version="r@1", schema=SCHEMA, gold_share=0.99, members=["ann", "rev"])
     [[(record_id, _)]] = list(ws.datasets.iter_records("r@1"))
-    ws.projects.add_gold("rj", record_id, {"parity": "odd"})
+    ws.projects.gold.add("rj", record_id, {"parity": "odd"})
     ws.queue.reseed(1)
     view = ws.queue.next_task("rj", "ann")
     first = ws.queue.submit(view.assignment_id, "ann", {"parity": "even"})  # misses the gold
@@ -287,8 +289,8 @@ def test_gold_and_calibration_copies_keep_the_record_language(ws, tmp_path: Path
     ws.projects.create("m", version="m@1", schema=schema, gold_share=0.99, members=["anglo"],
                        language_field="lang")  # fmt: skip
     ids = {r.text: i for b in ws.datasets.iter_records("m@1") for i, r in b}
-    ws.projects.add_gold("m", ids["Bonjour"], {"note": "greeting"})
-    ws.projects.add_gold("m", ids["Bonjour"], {"note": "greeting"}, kind="calibration")
+    ws.projects.gold.add("m", ids["Bonjour"], {"note": "greeting"})
+    ws.projects.gold.add("m", ids["Bonjour"], {"note": "greeting"}, kind="calibration")
     ws.queue.reseed(3)
     texts = []
     while (view := ws.queue.next_task("m", "anglo")) is not None:

@@ -49,13 +49,13 @@ def test_a_guideline_published_at_the_change_is_named(ws, tmp_path: Path) -> Non
     ws.workforce.add_user("ref", cohorts=["wave-1"])
     schema = {"questions": [{"type": "label", "name": "tone", "labels": ["pos", "neg"]}]}
     ws.projects.create("g", version="g@1", schema=schema, overlap=2, members=["ann", "ref"])
-    ws.projects.publish_guideline("g", "# v1")
+    ws.projects.guidelines.publish("g", "# v1")
     done = 0
     while (view := ws.queue.next_task("g", "ref")) is not None:
         ws.queue.submit(view.assignment_id, "ref", {"tone": "pos"})
     while (view := ws.queue.next_task("g", "ann")) is not None:
         if done == 30:
-            ws.projects.publish_guideline("g", "# v2: 'neutral' now counts as neg")
+            ws.projects.guidelines.publish("g", "# v2: 'neutral' now counts as neg")
         said = "pos" if done < 30 or done % 4 == 0 else "neg"
         ws.queue.submit(view.assignment_id, "ann", {"tone": said})
         done += 1
@@ -115,13 +115,13 @@ def test_a_guideline_published_long_after_the_drop_is_not_named(ws, tmp_path: Pa
         ws.workforce.add_user(name)
     schema = {"questions": [{"type": "label", "name": "tone", "labels": ["pos", "neg"]}]}
     ws.projects.create("late", version="late@1", schema=schema, overlap=2, members=["ann", "ref"])
-    ws.projects.publish_guideline("late", "# v1")
+    ws.projects.guidelines.publish("late", "# v1")
     while (view := ws.queue.next_task("late", "ref")) is not None:
         ws.queue.submit(view.assignment_id, "ref", {"tone": "pos"})
     done = 0
     while (view := ws.queue.next_task("late", "ann")) is not None:
         if done == 60:  # v2 comes thirty labels after the drop, not at it
-            ws.projects.publish_guideline("late", "# v2")
+            ws.projects.guidelines.publish("late", "# v2")
         said = "pos" if done < 30 or done % 4 == 0 else "neg"
         ws.queue.submit(view.assignment_id, "ann", {"tone": said})
         done += 1

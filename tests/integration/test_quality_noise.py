@@ -70,7 +70,7 @@ def tickets(ws, tmp_path: Path):
     ws.workforce.add_user("rev", role="reviewer")
     schema = {"questions": [{"type": "label", "name": "topic", "labels": CLASSES}]}
     ws.projects.create("tix", version="tix@1", schema=schema, overlap=3, members=people)
-    ws.projects.add_members("tix", ["rev"])  # the reviewer the suspects go to
+    ws.projects.members.add("tix", ["rev"])  # the reviewer the suspects go to
     ids = {int(r.text.split()[1].rstrip(":")): rid for b in ws.datasets.iter_records("tix@1")
            for rid, r in b}  # fmt: skip
     items = []  # as a vendor's Argilla export: one import instead of 135 queue round trips

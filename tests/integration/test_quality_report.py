@@ -30,9 +30,9 @@ def labelled(ws, tmp_path: Path):
     ws.projects.create("qr", version="qr@1", schema=schema, overlap=5, members=people,
                        gold_share=0.99)  # fmt: skip
     ws.queue.reseed(7)  # gold first: a record met as gold is never served live (#12)
-    ws.projects.publish_guideline("qr", "# v1")
+    ws.projects.guidelines.publish("qr", "# v1")
     ids = {r.text: i for b in ws.datasets.iter_records("qr@1") for i, r in b}
-    ws.projects.add_gold_items(
+    ws.projects.gold.add_items(
         "qr", [(ids[f"item {i}"], {"topic": "ok" if i % 2 else "bad"}) for i in range(4)]
     )
     for name in people:
@@ -301,7 +301,7 @@ def test_preferences_score_choice_and_strength_apart_and_read_as_written(
                        gold_share=0.99)  # fmt: skip
     ws.queue.reseed(7)
     ids = {r.prompt: i for b in ws.datasets.iter_records("pp@1") for i, r in b}
-    ws.projects.add_gold_items("pp", [(ids["q0"], {"better": {"choice": "A", "strength": 2}})])
+    ws.projects.gold.add_items("pp", [(ids["q0"], {"better": {"choice": "A", "strength": 2}})])
     for name, strength in (("p", 1), ("q", 2)):
         while (view := ws.queue.next_task("pp", name)) is not None:
             said = {"better": {"choice": "A", "strength": strength}}
@@ -341,7 +341,7 @@ def test_a_fixed_gold_answer_is_fixed_on_its_live_copy_and_scored_once(ws, tmp_p
                        gold_share=0.99)  # fmt: skip
     ws.queue.reseed(7)
     ids = {r.text: i for b in ws.datasets.iter_records("gc@1") for i, r in b}
-    ws.projects.add_gold_items("gc", [(ids["item 0"], {"topic": "x"})])
+    ws.projects.gold.add_items("gc", [(ids["item 0"], {"topic": "x"})])
     missed = None
     for name in ("a", "b"):
         while (view := ws.queue.next_task("gc", name)) is not None:

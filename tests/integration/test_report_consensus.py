@@ -22,7 +22,7 @@ def _project(ws, tmp_path: Path) -> None:
         ws.workforce.add_user(name, role="annotator")
     ws.projects.create("p", version="p@1", schema=SCHEMA, overlap=2, members=["ann1", "ann2"])
     ids = {r.text: i for b in ws.datasets.iter_records("p@1") for i, r in b}
-    ws.projects.add_gold_items("p", [(ids["doc 0"], {"parity": "odd"})])  # gold_share 0: unseen
+    ws.projects.gold.add_items("p", [(ids["doc 0"], {"parity": "odd"})])  # gold_share 0: unseen
     for name in ("ann1", "ann2"):
         while (view := ws.queue.next_task("p", name)) is not None:
             ws.queue.submit(view.assignment_id, name, {"parity": SAID[view.record["text"]]})

@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.annotation.gold import GoldService, ItemError
+from curata.annotation.gold import GoldService
 from curata.annotation.guidelines import GuidelineService, latest_version
 from curata.annotation.membership import MembershipService, user_id
 from curata.annotation.schema import Schema
@@ -452,38 +452,3 @@ class ProjectService:
                 details={"from": before, "to": parsed},
             )
         return parsed
-
-    # Transitional names, kept only while quality/ and its tests (being changed elsewhere right
-    # now) move to ``members``, ``guidelines`` and ``gold``; delete them once nothing calls them.
-
-    def add_members(self, name: str, users: builtins.list[str]) -> Project:
-        """Deprecated: :meth:`MembershipService.add` (``projects.members.add``)."""
-        return self.members.add(name, users)
-
-    def publish_guideline(
-        self,
-        name: str,
-        body: str,
-        *,
-        note: str = "",
-        reannotate: str = "none",
-        labels: builtins.list[str] | None = None,
-    ) -> int:
-        """Deprecated: :meth:`GuidelineService.publish` (``projects.guidelines.publish``)."""
-        return self.guidelines.publish(name, body, note=note, reannotate=reannotate, labels=labels)
-
-    def add_gold(
-        self, name: str, record_id: str, answers: dict[str, Any], *, kind: str = "gold"
-    ) -> None:
-        """Deprecated: :meth:`GoldService.add` (``projects.gold.add``)."""
-        self.gold.add(name, record_id, answers, kind=kind)
-
-    def add_gold_items(
-        self, name: str, items: builtins.list[tuple[str, dict[str, Any]]], *, kind: str = "gold"
-    ) -> None:
-        """Deprecated: :meth:`GoldService.add_items` (``projects.gold.add_items``); an item's
-        item's error keeps its own type here, its message led by ``item N:``."""
-        try:
-            self.gold.add_items(name, items, kind=kind)
-        except ItemError as exc:
-            raise type(exc.problem)(exc.message) from None

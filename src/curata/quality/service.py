@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from curata.annotation.gold import ItemError
 from curata.annotation.projects import ProjectService
 from curata.annotation.queue import QueueService
 from curata.annotation.review import ReviewService
@@ -274,10 +275,12 @@ class QualityService:
         gold = records[: max(1, int(len(records) * gold_fraction))] if gold_fraction > 0 else []
         if gold:
             try:
-                self._projects.add_gold_items(
+                self._projects.gold.add_items(
                     project, [(rid, {question: truth[rid]}) for rid in gold]
                 )
-            except AlreadyExistsError:
+            except ItemError as exc:
+                if not isinstance(exc.problem, AlreadyExistsError):
+                    raise
                 raise ValidationError(
                     f"project {project!r} already has gold items (an earlier simulation?): "
                     "simulate on a fresh project, or with --gold-fraction 0"
@@ -288,7 +291,7 @@ class QualityService:
                 name = f"{prefix}-{seed}-{role}-{i + 1}"
                 self._workforce.add_user(name, cohorts=[f"{prefix}-{seed}"])
                 roles[name] = role
-        self._projects.add_members(project, list(roles))
+        self._projects.members.add(project, list(roles))
         sim = Simulation(project, question, roles, truth, gold_items=len(gold))
         clock = sim.started
         self._queue.reseed(seed)
