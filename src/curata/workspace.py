@@ -15,14 +15,16 @@ from curata.annotation.queue import QueueService
 from curata.annotation.release import ReleaseService
 from curata.annotation.review import ReviewService
 from curata.annotation.transfer import TransferService
-from curata.annotation.workforce import User, WorkforceService
+from curata.annotation.workforce import WorkforceService
 from curata.core.errors import CurataError, NotFoundError
+from curata.curation.coverage_service import CoverageService
 from curata.curation.service import CurationService
 from curata.export.formats import export as export_version
 from curata.export.training import TrainingExport, export_training
 from curata.governance import audit
 from curata.governance.audit import AuditLog
 from curata.governance.auth import identify
+from curata.governance.identity import User
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.quality.service import QualityService
@@ -100,6 +102,7 @@ class Workspace:
             gate_metrics=self.quality.gate_metrics,
         )
         self.curation = CurationService(sessions, store, self.datasets, self.emitter, actor)
+        self.coverage = CoverageService(self.datasets, max_record_bytes=settings.max_record_bytes)
         self._ingest = IngestService(
             sessions,
             store,

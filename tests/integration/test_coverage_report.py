@@ -13,7 +13,6 @@ from tests.conftest import write_jsonl
 from curata.core.errors import InputError, ValidationError
 from curata.curation.coverage import records_to_parity
 from curata.curation.coverage_html import render_coverage
-from curata.curation.coverage_service import coverage_report
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 TOPICS = {
@@ -43,7 +42,7 @@ def skewed(ws: Any, tmp_path: Path) -> Path:
 
 
 def test_the_under_represented_language_ranks_first_with_its_brief(ws: Any, skewed: Path) -> None:
-    data = coverage_report(ws, "chat@1", skewed, by=["lang", "tokens", "channel"], embed=False)
+    data = ws.coverage.report("chat@1", skewed, by=["lang", "tokens", "channel"], embed=False)
     json.dumps(data)  # JSON-able as it stands
     assert (data["version"], data["data_records"], data["target_records"]) == ("chat@1", 100, 100)
     lang, tokens, channel = data["fields"]
@@ -75,8 +74,8 @@ def _fake_encode(texts: list[str]) -> np.ndarray:
 def test_clusters_find_the_missing_topic_and_sampling_scales_the_brief(
     ws: Any, skewed: Path
 ) -> None:
-    data = coverage_report(
-        ws, "chat", skewed, by=["lang"], clusters=2, sample=40, seed=3, encode=_fake_encode
+    data = ws.coverage.report(
+        "chat", skewed, by=["lang"], clusters=2, sample=40, seed=3, encode=_fake_encode
     )
     part = data["clusters"]
     assert (part["k"], part["data_sample"], part["target_sample"]) == (2, 40, 40)
@@ -86,8 +85,8 @@ def test_clusters_find_the_missing_topic_and_sampling_scales_the_brief(
     labels = [i["label"] for i in data["brief"]]
     assert "lang=de" in labels and any(label.startswith("cluster ") for label in labels)
     # the same seed draws the same samples
-    again = coverage_report(
-        ws, "chat", skewed, by=["lang"], clusters=2, sample=40, seed=3, encode=_fake_encode
+    again = ws.coverage.report(
+        "chat", skewed, by=["lang"], clusters=2, sample=40, seed=3, encode=_fake_encode
     )
     assert again == data
     assert "Embedding clusters" in render_coverage(data)
@@ -95,21 +94,21 @@ def test_clusters_find_the_missing_topic_and_sampling_scales_the_brief(
 
 def test_errors_name_the_field_or_the_place(ws: Any, skewed: Path, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match=r"unknown field 'region'.*lang, tokens, topic"):
-        coverage_report(ws, "chat@1", skewed, by=["region"], embed=False)
+        ws.coverage.report("chat@1", skewed, by=["region"], embed=False)
     with pytest.raises(ValidationError, match="nothing to compare"):
-        coverage_report(ws, "chat@1", skewed, by=[], embed=False)
+        ws.coverage.report("chat@1", skewed, by=[], embed=False)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok", "lang": "en"}\n{"text": "broken\n', "utf-8")
     with pytest.raises(InputError, match=r"bad\.jsonl:2: malformed JSON"):
-        coverage_report(ws, "chat@1", bad, by=["lang"], embed=False)
+        ws.coverage.report("chat@1", bad, by=["lang"], embed=False)
     no_text = write_jsonl(tmp_path / "no_text.jsonl", [{"body": "x", "lang": "en"}])
     with pytest.raises(InputError, match=r"no_text\.jsonl:1: cannot tell the record kind"):
-        coverage_report(ws, "chat@1", no_text, by=["lang"], embed=False)
+        ws.coverage.report("chat@1", no_text, by=["lang"], embed=False)
     with pytest.raises(InputError, match="no such file"):
-        coverage_report(ws, "chat@1", tmp_path / "absent.jsonl", by=["lang"], embed=False)
+        ws.coverage.report("chat@1", tmp_path / "absent.jsonl", by=["lang"], embed=False)
     (tmp_path / "empty.jsonl").write_text("\n", "utf-8")
     with pytest.raises(InputError, match="no records"):
-        coverage_report(ws, "chat@1", tmp_path / "empty.jsonl", by=["lang"], embed=False)
+        ws.coverage.report("chat@1", tmp_path / "empty.jsonl", by=["lang"], embed=False)
 
 
 def test_cli_text_json_and_html(
@@ -150,7 +149,7 @@ def test_real_minilm_clusters_find_the_missing_topic(ws: Any, tmp_path: Path) ->
     target = write_jsonl(
         tmp_path / "t.jsonl", [{"text": f"{t} ({i})"} for i in range(2) for t in cooking + cars]
     )
-    data = coverage_report(ws, "qa", target, by=[], clusters=2)
+    data = ws.coverage.report("qa", target, by=[], clusters=2)
     part = data["clusters"]
     assert (part["k"], part["data_sample"], part["target_sample"]) == (2, 21, 20)
     worst = part["under_represented"][0]

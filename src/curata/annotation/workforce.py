@@ -13,7 +13,7 @@ from curata.governance import audit
 from curata.governance.identity import (
     CLEARANCE,
     ROLES,
-    User,  # also imported from here by curata.workspace
+    User,
     clearance_name,
     hash_token,
     token_user,
@@ -32,7 +32,7 @@ TOKEN_PREFIX = "cur_"
 AUTH_CACHE_SECONDS = 2.0
 AUTH_CACHE_SIZE = 10_000
 
-__all__ = ["AUTH_CACHE_SECONDS", "AUTH_CACHE_SIZE", "TOKEN_PREFIX", "User", "WorkforceService"]
+__all__ = ["AUTH_CACHE_SECONDS", "AUTH_CACHE_SIZE", "TOKEN_PREFIX", "WorkforceService"]
 
 
 class WorkforceService:

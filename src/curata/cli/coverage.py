@@ -51,10 +51,7 @@ def coverage(
     Jensen-Shannon divergence (0 same, 1 disjoint), the most under-represented slices with
     examples, and a sourcing brief: how many records of each short slice, added alone, bring
     it to the target's share."""
-    from curata.curation.coverage_service import coverage_report
-
-    data = coverage_report(
-        workspace(ctx),
+    data = workspace(ctx).coverage.report(
         ref,
         target,
         by=by,

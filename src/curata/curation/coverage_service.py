@@ -1,4 +1,6 @@
-"""Loads a version and a target sample for :mod:`curata.curation.coverage` and builds the report."""
+"""The coverage service: loads a version and a target sample for :mod:`curata.curation.coverage`
+(pure statistics) and builds the report. The workspace builds it with the dataset service it
+reads versions through and the record size limit target files are read with."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -22,9 +24,7 @@ from curata.curation.steps.base import joined_text
 from curata.sourcing.mapping import FieldMap
 from curata.sourcing.readers.base import detect_format
 from curata.sourcing.readers.formats import READERS
-
-if TYPE_CHECKING:
-    from curata.workspace import Workspace
+from curata.versioning.service import DatasetService
 
 Encode = Callable[[list[str]], Any]
 EMBED_CHARS = 2_000
@@ -93,8 +93,8 @@ class _Side:
         self.count += 1
 
 
-def _read_version(ws: Workspace, ref: str, side: _Side) -> None:
-    for batch in ws.datasets.iter_records(ref):
+def _read_version(datasets: DatasetService, ref: str, side: _Side) -> None:
+    for batch in datasets.iter_records(ref):
         for _, record in batch:
             side.add(record)
 
@@ -139,88 +139,95 @@ def _embed(encode: Encode, texts: list[str]) -> np.ndarray:
     return np.asarray(vectors, dtype=float).reshape(len(texts), -1)
 
 
-def coverage_report(
-    ws: Workspace,
-    ref: str,
-    target_path: str | Path,
-    *,
-    by: list[str],
-    clusters: int | None = None,
-    embed: bool = True,
-    sample: int | None = 20_000,
-    seed: int = 0,
-    bins: int = 5,
-    encode: Encode | None = None,
-) -> dict[str, Any]:
-    """Compare version ``ref`` with the records of ``target_path`` on the metadata fields
-    ``by`` (on every record) and, with ``embed``, on k-means clusters of MiniLM embeddings of
-    up to ``sample`` records of each side (uniform, seeded; None: all). ``encode`` maps texts
-    to vectors (default: MiniLM). Returns JSON-able data, with the sourcing brief."""
-    by = list(dict.fromkeys(by))
-    if not by and not embed:
-        raise ValidationError("nothing to compare: name a field with --by, or drop --no-embed")
-    if sample is not None and sample < 1:
-        raise ValidationError("sample: must be at least 1 (or None for every record)")
-    if clusters is not None and clusters < 2:
-        raise ValidationError("clusters: must be at least 2")
-    if bins < 2:
-        raise ValidationError("bins: must be at least 2")
-    version = ws.datasets.version(ref)
-    name = f"{version.dataset}@{version.number}"
-    path = Path(target_path)
-    # the target's sample also supplies the examples shown for under-represented slices
-    data = _Side(by, _Reservoir(sample if embed else 0, seed))
-    target = _Side(by, _Reservoir(sample, seed + 1))
-    for record in _target_records(path, max_record_bytes=ws.settings.max_record_bytes):
-        target.add(record)
-    if target.count == 0:
-        raise InputError("no records (the file is empty)", path=str(path))
-    _read_version(ws, ref, data)
-    if data.count == 0:
-        raise ValidationError(f"{name} has no records to compare")
-    _check_fields(by, data, target, name)
-    target_texts = target.sample.texts()
-    fields = [
-        {
-            "field": f,
-            **slice_shares(data.values[f], target.values[f], bins=bins, examples=target_texts),
-        }
-        for f in by
-    ]
-    cluster_part: dict[str, Any] | None = None
-    if embed:
-        from curata.stats.typed import minilm_encode
+class CoverageService:
+    """Coverage of a dataset version against a target sample (``curata coverage``)."""
 
-        data_texts = list(data.sample.texts().values())
-        texts = list(target_texts.values())
-        encoder = encode or minilm_encode
-        cluster_part = cluster_coverage(
-            _embed(encoder, data_texts),
-            _embed(encoder, texts),
-            texts,
-            k=clusters,
-            seed=seed,
-            population=data.count,
-        )
-        cluster_part.pop("data_labels", None)
-        cluster_part.pop("target_labels", None)
-    brief = sourcing_brief(fields, cluster_part)
-    return {
-        "version": name,
-        "target": str(path),
-        "data_records": data.count,
-        "target_records": target.count,
-        "by": by,
-        "fields": fields,
-        "clusters": cluster_part,
-        "brief": brief,
-        "brief_text": brief_sentence(brief),
-        "available_fields": sorted(data.keys | target.keys)[:200],
-        "parameters": {
-            "clusters": clusters,
-            "embed": embed,
-            "sample": sample,
-            "seed": seed,
-            "bins": bins,
-        },
-    }
+    def __init__(self, datasets: DatasetService, *, max_record_bytes: int) -> None:
+        self._datasets = datasets
+        self._max_record_bytes = max_record_bytes
+
+    def report(
+        self,
+        ref: str,
+        target_path: str | Path,
+        *,
+        by: list[str],
+        clusters: int | None = None,
+        embed: bool = True,
+        sample: int | None = 20_000,
+        seed: int = 0,
+        bins: int = 5,
+        encode: Encode | None = None,
+    ) -> dict[str, Any]:
+        """Compare version ``ref`` with the records of ``target_path`` on the metadata fields
+        ``by`` (on every record) and, with ``embed``, on k-means clusters of MiniLM embeddings of
+        up to ``sample`` records of each side (uniform, seeded; None: all). ``encode`` maps texts
+        to vectors (default: MiniLM). Returns JSON-able data, with the sourcing brief."""
+        by = list(dict.fromkeys(by))
+        if not by and not embed:
+            raise ValidationError("nothing to compare: name a field with --by, or drop --no-embed")
+        if sample is not None and sample < 1:
+            raise ValidationError("sample: must be at least 1 (or None for every record)")
+        if clusters is not None and clusters < 2:
+            raise ValidationError("clusters: must be at least 2")
+        if bins < 2:
+            raise ValidationError("bins: must be at least 2")
+        version = self._datasets.version(ref)
+        name = f"{version.dataset}@{version.number}"
+        path = Path(target_path)
+        # the target's sample also supplies the examples shown for under-represented slices
+        data = _Side(by, _Reservoir(sample if embed else 0, seed))
+        target = _Side(by, _Reservoir(sample, seed + 1))
+        for record in _target_records(path, max_record_bytes=self._max_record_bytes):
+            target.add(record)
+        if target.count == 0:
+            raise InputError("no records (the file is empty)", path=str(path))
+        _read_version(self._datasets, ref, data)
+        if data.count == 0:
+            raise ValidationError(f"{name} has no records to compare")
+        _check_fields(by, data, target, name)
+        target_texts = target.sample.texts()
+        fields = [
+            {
+                "field": f,
+                **slice_shares(data.values[f], target.values[f], bins=bins, examples=target_texts),
+            }
+            for f in by
+        ]
+        cluster_part: dict[str, Any] | None = None
+        if embed:
+            from curata.stats.typed import minilm_encode
+
+            data_texts = list(data.sample.texts().values())
+            texts = list(target_texts.values())
+            encoder = encode or minilm_encode
+            cluster_part = cluster_coverage(
+                _embed(encoder, data_texts),
+                _embed(encoder, texts),
+                texts,
+                k=clusters,
+                seed=seed,
+                population=data.count,
+            )
+            cluster_part.pop("data_labels", None)
+            cluster_part.pop("target_labels", None)
+        brief = sourcing_brief(fields, cluster_part)
+        return {
+            "version": name,
+            "target": str(path),
+            "data_records": data.count,
+            "target_records": target.count,
+            "by": by,
+            "fields": fields,
+            "clusters": cluster_part,
+            "brief": brief,
+            "brief_text": brief_sentence(brief),
+            "available_fields": sorted(data.keys | target.keys)[:200],
+            "parameters": {
+                "clusters": clusters,
+                "embed": embed,
+                "sample": sample,
+                "seed": seed,
+                "bins": bins,
+            },
+        }
