@@ -112,6 +112,14 @@ def test_categorical_questions_and_classes_agree(name: str) -> None:
         assert q.vote_key(q.check(c, TEXTS)) == c
 
 
+def test_a_multi_label_question_is_not_categorical() -> None:
+    multi = {"name": "tags", "type": "label", "labels": ["a", "b"], "multiple": True}
+    single = {**multi, "name": "topic", "multiple": False}
+    assert categorical_questions({"questions": [multi, single]}) == {"topic"}
+    assert parse_question(multi).classes() is None and not parse_question(multi).is_categorical()
+    assert parse_question(single).classes() == ["a", "b"]
+
+
 # -- answers: determinism and empty input ------------------------------------------------------
 
 

@@ -102,7 +102,7 @@ def categorical_questions(schema: dict[str, Any]) -> set[str]:
     return {
         q["name"]
         for q in schema.get("questions", [])
-        if question_type(q.get("type")).categorical and not q.get("multiple")
+        if question_type(q.get("type")).categorical_in(q)
     }
 
 

@@ -165,7 +165,12 @@ class QuestionType(BaseModel, Plugin):
 
     def is_categorical(self) -> bool:
         """Whether this question's answers are one of a few values."""
-        return self.categorical
+        return self.categorical_in(self.model_dump())
+
+    @classmethod
+    def categorical_in(cls, question: Mapping[str, Any]) -> bool:
+        """:meth:`is_categorical` of a question in its JSON form (a stored schema's entry)."""
+        return cls.categorical
 
     # -- simulation --------------------------------------------------------------------------
 

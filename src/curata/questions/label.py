@@ -49,8 +49,9 @@ class LabelQuestion(QuestionType):
             raise BadAnswer(f"{value!r} is not a label of this question", allowed)
         return value
 
-    def is_categorical(self) -> bool:
-        return not self.multiple
+    @classmethod
+    def categorical_in(cls, question: Mapping[str, Any]) -> bool:
+        return not question.get("multiple")  # a set of labels is not one of a few values
 
     def classes(self) -> list[Any] | None:
         return None if self.multiple else list(self.labels)
