@@ -274,8 +274,8 @@ def test_a_shared_database_without_users_points_to_init(cli: Any, tmp_path: Path
 def test_every_command_declares_who_may_run_it() -> None:
     import typer.main
 
+    from curata.cli.access import COMMANDS
     from curata.cli.main import app
-    from curata.governance.auth import COMMANDS
     from curata.governance.policies import ACTIONS
 
     def walk(cmd: Any, path: tuple[str, ...] = ()) -> list[str]:
@@ -334,7 +334,7 @@ def test_two_inits_at_once_make_one_first_admin(database_url: str, tmp_path: Pat
     no users, and without a lock both became admins. The check and the add are serialised."""
     import threading
 
-    from curata.governance.auth import bootstrap
+    from curata.cli.access import bootstrap
     from curata.workspace import Workspace
 
     homes = [tmp_path / "a", tmp_path / "b"]

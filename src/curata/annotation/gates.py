@@ -4,8 +4,9 @@ A project's ``settings["gates"]`` is ``{"alpha": {question: minimum}, "gold_accu
 minimum, "min_annotations": N}`` (each part optional); :func:`parse_gates` validates it.
 :func:`evaluate` compares the gates with the measured numbers and says, for each, what was
 needed, what was measured, on which labels, and by how much it falls short. The numbers come
-from :func:`curata.quality.gates.measure`, which the workspace hands to the release service,
-so that annotation needs nothing from the quality package.
+from the quality service (``ws.quality.gate_metrics``, which reads what the quality report
+reads and calls :func:`curata.quality.gates.measure`); the workspace hands it to the release
+service, so that annotation needs nothing from the quality package.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def init(
     """Create a workspace (running it again on an existing one changes nothing). On a shared
     database that has no users yet, you become its admin: an API token is printed once and
     saved as your login for this workspace."""
-    from curata.governance.auth import LOGIN_HINT, bootstrap
+    from curata.cli.access import LOGIN_HINT, bootstrap
     from curata.workspace import Workspace
 
     root = ctx.find_root().obj or {}

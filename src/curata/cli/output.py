@@ -41,7 +41,7 @@ def err_console() -> Console:
 def workspace(ctx: typer.Context) -> Workspace:
     """Open the workspace named by ``--home`` / ``CURATA_HOME`` (or ``./.curata``) as the user
     behind ``--token`` on a shared database, who must be allowed to run this command."""
-    from curata.governance.auth import authorize
+    from curata.cli.access import authorize
     from curata.workspace import Workspace
 
     root = ctx.find_root().obj or {}

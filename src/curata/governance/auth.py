@@ -1,4 +1,4 @@
-"""Who is acting on a workspace, and whether they may run a CLI command.
+"""Who is acting on a workspace.
 
 The embedded default keeps the metadata in the workspace's own SQLite file: one person, who acts
 as its owner under their ``CURATA_USER`` name, with no token. A *shared* database (PostgreSQL, or
@@ -6,137 +6,25 @@ any SQLite file but the workspace's own) is a team deployment: there an API toke
 ``CURATA_TOKEN`` or the one ``curata login`` saved — says who is acting, checked against the
 same users (:func:`~curata.governance.identity.token_user`) and the same policy
 (:mod:`curata.governance.policies`) as the REST API; the audit log then names that user.
-
-:data:`COMMANDS` is the one table of what each CLI command needs there. The CLI asks
-:func:`authorize` when a command opens the workspace, before it reads or writes anything.
+:func:`identify` resolves it when a workspace opens; what each CLI command then needs is
+:mod:`curata.cli.access`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.core.errors import CurataError, ForbiddenError
-from curata.governance.identity import CLEARANCE, User, token_user
-from curata.governance.policies import ProjectPolicy, Scopes, WorkspacePolicy, clearance_level
-from curata.settings import Settings, read_login, write_login
-from curata.store.tables import UserRow
+from curata.core.errors import CurataError
+from curata.governance.identity import User, token_user
+from curata.settings import Settings, read_login
 
-if TYPE_CHECKING:
-    from curata.workspace import Workspace
-
-__all__ = [
-    "COMMANDS",
-    "AuthenticationError",
-    "Rule",
-    "authorize",
-    "bootstrap",
-    "identify",
-]
-
-LOGIN_HINT = "run 'curata login' (or pass --token / set CURATA_TOKEN)"
+__all__ = ["AuthenticationError", "identify"]
 
 
 class AuthenticationError(CurataError):
     """No usable API token where one is needed (API: 401)."""
 
     status_code = 401
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What a command needs on a shared database.
-
-    ``action`` is one of :data:`~curata.governance.policies.ACTIONS` (``None``: anyone who can
-    reach the database); ``stricter`` raises it to another action while an option is given, e.g.
-    ``--override-gates``; ``project`` names the parameter holding the (existing) project the
-    command acts on, which the user must be able to see, as in the API; ``version`` names the
-    parameter holding a version whose records leave the database whole, so the user's clearance
-    must cover every source they come from.
-    """
-
-    action: str | None = None
-    project: str | None = None
-    stricter: tuple[tuple[str, str], ...] = ()
-    version: str | None = None
-
-    def action_for(self, params: Mapping[str, Any]) -> str | None:
-        """The action a run with these parameters takes."""
-        for option, action in self.stricter:
-            if params.get(option) not in (None, False, (), []):
-                return action
-        return self.action
-
-    def actions(self) -> tuple[str, ...]:
-        """Every action this rule may ask for."""
-        found = (self.action, *(a for _, a in self.stricter))
-        return tuple(a for a in found if a is not None)
-
-
-OPEN = Rule()
-PROJECT_ADMIN = Rule("project.admin", project="project")
-
-COMMANDS: dict[str, Rule] = {
-    "annotate export": Rule("export", project="project"),
-    "annotate import": Rule(
-        "project.admin", project="project", stricter=(("create_users", "user.admin"),)
-    ),
-    "annotate release": Rule(
-        "release", project="project", stricter=(("override_gates", "release.override"),)
-    ),
-    "audit log": Rule("audit.read"),
-    "audit verify": Rule("audit.read"),
-    "coverage": OPEN,
-    "curate": OPEN,
-    "dataset diff": OPEN,
-    "dataset export": Rule("export", version="ref"),
-    "dataset list": OPEN,
-    "dataset log": OPEN,
-    "dataset record": OPEN,
-    "dataset show": OPEN,
-    "dataset tag": OPEN,
-    "gc": Rule("workspace.admin"),
-    "guideline publish": PROJECT_ADMIN,
-    "guideline show": OPEN,
-    "ingest": OPEN,
-    "init": OPEN,
-    "lineage": OPEN,
-    "login": OPEN,
-    "logout": OPEN,
-    "pii report": OPEN,
-    "project add-member": PROJECT_ADMIN,
-    "project create": Rule("project.admin"),
-    "project gate": PROJECT_ADMIN,
-    "project gold": PROJECT_ADMIN,
-    "project list": OPEN,
-    "project recalibrate": PROJECT_ADMIN,
-    "project set": Rule("project.admin", project="name"),
-    "project show": OPEN,
-    "quality agreement": OPEN,
-    "quality audit": Rule("audit.read", project="project"),
-    "quality drift": OPEN,
-    "quality noise": Rule(project="project", stricter=(("review", "project.admin"),)),
-    "quality report": OPEN,
-    "serve": OPEN,
-    "simulate annotators": Rule("user.admin", project="project"),
-    "source add": OPEN,
-    "source list": OPEN,
-    "source show": OPEN,
-    "steps list": OPEN,
-    "tasks status": OPEN,
-    "user add": Rule("user.admin"),
-    "user list": OPEN,
-    "user revoke": Rule("user.admin"),
-    "user token": Rule("user.admin"),
-    "why": OPEN,
-}
-"""Every CLI command (by its path after ``curata``) and what it needs on a shared database.
-A command missing here may be run there by an admin only (and a test fails until it is added)."""
 
 
 def identify(sessions: sessionmaker[Session], settings: Settings) -> tuple[Settings, User | None]:
@@ -163,97 +51,3 @@ def identify(sessions: sessionmaker[Session], settings: Settings) -> tuple[Setti
             "shared database the token says who acts; unset CURATA_USER or use your own token"
         )
     return settings.model_copy(update={"user": user.name}), user
-
-
-def authorize(ws: Workspace, command: str, params: Mapping[str, Any]) -> User | None:
-    """Check that the workspace's user may run ``command`` (a key of :data:`COMMANDS`) with
-    these parameters; return the authenticated user (``None`` on the embedded database, where
-    everything is allowed, and for open commands run without a token)."""
-    if not ws.settings.shared:
-        return None
-    rule = COMMANDS.get(command)
-    action = rule.action_for(params) if rule is not None else "undeclared"
-    if action is None:
-        return ws.identity
-    user = ws.identity
-    if user is None:
-        if not _has_users(ws.projects.sessions):
-            raise AuthenticationError(
-                f"curata {command}: this shared database has no users yet: run 'curata init' "
-                "to become its admin"
-            )
-        raise AuthenticationError(
-            f"curata {command} needs an API token on a shared database: {LOGIN_HINT}"
-        )
-    if rule is None:
-        if user.role != "admin":
-            raise ForbiddenError(
-                f"curata {command}: not declared in curata.governance.auth.COMMANDS, so only an "
-                "admin may run it on a shared database"
-            )
-        return user
-    project = params.get(rule.project) if rule.project else None
-    if isinstance(project, str):
-        ProjectPolicy.view(user, Scopes(ws.projects.sessions).project(project, user))
-    WorkspacePolicy.check(user, action)
-    ref = params.get(rule.version) if rule.version else None
-    if isinstance(ref, str):
-        _check_clearance(ws, user, action, ref)
-    return user
-
-
-def _check_clearance(ws: Workspace, user: User, action: str, ref: str) -> None:
-    """Refuse a user whose clearance does not cover every source of version ``ref``."""
-    version = ws.datasets.version(ref)
-    for name in sorted(version.sources):
-        needed = ws.sources.get(name).sensitivity
-        if CLEARANCE[needed] > clearance_level(user):
-            raise ForbiddenError(
-                f"{action}: {version.ref} holds records of source {name!r} ({needed}); "
-                f"{user.name!r} has clearance {user.clearance!r}"
-            )
-
-
-def bootstrap(ws: Workspace) -> str | None:
-    """On a shared database with no users yet, make the workspace user its first admin (with
-    ``restricted`` clearance), save a token as their login and return it (shown once).
-
-    ``None`` on the embedded database and once any user exists: from then on only an admin's
-    token adds users.
-    """
-    if not ws.settings.shared:
-        return None
-    with _first_admin_lock(ws):  # two colleagues running init at once make one admin, not two
-        if _has_users(ws.projects.sessions):
-            return None
-        name = ws.settings.user
-        ws.workforce.add_user(name, role="admin", clearance="restricted")
-    token = ws.workforce.issue_token(name)
-    write_login(ws.home, token)
-    return token
-
-
-BOOTSTRAP_LOCK = 0x43555241_0001
-"""PostgreSQL advisory lock key held while the first admin is made ('CURA', 1)."""
-
-
-@contextmanager
-def _first_admin_lock(ws: Workspace) -> Iterator[None]:
-    """Hold a PostgreSQL advisory lock (a shared database is PostgreSQL) for the check-then-add
-    of the first admin, so a second ``init`` waits and then finds a user."""
-    if ws.engine.dialect.name != "postgresql":
-        yield
-        return
-    with ws.engine.connect() as conn:
-        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": BOOTSTRAP_LOCK})
-        conn.commit()
-        try:
-            yield
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": BOOTSTRAP_LOCK})
-            conn.commit()
-
-
-def _has_users(sessions: sessionmaker[Session]) -> bool:
-    with sessions() as session:
-        return bool(session.scalar(select(func.count()).select_from(UserRow)))
