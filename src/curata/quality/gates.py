@@ -14,16 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from curata.quality.report import ProjectAnnotations, live_ratings
+from curata.questions.agreement import gate_alpha
 from curata.stats.agreement import AgreementError
 from curata.stats.proportions import gold_checks
-from curata.stats.questions import gate_alpha
 
 
 def measure(data: ProjectAnnotations, questions: set[str]) -> dict[str, Any]:
     """The numbers gates compare against, from what the quality report reads.
 
     Krippendorff's alpha per question in ``questions`` at the level that fits its type
-    (:func:`curata.stats.questions.gate_alpha`, the alpha the report shows) on the live
+    (:func:`curata.questions.agreement.gate_alpha`, the alpha the report shows) on the live
     items' final answers; the share of gold answers that were right (each annotator's
     answers as submitted); the fewest annotations any labelled live item has.
     """

@@ -43,10 +43,10 @@ from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 from curata.core.records import Record
 from curata.quality.predictions import read_predictions
+from curata.questions import parse_question, question_type
 from curata.stats.aggregation import TIE, majority_labels
 from curata.store.tables import TaskRow, UserRow
 
-SUPPORTED_TYPES = ("label", "rating")
 DEFAULT_THRESHOLD = 0.5
 MIN_MODEL_ITEMS = 10
 AUDIT_IDS = 1000
@@ -295,15 +295,15 @@ def _questions(schema: dict[str, Any], only: str | None) -> list[_Question]:
     for q in schema.get("questions", []):
         if only is not None and q["name"] != only:
             continue
-        supported = q["type"] in SUPPORTED_TYPES and not q.get("multiple")
+        classes = parse_question(q).classes()
+        supported = question_type(q["type"]).answer_is_class and classes is not None
         if only is not None and not supported:
             raise ValidationError(
                 f"question: '{only}' is a {'multi-label ' if q.get('multiple') else ''}"
                 f"{q['type']} question; label noise is checked on single-choice label and "
                 "rating questions"
             )
-        if supported:
-            classes = list(q["labels"]) if q["type"] == "label" else list(range(1, q["points"] + 1))
+        if supported and classes is not None:
             found.append(_Question(q["name"], q["type"], classes))
     if only is not None and not found:
         names = ", ".join(q["name"] for q in schema.get("questions", []))

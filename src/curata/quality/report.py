@@ -324,10 +324,11 @@ def question_agreements(
     samples: int = 200,
     confidence: float = 0.95,
 ) -> list[dict[str, Any]]:
-    """The statistic that fits each question's type (:func:`curata.stats.questions.
+    """The statistic that fits each question's type (:func:`curata.questions.agreement.
     question_agreement`) over the live items, or why it was skipped."""
+    from curata.questions import question_type
+    from curata.questions.agreement import question_agreement
     from curata.stats.agreement import AgreementError
-    from curata.stats.questions import question_agreement
 
     out = []
     for q in data.questions:
@@ -335,7 +336,7 @@ def question_agreements(
         ratings = live_ratings(data, name)
         try:
             by_item = None
-            if q.get("type") == "span":
+            if question_type(q.get("type")).agreement_reads_text:
                 if texts is None:
                     raise AgreementError("span agreement needs the records' texts")
                 by_item = texts(sorted({t for t, _, _ in ratings}), q.get("field", "text"))

@@ -262,7 +262,8 @@ class QualityService:
         through the queue (see :mod:`curata.quality.simulate`)."""
         check_plan(counts, drift_after=drift_after)
         info = self._projects.get(project)
-        question, choices = simulated_question(project, info.schema["questions"])
+        asked = simulated_question(project, info.schema["questions"])
+        question, choices = asked.name, asked.classes() or []
         if gold_fraction > 0 and info.gold_share == 0:
             raise ValidationError(
                 f"project {project!r} serves no gold items (gold share 0), so simulated gold "
@@ -310,7 +311,7 @@ class QualityService:
                 role = roles[name]
                 if role == "drifter":
                     role = "good" if clock < sim.drift_at else "careless"
-                said = answer(role, truth[rid], choices, rng)
+                said = answer(role, truth[rid], asked, rng)
                 clock += timedelta(seconds=seconds_per_label)
                 self._queue.submit(view.assignment_id, name, {question: said}, now=clock)
                 sim.labels += 1

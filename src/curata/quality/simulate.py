@@ -24,6 +24,8 @@ from typing import Any
 from curata.core.errors import ValidationError
 from curata.core.ids import canonical_json
 from curata.core.records import Record
+from curata.questions import parse_question
+from curata.questions.base import QuestionType
 from curata.store.tables import utcnow
 from curata.timeutil import iso
 
@@ -77,29 +79,30 @@ def check_plan(counts: dict[str, int], *, drift_after: float) -> None:
         raise ValidationError("drift_after: must be between 0 and 1")
 
 
-def simulated_question(project: str, questions: list[dict[str, Any]]) -> tuple[str, list[Any]]:
-    """The name and labels of the project's one single-choice label question (the only kind
-    the simulated annotators answer)."""
+def simulated_question(project: str, questions: list[dict[str, Any]]) -> QuestionType:
+    """The project's one single-choice label question (the only kind the simulated annotators
+    answer)."""
     labels_q = [q for q in questions if q["type"] == "label" and not q.get("multiple")]
     if len(questions) != 1 or not labels_q:
         raise ValidationError(
             f"project {project!r}: simulation needs exactly one single-choice label question"
         )
-    question, choices = labels_q[0]["name"], list(labels_q[0]["labels"])
-    if len(choices) < 2:
-        raise ValidationError(f"question '{question}' needs at least two labels")
-    return question, choices
+    question = parse_question(labels_q[0])
+    if len(question.classes() or []) < 2:
+        raise ValidationError(f"question '{question.name}' needs at least two labels")
+    return question
 
 
-def answer(role: str, truth: Any, choices: list[Any], rng: random.Random) -> Any:
-    """What an annotator planted as ``role`` answers on an item whose truth is ``truth``."""
+def answer(role: str, truth: Any, question: QuestionType, rng: random.Random) -> Any:
+    """What an annotator planted as ``role`` answers on an item whose truth is ``truth``: a
+    spammer the question's first class, an adversary the class after the truth, the others
+    the question's own simulated answer at their role's accuracy."""
+    choices = question.classes() or []
     if role == "spammer":
         return choices[0]
     if role == "adversarial":
         return choices[(choices.index(truth) + 1) % len(choices)]
-    if rng.random() < ACCURACY[role]:
-        return truth
-    return rng.choice([c for c in choices if c != truth])
+    return question.simulate(truth, rng, accuracy=ACCURACY[role])
 
 
 def record_key(record: dict[str, Any]) -> str:

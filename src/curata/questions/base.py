@@ -96,6 +96,12 @@ class QuestionType(BaseModel, Plugin):
     binds_candidates: ClassVar[bool] = False
     modelled: ClassVar[bool] = True
     json_interchange: ClassVar[bool] = True
+    answer_is_class: ClassVar[bool] = False
+    """An answer is one of :meth:`classes` as it stands (a single label, a rating), so
+    per-annotator noise models (:mod:`curata.quality.noise`) can read answers as classes."""
+    agreement_reads_text: ClassVar[bool] = False
+    """Agreement compares answers by the record text they point into (spans): the quality
+    report hands :meth:`agreement` the items' texts of the question's ``field``."""
     order: ClassVar[int] = 100
     example: ClassVar[dict[str, Any]] = {}
     """The configuration fields (besides ``name``) of a small valid question of the type: the

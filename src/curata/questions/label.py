@@ -21,6 +21,7 @@ class LabelQuestion(QuestionType):
     order = 0
     example: ClassVar[dict[str, Any]] = {"labels": ["billing", "shipping", "other"]}
     categorical = True
+    answer_is_class = True  # a single label; a multi-label question has no classes()
     json_interchange = False
 
     type: Literal["label"] = "label"

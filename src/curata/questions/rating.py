@@ -25,6 +25,7 @@ class RatingQuestion(QuestionType):
     order = 1
     example: ClassVar[dict[str, Any]] = {"points": 5}
     categorical = True
+    answer_is_class = True
     json_interchange = False
 
     type: Literal["rating"] = "rating"

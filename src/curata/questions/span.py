@@ -21,6 +21,7 @@ class SpanQuestion(QuestionType):
     order = 6
     example: ClassVar[dict[str, Any]] = {"labels": ["PER", "ORG"]}
     record_bound = True
+    agreement_reads_text = True
     json_interchange = False
 
     type: Literal["span"] = "span"

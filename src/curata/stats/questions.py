@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 
 from curata.core.answers import PREFERENCE_CHOICES
-from curata.core.ids import canonical_json
 from curata.stats.agreement import (
     AgreementError,
     Matrix,
@@ -407,59 +406,3 @@ def agreement_result(
             label: [s for s in stats if s["units"]] for label, stats in body["per_label"].items()
         }
     return {**head, **body}
-
-
-# -- kept for the quality layer's imports until they name curata.questions.agreement ------------
-
-
-def gate_alpha(question: Mapping[str, Any], ratings: Sequence[Any]) -> tuple[float | None, str]:
-    """Deprecated: :func:`curata.questions.agreement.gate_alpha`, which dispatches through the
-    question-type registry (this copy keeps the built-in types' rules for its old importers)."""
-    kind = question.get("type")
-    rows = rating_rows(ratings)
-    level = "nominal"
-    if kind == "rating":
-        level = "interval"
-        numeric_rows(rows)
-    elif kind == "preference":
-        levels = int(question.get("strength_levels") or 0)
-        try:
-            rows = [(i, a, preference_values(v, levels=levels)[0]) for i, a, v in rows]
-        except ValueError as exc:
-            raise AgreementError(str(exc)) from None
-    elif kind == "refusal":
-        rows = [(i, a, v["should_refuse"]) for i, a, v in rows if isinstance(v, Mapping)]
-    elif not (kind == "label" and not question.get("multiple")):
-        rows = [(i, a, canonical_json(v)) for i, a, v in rows]
-    return reliability_alpha(rows, level), level
-
-
-def question_agreement(
-    question: Mapping[str, Any],
-    ratings: Sequence[Any],
-    *,
-    texts: Mapping[Any, str] | None = None,
-    encode: Encode | None = None,
-    confidence: float = 0.95,
-    n_boot: int = 1000,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Deprecated: :func:`curata.questions.agreement.question_agreement`, which dispatches
-    through the question-type registry (this copy knows the built-in types only)."""
-    kind = question.get("type")
-    rows = rating_rows(ratings)
-    boot = Bootstrap(confidence, n_boot, seed)
-    by_item = None if texts is None else {str(k): v for k, v in texts.items()}
-    shapes: dict[str, Callable[[], dict[str, Any]]] = {
-        "label": lambda: label_statistics(question, rows, boot),
-        "rating": lambda: rating_statistics(question, rows, boot),
-        "preference": lambda: preference_statistics(question, rows, boot),
-        "ranking": lambda: ranking_statistics(question, rows, boot),
-        "span": lambda: span_statistics(question, rows, boot, by_item),
-        "response": lambda: response_statistics(rows, boot, encode),
-        "refusal": lambda: refusal_statistics(question, rows, boot),
-        "text": lambda: {"statistics": [], "skipped": NO_STATISTIC},
-    }
-    if not isinstance(kind, str) or kind not in shapes:
-        raise AgreementError(f"question type {kind!r} has no agreement statistic")
-    return agreement_result(question, rows, shapes[kind]())

@@ -5,8 +5,8 @@ Kendall's W (tie-corrected) and Kendall tau-b for rankings (:func:`kendall_w`,
 mean pairwise cosine similarity of MiniLM embeddings of written responses
 (:func:`response_similarity`), and a preference answer's place on the choice and signed scales
 (:func:`preference_values`). Statistics averaged over items (W, tau-b, span F1, cosine) give
-each item with two or more annotators equal weight. :mod:`curata.stats.questions` picks which
-of these, and of :mod:`curata.stats.agreement`'s coefficients, fit a question's type.
+each item with two or more annotators equal weight. Each question type (:mod:`curata.questions`)
+picks which of these, and of :mod:`curata.stats.agreement`'s coefficients, fit its answers.
 """
 
 from __future__ import annotations
