@@ -51,6 +51,20 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def policed_text(value: Any, policy: str, *, field: str, noun: str) -> str | None:
+    """An answer's optional free-text part (a preference's rationale, a refusal's rewrite)
+    under its question's ``policy`` (``none``, ``optional``, ``required``): the text, or
+    ``None`` when absent; ``field`` names it when it is not text, ``noun`` when it is missing or
+    not allowed."""
+    if value is not None and not isinstance(value, str):
+        raise BadAnswer(f"{field} must be text, got {type_name(value)}")
+    if policy == "required" and not (value or "").strip():
+        raise BadAnswer(f"a {noun} is required")
+    if policy == "none" and value:
+        raise BadAnswer(f"this question takes no {noun}")
+    return value or None
+
+
 def result_id(*parts: object) -> str:
     """A Label Studio result id: ten characters, the same for the same annotation and place."""
     return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()[:10]

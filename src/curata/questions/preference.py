@@ -11,7 +11,7 @@ from pydantic import Field
 
 from curata.core.answers import PREFERENCE_CHOICES
 from curata.core.records import response_letter
-from curata.questions.base import BadAnswer, QuestionType, Texts, type_name
+from curata.questions.base import BadAnswer, QuestionType, Texts, policed_text, type_name
 from curata.stats.agreement import AgreementError
 from curata.stats.questions import Bootstrap, Rows, preference_statistics, reliability_alpha
 from curata.stats.typed import Encode, preference_values
@@ -96,13 +96,9 @@ class PreferenceQuestion(QuestionType):
                 raise BadAnswer(f"no strength with choice {choice!r}")
         elif strength is not None:
             raise BadAnswer("this question asks no strength")
-        rationale = value.get("rationale")
-        if rationale is not None and not isinstance(rationale, str):
-            raise BadAnswer(f"rationale must be text, got {type_name(rationale)}")
-        if self.rationale == "required" and not (rationale or "").strip():
-            raise BadAnswer("a rationale is required")
-        if self.rationale == "none" and rationale:
-            raise BadAnswer("this question takes no rationale")
+        rationale = policed_text(
+            value.get("rationale"), self.rationale, field="rationale", noun="rationale"
+        )
         if rationale:
             out["rationale"] = rationale
         return out

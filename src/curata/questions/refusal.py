@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from curata.questions.base import BadAnswer, QuestionType, Texts, type_name
+from curata.questions.base import BadAnswer, QuestionType, Texts, policed_text, type_name
 from curata.stats.questions import Bootstrap, Rows, refusal_statistics, reliability_alpha
 from curata.stats.typed import Encode
 
@@ -46,13 +46,9 @@ class RefusalQuestion(QuestionType):
             out["category"] = category
         elif category is not None:
             raise BadAnswer("a category goes only with should_refuse: true")
-        rewritten = value.get("rewritten")
-        if rewritten is not None and not isinstance(rewritten, str):
-            raise BadAnswer(f"rewritten must be text, got {type_name(rewritten)}")
-        if self.rewrite == "required" and not (rewritten or "").strip():
-            raise BadAnswer("a rewritten response is required")
-        if self.rewrite == "none" and rewritten:
-            raise BadAnswer("this question takes no rewritten response")
+        rewritten = policed_text(
+            value.get("rewritten"), self.rewrite, field="rewritten", noun="rewritten response"
+        )
         if rewritten:
             out["rewritten"] = rewritten
         return out
