@@ -34,6 +34,13 @@ from curata.stats.typed import Encode
 QUESTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 """What a question's name looks like (it is a key of every answer)."""
 
+if TYPE_CHECKING:
+    Statistics = staticmethod[[Mapping[str, Any], Rows, Bootstrap], dict[str, Any]]
+else:  # not subscriptable at run time before Python 3.12
+    Statistics = staticmethod
+"""A shape function of :mod:`curata.stats.questions` (question, answers, bootstrap -> stats), as
+a static method of the type that declares it."""
+
 Texts = Mapping[str, str]
 """A record's text fields (``text``, ``prompt``, ``response``) by name."""
 
@@ -116,6 +123,10 @@ class QuestionType(BaseModel, Plugin):
     agreement_reads_text: ClassVar[bool] = False
     """Agreement compares answers by the record text they point into (spans): the quality
     report hands :meth:`agreement` the items' texts of the question's ``field``."""
+    statistics: ClassVar[Statistics | None] = None
+    """The :mod:`curata.stats.questions` shape function :meth:`agreement` calls (declared as
+    ``staticmethod(label_statistics)``); a type whose statistic needs the records' texts or an
+    encoder overrides :meth:`agreement` instead."""
     order: ClassVar[int] = 100
     example: ClassVar[dict[str, Any]] = {}
     """The configuration fields (besides ``name``) of a small valid question of the type: the
@@ -268,7 +279,10 @@ class QuestionType(BaseModel, Plugin):
     ) -> dict[str, Any]:
         """The agreement statistics that fit the type (a :mod:`curata.stats.questions` shape
         function's result) for ``question`` in its JSON form; ``texts`` maps items to the text
-        spans point into, ``encode`` embeds written responses."""
+        spans point into, ``encode`` embeds written responses. By default the type's declared
+        :attr:`statistics` shape function, which reads the question and the answers alone."""
+        if cls.statistics is not None:
+            return cls.statistics(question, rows, boot)
         return {"statistics": [], "skipped": f"{cls.name} questions have no agreement statistic"}
 
     @classmethod

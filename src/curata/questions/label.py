@@ -10,14 +10,14 @@ from xml.sax.saxutils import quoteattr
 from pydantic import Field, field_validator
 
 from curata.questions.base import BadAnswer, QuestionType, Texts
-from curata.stats.questions import Bootstrap, Rows, label_statistics, reliability_alpha
-from curata.stats.typed import Encode
+from curata.stats.questions import Rows, label_statistics, reliability_alpha
 
 
 class LabelQuestion(QuestionType):
     """Classification with an ontology that can grow (add labels in a new schema version)."""
 
     summary = "One label from an ontology, or a list of distinct labels (multiple)."
+    statistics = staticmethod(label_statistics)
     order = 0
     example: ClassVar[dict[str, Any]] = {"labels": ["billing", "shipping", "other"]}
     categorical = True
@@ -74,18 +74,6 @@ class LabelQuestion(QuestionType):
                 return truth
             chosen = {rng.choice(others)}
         return [label for label in self.labels if label in chosen]
-
-    @classmethod
-    def agreement(
-        cls,
-        question: Mapping[str, Any],
-        rows: Rows,
-        boot: Bootstrap,
-        *,
-        texts: Mapping[str, str] | None = None,
-        encode: Encode | None = None,
-    ) -> dict[str, Any]:
-        return label_statistics(question, rows, boot)
 
     @classmethod
     def gate_alpha(cls, question: Mapping[str, Any], rows: Rows) -> tuple[float | None, str]:

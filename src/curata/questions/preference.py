@@ -13,8 +13,8 @@ from curata.core.answers import PREFERENCE_CHOICES
 from curata.core.records import response_letter
 from curata.questions.base import BadAnswer, QuestionType, Texts, policed_text, type_name
 from curata.stats.agreement import AgreementError
-from curata.stats.questions import Bootstrap, Rows, preference_statistics, reliability_alpha
-from curata.stats.typed import Encode, preference_values
+from curata.stats.questions import Rows, preference_statistics, reliability_alpha
+from curata.stats.typed import preference_values
 
 
 def letters_of(candidates: Sequence[str]) -> tuple[list[str], dict[str, str], str]:
@@ -38,6 +38,7 @@ class PreferenceQuestion(QuestionType):
     """Pairwise preference between responses A and B (tie and both-bad allowed)."""
 
     summary = "A choice between responses A and B (tie, both_bad), with strength and rationale."
+    statistics = staticmethod(preference_statistics)
     order = 2
     categorical = True
     record_bound = True
@@ -149,18 +150,6 @@ class PreferenceQuestion(QuestionType):
             return {"choice": value}
         middle = statistics.median(strengths)
         return {"choice": value, "strength": int(middle) if middle == int(middle) else middle}
-
-    @classmethod
-    def agreement(
-        cls,
-        question: Mapping[str, Any],
-        rows: Rows,
-        boot: Bootstrap,
-        *,
-        texts: Mapping[str, str] | None = None,
-        encode: Encode | None = None,
-    ) -> dict[str, Any]:
-        return preference_statistics(question, rows, boot)
 
     @classmethod
     def gate_alpha(cls, question: Mapping[str, Any], rows: Rows) -> tuple[float | None, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -13,14 +13,14 @@ from curata.core.ids import canonical_json
 from curata.core.records import response_letter
 from curata.questions.base import BadAnswer, QuestionType, Texts, soft_key
 from curata.questions.preference import letters_of
-from curata.stats.questions import Bootstrap, Rows, ranking_statistics
-from curata.stats.typed import Encode
+from curata.stats.questions import ranking_statistics
 
 
 class RankingQuestion(QuestionType):
     """Order ``responses`` responses from best (1) to worst; ties allowed."""
 
     summary = "One rank per response, 1 best; equal ranks are ties."
+    statistics = staticmethod(ranking_statistics)
     order = 3
     example: ClassVar[dict[str, Any]] = {"responses": 3}
     categorical = True
@@ -110,18 +110,6 @@ class RankingQuestion(QuestionType):
             and len({len(r) for r in given}) == 1
         )
         return mean_rank(given) if rankings else None
-
-    @classmethod
-    def agreement(
-        cls,
-        question: Mapping[str, Any],
-        rows: Rows,
-        boot: Bootstrap,
-        *,
-        texts: Mapping[str, str] | None = None,
-        encode: Encode | None = None,
-    ) -> dict[str, Any]:
-        return ranking_statistics(question, rows, boot)
 
 
 def mean_rank(given: list[list[int]]) -> dict[str, Any]:

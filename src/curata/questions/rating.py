@@ -9,19 +9,18 @@ from pydantic import Field, model_validator
 
 from curata.questions.base import BadAnswer, QuestionType, Texts
 from curata.stats.questions import (
-    Bootstrap,
     Rows,
     numeric_rows,
     rating_statistics,
     reliability_alpha,
 )
-from curata.stats.typed import Encode
 
 
 class RatingQuestion(QuestionType):
     """A Likert rating on ``1..points`` with optional labelled anchors."""
 
     summary = "An integer on the scale 1..points, with optional labelled anchors."
+    statistics = staticmethod(rating_statistics)
     order = 1
     example: ClassVar[dict[str, Any]] = {"points": 5}
     categorical = True
@@ -48,18 +47,6 @@ class RatingQuestion(QuestionType):
 
     def classes(self) -> list[Any] | None:
         return list(range(1, self.points + 1))
-
-    @classmethod
-    def agreement(
-        cls,
-        question: Mapping[str, Any],
-        rows: Rows,
-        boot: Bootstrap,
-        *,
-        texts: Mapping[str, str] | None = None,
-        encode: Encode | None = None,
-    ) -> dict[str, Any]:
-        return rating_statistics(question, rows, boot)
 
     @classmethod
     def gate_alpha(cls, question: Mapping[str, Any], rows: Rows) -> tuple[float | None, str]:

@@ -9,14 +9,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from curata.questions.base import BadAnswer, QuestionType, Texts, policed_text, type_name
-from curata.stats.questions import Bootstrap, Rows, refusal_statistics, reliability_alpha
-from curata.stats.typed import Encode
+from curata.stats.questions import Rows, refusal_statistics, reliability_alpha
 
 
 class RefusalQuestion(QuestionType):
     """Should the model refuse? If so, under which policy category; optionally a rewrite."""
 
     summary = "Whether the model should refuse, the policy category if so, and a rewrite."
+    statistics = staticmethod(refusal_statistics)
     order = 5
     example: ClassVar[dict[str, Any]] = {"categories": ["harm", "privacy"]}
     categorical = True
@@ -71,18 +71,6 @@ class RefusalQuestion(QuestionType):
     def mistake(self, truth: Any, rng: random.Random, texts: Texts | None = None) -> Any:
         decided = {k: v for k, v in truth.items() if k != "rewritten"}
         return self._rewritten(super().mistake(decided, rng, texts))
-
-    @classmethod
-    def agreement(
-        cls,
-        question: Mapping[str, Any],
-        rows: Rows,
-        boot: Bootstrap,
-        *,
-        texts: Mapping[str, str] | None = None,
-        encode: Encode | None = None,
-    ) -> dict[str, Any]:
-        return refusal_statistics(question, rows, boot)
 
     @classmethod
     def gate_alpha(cls, question: Mapping[str, Any], rows: Rows) -> tuple[float | None, str]:
