@@ -258,3 +258,16 @@ def test_question_types_import_only_core_and_stats() -> None:
         if not any(name == top or name.startswith(top + ".") for top in ok)
     ]
     assert not found, "a question type imports above core and stats:\n" + "\n".join(found)
+
+
+def test_opening_a_workspace_loads_no_scipy() -> None:
+    """The workspace builds every service, the quality service too; what only a statistic
+    needs (scipy, for drift's change points) is imported where it is used. Loaded with the
+    workspace, scipy's objects went through every garbage collection of every API worker:
+    about 3% more CPU per annotation cycle (bench/annotation_load.py, in-process loop)."""
+    import subprocess
+    import sys
+
+    code = "import sys, curata.workspace; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "'scipy'" not in done.stdout

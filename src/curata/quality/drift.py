@@ -46,7 +46,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from scipy.special import betaln, logsumexp
 
 from curata.core.errors import ValidationError
 from curata.quality.report import Consensus, ProjectAnnotations, labels_used
@@ -82,6 +81,10 @@ def change_point(
     n = int(x.size)
     if n < 2 * min_segment:
         return None
+    # scipy loads here, not with the module: the workspace builds the quality service, and
+    # every API worker would otherwise carry scipy's objects through each garbage collection
+    from scipy.special import betaln, logsumexp
+
     k = int(x.sum())
     ones = np.concatenate(([0], np.cumsum(x)))  # ones[t]: successes among the first t
     t = np.arange(min_segment, n - min_segment + 1)  # change before position t
