@@ -430,7 +430,7 @@ def test_adjudication_is_for_leads(reviewed) -> None:
     ws.projects.members.add("adj", ["rev", "boss"])
     _annotate(ws, "adj", "a1", GOOD)
     task_id = ws.reviews.next_review("adj", "rev").task_id
-    with pytest.raises(ForbiddenError, match="needs one of: lead, admin"):
+    with pytest.raises(ForbiddenError, match="needs one of: admin, lead"):
         ws.reviews.adjudicate(task_id, "rev", GOOD)
     ws.reviews.adjudicate(task_id, "boss", GOOD, reason="policy 4.2")
     assert ws.reviews.history(task_id)[-1]["tier"] == "adjudicate"

@@ -29,6 +29,7 @@ from curata.annotation.projects import ProjectService, project_row, unknown_proj
 from curata.annotation.schema import AnswerError
 from curata.core.errors import ForbiddenError, NotFoundError, ValidationError
 from curata.core.ids import canonical_json
+from curata.governance.policies import ADJUDICATORS, REVIEWERS
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
 from curata.store.tables import (
@@ -46,8 +47,6 @@ from curata.timeutil import iso
 
 REVIEW_MODES = ("none", "sample", "all", "disagreement")
 DECISIONS = ("accept", "fix", "reject")
-REVIEWERS = ("reviewer", "lead", "admin", "sme")
-ADJUDICATORS = ("lead", "admin")
 
 
 def review_policy(settings: dict[str, Any]) -> dict[str, Any]:
