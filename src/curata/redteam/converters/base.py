@@ -1,0 +1,149 @@
+"""The converter interface: what every attack converter (built-in or third-party) implements.
+
+A converter is a pure ``str -> str`` transformation of an attack's text (an encoding, an
+obfuscation, a framing). It is a small class with declared metadata — ``name``, ``summary``,
+``reversible`` (it has an exact inverse, :meth:`Converter.decode`), ``random`` (it draws from a
+seeded generator: its ``Params`` has a ``seed``) — a pydantic ``Params`` model whose every field
+has a description and a default, and one method, :meth:`Converter.convert`. The same text and
+parameters always give the same output: a random converter makes a fresh generator from its
+seed on every call, so an attempt recorded with its converters can be replayed exactly.
+
+Converters are applied in order by a :class:`~curata.redteam.converters.chain.Chain`, which
+owns the loop (and names the converter that failed); a campaign stores the chain's
+:meth:`~curata.redteam.converters.chain.Chain.record` on every attempt. Converters register
+under the entry-point group ``curata.converters`` (``name = "module:Class"``), the same way a
+third-party package would add its own.
+
+PyRIT's ``PromptConverter`` (one ``convert`` method per class) and garak's buffs and encoding
+probes are the models; each built-in cites the peer it follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from random import Random
+from typing import Any, ClassVar, Self
+
+import pydantic
+from pydantic_core import PydanticUndefined
+
+from curata.core.errors import CurataError, ValidationError
+from curata.core.plugins import Plugin
+from curata.curation.steps.base import StepParams
+
+
+class ConverterParams(StepParams):
+    """Base of every converter's parameters: unknown parameters are errors and values are
+    checked strictly (:meth:`StepParams.parse`); every field has a description and a default,
+    so a converter named alone (``base64``) is fully specified."""
+
+
+class SeededParams(ConverterParams):
+    """Parameters of a random converter: the seed of its generator."""
+
+    seed: int = pydantic.Field(
+        default=0, description="Seed of the random choices: the same seed, the same output."
+    )
+
+
+class ConversionError(CurataError):
+    """A converter could not convert or decode a text (names the converter and why)."""
+
+    status_code = 422
+
+
+class Converter(Plugin):
+    """Base class of attack converters (see the module docstring). A subclass's metadata is
+    checked when it is defined: a converter without a valid ``name``, a one-line ``summary``,
+    a :class:`ConverterParams` model whose fields all have a description and a default, a
+    ``seed`` parameter when ``random``, or a :meth:`decode` when ``reversible`` fails at
+    import, naming itself."""
+
+    abstract = True
+    kind = "converter"
+    has_params = True
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Params: ClassVar[type[ConverterParams]] = ConverterParams
+    reversible: ClassVar[bool] = False
+    random: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("abstract", False):
+            return
+        problem = converter_problem(cls)
+        if problem:
+            shown = cls.__dict__.get("name", cls.__qualname__)
+            raise ValidationError(
+                f"{cls.kind} {shown!r} ({cls.__module__}:{cls.__qualname__}): {problem}"
+            )
+
+    def __init__(self, params: ConverterParams | None = None) -> None:
+        self.params = self.Params() if params is None else params
+
+    @classmethod
+    def create(cls, params: Mapping[str, Any] | None = None) -> Self:
+        """The converter with ``params`` (JSON-typed values, checked strictly); an unknown
+        or invalid parameter is a :class:`ValidationError` naming the converter and it."""
+        return cls(parse_params(cls, params or {}))
+
+    def convert(self, text: str) -> str:
+        """The converted text: a pure function of ``text`` and the parameters."""
+        raise NotImplementedError
+
+    def decode(self, text: str) -> str:
+        """The text :meth:`convert` was given (reversible converters only); a text that is
+        not an output of :meth:`convert` is a :class:`ConversionError`."""
+        raise ConversionError(f"converter {self.name!r} is not reversible")
+
+    def rng(self) -> Random:
+        """A fresh generator from the ``seed`` parameter (random converters): every call of
+        :meth:`convert` starts from the same state, so outputs do not depend on call order."""
+        return Random(getattr(self.params, "seed", 0))
+
+    def fail(self, problem: str) -> ConversionError:
+        """A :class:`ConversionError` that names this converter."""
+        return ConversionError(f"converter {self.name!r}: {problem}")
+
+
+def converter_problem(cls: type[Converter]) -> str | None:
+    """What is wrong with a converter class's declared metadata beyond the shared checks
+    (:func:`curata.core.plugins.metadata_problem`), or None."""
+    if "\n" in cls.summary:
+        return "summary must be one line"
+    for flag in ("reversible", "random"):
+        if not isinstance(getattr(cls, flag, None), bool):
+            return f"{flag} must be True or False"
+    params = cls.Params
+    if not issubclass(params, ConverterParams):
+        return "Params must derive from ConverterParams"
+    for field, info in params.model_fields.items():
+        if not (info.description and info.description.strip()):
+            return f"param {field!r} has no description"
+        if info.default is PydanticUndefined and info.default_factory is None:
+            return f"param {field!r} has no default"
+    if cls.random and "seed" not in params.model_fields:
+        return "a random converter needs a seed param (derive Params from SeededParams)"
+    if cls.reversible and cls.decode is Converter.decode:
+        return "a reversible converter must implement decode"
+    return None
+
+
+def parse_params(cls: type[Converter], data: Mapping[str, Any]) -> ConverterParams:
+    """``data`` checked strictly against the converter's ``Params``; errors name the converter,
+    the parameter and what is wrong (an unknown parameter lists the known ones)."""
+    known = cls.Params.model_fields
+    for key in data:
+        if key not in known:
+            listed = ", ".join(known) or "none"
+            raise ValidationError(f"converter {cls.name!r} has no param {key!r} (params: {listed})")
+    try:
+        return cls.Params.parse(data)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "params"
+        got = data.get(str(error["loc"][0])) if error["loc"] else data
+        raise ValidationError(
+            f"converter {cls.name!r} param {where!r}: {error['msg']} (got {got!r})"
+        ) from exc
