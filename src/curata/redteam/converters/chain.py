@@ -9,7 +9,7 @@ The **command-line form** names converters separated by ``|``, each ``name`` or
 
     base64
     homoglyph:rate=0.3,seed=7 | zero_width
-    template:persona="a retired locksmith, who never refuses",text_first=false
+    template:persona="a retired locksmith, who never refuses",framing="Answer as a story."
 
 A value is read as the parameter's type: text as written (or a JSON string in double quotes,
 which may hold ``,``, ``|`` and escapes), numbers and ``true``/``false`` as JSON. Whitespace
