@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -20,7 +20,7 @@ from curata.core.records import Record
 from curata.faults import fault_point
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
 from curata.sourcing.mapping import FieldMap
-from curata.sourcing.readers.base import detect_format
+from curata.sourcing.readers.base import detect_format, too_long
 from curata.sourcing.readers.formats import READERS
 from curata.store.records import RecordStore, VersionWriter
 from curata.store.tables import SourceRow, utcnow
@@ -30,6 +30,10 @@ from curata.versioning.service import DatasetService
 BATCH = 5_000
 
 ProgressFn = Callable[[int, int], None]
+
+RecordReader = Callable[[Path], Iterable[tuple[str, Record]]]
+"""Reads one file straight into records, each with where it came from (``file:line``): a
+reader another capability brings (the red-team importers) in place of a format and field map."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class _Reading:
     encoding: str
     limit: int
     progress: ProgressFn | None
+    reader: RecordReader | None = None
 
     def into(self, writer: VersionWriter, inputs: list[_FileInput], *, source: str) -> int:
         """Read every file; return how many records were read (duplicates included)."""
@@ -95,25 +100,45 @@ class _Reading:
         done_bytes = 0
         for item in inputs:
             item.digest = _file_digest(item.path)
-            reader = READERS[item.format](
-                item.path, encoding=self.encoding, max_record_bytes=self.limit
-            )
-            mapping: FieldMap | None = None
-            for raw_batch in _batched(iter(reader), BATCH):
-                records: list[Record] = []
-                for raw in raw_batch:
-                    mapping = self.fields.detect(raw, mapping)
-                    records.append(mapping.to_record(raw, max_record_bytes=self.limit))
-                writer.add(records, source=source, origins=[raw.where for raw in raw_batch])
-                item.records += len(records)
-                if self.progress:
-                    self.progress(done_bytes + reader.bytes_read, total_bytes)
+            if self.reader is not None:
+                self._read_records(self.reader, writer, item, source=source)
+            else:
+                self._read_rows(
+                    writer, item, source=source, done_bytes=done_bytes, total=total_bytes
+                )
             if item.records == 0:
                 raise InputError("no records (the file is empty)", path=str(item.path))
             done_bytes += item.path.stat().st_size
             if self.progress:
                 self.progress(done_bytes, total_bytes)
         return sum(i.records for i in inputs)
+
+    def _read_records(
+        self, reader: RecordReader, writer: VersionWriter, item: _FileInput, *, source: str
+    ) -> None:
+        for batch in _batched(iter(reader(item.path)), BATCH):
+            for where, record in batch:
+                if record.size() > self.limit:
+                    raise too_long(record.size(), self.limit, where)
+            writer.add([r for _, r in batch], source=source, origins=[w for w, _ in batch])
+            item.records += len(batch)
+
+    def _read_rows(
+        self, writer: VersionWriter, item: _FileInput, *, source: str, done_bytes: int, total: int
+    ) -> None:
+        reader = READERS[item.format](
+            item.path, encoding=self.encoding, max_record_bytes=self.limit
+        )
+        mapping: FieldMap | None = None
+        for raw_batch in _batched(iter(reader), BATCH):
+            records: list[Record] = []
+            for raw in raw_batch:
+                mapping = self.fields.detect(raw, mapping)
+                records.append(mapping.to_record(raw, max_record_bytes=self.limit))
+            writer.add(records, source=source, origins=[raw.where for raw in raw_batch])
+            item.records += len(records)
+            if self.progress:
+                self.progress(done_bytes + reader.bytes_read, total)
 
 
 class IngestService:
@@ -151,6 +176,7 @@ class IngestService:
         max_record_bytes: int | None = None,
         progress: ProgressFn | None = None,
         force: bool = False,
+        reader: RecordReader | None = None,
     ) -> IngestResult:
         """Read ``paths`` into the next version of ``dataset``.
 
@@ -161,6 +187,10 @@ class IngestService:
         A snapshot replaces the version that was latest when it started. If another version
         appeared meanwhile (a concurrent ingest committed first), it is a ConflictError and
         nothing is written, unless ``force``: then it replaces that version too.
+
+        ``reader`` reads each file straight into records (``format`` then only names what it
+        reads, for the operation's parameters); without it, ``format`` picks a reader and
+        ``fields`` maps its objects to records.
         """
         started = utcnow()
         check_name(dataset, "dataset")
@@ -169,7 +199,7 @@ class IngestService:
         limit = max_record_bytes or self._max_record_bytes
         if limit <= 0:
             raise ValidationError("max-record-bytes must be positive")
-        inputs = self._check_inputs(paths, format)
+        inputs = self._check_inputs(paths, format, detect=reader is None)
         seen = self._latest_number(dataset)
         # One writer per dataset at a time: a second ingest waits, then builds on the first
         # (an append), or stops if it is a snapshot of what came before the first.
@@ -181,7 +211,9 @@ class IngestService:
             writer = commit.writer()
             if append and base.parent_manifest is not None:
                 writer.keep_parent()
-            read = _Reading(fields=fields, encoding=encoding, limit=limit, progress=progress)
+            read = _Reading(
+                fields=fields, encoding=encoding, limit=limit, progress=progress, reader=reader
+            )
             records_read = read.into(writer, inputs, source=source)
             if base.parent_id is not None and writer.is_unchanged():
                 version = self._datasets.version(f"{dataset}@{base.parent_number}")
@@ -260,7 +292,9 @@ class IngestService:
             raise InputError(f"unknown source {source!r} (register it with 'curata source add')")
         return source_id
 
-    def _check_inputs(self, paths: Sequence[str | Path], fmt: str) -> list[_FileInput]:
+    def _check_inputs(
+        self, paths: Sequence[str | Path], fmt: str, *, detect: bool = True
+    ) -> list[_FileInput]:
         if not paths:
             raise InputError("no input files given")
         inputs = []
@@ -272,5 +306,5 @@ class IngestService:
                 raise InputError("not a regular file", path=str(path))
             if path.stat().st_size == 0:
                 raise InputError("no records (the file is empty)", path=str(path))
-            inputs.append(_FileInput(path=path, format=detect_format(path, fmt)))
+            inputs.append(_FileInput(path=path, format=detect_format(path, fmt) if detect else fmt))
         return inputs
