@@ -29,6 +29,7 @@ from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.quality.service import QualityService
 from curata.quality.vendor_audit import VendorAuditService
+from curata.redteam.service import RedTeamService
 from curata.settings import CONFIG_FILE, Settings, write_config
 from curata.sourcing.ingest import IngestResult, IngestService, ProgressFn
 from curata.sourcing.mapping import FieldMap
@@ -110,6 +111,9 @@ class Workspace:
             self.emitter,
             actor=actor,
             max_record_bytes=settings.max_record_bytes,
+        )
+        self.redteam = RedTeamService(
+            self._ingest, self.datasets, max_record_bytes=settings.max_record_bytes
         )
 
     @staticmethod
