@@ -1,8 +1,9 @@
 """Contract tests over every registered plugin (garak's probe tests are the model): each step,
-aggregator, agreement coefficient and question type (whose own contracts are
-test_question_type_contracts.py) declares valid metadata and documented parameters, gives
-the same output for the same input, handles empty input, and round-trips where it can; a plugin
-with bad metadata fails when it is defined, and a broken registry entry is named."""
+aggregator, agreement coefficient, question type and converter (whose own contracts are
+test_question_type_contracts.py and test_converter_contracts.py) declares valid metadata and
+documented parameters, gives the same output for the same input, handles empty input, and
+round-trips where it can; a plugin with bad metadata fails when it is defined, and a broken
+registry entry is named."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from curata.core.records import Record
 from curata.curation.steps import registry
 from curata.curation.steps.base import Step, StepParams
 from curata.questions import QUESTION_TYPES
+from curata.redteam.converters import CONVERTERS
 from curata.stats.aggregation import TIE, majority_labels
 from curata.stats.agreement import AgreementError, category_counts
 from curata.stats.coefficients import (
@@ -84,6 +86,7 @@ def _batch() -> list[tuple[str, Record]]:
         *AGGREGATORS.load().values(),
         *COEFFICIENTS.load().values(),
         *QUESTION_TYPES.load().values(),
+        *CONVERTERS.load().values(),
     ],
     ids=lambda c: f"{c.kind}:{c.name}",
 )
