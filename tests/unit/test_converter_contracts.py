@@ -14,6 +14,8 @@ import unicodedata
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic_core import PydanticUndefined
 
 from curata.core.errors import ValidationError
@@ -465,3 +467,33 @@ def test_framings_put_the_text_inside_their_frame() -> None:
     )
     with pytest.raises(ConversionError, match="does not carry this frame"):
         fresh("roleplay").decode(ATTACK)
+
+
+# -- properties over arbitrary text ----------------------------------------------------------
+
+UNICODE_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=60)
+"""Any text a str can hold except lone surrogates (which are no valid Unicode)."""
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=UNICODE_TEXT, seed=st.integers(0, 2**32))
+@pytest.mark.parametrize("name", [n for n in NAMES if registry()[n].reversible])
+def test_reversible_converters_round_trip_any_text(name: str, text: str, seed: int) -> None:
+    converter = fresh(name, **({"seed": seed} if registry()[name].random else {}))
+    out = converter.convert(text)
+    out.encode("utf-8")
+    assert converter.decode(out) == text
+
+
+@settings(max_examples=60, deadline=None)
+@given(persona=UNICODE_TEXT, framing=UNICODE_TEXT, separator=UNICODE_TEXT.filter(bool))
+def test_the_cli_form_round_trips_any_text_value(
+    persona: str, framing: str, separator: str
+) -> None:
+    chain = Chain.parse(
+        [
+            {"name": "template", "params": {"persona": persona, "framing": framing}},
+            {"name": "char_spacing", "params": {"separator": separator}},
+        ]
+    )
+    assert Chain.parse(chain.cli()).record() == chain.record()
