@@ -30,7 +30,7 @@ def spread(text: str, separator: str) -> str:
     return separator.join(text)
 
 
-def gather(text: str, separator: str, converter: Converter) -> str:
+def gather(text: str, separator: str, *, converter: Converter) -> str:
     """The inverse of :func:`spread`; a text that is not its output is an error."""
     step = len(separator) + 1
     if text and (len(text) + len(separator)) % step:
@@ -60,7 +60,7 @@ class CharSpacing(Converter):
         return spread(text, self.params.separator)
 
     def decode(self, text: str) -> str:
-        return gather(text, self.params.separator, self)
+        return gather(text, self.params.separator, converter=self)
 
 
 class ZeroWidthParams(ConverterParams):
@@ -84,4 +84,4 @@ class ZeroWidth(Converter):
         return spread(text, ZERO_WIDTH[self.params.character])
 
     def decode(self, text: str) -> str:
-        return gather(text, ZERO_WIDTH[self.params.character], self)
+        return gather(text, ZERO_WIDTH[self.params.character], converter=self)
