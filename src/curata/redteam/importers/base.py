@@ -11,7 +11,6 @@ database, no network), so a malformed file is refused before anything is written
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -90,65 +89,61 @@ class AttackImporter:
         """A CSV file's rows keyed by the canonical column names (matched without regard to
         case or surrounding spaces); a missing required column is an error at line 1."""
         csv.field_size_limit(max(csv.field_size_limit(), self.max_prompt_bytes))
+        lines = self.text_lines(path, keep_ends=True)
+        reader = csv.reader(text for _, text in lines)
         row_start = 1
-        with path.open("rb") as raw:
-            text = io.TextIOWrapper(raw, encoding=_python_codec(self.encoding), newline="")
-            try:
-                reader = csv.reader(text)
-                header = next(reader, None)
-                if header is None:
-                    return
-                names = [h.strip().lower() for h in header]
-                columns: dict[str, int] = {}
-                for name in (*required, *optional):
-                    if name.lower() in names:
-                        columns[name] = names.index(name.lower())
-                missing = [n for n in required if n not in columns]
-                if missing:
-                    raise InputError(
-                        f"missing column {', '.join(map(repr, missing))} for {self.title} "
-                        f"(the header has {', '.join(map(repr, header))}; expected "
-                        f"{', '.join((*required, *optional))})",
-                        path=str(path),
-                        line=1,
-                    )
-                row_start = reader.line_num + 1
-                for values in reader:
-                    line, row_start = row_start, reader.line_num + 1
-                    if not any(v.strip() for v in values):
-                        continue
-                    if len(values) != len(header):
-                        raise InputError(
-                            f"{len(values)} values for {len(header)} columns",
-                            path=str(path),
-                            line=line,
-                        )
-                    yield line, {name: values[i] for name, i in columns.items()}
-            except UnicodeDecodeError as exc:
+        try:
+            header = next(reader, None)
+            if header is None:
+                return
+            names = [h.strip().lower() for h in header]
+            columns: dict[str, int] = {}
+            for name in (*required, *optional):
+                if name.lower() in names:
+                    columns[name] = names.index(name.lower())
+            missing = [n for n in required if n not in columns]
+            if missing:
                 raise InputError(
-                    f"invalid {self.encoding} ({exc.reason}); pass the file's encoding if it "
-                    "is not UTF-8",
+                    f"missing column {', '.join(map(repr, missing))} for {self.title} "
+                    f"(the header has {', '.join(map(repr, header))}; expected "
+                    f"{', '.join((*required, *optional))})",
                     path=str(path),
-                    line=row_start,
+                    line=1,
+                )
+            row_start = reader.line_num + 1
+            for values in reader:
+                line, row_start = row_start, reader.line_num + 1
+                if not any(v.strip() for v in values):
+                    continue
+                if len(values) != len(header):
+                    raise InputError(
+                        f"{len(values)} values for {len(header)} columns",
+                        path=str(path),
+                        line=line,
+                    )
+                yield line, {name: values[i] for name, i in columns.items()}
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise too_long(
+                    self.max_prompt_bytes + 1, self.max_prompt_bytes, f"{path}:{row_start}"
                 ) from None
-            except csv.Error as exc:
-                if "field larger than field limit" in str(exc):
-                    raise too_long(
-                        self.max_prompt_bytes + 1, self.max_prompt_bytes, f"{path}:{row_start}"
-                    ) from None
-                raise InputError(f"malformed CSV: {exc}", path=str(path), line=row_start) from None
+            raise InputError(f"malformed CSV: {exc}", path=str(path), line=row_start) from None
 
-    def text_lines(self, path: Path) -> Iterator[tuple[int, str]]:
-        """A text file's lines (without their line ending), numbered from 1."""
+    def text_lines(self, path: Path, *, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
+        """A text file's lines, numbered from 1, each decoded on its own (so an encoding
+        error names its line) and capped in length (a CSV line holds several fields)."""
+        cap = self.max_prompt_bytes * 4 + 4096 if keep_ends else self.max_prompt_bytes + 2
         with path.open("rb") as f:
             line_no = 0
-            while data := f.readline(self.max_prompt_bytes + 2):
+            while data := f.readline(cap + 1):
                 line_no += 1
                 where = f"{path}:{line_no}"
-                if len(data) > self.max_prompt_bytes and not data.endswith(b"\n"):
-                    raise too_long(len(data), self.max_prompt_bytes, where)
-                text = decode(data, self.encoding, where)
-                yield line_no, text.removeprefix("\ufeff").rstrip("\r\n")
+                if len(data) > cap and not data.endswith(b"\n"):
+                    raise too_long(len(data), cap, where)
+                text = decode(data, _python_codec(self.encoding), where)
+                if line_no == 1:
+                    text = text.removeprefix("\ufeff")
+                yield line_no, text if keep_ends else text.rstrip("\r\n")
 
     def whole_text(self, path: Path) -> str:
         """A whole-file format's text (capped at :data:`MAX_FILE_BYTES`); an encoding error
