@@ -340,3 +340,15 @@ def test_every_importer_declares_its_metadata() -> None:
         class Nameless(AttackImporter):
             title = "x"
             suffixes = (".x",)
+
+
+def test_every_importer_and_taxonomy_value_is_documented() -> None:
+    """A format or taxonomy value missing from docs/redteam.md fails: the reference cannot fall
+    behind the code (the model is datasette's test_docs.py)."""
+    from curata.redteam.attacks import CATEGORIES, FRAMINGS, HARM_AREAS, PROVENANCES
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "redteam.md").read_text("utf-8")
+    for name in IMPORTERS:
+        assert f"| `{name}` |" in text, f"importer {name} has no row in docs/redteam.md"
+    for value in (*CATEGORIES, *HARM_AREAS, *FRAMINGS, *PROVENANCES):
+        assert f"`{value}`" in text, f"{value} is not documented in docs/redteam.md"
