@@ -71,23 +71,26 @@ def smuggled(text: str) -> str:
 
 
 def fold(text: str) -> str:
-    """Lower case, compatibility forms, homoglyphs and diacritics folded, spaces collapsed."""
+    """Lower case, with compatibility forms, homoglyphs and diacritics folded (spacing kept)."""
     text = unicodedata.normalize("NFKC", text).translate(HOMOGLYPHS)
     text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
-    return " ".join(text.lower().split())
+    return text.lower()
 
 
 def unspaced(text: str, words: Iterable[str] = ()) -> str:
-    """Character-spaced runs closed up (``b o m b`` -> ``bomb``); within a closed run, a space
-    is put back before each of ``words`` so that a run that swallowed its neighbour (``a b o m
-    b`` -> ``a bomb``) still shows the word."""
+    """Character-spaced runs closed up (``b o m b`` -> ``bomb``; two or more spaces between
+    letters are a word boundary, ``h o w   t o`` -> ``how to``); within a closed run, a space
+    is put back before each of ``words`` glued to a letter, so that a run that swallowed its
+    neighbour (``a b o m b`` -> ``a bomb``) still shows the word."""
     stems = tuple(words)
 
     def close(match: re.Match[str]) -> str:
-        run = re.sub(r"[\s._\-*·|/]+", "", match.group(0))
+        words = [re.sub(r"[\s._\-*·|/]+", "", word) for word in re.split(r"\s{2,}",
+                                                                         match.group(0))]
+        run = " ".join(words)
         for stem in stems:
-            run = run.replace(stem, f" {stem}")
-        return run.strip()
+            run = re.sub(rf"(?<=[^\W_]){re.escape(stem)}", f" {stem}", run)
+        return run
 
     return SPACED.sub(close, text)
 
@@ -130,12 +133,16 @@ def readings(text: str, words: Iterable[str] = ()) -> list[str]:
     sources += payloads(sources[0])
     out: dict[str, None] = {}
     for source in sources:
-        base = fold(source)
-        closed = unspaced(base, stems)
+        folded = fold(source)
+        base, closed = _squash(folded), _squash(unspaced(folded, stems))
         for reading in (base, closed, closed.translate(LEET_I), closed.translate(LEET_L),
                         codecs.decode(closed, "rot13")):
             out.setdefault(reading, None)
     return list(out)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _is_tag(char: str) -> bool:

@@ -14,11 +14,11 @@ dropped) is retried up to ``max_retries`` times after ``backoff_s · 2^(n-1)`` s
 attempts do not arrive together) — or after the server's ``Retry-After`` when it sent one (at
 most ``max_retry_after_s``). A slot is released while its attempt waits to retry.
 
-The budget (``max_attempts``, ``max_tokens``) is checked when an attempt starts: once spent, no
-new attempt is sent, the ones not yet started come back ``budget_exhausted`` and
-:meth:`TargetRunner.stream` stops reading its input. Attempts already in flight finish, so the
-token budget may be overshot by what they use. Tokens are what the model reports, or
-:func:`~curata.redteam.targets.base.estimated_tokens` when it reports none.
+The budget (``max_attempts``, ``max_tokens``) is checked when an attempt gets its slot, before
+its first request: once spent, no new attempt is sent, the ones not yet started come back
+``budget_exhausted`` and :meth:`TargetRunner.stream` stops reading its input. Attempts already
+in flight finish, so the token budget may be overshot by what they use. Tokens are what the
+model reports, or :func:`~curata.redteam.targets.base.estimated_tokens` when it reports none.
 """
 
 from __future__ import annotations
@@ -275,19 +275,21 @@ class TargetRunner:
             messages = conversation(value)
         except InputError as exc:
             return self._finish(TargetResult(Outcome.ERROR, error=exc.message))
-        spent = self.budget_spent()
-        if spent is not None:
-            self._stats.outcomes[Outcome.BUDGET_EXHAUSTED.value] += 1
-            return TargetResult(Outcome.BUDGET_EXHAUSTED, error=spent)
-        self._started += 1
         if not self._opened:
             await self._open()
         start = time.perf_counter()
-        if self._first_start is None:
-            self._first_start = start
         tries = 0
         while True:
             async with self._slots:
+                if not tries:  # the budget is checked when the attempt gets its slot
+                    spent = self.budget_spent()
+                    if spent is not None:
+                        self._stats.outcomes[Outcome.BUDGET_EXHAUSTED.value] += 1
+                        return TargetResult(Outcome.BUDGET_EXHAUSTED, error=spent)
+                    self._started += 1
+                    start = time.perf_counter()
+                    if self._first_start is None:
+                        self._first_start = start
                 await self._pace()
                 tries += 1
                 self._stats.requests += 1
