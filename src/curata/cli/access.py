@@ -105,6 +105,8 @@ COMMANDS: dict[str, Rule] = {
     "quality drift": OPEN,
     "quality noise": Rule(project="project", stricter=(("review", "project.admin"),)),
     "quality report": OPEN,
+    "redteam converters list": OPEN,
+    "redteam convert": OPEN,
     "serve": OPEN,
     "simulate annotators": Rule("user.admin", project="project"),
     "source add": OPEN,

@@ -25,6 +25,7 @@ from curata.cli import (
     interrupt,
     lineage,
     quality,
+    redteam,
     sources,
 )
 from curata.cli.interrupt import Interrupted
@@ -52,6 +53,7 @@ app.add_typer(annotation.tasks, name="tasks")
 app.command("serve")(annotation.serve)
 app.add_typer(quality.app, name="quality")
 app.add_typer(quality.simulate_app, name="simulate")
+app.add_typer(redteam.app, name="redteam")
 app.command("curate")(curation.curate)
 app.add_typer(curation.steps, name="steps")
 app.command("why")(curation.why)
