@@ -4,9 +4,10 @@
 every plausible plain reading of a text, lower case: invisible characters removed and
 tag-character smuggling decoded, Unicode compatibility forms (NFKC), homoglyphs (Cyrillic and
 Greek look-alikes) and diacritics folded, character spacing (``b o m b``, ``b-o-m-b``) closed
-up, leetspeak (``b0mb``, ``k1ll`` / ``ki11``) and ROT13 reversed, and base64 and hex payloads
-decoded. Pure functions of the text: the scripted target's guardrail and "model" call them, and
-nothing here is a detector meant for real traffic.
+up, leetspeak (``b0mb``, ``k1ll`` / ``ki11``) and ROT13 reversed, base64 and hex payloads
+decoded, and split payloads (``a = "bo"``, ``b = "mb"``, ``z = a + b``) assembled. Pure
+functions of the text: the scripted target's guardrail and "model" call them, and nothing here
+is a detector meant for real traffic.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -55,6 +57,12 @@ LEET_L = str.maketrans({"4": "a", "@": "a", "8": "b", "(": "c", "3": "e", "6": "
 
 SPACED = re.compile(r"(?<![^\W_])(?:[^\W_][\s._\-*·|/]{1,3}){2,}[^\W_](?![^\W_])")
 """A run of three or more single characters each followed by a separator: ``b o m b``."""
+
+ASSIGNED = re.compile(
+    r"""\b([A-Za-z]\w{0,2})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')"""
+)
+JOINED = re.compile(r"\b[A-Za-z]\w{0,2}\s*=\s*([A-Za-z]\w{0,2}(?:\s*\+\s*[A-Za-z]\w{0,2})+)")
+"""Payload splitting: string variables (``a = "how to "``) and their sum (``z = a + b``)."""
 
 BASE64 = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
 HEX = re.compile(r"(?:0x)?(?:[0-9a-fA-F]{2}(?:[\s:,]|\\x)?){4,}")
@@ -122,6 +130,18 @@ def payloads(text: str) -> list[str]:
     return found
 
 
+def joined(text: str) -> str | None:
+    """The string a payload-split prompt asks to assemble (``z = a + b + c`` over its string
+    variables), or None."""
+    values = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
+              for m in ASSIGNED.finditer(text)}
+    for match in JOINED.finditer(text):
+        names = [name.strip() for name in match.group(1).split("+")]
+        if all(name in values for name in names):
+            return "".join(_unescape(values[name]) for name in names)
+    return None
+
+
 def readings(text: str, words: Iterable[str] = ()) -> list[str]:
     """Every plain reading of ``text``, folded, without repeats, the direct one first; ``words``
     are the stems :func:`unspaced` keeps apart."""
@@ -131,6 +151,9 @@ def readings(text: str, words: Iterable[str] = ()) -> list[str]:
     if hidden:
         sources.append(hidden)
     sources += payloads(sources[0])
+    assembled = joined(sources[0])
+    if assembled:
+        sources.append(assembled)
     out: dict[str, None] = {}
     for source in sources:
         folded = fold(source)
@@ -139,6 +162,14 @@ def readings(text: str, words: Iterable[str] = ()) -> list[str]:
                         codecs.decode(closed, "rot13")):
             out.setdefault(reading, None)
     return list(out)
+
+
+def _unescape(value: str) -> str:
+    try:
+        decoded = json.loads(f'"{value}"')
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, str) else value
 
 
 def _squash(text: str) -> str:

@@ -27,8 +27,8 @@ How it answers the last user message (the same conversation always gets the same
 
 The "model" understands obfuscated text that the guardrail does not (:mod:`.readings`: base64,
 hex, ROT13, leetspeak, homoglyphs, zero-width characters, tag-character smuggling, character
-spacing), so an obfuscated harmful request gets past step 1 and is complied with in step 4,
-echoing the *decoded* goal: converters produce measurable breaches.
+spacing, split payloads), so an obfuscated harmful request gets past step 1 and is complied
+with in step 4, echoing the *decoded* goal: converters produce measurable breaches.
 
 ``patched=True`` is the "fixed checkpoint" for regression comparisons: the guardrail checks
 every reading of every user message (obfuscations refused), documents are data (injections
