@@ -15,18 +15,34 @@ on it, not the other way round.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from curata.core.errors import ValidationError
 
 NAME = re.compile(r"[a-z][a-z0-9_-]*")
 """What a plugin's name looks like: it is typed in pipeline files and on command lines."""
+
+
+class PluginParams(BaseModel):
+    """Base of every plugin kind's parameters: unknown parameters are errors, values are
+    checked, and a plugin's parameters never change once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> Self:
+        """Parameters as a pipeline file or a command line gives them, checked strictly: a
+        value must be of the declared type (``true`` is no number, ``"0.9"`` no float, ``"no"``
+        no boolean), except that a whole number is a float and a list a tuple, as JSON has it.
+        Raises pydantic's ValidationError, whose locations are the parameter paths."""
+        return cls.model_validate_json(json.dumps(data, default=str), strict=True)
 
 
 class Plugin:

@@ -32,14 +32,13 @@ pairwise record keeps its candidates' ids and provenance.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from curata.core.plugins import Plugin
+from curata.core.plugins import Plugin, PluginParams
 from curata.core.records import Record
 
 Item = tuple[str, Record]
@@ -49,18 +48,9 @@ FIELDS = ("text", "prompt", "response", "messages")
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
-class StepParams(BaseModel):
-    """Base of every step's parameters: unknown parameters are errors, values are checked."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Self:
-        """Parameters as a pipeline file gives them, checked strictly: a value must be of the
-        declared type (``true`` is no number, ``"0.9"`` no float, ``"no"`` no boolean), except
-        that a whole number is a float and a list a tuple, as JSON has it. Raises pydantic's
-        ValidationError, whose locations are the parameter paths."""
-        return cls.model_validate_json(json.dumps(data, default=str), strict=True)
+class StepParams(PluginParams):
+    """Base of every step's parameters: unknown parameters are errors, values are checked
+    strictly (:meth:`~curata.core.plugins.PluginParams.parse`)."""
 
 
 class TextParams(StepParams):

@@ -28,14 +28,13 @@ import pydantic
 from pydantic_core import PydanticUndefined
 
 from curata.core.errors import CurataError, ValidationError
-from curata.core.plugins import Plugin
-from curata.curation.steps.base import StepParams
+from curata.core.plugins import Plugin, PluginParams
 
 
-class ConverterParams(StepParams):
+class ConverterParams(PluginParams):
     """Base of every converter's parameters: unknown parameters are errors and values are
-    checked strictly (:meth:`StepParams.parse`); every field has a description and a default,
-    so a converter named alone (``base64``) is fully specified."""
+    checked strictly (:meth:`~curata.core.plugins.PluginParams.parse`); every field has a
+    description and a default, so a converter named alone (``base64``) is fully specified."""
 
 
 class SeededParams(ConverterParams):
