@@ -66,6 +66,17 @@ def test_reimport_with_one_row_changed_diffs_as_one_change(red: Any, tmp_path: P
     result = red.redteam.import_attacks(edited, dataset="adv", source="advbench", message="edit")
     assert result.changed and result.version.ref == "adv@2"
     assert result.version.parents == ["adv@1"]
+    graph = red.lineage.upstream("adv@2")
+    edges = {(e["from"], e["to"]) for e in graph.edges}
+    assert edges == {
+        ("source:advbench", "version:adv@2"),
+        ("version:adv@1", "version:adv@2"),
+        ("source:advbench", "version:adv@1"),
+    }
+    source_edge = next(
+        e for e in graph.inputs_of("version:adv@2") if e["from"] == "source:advbench"
+    )
+    assert source_edge["operation"] == "ingest" and source_edge["file"] == str(edited.resolve())
     diff = red.datasets.diff("adv@1", "adv@2")
     assert (diff.added, diff.removed, diff.changed, diff.unchanged) == (0, 0, 1, 3)
     assert diff.samples["changed"][0]["key"] == "advbench:4"

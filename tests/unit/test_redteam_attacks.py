@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from curata.core.errors import InputError, ValidationError
 from curata.core.records import Record
@@ -63,6 +65,7 @@ def test_defaults_goal_and_owasp_follow_the_category() -> None:
         ({"category": "jailbreak", "framing": "poetry"}, "f.csv:3: field 'framing'"),
         ({"category": "jailbreak", "colour": "red"}, "f.csv:3: field 'colour': Extra inputs"),
         ({"category": "jailbreak", "prompt": ""}, "f.csv:3: field 'prompt': String should have"),
+        ({"category": "jailbreak", "prompt": " \n"}, "f.csv:3: field 'prompt': must not be blank"),
         (
             {"category": "jailbreak", "prompt": "bad \ud800 text"},
             "f.csv:3: field 'prompt': contains a lone surrogate (U+D800)",
@@ -138,3 +141,37 @@ def test_import_wide_taxonomy_is_checked_per_parameter() -> None:
         check_taxonomy({"category": "spam"})
     with pytest.raises(ValidationError, match=r"^owasp: 'LLM12' is not an OWASP"):
         check_taxonomy({"owasp": ["LLM12"]})
+
+
+_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200
+).filter(str.strip)
+
+
+@given(
+    prompt=_TEXT,
+    category=st.sampled_from(CATEGORIES),
+    language=st.sampled_from(["en", "pt-BR", "zh-Hant", "und"]),
+    benign=st.booleans(),
+    tags=st.lists(_TEXT, max_size=3),
+    target=st.none() | _TEXT,
+)
+def test_record_round_trip(
+    prompt: str, category: str, language: str, benign: bool, tags: list[str], target: str | None
+) -> None:
+    """Any valid attack survives its record (and the record's stored row) unchanged."""
+    area = "general" if category == "harmful_content" else None
+    attack = Attack.model_validate(
+        {
+            "prompt": prompt,
+            "category": category,
+            "harm_area": area,
+            "language": language,
+            "benign": benign,
+            "tags": tags,
+            "target": target,
+        }
+    )
+    record = Record.from_row(attack.to_record().to_row())
+    assert Attack.from_record(record, where="-") == attack
+    assert record.text == prompt

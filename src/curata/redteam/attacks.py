@@ -180,6 +180,13 @@ class Attack(BaseModel):
                 raise ValueError(problem if items is not value else f"item {i}: {problem}")
         return value
 
+    @field_validator("prompt", "goal")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank (an attack needs text)")
+        return value
+
     @field_validator("owasp", mode="before")
     @classmethod
     def _owasp(cls, value: Any) -> Any:
