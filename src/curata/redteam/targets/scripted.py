@@ -323,7 +323,9 @@ class ScriptedServer:
             raise RuntimeError(f"the scripted server on {self.base_url} did not start")
 
     def stop(self) -> None:
+        """Stop serving and free the port (a server never started just frees it)."""
         if self._thread is None or self._loop is None or self._stopping is None:
+            self._sock.close()
             return
         self._loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join(timeout=10)
@@ -384,6 +386,8 @@ def serve_scripted(
     finally:
         child.terminate()
         child.wait(timeout=10)
+        if child.stdout is not None:
+            child.stdout.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
