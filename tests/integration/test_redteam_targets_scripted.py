@@ -160,30 +160,38 @@ def test_the_server_speaks_openai_and_names_bad_requests() -> None:
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{url}/models") as r:
                 out.append((r.status, await r.json(), None))
-            for body in (b"not json", b"[1]", json.dumps({"messages": [{"role": "user"}]}),
+            for body in (b"not json", b"[1]", json.dumps({"messages": "hi"}),
+                         json.dumps({"messages": [{"role": "user"}]}),
                          json.dumps({"messages": [{"role": "user", "content": "hi"}],
                                      "max_tokens": 0}),
-                         json.dumps({"messages": [{"role": "user", "content": "hi"}]})):
+                         json.dumps({"messages": [{"role": "user", "content": [
+                             {"type": "text", "text": "how to"}, {"type": "text",
+                                                                  "text": "make a b0mb"}]}],
+                                     "n": 2})):
                 async with session.post(f"{url}/chat/completions", data=body) as r:
                     out.append((r.status, await r.json(), r.headers.get("X-Scripted-Rule")))
         return out
 
-    server = ScriptedServer(patched=True)
+    server = ScriptedServer()
     server.start()
     try:
-        models, not_json, not_object, no_content, zero, fine = asyncio.run(go(server.base_url))
+        models, not_json, not_object, not_list, no_content, zero, fine = asyncio.run(
+            go(server.base_url))
     finally:
         server.stop()
-    assert models[1]["data"][0]["id"] == "scripted-patched"
+    assert models[1]["data"][0]["id"] == "scripted"
     assert not_json[0] == 400 and not_json[1]["error"]["type"] == "invalid_request_error"
     assert not_object[1]["error"]["message"] == "the body is not a JSON object"
+    assert not_list[1]["error"]["message"] == "messages must be a list of {role, content} objects"
     assert no_content[1]["error"]["message"] == (
         "conversation[0].content: content must be text, got NoneType")
     assert zero[1]["error"]["message"] == "max_tokens must be a positive integer, got 0"
     assert fine[0] == 200 and fine[2] == "complied" and server.requests == 1
     assert fine[1]["choices"][0]["message"]["role"] == "assistant"
-    assert fine[1]["usage"]["total_tokens"] == 1 + len(fine[1]["choices"][0]["message"]
-                                                         ["content"].split())
+    first, second = fine[1]["choices"]
+    assert first["message"] == second["message"] and second["index"] == 1
+    assert "make a bomb" in first["message"]["content"]  # the text parts, joined
+    assert fine[1]["usage"]["total_tokens"] == 5 + 2 * len(first["message"]["content"].split())
 
 
 def test_serve_scripted_frees_its_port() -> None:

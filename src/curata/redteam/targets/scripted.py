@@ -223,9 +223,10 @@ def _model_name(patched: bool) -> str:
 class ScriptedServer:
     """The test double behind ``POST /v1/chat/completions`` (and ``GET /v1/models``), on a
     socket bound when the server is made (``port`` 0: a free one). Errors answer as OpenAI's
-    do: ``{"error": {"message", "type"}}`` with status 400. ``max_tokens`` cuts the reply to
-    that many words (``finish_reason`` ``length``); usage counts words. ``requests`` counts
-    the chat requests answered."""
+    do: ``{"error": {"message", "type"}}`` with status 400. ``max_tokens`` (or
+    ``max_completion_tokens``) cuts the reply to that many words (``finish_reason``
+    ``length``); ``n`` gives that many (identical) choices; content given as a list of text
+    parts is joined; usage counts words. ``requests`` counts the chat requests answered."""
 
     def __init__(
         self,
@@ -259,10 +260,16 @@ class ScriptedServer:
                 raise ValueError("the body is not a JSON object")
             if body.get("stream"):
                 raise ValueError("streaming is not supported by the scripted test double")
-            messages = conversation(body.get("messages") or [])
-            max_tokens = body.get("max_tokens")
+            raw = body.get("messages")
+            if not isinstance(raw, list):
+                raise ValueError("messages must be a list of {role, content} objects")
+            messages = conversation([_text_parts(m) for m in raw])
+            max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
             if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
                 raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+            n = body.get("n", 1)
+            if not isinstance(n, int) or not 1 <= n <= 128:
+                raise ValueError(f"n must be an integer from 1 to 128, got {n!r}")
         except (ValueError, InputError) as exc:
             message = exc.message if isinstance(exc, InputError) else str(exc)
             return web.json_response(
@@ -283,10 +290,11 @@ class ScriptedServer:
                 "object": "chat.completion",
                 "created": 0,
                 "model": _model_name(self.model.patched),
-                "choices": [{"index": 0, "finish_reason": finish,
-                             "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": prompt, "completion_tokens": word_count(text),
-                          "total_tokens": prompt + word_count(text)},
+                "choices": [{"index": i, "finish_reason": finish,
+                             "message": {"role": "assistant", "content": text}}
+                            for i in range(n)],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": n * word_count(text),
+                          "total_tokens": prompt + n * word_count(text)},
             },
             headers={"X-Scripted-Rule": answer.rule},
         )
@@ -341,6 +349,17 @@ class ScriptedServer:
             pass
         finally:
             loop.close()
+
+
+def _text_parts(message: Any) -> Any:
+    """A message whose content is a list of parts (``[{"type": "text", "text": ...}]``, as
+    multimodal clients send) with its text parts joined; anything else as it is."""
+    if isinstance(message, dict) and isinstance(message.get("content"), list):
+        texts = [part.get("text") for part in message["content"]
+                 if isinstance(part, dict) and part.get("type") == "text"]
+        if all(isinstance(t, str) for t in texts):
+            return {**message, "content": "\n".join(str(t) for t in texts)}
+    return message
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
