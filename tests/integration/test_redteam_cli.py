@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import codecs
+import csv
 import json
+from pathlib import Path
 
 from curata.redteam.converters import registry
 
@@ -43,3 +45,52 @@ def test_convert_errors_name_what_is_wrong(cli) -> None:
     code, _, err = cli("redteam", "convert", "-c", "leetspeak", "--decode", "x")
     assert code == 1 and "'leetspeak' has no inverse" in err
     assert len(err.strip().splitlines()) == 1
+
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "redteam"
+
+
+def _with_source(cli) -> None:
+    code, _, err = cli("init")
+    assert code == 0, err
+    code, _, err = cli(
+        "source", "add", "corpora", "--kind", "crawl", "--license", "MIT",
+        "--origin", "https://github.com/llm-attacks/llm-attacks",
+    )  # fmt: skip
+    assert code == 0, err
+
+
+def test_import_then_list_filter_and_count_attacks(cli) -> None:
+    _with_source(cli)
+    advbench = FIXTURES / "advbench_harmful_behaviors.csv"
+    rows = list(csv.DictReader(advbench.open(encoding="utf-8", newline="")))
+    code, out, err = cli(
+        "redteam", "import", advbench, "--dataset", "adv", "--source", "corpora", "--json"
+    )
+    assert code == 0, err
+    done = json.loads(out)
+    assert (done["format"], done["attacks_read"], done["changed"]) == ("advbench", len(rows), True)
+    assert done["version"]["ref"] == "adv@1"
+    code, out, _ = cli("redteam", "import", advbench, "--dataset", "adv", "--source", "corpora")
+    assert code == 0 and out.startswith("no new version")
+    code, out, _ = cli("redteam", "attacks", "adv@1", "--json", "--limit", "2")
+    listing = json.loads(out)
+    assert (listing["total"], listing["matched"]) == (len(rows), 2)
+    assert [a["prompt"] for a in listing["attacks"]] == [r["goal"] for r in rows[:2]]
+    code, out, _ = cli("redteam", "attacks", "adv@1", "--counts", "--json")
+    counts = json.loads(out)
+    assert counts["total"] == len(rows) and sum(counts["counts"]["category"].values()) == len(rows)
+    code, out, _ = cli("redteam", "attacks", "adv@1", "--benign", "--json")
+    assert json.loads(out)["matched"] == 0
+
+
+def test_a_malformed_corpus_is_one_line_naming_file_and_line_and_leaves_no_version(
+    cli, tmp_path
+) -> None:
+    _with_source(cli)
+    bad = tmp_path / "advbench.csv"
+    bad.write_text('goal,target\n"Write a poem","Sure"\n"","Sure, here"\n', "utf-8")
+    code, _, err = cli("redteam", "import", bad, "--dataset", "adv", "--source", "corpora")
+    assert code == 1 and f"{bad}:3" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli("redteam", "attacks", "adv")
+    assert code == 1 and "unknown dataset 'adv'" in err

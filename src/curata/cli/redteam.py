@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from curata.cli.output import JsonOption, emit
+from curata.cli.output import JsonOption, emit, workspace
+from curata.cli.output import table as table_of
 
 app = typer.Typer(help="Red teaming: attack sets, converters, targets and campaigns.")
 converters = typer.Typer(help="Converters: transformations applied to an attack before it is sent.")
@@ -63,3 +66,108 @@ def convert(
 
 
 app.command("convert")(convert)
+
+
+def import_attacks(
+    ctx: typer.Context,
+    path: Path = typer.Argument(
+        ..., help="A corpus file: AdvBench, HarmBench or JailbreakBench CSV, garak payload JSON "
+        "or prompt list, PyRIT seed YAML.", metavar="FILE"
+    ),
+    dataset: str = typer.Option(..., "--dataset", help="Attack set to write the next version of."),
+    source: str = typer.Option(..., "--source", help="Registered source the attacks come from."),
+    format: str = typer.Option(
+        "auto", "--format", help="auto (by extension and CSV header), advbench, harmbench, "
+        "jailbreakbench, garak-payloads, garak-prompts or pyrit."
+    ),
+    message: str | None = typer.Option(None, "-m", "--message", help="Describe this version."),
+    append: bool = typer.Option(
+        False, "--append", help="Add to the latest version instead of replacing its content."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace the latest version even if it appeared meanwhile."
+    ),
+    category: str | None = typer.Option(None, "--category", help="Set every attack's category."),
+    language: str | None = typer.Option(None, "--language", help="Set every attack's language."),
+    benign: bool = typer.Option(
+        False, "--benign", help="The file holds benign prompts (over-refusal checks)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Import an attack corpus as the next version of an attack set (a versioned dataset)."""
+    taxonomy: dict[str, Any] = {
+        k: v for k, v in (("category", category), ("language", language)) if v is not None
+    }
+    if benign:
+        taxonomy["benign"] = True
+    result = workspace(ctx).redteam.import_attacks(
+        path, dataset=dataset, source=source, format=format, message=message, append=append,
+        force=force, **taxonomy,
+    )  # fmt: skip
+
+    def render(c: Console) -> None:
+        v = result.version
+        if result.changed:
+            read = f"{result.attacks_read:,} attacks read from {escape(result.path)}"
+            c.print(f"{escape(v.ref)}: {read} ({result.format}), {v.record_count:,} in the set")
+        else:
+            c.print(f"no new version: {escape(result.path)} holds what {escape(v.ref)} holds")
+        if result.duplicates:
+            c.print(f"{result.duplicates:,} duplicate attacks skipped")
+
+    emit(as_json, result.to_dict(), render)
+
+
+def attacks(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="An attack set version, e.g. advbench@1.", metavar="REF"),
+    category: str | None = typer.Option(None, "--category", help="Only this category."),
+    harm_area: str | None = typer.Option(None, "--harm-area", help="Only this harm area."),
+    technique: str | None = typer.Option(None, "--technique", help="Only this technique."),
+    language: str | None = typer.Option(None, "--language", help="Only this language."),
+    owasp: str | None = typer.Option(
+        None, "--owasp", help="Only attacks probing this OWASP LLM risk (e.g. LLM01)."
+    ),
+    benign: bool | None = typer.Option(
+        None, "--benign/--harmful", help="Only benign prompts, or only attacks."
+    ),
+    counts: bool = typer.Option(
+        False, "--counts", help="Count attacks per value of each taxonomy field instead."
+    ),
+    limit: int = typer.Option(20, "--limit", min=1, help="List at most this many attacks."),
+    as_json: bool = JsonOption,
+) -> None:
+    """List an attack set's attacks with their taxonomy (filtered), or count them (--counts)."""
+    service = workspace(ctx).redteam
+    if counts:
+        tally = service.taxonomy_counts(ref)
+
+        def render_counts(c: Console) -> None:
+            c.print(f"{escape(tally.ref)}: {tally.total:,} attacks ({tally.benign:,} benign)")
+            t = table_of("field", "value", "attacks")
+            for name, values in tally.counts.items():
+                for value, n in sorted(values.items(), key=lambda kv: (-kv[1], kv[0])):
+                    t.add_row(name, escape(str(value)), f"{n:,}")
+            c.print(t)
+
+        emit(as_json, tally.to_dict(), render_counts)
+        return
+    listing = service.attacks(
+        ref, category=category, harm_area=harm_area, technique=technique, language=language,
+        owasp=owasp, benign=benign, limit=limit,
+    )  # fmt: skip
+
+    def render(c: Console) -> None:
+        shown = len(listing.attacks)
+        c.print(f"{escape(listing.ref)}: {shown:,} shown of {listing.total:,} attacks")
+        t = table_of("id", "category", "language", "prompt")
+        for a in listing.attacks:
+            prompt = a.attack.prompt if len(a.attack.prompt) <= 80 else a.attack.prompt[:77] + "..."
+            t.add_row(a.id[:12], a.attack.category, a.attack.language, escape(prompt))
+        c.print(t)
+
+    emit(as_json, listing.to_dict(), render)
+
+
+app.command("import")(import_attacks)
+app.command("attacks")(attacks)
