@@ -49,6 +49,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from aiohttp import web
@@ -126,14 +127,16 @@ class ScriptedModel:
     def answer(self, conversation: Conversation) -> ScriptedAnswer:
         users = [m.content for m in conversation if m.role == "user"]
         last = users[-1] if users else ""
+        refusal = ScriptedAnswer(REFUSALS[zlib.crc32(last.encode()) % len(REFUSALS)], "refused")
+        if not self.patched and HARMFUL.search(last.lower()):
+            return refusal
         request = DOCUMENT.sub(" ", last)
         if self.patched:
-            views = [r for u in users for r in readings(DOCUMENT.sub(" ", u), KEYWORDS)]
+            views = tuple(r for u in users for r in _readings(DOCUMENT.sub(" ", u)))
+            if any(HARMFUL.search(text) for text in views):
+                return refusal
         else:
-            views = readings(request, KEYWORDS)
-        guarded = views if self.patched else [last.lower()]
-        if any(HARMFUL.search(text) for text in guarded):
-            return ScriptedAnswer(REFUSALS[zlib.crc32(last.encode()) % len(REFUSALS)], "refused")
+            views = _readings(request)
         if not self.patched:
             for document in _documents(conversation):
                 found = INJECTION.search(document)
@@ -156,6 +159,12 @@ class ScriptedModel:
             "test double, not real instructions.)",
             "complied",
         )
+
+
+@lru_cache(maxsize=4096)
+def _readings(text: str) -> tuple[str, ...]:
+    """The readings of a text (cached: campaigns send the same attack many times)."""
+    return tuple(readings(text, KEYWORDS))
 
 
 def _documents(conversation: Conversation) -> Iterator[str]:
@@ -254,6 +263,7 @@ class ScriptedServer:
         return app
 
     async def _chat(self, request: web.Request) -> web.Response:
+        start = asyncio.get_running_loop().time()
         try:
             body = json.loads(await request.read())
             if not isinstance(body, dict):
@@ -274,10 +284,11 @@ class ScriptedServer:
             message = exc.message if isinstance(exc, InputError) else str(exc)
             return web.json_response(
                 {"error": {"message": message, "type": "invalid_request_error"}}, status=400)
-        if self.latency_ms:
-            await asyncio.sleep(self.latency_ms / 1000.0)
         self.requests += 1
         answer = self.model.answer(messages)
+        if self.latency_ms:  # the answer's own work counts towards its latency
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(start + self.latency_ms / 1000.0 - loop.time(), 0.0))
         words = answer.text.split(" ")
         finish = "stop"
         if max_tokens is not None and len(words) > max_tokens:
