@@ -353,7 +353,8 @@ def test_the_api_key_is_sent_but_never_described_represented_or_logged(
     monkeypatch.setenv("MY_KEY", SECRET)
     tiny = Tiny(answers((401, {"error": {"message": "bad key"}}, {}),
                         (503, "busy", {}), (200, completion("ok"), {})))
-    target = openai(tiny.url, api_key_env="MY_KEY", headers={"X-Api-Key": SECRET, "X-Team": "a"})
+    target = openai(tiny.url, api_key_env="MY_KEY", headers={"X-Api-Key": SECRET, "X-Team": "a"},
+                    extra_body={"user_token": SECRET, "top_k": 5})
 
     async def go() -> tuple[list[TargetResult], dict[str, Any]]:
         async with TargetRunner(target, backoff_s=0.0) as runner:
@@ -372,6 +373,7 @@ def test_the_api_key_is_sent_but_never_described_represented_or_logged(
              *(r.getMessage() for r in caplog.records), caplog.text]
     assert not any(SECRET in text for text in shown)
     assert target.describe()["headers"] == {"X-Api-Key": "[redacted]", "X-Team": "a"}
+    assert target.describe()["extra_body"] == {"user_token": "[redacted]", "top_k": 5}
     assert target.describe()["api_key_env"] == "MY_KEY"
 
 

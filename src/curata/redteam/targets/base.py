@@ -166,12 +166,13 @@ SENSITIVE = ("authorization", "key", "token", "secret", "cookie", "password")
 """Header names (substrings, lower case) whose values :func:`redacted` hides."""
 
 
-def redacted(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers as a description may show them: a value whose name looks like a credential
-    (``Authorization``, ``X-Api-Key``, ``Cookie``, …) is replaced by ``[redacted]``."""
+def redacted(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Headers (or body fields) as a description may show them: a value whose name looks like
+    a credential (``Authorization``, ``X-Api-Key``, ``Cookie``, …) is replaced by
+    ``[redacted]``."""
     return {
         name: "[redacted]" if any(word in name.lower() for word in SENSITIVE) else value
-        for name, value in headers.items()
+        for name, value in fields.items()
     }
 
 

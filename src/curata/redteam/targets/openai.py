@@ -8,8 +8,8 @@ reference machine and a bare httpx client about 410/s (issue #14), and the ideal
 The API key is read from the environment variable named by ``api_key_env`` when the target is
 opened and sent as ``Authorization: Bearer …``; it is never a parameter, so it is never in
 :meth:`~curata.redteam.targets.base.Target.describe`, a ``repr``, an attempt or a log record.
-An unset variable sends no key (local servers need none). Header values whose names look like
-credentials are shown as ``[redacted]`` in the description.
+An unset variable sends no key (local servers need none). Header and extra body values whose
+names look like credentials are shown as ``[redacted]`` in the description.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ class OpenAITarget(Target):
     def describe(self) -> dict[str, Any]:
         out = super().describe()
         out["headers"] = redacted(self.params.headers)
+        out["extra_body"] = redacted(self.params.extra_body)
         return out
 
     async def open(self) -> None:
