@@ -109,6 +109,8 @@ COMMANDS: dict[str, Rule] = {
     "redteam convert": OPEN,
     "redteam converters list": OPEN,
     "redteam import": OPEN,
+    "redteam scripted": OPEN,
+    "redteam targets list": OPEN,
     "serve": OPEN,
     "simulate annotators": Rule("user.admin", project="project"),
     "source add": OPEN,

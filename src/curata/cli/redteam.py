@@ -16,6 +16,20 @@ from curata.cli.output import table as table_of
 app = typer.Typer(help="Red teaming: attack sets, converters, targets and campaigns.")
 converters = typer.Typer(help="Converters: transformations applied to an attack before it is sent.")
 app.add_typer(converters, name="converters")
+targets = typer.Typer(help="Targets: the models and endpoints a campaign attacks.")
+app.add_typer(targets, name="targets")
+
+
+def _print_plugins(c: Console, rows: list[dict[str, Any]], flags: tuple[str, ...]) -> None:
+    """Each plugin with its flags that are on, its summary and its parameters."""
+    for row in rows:
+        on = [f for f in flags if row.get(f)]
+        extra = f" ({', '.join(on)})" if on else ""
+        c.print(f"[bold]{row['name']}[/]{extra}: {escape(row['summary'])}")
+        for p in row["params"]:
+            default = "required" if p["required"] else f"default {p['default']!r}"
+            c.print(f"  {p['name']} ({escape(str(p['type']))}; {escape(default)}): "
+                    f"{escape(p['description'])}")  # fmt: skip
 
 
 @converters.command("list")
@@ -24,18 +38,38 @@ def converters_list(as_json: bool = JsonOption) -> None:
     from curata.redteam.converters import converter_table
 
     data = converter_table()
+    emit(as_json, data, lambda c: _print_plugins(c, data, ("reversible", "random")))
 
-    def render(c: Console) -> None:
-        for conv in data:
-            flags = [f for f, on in (("reversible", conv["reversible"]), ("seeded", conv["random"]))
-                     if on]  # fmt: skip
-            extra = f" ({', '.join(flags)})" if flags else ""
-            c.print(f"[bold]{conv['name']}[/]{extra}: {escape(conv['summary'])}")
-            for p in conv["params"]:
-                c.print(f"  {p['name']} ({escape(str(p['type']))}; default {p['default']!r}): "
-                        f"{escape(p['description'])}")  # fmt: skip
 
-    emit(as_json, data, render)
+@targets.command("list")
+def targets_list(as_json: bool = JsonOption) -> None:
+    """Every registered target kind with its parameters (an API key is never a parameter: a
+    target names the environment variable that holds it)."""
+    from curata.core.plugins import describe_params
+    from curata.redteam.targets import registry
+
+    data = [
+        {"name": name, "summary": cls.summary, "params": describe_params(cls.Params)}
+        for name, cls in registry().items()
+    ]
+    emit(as_json, data, lambda c: _print_plugins(c, data, ()))
+
+
+def scripted(
+    port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: a free one)."),
+    latency_ms: float = typer.Option(
+        0.0, "--latency-ms", min=0.0, help="Time each answer takes, in milliseconds."
+    ),
+    patched: bool = typer.Option(
+        False, "--patched", help="The fixed checkpoint: obfuscated and injected attacks refused."
+    ),
+) -> None:
+    """Serve the scripted test target (a rule-based double, not a model) on an
+    OpenAI-compatible endpoint until Ctrl-C; prints its base URL first."""
+    from curata.redteam.targets.scripted import ScriptedServer
+
+    server = ScriptedServer(port=port, latency_ms=latency_ms, patched=patched)
+    server.serve_forever(announce=lambda url: typer.echo(url))
 
 
 def convert(
@@ -170,4 +204,5 @@ def attacks(
 
 
 app.command("import")(import_attacks)
+app.command("scripted")(scripted)
 app.command("attacks")(attacks)

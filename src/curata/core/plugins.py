@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import re
+import types
 from collections.abc import Callable, Mapping
 from functools import cache
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
 
@@ -43,6 +44,42 @@ class PluginParams(BaseModel):
         no boolean), except that a whole number is a float and a list a tuple, as JSON has it.
         Raises pydantic's ValidationError, whose locations are the parameter paths."""
         return cls.model_validate_json(json.dumps(data, default=str), strict=True)
+
+
+def describe_params(params: type[BaseModel]) -> list[dict[str, Any]]:
+    """A plugin's parameters as plain, JSON-ready data, in declaration order: ``name``,
+    ``type`` (as a person reads it, :func:`param_type`), ``default`` (``None`` when
+    required), ``required`` and ``description``. What ``steps list``, ``redteam converters
+    list`` and ``redteam targets list`` print."""
+    out = []
+    for name, info in params.model_fields.items():
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        out.append(
+            {
+                "name": name,
+                "type": param_type(info.annotation),
+                "default": json.loads(json.dumps(default, default=str)),
+                "required": info.is_required(),
+                "description": info.description or "",
+            }
+        )
+    return out
+
+
+def param_type(annotation: Any) -> str:
+    """A parameter's type as a person reads it: ``first|longest``, ``int or none``, ``list of
+    str``, ``mapping``."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return "|".join(str(a) for a in args)
+    if origin in (Union, types.UnionType):
+        named = [param_type(a) for a in args if a is not type(None)]
+        return " or ".join(named) + (" or none" if type(None) in args else "")
+    if origin in (tuple, list):
+        return f"list of {param_type(args[0])}" if args else "list"
+    if origin is dict:
+        return "mapping"
+    return str(getattr(annotation, "__name__", annotation))
 
 
 class Plugin:

@@ -19,16 +19,16 @@ counts as a float.
 from __future__ import annotations
 
 import json
-import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 import pydantic
 import yaml
 
 from curata.core.errors import InputError, ValidationError
 from curata.core.ids import canonical_json
+from curata.core.plugins import describe_params
 from curata.curation.steps import registry
 from curata.curation.steps.base import Step, StepParams
 
@@ -145,43 +145,13 @@ def _entry(entry: Any, where: str) -> tuple[str, dict[str, Any]]:
 
 def describe_steps() -> list[dict[str, Any]]:
     """Every registered step with its parameters, defaults and descriptions."""
-    out = []
-    for name, cls in registry().items():
-        params = []
-        for field_name, info in cls.Params.model_fields.items():
-            default = None if info.is_required() else info.get_default(call_default_factory=True)
-            params.append(
-                {
-                    "name": field_name,
-                    "type": _type_name(info.annotation),
-                    "default": json.loads(json.dumps(default, default=str)),
-                    "required": info.is_required(),
-                    "description": info.description or "",
-                }
-            )
-        out.append(
-            {
-                "name": name,
-                "summary": cls.summary,
-                "version": cls.version,
-                "needs_all": cls.needs_all,
-                "params": params,
-            }
-        )
-    return out
-
-
-def _type_name(annotation: Any) -> str:
-    """A parameter's type as a person reads it: ``first|longest``, ``int or none``, ``list of
-    str``."""
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is Literal:
-        return "|".join(str(a) for a in args)
-    if origin in (Union, types.UnionType):
-        named = [_type_name(a) for a in args if a is not type(None)]
-        return " or ".join(named) + (" or none" if type(None) in args else "")
-    if origin in (tuple, list):
-        return f"list of {_type_name(args[0])}" if args else "list"
-    if origin is dict:
-        return "mapping"
-    return str(getattr(annotation, "__name__", annotation))
+    return [
+        {
+            "name": name,
+            "summary": cls.summary,
+            "version": cls.version,
+            "needs_all": cls.needs_all,
+            "params": describe_params(cls.Params),
+        }
+        for name, cls in registry().items()
+    ]

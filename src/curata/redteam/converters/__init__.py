@@ -8,10 +8,9 @@ that names it (a campaign must never silently lose a converter). A
 
 from __future__ import annotations
 
-from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any
 
-from curata.core.plugins import Registry
+from curata.core.plugins import Registry, describe_params
 from curata.redteam.converters.base import (
     ConversionError,
     Converter,
@@ -32,41 +31,18 @@ def registry() -> dict[str, type[Converter]]:
 
 def converter_table() -> list[dict[str, Any]]:
     """Every registered converter as plain data, by name: ``name``, ``summary``,
-    ``reversible``, ``random`` and ``params`` (each ``name``, ``type``, ``default``,
-    ``description``), JSON-ready."""
-    rows = []
-    for name, cls in CONVERTERS.load().items():
-        defaults = cls.Params().model_dump(mode="json")
-        params = [
-            {
-                "name": field,
-                "type": type_name(info.annotation),
-                "default": defaults[field],
-                "description": info.description,
-            }
-            for field, info in cls.Params.model_fields.items()
-        ]
-        rows.append(
-            {
-                "name": name,
-                "summary": cls.summary,
-                "reversible": cls.reversible,
-                "random": cls.random,
-                "params": params,
-            }
-        )
-    return rows
-
-
-def type_name(annotation: Any) -> str:
-    """How a parameter's type is shown: ``int``, ``float``, ``bool``, ``str``, or the
-    choices of a literal (``U+200B|U+200C``)."""
-    origin = get_origin(annotation)
-    if origin is Literal:
-        return "|".join(str(a) for a in get_args(annotation))
-    if origin in (Union, UnionType):
-        return " or ".join(type_name(a) for a in get_args(annotation))
-    return getattr(annotation, "__name__", str(annotation))
+    ``reversible``, ``random`` and ``params`` (:func:`curata.core.plugins.describe_params`),
+    JSON-ready."""
+    return [
+        {
+            "name": name,
+            "summary": cls.summary,
+            "reversible": cls.reversible,
+            "random": cls.random,
+            "params": describe_params(cls.Params),
+        }
+        for name, cls in CONVERTERS.load().items()
+    ]
 
 
 __all__ = [
