@@ -105,7 +105,7 @@ def test_targets_list_names_every_registered_target_without_secrets(cli) -> None
     openai = next(t for t in listed if t["name"] == "openai")
     params = {p["name"]: p for p in openai["params"]}
     assert params["base_url"]["required"] and params["api_key_env"]["default"] == "OPENAI_API_KEY"
-    assert not any("key" == p["name"] for p in openai["params"])
+    assert not any(p["name"] == "key" for p in openai["params"])
 
 
 def test_scripted_serves_the_test_double_over_http_until_stopped() -> None:

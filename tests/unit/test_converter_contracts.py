@@ -205,6 +205,7 @@ def test_converter_table_describes_every_converter() -> None:
         "name": "rate",
         "type": "float",
         "default": 0.5,
+        "required": False,
         "description": homoglyph["rate"]["description"],
     }
     assert homoglyph["seed"]["type"] == "int" and homoglyph["seed"]["default"] == 0
