@@ -24,6 +24,7 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError as PydanticValidationError
 
 from curata.core.errors import ValidationError
 
@@ -99,12 +100,43 @@ class Plugin:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("abstract", False):
             return
-        problem = metadata_problem(cls)
+        problem = metadata_problem(cls) or cls.kind_problem()
         if problem:
             shown = cls.__dict__.get("name", cls.__qualname__)
             raise ValidationError(
                 f"{cls.kind} {shown!r} ({cls.__module__}:{cls.__qualname__}): {problem}"
             )
+
+    @classmethod
+    def kind_problem(cls) -> str | None:
+        """What a kind checks in its plugins' declarations beyond :func:`metadata_problem`
+        (a kind's base overrides it), or None."""
+        return None
+
+
+def parse_params(cls: type[Plugin], data: Mapping[str, Any]) -> Any:
+    """``data`` checked strictly against the plugin's ``Params`` (a :class:`PluginParams`);
+    errors name the plugin, the parameter and what is wrong, and an unknown parameter lists
+    the known ones: ``converter 'homoglyph' param 'rate': ... (got 2)``."""
+    params = cls.Params
+    known = params.model_fields
+    for key in data:
+        if key not in known:
+            listed = ", ".join(known) or "none"
+            raise ValidationError(
+                f"{cls.kind} {cls.name!r} has no param {key!r} (params: {listed})"
+            )
+    try:
+        if issubclass(params, PluginParams):
+            return params.parse(data)
+        return params.model_validate(data)
+    except PydanticValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "params"
+        got = data.get(str(error["loc"][0])) if error["loc"] else data
+        raise ValidationError(
+            f"{cls.kind} {cls.name!r} param {where!r}: {error['msg']} (got {got!r})"
+        ) from exc
 
 
 def metadata_problem(cls: type[Plugin]) -> str | None:

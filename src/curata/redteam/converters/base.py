@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Self
 import pydantic
 from pydantic_core import PydanticUndefined
 
-from curata.core.errors import CurataError, ValidationError
-from curata.core.plugins import Plugin, PluginParams
+from curata.core.errors import CurataError
+from curata.core.plugins import Plugin, PluginParams, parse_params
 
 
 class ConverterParams(PluginParams):
@@ -67,16 +67,9 @@ class Converter(Plugin):
     reversible: ClassVar[bool] = False
     random: ClassVar[bool] = False
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("abstract", False):
-            return
-        problem = converter_problem(cls)
-        if problem:
-            shown = cls.__dict__.get("name", cls.__qualname__)
-            raise ValidationError(
-                f"{cls.kind} {shown!r} ({cls.__module__}:{cls.__qualname__}): {problem}"
-            )
+    @classmethod
+    def kind_problem(cls) -> str | None:
+        return converter_problem(cls)
 
     def __init__(self, params: ConverterParams | None = None) -> None:
         self.params = self.Params() if params is None else params
@@ -127,22 +120,3 @@ def converter_problem(cls: type[Converter]) -> str | None:
     if cls.reversible and cls.decode is Converter.decode:
         return "a reversible converter must implement decode"
     return None
-
-
-def parse_params(cls: type[Converter], data: Mapping[str, Any]) -> ConverterParams:
-    """``data`` checked strictly against the converter's ``Params``; errors name the converter,
-    the parameter and what is wrong (an unknown parameter lists the known ones)."""
-    known = cls.Params.model_fields
-    for key in data:
-        if key not in known:
-            listed = ", ".join(known) or "none"
-            raise ValidationError(f"converter {cls.name!r} has no param {key!r} (params: {listed})")
-    try:
-        return cls.Params.parse(data)
-    except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "params"
-        got = data.get(str(error["loc"][0])) if error["loc"] else data
-        raise ValidationError(
-            f"converter {cls.name!r} param {where!r}: {error['msg']} (got {got!r})"
-        ) from exc

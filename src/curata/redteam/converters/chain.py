@@ -25,7 +25,8 @@ from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
 from curata.core.errors import CurataError, ValidationError
-from curata.redteam.converters.base import ConversionError, Converter, parse_params
+from curata.core.plugins import parse_params
+from curata.redteam.converters.base import ConversionError, Converter
 
 Spec = str | Sequence[str | Mapping[str, Any]]
 """What :meth:`Chain.parse` reads: a command-line string, a JSON record (as text or

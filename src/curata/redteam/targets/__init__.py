@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from curata.core.plugins import Registry
+from curata.core.plugins import Registry, parse_params
 from curata.redteam.targets.base import (
     Conversation,
     Message,
@@ -48,7 +48,7 @@ def make_target(name: str, params: dict[str, Any]) -> Target:
     """The target called ``name`` with ``params`` as a configuration file gives them, checked
     strictly; an unknown name lists the known ones."""
     cls = TARGETS.get(name)
-    return cls(cls.Params.parse(params))
+    return cls(parse_params(cls, params))
 
 
 __all__ = [

@@ -21,16 +21,13 @@ the same way a third-party package would add its own.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Self, get_args
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any, ClassVar, Literal, get_args
 
 from curata.core.errors import CurataError, InputError
-from curata.core.plugins import Plugin
+from curata.core.plugins import Plugin, PluginParams
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = get_args(Role)
@@ -149,17 +146,9 @@ class TransientError(TargetError):
         self.retry_after = retry_after
 
 
-class TargetParams(BaseModel):
-    """Base of every target's parameters: unknown parameters are errors, values are checked."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Self:
-        """Parameters as a configuration file gives them, checked strictly (``"0.7"`` is no
-        float, ``"no"`` no boolean). Raises pydantic's ValidationError, whose locations are
-        the parameter names."""
-        return cls.model_validate_json(json.dumps(data, default=str), strict=True)
+class TargetParams(PluginParams):
+    """Base of every target's parameters: unknown parameters are errors, values are checked
+    strictly (:meth:`~curata.core.plugins.PluginParams.parse`: ``"0.7"`` is no float)."""
 
 
 SENSITIVE = ("authorization", "key", "token", "secret", "cookie", "password")
