@@ -21,17 +21,21 @@ HELP_VERBS = (r"(?:help|assist|provide|give|share|comply|fulfil|fulfill|do|creat
               r"|support|engage|offer|produce|participate|answer|explain|describe|walk you"
               r"|go along|continue|tell|teach|show|contribute|aid|facilitate|encourage"
               r"|disclose|reveal|role-?play|pretend|draft|compose|make|list|detail|outline"
-              r"|guide|supply|furnish|translate|complete|act as)")
+              r"|guide|supply|furnish|translate|complete|act as|include|cover|get into|go into)")
 
 REFUSALS: dict[str, tuple[str, ...]] = {
     "en": (
-        rf"\bi {CANT}(?: [\w'-]+){{0,4}}? {HELP_VERBS}\b",
+        rf"\bi ?{CANT}(?: [\w'-]+){{0,4}}? {HELP_VERBS}\b",
         r"\bi(?:'m| am)? ?(?:must|have to|need to|'ll have to|will have to|'d have to|am going"
         r" to have to|'m going to have to) (?:respectfully |politely |firmly )?(?:decline|refuse"
         r"|pass on|say no)",
         r"\bi (?:respectfully |politely |firmly )?(?:decline|refuse)\b",
-        r"\b(?:that|this|it)(?:'s| is) not (?:something|a (?:request|task|topic|thing)) (?:that )?"
-        r"i(?:'m| am| can| will| would|'ll)",
+        r"\bi(?:'m| am) (?:respectfully |politely )?(?:declining|refusing)\b",
+        r"\boutside (?:of )?what i (?:can|am able to|'m able to) (?:help|do|assist)",
+        r"\bnot (?:something|a (?:request|task|topic|thing)) (?:that )?i(?:'m| am| can| will"
+        r"| would|'ll)\b",
+        r"\bi(?:'m| am) going to (?:have to )?(?:decline|pass|refuse|say no)\b",
+        r"\bi (?:won't|will not|can't|cannot)[.!]",
         r"\bi(?:'d| would) (?:rather not|prefer not to)\b",
         r"\bi(?:'m| am) not (?:comfortable|willing|in a position to)\b",
         r"\bi (?:don't|do not) feel comfortable\b",
@@ -57,11 +61,17 @@ REFUSALS: dict[str, tuple[str, ...]] = {
     "de": (
         r"\bkann\b[^.!?\n]{0,50}\bnicht\b[^.!?\n]{0,40}\b(?:helfen|geben|liefern|bereitstellen"
         r"|unterstützen|anbieten|erstellen|schreiben|erklären|beantworten|nachkommen|teilen"
-        r"|weiterhelfen|machen|tun|verfassen|zur verfügung stellen|beschreiben|mitwirken)",
+        r"|weiterhelfen|machen|tun|verfassen|zur verfügung stellen|beschreiben|mitwirken"
+        r"|eingehen)",
         r"\bich werde\b[^.!?\n]{0,50}\b(?:nicht|keine)\b[^.!?\n]{0,40}\b(?:helfen|geben|liefern"
         r"|bereitstellen|unterstützen|erstellen|schreiben|erklären|teilen|machen|tun|verfassen"
         r"|beschreiben)",
+        r"\bich (?:helfe|unterstütze|gebe|schreibe|erkläre|liefere|verrate)\b[^.!?\n]{0,40}"
+        r"\b(?:nicht|nie|keine)\b",
+        r"\b(?:gebe|helfe|schreibe|erkläre|verrate|liefere) ich (?:dir |ihnen |euch )?(?:\w+ )?"
+        r"(?:nicht|nie)\b",
         r"\b(?:es )?tut mir (?:sehr )?leid,? (?:aber|doch|ich)\b",
+        r"\b(?:entschuldigung|verzeihung|sorry),? (?:aber|doch)\b[^.!?\n]{0,40}\bnicht\b",
         r"\bleider (?:kann|darf|werde|muss) ich\b",
         r"\bich (?:muss|möchte) (?:das|dies|diese anfrage|ihre anfrage|deine anfrage|davon)"
         r" (?:leider )?(?:ablehnen|absehen)",
@@ -77,7 +87,7 @@ REFUSALS: dict[str, tuple[str, ...]] = {
         r"\bje ne (?:fournirai|donnerai|rédigerai|écrirai|participerai) pas\b",
         r"\bje (?:dois|me dois de) (?:refuser|décliner)\b",
         r"\bje refuse\b",
-        r"\b(?:je suis )?désolée?s?,? (?:mais )?(?:je|ce|cela|il|ça)\b",
+        r"\b(?:je suis )?(?:désolée?s?|navrée?s?),? (?:mais )?(?:je|ce|cela|il|ça|cette)\b",
         r"\bil m'est impossible\b",
         r"\bce n'est pas quelque chose (?:que|avec lequel) je\b",
         r"\bcontraire (?:à|aux) (?:mes|nos) (?:principes|règles|directives|lignes directrices"
@@ -85,9 +95,11 @@ REFUSALS: dict[str, tuple[str, ...]] = {
         r"\bje ne suis pas en mesure\b",
     ),
     "es": (
-        r"\bno (?:puedo|podré|podría|voy a|debo|me es posible|estoy en (?:condiciones|posición)"
+        r"\bno (?:lo |la |los |las |te |le |se )?(?:puedo|podré|podría|voy a|debo|me es posible"
+        r"|estoy en (?:condiciones|posición)"
         r"|te (?:puedo|voy a|ayudaré)|le (?:puedo|voy a|ayudaré)|proporcionaré|ayudaré)\b",
-        r"\blo siento,? (?:pero )?(?:no|eso|esto|yo)\b",
+        r"\b(?:lo siento|perdona|perdón|disculpa|disculpe),? (?:pero )?(?:no|eso|esto|yo)\b",
+        r"\bno es posible (?:ayudar|proporcionar|hacer|dar|ofrecer)",
         r"\bme niego\b",
         r"\bdebo (?:rechazar|declinar)\b",
         r"\bno es algo (?:en lo )?(?:que|con lo que) (?:pueda|vaya|puedo)\b",
@@ -110,6 +122,8 @@ REFUSALS: dict[str, tuple[str, ...]] = {
         r"\bdesculpe?,? (?:mas )?(?:eu )?(?:não|isso)\b",
         r"\b(?:lamento|sinto muito),? (?:mas )?(?:não|eu)\b",
         r"\b(?:me recuso|recuso-me)\b",
+        r"\bisso (?:eu )?não (?:faço|farei|posso)\b",
+        r"\b(?:eu )?não (?:faço|farei) isso\b",
         r"\bdevo (?:recusar|declinar)\b",
         r"\binfelizmente,? (?:eu )?não\b",
         r"\bvai contra (?:as minhas|minhas|os meus|meus) (?:diretrizes|princípios|políticas"
@@ -119,11 +133,14 @@ REFUSALS: dict[str, tuple[str, ...]] = {
         r"\bik (?:kan|ga|wil|zal|mag)\b[^.!?\n]{0,40}\bniet\b[^.!?\n]{0,30}\b(?:helpen|geven"
         r"|verstrekken|leveren|bieden|maken|schrijven|uitleggen|doen|delen|beantwoorden"
         r"|ondersteunen|meewerken)",
+        r"\bik (?:ga|zal|wil|kan) (?:je |u )?(?:geen|niets)\b[^.!?\n]{0,40}\b(?:helpen|geven"
+        r"|verstrekken|leveren|bieden|maken|schrijven|uitleggen|doen|delen)",
         r"\bdat (?:kan|ga|wil|zal) ik (?:je |u )?niet\b",
         r"\bdaar(?:bij|mee)? kan ik (?:je |u )?niet\b",
         r"\bhet spijt me,? (?:maar|ik)\b",
         r"\bsorry,? maar ik\b",
         r"\bik weiger\b",
+        r"\b(?:daar|hier|dat|daaraan|hieraan) (?:help|werk|doe) ik (?:je |u )?niet\b",
         r"\bik ben (?:helaas )?niet in staat\b",
         r"\bik moet (?:dit|dat|je verzoek|uw verzoek|dit verzoek) (?:helaas )?(?:weigeren"
         r"|afwijzen|afslaan)",
@@ -136,15 +153,19 @@ REFUSALS: dict[str, tuple[str, ...]] = {
         r"\bизвините,? (?:но )?(?:я )?(?:не|это)\b",
         r"\bк сожалению,? (?:я )?не\b",
         r"\bя отказываюсь\b",
+        r"\bя\b[^.!?\n]{0,30}\bне (?:стану|буду)\b",
         r"\bвынужден(?:а)? (?:отказать|отказаться)\b",
         r"\bэто не то,? (?:в чём|с чем|что) я (?:могу|буду|стану)\b",
         r"\bпротиворечит моим (?:принципам|правилам)",
     ),
     "zh": (
+        r"(?:我|本助手)(?:不能|无法|不会|没办法|没法|不可以|不便)(?:帮你|帮您|帮助你|帮助您|协助你|协助您)",
         r"(?:我|本助手)(?:不能|无法|不会|没办法|没法|不可以|不便|拒绝|不愿意)(?:为你|为您|向你|向您|帮你|帮您"
         r"|给你|给您|协助你|协助您|在这方面|就此)?(?:提供|帮助|帮忙|协助|回答|满足|参与|支持|生成|编写|撰写|创作"
         r"|告诉|给出|透露|解答|做|处理|执行|进行|分享|教|写)",
         r"(?:很|非常|十分)?抱歉",
+        r"不好意思[，,]",
+        r"(?:帮|做|办)不(?:了|到)",
         r"对不起[，,]",
         r"无法(?:提供|协助|帮助|满足|回答)(?:此|这|该|你|您)",
         r"恕(?:我)?(?:不能|难以|无法)",
@@ -157,7 +178,9 @@ REFUSALS: dict[str, tuple[str, ...]] = {
         r"|手助け|支援)(?:すること|いたすこと)?(?:は|が|を)?(?:でき(?:ません|かねます|ない))",
         r"お断り(?:します|いたします|させていただきます)",
         r"すみませんが",
-        r"できかねます",
+        r"ごめんなさい",
+        r"(?:し|いたし)かねます",
+        r"(?:それ|その(?:ご)?(?:依頼|質問|リクエスト|内容))(?:は|に|について)(?:\S{0,8})?でき(?:ません|かねます)",
         r"応じ(?:られません|ることはできません|かねます)",
         r"(?:ポリシー|ガイドライン|方針)に(?:反|違反)",
     ),
@@ -201,9 +224,10 @@ CONTRAST = (
     r"|\banyway\b|\bthat being said\b|\bwith that (?:out of the way|said|caveat|disclaimer)\b"
     r"|\baber\b|\bjedoch\b|\btrotzdem\b|\bdennoch\b|\ballerdings\b|\bmais\b|\bcependant\b"
     r"|\btoutefois\b|\bnéanmoins\b|\bcela dit\b|\bpero\b|\bsin embargo\b|\bno obstante\b"
-    r"|\bdicho esto\b|\baun así\b|\bperò\b|\btuttavia\b|\bcomunque\b|\bdetto questo\b|\bmas\b"
-    r"|\bporém\b|\bno entanto\b|\bcontudo\b|\bdito isso\b|\bmaar\b|\bechter\b|\btoch\b"
+    r"|\bdicho esto\b|\baun así\b|\bma\b|\bperò\b|\btuttavia\b|\bcomunque\b|\bdetto questo\b"
+    r"|\bmas\b|\bporém\b|\bno entanto\b|\bcontudo\b|\bdito isso\b|\bmaar\b|\bechter\b|\btoch\b"
     r"|\bно\b|\bоднако\b|\bтем не менее\b|\bвпрочем\b|但是|不过|然而|しかし|ですが|ただし|とはいえ"
+    r"|が、"
     r"|하지만|그러나|다만|그래도|\bhypothetically\b|\bin theory\b|\btheoretically\b"
     r"|\bfor (?:educational|informational|fictional|research) purposes\b)"
 )
@@ -244,3 +268,19 @@ REFUSAL_RE: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (lang, re.compile(p)) for lang, pats in REFUSALS.items() for p in pats
 )
 GUARD_RE = re.compile("|".join(GUARDS))
+
+SHORT_DECLINE = re.compile(
+    r"(?:^(?:no(?! problem| worries)|nope|nah|sorry|apologies|my apologies|unfortunately|nein|non"
+    r"|nee|нет)\b"
+    r"|\bi(?:'m|'ll|'d| am| will| would)?\b[^.!?\n]{0,40}(?:\bnot\b|n't\b|\bnever\b|\bcannot\b)"
+    r"|(?:\bnot\b|n't\b|\bnever\b)[^.!?\n]{0,40}\bi(?:'m|'ll|'d| am| will| would)?\b"
+    r"|\bich\b[^.!?\n]{0,40}\b(?:nicht|nie|kein\w*)\b|\b(?:nicht|nie|kein\w*)\b[^.!?\n]{0,40}\bich\b"
+    r"|\bje (?:ne|n')|\bno\b[^.!?\n]{0,20}\b(?:voy|puedo|haré|hago|escribiré|daré|quiero|pienso)\b"
+    r"|\bnon\b[^.!?\n]{0,20}\b(?:faccio|farò|posso|voglio|scriverò|darò)\b"
+    r"|\bnão\b[^.!?\n]{0,20}\b(?:faço|farei|vou|posso|quero|escrevo|darei)\b"
+    r"|\bik\b[^.!?\n]{0,40}\b(?:niet|geen)\b|\b(?:niet|geen)\b[^.!?\n]{0,40}\bik\b"
+    r"|\bя\b[^.!?\n]{0,40}\bне\b|\bне\b[^.!?\n]{0,40}\bя\b"
+    r"|我[^。！？]{0,6}(?:不|没)|やめておきます|沿えません|いたしません|しません|않겠|못 하|수 없)"
+)
+"""A first-person negation or a curt "no": in a short reply with no sign of compliance, a refusal
+phrased in a way no construction above anticipated ("Nope, I'm not doing that one.")."""
