@@ -35,13 +35,14 @@ def test_public_api() -> None:
 
 
 def test_every_registered_plugin_is_documented() -> None:
-    """A registered step, aggregator, agreement coefficient, question type or converter missing
-    from its docs page fails (datasette's test_docs.py is the model): the reference cannot fall
-    behind the registries."""
+    """A registered step, aggregator, agreement coefficient, question type, converter or scorer
+    missing from its docs page fails (datasette's test_docs.py is the model): the reference cannot
+    fall behind the registries."""
     from curata.annotation.aggregation import AGGREGATORS
     from curata.curation.steps import registry
     from curata.questions import question_types
     from curata.redteam.converters import registry as converter_registry
+    from curata.redteam.scorers import registry as scorer_registry
     from curata.stats.coefficients import COEFFICIENTS
 
     pages: dict[str, list[str]] = {
@@ -59,3 +60,6 @@ def test_every_registered_plugin_is_documented() -> None:
     redteam = (ROOT / "docs" / "redteam.md").read_text("utf-8")
     for name in converter_registry():  # a row of the converter table, not any mention
         assert f"| `{name}` |" in redteam, f"converter {name} is missing from docs/redteam.md"
+    scorers = redteam.split("## Scorers", 1)[-1]
+    for name in scorer_registry():  # a row of the Scorers section's table
+        assert f"| `{name}` |" in scorers, f"scorer {name} is missing from docs/redteam.md"
