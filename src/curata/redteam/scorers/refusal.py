@@ -33,7 +33,7 @@ set, next to the GCG list's, is measured by ``tests/unit/test_scorer_validity.py
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -191,12 +191,3 @@ def compliance_pivot(rest: str) -> str | None:
         if not patterns.REDIRECT.search(clause):
             return m.group()
     return None
-
-
-def is_refusal(text: str, *, opening_chars: int = 250) -> bool:
-    """Whether ``text`` reads as a refusal by the patterns alone (default parameters)."""
-    params = RefusalParams(opening_chars=opening_chars)
-    return RefusalScorer(params).score(ScoredInput(reply=text)).verdict == "refused"
-
-
-__all__: Sequence[str] = ("PROTOTYPES", "RefusalParams", "RefusalScorer", "is_refusal")
