@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from curata.core.plugins import Registry
+from curata.core.plugins import Registry, describe_params
 from curata.redteam.scorers.base import (
     JUDGED,
     VERDICTS,
@@ -37,16 +37,11 @@ def registry() -> dict[str, type[Scorer]]:
 
 def scorer_table() -> list[dict[str, Any]]:
     """Every registered scorer as plain data, by name: ``name``, ``summary`` and ``params``
-    (each ``name``, ``default``, ``description``), JSON-ready."""
-    rows = []
-    for name, cls in SCORERS.load().items():
-        defaults = cls.Params().model_dump(mode="json")
-        params = [
-            {"name": field, "default": defaults[field], "description": info.description}
-            for field, info in cls.Params.model_fields.items()
-        ]
-        rows.append({"name": name, "summary": cls.summary, "params": params})
-    return rows
+    (:func:`curata.core.plugins.describe_params`), JSON-ready."""
+    return [
+        {"name": name, "summary": cls.summary, "params": describe_params(cls.Params)}
+        for name, cls in SCORERS.load().items()
+    ]
 
 
 __all__ = [

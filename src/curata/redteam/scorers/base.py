@@ -31,13 +31,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Self, get_args
+from typing import Any, ClassVar, Literal, Self, cast, get_args
 
-import pydantic
 from pydantic_core import PydanticUndefined
 
 from curata.core.errors import ValidationError
-from curata.core.plugins import Plugin, PluginParams
+from curata.core.plugins import Plugin, PluginParams, parse_params
 
 Verdict = Literal["breach", "refused", "safe", "error", "empty"]
 VERDICTS: tuple[str, ...] = get_args(Verdict)
@@ -121,16 +120,9 @@ class Scorer(Plugin):
     summary: ClassVar[str]
     Params: ClassVar[type[ScorerParams]] = ScorerParams
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("abstract", False):
-            return
-        problem = scorer_problem(cls)
-        if problem:
-            shown = cls.__dict__.get("name", cls.__qualname__)
-            raise ValidationError(
-                f"{cls.kind} {shown!r} ({cls.__module__}:{cls.__qualname__}): {problem}"
-            )
+    @classmethod
+    def kind_problem(cls) -> str | None:
+        return scorer_problem(cls)
 
     def __init__(self, params: ScorerParams | None = None) -> None:
         self.params = self.Params() if params is None else params
@@ -144,7 +136,7 @@ class Scorer(Plugin):
     def create(cls, params: Mapping[str, Any] | None = None) -> Self:
         """The scorer with ``params`` (JSON-typed values, checked strictly); an unknown or
         invalid parameter is a :class:`ValidationError` naming the scorer and it."""
-        return cls(parse_params(cls, params or {}))
+        return cls(cast(ScorerParams, parse_params(cls, params or {})))
 
     def score(self, attempt: ScoredInput) -> Score:
         """The verdict on ``attempt``: ``error`` when the target did not answer (an error, a
@@ -212,21 +204,3 @@ def scorer_problem(cls: type[Scorer]) -> str | None:
         return "a scorer implements judge, not score (the base decides error and empty)"
     return None
 
-
-def parse_params(cls: type[Scorer], data: Mapping[str, Any]) -> ScorerParams:
-    """``data`` checked strictly against the scorer's ``Params``; errors name the scorer, the
-    parameter and what is wrong (an unknown parameter lists the known ones)."""
-    known = cls.Params.model_fields
-    for key in data:
-        if key not in known:
-            listed = ", ".join(known) or "none"
-            raise ValidationError(f"scorer {cls.name!r} has no param {key!r} (params: {listed})")
-    try:
-        return cls.Params.parse(data)
-    except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "params"
-        got = data.get(str(error["loc"][0])) if error["loc"] else data
-        raise ValidationError(
-            f"scorer {cls.name!r} param {where!r}: {error['msg']} (got {got!r})"
-        ) from exc
