@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from curata.cli.output import JsonOption, emit, record_progress, workspace
+from curata.cli.output import JsonOption, emit, print_plugins, record_progress, workspace
 from curata.cli.output import table as table_of
 
 steps = typer.Typer(help="Curation steps: what a pipeline can use.")
@@ -105,17 +105,7 @@ def steps_list(as_json: bool = JsonOption) -> None:
     from curata.curation.pipeline import describe_steps
 
     data = describe_steps()
-
-    def render(c: Console) -> None:
-        for s in data:
-            kind = " (sees every record first)" if s["needs_all"] else ""
-            c.print(f"[bold]{s['name']}[/]{kind}: {escape(s['summary'])}")
-            for p in s["params"]:
-                default = "required" if p["required"] else f"default {p['default']!r}"
-                c.print(f"  {p['name']} ({escape(p['type'])}; {escape(default)}): "
-                        f"{escape(p['description'])}")  # fmt: skip
-
-    emit(as_json, data, render)
+    emit(as_json, data, lambda c: print_plugins(c, data, needs_all="sees every record first"))
 
 
 def why(

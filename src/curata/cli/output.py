@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -62,6 +63,20 @@ def table(*columns: str) -> Table:
     for column in columns:
         t.add_column(column, overflow="fold")
     return t
+
+
+def print_plugins(c: Console, rows: list[dict[str, Any]], **flags: str) -> None:
+    """Registered plugins as ``list`` commands print them: each name, in brackets the labels
+    of its ``flags`` that are true (``reversible="reversible"``), its summary, then one line
+    per parameter (type, default or required, description)."""
+    for row in rows:
+        on = [label for field, label in flags.items() if row.get(field)]
+        extra = f" ({', '.join(on)})" if on else ""
+        c.print(f"[bold]{row['name']}[/]{extra}: {escape(row['summary'])}")
+        for p in row["params"]:
+            default = "required" if p["required"] else f"default {p['default']!r}"
+            c.print(f"  {p['name']} ({escape(str(p['type']))}; {escape(default)}): "
+                    f"{escape(p['description'])}")  # fmt: skip
 
 
 def write_html(path: Path, page: str) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from curata.cli.output import JsonOption, emit, workspace
+from curata.cli.output import JsonOption, emit, print_plugins, workspace
 from curata.cli.output import table as table_of
 
 app = typer.Typer(help="Red teaming: attack sets, converters, targets and campaigns.")
@@ -20,25 +20,13 @@ targets = typer.Typer(help="Targets: the models and endpoints a campaign attacks
 app.add_typer(targets, name="targets")
 
 
-def _print_plugins(c: Console, rows: list[dict[str, Any]], flags: tuple[str, ...]) -> None:
-    """Each plugin with its flags that are on, its summary and its parameters."""
-    for row in rows:
-        on = [f for f in flags if row.get(f)]
-        extra = f" ({', '.join(on)})" if on else ""
-        c.print(f"[bold]{row['name']}[/]{extra}: {escape(row['summary'])}")
-        for p in row["params"]:
-            default = "required" if p["required"] else f"default {p['default']!r}"
-            c.print(f"  {p['name']} ({escape(str(p['type']))}; {escape(default)}): "
-                    f"{escape(p['description'])}")  # fmt: skip
-
-
 @converters.command("list")
 def converters_list(as_json: bool = JsonOption) -> None:
     """Every registered converter with its parameters, defaults and whether it can be decoded."""
     from curata.redteam.converters import converter_table
 
     data = converter_table()
-    emit(as_json, data, lambda c: _print_plugins(c, data, ("reversible", "random")))
+    emit(as_json, data, lambda c: print_plugins(c, data, reversible="reversible", random="seeded"))
 
 
 @targets.command("list")
@@ -52,7 +40,7 @@ def targets_list(as_json: bool = JsonOption) -> None:
         {"name": name, "summary": cls.summary, "params": describe_params(cls.Params)}
         for name, cls in registry().items()
     ]
-    emit(as_json, data, lambda c: _print_plugins(c, data, ()))
+    emit(as_json, data, lambda c: print_plugins(c, data))
 
 
 def scripted(
