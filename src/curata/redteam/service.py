@@ -30,6 +30,7 @@ from curata.redteam.attacks import (
     check_taxonomy,
     owasp_id,
 )
+from curata.redteam.coverage import DIMENSIONS, AttackCoverage, Encode, coverage_grid, diversity
 from curata.redteam.importers import IMPORTERS, detect_format
 from curata.sourcing.ingest import IngestService
 from curata.versioning.service import DatasetService
@@ -248,6 +249,30 @@ class RedTeamService:
             for name, counter in counters.items()
         }
         return TaxonomyCounts(ref=version.ref, total=total, benign=benign, counts=counts)
+
+    def coverage(
+        self,
+        ref: str,
+        *,
+        dims: tuple[str, ...] = DIMENSIONS,
+        thin: int = 3,
+        near_dup_threshold: float = 0.8,
+        encode: Encode | None = None,
+        max_suggestions: int = 20,
+    ) -> AttackCoverage:
+        """Coverage grid over ``dims`` and diversity of a version's attacks (see
+        :mod:`curata.redteam.coverage`; ``encode``: the embedding for the dispersion, MiniLM
+        by default); ``.to_dict()`` for ``--json``, ``.to_html()`` for the report."""
+        version = self._datasets.version(ref)
+        attacks = [stored.attack for stored in self.iter_attacks(version.ref)]
+        return AttackCoverage(
+            ref=version.ref,
+            grid=coverage_grid(attacks, dims, thin=thin, max_suggestions=max_suggestions),
+            diversity=diversity(
+                [a.prompt for a in attacks], near_dup_threshold=near_dup_threshold, encode=encode
+            ),
+            benign=sum(a.benign for a in attacks),
+        )
 
 
 def _one_of(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
