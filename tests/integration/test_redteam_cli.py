@@ -137,3 +137,29 @@ def test_scripted_serves_the_test_double_over_http_until_stopped() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_coverage_lists_empty_cells_to_fill_and_writes_an_escaped_html_report(
+    cli, tmp_path
+) -> None:
+    _with_source(cli)
+    advbench = FIXTURES / "advbench_harmful_behaviors.csv"
+    code, _, err = cli("redteam", "import", advbench, "--dataset", "adv", "--source", "corpora")
+    assert code == 0, err
+    report = tmp_path / "coverage.html"
+    code, out, err = cli(
+        "redteam", "coverage", "adv@1", "--no-embed", "--html", report, "--json"
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    rows = list(csv.DictReader(advbench.open(encoding="utf-8", newline="")))
+    assert data["total"] == len(rows) and data["diversity"]["dispersion"] is None
+    # every AdvBench row is harmful content: each other declared category is an empty cell
+    empty = {tuple(c["values"]) for c in data["empty"] if c["dims"] == ["category", "directness"]}
+    assert ("jailbreak", "direct") in empty and ("harmful_content", "direct") not in empty
+    assert data["suggestions"] and all(s["count"] < 3 for s in data["suggestions"])
+    page = report.read_text("utf-8")
+    assert page.lower().startswith("<!doctype html")
+    assert "<script" not in page.lower()
+    code, _, err = cli("redteam", "coverage", "adv@9", "--no-embed")
+    assert code == 1 and "no version '9' of dataset 'adv'" in err

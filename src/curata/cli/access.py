@@ -107,6 +107,7 @@ COMMANDS: dict[str, Rule] = {
     "quality report": OPEN,
     "redteam attacks": OPEN,
     "redteam convert": OPEN,
+    "redteam coverage": OPEN,
     "redteam converters list": OPEN,
     "redteam import": OPEN,
     "redteam scripted": OPEN,

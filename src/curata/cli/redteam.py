@@ -191,6 +191,49 @@ def attacks(
     emit(as_json, listing.to_dict(), render)
 
 
+def coverage(
+    ctx: typer.Context,
+    ref: str = typer.Argument(..., help="An attack set version, e.g. advbench@1.", metavar="REF"),
+    thin: int = typer.Option(3, "--thin", min=1, help="A cell with fewer attacks is thin."),
+    no_embed: bool = typer.Option(
+        False, "--no-embed", help="Skip the MiniLM embedding dispersion (near-duplicates only)."
+    ),
+    html: Path | None = typer.Option(
+        None, "--html", help="Also write an HTML report with a heat map per dimension pair."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Which taxonomy cells an attack set leaves empty or thin (category x technique x framing
+    x language x directness), what to fill next, and how diverse its prompts are."""
+    from curata.cli.output import write_html
+
+    def no_vectors(texts: list[str]) -> list[list[float]]:
+        return [[0.0] for _ in texts]
+
+    encode = no_vectors if no_embed else None
+    result = workspace(ctx).redteam.coverage(ref, thin=thin, encode=encode)
+    data = result.to_dict()
+    if no_embed:
+        data["diversity"]["dispersion"] = None
+    if html is not None:
+        write_html(html, result.to_html())
+
+    def render(c: Console) -> None:
+        d = data["diversity"]
+        spread = "" if d["dispersion"] is None else f", dispersion {d['dispersion']:.3f}"
+        c.print(f"{escape(data['ref'])}: {data['total']:,} attacks ({data['benign']:,} benign), "
+                f"{len(data['empty']):,} empty and {len(data['thin_cells']):,} thin cells; "
+                f"near-duplicates {d['near_dup_rate']:.1%}{spread}")  # fmt: skip
+        t = table_of("fill next", "cell", "attacks")
+        for s in data["suggestions"][:10]:
+            cell = " x ".join(f"{k}={v}" for k, v in zip(s["dims"], s["values"], strict=True))
+            t.add_row(str(len(t.rows) + 1), escape(cell), str(s["count"]))
+        c.print(t)
+
+    emit(as_json, data, render)
+
+
 app.command("import")(import_attacks)
+app.command("coverage")(coverage)
 app.command("scripted")(scripted)
 app.command("attacks")(attacks)
