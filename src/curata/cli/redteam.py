@@ -33,13 +33,9 @@ def converters_list(as_json: bool = JsonOption) -> None:
 def targets_list(as_json: bool = JsonOption) -> None:
     """Every registered target kind with its parameters (an API key is never a parameter: a
     target names the environment variable that holds it)."""
-    from curata.core.plugins import describe_params
-    from curata.redteam.targets import registry
+    from curata.redteam.targets import TARGETS
 
-    data = [
-        {"name": name, "summary": cls.summary, "params": describe_params(cls.Params)}
-        for name, cls in registry().items()
-    ]
+    data = TARGETS.describe()
     emit(as_json, data, lambda c: print_plugins(c, data))
 
 

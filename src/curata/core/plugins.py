@@ -195,3 +195,17 @@ class Registry(Generic[P]):
 
     def names(self) -> tuple[str, ...]:
         return tuple(self.load())
+
+    def describe(self, *flags: str) -> list[dict[str, Any]]:
+        """Every registered plugin as plain, JSON-ready data, by name: ``name``,
+        ``summary``, each of the kind's declared ``flags`` (``"reversible"``), then
+        ``params`` (:func:`describe_params`). What the ``list`` commands print."""
+        return [
+            {
+                "name": name,
+                "summary": getattr(cls, "summary"),  # noqa: B009  (P is any plugin class)
+                **{flag: getattr(cls, flag) for flag in flags},
+                "params": describe_params(getattr(cls, "Params")),  # noqa: B009
+            }
+            for name, cls in self.load().items()
+        ]

@@ -28,8 +28,7 @@ import yaml
 
 from curata.core.errors import InputError, ValidationError
 from curata.core.ids import canonical_json
-from curata.core.plugins import describe_params
-from curata.curation.steps import registry
+from curata.curation.steps import STEPS, registry
 from curata.curation.steps.base import Step, StepParams
 
 MAX_BYTES = 1 << 20
@@ -145,13 +144,4 @@ def _entry(entry: Any, where: str) -> tuple[str, dict[str, Any]]:
 
 def describe_steps() -> list[dict[str, Any]]:
     """Every registered step with its parameters, defaults and descriptions."""
-    return [
-        {
-            "name": name,
-            "summary": cls.summary,
-            "version": cls.version,
-            "needs_all": cls.needs_all,
-            "params": describe_params(cls.Params),
-        }
-        for name, cls in registry().items()
-    ]
+    return STEPS.describe("version", "needs_all")

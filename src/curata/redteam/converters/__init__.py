@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from curata.core.plugins import Registry, describe_params
+from curata.core.plugins import Registry
 from curata.redteam.converters.base import (
     ConversionError,
     Converter,
@@ -31,18 +31,8 @@ def registry() -> dict[str, type[Converter]]:
 
 def converter_table() -> list[dict[str, Any]]:
     """Every registered converter as plain data, by name: ``name``, ``summary``,
-    ``reversible``, ``random`` and ``params`` (:func:`curata.core.plugins.describe_params`),
-    JSON-ready."""
-    return [
-        {
-            "name": name,
-            "summary": cls.summary,
-            "reversible": cls.reversible,
-            "random": cls.random,
-            "params": describe_params(cls.Params),
-        }
-        for name, cls in CONVERTERS.load().items()
-    ]
+    ``reversible``, ``random`` and ``params`` (:meth:`curata.core.plugins.Registry.describe`)."""
+    return CONVERTERS.describe("reversible", "random")
 
 
 __all__ = [

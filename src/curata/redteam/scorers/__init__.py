@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from curata.core.plugins import Registry, describe_params
+from curata.core.plugins import Registry
 from curata.redteam.scorers.base import (
     JUDGED,
     VERDICTS,
@@ -37,11 +37,8 @@ def registry() -> dict[str, type[Scorer]]:
 
 def scorer_table() -> list[dict[str, Any]]:
     """Every registered scorer as plain data, by name: ``name``, ``summary`` and ``params``
-    (:func:`curata.core.plugins.describe_params`), JSON-ready."""
-    return [
-        {"name": name, "summary": cls.summary, "params": describe_params(cls.Params)}
-        for name, cls in SCORERS.load().items()
-    ]
+    (:meth:`curata.core.plugins.Registry.describe`)."""
+    return SCORERS.describe()
 
 
 __all__ = [
