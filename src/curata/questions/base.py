@@ -343,13 +343,16 @@ class QuestionType(BaseModel, Plugin):
 
     @classmethod
     def to_argilla(cls, value: Any) -> Any:
-        """An answer as an Argilla response value (Curata JSON text for types it lacks)."""
-        return json.dumps(value)
+        """An answer as an Argilla response value: as it is for a type Argilla has, Curata
+        JSON text for one it lacks (``json_interchange``)."""
+        return json.dumps(value) if cls.json_interchange else value
 
     @classmethod
     def from_argilla(cls, value: Any) -> Any:
         """The inverse of :meth:`to_argilla`."""
-        return json.loads(value) if isinstance(value, str) else value
+        if cls.json_interchange and isinstance(value, str):
+            return json.loads(value)
+        return value
 
 
 type.__setattr__(QuestionType, "name", _TypeName())

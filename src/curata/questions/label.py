@@ -109,10 +109,3 @@ class LabelQuestion(QuestionType):
             settings["options_order"] = "natural"
         return settings
 
-    @classmethod
-    def to_argilla(cls, value: Any) -> Any:
-        return value
-
-    @classmethod
-    def from_argilla(cls, value: Any) -> Any:
-        return value

@@ -66,10 +66,3 @@ class RatingQuestion(QuestionType):
     def argilla_settings(self) -> dict[str, Any]:
         return {"type": "rating", "options": [{"value": v} for v in range(1, self.points + 1)]}
 
-    @classmethod
-    def to_argilla(cls, value: Any) -> Any:
-        return value
-
-    @classmethod
-    def from_argilla(cls, value: Any) -> Any:
-        return value

@@ -39,14 +39,6 @@ class TextQuestion(QuestionType):
         return other if other != truth else ""
 
     @classmethod
-    def to_argilla(cls, value: Any) -> Any:
-        return value
-
-    @classmethod
-    def from_argilla(cls, value: Any) -> Any:
-        return value
-
-    @classmethod
     def agreement(
         cls,
         question: Mapping[str, Any],
