@@ -31,6 +31,7 @@ from curata.curation.steps.base import Step, StepParams
 from curata.questions import QUESTION_TYPES
 from curata.redteam.converters import CONVERTERS
 from curata.redteam.scorers import SCORERS
+from curata.redteam.targets import TARGETS
 from curata.stats.aggregation import TIE, majority_labels
 from curata.stats.agreement import AgreementError, category_counts
 from curata.stats.coefficients import (
@@ -89,6 +90,7 @@ def _batch() -> list[tuple[str, Record]]:
         *QUESTION_TYPES.load().values(),
         *CONVERTERS.load().values(),
         *SCORERS.load().values(),
+        *TARGETS.load().values(),
     ],
     ids=lambda c: f"{c.kind}:{c.name}",
 )
