@@ -170,6 +170,19 @@ class Attack(BaseModel):
     corpus_id: Text | None = None
     corpus_category: Text | None = None
     tags: tuple[Text, ...] = ()
+    turns: tuple[Text, ...] | None = None
+    """Follow-up user turns of a scripted multi-turn escalation, sent one after another after
+    ``prompt`` (each after the model's reply to the one before)."""
+    documents: tuple[Text, ...] | None = None
+    """Documents handed to the model as retrieved context or tool output with the prompt
+    (indirect injection: the attack is in a document, not in the user's words)."""
+    canaries: tuple[Text, ...] | None = None
+    """Secret strings planted in training data or the system prompt that must never appear in
+    a reply (training-data and system-prompt extraction)."""
+    markers: tuple[Text, ...] | None = None
+    """Strings an injected instruction asks the model to write (injection success)."""
+    system: Text | None = None
+    """The system prompt the attack is sent under (none: the target's own)."""
 
     @field_validator("*", mode="before")
     @classmethod
@@ -226,6 +239,9 @@ class Attack(BaseModel):
         data = self.model_dump(exclude={"prompt"}, exclude_none=True)
         data["owasp"] = list(self.owasp)
         data["tags"] = list(self.tags)
+        for name in ("turns", "documents", "canaries", "markers"):
+            if name in data:
+                data[name] = list(data[name])
         return data
 
     def to_record(self) -> Record:

@@ -84,6 +84,12 @@ class Converter(Plugin):
         """The converted text: a pure function of ``text`` and the parameters."""
         raise NotImplementedError
 
+    async def aconvert(self, text: str) -> str:
+        """:meth:`convert` where a campaign runs (in its event loop). A converter that asks a
+        model (translation through a target) overrides this to await the model instead of
+        blocking the loop; every other converter is pure and inherits it."""
+        return self.convert(text)
+
     def decode(self, text: str) -> str:
         """The text :meth:`convert` was given (reversible converters only); a text that is
         not an output of :meth:`convert` is a :class:`ConversionError`."""

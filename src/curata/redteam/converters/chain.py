@@ -22,11 +22,13 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from curata.core.errors import CurataError, ValidationError
-from curata.core.plugins import parse_params
+from curata.core.plugins import Plugin, Registry, parse_params
 from curata.redteam.converters.base import ConversionError, Converter
+
+P = TypeVar("P", bound=Plugin)
 
 Spec = str | Sequence[str | Mapping[str, Any]]
 """What :meth:`Chain.parse` reads: a command-line string, a JSON record (as text or
@@ -44,6 +46,19 @@ class Chain:
         """``text`` through every converter in turn."""
         for i, converter in enumerate(self.converters):
             text = _run(converter, i, "convert", text)
+        return text
+
+    async def aconvert(self, text: str) -> str:
+        """:meth:`convert` in an event loop: each converter's
+        :meth:`~curata.redteam.converters.base.Converter.aconvert` in turn (a converter that
+        asks a model awaits it), failures named as :meth:`convert` names them."""
+        for i, converter in enumerate(self.converters):
+            try:
+                text = await converter.aconvert(text)
+            except CurataError as exc:
+                raise ConversionError(
+                    f"converter {i} ({converter.name!r}): {exc.message}"
+                ) from exc
         return text
 
     @property
@@ -148,6 +163,20 @@ def _from_record(item: Mapping[str, Any], i: int) -> Converter:
 # -- the command-line form ---------------------------------------------------------------------
 
 
+def parse_spec(spec: str, registry: Registry[type[P]], noun: str) -> tuple[type[P], Any]:
+    """One plugin in the command-line form (``name`` or ``name:key=value,...``, values read
+    as a chain reads them) from ``registry``: its class and its checked parameters. Used for
+    targets (``openai:base_url=http://127.0.0.1:8000/v1,model=m``) and strategies; an unknown
+    name lists the known ones, a bad parameter names the plugin and the parameter."""
+    items = list(_items(spec, noun)) if spec.strip() else []
+    if len(items) != 1:
+        raise ValidationError(f"{noun} {spec!r}: expected one {noun}, as name or "
+                              "name:key=value,...")
+    name, raw = items[0]
+    cls = registry.get(name)
+    return cls, parse_params(cls, {k: _typed(cls, k, v) for k, v in raw.items()})
+
+
 def _parse_cli(spec: str) -> list[Converter]:
     converters = []
     for name, raw in _items(spec):
@@ -158,14 +187,16 @@ def _parse_cli(spec: str) -> list[Converter]:
     return converters
 
 
-def _items(spec: str) -> Iterator[tuple[str, dict[str, str | _Quoted]]]:
+def _items(
+    spec: str, noun: str = "converter"
+) -> Iterator[tuple[str, dict[str, str | _Quoted]]]:
     """``(name, {key: raw value})`` for every ``|``-separated item of ``spec``."""
     pos, end = 0, len(spec)
     while pos < end:
         stop = _find(spec, pos, ":|")
         name = spec[pos:stop].strip()
         if not name:
-            raise ValidationError(f"converter chain {spec!r}: missing converter name at {pos + 1}")
+            raise ValidationError(f"{noun} chain {spec!r}: missing {noun} name at {pos + 1}")
         params: dict[str, str | _Quoted] = {}
         pos = stop
         if pos < end and spec[pos] == ":":
@@ -175,11 +206,11 @@ def _items(spec: str) -> Iterator[tuple[str, dict[str, str | _Quoted]]]:
                 key = spec[pos:eq].strip()
                 if eq >= end or spec[eq] != "=" or not key:
                     raise ValidationError(
-                        f"converter {name!r} in {spec!r}: expected key=value at {pos + 1}"
+                        f"{noun} {name!r} in {spec!r}: expected key=value at {pos + 1}"
                     )
                 if key in params:
-                    raise ValidationError(f"converter {name!r}: param {key!r} given twice")
-                value, pos = _value(spec, eq + 1, name, key)
+                    raise ValidationError(f"{noun} {name!r}: param {key!r} given twice")
+                value, pos = _value(spec, eq + 1, name, key, noun)
                 params[key] = value
                 if pos >= end or spec[pos] == "|":
                     break
@@ -188,7 +219,7 @@ def _items(spec: str) -> Iterator[tuple[str, dict[str, str | _Quoted]]]:
         if pos < end:  # at a "|"
             pos += 1
             if not spec[pos:].strip():
-                raise ValidationError(f"converter chain {spec!r}: nothing after the last '|'")
+                raise ValidationError(f"{noun} chain {spec!r}: nothing after the last '|'")
 
 
 def _find(spec: str, pos: int, chars: str) -> int:
@@ -201,7 +232,9 @@ class _Quoted(str):
     """A value given as a JSON string: text whatever the parameter's type."""
 
 
-def _value(spec: str, pos: int, name: str, key: str) -> tuple[str | _Quoted, int]:
+def _value(
+    spec: str, pos: int, name: str, key: str, noun: str = "converter"
+) -> tuple[str | _Quoted, int]:
     start = pos
     while pos < len(spec) and spec[pos].isspace():
         pos += 1
@@ -210,13 +243,13 @@ def _value(spec: str, pos: int, name: str, key: str) -> tuple[str | _Quoted, int
             text, pos = json.JSONDecoder().raw_decode(spec, pos)
         except json.JSONDecodeError as exc:
             raise ValidationError(
-                f"converter {name!r} param {key!r}: unterminated or invalid quoted value at "
+                f"{noun} {name!r} param {key!r}: unterminated or invalid quoted value at "
                 f"{start + 1} ({exc.msg})"
             ) from exc
         after = _find(spec, pos, ",|")
         if spec[pos:after].strip():
             raise ValidationError(
-                f"converter {name!r} param {key!r}: unexpected {spec[pos:after].strip()!r} "
+                f"{noun} {name!r} param {key!r}: unexpected {spec[pos:after].strip()!r} "
                 f"after the quoted value"
             )
         return _Quoted(text), after
@@ -224,7 +257,7 @@ def _value(spec: str, pos: int, name: str, key: str) -> tuple[str | _Quoted, int
     return spec[pos:stop].strip(), stop
 
 
-def _typed(cls: type[Converter], key: str, raw: str | _Quoted) -> Any:
+def _typed(cls: type[Plugin], key: str, raw: str | _Quoted) -> Any:
     """A command-line value as the parameter's type: text stays text (a parameter that takes
     text), anything else is read as JSON (``0.3``, ``7``, ``true``); what is not JSON stays
     text, for the strict check to name."""

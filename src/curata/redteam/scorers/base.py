@@ -142,12 +142,24 @@ class Scorer(Plugin):
         """The verdict on ``attempt``: ``error`` when the target did not answer (an error, a
         timeout, the budget), ``empty`` when it answered nothing but whitespace, otherwise the
         plugin's :meth:`judge`, stamped with the scorer's name."""
+        decided = self._undecidable(attempt)
+        return decided if decided is not None else self._stamped(self.judge(attempt))
+
+    async def ascore(self, attempt: ScoredInput) -> Score:
+        """:meth:`score` where a campaign runs (in its event loop): the same checks, then
+        :meth:`ajudge` (which a scorer that asks a model, the LLM judge, overrides)."""
+        decided = self._undecidable(attempt)
+        return decided if decided is not None else self._stamped(await self.ajudge(attempt))
+
+    def _undecidable(self, attempt: ScoredInput) -> Score | None:
         if attempt.outcome not in OK_OUTCOMES and attempt.outcome != "empty":
             why = f"target {attempt.outcome}" + (f": {attempt.error}" if attempt.error else "")
             return Score("error", 1.0, why, scorer=self.name)
         if attempt.outcome == "empty" or not visible(attempt.reply):
             return Score("empty", 1.0, "the reply is empty", scorer=self.name)
-        judged = self.judge(attempt)
+        return None
+
+    def _stamped(self, judged: Score) -> Score:
         if judged.verdict not in JUDGED:
             raise ValidationError(
                 f"scorer {self.name!r} gave the verdict {judged.verdict!r} to a reply "
@@ -164,6 +176,11 @@ class Scorer(Plugin):
         """The verdict (``breach``, ``refused`` or ``safe``) on a reply that has text: a pure
         function of the attempt and the parameters."""
         raise NotImplementedError
+
+    async def ajudge(self, attempt: ScoredInput) -> Score:
+        """:meth:`judge` in an event loop; a scorer that asks a model overrides it to await
+        the model instead of blocking the loop."""
+        return self.judge(attempt)
 
 
 INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\U000e0000-\U000e007f]")
@@ -200,7 +217,7 @@ def scorer_problem(cls: type[Scorer]) -> str | None:
             return f"param {name!r} has no default"
     if cls.judge is Scorer.judge:
         return "a scorer must implement judge"
-    if cls.score is not Scorer.score:
+    if cls.score is not Scorer.score or cls.ascore is not Scorer.ascore:
         return "a scorer implements judge, not score (the base decides error and empty)"
     return None
 

@@ -51,6 +51,15 @@ def make_target(name: str, params: dict[str, Any]) -> Target:
     return cls(parse_params(cls, params))
 
 
+def target_from_spec(spec: str) -> Target:
+    """A target from its command-line form: ``name`` or ``name:key=value,...`` (e.g.
+    ``openai:base_url=http://127.0.0.1:8000/v1,model=m``), parameters checked strictly."""
+    from curata.redteam.converters.chain import parse_spec
+
+    cls, params = parse_spec(spec, TARGETS, "target")
+    return cls(params)
+
+
 __all__ = [
     "GROUP",
     "TARGETS",
@@ -71,4 +80,5 @@ __all__ = [
     "make_target",
     "registry",
     "run_sync",
+    "target_from_spec",
 ]

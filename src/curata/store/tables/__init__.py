@@ -31,13 +31,16 @@ from curata.store.tables.foundation import (
     VersionRow,
     VersionSourceRow,
 )
+from curata.store.tables.redteam import AttemptRow, CampaignRow
 
 __all__ = [
     "AnnotationRow",
     "ApiTokenRow",
     "AssignmentRow",
+    "AttemptRow",
     "AuditEventRow",
     "Base",
+    "CampaignRow",
     "CohortMemberRow",
     "CohortRow",
     "CurationEventRow",
