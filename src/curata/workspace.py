@@ -29,6 +29,7 @@ from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.quality.service import QualityService
 from curata.quality.vendor_audit import VendorAuditService
+from curata.redteam.campaigns import CampaignService
 from curata.redteam.service import RedTeamService
 from curata.settings import CONFIG_FILE, Settings, write_config
 from curata.sourcing.ingest import IngestResult, IngestService, ProgressFn
@@ -115,6 +116,7 @@ class Workspace:
         self.redteam = RedTeamService(
             self._ingest, self.datasets, max_record_bytes=settings.max_record_bytes
         )
+        self.campaigns = CampaignService(sessions, self.redteam, self.datasets, actor)
 
     @staticmethod
     def _settings(home: str | os.PathLike[str] | None, **overrides: Any) -> Settings:

@@ -331,6 +331,7 @@ def test_every_importer_declares_its_metadata() -> None:
         "garak-payloads",
         "garak-prompts",
         "pyrit",
+        "curata-jsonl",
     ]
     for name, cls in IMPORTERS.items():
         assert cls.format == name and cls.title and cls.suffixes
@@ -352,3 +353,25 @@ def test_every_importer_and_taxonomy_value_is_documented() -> None:
         assert f"| `{name}` |" in text, f"importer {name} has no row in docs/redteam.md"
     for value in (*CATEGORIES, *HARM_AREAS, *FRAMINGS, *PROVENANCES):
         assert f"`{value}`" in text, f"{value} is not documented in docs/redteam.md"
+
+
+def test_curata_jsonl_reads_every_field_and_names_bad_lines(tmp_path: Path) -> None:
+    attacks = list(read_attacks(FIXTURES / "curata_attacks.jsonl"))
+    by_id = {a.corpus_id: a for _, a in attacks}
+    escalation = by_id["escalate-thriller"]
+    assert escalation.turns is not None and len(escalation.turns) == 2
+    assert escalation.goal == escalation.turns[-1]
+    assert by_id["inject-webpage"].markers == ("PWNED-42",)
+    assert by_id["inject-webpage"].documents and "Ignore all previous" in (
+        by_id["inject-webpage"].documents[0])
+    assert by_id["extract-system"].system and by_id["extract-system"].canaries
+    assert sum(a.benign for _, a in attacks) == 3
+    # the record keeps the new fields as JSON lists and reads back equal
+    for _, attack in attacks:
+        assert Attack.from_record(attack.to_record(), where="x") == attack
+    path = write(tmp_path, "bad.jsonl", '{"prompt": "a", "category": "jailbreak"}\n\n[1]\n')
+    assert refused(path) == f"{path}:3: expected a JSON object, got list"
+    path = write(tmp_path, "bad2.jsonl", '{"prompt": "a", "category": "jailbreak", "turns": 3}\n')
+    assert refused(path) == f"{path}:1: field 'turns': Input should be a valid tuple"
+    path = write(tmp_path, "bad3.jsonl", '{"prompt": "a",\n')
+    assert refused(path).startswith(f"{path}:1: invalid JSON")

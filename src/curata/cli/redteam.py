@@ -233,3 +233,5 @@ app.command("import")(import_attacks)
 app.command("coverage")(coverage)
 app.command("scripted")(scripted)
 app.command("attacks")(attacks)
+
+from curata.cli import redteam_campaigns as _campaigns  # noqa: E402,F401  (registers commands)

@@ -77,6 +77,9 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "audit.read": ("admin", "lead"),  # read the audit log, run vendor audits
     "export": ("admin", "lead"),  # export a project's items with their annotations
     "workspace.admin": ("admin",),  # maintain the shared workspace (curata gc)
+    "redteam.run": ("admin", "lead"),  # run red-team campaigns against targets
+    # read campaigns' attempts: attack prompts and the harmful replies they drew
+    "redteam.read": ("admin", "lead", "reviewer", "sme"),
 }
 """Workspace-wide actions and the roles that may take them."""
 

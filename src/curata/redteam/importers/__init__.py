@@ -17,11 +17,14 @@ from curata.redteam.importers.base import DEFAULT_MAX_PROMPT_BYTES, AttackImport
 from curata.redteam.importers.garak import GarakPayloads, GarakPrompts
 from curata.redteam.importers.harmbench import HarmBench
 from curata.redteam.importers.jailbreakbench import JailbreakBench
+from curata.redteam.importers.native import CurataJsonl
 from curata.redteam.importers.pyrit import PyritSeeds
 
 IMPORTERS: dict[str, type[AttackImporter]] = {
     cls.format: cls
-    for cls in (AdvBench, HarmBench, JailbreakBench, GarakPayloads, GarakPrompts, PyritSeeds)
+    for cls in (
+        AdvBench, HarmBench, JailbreakBench, GarakPayloads, GarakPrompts, PyritSeeds, CurataJsonl
+    )
 }
 """Every importer by format name, in the order ``auto`` tries them."""
 

@@ -9,7 +9,8 @@ concurrency, rate limit, timeout, retries and budget apply), :meth:`StrategyCont
 (the campaign's scorers on one reply) and, for strategies that need one,
 :meth:`StrategyContext.ask_attacker` (one request to the *attacker* target: any target can act
 as the attacker model). The strategy returns the :class:`Turn` list of the attempt; the
-attempt's verdict is :func:`attempt_verdict` of those turns (a breach in any turn is a breach).
+attempt's verdict is :meth:`Strategy.verdict` of those turns (by default
+:func:`attempt_verdict`: a breach in any turn is a breach).
 
 A strategy never raises for what the target does: a failed request is a turn whose result is
 an ``error``/``timeout`` outcome (judged ``error``), and the strategy decides whether to go on.
@@ -163,3 +164,14 @@ class Strategy(Plugin):
     async def run(self, ctx: StrategyContext) -> list[Turn]:
         """The turns of one attempt at ``ctx.attack`` (see the module docstring)."""
         raise NotImplementedError
+
+    def verdict(self, turns: Sequence[Turn]) -> str:
+        """The attempt's verdict from its turns: :func:`attempt_verdict` (a breach in any turn
+        is a breach) unless the strategy knows better (a scripted escalation is judged on its
+        last turn: the earlier ones are harmless set-up)."""
+        return attempt_verdict(turns)
+
+    def deciding(self, turns: Sequence[Turn]) -> Turn:
+        """The turn the verdict rests on (the first breach, else the last turn), whose prompt
+        and reply the campaign records as the attempt's."""
+        return next((t for t in turns if t.score.verdict == "breach"), turns[-1])
