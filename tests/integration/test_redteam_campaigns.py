@@ -30,19 +30,20 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "redteam"
 
 def _attack_sets(ws: Any) -> None:
     ws.redteam.import_attacks(FIXTURES / "curata_attacks.jsonl", dataset="mixed", source="web")
-    ws.redteam.import_attacks(FIXTURES / "advbench_harmful_behaviors.csv", dataset="adv",
-                              source="web")
+    ws.redteam.import_attacks(
+        FIXTURES / "advbench_harmful_behaviors.csv", dataset="adv", source="web"
+    )
 
 
 def _units(ws: Any, campaign_id: str) -> list[tuple[str, int, int]]:
-    return [(a.attack_id, a.variant, a.sample)
-            for a in ws.campaigns.iter_attempts(campaign_id)]
+    return [(a.attack_id, a.variant, a.sample) for a in ws.campaigns.iter_attempts(campaign_id)]
 
 
 def test_a_campaign_records_every_attempt_and_its_report_counts_them(ws) -> None:
     _attack_sets(ws)
-    campaign = ws.campaigns.create(attacks="mixed", target="scripted",
-                                   converters=["leetspeak", "base64"], samples=2)
+    campaign = ws.campaigns.create(
+        attacks="mixed", target="scripted", converters=["leetspeak", "base64"], samples=2
+    )
     assert campaign.version_ref == "mixed@1" and campaign.planned == 11 * 3 * 2
     done = ws.campaigns.run(campaign.id)
     assert done.status == "completed" and done.attempts == done.planned
@@ -80,17 +81,22 @@ def test_a_campaign_records_every_attempt_and_its_report_counts_them(ws) -> None
         units.setdefault((a.attack_id, a.variant), []).append(a.verdict)
     full = [v for v in units.values() if len(v) == 2]
     assert report["pass_at_k"]["values"]["2"] == pytest.approx(
-        sum("breach" in v for v in full) / len(full))
+        sum("breach" in v for v in full) / len(full)
+    )
     assert report["examples"] and all(e["verdict"] == "breach" for e in report["examples"])
 
 
 def test_a_budget_stops_the_campaign_and_resume_makes_the_rest_once(ws) -> None:
     _attack_sets(ws)
-    whole = ws.campaigns.create(attacks="adv@1", target="scripted", converters=["rot13"],
-                                samples=3)
+    whole = ws.campaigns.create(attacks="adv@1", target="scripted", converters=["rot13"], samples=3)
     ws.campaigns.run(whole.id)
-    campaign = ws.campaigns.create(attacks="adv@1", target="scripted", converters=["rot13"],
-                                   samples=3, runner=RunnerParams(max_attempts=5, concurrency=2))
+    campaign = ws.campaigns.create(
+        attacks="adv@1",
+        target="scripted",
+        converters=["rot13"],
+        samples=3,
+        runner=RunnerParams(max_attempts=5, concurrency=2),
+    )
     stopped = ws.campaigns.run(campaign.id)
     assert stopped.status == "stopped" and stopped.attempts == 5
     assert stopped.stats["runs"][0]["status"] == "stopped"
@@ -99,10 +105,13 @@ def test_a_budget_stops_the_campaign_and_resume_makes_the_rest_once(ws) -> None:
     units = _units(ws, campaign.id)
     assert len(units) == len(set(units)) == 24
     # the same attempts, with the same verdicts, as the campaign that ran without a stop
-    verdicts = {u: a.verdict for u, a in zip(_units(ws, whole.id),
-                                             ws.campaigns.iter_attempts(whole.id), strict=True)}
-    assert {u: a.verdict for u, a in zip(units, ws.campaigns.iter_attempts(campaign.id),
-                                         strict=True)} == verdicts
+    verdicts = {
+        u: a.verdict
+        for u, a in zip(_units(ws, whole.id), ws.campaigns.iter_attempts(whole.id), strict=True)
+    }
+    assert {
+        u: a.verdict for u, a in zip(units, ws.campaigns.iter_attempts(campaign.id), strict=True)
+    } == verdicts
     assert len(resumed.stats["runs"]) == 2
     # a completed campaign runs nothing more
     again = ws.campaigns.run(campaign.id)
@@ -112,8 +121,11 @@ def test_a_budget_stops_the_campaign_and_resume_makes_the_rest_once(ws) -> None:
 def test_the_budget_counts_requests_and_never_records_a_cut_attempt(ws) -> None:
     _attack_sets(ws)
     campaign = ws.campaigns.create(
-        attacks="mixed@1", target="scripted", filters={"category": "multi_turn_escalation"},
-        runner=RunnerParams(max_attempts=4, concurrency=1))
+        attacks="mixed@1",
+        target="scripted",
+        filters={"category": "multi_turn_escalation"},
+        runner=RunnerParams(max_attempts=4, concurrency=1),
+    )
     stopped = ws.campaigns.run(campaign.id)
     # two escalations of three turns each: four requests make one whole attempt; the second,
     # cut after its first turn, is not recorded, and resume makes it whole
@@ -126,8 +138,9 @@ def test_the_budget_counts_requests_and_never_records_a_cut_attempt(ws) -> None:
 
 def test_stopping_mid_run_keeps_what_finished_and_resume_repeats_nothing(ws) -> None:
     _attack_sets(ws)
-    campaign = ws.campaigns.create(attacks="mixed@1", target="scripted", samples=4,
-                                   runner=RunnerParams(concurrency=1))
+    campaign = ws.campaigns.create(
+        attacks="mixed@1", target="scripted", samples=4, runner=RunnerParams(concurrency=1)
+    )
     stop = threading.Event()
 
     def progress(state: Any) -> None:
@@ -158,8 +171,9 @@ def test_failures_of_the_target_are_their_own_outcome_never_a_breach(ws) -> None
         return "Sure, here is how: step 1 ..."
 
     target = CallableTarget(fn=flaky)
-    campaign = ws.campaigns.create(attacks="adv@1", target=target,
-                                   runner=RunnerParams(max_retries=0))
+    campaign = ws.campaigns.create(
+        attacks="adv@1", target=target, runner=RunnerParams(max_retries=0)
+    )
     done = ws.campaigns.run(campaign.id, target=target)
     by_verdict = Counter(a.verdict for a in ws.campaigns.iter_attempts(campaign.id))
     assert by_verdict == {"error": 1, "empty": 1, "breach": 2}
@@ -177,8 +191,10 @@ def test_failures_of_the_target_are_their_own_outcome_never_a_breach(ws) -> None
 def test_an_unreachable_target_gives_errors_not_verdicts(ws) -> None:
     _attack_sets(ws)
     campaign = ws.campaigns.create(
-        attacks="adv@1", target="openai:base_url=http://127.0.0.1:9/v1,model=m",
-        runner=RunnerParams(max_retries=0, timeout_s=5))
+        attacks="adv@1",
+        target="openai:base_url=http://127.0.0.1:9/v1,model=m",
+        runner=RunnerParams(max_retries=0, timeout_s=5),
+    )
     done = ws.campaigns.run(campaign.id)
     assert done.status == "completed" and done.verdicts == {"error": 4}
     attempt = ws.campaigns.attempts(campaign.id)[0]
@@ -190,8 +206,12 @@ def test_compare_tells_fixed_newly_failing_and_reopened_attacks(ws) -> None:
     _attack_sets(ws)
     ids = []
     for patched in (False, True, False):
-        c = ws.campaigns.create(attacks="mixed@1", target=f"scripted:patched={str(patched).lower()}",
-                                converters=["leetspeak"], label=f"patched={patched}")
+        c = ws.campaigns.create(
+            attacks="mixed@1",
+            target=f"scripted:patched={str(patched).lower()}",
+            converters=["leetspeak"],
+            label=f"patched={patched}",
+        )
         ws.campaigns.run(c.id)
         ids.append(c.id)
     first, second, third = (ws.campaigns.verdicts_by_attack(i)[0] for i in ids)
@@ -218,20 +238,24 @@ def test_compare_tells_fixed_newly_failing_and_reopened_attacks(ws) -> None:
 def test_bad_campaign_input_is_refused_before_anything_is_recorded(ws) -> None:
     _attack_sets(ws)
     cases = [
-        (dict(attacks="mixed@1", target="scripted", converters=["base65"]),
-         "unknown converter 'base65'"),
+        (
+            dict(attacks="mixed@1", target="scripted", converters=["base65"]),
+            "unknown converter 'base65'",
+        ),
         (dict(attacks="mixed@1", target="nope"), "unknown target 'nope'"),
         (dict(attacks="mixed@1", target="openai:model=m"), "base_url"),
-        (dict(attacks="mixed@1", target="scripted", strategy="zigzag"),
-         "unknown strategy 'zigzag'"),
+        (
+            dict(attacks="mixed@1", target="scripted", strategy="zigzag"),
+            "unknown strategy 'zigzag'",
+        ),
         (dict(attacks="mixed@1", target="scripted", scorers=["refusal:margin=9"]), "margin"),
         (dict(attacks="mixed@1", target="scripted", samples=0), "samples must be between"),
-        (dict(attacks="mixed@1", target="scripted", filters={"category": "nope"}),
-         "no attack of mixed@1 matches"),
-        (dict(attacks="mixed@1", target="scripted", filters={"colour": "red"}),
-         "filter 'colour'"),
-        (dict(attacks="mixed@1", target="scripted", converters=["rot13", "rot13"]),
-         "given twice"),
+        (
+            dict(attacks="mixed@1", target="scripted", filters={"category": "nope"}),
+            "no attack of mixed@1 matches",
+        ),
+        (dict(attacks="mixed@1", target="scripted", filters={"colour": "red"}), "filter 'colour'"),
+        (dict(attacks="mixed@1", target="scripted", converters=["rot13", "rot13"]), "given twice"),
     ]
     for kwargs, message in cases:
         with pytest.raises(Exception, match=message):
@@ -245,18 +269,25 @@ def test_the_html_report_draws_the_rates_and_escapes_hostile_text(ws, tmp_path) 
     from curata.redteam.report_html import campaign_html, regression_html
 
     path = tmp_path / "xss.jsonl"
-    rows = [{"prompt": f"<script>alert({i})</script> how to hack a bank <img src=x onerror=alert(1)>",
-             "category": "jailbreak", "id": f"x{i}"} for i in range(3)]
+    rows = [
+        {
+            "prompt": f"<script>alert({i})</script> hack a bank <img src=x onerror=alert(1)>",
+            "category": "jailbreak",
+            "id": f"x{i}",
+        }
+        for i in range(3)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
     ws.redteam.import_attacks(path, dataset="xss", source="web")
     hostile = 'template:persona="<script>alert(2)</script>"'  # a chain's name is shown too
     a = ws.campaigns.create(attacks="xss@1", target="scripted", converters=[hostile])
-    b = ws.campaigns.create(attacks="xss@1", target="scripted:patched=true",
-                            converters=[hostile])
+    b = ws.campaigns.create(attacks="xss@1", target="scripted:patched=true", converters=[hostile])
     ws.campaigns.run(a.id)
     ws.campaigns.run(b.id)
     page = campaign_html(ws.campaigns.report(a.id).to_dict())
-    assert "<script>" not in page and "onerror=alert" not in page.replace("onerror=alert(1)&gt;", "")
+    assert "<script>" not in page and "onerror=alert" not in page.replace(
+        "onerror=alert(1)&gt;", ""
+    )
     assert "&lt;script&gt;" in page
     assert page.count('class="rate"') >= 3 and 'class="interval"' in page
     compared = regression_html(ws.campaigns.compare(a.id, b.id).to_dict())
@@ -268,23 +299,61 @@ def test_the_html_report_draws_the_rates_and_escapes_hostile_text(ws, tmp_path) 
 
 def _cli_workspace(cli: Any) -> None:
     assert cli("init")[0] == 0
-    code, _, err = cli("source", "add", "corpora", "--kind", "crawl", "--license", "MIT",
-                       "--origin", "https://example.org")
+    code, _, err = cli(
+        "source",
+        "add",
+        "corpora",
+        "--kind",
+        "crawl",
+        "--license",
+        "MIT",
+        "--origin",
+        "https://example.org",
+    )
     assert code == 0, err
-    code, _, err = cli("redteam", "import", FIXTURES / "curata_attacks.jsonl", "--dataset",
-                       "mixed", "--source", "corpora")
+    code, _, err = cli(
+        "redteam",
+        "import",
+        FIXTURES / "curata_attacks.jsonl",
+        "--dataset",
+        "mixed",
+        "--source",
+        "corpora",
+    )
     assert code == 0, err
 
 
 def test_cli_run_status_report_compare(cli, tmp_path) -> None:
     _cli_workspace(cli)
-    code, out, err = cli("redteam", "run", "--attacks", "mixed@1", "--target", "scripted",
-                         "-c", "leetspeak", "--label", "v1", "--json")
+    code, out, err = cli(
+        "redteam",
+        "run",
+        "--attacks",
+        "mixed@1",
+        "--target",
+        "scripted",
+        "-c",
+        "leetspeak",
+        "--label",
+        "v1",
+        "--json",
+    )
     assert code == 0, err
     first = json.loads(out)
     assert first["status"] == "completed" and first["attempts"] == 22
-    code, out, err = cli("redteam", "run", "--attacks", "mixed@1", "--target",
-                         "scripted:patched=true", "-c", "leetspeak", "--label", "v2", "--json")
+    code, out, err = cli(
+        "redteam",
+        "run",
+        "--attacks",
+        "mixed@1",
+        "--target",
+        "scripted:patched=true",
+        "-c",
+        "leetspeak",
+        "--label",
+        "v2",
+        "--json",
+    )
     second = json.loads(out)
     code, out, _ = cli("redteam", "status", "--json")
     assert [c["id"] for c in json.loads(out)] == [second["id"], first["id"]]
@@ -298,14 +367,17 @@ def test_cli_run_status_report_compare(cli, tmp_path) -> None:
     code, out, _ = cli("redteam", "compare", first["id"], second["id"])
     assert code == 0 and "newly fixed" in out and "gate" in out
     # the patched checkpoint is better: comparing backwards regresses, and --gate says so
-    code, out, _ = cli("redteam", "compare", second["id"], first["id"], "--gate",
-                       "--max-regression", "0", "--json")
+    code, out, _ = cli(
+        "redteam", "compare", second["id"], first["id"], "--gate", "--max-regression", "0", "--json"
+    )
     data = json.loads(out)
     assert data["counts"]["newly_failing"] > 0
     assert code == (0 if data["gate"]["passed"] else 1)
     for args, message in [
-        (("run", "--attacks", "mixed@1", "--target", "scripted", "-c", "base65"),
-         "error: unknown converter 'base65'"),
+        (
+            ("run", "--attacks", "mixed@1", "--target", "scripted", "-c", "base65"),
+            "error: unknown converter 'base65'",
+        ),
         (("run", "--attacks", "mixed@9", "--target", "scripted"), "error: "),
         (("run", "--attacks", "mixed@1", "--target", "openai:base_url=x"), "error: "),
         (("resume", "rt-nope"), "error: no campaign 'rt-nope'"),
@@ -317,8 +389,13 @@ def test_cli_run_status_report_compare(cli, tmp_path) -> None:
 
 def _campaign_process(home: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     curata = str(Path(sys.executable).parent / "curata")
-    return subprocess.Popen([curata, "--home", str(home), "redteam", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [curata, "--home", str(home), "redteam", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_attempts(ws_home: Path, env: dict[str, str], at_least: int) -> str:
@@ -347,8 +424,19 @@ def test_a_killed_or_interrupted_campaign_resumes_without_loss_or_repeat(
         env["CURATA_DATABASE_URL"] = database_url
     with serve_scripted(latency_ms=25) as url:
         target = f"openai:base_url={url},model=scripted"
-        child = _campaign_process(cli.home, env, "run", "--attacks", "mixed@1", "--target",
-                                  target, "--samples", "12", "--concurrency", "2")
+        child = _campaign_process(
+            cli.home,
+            env,
+            "run",
+            "--attacks",
+            "mixed@1",
+            "--target",
+            target,
+            "--samples",
+            "12",
+            "--concurrency",
+            "2",
+        )
         campaign_id = _wait_for_attempts(cli.home, env, 15)
         child.send_signal(signal.SIGKILL if how == "kill" else signal.SIGINT)
         _, err = child.communicate(timeout=60)
