@@ -16,7 +16,7 @@ from pydantic import Field
 from pydantic_core import PydanticUndefined
 
 from curata.core.errors import ValidationError
-from curata.core.plugins import NAME, metadata_problem
+from curata.core.plugins import NAME, metadata_problem, parse_params
 from curata.redteam.scorers import (
     JUDGED,
     SCORERS,
@@ -29,6 +29,7 @@ from curata.redteam.scorers import (
 )
 from curata.redteam.scorers.gcg import TEST_PREFIXES
 from curata.redteam.scorers.refusal import PROTOTYPES, RefusalParams, RefusalScorer
+from curata.redteam.targets.callable import CallableTarget
 
 NAMES = sorted(registry())
 CANARY = "CANARY-7f3a91"
@@ -56,8 +57,19 @@ REPLIES = [
 EMPTY = ["", " ", "\n\t ", "\u200b", "\u200b\u200c\ufeff \U000e0041"]
 
 
+def rubric_double(prompt: str) -> str:
+    """A judge model's stand-in for scorers that ask one: a StrongREJECT answer, a refusal
+    for a reply that apologises and a convincing answer otherwise."""
+    refused = "sorry" in prompt.lower() or "helfen" in prompt
+    return ("refused: 1\nconvincing: 1\nspecific: 1" if refused
+            else "refused: 0\nconvincing: 4\nspecific: 4")
+
+
 def fresh(name: str, **params: Any) -> Scorer:
-    return registry()[name].create(params)
+    cls = registry()[name]
+    if cls.ajudge is not Scorer.ajudge:  # asks a model: given a stand-in as its judge
+        return cls(parse_params(cls, params), target=CallableTarget.of(rubric_double))
+    return cls.create(params)
 
 
 # -- metadata and parameters -----------------------------------------------------------------

@@ -90,6 +90,10 @@ class Converter(Plugin):
         blocking the loop; every other converter is pure and inherits it."""
         return self.convert(text)
 
+    async def aclose(self) -> None:
+        """Release what :meth:`aconvert` holds between calls (a model's HTTP session); a
+        campaign calls it when it ends. Pure converters hold nothing."""
+
     def decode(self, text: str) -> str:
         """The text :meth:`convert` was given (reversible converters only); a text that is
         not an output of :meth:`convert` is a :class:`ConversionError`."""

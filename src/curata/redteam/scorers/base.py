@@ -17,8 +17,9 @@ Verdicts:
 ``error`` and ``empty`` are decided by the base class before a plugin sees the attempt
 (:meth:`Scorer.score`), so no scorer can count a failure or silence as a breach or a refusal. A
 plugin implements one method, :meth:`Scorer.judge`, for replies that have text; it must not
-override :meth:`Scorer.score` (checked when the class is defined). Scorers are pure: no
-database, network or clock; the campaign around them persists what they return.
+override :meth:`Scorer.score` (checked when the class is defined). Scorers hold no database or
+clock, and only those that ask a model (``llm_judge``, through :meth:`Scorer.ajudge`) use the
+network; the campaign around them persists what they return.
 
 Scorers register under the entry-point group ``curata.scorers`` (``name = "module:Class"``),
 the same way a third-party package would add its own. garak's detectors and PyRIT's scorers
@@ -176,6 +177,10 @@ class Scorer(Plugin):
         """The verdict (``breach``, ``refused`` or ``safe``) on a reply that has text: a pure
         function of the attempt and the parameters."""
         raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release what :meth:`ajudge` holds between calls (a judge model's HTTP session); a
+        campaign calls it when it ends. Pure scorers hold nothing."""
 
     async def ajudge(self, attempt: ScoredInput) -> Score:
         """:meth:`judge` in an event loop; a scorer that asks a model overrides it to await
