@@ -27,7 +27,6 @@ from curata.redteam.converters.translate import (
     language_name,
 )
 from curata.redteam.scorers import ScoredInput, Scorer
-from curata.redteam.targets.caller import LRU
 from curata.redteam.scorers import registry as scorers
 from curata.redteam.scorers.llm_judge import (
     EXCERPT,
@@ -42,6 +41,7 @@ from curata.redteam.scorers.llm_judge import (
 )
 from curata.redteam.targets import TargetError
 from curata.redteam.targets.callable import CallableTarget
+from curata.redteam.targets.caller import LRU
 from curata.redteam.targets.runner import RunnerParams
 from curata.redteam.targets.scripted import COMPLIANCE_MARKER, serve_scripted
 

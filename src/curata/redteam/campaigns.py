@@ -683,8 +683,11 @@ class CampaignService:
                 result["target_stats"] = target_runner.stats().to_dict()
                 if attacker_runner is not None:
                     await attacker_runner.aclose()
-                for plugin in (*scorers, *(c for chain in chains for c in chain.converters)):
-                    await plugin.aclose()  # a judge's or translator's HTTP session
+                for scorer in scorers:
+                    await scorer.aclose()  # a judge's HTTP session
+                for chain in chains:
+                    for converter in chain.converters:
+                        await converter.aclose()  # a translator's
         return status
 
     # -- helpers --------------------------------------------------------------------------------
