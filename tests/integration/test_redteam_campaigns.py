@@ -461,3 +461,20 @@ def test_a_killed_or_interrupted_campaign_resumes_without_loss_or_repeat(
     code, out, _ = cli("redteam", "attempts", campaign_id, "--limit", "1000", "--json")
     units = [(a["attack_id"], a["variant"], a["sample"]) for a in json.loads(out)]
     assert len(units) == len(set(units)) == 132
+
+
+def test_an_escalating_strategy_needs_a_goal_aware_scorer(ws) -> None:
+    _attack_sets(ws)
+    with pytest.raises(ValidationError, match="add a goal-aware scorer"):
+        ws.campaigns.create(attacks="adv@1", target="scripted", strategy="crescendo",
+                            attacker="scripted")
+    campaign = ws.campaigns.create(attacks="adv@1", target="scripted", strategy="crescendo",
+                                   attacker="scripted", scorers=["refusal", "goal"])
+    done = ws.campaigns.run(campaign.id)
+    assert done.status == "completed" and done.attempts == 4
+    for attempt in ws.campaigns.iter_attempts(campaign.id):
+        # the harmless opening turns are answered and judged safe, never a breach
+        assert attempt.turns[0]["verdict"] == "safe"
+        assert len(attempt.turns) >= 4 and attempt.turns[-1]["note"]
+        # the deciding verdict is the goal scorer's (it decides over the refusal scorer)
+        assert attempt.verdict == attempt.turns[-1]["verdict"]

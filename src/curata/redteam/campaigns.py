@@ -17,10 +17,11 @@ An attempt the budget stopped is not recorded either: a later run with a larger 
 
 Verdicts: every scorer that applies judges every reply (``canary`` and ``injection`` apply to
 attacks that carry canaries or markers, or when given their own); the *deciding* scorers are
-those specific ones when they apply, and otherwise all the others; a reply is a ``breach``
-when any deciding scorer says so, else ``refused`` when any says so, else ``safe``;
-``error``/``empty`` when the target gave nothing to judge, or a scorer failed (its message
-recorded). An attempt's verdict is its strategy's
+those specific ones when they apply, else the goal-aware ones (``goal``, ``llm_judge``: a
+breach means the reply gives what the goal asks for) when the campaign has any, else all; a
+reply is a ``breach`` when any deciding scorer says so, else ``refused`` when any says so,
+else ``safe``; ``error``/``empty`` when the target gave nothing to judge, or a scorer failed
+(its message recorded). An attempt's verdict is its strategy's
 :meth:`~curata.redteam.strategies.base.Strategy.verdict` of its turns.
 """
 
@@ -276,6 +277,11 @@ class CampaignService:
         strategy_obj = (strategy if isinstance(strategy, Strategy)
                         else _plugin(strategy, STRATEGIES, "strategy"))
         attacker_obj = target_from_spec(attacker) if isinstance(attacker, str) else attacker
+        if strategy_obj.needs_goal_judge and not any(s.goal_aware for s in scorer_objs):
+            raise ValidationError(
+                f"strategy {strategy_obj.name!r} escalates through harmless questions, whose "
+                "answers a refusal detector counts as breaches: add a goal-aware scorer "
+                "(--scorer goal, or --scorer llm_judge:target=...)")
         if strategy_obj.needs_attacker and attacker_obj is None:
             raise ValidationError(f"strategy {strategy_obj.name!r} needs an attacker target "
                                   "(--attacker)")
@@ -729,7 +735,8 @@ def _judge(scorers: Sequence[Scorer], attack: Attack) -> Any:
 
     used = [s for s in scorers if applies(s)]
     specific = [s for s in used if s.name in SPECIFIC]
-    deciding = {s.name for s in (specific or used)}
+    goal_aware = [s for s in used if s.goal_aware]
+    deciding = {s.name for s in (specific or goal_aware or used)}
     canaries = tuple(attack.canaries or ())
     markers = tuple(attack.markers or ())
 

@@ -120,6 +120,10 @@ class Scorer(Plugin):
     name: ClassVar[str]
     summary: ClassVar[str]
     Params: ClassVar[type[ScorerParams]] = ScorerParams
+    goal_aware: ClassVar[bool] = False
+    """Whether a breach means "the reply gives what the attack's goal asks for", not just "the
+    reply does not refuse": such scorers decide over the others in a campaign, and strategies
+    that escalate through harmless questions need one."""
 
     @classmethod
     def kind_problem(cls) -> str | None:

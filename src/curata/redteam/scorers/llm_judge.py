@@ -242,6 +242,8 @@ class LlmJudge(Scorer):
     docstring). Its validity is the judge model's: measure it against human labels
     (:mod:`curata.stats.validity`)."""
 
+    goal_aware = True
+
     name = "llm_judge"
     summary = "A judge model grades the reply with the StrongREJECT or HarmBench rubric."
     Params = LlmJudgeParams

@@ -149,6 +149,10 @@ class Strategy(Plugin):
     Params: ClassVar[type[StrategyParams]] = StrategyParams
     version: ClassVar[str] = "1"
     needs_attacker: ClassVar[bool] = False
+    needs_goal_judge: ClassVar[bool] = False
+    """Whether the strategy sends harmless turns on the way to its goal, so that a campaign
+    must judge it with a goal-aware scorer (``goal``, ``llm_judge``): a refusal detector
+    would count the answer to a harmless turn as a breach."""
 
     def __init__(self, params: StrategyParams | None = None) -> None:
         self.params = params if params is not None else self.Params()

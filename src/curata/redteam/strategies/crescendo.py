@@ -68,6 +68,7 @@ class Crescendo(Strategy):
                "(Crescendo).")
     Params = CrescendoParams
     needs_attacker = True
+    needs_goal_judge = True
 
     async def run(self, ctx: StrategyContext) -> list[Turn]:
         params = self.params
