@@ -252,8 +252,9 @@ def curata_run(home: Path, ref: str, base_url: str, args: argparse.Namespace,
         "attempts": attempts,
         "seconds": round(wall, 3),
         "attempts_per_s": round(float(stats.get("attempts_per_s") or attempts / wall), 1),
-        "timed": "the campaign's own stats.wall_s (store opened, attacks read, sent, scored, "
-                 "written; process start-up and imports not included)",
+        "timed": "the campaign's own stats.wall_s (target built, attacks read, sent, scored, "
+                 "written to SQLite; process start-up, imports, opening the workspace and "
+                 "recording the planned campaign not included)",
         "per_s_process": round(attempts / result["process_wall_s"], 1),
         "stats": stats,
         "campaign_id": doc.get("id") or doc.get("campaign", {}).get("id"),
@@ -470,9 +471,22 @@ def median(runs: list[dict[str, Any]], key: str) -> float | None:
 
 
 def load() -> dict[str, Any]:
+    """Load averages, the CPU busy over 1 s, and the processes that used most of it."""
     one, five, fifteen = os.getloadavg()
+    before = {}
+    for proc in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error):
+            before[proc.pid] = (proc, sum(proc.cpu_times()[:2]))
+    busy = psutil.cpu_percent(interval=1.0)
+    top = []
+    for proc, cpu0 in before.values():
+        with contextlib.suppress(psutil.Error):
+            used = sum(proc.cpu_times()[:2]) - cpu0
+            if used > 0.05:
+                top.append((used, " ".join(proc.cmdline())[:100] or proc.name()))
     return {"load_1m": round(one, 2), "load_5m": round(five, 2), "load_15m": round(fifteen, 2),
-            "cpu_percent_1s": psutil.cpu_percent(interval=1.0),
+            "cpu_percent_1s": busy,
+            "top_processes_cpu_s": [(round(u, 2), c) for u, c in sorted(top, reverse=True)[:6]],
             "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()}
 
 
@@ -500,6 +514,7 @@ def compare(server: Server, args: argparse.Namespace, tools: list[str]) -> dict[
     for run in range(1, args.repeat + 1):
         for tool in tools:
             log = WORK / f"{tool}-run{run}"
+            load_1m = round(os.getloadavg()[0], 2)
             cpu0 = server.cpu_s()
             requests0 = time.perf_counter()
             if tool == "curata":
@@ -512,11 +527,13 @@ def compare(server: Server, args: argparse.Namespace, tools: list[str]) -> dict[
                 result = bare_run(server.base_url, args)
             result["server_cpu_s"] = round(server.cpu_s() - cpu0, 2)
             result["run"] = run
+            result["load_1m_at_start"] = load_1m
             result["of_ideal"] = round(result["attempts_per_s"] / args.ideal, 3)
             runs[tool].append(result)
             print(f"  run {run} {tool:6} {result['attempts_per_s']:7.1f} attempts/s "
                   f"({result['of_ideal']:.0%} of ideal; {result['seconds']:.2f} s timed, "
-                  f"{time.perf_counter() - requests0:.1f} s in all)", flush=True)
+                  f"{time.perf_counter() - requests0:.1f} s in all; load {load_1m})",
+                  flush=True)
     summary = {}
     for tool, tool_runs in runs.items():
         summary[tool] = {
