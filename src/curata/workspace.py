@@ -30,6 +30,7 @@ from curata.lineage.openlineage import LineageEmitter
 from curata.quality.service import QualityService
 from curata.quality.vendor_audit import VendorAuditService
 from curata.redteam.campaigns import CampaignService
+from curata.redteam.review import FindingsService
 from curata.redteam.service import RedTeamService
 from curata.settings import CONFIG_FILE, Settings, write_config
 from curata.sourcing.ingest import IngestResult, IngestService, ProgressFn
@@ -117,6 +118,8 @@ class Workspace:
             self._ingest, self.datasets, max_record_bytes=settings.max_record_bytes
         )
         self.campaigns = CampaignService(sessions, self.redteam, self.datasets, actor)
+        self.findings = FindingsService(sessions, store, self.datasets, self.projects,
+                                        self._ingest, self.redteam, self.campaigns, actor)
 
     @staticmethod
     def _settings(home: str | os.PathLike[str] | None, **overrides: Any) -> Settings:

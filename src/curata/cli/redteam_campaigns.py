@@ -264,11 +264,18 @@ def report(
                                      help="Also write an HTML report with charts."),
     examples: int = typer.Option(10, "--examples", min=0, max=1000,
                                  help="Breaches shown as examples."),
+    review_ref: str | None = typer.Option(
+        None, "--review", metavar="REF",
+        help="A released review of the campaign: adds the scorers' validity against the "
+        "reviewers and the attack success rate corrected for it."),
     as_json: bool = JsonOption,
 ) -> None:
     """Attack success rate per category, technique, language and converter chain with 95%
     intervals, the over-refusal rate, pass@k, and example breaches."""
-    result = workspace(ctx).campaigns.report(campaign_id, examples=examples)
+    ws = workspace(ctx)
+    result = ws.campaigns.report(campaign_id, examples=examples)
+    if review_ref is not None:
+        result.validity = ws.findings.validity(campaign_id, review_ref)
     data = result.to_dict()
     if html is not None:
         from curata.redteam.report_html import campaign_html
@@ -295,8 +302,78 @@ def report(
                           "-" if g["rate"] is None else f"{g['rate']:.1%}",
                           "-" if g["low"] is None else f"{g['low']:.1%}–{g['high']:.1%}")
             c.print(t)
+        if data["validity"]:
+            v, a = data["validity"]["validity"], data["validity"]["attack_success"]
+            kappa = v["kappa"]["value"] if v.get("kappa") else None
+            shown = "-" if kappa is None else f"{kappa:.2f}"
+            c.print(f"against {data['validity']['reviewed']:,} reviewed attempts: sensitivity "
+                    f"{_pct(v['sensitivity']['value'])}, specificity "
+                    f"{_pct(v['specificity']['value'])}, kappa {shown}; corrected attack "
+                    f"success rate {_pct(a['corrected'])} (95% interval {_pct(a['low'])}–"
+                    f"{_pct(a['high'])}; raw {_pct(a['raw'])})")
 
     emit(as_json, data, render)
+
+
+def review(
+    ctx: typer.Context,
+    campaign_id: str = typer.Argument(..., metavar="CAMPAIGN"),
+    project: str = typer.Option(..., "--project", help="The annotation project to create."),
+    passes: float = typer.Option(0.1, "--passes", min=0.0, max=1.0,
+                                 help="Share of the passes to review too (measures what the "
+                                 "scorers miss)."),
+    members: list[str] = typer.Option([], "--member", help="A reviewer to add (repeat)."),
+    owner: str | None = typer.Option(None, "--owner", help="The project's accountable owner."),
+    source: str | None = typer.Option(None, "--source",
+                                      help="Source the review records are attributed to "
+                                      "(default: the attack set's)."),
+    dataset: str | None = typer.Option(None, "--dataset",
+                                       help="Dataset of the review items (default "
+                                       "CAMPAIGN-review)."),
+    overlap: int = typer.Option(1, "--overlap", min=1, help="Reviewers per item."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sample of passes."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Send a campaign's findings (and a sample of its passes) to an annotation project where
+    reviewers confirm what the model did and write the response it should have given."""
+    setup = workspace(ctx).findings.review(
+        campaign_id, project=project, passes=passes, members=members or None, owner=owner,
+        source=source, dataset=dataset, overlap=overlap, seed=seed,
+    )  # fmt: skip
+
+    def render(c: Console) -> None:
+        c.print(f"project {escape(setup.project)} on {escape(setup.version)}: "
+                f"{setup.findings:,} findings and {setup.passes:,} of {setup.passes_available:,} "
+                "passes to review")
+
+    emit(as_json, setup.to_dict(), render)
+
+
+def curate(
+    ctx: typer.Context,
+    campaign_id: str = typer.Argument(..., metavar="CAMPAIGN"),
+    review_ref: str = typer.Option(..., "--review", metavar="REF",
+                                   help="The review project's released version."),
+    name: str | None = typer.Option(None, "--name",
+                                    help="Prefix of the datasets (default CAMPAIGN-safety): "
+                                    "NAME-sft and NAME-dpo."),
+    source: str | None = typer.Option(None, "--source",
+                                      help="Source the records are attributed to (default: "
+                                      "the attack set's)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Turn reviewed findings into versioned safety datasets: SFT conversations (attack →
+    reviewed response) and DPO pairs (reviewed response over the captured failure); export
+    them with 'curata dataset export REF --format sft|dpo'."""
+    sets = workspace(ctx).findings.curate(campaign_id, review_ref, name=name, source=source)
+
+    def render(c: Console) -> None:
+        c.print(f"SFT: {escape(sets.sft or '-')} ({sets.sft_rows:,} conversations); DPO: "
+                f"{escape(sets.dpo or '-')} ({sets.dpo_rows:,} pairs)")
+        if sets.skipped:
+            c.print("skipped: " + ", ".join(f"{n:,} {why}" for why, n in sets.skipped.items()))
+
+    emit(as_json, sets.to_dict(), render)
 
 
 def compare(
@@ -377,3 +454,5 @@ app.command("status")(status)
 app.command("attempts")(attempts)
 app.command("report")(report)
 app.command("compare")(compare)
+app.command("review")(review)
+app.command("curate")(curate)
