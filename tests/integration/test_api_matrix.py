@@ -23,6 +23,8 @@ from tests.integration.test_api_access import GOOD, build_world
 from curata.api.app import create_app
 from curata.workspace import Workspace
 
+ATTACKS = Path(__file__).parents[1] / "fixtures" / "redteam" / "curata_attacks.jsonl"
+
 CALLERS = {  # who calls: a role, and the user of the world who has it
     "admin": "root",
     "lead": "lead-a",
@@ -58,6 +60,16 @@ SIGNED_IN = {**dict.fromkeys(CALLERS, "2xx"), **ANONYMOUS}
 WORKERS = ("admin", "lead", "reviewer", "annotator", "sme", "vendor annotator", "vendor lead")
 REVIEWERS = ("admin", "lead", "reviewer", "sme", "vendor lead")
 LEADS = ("admin", "lead", "vendor lead")
+# red-team campaigns are workspace-level: another project's lead or reviewer is no outsider,
+# and no vendor user reads or runs them (VENDOR_EXCLUDED)
+RT_READERS = ("admin", "lead", "reviewer", "sme", "lead of another project",
+              "reviewer of another project")  # fmt: skip
+RT_RUNNERS = ("admin", "lead", "lead of another project")
+
+
+def _workspace_row(allowed: tuple[str, ...]) -> dict[str, str]:
+    """Callers with a role in ``allowed`` succeed, every other signed-in caller gets 403."""
+    return {**{c: "2xx" if c in allowed else "403" for c in CALLERS}, **ANONYMOUS}
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,7 @@ class Row:
 
     expect: dict[str, str]
     body: dict[str, Any] | None = field(default=None)
+    query: dict[str, str] | None = field(default=None)  # values formatted with the world's ids
 
 
 MATRIX: dict[tuple[str, str], Row] = {
@@ -90,6 +103,24 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/tasks/{task_id}/history"): Row(_row(REVIEWERS)),
     # exports leave the organisation: in-house leads and admins only, never a vendor user
     ("GET", "/api/v1/projects/{name}/export"): Row(_row(("admin", "lead"))),
+    # red-team campaigns: reading is redteam.read, creating and running redteam.run
+    ("GET", "/api/v1/redteam/campaigns"): Row(_workspace_row(RT_READERS)),
+    ("GET", "/api/v1/redteam/campaigns/{campaign_id}"): Row(_workspace_row(RT_READERS)),
+    ("GET", "/api/v1/redteam/campaigns/{campaign_id}/attempts"): Row(_workspace_row(RT_READERS)),
+    ("GET", "/api/v1/redteam/campaigns/{campaign_id}/report"): Row(_workspace_row(RT_READERS)),
+    ("GET", "/api/v1/redteam/campaigns/{campaign_id}/report.html"): Row(_workspace_row(RT_READERS)),
+    ("GET", "/api/v1/redteam/compare"): Row(
+        _workspace_row(RT_READERS), query={"before": "{before}", "after": "{after}"}
+    ),
+    ("GET", "/api/v1/redteam/compare.html"): Row(
+        _workspace_row(RT_READERS), query={"before": "{before}", "after": "{after}"}
+    ),
+    ("POST", "/api/v1/redteam/campaigns"): Row(
+        _workspace_row(RT_RUNNERS),
+        body={"attacks": "attacks@1", "target": "scripted", "label": "matrix"},
+    ),
+    # the world's campaign has completed: running it again answers 200 and sends nothing
+    ("POST", "/api/v1/redteam/campaigns/{campaign_id}/run"): Row(_workspace_row(RT_RUNNERS)),
 }
 
 
@@ -112,12 +143,20 @@ def open_world(tmp_path: Path, database_url: str | None) -> tuple[Workspace, Wor
     done = ws.queue.submit(view.assignment_id, "ann-a", GOOD)
     item = ws.reviews.next_review("alpha", "rev-a")
     assert item is not None
+    ws.redteam.import_attacks(ATTACKS, dataset="attacks", source="web")
+    before = ws.campaigns.create(attacks="attacks@1", target="scripted", label="before")
+    ws.campaigns.run(before.id)
+    after = ws.campaigns.create(attacks="attacks@1", target="scripted:patched=true")
+    ws.campaigns.run(after.id)
     ids = {
         "name": "alpha",
         "member": "ann-a",
         "task_id": item.task_id,
         "annotation_id": done.annotation_id,
         "assignment_id": view.assignment_id,
+        "campaign_id": before.id,
+        "before": before.id,
+        "after": after.id,
     }
     app = create_app(ws)
     return ws, World(client=TestClient(app), tokens=tokens, ids=ids, app=app)
@@ -179,7 +218,8 @@ def test_route_by_role(world: World, caller: str) -> None:
             wrong.append(f"{method} {path}: no row in MATRIX")
             continue
         url = path.format(**world.ids)
-        response = world.client.request(method, url, json=row.body, headers=headers)
+        params = {k: v.format(**world.ids) for k, v in (row.query or {}).items()}
+        response = world.client.request(method, url, json=row.body, params=params, headers=headers)
         got = _status_class(response.status_code)
         if got != row.expect[caller]:
             wrong.append(f"{method} {path}: {got}, declared {row.expect[caller]} ({response.text})")

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from curata._version import __version__
-from curata.api.routes import annotation
+from curata.api.routes import annotation, redteam
 from curata.api.schemas import Health
 from curata.core.errors import CurataError
 from curata.governance.policies import Scopes, missing
@@ -66,6 +66,7 @@ def create_app(workspace: Workspace) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(annotation.router)
+    app.include_router(redteam.router)
     return app
 
 

@@ -83,9 +83,12 @@ ACTIONS: dict[str, tuple[str, ...]] = {
 }
 """Workspace-wide actions and the roles that may take them."""
 
-VENDOR_EXCLUDED = frozenset({"release", "release.override", "export", "audit.read"})
+VENDOR_EXCLUDED = frozenset(
+    {"release", "release.override", "export", "audit.read", "redteam.run", "redteam.read"}
+)
 """Actions no vendor user takes, whatever their role: what leaves the organisation, what it
-signs off, and its audit trail are in-house decisions."""
+signs off, and its audit trail are in-house decisions; so are red-team campaigns (they send
+attacks from the organisation's servers, and their attempts hold the harmful replies drawn)."""
 
 
 def clearance_level(user: User) -> int:
