@@ -242,6 +242,9 @@ def main() -> None:
     from preference_demo import run as run_preference
 
     run_preference(curata, DATA, WORKSPACE)
+    from redteam_demo import run as run_redteam
+
+    run_redteam(curata, DATA, WORKSPACE)
     curata("audit", "log", "--limit", "8")
     print(
         f"\nDone. The workspace is in {WORKSPACE.relative_to(HERE.parent)}/; try "

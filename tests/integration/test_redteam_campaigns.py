@@ -183,9 +183,11 @@ def test_failures_of_the_target_are_their_own_outcome_never_a_breach(ws) -> None
     assert report["attack_success"]["n"] == 2 and report["attack_success"]["not_judged"] == 2
     # a Python callable cannot be rebuilt from the record: resuming without it says so
     assert done.status == "completed"
+    other = ws.campaigns.create(attacks="adv@1", target=target)
     with pytest.raises(ValidationError, match="cannot be rebuilt from its record"):
-        other = ws.campaigns.create(attacks="adv@1", target=target)
         ws.campaigns.run(other.id)
+    assert ws.campaigns.get(other.id).status == "created"  # not left "running"
+    assert ws.campaigns.run(other.id, target=target).status == "completed"
 
 
 def test_an_unreachable_target_gives_errors_not_verdicts(ws) -> None:

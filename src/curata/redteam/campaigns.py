@@ -514,6 +514,13 @@ class CampaignService:
         end the run early, as Ctrl-C does (status ``interrupted``). A campaign marked
         ``running`` is refused unless its process stopped writing for 10 minutes (it died)
         or ``force`` says it did."""
+        recorded = self.get(campaign_id)
+        # rebuilt before the campaign is marked running: a target that cannot be rebuilt
+        # leaves it as it was
+        target_obj = target if target is not None else _rebuild(recorded.target, "target")
+        attacker_obj = attacker
+        if attacker_obj is None and recorded.attacker is not None:
+            attacker_obj = _rebuild(recorded.attacker, "attacker")
         with self._sessions.begin() as session:
             row = self._row(session, campaign_id, lock=True)
             if row.status == "running" and not (force or _stale(row)):
@@ -525,10 +532,6 @@ class CampaignService:
             row.status = "running"
             row.updated_at = utcnow()
             record = self._view(session, row)
-        target_obj = target if target is not None else _rebuild(record.target, "target")
-        attacker_obj = attacker
-        if attacker_obj is None and record.attacker is not None:
-            attacker_obj = _rebuild(record.attacker, "attacker")
         params = runner or RunnerParams(**record.runner)
         started = time.perf_counter()
         result: dict[str, Any] = {"made": 0}
