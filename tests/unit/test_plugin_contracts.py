@@ -277,3 +277,15 @@ def test_one_majority_tie_rule() -> None:
     assert tied["value"] is None and tied["tied"] is True
     won = majority([{"q": "b"}, {"q": "a"}, {"q": "b"}])["q"]
     assert won["value"] == "b" and won["tied"] is False
+
+
+def test_a_rejected_value_that_may_hold_a_credential_is_not_repeated() -> None:
+    from curata.redteam.targets import target_from_spec
+
+    secret = "Authorization: Bearer sk-live-123"
+    with pytest.raises(ValidationError) as err:
+        target_from_spec(f'openai:base_url=http://127.0.0.1:9/v1,model=m,headers="{secret}"')
+    assert "sk-live-123" not in str(err.value) and "[redacted" in str(err.value)
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+    with pytest.raises(ValidationError, match=r"param 'temperature'.*\(got 'hot'\)"):
+        target_from_spec("openai:base_url=http://127.0.0.1:9/v1,model=m,temperature=hot")

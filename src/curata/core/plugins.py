@@ -135,8 +135,24 @@ def parse_params(cls: type[Plugin], data: Mapping[str, Any]) -> Any:
         where = ".".join(str(part) for part in error["loc"]) or "params"
         got = data.get(str(error["loc"][0])) if error["loc"] else data
         raise ValidationError(
-            f"{cls.kind} {cls.name!r} param {where!r}: {error['msg']} (got {got!r})"
-        ) from exc
+            f"{cls.kind} {cls.name!r} param {where!r}: {error['msg']} (got {shown_value(got)})"
+        ) from None
+
+
+CREDENTIAL = re.compile(
+    r"(?i)authori[sz]ation|bearer\s|api[-_ ]?key|token|secret|password|passwd|cookie"
+)
+"""Words that say a value may carry a credential (a target spec with an inline header)."""
+
+
+def shown_value(value: Any, limit: int = 200) -> str:
+    """How an error message shows a rejected parameter value: its ``repr``, cut at ``limit``
+    characters, or ``[redacted]`` when it looks like it may carry a credential, so that an
+    error (printed, logged, returned by the API) never repeats a secret."""
+    text = repr(value)
+    if CREDENTIAL.search(text):
+        return "[redacted: the value may hold a credential]"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def metadata_problem(cls: type[Plugin]) -> str | None:
