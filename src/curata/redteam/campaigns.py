@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import CurataError, NotFoundError, ValidationError
@@ -466,8 +466,8 @@ class CampaignService:
             if campaign.samples > 1:
                 judged = AttemptRow.verdict.in_(("breach", "refused", "safe"))
                 units = session.execute(
-                    select(func.count(), func.sum((AttemptRow.verdict == "breach").cast(
-                        _int_type())))
+                    select(func.count(), func.sum(case((AttemptRow.verdict == "breach", 1),
+                                                       else_=0)))
                     .where(where, judged, AttemptRow.benign.is_(False))
                     .group_by(AttemptRow.attack_id, AttemptRow.variant))
                 pass_k = pass_at(((int(n), int(c or 0)) for n, c in units), campaign.samples,
@@ -926,12 +926,6 @@ def _stale(row: CampaignRow) -> bool:
 
         updated = updated.replace(tzinfo=UTC)
     return (utcnow() - updated).total_seconds() > 600
-
-
-def _int_type() -> Any:
-    from sqlalchemy import Integer
-
-    return Integer()
 
 
 __all__ = [
