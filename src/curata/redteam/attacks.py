@@ -134,9 +134,12 @@ def owasp_id(value: str) -> str:
     return f"LLM{match.group(1)}:2025"
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _lone_surrogate(text: str) -> str | None:
-    bad = next((c for c in text if 0xD800 <= ord(c) <= 0xDFFF), None)
-    return None if bad is None else f"contains a lone surrogate (U+{ord(bad):04X})"
+    found = SURROGATE.search(text)
+    return None if found is None else f"contains a lone surrogate (U+{ord(found.group()):04X})"
 
 
 class Attack(BaseModel):

@@ -154,8 +154,8 @@ class FindingsService:
         """Put the campaign's findings and a ``passes`` share of its passes (at least one
         when there are any, chosen with ``seed``) into the dataset ``dataset`` (default
         ``<campaign>-review``) and open the project ``project`` on it (``members`` join as
-        annotators; ``owner``: the project's accountable user). ``source``: the registered source the records are attributed to
-        (default: the attack set's, when it has one)."""
+        annotators; ``owner``: the project's accountable user). ``source``: the registered
+        source the records are attributed to (default: the attack set's, when it has one)."""
         if not 0.0 <= passes <= 1.0:
             raise ValidationError(f"passes: a share in [0, 1], got {passes}")
         campaign = self._campaigns.get(campaign_id)

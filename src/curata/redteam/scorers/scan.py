@@ -1,0 +1,168 @@
+"""Many regular expressions over one text, without running each over the whole text.
+
+Python's ``re`` tries every alternative of an alternation at every position, so a hundred
+refusal constructions cost a hundred passes over each reply — about 0.6 ms, which caps a
+campaign near 1,500 replies a second on one core before anything else is done. A
+:class:`FirstCharScan` works out, from each parsed pattern, the characters its matches can
+start with (and whether it starts with ``\\b`` before a letter, so can only start where a word
+does), and at each position tries only the patterns that can start there. It answers exactly
+what the plain scans answer (the tests compare them on every fixture reply and thousands of
+shuffled ones):
+
+- :meth:`FirstCharScan.earliest`: every match starting at the leftmost position where any
+  pattern matches (the first of the sorted ``finditer`` hits of all patterns);
+- :meth:`FirstCharScan.blank`: what ``re.sub`` of the patterns' alternation (in order) with
+  spaces of the same length gives.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from re import _constants as sre  # type: ignore[attr-defined]
+from re import _parser  # type: ignore[attr-defined]
+from typing import Any
+
+Hit = tuple[int, int, str, str]
+"""``(start, end, tag, matched text)``."""
+Entry = tuple[int, str, re.Pattern[str]]
+"""``(position in the pattern list, tag, pattern)``."""
+
+
+def first_chars(items: Any) -> tuple[frozenset[str] | None, bool]:
+    """The characters a match of the parsed pattern ``items`` can start with (``None``: any,
+    or not worked out) and whether it can match the empty string; zero-width assertions are
+    skipped, since they consume nothing."""
+    out: set[str] = set()
+    for op, av in items:
+        if op is sre.AT:
+            continue
+        if op is sre.LITERAL:
+            return frozenset(out | {chr(av)}), False
+        if op is sre.IN:
+            chars: set[str] = set()
+            for kind, arg in av:
+                if kind is sre.LITERAL:
+                    chars.add(chr(arg))
+                elif kind is sre.RANGE and arg[1] - arg[0] <= 512:
+                    chars |= {chr(c) for c in range(arg[0], arg[1] + 1)}
+                else:
+                    return None, False
+            return frozenset(out | chars), False
+        if op is sre.SUBPATTERN or op is sre.BRANCH:
+            alternatives = [av[3]] if op is sre.SUBPATTERN else av[1]
+            can_be_empty = False
+            for alternative in alternatives:
+                sub, empty = first_chars(list(alternative))
+                if sub is None:
+                    return None, False
+                out |= sub
+                can_be_empty |= empty
+            if not can_be_empty:
+                return frozenset(out), False
+            continue
+        if op is sre.MAX_REPEAT or op is sre.MIN_REPEAT:
+            low, _, item = av
+            sub, empty = first_chars(list(item))
+            if sub is None:
+                return None, False
+            out |= sub
+            if low >= 1 and not empty:
+                return frozenset(out), False
+            continue
+        return None, False
+    return frozenset(out), True
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+class FirstCharScan:
+    """Tagged patterns indexed by the characters their matches can start with (module
+    docstring). Patterns whose start cannot be worked out are searched whole."""
+
+    def __init__(self, patterns: Sequence[tuple[str, re.Pattern[str]]]) -> None:
+        self.patterns = list(patterns)
+        at_word: dict[str, list[Entry]] = {}
+        at_any: dict[str, list[Entry]] = {}
+        self._anywhere: list[Entry] = []
+        for i, (tag, pattern) in enumerate(self.patterns):
+            parsed = list(_parser.parse(pattern.pattern, pattern.flags))
+            chars, empty = first_chars(parsed)
+            if chars is None or empty:
+                self._anywhere.append((i, tag, pattern))
+                continue
+            word = bool(parsed) and parsed[0] == (sre.AT, sre.AT_BOUNDARY) and all(
+                _is_word(c) for c in chars)
+            for char in chars:
+                (at_word if word else at_any).setdefault(char, []).append((i, tag, pattern))
+        # per character, the candidates inside a word and at a word's start, in pattern order
+        self._inside: dict[str, tuple[Entry, ...]] = {c: tuple(v) for c, v in at_any.items()}
+        self._start: dict[str, tuple[Entry, ...]] = {
+            c: tuple(sorted([*at_any.get(c, ()), *at_word.get(c, ())], key=lambda e: e[0]))
+            for c in {*at_any, *at_word}
+        }
+
+    def _candidates(self, text: str, at: int) -> tuple[Entry, ...]:
+        table = self._start if at == 0 or not _is_word(text[at - 1]) else self._inside
+        return table.get(text[at], ())
+
+    def earliest(self, text: str) -> list[Hit]:
+        """Every pattern's match starting at the leftmost position where any matches
+        (empty when none does)."""
+        stop = len(text)
+        hits: list[Hit] = []
+        for _, tag, pattern in self._anywhere:
+            m = pattern.search(text)
+            if m is not None and m.start() <= stop:
+                if m.start() < stop:
+                    hits = []
+                stop = m.start()
+                hits.append((m.start(), m.end(), tag, m.group()))
+        start, inside = self._start.get, self._inside.get
+        previous_is_word = False
+        for at in range(min(stop + 1, len(text))):
+            char = text[at]
+            candidates = (inside if previous_is_word else start)(char)
+            previous_is_word = char.isalnum() or char == "_"
+            if not candidates:
+                continue
+            found = [(at, m.end(), tag, m.group()) for _, tag, pattern in candidates
+                     if (m := pattern.match(text, at)) is not None]
+            if found:
+                return found + hits if at == stop else found
+        return hits
+
+    def blank(self, text: str) -> str:
+        """``re.sub`` of the alternation of the patterns (in order) by spaces of the same
+        length: at each position the first pattern in order that matches wins, and the scan
+        goes on after it."""
+        if self._anywhere:  # the plain way keeps the alternation's semantics exactly
+            joined = re.compile("|".join(p.pattern for _, p in self.patterns))
+            return joined.sub(lambda m: " " * len(m.group()), text)
+        parts: list[str] = []
+        start, inside = self._start.get, self._inside.get
+        at = done = 0
+        end = len(text)
+        previous_is_word = False
+        while at < end:
+            char = text[at]
+            candidates = (inside if previous_is_word else start)(char)
+            if candidates:
+                for _, _, pattern in candidates:
+                    m = pattern.match(text, at)
+                    if m is not None and m.end() > at:
+                        parts += [text[done:at], " " * (m.end() - at)]
+                        at = done = m.end()
+                        last = text[at - 1]  # re.sub goes on reading the original text
+                        previous_is_word = last.isalnum() or last == "_"
+                        break
+                else:
+                    previous_is_word = char.isalnum() or char == "_"
+                    at += 1
+                continue
+            previous_is_word = char.isalnum() or char == "_"
+            at += 1
+        parts.append(text[done:])
+        return "".join(parts)
