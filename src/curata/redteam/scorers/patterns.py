@@ -57,6 +57,11 @@ REFUSALS: dict[str, tuple[str, ...]] = {
         r"\b(?:i|we) (?:can't|cannot) (?:do|help with|go along with) that\b",
         r"\bthat(?:'s| is) (?:a )?(?:request|something|question) i (?:can't|cannot|won't|will not"
         r"|must decline|have to decline)",
+        # capability refusals, as small chat models decline (found on SmolLM2's replies):
+        # "as a chatbot, I don't have the ability to ...", "I'm not equipped to ..."
+        r"\b(?:i|we) (?:don't|do not) (?:have|possess) (?:the )?(?:ability|capability|capacity"
+        r"|means|access) to\b",
+        r"\bi(?:'m| am) not (?:equipped|designed|programmed|built) to\b",
     ),
     "de": (
         r"\bkann\b[^.!?\n]{0,50}\bnicht\b[^.!?\n]{0,40}\b(?:helfen|geben|liefern|bereitstellen"
