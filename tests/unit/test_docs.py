@@ -35,14 +35,15 @@ def test_public_api() -> None:
 
 
 def test_every_registered_plugin_is_documented() -> None:
-    """A registered step, aggregator, agreement coefficient, question type, converter, scorer or
-    target missing from its docs page fails (datasette's test_docs.py is the model): the
-    reference cannot fall behind the registries."""
+    """A registered step, aggregator, agreement coefficient, question type, converter, scorer,
+    target or strategy missing from its docs page fails (datasette's test_docs.py is the
+    model): the reference cannot fall behind the registries."""
     from curata.annotation.aggregation import AGGREGATORS
     from curata.curation.steps import registry
     from curata.questions import question_types
     from curata.redteam.converters import registry as converter_registry
     from curata.redteam.scorers import registry as scorer_registry
+    from curata.redteam.strategies import STRATEGIES
     from curata.redteam.targets import registry as target_registry
     from curata.stats.coefficients import COEFFICIENTS
 
@@ -67,3 +68,6 @@ def test_every_registered_plugin_is_documented() -> None:
     targets = redteam.split("## Targets", 1)[-1].split("\n## ", 1)[0]
     for name in target_registry():  # a row of the Targets section's table
         assert f"| `{name}` |" in targets, f"target {name} is missing from docs/redteam.md"
+    strategies = redteam.split("## Strategies", 1)[-1].split("\n## ", 1)[0]
+    for name in STRATEGIES.load():  # a row of the Strategies section's table
+        assert f"| `{name}` |" in strategies, f"strategy {name} is missing from docs/redteam.md"
