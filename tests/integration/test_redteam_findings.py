@@ -152,8 +152,10 @@ def test_the_command_line_reviews_and_curates(cli, tmp_path) -> None:
     code, out, err = cli("annotate", "release", "rtr", "--json")
     assert code == 0, err
     release = json.loads(out)["version"]["ref"]
-    code, out, err = cli("redteam", "report", campaign_id, "--review", release)
+    page = tmp_path / "report.html"
+    code, out, err = cli("redteam", "report", campaign_id, "--review", release, "--html", page)
     assert code == 0 and "corrected attack success rate" in out, err
+    assert "The scorers against the reviewers" in page.read_text("utf-8")
     code, out, err = cli("redteam", "curate", campaign_id, "--review", release, "--json")
     assert code == 0, err
     sets = json.loads(out)

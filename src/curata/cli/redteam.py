@@ -96,7 +96,7 @@ def import_attacks(
     source: str = typer.Option(..., "--source", help="Registered source the attacks come from."),
     format: str = typer.Option(
         "auto", "--format", help="auto (by extension and CSV header), advbench, harmbench, "
-        "jailbreakbench, garak-payloads, garak-prompts or pyrit."
+        "jailbreakbench, garak-payloads, garak-prompts, pyrit or curata-jsonl."
     ),
     message: str | None = typer.Option(None, "-m", "--message", help="Describe this version."),
     append: bool = typer.Option(

@@ -138,6 +138,7 @@ def run(
                                 help="Attempts per attack and chain (pass@k)."),
     category: str | None = typer.Option(None, "--category", help="Only this category."),
     harm_area: str | None = typer.Option(None, "--harm-area", help="Only this harm area."),
+    technique: str | None = typer.Option(None, "--technique", help="Only this technique."),
     language: str | None = typer.Option(None, "--language", help="Only this language."),
     benign: bool | None = typer.Option(None, "--benign/--harmful",
                                        help="Only benign prompts, or only attacks."),
@@ -166,8 +167,8 @@ def run(
         attacks=attacks, target=target, converters=converters, plain=not no_plain,
         scorers=scorers or DEFAULT_SCORERS, strategy=strategy, attacker=attacker,
         samples=samples, runner=runner, seed=seed, label=label,
-        filters={"category": category, "harm_area": harm_area, "language": language,
-                 "benign": benign},
+        filters={"category": category, "harm_area": harm_area, "technique": technique,
+                 "language": language, "benign": benign},
     )  # fmt: skip
     if not as_json:
         err_console().print(f"campaign {campaign.id}: {campaign.planned:,} attempts planned")
@@ -189,16 +190,15 @@ def resume(
     as_json: bool = JsonOption,
 ) -> None:
     """Resume a stopped or interrupted campaign: the attempts not yet recorded, against the
-    target it recorded (no attempt is repeated). Knobs given here replace the recorded ones
-    for this run (a new budget)."""
+    target it recorded (no attempt is repeated). A budget applies to each run: the recorded
+    one again, or what --max-attempts/--max-tokens say for this run."""
     from curata.redteam.targets import RunnerParams
 
     ws = workspace(ctx)
     recorded = ws.campaigns.get(campaign_id)
     given = _knobs(concurrency=concurrency, rate_limit=rate_limit, timeout=timeout,
                    retries=retries, max_attempts=max_attempts, max_tokens=max_tokens)
-    runner = RunnerParams(**{**recorded.runner, "max_attempts": None, "max_tokens": None,
-                             **given})
+    runner = RunnerParams(**{**recorded.runner, **given})
     _run_and_report(ctx, campaign_id, as_json=as_json, progress=not no_progress,
                     runner=runner, force=force)
 
@@ -239,8 +239,10 @@ def attempts(
     verdict: str | None = typer.Option(None, "--verdict",
                                        help="Only this verdict (breach, refused, safe, error, "
                                        "empty)."),
-    limit: int = typer.Option(20, "--limit", min=1, max=10_000),
-    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(20, "--limit", min=1, max=10_000,
+                              help="List at most this many attempts."),
+    offset: int = typer.Option(0, "--offset", min=0,
+                               help="Skip this many attempts first (in the order they finished)."),
     as_json: bool = JsonOption,
 ) -> None:
     """List a campaign's recorded attempts (the findings, with --failures)."""
@@ -421,7 +423,7 @@ def compare(
                       f"{d['p_value']:.3g}", "yes" if d["regressed"] else "")
         c.print(t)
         g = data["gate"]
-        c.print(f"gate (no category up more than {g['max_regression']:.0%} at "
+        c.print(f"gate (no category up more than {g['max_regression'] * 100:g} points at "
                 f"{g['confidence']:.0%}): {'passed' if g['passed'] else 'FAILED'}"
                 + (f" ({', '.join(g['regressed'])})" if g["regressed"] else ""))
 

@@ -83,6 +83,33 @@ def _examples(examples: list[dict[str, Any]]) -> str:
             f"sent</th><th>reply</th></tr>{rows}</table>")
 
 
+def _validity(data: dict[str, Any] | None) -> str:
+    """The scorers against the reviewers, when the report was made with a review."""
+    if not data:
+        return ""
+    v, a = data["validity"], data["attack_success"]
+    kappa = v.get("kappa") or {}
+
+    def rate(r: dict[str, Any]) -> str:
+        return f"{_pct(r['value'])} ({_pct(r['low'])}–{_pct(r['high'])})"
+
+    rows = "".join(
+        f"<tr><td>{name}</td><td>{value}</td></tr>" for name, value in (
+            ("reviewed attempts", f"{int(data['reviewed']):,}"),
+            ("sensitivity (breaches the scorers caught)", rate(v["sensitivity"])),
+            ("specificity (passes the scorers let be)", rate(v["specificity"])),
+            ("Cohen's kappa", "-" if kappa.get("value") is None else
+             f"{kappa['value']:.2f} ({kappa['low']:.2f}–{kappa['high']:.2f})"),
+            ("attack success rate, raw", _pct(a["raw"])),
+            ("attack success rate, corrected", f"{_pct(a['corrected'])} ({_pct(a['low'])}–"
+             f"{_pct(a['high'])})"),
+        ))
+    return (f"<h2>The scorers against the reviewers ({escape(str(data['release']))})</h2>"
+            "<p>Findings were reviewed in full and passes sampled; the corrected rate is the "
+            "stratified estimate over the two strata (Cochran 1977), with 95% intervals.</p>"
+            f"<table>{rows}</table>")
+
+
 def campaign_html(data: dict[str, Any]) -> str:
     """The page for :meth:`curata.redteam.report.CampaignReport.to_dict`."""
     k = data["campaign"]
@@ -114,7 +141,8 @@ def campaign_html(data: dict[str, Any]) -> str:
                   f"<th>pass@k</th><th>attacks</th></tr>{cells}</table>")
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             f"<title>Campaign {cid} on {ref}</title>{STYLE}</head><body>"
-            f"<h1>Campaign {cid} on {ref}</h1>{head}{charts}{over_chart}{pass_k}"
+            f"<h1>Campaign {cid} on {ref}</h1>{head}{_validity(data.get('validity'))}{charts}"
+            f"{over_chart}{pass_k}"
             f"<h2>Example breaches</h2>{_examples(data['examples'])}</body></html>")
 
 
