@@ -421,6 +421,7 @@ def memory_run(server: Server, args: argparse.Namespace) -> dict[str, Any]:
 
     command = campaign_command(refs["memory"], server.base_url, args.concurrency,
                                args.memory_samples)
+    git = bl.git_info()
     cpu0 = server.cpu_s()
     result = run_child(command, env={"CURATA_HOME": str(home)}, log=WORK / "memory",
                        on_poll=poll, poll_s=0.2, timeout_s=3600)
@@ -447,6 +448,7 @@ def memory_run(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     return {
         "attacks": attacks,
         "samples": args.memory_samples,
+        "git": git,
         "planned": total,
         "stored_attempts": stored,
         "stats": stats,
@@ -527,6 +529,8 @@ def compare(server: Server, args: argparse.Namespace, tools: list[str]) -> dict[
                 result = bare_run(server.base_url, args)
             result["server_cpu_s"] = round(server.cpu_s() - cpu0, 2)
             result["run"] = run
+            if tool == "curata":  # the checkout is shared: say which code this run used
+                result["git"] = bl.git_info()
             result["load_1m_at_start"] = load_1m
             result["of_ideal"] = round(result["attempts_per_s"] / args.ideal, 3)
             runs[tool].append(result)
