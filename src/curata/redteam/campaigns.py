@@ -9,8 +9,9 @@ scripted escalation, an attacker loop) and judged by the scorers.
 
 Attempts stream: at most ``2 * concurrency`` units are in flight, and finished attempts are
 written to the database in small batches (every :data:`FLUSH_ROWS` attempts or
-:data:`FLUSH_SECONDS`), so memory stays flat over any number of attempts and an interruption
-loses at most the attempts in flight (which were never recorded, so are not made). Resuming
+:data:`FLUSH_SECONDS`, by a writer thread so the loop keeps sending), so memory stays flat
+over any number of attempts and an interruption loses at most the attempts in flight (which
+were never recorded, so are not made). Resuming
 (:meth:`CampaignService.run` on a campaign that stopped) skips every unit already recorded —
 ``(campaign, attack, variant, sample)`` is unique in the database, so no attempt is repeated.
 An attempt the budget stopped is not recorded either: a later run with a larger budget makes it.
@@ -604,16 +605,34 @@ class CampaignService:
         last_flush = time.perf_counter()
         budget_hit = False
 
-        def flush() -> None:
-            nonlocal last_flush
+        writing: asyncio.Future[None] | None = None
+
+        def write(rows: builtins.list[dict[str, Any]]) -> None:
+            with self._sessions.begin() as session:
+                session.execute(insert(AttemptRow), rows)
+                session.execute(update(CampaignRow).where(CampaignRow.id == campaign.id)
+                                .values(updated_at=utcnow()))
+            result["made"] += len(rows)
+
+        async def flush() -> None:
+            """Hand the finished attempts to a writer thread (the database driver releases
+            the interpreter while it writes, so the loop keeps sending); one batch at a time,
+            in order."""
+            nonlocal last_flush, writing
+            if writing is not None:
+                await writing
+                writing = None
             if buffer:
-                with self._sessions.begin() as session:
-                    session.execute(insert(AttemptRow), buffer)
-                    session.execute(update(CampaignRow).where(CampaignRow.id == campaign.id)
-                                    .values(updated_at=utcnow()))
-                result["made"] += len(buffer)
+                writing = asyncio.ensure_future(asyncio.to_thread(write, buffer[:]))
                 buffer.clear()
             last_flush = time.perf_counter()
+
+        def flush_now() -> None:
+            """What finished and is not yet written, written here and now (on the way out,
+            whatever happens: Ctrl-C included)."""
+            if buffer:
+                write(buffer[:])
+                buffer.clear()
 
         def units() -> Iterator[tuple[Attack, str, int, int]]:
             for stored in self._units_attacks(campaign.version_ref, campaign.filters):
@@ -681,7 +700,7 @@ class CampaignService:
                             progress(state)
                     if (len(buffer) >= FLUSH_ROWS
                             or time.perf_counter() - last_flush >= FLUSH_SECONDS):
-                        flush()
+                        await flush()
                 if budget_hit:
                     status = "stopped"
                 elif stop is not None and stop.is_set():
@@ -689,7 +708,9 @@ class CampaignService:
             finally:
                 for task in pending:
                     task.cancel()
-                flush()  # whatever finished is kept, whatever happens next
+                if writing is not None:  # the batch in the writer thread finishes first
+                    await asyncio.shield(writing)
+                flush_now()  # whatever finished is kept, whatever happens next
                 result["target_stats"] = target_runner.stats().to_dict()
                 if attacker_runner is not None:
                     await attacker_runner.aclose()

@@ -103,10 +103,26 @@ class FirstCharScan:
             c: tuple(sorted([*at_any.get(c, ()), *at_word.get(c, ())], key=lambda e: e[0]))
             for c in {*at_any, *at_word}
         }
+        # per character, the candidates as one alternation (in pattern order): one match call
+        # tells whether any candidate matches there, and which first (what re.sub takes)
+        flags = {p.flags for _, p in self.patterns}
 
-    def _candidates(self, text: str, at: int) -> tuple[Entry, ...]:
-        table = self._start if at == 0 or not _is_word(text[at - 1]) else self._inside
-        return table.get(text[at], ())
+        def joined(table: dict[str, tuple[Entry, ...]]) -> dict[str, re.Pattern[str]]:
+            return {c: re.compile("|".join(f"(?:{e[2].pattern})" for e in entries),
+                                  next(iter(flags)))
+                    for c, entries in table.items()} if len(flags) == 1 else {}
+
+        self._start_any = joined(self._start)
+        self._inside_any = joined(self._inside)
+        # where a candidate can start: a character of the start table after a non-word
+        # character (or at the beginning), one of the inside table after a word character;
+        # the regular-expression engine skips every other position at C speed
+        def char_class(table: dict[str, tuple[Entry, ...]]) -> str:
+            return "[" + "".join(re.escape(c) for c in sorted(table)) + "]"
+
+        at_start = rf"(?<!\w)({char_class(self._start)})" if self._start else r"(?!)()"
+        inside = rf"(?<=\w)({char_class(self._inside)})" if self._inside else r"(?!)()"
+        self._positions = re.compile(f"{at_start}|{inside}")
 
     def earliest(self, text: str) -> list[Hit]:
         """Every pattern's match starting at the leftmost position where any matches
@@ -120,14 +136,15 @@ class FirstCharScan:
                     hits = []
                 stop = m.start()
                 hits.append((m.start(), m.end(), tag, m.group()))
-        start, inside = self._start.get, self._inside.get
-        previous_is_word = False
-        for at in range(min(stop + 1, len(text))):
+        start, inside = self._start, self._inside
+        start_any, inside_any = self._start_any, self._inside_any
+        for position in self._positions.finditer(text, 0, min(stop + 1, len(text))):
+            at = position.start()
             char = text[at]
-            candidates = (inside if previous_is_word else start)(char)
-            previous_is_word = char.isalnum() or char == "_"
-            if not candidates:
-                continue
+            first = (start_any if position.group(1) else inside_any).get(char)
+            if first is not None and first.match(text, at) is None:
+                continue  # no candidate matches here
+            candidates = start[char] if position.group(1) else inside[char]
             found = [(at, m.end(), tag, m.group()) for _, tag, pattern in candidates
                      if (m := pattern.match(text, at)) is not None]
             if found:
@@ -142,27 +159,27 @@ class FirstCharScan:
             joined = re.compile("|".join(p.pattern for _, p in self.patterns))
             return joined.sub(lambda m: " " * len(m.group()), text)
         parts: list[str] = []
-        start, inside = self._start.get, self._inside.get
-        at = done = 0
-        end = len(text)
-        previous_is_word = False
-        while at < end:
+        start, inside = self._start, self._inside
+        start_any, inside_any = self._start_any, self._inside_any
+        done = 0
+        position = self._positions.search(text, 0)
+        while position is not None:
+            at = position.start()
             char = text[at]
-            candidates = (inside if previous_is_word else start)(char)
-            if candidates:
+            first = (start_any if position.group(1) else inside_any).get(char)
+            if first is not None:
+                m = first.match(text, at)  # the first candidate in order that matches
+                if m is not None and m.end() > at:
+                    parts += [text[done:at], " " * (m.end() - at)]
+                    done = m.end()  # re.sub goes on reading the original text from here
+            else:
+                candidates = start[char] if position.group(1) else inside[char]
                 for _, _, pattern in candidates:
                     m = pattern.match(text, at)
                     if m is not None and m.end() > at:
                         parts += [text[done:at], " " * (m.end() - at)]
-                        at = done = m.end()
-                        last = text[at - 1]  # re.sub goes on reading the original text
-                        previous_is_word = last.isalnum() or last == "_"
+                        done = m.end()
                         break
-                else:
-                    previous_is_word = char.isalnum() or char == "_"
-                    at += 1
-                continue
-            previous_is_word = char.isalnum() or char == "_"
-            at += 1
+            position = self._positions.search(text, done if done > at else at + 1)
         parts.append(text[done:])
         return "".join(parts)
