@@ -662,7 +662,12 @@ class CampaignService:
             return attack, attack_id, variant, sample, turns
 
         window = 2 * params.concurrency
-        pending: set[asyncio.Task[tuple[Attack, str, int, int, builtins.list[Turn]]]] = set()
+        Unit = asyncio.Task[tuple[Attack, str, int, int, builtins.list[Turn]]]
+        pending: set[Unit] = set()
+        # finished units arrive on a queue (each task's done callback puts it there): waiting
+        # on the queue costs the same whatever the window, where asyncio.wait would hook and
+        # unhook every pending task on each completion
+        finished_units: asyncio.Queue[Unit] = asyncio.Queue()
         source = units()
         drained = False
         status = "completed"
@@ -677,11 +682,15 @@ class CampaignService:
                         if unit is None:
                             drained = True
                             break
-                        pending.add(asyncio.ensure_future(one(*unit)))
+                        task = asyncio.ensure_future(one(*unit))
+                        task.add_done_callback(finished_units.put_nowait)
+                        pending.add(task)
                     if not pending:
                         break
-                    finished, pending = await asyncio.wait(
-                        pending, return_when=asyncio.FIRST_COMPLETED)
+                    finished = [await finished_units.get()]
+                    while not finished_units.empty():
+                        finished.append(finished_units.get_nowait())
+                    pending.difference_update(finished)
                     for task in finished:
                         attack, attack_id, variant, sample, turns = task.result()
                         if any(t.result.outcome is Outcome.BUDGET_EXHAUSTED for t in turns):
