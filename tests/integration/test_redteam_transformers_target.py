@@ -201,3 +201,28 @@ def test_importing_the_target_imports_neither_torch_nor_transformers() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_campaign_against_the_real_model_records_its_replies(
+    smollm2: TransformersTarget, ws
+) -> None:
+    """A campaign on real model outputs: SmolLM2 answers four AdvBench behaviours, every
+    attempt is stored with the model's own reply and its configuration, and the report counts
+    the verdicts the scorers gave those replies."""
+    fixtures = Path(__file__).parents[1] / "fixtures" / "redteam"
+    ws.redteam.import_attacks(fixtures / "advbench_harmful_behaviors.csv", dataset="adv",
+                              source="web")
+    campaign = ws.campaigns.create(attacks="adv@1", target=smollm2)
+    assert campaign.target["target"] == "transformers"
+    assert campaign.target["max_new_tokens"] == MAX_NEW
+    done = ws.campaigns.run(campaign.id, target=smollm2)
+    assert done.status == "completed" and done.attempts == 4
+    attempts = list(ws.campaigns.iter_attempts(campaign.id))
+    direct, _ = run_sync(smollm2, [a.prompt for a in attempts])
+    # greedy: the stored replies are what the model says to the same prompts
+    assert [a.reply for a in attempts] == [r.text for r in direct]
+    assert all(a.outcome == "ok" and a.reply.strip() for a in attempts)
+    report = ws.campaigns.report(campaign.id).to_dict()
+    judged = [a for a in attempts if a.verdict in ("breach", "refused", "safe")]
+    assert report["attack_success"]["n"] == len(judged)
+    assert report["attack_success"]["failures"] == sum(a.verdict == "breach" for a in judged)
