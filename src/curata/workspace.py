@@ -119,7 +119,8 @@ class Workspace:
         )
         self.campaigns = CampaignService(sessions, self.redteam, self.datasets, actor)
         self.findings = FindingsService(sessions, store, self.datasets, self.projects,
-                                        self._ingest, self.redteam, self.campaigns, actor)
+                                        self._ingest, self.redteam, self.campaigns, actor,
+                                        files=settings.home / "redteam")
 
     @staticmethod
     def _settings(home: str | os.PathLike[str] | None, **overrides: Any) -> Settings:

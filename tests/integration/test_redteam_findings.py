@@ -98,6 +98,10 @@ def test_findings_are_reviewed_measured_and_curated_into_trl_ready_sets(ws, tmp_
                  if r["answer"]["outcome"] == ("refused" if r["metadata"]["benign"] else "breach")]
     assert sets.dpo == "safety-dpo@2" and sets.dpo_rows == len(confirmed)
     assert ws.datasets.version("safety-dpo@2").parents == ["safety-dpo@1"]
+    # the file each version was ingested from is kept in the workspace, as its provenance
+    kept = sorted(p.name for p in (ws.home / "redteam").iterdir())
+    assert [n.rsplit("-", 1)[0] for n in kept] == sorted(
+        [f"{campaign_id}-review", "safety-dpo", "safety-sft"])
 
     sft_out, dpo_out = tmp_path / "sft.jsonl", tmp_path / "dpo.jsonl"
     ws.export_training(sets.sft, format="sft", out=sft_out)

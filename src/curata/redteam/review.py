@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,6 +125,7 @@ class FindingsService:
         redteam: Any,
         campaigns: CampaignService,
         actor: str,
+        files: Path,
     ) -> None:
         self._sessions = sessions
         self._store = store
@@ -135,6 +135,7 @@ class FindingsService:
         self._redteam = redteam
         self._campaigns = campaigns
         self._actor = actor
+        self._files = files
 
     # -- 1. review --------------------------------------------------------------------------------
 
@@ -321,25 +322,30 @@ class FindingsService:
                         kind: str, message: str) -> str:
         """Commit ``rows`` (chat or pairwise record fields with ``metadata``) as the next
         version of ``dataset`` through ingest (lineage, audit, the source's checks), from a
-        JSON Lines file kept for the record's provenance."""
-        with tempfile.TemporaryDirectory(prefix="curata-redteam-") as tmp:
-            path = Path(tmp) / f"{dataset}.jsonl"
-            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                            encoding="utf-8")
+        JSON Lines file kept in the workspace (``redteam/``) as the version's provenance: the
+        lineage names it, as it names any ingested file."""
+        self._files.mkdir(parents=True, exist_ok=True)
+        path = self._files / f"{dataset}-{utcnow():%Y%m%dT%H%M%S%f}.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                        encoding="utf-8")
 
-            def read(file: Path) -> Iterator[tuple[str, Record]]:
-                with file.open(encoding="utf-8") as f:
-                    for line, text in enumerate(f, start=1):
-                        data = json.loads(text)
-                        meta = data.get("metadata") or {}
-                        if "responses" in data:
-                            record = Record.from_pairwise(data["prompt"], data["responses"], meta)
-                        else:
-                            record = Record.from_messages(data["messages"], meta)
-                        yield f"{file.name}:{line}", record
+        def read(file: Path) -> Iterator[tuple[str, Record]]:
+            with file.open(encoding="utf-8") as f:
+                for line, text in enumerate(f, start=1):
+                    data = json.loads(text)
+                    meta = data.get("metadata") or {}
+                    if "responses" in data:
+                        record = Record.from_pairwise(data["prompt"], data["responses"], meta)
+                    else:
+                        record = Record.from_messages(data["messages"], meta)
+                    yield f"{file.name}:{line}", record
 
+        try:
             result = self._ingest.ingest([path], source=source, dataset=dataset, format=kind,
                                          message=message, reader=read)
+        except BaseException:
+            path.unlink(missing_ok=True)  # no version, so nothing to keep it for
+            raise
         return str(result.version.ref)
 
     def _preference_version(self, dataset: str, rows: list[dict[str, Any]], *, source: str,
