@@ -106,22 +106,27 @@ def _interrupt_and_resume(curata: Callable[..., str], exe: str, workspace: Path,
     env = {**os.environ, "CURATA_HOME": str(workspace), "LANCE_LOG": "error"}
     env.setdefault("CURATA_USER", "demo")
     args = ["redteam", "run", "--attacks", "attacks@3", "--target", target,
-            "-c", "leetspeak", "-c", "base64", "--samples", "3", "--concurrency", "2",
+            "-c", "leetspeak", "-c", "base64", "--samples", "5", "--concurrency", "2",
             "--label", "checkpoint-1"]
     print(f"\n$ curata {' '.join(repr(a) if ' ' in a or '|' in a else a for a in args)}   "
           "# Ctrl-C after a moment", flush=True)
     child = subprocess.Popen([exe, *args], env=env, stderr=subprocess.PIPE, text=True)
-    status = ""
-    for _ in range(200):
+    from curata.workspace import Workspace
+
+    campaign = ""
+    for _ in range(600):  # watch the store, as 'curata redteam status' would, every 0.1 s
         time.sleep(0.1)
-        status = curata("redteam", "status", "--json", capture=True, quiet=True)
-        found = json.loads(status)
-        if found and found[0]["attempts"] >= 10:
+        ws = Workspace.open(workspace)
+        try:
+            found = ws.campaigns.list()
+        finally:
+            ws.close()
+        if found and found[0].attempts >= 20:
+            campaign = found[0].id
             break
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=60)
     print(err.strip(), f"(exit {child.returncode})", flush=True)
-    campaign = json.loads(status)[0]["id"]
     curata("redteam", "status", campaign)
     curata("redteam", "resume", campaign)
     return str(campaign)
@@ -226,7 +231,7 @@ def run(curata: Callable[..., str], data: Path, workspace: Path) -> None:
         patched = curata(
             "redteam", "run", "--attacks", "attacks@3", "--target",
             f"openai:base_url={patched_url},model=scripted-patched,temperature=0",
-            "-c", "leetspeak", "-c", "base64", "--samples", "3", "--label", "checkpoint-2",
+            "-c", "leetspeak", "-c", "base64", "--samples", "5", "--label", "checkpoint-2",
             "--json", capture=True, quiet=True)
         curata("redteam", "compare", first, _campaign_id(patched), "--html",
                str(data / "redteam" / "regression.html"))
