@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from random import Random
+from string import Formatter
 from typing import Any, ClassVar, Self
 
 import pydantic
@@ -130,3 +131,23 @@ def converter_problem(cls: type[Converter]) -> str | None:
     if cls.reversible and cls.decode is Converter.decode:
         return "a reversible converter must implement decode"
     return None
+
+
+def check_slots(value: str, slots: tuple[str, ...], what: str) -> str:
+    """A ``str.format`` template whose only slots are ``slots``, with ``{text}`` exactly once
+    (``{{`` and ``}}`` for literal braces); ValueError naming the first bad slot otherwise.
+    ``what`` names the template in the message (``the template``, ``the instruction``)."""
+    try:
+        parsed = list(Formatter().parse(value))
+    except ValueError as exc:
+        raise ValueError(f"not a template: {exc}") from exc
+    names = [field for _, field, _, _ in parsed if field is not None]
+    for _, field, spec, conversion in parsed:
+        if field is not None and (field not in slots or spec or conversion):
+            raise ValueError(
+                f"unknown slot {{{field}{'!' + conversion if conversion else ''}"
+                f"{':' + spec if spec else ''}}} (slots: {', '.join(slots)})"
+            )
+    if names.count("text") != 1:
+        raise ValueError(f"{what} must have the slot {{text}} exactly once")
+    return value

@@ -15,7 +15,7 @@ from string import Formatter
 
 import pydantic
 
-from curata.redteam.converters.base import Converter, ConverterParams
+from curata.redteam.converters.base import Converter, ConverterParams, check_slots
 
 SLOTS = ("persona", "framing", "text")
 
@@ -115,20 +115,7 @@ class TemplateParams(ConverterParams):
     @pydantic.field_validator("template")
     @classmethod
     def _slots(cls, value: str) -> str:
-        try:
-            parsed = list(Formatter().parse(value))
-        except ValueError as exc:
-            raise ValueError(f"not a template: {exc}") from exc
-        names = [field for _, field, _, _ in parsed if field is not None]
-        for _, field, spec, conversion in parsed:
-            if field is not None and (field not in SLOTS or spec or conversion):
-                raise ValueError(
-                    f"unknown slot {{{field}{'!' + conversion if conversion else ''}"
-                    f"{':' + spec if spec else ''}}} (slots: {', '.join(SLOTS)})"
-                )
-        if names.count("text") != 1:
-            raise ValueError("the template must have the slot {text} exactly once")
-        return value
+        return check_slots(value, SLOTS, "the template")
 
 
 class Template(Frame):

@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from string import Formatter
 
 import pydantic
 
-from curata.redteam.converters.base import Converter, ConverterParams
+from curata.redteam.converters.base import Converter, ConverterParams, check_slots
 from curata.redteam.targets.base import Message, Target
 from curata.redteam.targets.caller import LRU, ModelCaller, check_target_spec
 from curata.redteam.targets.runner import RunnerParams, TargetRunner
@@ -133,17 +132,7 @@ class TranslateParams(ConverterParams):
     @pydantic.field_validator("instruction")
     @classmethod
     def _slots(cls, value: str) -> str:
-        try:
-            parsed = list(Formatter().parse(value))
-        except ValueError as exc:
-            raise ValueError(f"not a template: {exc}") from exc
-        names = [field for _, field, _, _ in parsed if field is not None]
-        for _, field, spec, conversion in parsed:
-            if field is not None and (field not in SLOTS or spec or conversion):
-                raise ValueError(f"unknown slot {{{field}}} (slots: {', '.join(SLOTS)})")
-        if names.count("text") != 1:
-            raise ValueError("the instruction must have the slot {text} exactly once")
-        return value
+        return check_slots(value, SLOTS, "the instruction")
 
 
 FENCE = re.compile(r"\A```[\w+-]*[ \t]*\n(.*?)\n?```\Z", re.DOTALL)
