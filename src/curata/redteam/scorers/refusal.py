@@ -169,25 +169,16 @@ def unit(vectors: Any) -> np.ndarray[Any, Any]:
     return m / np.where(norms == 0, 1.0, norms)
 
 
-def refusal_hits(text: str) -> list[tuple[int, int, str, str]]:
-    """``(start, end, language, matched text)`` of every refusal construction in normalised
-    ``text`` after the guards are blanked, earliest first."""
-    blanked = guarded(text)
-    hits = []
-    for lang, pattern in patterns.REFUSAL_RE:
-        for m in pattern.finditer(blanked):
-            hits.append((m.start(), m.end(), lang, m.group()))
-    return sorted(hits)
-
-
 REFUSAL_SCAN = FirstCharScan(patterns.REFUSAL_RE)
 GUARD_SCAN = FirstCharScan([("guard", re.compile(g)) for g in patterns.GUARDS])
 
 
 def first_refusal(text: str) -> tuple[int, int, str, str] | None:
-    """The earliest of :func:`refusal_hits` (its first after sorting), found by a
-    :class:`~curata.redteam.scorers.scan.FirstCharScan` instead of every construction over
-    the whole reply: the same answer for a fraction of the work."""
+    """The earliest refusal construction in normalised ``text`` (guards blanked) as
+    ``(start, end, language, matched text)``: the first of every construction's ``finditer``
+    hits, sorted. Found by a :class:`~curata.redteam.scorers.scan.FirstCharScan` rather than
+    running every construction over the whole reply: the same answer (the tests compare the
+    two) for a fraction of the work."""
     hits = REFUSAL_SCAN.earliest(guarded(text))
     return min(hits) if hits else None
 
