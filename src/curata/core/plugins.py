@@ -135,7 +135,8 @@ def parse_params(cls: type[Plugin], data: Mapping[str, Any]) -> Any:
         where = ".".join(str(part) for part in error["loc"]) or "params"
         got = data.get(str(error["loc"][0])) if error["loc"] else data
         raise ValidationError(
-            f"{cls.kind} {cls.name!r} param {where!r}: {error['msg']} (got {shown_value(got)})"
+            f"{cls.kind} {cls.name!r} param {where!r}: "
+            f"{error['msg'].removeprefix('Value error, ')} (got {shown_value(got)})"
         ) from None
 
 
