@@ -494,6 +494,8 @@ def load() -> dict[str, Any]:
 
 def versions() -> dict[str, str]:
     def pip_version(python: Path, package: str) -> str:
+        if not python.exists():  # a run of --tools curata,bare needs no peer venv
+            return "not installed"
         done = subprocess.run([str(python), "-c", "import importlib.metadata as m; "
                                f"print(m.version({package!r}))"],
                               capture_output=True, text=True, check=False)

@@ -14,7 +14,7 @@ import pytest
 from curata.redteam.scorers import patterns
 from curata.redteam.scorers.base import normalised
 from curata.redteam.scorers.refusal import GUARD_SCAN, REFUSAL_SCAN, first_refusal, guarded
-from curata.redteam.scorers.scan import FirstCharScan, first_chars
+from curata.redteam.scorers.scan import FirstCharScan, first_chars, needles
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "redteam"
 
@@ -70,3 +70,34 @@ def test_first_characters_are_worked_out_from_the_parsed_pattern() -> None:
 @pytest.mark.parametrize("scan", [GUARD_SCAN, REFUSAL_SCAN])
 def test_the_refusal_patterns_all_have_known_first_characters(scan: FirstCharScan) -> None:
     assert scan.patterns and not scan._anywhere  # every pattern is indexed
+
+
+def test_needles_are_strings_every_match_contains() -> None:
+    from re import _parser  # type: ignore[attr-defined]
+
+    def of(pattern: str) -> frozenset[str] | None:
+        return needles(list(_parser.parse(pattern)))
+
+    # the most selective necessary piece: the alternation's words, not the one-letter "i"
+    assert of(r"\bi ?(?:won't|cannot)") == frozenset({"won't", "cannot"})
+    assert of(r"\bi ?(?:can't|cannot)") == frozenset({"can"})  # re factors out the prefix
+    assert of(r"\bsorry,? (?:but )?no") == frozenset({"sorry"})
+    assert of(r"(?:please )?help") == frozenset({"help"})  # an optional group needs nothing
+    assert of(r"(?:ab|c)+d") == frozenset({"d"})
+    assert of(r"x?") is None and of(r"[a-c]+") is None and of(r"a|") is None
+    assert of(r"(?i:sorry)") is None  # a case-blind group says nothing about the text
+    # every guard match in the fixture texts holds one of that guard's needles
+    texts = _texts()
+    matched = 0
+    for pattern in patterns.GUARDS:
+        found = of(pattern)
+        assert found, pattern
+        for text in texts:
+            for match in re.finditer(pattern, text):
+                matched += 1
+                assert any(n in match.group() for n in found), (pattern, match.group())
+    assert matched > 20
+    # the guards' prefilter is on, and the agreement test above saw texts on both sides of it
+    assert GUARD_SCAN._needles is not None
+    with_needle = [t for t in texts if any(n in t for n in GUARD_SCAN._needles)]
+    assert with_needle and len(with_needle) < len(texts)

@@ -13,6 +13,11 @@ shuffled ones):
   pattern matches (the first of the sorted ``finditer`` hits of all patterns);
 - :meth:`FirstCharScan.blank`: what ``re.sub`` of the patterns' alternation (in order) with
   spaces of the same length gives.
+
+When a few literal strings can be worked out such that every match of every pattern contains
+one of them (:func:`needles`), a text holding none of them is answered at once: the guard
+phrases of the refusal scorer ("I can't stress enough", "ich kann nicht genug ...") all need
+one of 18 strings, which most replies do not hold.
 """
 
 from __future__ import annotations
@@ -74,6 +79,43 @@ def first_chars(items: Any) -> tuple[frozenset[str] | None, bool]:
     return frozenset(out), True
 
 
+def needles(items: Any) -> frozenset[str] | None:
+    """Literal strings one of which every match of the parsed pattern ``items`` contains
+    (``None``: none worked out). Of the pattern's necessary pieces (each run of literal
+    characters, each group, alternation or repeat that needs one of its own) the most
+    selective is taken: the one whose shortest string is longest."""
+    found: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def close() -> None:
+        if run:
+            found.append(frozenset({"".join(run)}))
+            run.clear()
+
+    for op, av in items:
+        if op is sre.LITERAL:
+            run.append(chr(av))
+            continue
+        close()
+        sub: frozenset[str] | None = None
+        if op is sre.SUBPATTERN:
+            if av[1] & re.IGNORECASE:  # (?i:...): its literals say nothing about the text
+                continue
+            sub = needles(list(av[3]))
+        elif op is sre.BRANCH:
+            alternatives = [needles(list(a)) for a in av[1]]
+            if all(a is not None for a in alternatives):
+                sub = frozenset().union(*(a for a in alternatives if a is not None))
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[0] >= 1:
+            sub = needles(list(av[2]))
+        if sub:
+            found.append(sub)
+    close()
+    if not found:
+        return None
+    return max(found, key=lambda strings: (min(len(x) for x in strings), -len(strings)))
+
+
 def _is_word(char: str) -> bool:
     return char.isalnum() or char == "_"
 
@@ -82,8 +124,12 @@ class FirstCharScan:
     """Tagged patterns indexed by the characters their matches can start with (module
     docstring). Patterns whose start cannot be worked out are searched whole."""
 
+    MAX_NEEDLES = 32
+    """More needle strings than this cost more to look for than they save."""
+
     def __init__(self, patterns: Sequence[tuple[str, re.Pattern[str]]]) -> None:
         self.patterns = list(patterns)
+        self._needles = _needles(self.patterns, self.MAX_NEEDLES)
         at_word: dict[str, list[Entry]] = {}
         at_any: dict[str, list[Entry]] = {}
         self._anywhere: list[Entry] = []
@@ -127,6 +173,8 @@ class FirstCharScan:
     def earliest(self, text: str) -> list[Hit]:
         """Every pattern's match starting at the leftmost position where any matches
         (empty when none does)."""
+        if self._needles is not None and not any(n in text for n in self._needles):
+            return []
         stop = len(text)
         hits: list[Hit] = []
         for _, tag, pattern in self._anywhere:
@@ -155,6 +203,8 @@ class FirstCharScan:
         """``re.sub`` of the alternation of the patterns (in order) by spaces of the same
         length: at each position the first pattern in order that matches wins, and the scan
         goes on after it."""
+        if self._needles is not None and not any(n in text for n in self._needles):
+            return text
         if self._anywhere:  # the plain way keeps the alternation's semantics exactly
             joined = re.compile("|".join(p.pattern for _, p in self.patterns))
             return joined.sub(lambda m: " " * len(m.group()), text)
@@ -183,3 +233,22 @@ class FirstCharScan:
             position = self._positions.search(text, done if done > at else at + 1)
         parts.append(text[done:])
         return "".join(parts)
+
+
+def _needles(patterns: Sequence[tuple[str, re.Pattern[str]]], most: int) -> tuple[str, ...] | None:
+    """The needle strings of all ``patterns`` together (module docstring), without those that
+    hold a shorter one; ``None`` when a pattern has none, a pattern ignores case, or there are
+    more than ``most``."""
+    strings: set[str] = set()
+    for _, pattern in patterns:
+        if pattern.flags & re.IGNORECASE:
+            return None
+        found = needles(list(_parser.parse(pattern.pattern, pattern.flags)))
+        if found is None:
+            return None
+        strings |= found
+    kept: list[str] = []
+    for string in sorted(strings, key=len):
+        if not any(k in string for k in kept):
+            kept.append(string)
+    return tuple(kept) if len(kept) <= most else None

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Self
 
 from curata.core.errors import CurataError
@@ -99,7 +100,15 @@ class StrategyContext:
     send: Send
     judge: Judge
     attacker: Send | None = None
-    rng: random.Random = field(default_factory=random.Random)
+    seed: int | None = None
+    """The seed of :attr:`rng` (a campaign derives it from its seed and the unit: attack,
+    variant, sample); none: fresh randomness."""
+
+    @cached_property
+    def rng(self) -> random.Random:
+        """This attempt's random generator, made when a strategy first asks for it (most
+        never do, and seeding one costs more than the rest of the context)."""
+        return random.Random(self.seed)
 
     async def convert(self, text: str) -> str:
         """``text`` through the campaign's converter chain (the chain is recorded on the
