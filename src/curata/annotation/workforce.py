@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.core.errors import AlreadyExistsError, NotFoundError, ValidationError
+from curata.core.errors import AlreadyExistsError, AuthError, NotFoundError, ValidationError
 from curata.governance import audit
 from curata.governance.identity import (
     CLEARANCE,
@@ -187,6 +188,41 @@ class WorkforceService:
                 self._auth_cache.clear()
             self._auth_cache[digest] = (now + AUTH_CACHE_SECONDS, user)
         return user
+
+    def sign_in(self, name: str, token: str, *, hours: float = 12.0) -> tuple[User, str]:
+        """A browser session for the user named ``name`` who proved it with one of their
+        API tokens: a new token of purpose ``web`` that expires after ``hours`` (or at
+        :meth:`sign_out`); revoking the user's tokens ends it too. ``None`` is never returned:
+        a wrong name or token is an :class:`AuthError` that does not say which was wrong."""
+        user = self.authenticate(token)
+        if user is None or user.name != name:
+            raise AuthError("unknown user or token")
+        session_token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._sessions.begin() as session:
+            session.add(ApiTokenRow(
+                user_id=user.id, token_hash=hash_token(session_token),
+                prefix=session_token[:12], purpose="web",
+                expires_at=utcnow() + timedelta(hours=hours)))
+            audit.append(session, actor=name, action="user.sign_in", object_type="user",
+                         object_ref=name, details={"prefix": session_token[:12]})
+        return user, session_token
+
+    def sign_out(self, session_token: str) -> bool:
+        """End the browser session ``session_token`` (a ``web`` token); whether one ended."""
+        digest = hash_token(session_token)
+        self._auth_cache.pop(digest, None)
+        with self._sessions.begin() as session:
+            row = session.scalar(select(ApiTokenRow).where(
+                ApiTokenRow.token_hash == digest, ApiTokenRow.purpose == "web",
+                ApiTokenRow.revoked_at.is_(None)))
+            if row is None:
+                return False
+            row.revoked_at = utcnow()
+            name = session.scalar(select(UserRow.name).where(UserRow.id == row.user_id))
+            audit.append(session, actor=name or "?", action="user.sign_out",
+                         object_type="user", object_ref=name or "?",
+                         details={"prefix": row.prefix})
+        return True
 
     def revoke_tokens(self, name: str) -> int:
         """Revoke every token of a user; return how many."""

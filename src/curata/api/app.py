@@ -12,14 +12,16 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from curata import web
 from curata._version import __version__
 from curata.api.routes import annotation, redteam
 from curata.api.schemas import Health
 from curata.core.errors import CurataError
 from curata.governance.policies import Scopes, missing
 from curata.store.db import POOL_SIZE
+from curata.web.errors import page_error
 from curata.workspace import Workspace
 
 
@@ -54,12 +56,20 @@ def create_app(workspace: Workspace) -> FastAPI:
     app.state.scopes = Scopes(workspace.projects.sessions)
 
     @app.exception_handler(CurataError)
-    def curata_error(_request: Request, exc: CurataError) -> JSONResponse:
+    def curata_error(request: Request, exc: CurataError) -> Response:
+        if not _is_api(request):
+            return page_error(request, exc)  # a browser on a page gets a page
         return ErrorResponse(status_code=exc.status_code, content={"detail": exc.message})
 
     @app.exception_handler(RequestValidationError)
-    def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return validation_response(exc)
+    def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        response = validation_response(exc)
+        if not _is_api(request):  # a page's bad path or query: the same status, as a page
+            status_code = response.status_code
+            return page_error(request, CurataError("no such page" if status_code == 404 else
+                                                   "the address has a bad value in it"),
+                              status_code=status_code)
+        return response
 
     @app.get("/health", tags=["meta"], response_model=Health)
     def health() -> dict[str, str]:
@@ -67,7 +77,13 @@ def create_app(workspace: Workspace) -> FastAPI:
 
     app.include_router(annotation.router)
     app.include_router(redteam.router)
+    web.mount(app)
     return app
+
+
+def _is_api(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path in ("/health", "/openapi.json")
 
 
 class ErrorResponse(JSONResponse):

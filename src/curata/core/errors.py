@@ -28,6 +28,12 @@ class AlreadyExistsError(CurataError):
     status_code = 409
 
 
+class AuthError(CurataError):
+    """The caller did not prove who they are (a wrong name or token; API: 401)."""
+
+    status_code = 401
+
+
 class ForbiddenError(CurataError):
     """The user may not do this (API: 403)."""
 

@@ -12,10 +12,11 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.store.tables import ApiTokenRow, CohortMemberRow, CohortRow, UserRow, VendorRow
+from curata.store.tables.base import utcnow
 
 __all__ = ["CLEARANCE", "ROLES", "User", "clearance_name", "hash_token", "token_user"]
 
@@ -79,6 +80,7 @@ def token_user(sessions: sessionmaker[Session], token: str) -> User | None:
         .where(
             tokens.c.token_hash == hash_token(token),
             tokens.c.revoked_at.is_(None),
+            or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > utcnow()),
             users.c.active.is_(True),
         )
     )

@@ -82,6 +82,10 @@ class ApiTokenRow(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    purpose: Mapped[str] = mapped_column(String(16), default="api", server_default="api")
+    """``api`` (``curata user token``: until revoked) or ``web`` (a browser's sign-in:
+    until sign-out or ``expires_at``)."""
 
 
 class ProjectRow(Base):
