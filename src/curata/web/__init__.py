@@ -19,9 +19,8 @@ HERE = Path(__file__).parent
 
 def mount(app: FastAPI) -> None:
     """Add the pages (``/``, ``/login``, ``/projects/...``) and ``/static`` to ``app``."""
-    from curata.web import pages
+    from curata.web import annotate, dashboard, pages
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.include_router(pages.router)
-    for module in pages.PAGE_MODULES:
+    for module in (pages, annotate, dashboard):
         app.include_router(module.router)

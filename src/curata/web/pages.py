@@ -1,9 +1,7 @@
 """Sign-in, sign-out and the home page (the projects a user may see, with what they may do in
-each); the workspaces' pages live in their own modules, listed in :data:`PAGE_MODULES`."""
+each); the workspaces' pages live in their own modules (:func:`curata.web.mount`)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -25,9 +23,6 @@ from curata.web.session import (
 )
 
 router = APIRouter(include_in_schema=False)
-
-PAGE_MODULES: list[Any] = []
-"""The workspaces' page modules (each has a ``router``), added by :func:`curata.web.mount`."""
 
 MAX_FORM_FIELD = 4096
 
