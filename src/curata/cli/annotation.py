@@ -15,7 +15,7 @@ from rich.table import Table
 from curata.annotation.aggregation import METHODS
 from curata.annotation.gold import ItemError
 from curata.annotation.transfer import read_export
-from curata.cli.output import JsonOption, emit, workspace
+from curata.cli.output import JsonOption, console, emit, workspace
 from curata.cli.output import table as table_of
 from curata.cli.sources import SensitivityChoice
 from curata.core.errors import InputError, ValidationError
@@ -424,7 +424,8 @@ def serve(
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
 ) -> None:
-    """Serve the REST API (OpenAPI docs at /docs) on the workspace's database."""
+    """Serve the web application (at /) and the REST API (OpenAPI docs at /docs) on the
+    workspace's database. Sign in with a user name and a token from 'curata user token NAME'."""
     import os
 
     import uvicorn
@@ -432,6 +433,10 @@ def serve(
     from curata.api.app import create_app
 
     ws = workspace(ctx)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    console().print(f"Curata at [bold]http://{shown}:{port}/[/bold] — sign in with your user "
+                  "name and a token from [bold]curata user token NAME[/bold]; API docs at "
+                  f"http://{shown}:{port}/docs")
     if workers == 1:
         uvicorn.run(create_app(ws), host=host, port=port, log_level="info")
         return
