@@ -37,9 +37,9 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Table, case, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import CurataError, NotFoundError, ValidationError
@@ -611,7 +611,7 @@ class CampaignService:
             with self._sessions.begin() as session:
                 # the table's own insert, not the ORM's bulk path: the rows are plain values
                 # already, and the ORM's bookkeeping per row costs a third of the write
-                session.connection().execute(insert(AttemptRow.__table__), rows)
+                session.connection().execute(insert(cast(Table, AttemptRow.__table__)), rows)
                 session.execute(update(CampaignRow).where(CampaignRow.id == campaign.id)
                                 .values(updated_at=utcnow()))
             result["made"] += len(rows)
