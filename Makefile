@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.stamp-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export LANCE_LOG := error
 
-.PHONY: demo test lint typecheck bench clean install
+.PHONY: demo test lint typecheck bench clean install chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	rm -f $(VENV)/.stamp-*
 	touch $(STAMP)
 
-install: $(STAMP)
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright; Playwright's own
+# browser downloads are not used. Installed only when missing (root, else sudo when there is one).
+CHROMIUM_INSTALL := apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sh -c '$(CHROMIUM_INSTALL)'; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo sh -c '$(CHROMIUM_INSTALL)'; \
+	  else echo "chromium missing and not root: install it (apt-get install chromium)" >&2; exit 1; fi; }
+
+install: $(STAMP) chromium
 
 demo: $(STAMP)
 	$(BIN)/python demo/demo.py
@@ -34,7 +44,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects no tests: report it, but that alone is not a failure.
-test: $(STAMP) lint typecheck
+test: install lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
