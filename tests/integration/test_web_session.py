@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select, update
+from tests.conftest import served, write_jsonl
 
 from curata.api.app import create_app
 from curata.store.tables import ApiTokenRow
 from curata.store.tables.base import utcnow
-from tests.conftest import served, write_jsonl
 
 
 @pytest.fixture
