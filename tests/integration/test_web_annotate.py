@@ -102,7 +102,7 @@ def test_sign_in_and_annotate_two_items(web) -> None:
         assert '<script src="/static/annotate.js" defer></script>' in page
         assert "onclick" not in page and "<script>" not in page  # no inline script at all
         assert 'href="/projects/triage/guideline">version 1</a>' in page
-        assert re.search(r'data-testid="mine">0<', page)
+        assert re.search(r'data-testid="mine">0<', page) and "0 of 3 items complete" in page
         first_id = field(page, "assignment_id")
 
         done = submit(c, page, "triage", topic="shipping", comment="parcel question")
@@ -117,7 +117,8 @@ def test_sign_in_and_annotate_two_items(web) -> None:
         assert submit(c, third, "triage", topic="billing").status_code == 303
         last = c.get("/projects/triage/annotate")
         assert last.status_code == 200 and 'data-testid="nothing-left"' in last.text
-        assert "Nothing left to do" in last.text
+        assert "Nothing left to do" in last.text and "3 of 3 items complete" in last.text
+        assert re.search(r'data-testid="mine">3<', last.text)
 
     assert ws.projects.get("triage").annotations == 3
     assert stored(ws, "triage", "topic") == ["billing", "billing", "shipping"]
@@ -314,3 +315,39 @@ def test_chat_and_ranking_items(more) -> None:
     # stored in record order (one, two, three), whatever order they were shown in
     assert [json.loads(v) if isinstance(v, str) else v for v in stored(ws, "rank", "order")] == [
         [1, 2, 3]]
+
+
+def _shape(page: str) -> str:
+    """A page with what differs between items taken out: the record's text, the lease's id
+    and times, the progress counts."""
+    page = re.sub(r'<div class="content doc" data-testid="record-text">.*?</div>', "", page,
+                  flags=re.DOTALL)  # fmt: skip
+    page = re.sub(r'<dl class="stats".*?</dl>', "", page, flags=re.DOTALL)
+    page = re.sub(r'name="(assignment_id|shown_at|csrf)" value="[^"]*"', "", page)
+    page = re.sub(r"\d+", "0", page)
+    return page
+
+
+def test_a_gold_item_looks_like_any_other(web) -> None:
+    import sqlalchemy as sa
+
+    ws = web["ws"]
+    ws.projects.create("goldy", version="tickets@1", schema=SCHEMA, members=["ann"],
+                       gold_share=0.9)  # fmt: skip
+    record_id = next(ws.datasets.iter_records("tickets@1"))[0][0]
+    ws.projects.gold.add("goldy", record_id, {"topic": "billing"})
+    ws.queue.reseed(1)  # its first draw (0.13) serves gold
+    pages: dict[str, str] = {}
+    with client(web, "ann") as c:
+        for _ in range(2):
+            page = c.get("/projects/goldy/annotate").text
+            with ws.engine.connect() as conn:
+                kind = conn.execute(
+                    sa.text("SELECT t.kind FROM assignments a JOIN tasks t ON t.id = a.task_id "
+                            "WHERE a.id = :id"), {"id": int(field(page, "assignment_id"))}
+                ).scalar_one()  # fmt: skip
+            pages[kind] = page
+            assert submit(c, page, "goldy", topic="shipping").status_code == 303
+    assert set(pages) == {"gold", "live"}
+    assert "gold" not in pages["gold"].lower().replace("goldy", "")
+    assert _shape(pages["gold"]) == _shape(pages["live"])

@@ -171,13 +171,11 @@ def _stats(workspace: Any, name: str, user_name: str) -> dict[str, Any]:
     """The project's progress (live items complete) and what this user has submitted to it."""
     status = workspace.projects.status(name, window_hours=ALL_TIME_HOURS)
     mine = next((a for a in status.per_annotator if a["annotator"] == user_name), None)
-    per_hour = mine.get("per_hour") if mine else None
     return {
-        "items": status.items,
+        "total": status.items,
         "complete": status.items_complete,
         "percent": round(100 * status.items_complete / status.items) if status.items else 100,
         "mine": int(mine["labels"]) if mine else 0,
-        "per_hour": round(per_hour, 1) if per_hour else None,
     }
 
 
