@@ -27,11 +27,6 @@ def path_of(page: Any) -> str:
     return "/" + page.url.split("/", 3)[3]
 
 
-def need(site: Any, route: str) -> None:
-    if not site.has_page(route):
-        pytest.skip(f"{route} is not served yet (being built)")
-
-
 def test_sign_in_with_the_keyboard_lands_on_home(page, site, sign_in, screenshot) -> None:
     page.goto("/")
     assert path_of(page).startswith("/login")  # signed out: the sign-in page
@@ -92,7 +87,6 @@ def test_hostile_next_parameter_never_runs(page, site, sign_in, payload) -> None
 def test_hostile_records_render_as_text_and_keyboard_annotation(page, site, sign_in) -> None:
     """Every record (three hold HTML payloads) is shown as its text, verbatim; each is labelled
     with the keyboard only (digit shortcut, Enter) and the answers reach the workspace."""
-    need(site, ANNOTATE)
     before = site.ws.projects.get("triage").annotations
     sign_in(page, "ann")
     page.goto("/projects/triage/annotate")
@@ -109,7 +103,6 @@ def test_hostile_records_render_as_text_and_keyboard_annotation(page, site, sign
 
 
 def test_annotate_screen_and_dashboard_screenshots(page, site, sign_in, screenshot) -> None:
-    need(site, ANNOTATE)
     sign_in(page, "boss")
     page.goto("/projects/triage/annotate")
     screenshot(page, "annotate")
@@ -122,20 +115,17 @@ def test_annotate_screen_and_dashboard_screenshots(page, site, sign_in, screensh
 def test_other_projects_are_not_found_and_the_dashboard_forbidden(
     page, site, sign_in, watch
 ) -> None:
-    need(site, ANNOTATE)
     watch.allow_status(403, 404)
     sign_in(page, "ann")
     response = page.goto("/projects/other/annotate")
     assert response is not None and response.status == 404
     assert page.get_by_role("heading", name="Not found").is_visible()
-    need(site, DASHBOARD)
     response = page.goto("/projects/triage/dashboard")
     assert response is not None and response.status == 403
     assert page.get_by_role("heading", name="Not allowed").is_visible()
 
 
 def test_error_page_quoting_a_hostile_name_stays_inert(page, site, sign_in, watch) -> None:
-    need(site, ANNOTATE)
     watch.allow_status(400, 404, 422)
     sign_in(page, "ann")
     for payload in HOSTILE:
