@@ -145,3 +145,12 @@ def test_page_errors_are_pages_and_the_api_keeps_json(site: dict[str, Any]) -> N
     assert api.status_code == 404 and api.json()["detail"]
     static = client.get("/static/curata.css")
     assert static.status_code == 200 and "text/css" in static.headers["content-type"]
+
+
+def test_pages_say_how_long_the_server_took_and_the_api_does_not(site: dict[str, Any]) -> None:
+    client = site["client"]
+    timing = client.get("/login").headers.get("server-timing", "")
+    found = re.fullmatch(r"app;dur=(\d+\.\d)", timing)
+    assert found and 0.0 <= float(found.group(1)) < 60_000
+    api = client.get("/api/v1/me", headers={"Authorization": f"Bearer {site['tokens']['ann']}"})
+    assert api.status_code == 200 and "server-timing" not in api.headers

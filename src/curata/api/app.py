@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -78,7 +79,32 @@ def create_app(workspace: Workspace) -> FastAPI:
     app.include_router(annotation.router)
     app.include_router(redteam.router)
     web.mount(app)
+    app.add_middleware(ServerTiming)
     return app
+
+
+class ServerTiming:
+    """``Server-Timing: app;dur=MS`` on every page (not under ``/api/``, whose hot path stays
+    bare): how long the server took, which a browser's developer tools show and the page
+    benchmark (bench/web_pages.py) reads. Plain ASGI: no per-request task or body copy."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - started) * 1000.0
+                message["headers"] = [*message.get("headers", []),
+                                      (b"server-timing", f"app;dur={took:.1f}".encode())]
+            await send(message)
+
+        await self.app(scope, receive, timed)
 
 
 def _is_api(request: Request) -> bool:
