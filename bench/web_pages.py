@@ -1,0 +1,231 @@
+"""Web application (issue #15): page server time on a 10,000-task project, and annotators
+labelling in a real browser with the keyboard.
+
+One run, on PostgreSQL (a fresh schema), against ``curata serve`` in its own process:
+
+1. **Setup** through the Python API: ``--tasks`` generated prompt/response records, project
+   ``pages`` (a ``label`` and a ``text`` question, overlap 2, every annotation reviewed),
+   ``--annotators`` annotators in two cohorts, a reviewer and a lead; ``--seeded`` items are
+   annotated twice beforehand (so the dashboard and the review page have data to show).
+2. **Server time** of the main pages: each page is fetched ``--fetches`` times by its user (after
+   3 warm-up fetches) and the server's own ``Server-Timing: app;dur=`` is read (goal < 200 ms);
+   the client's round trip is reported beside it.
+3. **Browser**: ``--browsers`` annotators sign in to Debian's Chromium (Playwright, headless, one
+   context each, all at once) and label with the keyboard alone (``1`` picks the first label,
+   Enter submits) for ``--seconds``; the time from Enter to the next item's page loaded is
+   each cycle's latency (goal p95 < 150 ms).
+
+    .venv/bin/python bench/web_pages.py                       # 10,000 tasks, 20 browsers
+    .venv/bin/python bench/web_pages.py --tasks 500 --browsers 4 --seconds 10   # a quick look
+
+The load generator, Chromium, the server and PostgreSQL share this machine's CPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+import benchlib
+from annotation_load import PG, free_port, records, stop, wait_http
+
+NAME = "web_pages"
+WORK = benchlib.OUT_DIR / "web-pages"
+PROJECT = "pages"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SCHEMA = {"questions": [{"type": "label", "name": "topic", "labels": ["a", "b", "c"]},
+                        {"type": "text", "name": "note"}]}
+
+
+def build(home: Path, url: str, args: Any) -> dict[str, str]:
+    """The workspace; returns every user's API token."""
+    from curata.workspace import Workspace
+
+    data = WORK / "records.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records(args.tasks, 7)), "utf-8")
+    ws = Workspace.create(home, database_url=url, user="bench")
+    try:
+        ws.sources.add("gen", kind="synthetic", license="CC0-1.0", origin="bench://generated")
+        ws.ingest([data], source="gen", dataset="chat", key="id", message="page benchmark")
+        annotators = [f"ann{i:03d}" for i in range(args.annotators)]
+        for i, name in enumerate(annotators):
+            ws.workforce.add_user(name, role="annotator", cohorts=[f"wave-{i % 2 + 1}"])
+        ws.workforce.add_user("rev", role="reviewer")
+        ws.workforce.add_user("boss", role="lead")
+        ws.projects.create(PROJECT, version="chat@1", schema=SCHEMA, overlap=2,
+                           members=[*annotators, "rev", "boss"], review={"mode": "all"},
+                           owner="boss")
+        started = time.perf_counter()
+        done = 0
+        for n in range(args.seeded * 2):  # two annotations of each seeded item
+            name = annotators[n % len(annotators)]
+            task = ws.queue.next_task(PROJECT, name)
+            if task is None:
+                continue
+            ws.queue.submit(task.assignment_id, name,
+                            {"topic": "abc"[n % 3 if n % 5 else 0], "note": f"seed {n}"})
+            done += 1
+        print(f"seeded {done} annotations in {time.perf_counter() - started:.1f} s", flush=True)
+        return {u: ws.workforce.issue_token(u) for u in [*annotators, "rev", "boss"]}
+    finally:
+        ws.close()
+
+
+def signed_in(base: str, name: str, token: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=60)
+    page = client.get("/login")
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page.text)
+    if nonce is None:
+        raise RuntimeError("the sign-in page has no nonce")
+    done = client.post("/login", data={"name": name, "token": token, "nonce": nonce.group(1)})
+    if done.status_code != 303:
+        raise RuntimeError(f"sign-in as {name} answered {done.status_code}")
+    return client
+
+
+def server_times(base: str, tokens: dict[str, str], fetches: int) -> dict[str, Any]:
+    pages = {"home": ("boss", "/"), "dashboard": ("boss", f"/projects/{PROJECT}/dashboard"),
+             "review": ("rev", f"/projects/{PROJECT}/review"),
+             "annotate": ("ann000", f"/projects/{PROJECT}/annotate"),
+             "admin": ("boss", f"/projects/{PROJECT}/admin")}
+    out: dict[str, Any] = {}
+    for page, (user, path) in pages.items():
+        client = signed_in(base, user, tokens[user])
+        try:
+            first = client.get(path)
+            if first.status_code != 200:
+                out[page] = {"status": first.status_code}
+                print(f"  {page:10s} {path}: HTTP {first.status_code} (left out)", flush=True)
+                continue
+            for _ in range(2):
+                client.get(path)
+            server, wall = [], []
+            for _ in range(fetches):
+                t0 = time.perf_counter()
+                answer = client.get(path)
+                wall.append(time.perf_counter() - t0)
+                found = re.search(r"app;dur=([\d.]+)", answer.headers.get("server-timing", ""))
+                if answer.status_code != 200 or found is None:
+                    raise RuntimeError(f"{path}: HTTP {answer.status_code}, no Server-Timing")
+                server.append(float(found.group(1)) / 1000.0)
+            out[page] = {"path": path, "user": user, "bytes": len(answer.content),
+                         "server_ms": _ms(benchlib.latency_summary(server)),
+                         "round_trip_ms": _ms(benchlib.latency_summary(wall))}
+            s = out[page]["server_ms"]
+            print(f"  {page:10s} server p50 {s['p50']:7.1f} ms  p95 {s['p95']:7.1f} ms  "
+                  f"({out[page]['bytes']:,} bytes)", flush=True)
+        finally:
+            client.close()
+    return out
+
+
+def _ms(summary: dict[str, float]) -> dict[str, float]:
+    """benchlib's summary (already in ms) as ``p50``, ``p95``, ... rounded to 0.1 ms."""
+    return {k.removesuffix("_ms"): round(v, 1) if k != "n" else v for k, v in summary.items()}
+
+
+async def browsers(base: str, tokens: dict[str, str], args: Any) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    names = [f"ann{i:03d}" for i in range(args.browsers)]
+    cycles: list[float] = []
+    errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                           args=CHROMIUM_ARGS)
+
+        async def annotator(name: str, stop_at: float) -> int:
+            context = await browser.new_context(base_url=base,
+                                                viewport={"width": 1280, "height": 800})
+            page = await context.new_page()
+            page.on("dialog", lambda d: errors.append(f"{name}: dialog {d.message}"))
+            await page.goto("/login")
+            await page.fill("#name", name)
+            await page.fill("#token", tokens[name])
+            async with page.expect_navigation():
+                await page.press("#token", "Enter")
+            await page.goto(f"/projects/{PROJECT}/annotate")
+            done = 0
+            while time.perf_counter() < stop_at:
+                if await page.get_by_test_id("annotate-form").count() == 0:
+                    break  # nothing left
+                await page.locator("body").focus()
+                await page.keyboard.press("1")
+                t0 = time.perf_counter()
+                async with page.expect_navigation(wait_until="load"):
+                    await page.keyboard.press("Enter")
+                cycles.append(time.perf_counter() - t0)
+                done += 1
+            await context.close()
+            return done
+
+        started = time.perf_counter()
+        stop_at = started + args.seconds + 30  # sign-in first, then the labelling time
+        counts = await asyncio.gather(*(annotator(n, stop_at) for n in names))
+        elapsed = time.perf_counter() - started
+        await browser.close()
+    summary = _ms(benchlib.latency_summary(cycles)) if cycles else {}
+    print(f"  {len(names)} browsers: {sum(counts)} items in {elapsed:.1f} s; submit→next "
+          f"p50 {summary.get('p50', 0):.1f} ms  p95 {summary.get('p95', 0):.1f} ms", flush=True)
+    return {"browsers": len(names), "items": sum(counts), "seconds": round(elapsed, 1),
+            "submit_to_next_ms": summary, "dialogs": errors}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--annotators", type=int, default=40)
+    parser.add_argument("--seeded", type=int, default=1000, help="items annotated twice first")
+    parser.add_argument("--fetches", type=int, default=20)
+    parser.add_argument("--browsers", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    info = benchlib.header("Web pages: server time on a large project, browser annotators")
+    WORK.mkdir(parents=True, exist_ok=True)
+    schema = "bench_web_pages"
+    home = WORK / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    tokens = build(home, url, args)
+    port = free_port()
+    log = WORK / "serve.log"
+    with log.open("wb") as f:
+        proc = subprocess.Popen([str(benchlib.REPO_ROOT / ".venv/bin/curata"), "--home",
+                                 str(home), "serve", "--port", str(port)],
+                                stdout=f, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    result: dict[str, Any] = {"tasks": args.tasks, "annotators": args.annotators,
+                              "seeded_items": args.seeded}
+    try:
+        wait_http(f"{base}/health", proc, 120, log)
+        print(f"server time of each page ({args.tasks:,} tasks, PostgreSQL):", flush=True)
+        result["pages"] = server_times(base, tokens, args.fetches)
+        if args.browsers:
+            print(f"browsers labelling for {args.seconds:g} s:", flush=True)
+            result["browser"] = asyncio.run(browsers(base, tokens, args))
+    finally:
+        stop(proc)
+        with psycopg.connect(PG, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    (WORK / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    benchlib.save_result(NAME, {"machine": info, **result})
+
+
+if __name__ == "__main__":
+    main()
