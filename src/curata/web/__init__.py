@@ -20,10 +20,10 @@ HERE = Path(__file__).parent
 
 def mount(app: FastAPI) -> None:
     """Add the pages (``/``, ``/login``, ``/projects/...``) and ``/static`` to ``app``."""
-    from curata.web import admin, annotate, dashboard, pages, review
+    from curata.web import admin, annotate, dashboard, pages, redteam, review
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (pages, annotate, dashboard, review, admin):
+    for module in (pages, annotate, dashboard, review, admin, redteam):
         app.include_router(module.router)
 
     @app.get("/favicon.ico", include_in_schema=False)
