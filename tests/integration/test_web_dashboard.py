@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,8 @@ def site(ws: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     ws.projects.create("triage", version="tickets@1", schema=SCHEMA, overlap=2,
                        members=["ann", "bob", "boss"])
     tokens = {u: ws.workforce.issue_token(u) for u in ("ann", "bob", "boss", "outsider")}
-    with served(create_app(ws)) as url:
+    app = create_app(ws)
+    with served(app) as url:
         def client(name: str) -> httpx.Client:
             c = httpx.Client(base_url=url, timeout=60)
             page = c.get("/login")
@@ -42,7 +44,7 @@ def site(ws: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
             assert r.status_code == 303 and "curata_session" in c.cookies
             return c
 
-        yield {"ws": ws, "client": client}
+        yield {"ws": ws, "client": client, "app": app}
 
 
 def label(ws: Any, user: str, n: int, answer: str = "billing") -> int:
@@ -77,13 +79,28 @@ def test_a_lead_sees_the_services_numbers_and_they_move(site) -> None:
     assert sum("empty" in (c.get("class") or "") for c in charts) == 3  # nothing labelled yet
     assert 'data-testid="redteam"' in html and "No red-team campaigns yet" in html
 
+    as_of = re.search(r'data-testid="as-of">[^<]*as of ([\d:]+) UTC', html)
+    assert as_of
+
     assert label(ws, "ann", 6) == 6 and label(ws, "bob", 4) == 4
     status = ws.projects.status("triage")
     html = boss.get("/projects/triage/dashboard").text
+    # the backlog is live; the quality numbers are the snapshot's until it is a minute old
     assert figure(html, "items") == str(status.items) == "6"
     assert figure(html, "complete") == str(status.items_complete) == "4"
     assert figure(html, "remaining") == "2"
     assert figure(html, "labels") == f"{status.labels_done} of {status.labels_needed}" == "10 of 12"
+    assert sum("empty" in (c.get("class") or "") for c in svgs(html)) == 3
+    # a minute later (made now): this view starts the refresh, a later one shows it
+    site["app"].state.dashboard_snapshots.max_age = 0.0
+    boss.get("/projects/triage/dashboard")
+    for _ in range(200):
+        html = boss.get("/projects/triage/dashboard").text
+        if sum("empty" in (c.get("class") or "") for c in svgs(html)) < 3:
+            break
+        time.sleep(0.05)
+    site["app"].state.dashboard_snapshots.max_age = 3600.0
+    html = boss.get("/projects/triage/dashboard").text
     [throughput, quality, over_time] = svgs(html)
     ns = "{http://www.w3.org/2000/svg}"
     days = [e for e in throughput.iter(f"{ns}rect") if e.get("class") == "day"]

@@ -21,7 +21,12 @@ numbers come from the services, each chart with a table of the same numbers next
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections import Counter
+from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -44,6 +49,7 @@ from curata.web.render import render
 from curata.web.session import PageUser
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
 
 CAMPAIGNS = 6
 """The latest campaigns whose rates are shown."""
@@ -58,16 +64,14 @@ def dashboard(
 ) -> Response:
     ProjectPolicy.manage(user, scopes.project(name, user))
     status = workspace.projects.status(name)
-    data = workspace.quality.annotations(name)
-    per_day = sorted(Counter(
-        as_utc(row.submitted_at).date().isoformat()
-        for row in data.rows if row.kind == "live" and not row.copied
-    ).items())
-    by_cohort = workspace.quality.report(name, by="cohort", samples=REPORT_SAMPLES)
-    by_vendor = workspace.quality.report(name, by="vendor", samples=REPORT_SAMPLES)
-    drift = workspace.quality.drift(name, by="both")
+    reads_redteam = WorkspacePolicy.allows(user, "redteam.read")
+    snapshots: Snapshots = request.app.state.__dict__.setdefault("dashboard_snapshots",
+                                                                 Snapshots())
+    slow, as_of = snapshots.get((name, reads_redteam),
+                                lambda: _slow_parts(workspace, name, reads_redteam))
+    per_day, by_cohort, by_vendor, drift, redteam = (
+        slow["per_day"], slow["by_cohort"], slow["by_vendor"], slow["drift"], slow["redteam"])
     over_time = [s for s in drift["series"] if s["kind"] == "cohort" and s["bins"]]
-    redteam = _redteam(workspace) if WorkspacePolicy.allows(user, "redteam.read") else None
 
     progress = {
         "items": status.items,
@@ -106,8 +110,74 @@ def dashboard(
         request, "dashboard.html", project=name, progress=progress, per_day=per_day,
         cohorts=by_cohort["groups"], vendors=by_vendor["groups"], over_time=over_time,
         alerts=drift["alerts"], redteam=redteam, charts=charts,
-        method=by_cohort["method"],
+        method=by_cohort["method"], as_of=as_of, refresh_s=int(SNAPSHOT_SECONDS),
     )
+
+
+def _slow_parts(workspace: Any, name: str, reads_redteam: bool) -> dict[str, Any]:
+    """What reads every annotation of the project (and the campaigns): seconds on a large
+    project, so computed at most once a :data:`SNAPSHOT_SECONDS` (:class:`Snapshots`)."""
+    data = workspace.quality.annotations(name)
+    per_day = sorted(Counter(
+        as_utc(row.submitted_at).date().isoformat()
+        for row in data.rows if row.kind == "live" and not row.copied
+    ).items())
+    return {
+        "per_day": per_day,
+        "by_cohort": workspace.quality.report(name, by="cohort", samples=REPORT_SAMPLES),
+        "by_vendor": workspace.quality.report(name, by="vendor", samples=REPORT_SAMPLES),
+        "drift": workspace.quality.drift(name, by="both"),
+        "redteam": _redteam(workspace) if reads_redteam else None,
+    }
+
+
+SNAPSHOT_SECONDS = 60.0
+"""How old the dashboard's quality numbers may be before a view asks for fresh ones."""
+
+
+class Snapshots:
+    """The slow parts of each dashboard, kept per server process: a view shows the last
+    computed snapshot with its time ("as of"); one older than ``max_age`` is still shown at
+    once while a background thread computes the next, so no view waits on a large project's
+    quality report — except the first view of a project in a process, which computes it."""
+
+    def __init__(self, max_age: float = SNAPSHOT_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._kept: dict[Hashable, tuple[float, datetime, Any]] = {}
+        self._refreshing: set[Hashable] = set()
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, datetime]:
+        """The snapshot of ``key`` and when it was computed."""
+        with self._lock:
+            kept = self._kept.get(key)
+            stale = kept is not None and self._clock() - kept[0] > self.max_age
+            start_refresh = stale and key not in self._refreshing
+            if start_refresh:
+                self._refreshing.add(key)
+        if kept is None:
+            return self._compute(key, compute)
+        if start_refresh:
+            threading.Thread(target=self._refresh, args=(key, compute), daemon=True,
+                             name="curata-dashboard").start()
+        return kept[2], kept[1]
+
+    def _compute(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, datetime]:
+        value, at = compute(), datetime.now(UTC)
+        with self._lock:
+            self._kept[key] = (self._clock(), at, value)
+        return value, at
+
+    def _refresh(self, key: Hashable, compute: Callable[[], Any]) -> None:
+        try:
+            self._compute(key, compute)
+        except Exception:  # the next view tries again; this one showed the last snapshot
+            log.exception("dashboard snapshot of %r failed", key)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
 
 
 def _quality_groups(by_cohort: dict[str, Any], by_vendor: dict[str, Any]) -> list[BarGroup]:
