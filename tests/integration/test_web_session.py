@@ -154,3 +154,15 @@ def test_pages_say_how_long_the_server_took_and_the_api_does_not(site: dict[str,
     assert found and 0.0 <= float(found.group(1)) < 60_000
     api = client.get("/api/v1/me", headers={"Authorization": f"Bearer {site['tokens']['ann']}"})
     assert api.status_code == 200 and "server-timing" not in api.headers
+
+
+def test_the_navigation_links_red_team_pages_only_for_who_may_read_them(
+    site: dict[str, Any],
+) -> None:
+    ws, client = site["ws"], site["client"]
+    ws.workforce.add_user("boss", role="lead")
+    sign_in(client, "ann", site["tokens"]["ann"])
+    assert 'href="/redteam"' not in client.get("/").text  # an annotator
+    with httpx.Client(base_url=site["url"]) as lead:
+        sign_in(lead, "boss", ws.workforce.issue_token("boss"))
+        assert 'href="/redteam"' in lead.get("/").text

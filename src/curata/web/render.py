@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from curata._version import __version__
+from curata.governance.policies import WorkspacePolicy
 from curata.web import HERE
 from curata.web.session import csrf_token
 
@@ -28,11 +29,14 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """``template`` rendered with ``context`` plus ``user``, ``csrf`` and ``version``."""
+    """``template`` rendered with ``context`` plus ``user``, ``csrf``, ``version`` and
+    ``nav_redteam`` (whether the navigation links the red-team pages)."""
     user = getattr(request.state, "user", None)
     html = ENV.get_template(template).render(
         request=request, user=user, csrf=csrf_token(request) if user else "",
-        version=__version__, **context)
+        version=__version__,
+        nav_redteam=user is not None and WorkspacePolicy.allows(user, "redteam.read"),
+        **context)
     response = HTMLResponse(html, status_code=status_code)
     secure_headers(response)
     return response
