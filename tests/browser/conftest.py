@@ -38,9 +38,32 @@ HOSTILE = [
 USERS = {  # name -> role; "outsider" annotates another project only
     "boss": "lead",
     "ann": "annotator",
+    "lea": "lead",  # lea, anna, bert and rev work on "duel" only
+    "anna": "annotator",
+    "bert": "annotator",
+    "rev": "reviewer",
     "outsider": "annotator",
     "watcher": "viewer",
 }
+DUEL = {  # pairwise preference records: every question type the workflow tests key in
+    "questions": [
+        {"type": "preference", "name": "better"},
+        {"type": "refusal", "name": "safety", "categories": ["harm", "privacy"], "rewrite": "none"},
+        {"type": "label", "name": "tone", "labels": ["polite", "rude"]},
+        {"type": "span", "name": "names", "labels": ["PERSON", "PLACE"], "field": "prompt"},
+    ]
+}
+PAIRS = [  # every prompt starts with a five-letter name (the spans the tests key in)
+    {
+        "prompt": f"{who} asks: is {payload} safe to paste into a page?",
+        "responses": [
+            {"id": f"small-{i}", "text": f"Yes, {HOSTILE[(i + 1) % 3]} is fine."},
+            {"id": f"large-{i}", "text": f"No: escape {HOSTILE[(i + 2) % 3]} first."},
+        ],
+    }
+    for i, (who, payload) in enumerate(zip(("Alice", "Bruno", "Chloe"), HOSTILE, strict=True))
+]
+GUIDELINE = "Prefer the safer response. Never paste " + " or ".join(HOSTILE) + " unescaped."
 
 
 @dataclass
@@ -49,11 +72,18 @@ class Site:
     ws: Any
     tokens: dict[str, str]
     paths: set[str] = field(default_factory=set)  # the app's route paths
+    app: Any = None
 
     def has_page(self, path: str) -> bool:
         """Whether the app serves ``path`` (a route template such as
         ``/projects/{name}/annotate``): pages still being built are skipped until they land."""
         return path in self.paths
+
+    def fresh_dashboards(self) -> None:
+        """Drop the dashboards' per-process snapshot of their quality numbers (recomputed once
+        a minute), so the next view computes them from the annotations made so far."""
+        if self.app is not None:
+            self.app.state.__dict__.pop("dashboard_snapshots", None)
 
 
 @dataclass
@@ -85,8 +115,10 @@ def _ci() -> bool:
 
 
 def seed(home: Path) -> Site:
-    """A workspace with two projects: ``triage`` (boss, ann, watcher; records with hostile
-    content) and ``other`` (outsider), and a token for every user."""
+    """A workspace with three projects: ``triage`` (boss, ann, watcher; records with hostile
+    content), ``other`` (outsider) and ``duel`` (pairwise records with hostile prompts and
+    responses, :data:`DUEL`'s questions, overlap 2, every annotation reviewed; lea, anna, bert,
+    rev; a guideline with hostile text), and a token for every user."""
     from curata.workspace import Workspace
 
     ws = Workspace.create(home / "ws", user="tester")
@@ -100,6 +132,12 @@ def seed(home: Path) -> Site:
         "triage", version="tickets@1", schema=SCHEMA, members=["boss", "ann", "watcher"]
     )
     ws.projects.create("other", version="tickets@1", schema=SCHEMA, members=["outsider"])
+    ws.ingest([write_jsonl(home / "p.jsonl", PAIRS)], source="web", dataset="pairs")
+    ws.projects.create(
+        "duel", version="pairs@1", schema=DUEL, overlap=2, review={"mode": "all"},
+        members=["lea", "anna", "bert", "rev"],
+    )  # fmt: skip
+    ws.projects.guidelines.publish("duel", GUIDELINE)
     tokens = {name: ws.workforce.issue_token(name) for name in USERS}
     return Site(url="", ws=ws, tokens=tokens)
 
@@ -111,7 +149,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
     built = seed(tmp_path_factory.mktemp("browser"))
     try:
-        app = create_app(built.ws)
+        app = built.app = create_app(built.ws)
         built.paths = {getattr(route, "path", "") for route in app.routes}
         with served(app) as url:
             built.url = url
