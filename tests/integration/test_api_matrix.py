@@ -92,6 +92,11 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/assignments/{assignment_id}/submit"): Row(
         _row(("annotator",), denied="404"), body={"answers": GOOD}
     ),
+    # the same policy as submit; the world's assignment was submitted, so its holder is told
+    # the lease is no longer held (409) and nothing changes
+    ("POST", "/api/v1/assignments/{assignment_id}/skip"): Row(
+        {**_row(("annotator",), denied="404"), "annotator": "409"}, body={"reason": "unreadable"}
+    ),
     ("POST", "/api/v1/projects/{name}/members/{member}/recalibrate"): Row(
         _row(LEADS), body={"reason": "matrix"}
     ),

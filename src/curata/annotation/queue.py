@@ -21,13 +21,14 @@ from sqlalchemy import Table, and_, exists, func, insert, or_, select, true, upd
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation import blind
-from curata.annotation.answers import check_answers, shown_answers
+from curata.annotation.answers import check_answers, needs_record, shown_answers
 from curata.annotation.final import counts
 from curata.annotation.projects import ProjectService
 from curata.annotation.review import flag_disagreement, initial_review
-from curata.annotation.schema import AnswerError
+from curata.annotation.schema import AnswerError, Schema
 from curata.core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from curata.core.ids import canonical_json
+from curata.governance import audit
 from curata.governance.policies import ItemScope, ProjectScope
 from curata.stats.proportions import gold_checks, wilson_interval
 from curata.store.db import write_transaction
@@ -70,8 +71,55 @@ class TaskView:
 
 
 @dataclass(frozen=True)
+class QuestionFeedback:
+    """One question of a calibration item: the annotator's answer, the item's known answer
+    (both as the annotator saw the candidates: blind letters) and whether they match (a
+    preference by its choice, anything else as a whole; an unanswered question is wrong)."""
+
+    question: str
+    answer: Any
+    expected: Any
+    correct: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class CalibrationFeedback:
+    """What a calibration item taught: per question right or wrong with the expected answer,
+    the running score over the annotator's calibration answers and where calibration stands.
+
+    ``state`` is ``pending`` (``remaining`` items to go), ``passed`` (live items are open) or
+    ``failed`` (live items stay closed until a lead recalibrates them; ``retraining`` names
+    the policy's material). ``low``/``high`` are the score's 95% Wilson interval, and
+    ``rule`` says which of score, low or high is held against ``threshold`` at the end.
+    Only calibration items have feedback: a hidden gold item's answers are never shown.
+    """
+
+    assignment_id: int
+    correct: bool
+    questions: list[QuestionFeedback]
+    answered: int
+    needed: int
+    right: int
+    score: float
+    low: float
+    high: float
+    threshold: float
+    rule: str
+    state: str
+    remaining: int
+    retraining: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "questions": [q.to_dict() for q in self.questions]}
+
+
+@dataclass(frozen=True)
 class Submission:
-    """A stored annotation, as returned to the annotator who made it."""
+    """A stored annotation, as returned to the annotator who made it; ``calibration`` is the
+    feedback on a calibration item (``None`` for live and gold items alike)."""
 
     annotation_id: int
     assignment_id: int
@@ -79,13 +127,125 @@ class Submission:
     schema_version: int
     guideline_version: int | None
     submitted_at: datetime
+    calibration: CalibrationFeedback | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "submitted_at": iso(self.submitted_at)}
+        return {
+            **self.__dict__,
+            "submitted_at": iso(self.submitted_at),
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+        }
+
+
+SKIP_REASONS = ("unreadable", "not_my_language", "offensive", "other")
+"""Why an annotator gives an item back; ``other`` needs a note."""
+MAX_SKIP_NOTE = 500
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An item given back: the lease ended at ``skipped_at`` and the item went back to the
+    queue for someone else."""
+
+    assignment_id: int
+    project: str
+    reason: str
+    note: str
+    skipped_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "skipped_at": iso(self.skipped_at)}
 
 
 class NotMemberError(ForbiddenError):
     """The user is not a member of the project (the API answers 404: existence is hidden)."""
+
+
+class NoSkipError(ForbiddenError):
+    """A calibration item cannot be skipped (calibration is scored on every item of the set)."""
+
+
+@dataclass(frozen=True)
+class _Score:
+    """An annotator's calibration answers judged against the policy."""
+
+    answered: int
+    needed: int
+    right: int
+    score: float
+    low: float
+    high: float
+    threshold: float
+    rule: str
+    state: str  # pending, passed, failed
+    retraining: str
+
+
+def _item_right(answers: dict[str, Any], gold: dict[str, Any] | None) -> bool:
+    """Every known question answered and right (a skipped one is not right)."""
+    checks = list(gold_checks(answers, gold or {}))
+    return len(checks) == len(gold or {}) and all(ok for _, ok in checks)
+
+
+def _calibration_needed(session: Session, project_id: int, policy: dict[str, Any]) -> int:
+    """How many calibration items an annotator labels: the policy's size, or fewer where the
+    project has fewer."""
+    size = int(policy.get("size") or 0)
+    if size == 0:
+        return 0
+    available = (
+        session.scalar(
+            select(func.count())
+            .select_from(T)
+            .where(T.c.project_id == project_id, T.c.kind == "calibration")
+        )
+        or 0
+    )
+    return min(size, int(available))
+
+
+def _calibration_rows(session: Session, project_id: int, user_id: int) -> list[Any]:
+    """The annotator's current calibration answers with their items' known answers."""
+    return list(
+        session.execute(
+            select(
+                N.c.answers,
+                T.c.gold_answers,
+                N.c.task_id,
+                N.c.schema_version,
+                N.c.guideline_version,
+                N.c.submitted_at,
+            )
+            .join(T, T.c.id == N.c.task_id)
+            .where(
+                T.c.project_id == project_id,
+                T.c.kind == "calibration",
+                N.c.user_id == user_id,
+                N.c.status != "superseded",
+            )
+        ).all()
+    )
+
+
+def _judge(policy: dict[str, Any], needed: int, rows: list[Any]) -> _Score:
+    """Where calibration stands: pending while fewer than ``needed`` answers, then passed or
+    failed by the policy's threshold and rule on the Wilson interval of the score."""
+    right = sum(_item_right(answers, gold) for answers, gold, *_ in rows)
+    n = len(rows)
+    score = right / n if n else 0.0
+    low, high = wilson_interval(right, n)
+    threshold = float(policy.get("threshold", 0.8))
+    rule = str(policy.get("rule", "point"))
+    if n < needed:
+        state = "pending"
+    elif n == 0:
+        state = "passed"
+    else:
+        judged = {"point": score, "lower": low, "upper": high}[rule]
+        state = "failed" if judged < threshold else "passed"
+    return _Score(answered=n, needed=needed, right=right, score=score, low=low, high=high,
+                  threshold=threshold, rule=rule, state=state,
+                  retraining=str(policy.get("retraining") or ""))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -368,54 +528,20 @@ class QueueService:
         key = (ctx.project_id, ctx.user_id, ctx.calibration_round, canonical_json(policy))
         if key in self._calibrated:  # passing is final for a given policy
             return False
-        available = (
-            session.scalar(
-                select(func.count())
-                .select_from(T)
-                .where(T.c.project_id == ctx.project_id, T.c.kind == "calibration")
-            )
-            or 0
-        )
-        needed = min(size, int(available))
-        rows = session.execute(
-            select(
-                N.c.answers,
-                T.c.gold_answers,
-                N.c.task_id,
-                N.c.schema_version,
-                N.c.guideline_version,
-                N.c.submitted_at,
-            )
-            .join(T, T.c.id == N.c.task_id)
-            .where(
-                T.c.project_id == ctx.project_id,
-                T.c.kind == "calibration",
-                N.c.user_id == ctx.user_id,
-                N.c.status != "superseded",
-            )
-        ).all()
-        if len(rows) < needed:
+        needed = _calibration_needed(session, ctx.project_id, policy)
+        rows = _calibration_rows(session, ctx.project_id, ctx.user_id)
+        judged = _judge(policy, needed, rows)
+        if judged.state == "pending":
             return True
-        if rows:
-            right = sum(
-                # every gold question answered and right (a skipped one is not right)
-                len(list(gold_checks(answers, gold or {}))) == len(gold or {})
-                and all(ok for _, ok in gold_checks(answers, gold or {}))
-                for answers, gold, *_ in rows
+        if judged.state == "failed":
+            material = judged.retraining or "the project's guideline"
+            bound = "" if judged.rule == "point" else f", judged on the {judged.rule} bound"
+            raise ForbiddenError(
+                f"calibration not passed ({judged.right} of {judged.answered} correct, "
+                f"{judged.score:.0%}, 95% Wilson interval {judged.low:.0%}-{judged.high:.0%}; "
+                f"{judged.threshold:.0%} needed{bound}); live items stay closed; "
+                f"retraining: {material}"
             )
-            score = right / len(rows)
-            low, high = wilson_interval(right, len(rows))
-            threshold = float(policy.get("threshold", 0.8))
-            rule = policy.get("rule", "point")
-            judged = {"point": score, "lower": low, "upper": high}[rule]
-            if judged < threshold:
-                material = policy.get("retraining") or "the project's guideline"
-                bound = "" if rule == "point" else f", judged on the {rule} bound"
-                raise ForbiddenError(
-                    f"calibration not passed ({right} of {len(rows)} correct, {score:.0%}, "
-                    f"95% Wilson interval {low:.0%}-{high:.0%}; {threshold:.0%} needed{bound}); "
-                    f"live items stay closed; retraining: {material}"
-                )
         for answers, _, task_id, schema_version, guideline_version, submitted_at in rows:
             stamps = {
                 "answers": answers,
@@ -670,9 +796,14 @@ class QueueService:
                     raise ConflictError(
                         f"assignment {assignment_id} was already submitted with other answers"
                     )
+                again = _submission(done)
                 if checked.shown is not None:
-                    return replace(_submission(done), answers=shown_answers(schema, checked))
-                return _submission(done)
+                    again = replace(again, answers=shown_answers(schema, checked))
+                if kind == "calibration" and done.status != "superseded":
+                    again = replace(again, calibration=self._feedback(
+                        session, assignment_id, project_id, uid, settings or {}, schema,
+                        checked.answers, gold, checked.shown))  # fmt: skip
+                return again
             if status != "leased" or as_utc(expires_at) <= now:
                 raise ConflictError(
                     f"the lease of assignment {assignment_id} expired at "
@@ -710,6 +841,11 @@ class QueueService:
             if kind == "gold":
                 stamps = {k: values[k] for k in _STAMPS}
                 self._count_for_live(session, task_id, uid, stamps, overlap, settings or {})
+            feedback = None
+            if kind == "calibration":
+                feedback = self._feedback(session, assignment_id, project_id, uid,
+                                          settings or {}, schema, checked.answers, gold,
+                                          checked.shown)  # fmt: skip
             return Submission(
                 annotation_id=annotation_id,
                 assignment_id=assignment_id,
@@ -717,7 +853,190 @@ class QueueService:
                 schema_version=schema_version,
                 guideline_version=guideline_version,
                 submitted_at=as_utc(now),
+                calibration=feedback,
             )
+
+    # -- calibration feedback ----------------------------------------------------------------
+
+    def _feedback(
+        self, session: Session, assignment_id: int, project_id: int, user_id: int,
+        settings: dict[str, Any], schema: Schema, answers: dict[str, Any],
+        gold: dict[str, Any] | None, shown: list[int] | None,
+    ) -> CalibrationFeedback:  # fmt: skip
+        """Feedback on one calibration answer (stored, in the record's terms), with the
+        annotator's standing read in the caller's transaction."""
+        policy = settings.get("calibration") or {}
+        judged = _judge(
+            policy,
+            _calibration_needed(session, project_id, policy),
+            _calibration_rows(session, project_id, user_id),
+        )
+        known = dict(gold or {})
+        right = dict(gold_checks(answers, known))
+        if shown is not None:  # as the annotator saw the candidates
+            answers = blind.to_shown(schema, answers, shown)
+            known = blind.to_shown(schema, known, shown)
+        questions = [
+            QuestionFeedback(question=name, answer=answers.get(name), expected=expected,
+                             correct=right.get(name, False))
+            for name, expected in known.items()
+        ]  # fmt: skip
+        return CalibrationFeedback(
+            assignment_id=assignment_id,
+            correct=all(q.correct for q in questions),
+            questions=questions,
+            answered=judged.answered,
+            needed=judged.needed,
+            right=judged.right,
+            score=judged.score,
+            low=judged.low,
+            high=judged.high,
+            threshold=judged.threshold,
+            rule=judged.rule,
+            state=judged.state,
+            remaining=max(0, judged.needed - judged.answered),
+            retraining=judged.retraining,
+        )
+
+    def calibration_feedback(
+        self,
+        assignment_id: int,
+        user_name: str,
+        *,
+        authorize: Callable[[ItemScope], None] | None = None,
+    ) -> CalibrationFeedback | None:
+        """The feedback on a calibration item the user submitted (what ``submit`` returned,
+        with the standing as of now); ``None`` for a live or gold item, a lease not yet
+        submitted, or an answer superseded by recalibration. Gold answers are never read out.
+
+        ``authorize`` is asked as by ``submit``; without it, someone else's assignment is
+        ``NotFoundError`` (whether an id is leased to another annotator is not revealed).
+        """
+        with self._sessions() as session:
+            user_id = select(U.c.id).where(U.c.name == user_name).scalar_subquery()
+            member = exists().where(M.c.project_id == P.c.id, M.c.user_id == user_id)
+            row = session.execute(
+                select(A.c.user_id, T.c.id, T.c.row, T.c.kind, T.c.gold_answers, T.c.clearance,
+                       P.c.id, P.c.name, P.c.settings, user_id, member)
+                .join(T, T.c.id == A.c.task_id)
+                .join(P, P.c.id == T.c.project_id)
+                .where(A.c.id == assignment_id)
+            ).first()  # fmt: skip
+            if row is None or row[9] is None:
+                raise NotFoundError(f"no assignment {assignment_id}")
+            (owner, task_id, record_row, kind, gold, project_id, project_name, settings, uid,
+             is_member) = (row[0], row[1], row[2], row[3], row[4], row[6], row[7], row[8],
+                           row[9], row[10])  # fmt: skip
+            if authorize is not None:
+                project = ProjectScope(project_id, project_name, bool(is_member))
+                authorize(ItemScope("assignment", assignment_id, project, task_id, row[5], owner))
+            if owner != uid:
+                raise NotFoundError(f"no assignment {assignment_id}")
+            if kind != "calibration":
+                return None
+            done = session.execute(
+                select(N.c.answers, N.c.schema_version, N.c.status)
+                .where(N.c.assignment_id == assignment_id)
+                .order_by(N.c.revision.desc())
+                .limit(1)
+            ).first()
+            if done is None or done.status == "superseded":
+                return None
+            schema = self._projects.schema_by_key(session, project_id, done.schema_version)
+            shown = None
+            if needs_record(schema):
+                shown = blind.shown_order(self._record(record_row), assignment_id)
+            return self._feedback(session, assignment_id, project_id, uid, settings or {},
+                                  schema, done.answers, gold, shown)  # fmt: skip
+
+    # -- skip ----------------------------------------------------------------------------
+
+    def skip(
+        self,
+        assignment_id: int,
+        user_name: str,
+        reason: str,
+        *,
+        note: str = "",
+        now: datetime | None = None,
+        authorize: Callable[[ItemScope], None] | None = None,
+    ) -> Skipped:
+        """Give back a leased item: the lease ends now, the item's slot opens for someone else,
+        and the audit log records the skip (``assignment.skip``: project, task, reason, note).
+
+        The user is never served the item (or another copy of its record) again, like any
+        item they once received. ``reason`` is one of :data:`SKIP_REASONS` (``other`` needs a
+        ``note``). Raises ``ValidationError`` (422) for a reason outside them, ``NoSkipError``
+        (403) for a calibration item, and ``ConflictError`` (409) for a lease that expired,
+        was submitted or belongs to someone else. ``authorize`` is asked as by ``submit``.
+        """
+        now = now or utcnow()
+        note = (note or "").strip()
+        if reason not in SKIP_REASONS:
+            raise ValidationError(f"reason: {reason!r} is not one of {', '.join(SKIP_REASONS)}")
+        if reason == "other" and not note:
+            raise ValidationError("note: say why the item is skipped (reason 'other')")
+        if len(note) > MAX_SKIP_NOTE:
+            raise ValidationError(f"note: at most {MAX_SKIP_NOTE} characters")
+        with write_transaction(self._sessions) as session:
+            user_id = select(U.c.id).where(U.c.name == user_name).scalar_subquery()
+            member = exists().where(M.c.project_id == P.c.id, M.c.user_id == user_id)
+            query = (
+                select(A.c.user_id, A.c.status, A.c.expires_at, T.c.id, T.c.kind, T.c.clearance,
+                       P.c.id, P.c.name, P.c.overlap, user_id, member)
+                .join(T, T.c.id == A.c.task_id)
+                .join(P, P.c.id == T.c.project_id)
+                .where(A.c.id == assignment_id)
+            )  # fmt: skip
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(of=[A, T])
+            row = session.execute(query).first()
+            if row is None or row[9] is None:
+                raise NotFoundError(f"no assignment {assignment_id}")
+            (owner, status, expires_at, task_id, kind, clearance, project_id, project_name,
+             overlap, uid, is_member) = row  # fmt: skip
+            if authorize is not None:
+                project = ProjectScope(project_id, project_name, bool(is_member))
+                authorize(ItemScope("assignment", assignment_id, project, task_id, clearance,
+                                    owner))  # fmt: skip
+            if owner != uid:
+                raise ConflictError(f"assignment {assignment_id} is leased to another annotator")
+            if kind == "calibration":
+                raise NoSkipError(
+                    "calibration items cannot be skipped: every item of the set is scored; "
+                    "answer as best you can, or ask a lead about the item"
+                )
+            if status != "leased" or as_utc(expires_at) <= now:
+                raise ConflictError(
+                    f"assignment {assignment_id} is no longer held (it was submitted, skipped "
+                    "or its lease expired); ask for the next task"
+                )
+            session.execute(
+                update(A).where(A.c.id == assignment_id).values(status="skipped", expires_at=now)
+            )
+            session.execute(  # the slot goes back, as when a lease expires
+                update(T)
+                .where(T.c.id == task_id)
+                .values(
+                    assigned=T.c.assigned - 1,
+                    is_open=or_(T.c.kind != "live", T.c.assigned - 1 < overlap),
+                )
+            )
+            audit.append(
+                session,
+                actor=user_name,
+                action="assignment.skip",
+                object_type="assignment",
+                object_ref=str(assignment_id),
+                details={
+                    "project": project_name,
+                    "task": task_id,
+                    "reason": reason,
+                    "note": note,
+                },
+            )
+            return Skipped(assignment_id=assignment_id, project=project_name, reason=reason,
+                           note=note, skipped_at=as_utc(now))  # fmt: skip
 
 
 def _submission(row: AnnotationRow) -> Submission:

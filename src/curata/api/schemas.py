@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
+from curata.annotation.queue import MAX_SKIP_NOTE, SKIP_REASONS
 from curata.annotation.review import DECISIONS
 from curata.annotation.transfer import FORMATS
 from curata.governance.identity import CLEARANCE, ROLES
@@ -210,6 +211,32 @@ class TaskOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
+class QuestionFeedbackOut(BaseModel):
+    question: str
+    answer: Any = Field(description="The annotator's answer (candidates by the letters shown)")
+    expected: Any = Field(description="The calibration item's known answer")
+    correct: bool
+
+
+class CalibrationFeedbackOut(BaseModel):
+    """Feedback on a calibration item (never on a live or hidden gold item)."""
+
+    assignment_id: int
+    correct: bool
+    questions: list[QuestionFeedbackOut]
+    answered: int
+    needed: int
+    right: int
+    score: float
+    low: float = Field(description="95% Wilson interval of the score, lower bound")
+    high: float = Field(description="95% Wilson interval of the score, upper bound")
+    threshold: float
+    rule: str
+    state: Literal["pending", "passed", "failed"]
+    remaining: int
+    retraining: str
+
+
 class SubmissionOut(BaseModel):
     annotation_id: int
     assignment_id: int
@@ -217,6 +244,26 @@ class SubmissionOut(BaseModel):
     schema_version: int
     guideline_version: int | None
     submitted_at: str
+    calibration: CalibrationFeedbackOut | None = Field(
+        default=None, description="Feedback when the item was a calibration item, else null"
+    )
+
+
+class SkipBody(_Request):
+    """Why an annotator gives an item back (goes to the audit log)."""
+
+    reason: Literal[SKIP_REASONS] = Field(  # type: ignore[valid-type]
+        description="unreadable, not_my_language, offensive or other (other needs a note)"
+    )
+    note: Annotated[str, Field(max_length=MAX_SKIP_NOTE), AfterValidator(_valid)] = ""
+
+
+class SkippedOut(BaseModel):
+    assignment_id: int
+    project: str
+    reason: str
+    note: str
+    skipped_at: str
 
 
 class Recalibrated(BaseModel):

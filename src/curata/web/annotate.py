@@ -11,8 +11,17 @@ span list from JSON); the service checks them, so a 422 here is the same 422 as 
 shown next to the question it is about, with nothing saved. Gold items are served and drawn
 like any other item: nothing on the page tells them apart (the queue's view has no such field).
 
-Submit is post/redirect/get: a stored answer set redirects to the next item. Skipping an item
-is not offered: the queue service has no way to give a lease back before it expires.
+Submit is post/redirect/get: a stored answer set redirects to the next item. After a
+calibration item it redirects to ``?after=ID``, which shows the feedback the service gives
+(:meth:`QueueService.calibration_feedback
+<curata.annotation.queue.QueueService.calibration_feedback>`, the same as the API's submit
+response carries): each question right or wrong with the expected answer, the running score,
+what remains, or on failure the retraining material. Live and gold items redirect alike, and
+have no feedback (a hidden gold answer is never shown).
+
+Skip (``POST /projects/NAME/annotate/skip``, a reason and a note) gives the leased item back
+through :meth:`QueueService.skip <curata.annotation.queue.QueueService.skip>` with the submit's
+policy; the page then shows the next item with a fixed notice.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -28,7 +37,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from curata.annotation.queue import TaskView
+from curata.annotation.queue import SKIP_REASONS, CalibrationFeedback, NoSkipError, TaskView
 from curata.api.deps import MAX_ID, ProjectName, ScopesDep, WorkspaceDep
 from curata.core.errors import ConflictError, NotFoundError, ValidationError
 from curata.core.records import response_letter
@@ -49,6 +58,9 @@ ALL_TIME_HOURS = 24.0 * 365 * 30
 MAX_DURATION_MS = 24 * 3600 * 1000
 PREFERENCE_KEYS = {"A": "a", "B": "b", "tie": "t", "both_bad": "n"}
 PREFERENCE_TITLES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both bad"}
+SKIP_TITLES = {"unreadable": "Unreadable", "not_my_language": "Not my language",
+               "offensive": "Offensive", "other": "Other (say why in the note)"}  # fmt: skip
+SKIPPED_NOTICE = "The item was given back with your reason; it goes to someone else."
 _PROBLEM = re.compile(r"question '(?P<name>[^']*)': (?P<message>.*)", re.DOTALL)
 
 
@@ -64,10 +76,29 @@ def annotate_page(
     request: Request, name: ProjectName, user: PageUser, workspace: WorkspaceDep,
     scopes: ScopesDep,
 ) -> Response:  # fmt: skip
-    """The item leased to the user (the one they hold, or the next), or "nothing left"."""
+    """The item leased to the user (the one they hold, or the next), or "nothing left";
+    with ``after`` (a calibration item's assignment just submitted), its feedback first."""
     ProjectPolicy.annotate(user, scopes.project(name, user))
+    after = _int(request.query_params.get("after"))
+    if after is not None and 1 <= after <= MAX_ID:
+        feedback = workspace.queue.calibration_feedback(
+            after, user.name, authorize=_authorize(user, name, after))
+        if feedback is not None:
+            return _feedback_page(request, workspace, name, user, feedback)
+    notice = SKIPPED_NOTICE if request.query_params.get("skipped") == "1" else None
     view = workspace.queue.next_task(name, user.name)
-    return _page(request, workspace, name, user, view)
+    return _page(request, workspace, name, user, view, notice=notice)
+
+
+def _authorize(user: User, name: str, assignment_id: int) -> Callable[[ItemScope], None]:
+    """The submit's policy, for an assignment of this project only."""
+
+    def authorize(scope: ItemScope) -> None:
+        AssignmentPolicy.submit(user, scope)
+        if scope.project.name != name:  # someone's lease in another project: not here
+            raise missing("assignment", assignment_id)
+
+    return authorize
 
 
 @router.post("/projects/{name}/annotate")
@@ -89,16 +120,11 @@ async def annotate_submit(
         return await run_in_threadpool(
             _retry, request, workspace, name, user, assignment_id, form, problems, None)
 
-    def authorize(scope: ItemScope) -> None:
-        AssignmentPolicy.submit(user, scope)
-        if scope.project.name != name:  # someone's lease in another project: not here
-            raise missing("assignment", assignment_id)
-
     try:
-        await run_in_threadpool(
+        done = await run_in_threadpool(
             lambda: workspace.queue.submit(
                 assignment_id, user.name, answers, duration_ms=_duration(form.get("shown_at")),
-                authorize=authorize))
+                authorize=_authorize(user, name, assignment_id)))
     except ValidationError as exc:
         return await run_in_threadpool(
             _retry, request, workspace, name, user, assignment_id, form,
@@ -106,7 +132,36 @@ async def annotate_submit(
     except ConflictError as exc:
         return await run_in_threadpool(
             _retry, request, workspace, name, user, assignment_id, form, {}, exc.message)
-    response = RedirectResponse(f"/projects/{name}/annotate", status_code=303)
+    after = f"?after={assignment_id}" if done.calibration is not None else ""
+    response = RedirectResponse(f"/projects/{name}/annotate{after}", status_code=303)
+    secure_headers(response)
+    return response
+
+
+@router.post("/projects/{name}/annotate/skip")
+async def annotate_skip(
+    request: Request, name: ProjectName, user: PageUser, workspace: WorkspaceDep,
+    scopes: ScopesDep,
+) -> Response:  # fmt: skip
+    """Give the leased item back with a reason; 303 back to the page for the next one."""
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    await run_in_threadpool(lambda: ProjectPolicy.annotate(user, scopes.project(name, user)))
+    assignment_id = _int(form.get("assignment_id"))
+    if assignment_id is None or not 1 <= assignment_id <= MAX_ID:
+        raise NotFoundError("no such assignment")
+    reason, note = _first(form, "reason"), _first(form, "note")
+    try:
+        await run_in_threadpool(
+            lambda: workspace.queue.skip(assignment_id, user.name, reason, note=note,
+                                         authorize=_authorize(user, name, assignment_id)))
+    except (ValidationError, NoSkipError) as exc:
+        return await run_in_threadpool(
+            _skip_refused, request, workspace, name, user, assignment_id, form, exc)
+    except ConflictError as exc:
+        return await run_in_threadpool(
+            _retry, request, workspace, name, user, assignment_id, form, {}, exc.message)
+    response = RedirectResponse(f"/projects/{name}/annotate?skipped=1", status_code=303)
     secure_headers(response)
     return response
 
@@ -144,10 +199,63 @@ def _retry(
     return _page(request, workspace, name, user, view, status_code=409, notice=notice)
 
 
+def _skip_refused(
+    request: Request, workspace: Any, name: str, user: User, assignment_id: int,
+    form: FormData, exc: ValidationError | NoSkipError,
+) -> Response:  # fmt: skip
+    """The same item again after a refused skip (no reason, a calibration item), the problem
+    by the skip form; a fresh item where the lease is gone meanwhile."""
+    view = workspace.queue.next_task(name, user.name)
+    if view is None or view.assignment_id != assignment_id:
+        return _retry(request, workspace, name, user, assignment_id, form, {}, exc.message)
+    return _page(request, workspace, name, user, view, status_code=exc.status_code,
+                 skip_problem=exc.message, skip_form=form)  # fmt: skip
+
+
+def _feedback_page(
+    request: Request, workspace: Any, name: str, user: User, feedback: CalibrationFeedback
+) -> Response:
+    """What a calibration item taught, before the next item (or, on failure, instead)."""
+    project = workspace.projects.get(name)
+    titles = {str(q.get("name")): str(q.get("title") or q.get("name"))
+              for q in project.schema.get("questions", [])}  # fmt: skip
+    questions = [{"title": titles.get(q.question, q.question), "answer": show_value(q.answer),
+                  "expected": show_value(q.expected), "correct": q.correct}
+                 for q in feedback.questions]  # fmt: skip
+    retraining = feedback.retraining.strip()
+    link = retraining if re.fullmatch(r"https?://\S+", retraining) else None
+    return render(request, "annotate_feedback.html", project=name,
+                  stats=_stats(workspace, name, user.name), feedback=feedback,
+                  questions=questions, retraining=retraining, retraining_link=link,
+                  percent=lambda x: f"{x:.0%}")  # fmt: skip
+
+
+def show_value(value: Any) -> str:
+    """An answer as a line of text: a preference by its title, a list joined, an object as
+    ``key: value`` pairs, no answer as such."""
+    if value is None:
+        return "(no answer)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str | int | float):
+        return str(value)
+    if isinstance(value, list):
+        return ", ".join(show_value(v) for v in value) or "(none)"
+    if isinstance(value, dict):
+        if isinstance(value.get("choice"), str):
+            out = str(PREFERENCE_TITLES.get(value["choice"], value["choice"]))
+            if value.get("strength") is not None:
+                out += f" (strength {value['strength']})"
+            return out
+        return "; ".join(f"{k}: {show_value(v)}" for k, v in value.items())
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _page(
     request: Request, workspace: Any, name: str, user: User, view: TaskView | None, *,
     status_code: int = 200, form: FormData | None = None,
     problems: Mapping[str, str] | None = None, notice: str | None = None,
+    skip_problem: str | None = None, skip_form: FormData | None = None,
 ) -> Response:  # fmt: skip
     stats = _stats(workspace, name, user.name)
     if view is None:
@@ -160,10 +268,14 @@ def _page(
         for q in view.schema.get("questions", [])
     ]
     general = "; ".join(f"{k}: {v}" if k != "*" else v for k, v in problems.items())
+    reason = _first(skip_form, "reason")
+    skip = {"problem": skip_problem, "note": _first(skip_form, "note"),
+            "reasons": [{"value": r, "title": SKIP_TITLES.get(r, r), "selected": r == reason}
+                        for r in SKIP_REASONS]}  # fmt: skip
     return render(
         request, "annotate.html", status_code=status_code, project=name, view=view,
         record=record, questions=questions, stats=stats, notice=notice, general=general,
-        shown_at=int(time.time() * 1000),
+        shown_at=int(time.time() * 1000), skip=skip,
     )  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Annotation routes: projects, next item, submit, guideline, review, adjudication, export.
+"""Annotation routes: projects, next item, submit, skip, guideline, review, adjudication, export.
 
 Every route asks :mod:`curata.governance.policies` first — for the project it names or the
 task, annotation or assignment it addresses by id — then calls one service method and returns
@@ -36,6 +36,8 @@ from curata.api.schemas import (
     ReviewBody,
     ReviewDecision,
     ReviewItemOut,
+    SkipBody,
+    SkippedOut,
     SubmissionOut,
     SubmitBody,
     TaskOut,
@@ -123,13 +125,31 @@ def submit(
     assignment_id: AssignmentId, body: SubmitBody, user: CurrentUser, workspace: WorkspaceDep
 ) -> dict[str, Any]:
     """Submit answers to one's own lease; 422 names every answer outside the schema, 409 for a
-    lost lease, 404 for an assignment that is not the caller's."""
+    lost lease, 404 for an assignment that is not the caller's. ``calibration`` is the feedback
+    on a calibration item (null for live and gold items alike)."""
     done = workspace.queue.submit(
         assignment_id,
         user.name,
         body.answers,
         duration_ms=body.duration_ms,
         # asked with the scope the submit's own statement reads: no extra round trip
+        authorize=lambda scope: AssignmentPolicy.submit(user, scope),
+    )
+    return done.to_dict()
+
+
+@router.post("/assignments/{assignment_id}/skip", response_model=SkippedOut)
+def skip(
+    assignment_id: AssignmentId, body: SkipBody, user: CurrentUser, workspace: WorkspaceDep
+) -> dict[str, Any]:
+    """Give one's own lease back with a reason (audited): the item goes to someone else and
+    never comes back to the caller; 403 for a calibration item, 409 for a lease no longer
+    held, 404 for an assignment that is not the caller's (the same policy as submit)."""
+    done = workspace.queue.skip(
+        assignment_id,
+        user.name,
+        body.reason,
+        note=body.note,
         authorize=lambda scope: AssignmentPolicy.submit(user, scope),
     )
     return done.to_dict()

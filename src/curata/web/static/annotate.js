@@ -1,10 +1,12 @@
 /* Keyboard shortcuts and span selection for the annotator's workspace (/projects/NAME/annotate).
    Plain JavaScript, no build step; the page works without it (a plain form submit). Shortcuts
-   act only when focus is not in a text field, except Ctrl+Enter, which submits from anywhere. */
+   act only when focus is not in a text field, except Ctrl+Enter, which submits from anywhere
+   (the skip form, from inside it). S moves focus to the skip form's reason. */
 (function () {
   "use strict";
   var form = document.getElementById("annotate-form");
   if (!form) { return; }
+  var skipForm = document.getElementById("skip-form");
   var questions = Array.prototype.slice.call(form.querySelectorAll("fieldset.question"));
   var active = null;
 
@@ -43,8 +45,9 @@
     return false;
   }
 
-  function submit() {
-    if (typeof form.requestSubmit === "function") { form.requestSubmit(); } else { form.submit(); }
+  function submit(which) {
+    var f = which || form;
+    if (typeof f.requestSubmit === "function") { f.requestSubmit(); } else { f.submit(); }
   }
 
   function pick(input) {
@@ -130,7 +133,7 @@
     var target = event.target;
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
-      submit();
+      submit(skipForm && skipForm.contains(target) ? skipForm : form);
       return;
     }
     if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) { return; }
@@ -156,6 +159,14 @@
       return;
     }
     var key = (event.key || "").toLowerCase();
+    if (key === "s" && skipForm) {
+      var reason = skipForm.querySelector("select[name=reason]");
+      if (reason) {
+        event.preventDefault();
+        reason.focus();
+      }
+      return;
+    }
     if (["a", "b", "t", "n"].indexOf(key) >= 0) {
       var pref = active && active.getAttribute("data-type") === "preference"
         ? active : form.querySelector('fieldset.question[data-type="preference"]');
