@@ -15,6 +15,7 @@ from curata.web.charts import (
     Series,
     bar_chart,
     line_chart,
+    nice_top,
     throughput_chart,
 )
 
@@ -174,3 +175,20 @@ def _luminance(colour: str) -> float:
 def test_series_colours_contrast_with_white(colour: str) -> None:
     ratio = 1.05 / (_luminance(colour) + 0.05)
     assert ratio >= 3.0, f"{colour}: {ratio:.2f}:1"
+
+
+@pytest.mark.parametrize(("value", "top"), [(1, 4), (3, 4), (6, 8), (9, 12), (40, 40),
+                                            (99, 100), (101, 200), (999, 1000)])
+def test_axis_tops_split_into_four_whole_steps(value: int, top: int) -> None:
+    assert nice_top(value) == top
+    assert top >= value and top % 4 == 0
+
+
+def test_a_single_day_shows_its_running_total_as_a_point_and_whole_ticks() -> None:
+    svg = throughput_chart("one day", [("2026-12-07", 6)], needed=12)
+    root = ET.fromstring(svg)
+    points = root.findall(".//s:circle[@class='so-far']", NS)
+    assert len(points) == 1  # a one-point polyline draws nothing: the point does
+    ticks = [t.text for t in root.findall(".//s:g[@class='axis']/s:text", NS)]
+    left = [int(t) for t in ticks[0:10:2] if t and t.isdigit()]
+    assert left == [0, 2, 4, 6, 8]  # 6 labels on an even axis, not 0 2 3 4 6

@@ -24,6 +24,7 @@ site, where the stylesheet and the accessibility requirements are the site's.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,6 +91,20 @@ def pct(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value:.{digits}%}"
 
 
+def nice_top(value: float, steps: int = 4) -> int:
+    """The smallest axis top at or above ``value`` whose ``steps`` equal steps are whole
+    numbers: any whole step up to 10, then 1, 2, 2.5 or 5 times a power of ten (``6`` → 8:
+    ticks 0 2 4 6 8; ``99`` → 100: ticks 0 25 50 75 100)."""
+    raw = max(value, 1) / steps
+    if raw <= 10:
+        return math.ceil(raw) * steps
+    power = 10 ** (len(str(int(raw))) - 1)
+    for nice in (1, 2, 2.5, 5, 10):
+        if nice * power >= raw:
+            return int(nice * power * steps)
+    return int(10 * power * steps)  # not reached: 10 * power > raw
+
+
 def _clamp(v: float) -> float:
     return min(1.0, max(0.0, v))
 
@@ -126,7 +141,7 @@ def _legend(parts: list[str], items: Sequence[tuple[str, str, str]], x: float, y
     parts.append('<g class="legend">')
     cx, cy = x, y
     for name, colour, mark in items:
-        label = short(name, 36)
+        label = short(name, 64)
         w = 22 + 7 * len(label)
         if cx > x and cx + w > x + width:
             cx, cy = x, cy + 18
@@ -291,7 +306,8 @@ def throughput_chart(title: str, days: Sequence[tuple[str, int]], *, needed: int
     for _, c in days:
         running += c
         cumulative.append(running)
-    scale = max(running, needed or 0, 1)
+    peak = nice_top(peak)
+    scale = nice_top(max(running, needed or 0, 1))
     slot = width / len(days)
     col = max(2.0, min(40.0, slot * 0.7))
     parts: list[str] = ['<g class="axis">']
@@ -321,6 +337,8 @@ def throughput_chart(title: str, days: Sequence[tuple[str, int]], *, needed: int
     parts.append(f'<polyline class="cumulative" fill="none" stroke="{running_colour}" '
                  'stroke-width="2" points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
                  + '"/>')
+    parts += [f'<circle class="so-far" cx="{x:.1f}" cy="{y:.1f}" r="3.5" '
+              f'fill="{running_colour}"/>' for x, y in points]  # one day is a point, not a line
     items: list[tuple[str, str, str]] = [(f"{unit} per day (left axis)", per_day, "box"),
                                          (f"{unit} so far (right axis)", running_colour, "line")]
     if needed:
