@@ -245,6 +245,9 @@ def main() -> None:
     from redteam_demo import run as run_redteam
 
     run_redteam(curata, DATA, WORKSPACE)
+    from web_demo import run as run_web
+
+    run_web(curata, DATA, WORKSPACE)
     curata("audit", "log", "--limit", "8")
     print(
         f"\nDone. The workspace is in {WORKSPACE.relative_to(HERE.parent)}/; try "
