@@ -4,7 +4,8 @@ so that copies cannot drift apart."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,35 @@ def ingest_with_cli(cli: Callable[..., tuple[int, str, str]], data: Path, datase
     assert code == 0, err
     code, _, err = cli("ingest", data, "--source", "web", "--dataset", dataset)
     assert code == 0, err
+
+
+# -- the web application over a real socket ---------------------------------------------------
+
+
+def form_field(html: str, name: str) -> str:
+    """The value of the hidden input ``name`` in a page (the CSRF token, the sign-in nonce)."""
+    import re
+
+    found = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', html)
+    assert found, f"the page has no {name!r} field"
+    return found.group(1)
+
+
+def sign_in(client: Any, name: str, token: str, next_path: str = "/") -> Any:
+    """Sign ``client`` (an ``httpx.Client`` on the app) in through the real form; returns the
+    answer to the form's POST (303 on success)."""
+    page = client.get("/login")
+    return client.post("/login", data={"name": name, "token": token,
+                                       "nonce": form_field(page.text, "nonce"),
+                                       "next": next_path})
+
+
+@contextmanager
+def web_client(url: str, name: str, token: str, timeout: float = 60) -> Iterator[Any]:
+    """An ``httpx.Client`` on the app at ``url``, signed in as ``name``."""
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=timeout) as client:
+        answer = sign_in(client, name, token)
+        assert answer.status_code == 303, f"sign-in as {name}: HTTP {answer.status_code}"
+        yield client

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.conftest import served, write_jsonl
+from tests.helpers import form_field, web_client
 
 from curata.api.app import create_app
 
@@ -57,20 +58,12 @@ def site(ws: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 @contextmanager
 def client_for(site: dict[str, Any], name: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=site["url"], timeout=30) as client:
-        page = client.get("/login")
-        nonce = re.search(r'name="nonce" value="([^"]+)"', page.text)
-        assert nonce
-        done = client.post("/login", data={"name": name, "token": site["tokens"][name],
-                                           "nonce": nonce.group(1)})
-        assert done.status_code == 303
+    with web_client(site["url"], name, site["tokens"][name]) as client:
         yield client
 
 
 def csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found
-    return found.group(1)
+    return form_field(html, "csrf")
 
 
 def field(html: str, name: str) -> str:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 from tests.conftest import served, write_jsonl
+from tests.helpers import form_field, sign_in
 
 from curata.api.app import create_app
 from curata.store.tables import ApiTokenRow
@@ -32,22 +33,8 @@ def site(ws: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
         yield {"client": client, "tokens": tokens, "ws": ws, "url": url}
 
 
-def nonce_of(html: str) -> str:
-    found = re.search(r'name="nonce" value="([^"]+)"', html)
-    assert found, "the sign-in form has no nonce"
-    return found.group(1)
-
-
-def sign_in(client: httpx.Client, name: str, token: str, next_path: str = "/") -> httpx.Response:
-    page = client.get("/login")
-    return client.post("/login", data={"name": name, "token": token,
-                                       "nonce": nonce_of(page.text), "next": next_path})
-
-
 def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "the page has no CSRF token"
-    return found.group(1)
+    return form_field(html, "csrf")
 
 
 def test_a_page_sends_a_stranger_to_sign_in_and_back(site: dict[str, Any]) -> None:
