@@ -3,10 +3,13 @@
 questions; overlap 2; every annotation reviewed):
 
 * two annotators key in their answers with the keyboard alone (A/B/T, Tab, typing, digits, the
-  spans typed as JSON, Ctrl+Enter) and the workspace stores exactly what was keyed (selecting
-  a span with Shift+arrows does not work in Chromium: a strict xfail marks that bug);
+  spans typed as JSON, Ctrl+Enter) and the workspace stores exactly what was keyed;
 * a reviewer sees where they disagree, accepts one annotation and rejects the other with a
   (hostile) reason; the lead adjudicates another item; the decisions are in the item's history;
+  the rejected annotator's page shows the reason as text with their answers filled in, and
+  their corrected resubmission is stored;
+* the span tool's own keyboard path (arrows, Shift, Ctrl by word, a digit adds the span) and a
+  mouse selection store exactly the offsets selected;
 * the lead's dashboard counts the completed items;
 * axe finds no serious or critical violation on the annotate, review, dashboard and guideline
   pages, no hostile payload runs anywhere, and nothing overflows sideways.
@@ -20,8 +23,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-
-import pytest
 
 PROJECT = "duel"
 HOSTILE = [
@@ -96,8 +97,7 @@ def key_in(
     for _ in range(3):
         page.keyboard.press("Tab")
     assert focused(page) == "input#q-names-spans"
-    # Shift+arrows select nothing in the read-only text in Chromium (see
-    # test_span_selection_with_shift_arrows): the spans are typed as JSON, as the label offers
+    # the spans typed as JSON, as the label offers (the selection keys have their own test)
     label = ["PERSON", "PLACE"][span_label - 1]
     page.keyboard.press("Control+A")
     page.keyboard.type(json.dumps([{"start": 0, "end": span, "label": label}]))
@@ -139,25 +139,6 @@ def stored(ws: Any, prompt: str) -> list[dict[str, Any]]:
             answers[question] = json.loads(value) if question in ("better", "safety") else value
         out.append(answers)
     return out
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: Chromium moves no caret and selects nothing with Shift+arrows in the span "
-    "tool's read-only textarea, so a span cannot be selected with the keyboard",
-)
-def test_span_selection_with_shift_arrows(page, site, sign_in) -> None:
-    """The span tool's own keyboard path: focus the text, Shift+arrows, a digit adds the span."""
-    sign_in(page, "anna")
-    page.goto(f"/projects/{PROJECT}/annotate")
-    page.locator("#q-names-source").focus()
-    page.keyboard.press("Control+Home")
-    for _ in range(5):
-        page.keyboard.press("Shift+ArrowRight")
-    page.keyboard.press("1")
-    assert json.loads(page.locator("#q-names-spans").input_value()) == [
-        {"start": 0, "end": 5, "label": "PERSON"}
-    ]
 
 
 def reviewable(ws: Any) -> None:
@@ -268,6 +249,29 @@ def test_keyboard_annotation_review_and_adjudication(page, site, sign_in, screen
     assert settled[0]["reason"] == f"bert read the guideline {HOSTILE[2]}"
     assert complete_items(page) == after - 1  # the rejected annotation went back to bert
 
+    # bert sees why, with his answers filled in; he fixes the rationale and submits again
+    switch_user(page, sign_in, "bert")
+    page.goto(f"/projects/{PROJECT}/annotate")
+    returned = page.get_by_test_id("returned")
+    assert returned.is_visible()
+    assert page.get_by_test_id("returned-reason").inner_text() == REASON
+    assert page.locator(INJECTED).count() == 0
+    prompt = page.get_by_test_id("record-prompt").inner_text()
+    [mine] = [k for k in bert if k["prompt"] == prompt]
+    assert json.loads(page.locator("#q-names-spans").input_value()) == mine["answers"]["names"]
+    rationale = page.locator("#q-better-rationale")
+    assert rationale.input_value() == mine["answers"]["better"]["rationale"]
+    assert page.locator("#q-names .span-list li").count() == len(mine["answers"]["names"])
+    rationale.focus()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Fixed: read the guideline")
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+    assert page.get_by_test_id("returned").count() == 0  # the next item is a fresh one
+    fixed = {**mine["answers"], "better": {**mine["answers"]["better"],
+                                           "rationale": "Fixed: read the guideline"}}
+    assert json.dumps(fixed) in map(json.dumps, stored(ws, prompt)), stored(ws, prompt)
+
 
 def _axe_problems(page: Any) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
@@ -327,3 +331,71 @@ def test_workflow_pages_accessible_inert_and_narrow(page, site, sign_in) -> None
         print(problem)
     assert not problems, "\n".join(problems)
     assert not overflowing, overflowing
+
+
+def test_span_selection_with_shift_arrows(page, site, sign_in) -> None:
+    """The span tool's own keyboard path: focus the text, move with the arrows, extend with
+    Shift (by word with Ctrl), a digit adds the span with that label; a mouse selection (a
+    double click) adds one too; the stored answer holds exactly those offsets and labels.
+    (Runs last: anna's third item, after the workflow; alone, her first.)"""
+    ws = site.ws
+    sign_in(page, "anna")
+    page.goto(f"/projects/{PROJECT}/annotate")
+    prompt = page.get_by_test_id("record-prompt").inner_text()
+    spans = page.locator("#q-names-spans")
+    status = page.locator("#q-names-selection")
+    page.keyboard.press("t")  # the other questions first: tie, rationale, comply, polite
+    page.keyboard.press("Tab")
+    page.keyboard.type("same")
+    page.keyboard.press("Tab")
+    page.keyboard.press("1")
+    page.keyboard.press("Tab")
+    page.keyboard.press("1")
+    page.keyboard.press("Tab")
+    assert focused(page) == "textarea#q-names-source"
+    page.keyboard.press("Control+End")
+    page.keyboard.press("Control+Home")
+    for _ in range(5):
+        page.keyboard.press("Shift+ArrowRight")
+    assert status.inner_text() == f"Selected [0\u20135): \u201c{prompt[:5]}\u201d"
+    page.keyboard.press("1")
+    assert json.loads(spans.input_value()) == [{"start": 0, "end": 5, "label": "PERSON"}]
+
+    # Right collapses the selection to its end, Right again steps over the space; Ctrl+Shift+
+    # Right selects the word ("asks"), Shift+Left gives one letter back
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert status.inner_text().startswith("Caret at 6")
+    page.keyboard.press("Control+Shift+ArrowRight")
+    page.keyboard.press("Shift+ArrowLeft")
+    assert prompt[6:9] == "ask"
+    page.keyboard.press("2")
+    expected = [{"start": 0, "end": 5, "label": "PERSON"}, {"start": 6, "end": 9, "label": "PLACE"}]
+    assert json.loads(spans.input_value()) == expected
+
+    # End then Shift+Home: the whole (one-line) text, backwards; Shift+Right shrinks it
+    page.keyboard.press("End")
+    page.keyboard.press("Shift+Home")
+    page.keyboard.press("Shift+ArrowRight")
+    assert status.inner_text() == f"Selected [1\u2013{len(prompt)}): \u201c{prompt[1:]}\u201d"
+
+    # the mouse still selects: a double click selects a word, and the digit adds that
+    box = page.locator("#q-names-source").bounding_box()
+    page.mouse.dblclick(box["x"] + box["width"] / 2, box["y"] + 12)
+    start, end = page.evaluate(
+        "(() => { const t = document.getElementById('q-names-source');"
+        " return [t.selectionStart, t.selectionEnd]; })()"
+    )
+    assert 0 <= start < end <= len(prompt), (start, end)
+    page.keyboard.press("2")
+    expected = sorted([*expected, {"start": start, "end": end, "label": "PLACE"}],
+                      key=lambda x: (x["start"], x["end"]))  # fmt: skip
+    assert json.loads(spans.input_value()) == expected
+    assert page.locator("#q-names .span-list li").count() == 3
+
+    with page.expect_navigation():
+        page.keyboard.press("Control+Enter")
+    [answers] = stored(ws, prompt)
+    assert answers["names"] == sorted(expected, key=lambda x: (x["start"], x["end"], x["label"]))
+    assert answers["tone"] == "polite" and answers["safety"] == {"should_refuse": False}
+    assert answers["better"] == {"choice": "tie", "rationale": "same"}

@@ -426,3 +426,53 @@ def test_skip_is_checked_like_submit(web) -> None:
         data["csrf"] = field(c.get("/").text, "csrf")
         assert c.post("/projects/judge/annotate/skip", data=data).status_code == 404
     assert web["ws"].audit.list(action="assignment.skip") == []
+
+
+def test_a_rejected_annotation_comes_back_with_the_reason_and_its_answers(web) -> None:
+    """A reviewer rejects ann's answers: her page shows the reason (as text) above the same
+    item, with her answers filled in; resubmitting stores the fixed answers and the notice goes.
+    An item never rejected shows none."""
+    ws = web["ws"]
+    ws.workforce.add_user("rev", role="reviewer")
+    ws.projects.create("checked", version="tickets@1", schema=SCHEMA, overlap=1,
+                       review={"mode": "all"}, members=["ann", "rev"])  # fmt: skip
+    reason = f"Not billing: {SCRIPT} {IMG} & see the guideline"
+    comment = f"first try {IMG}"
+    with client(web, "ann") as c:
+        page = c.get("/projects/checked/annotate").text
+        assert 'data-testid="returned"' not in page  # never rejected: no notice
+        assignment_id = int(field(page, "assignment_id"))
+        assert submit(c, page, "checked", topic="billing", comment=comment).status_code == 303
+        annotation_id = _annotation_of(ws, assignment_id)
+        ws.reviews.decide(annotation_id, "rev", "reject", reason=reason)
+
+        back = c.get("/projects/checked/annotate")
+        assert back.status_code == 200
+        page = back.text
+        assert int(field(page, "assignment_id")) == assignment_id  # the same item again
+        assert 'data-testid="returned"' in page
+        reason_html = re.search(r'data-testid="returned-reason">(.*?)</blockquote>', page,
+                                re.DOTALL)  # fmt: skip
+        assert reason_html and html.unescape(reason_html[1]) == reason
+        assert SCRIPT not in page and IMG not in page and "&amp; see the guideline" in page
+        assert re.search(r'value="billing" checked', page)  # her answers, filled in
+        assert not re.search(r'value="shipping" checked', page)
+        assert f"\n{html.escape(comment, quote=False)}</textarea>" in page
+
+        fixed = submit(c, page, "checked", topic="shipping", comment="fixed")
+        assert fixed.status_code == 303
+        after = c.get("/projects/checked/annotate").text
+        assert 'data-testid="returned"' not in after
+        assert field(after, "assignment_id") != str(assignment_id)
+    assert stored(ws, "checked", "topic") == ["shipping"]  # the rejected answer no longer counts
+    assert stored(ws, "checked", "comment") == ["fixed"]
+
+
+def _annotation_of(ws: Any, assignment_id: int) -> int:
+    import sqlalchemy as sa
+
+    with ws.engine.connect() as conn:
+        return int(conn.execute(
+            sa.text("SELECT id FROM annotations WHERE assignment_id = :a ORDER BY revision DESC"),
+            {"a": assignment_id},
+        ).first()[0])  # fmt: skip

@@ -39,6 +39,7 @@ from curata.store.tables import (
     GuidelineRow,
     ProjectMemberRow,
     ProjectRow,
+    ReviewRow,
     TaskRow,
     UserRow,
     utcnow,
@@ -50,13 +51,33 @@ G = cast(Table, GuidelineRow.__table__)
 M = cast(Table, ProjectMemberRow.__table__)
 N = cast(Table, AnnotationRow.__table__)
 P = cast(Table, ProjectRow.__table__)
+R = cast(Table, ReviewRow.__table__)
 T = cast(Table, TaskRow.__table__)
 U = cast(Table, UserRow.__table__)
 
 
 @dataclass(frozen=True)
+class Returned:
+    """A rejected annotation come back to its annotator (the review's fresh lease): the
+    reviewer's reason, written for the annotator, and the answers that were rejected, as the
+    annotator gave them (a pairwise record's candidates by the letters shown to them), to fix
+    and submit again. Who rejected it is not said."""
+
+    reason: str
+    answers: dict[str, Any]
+    rejected_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "answers": self.answers,
+                "rejected_at": iso(self.rejected_at)}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class TaskView:
-    """What an annotator receives: the same shape for live and gold items (gold is hidden)."""
+    """What an annotator receives: the same shape for live and gold items (gold is hidden).
+
+    ``returned`` is set when the leased item is the annotator's own annotation that a reviewer
+    rejected (whatever the item's kind), and ``None`` otherwise."""
 
     assignment_id: int
     project: str
@@ -65,9 +86,11 @@ class TaskView:
     schema_version: int
     guideline_version: int | None
     expires_at: datetime
+    returned: Returned | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "expires_at": iso(self.expires_at)}
+        return {**self.__dict__, "expires_at": iso(self.expires_at),
+                "returned": None if self.returned is None else self.returned.to_dict()}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -315,7 +338,8 @@ class QueueService:
         self, session: Session, project_name: str, user_name: str, now: datetime | None = None
     ) -> _Context:
         guideline = select(func.max(G.c.version)).where(G.c.project_id == P.c.id).scalar_subquery()
-        held = (  # the lease this user holds on the project, if any (next resumes it)
+        held = (  # the lease this user holds on the project, if any (next resumes it); of
+            # two, the older: a rejected annotation given back comes before an item leased since
             select(A.c.id)
             .join(T, T.c.id == A.c.task_id)
             .where(
@@ -324,6 +348,7 @@ class QueueService:
                 A.c.status == "leased",
                 A.c.expires_at > (now or utcnow()),
             )
+            .order_by(A.c.id)
             .limit(1)
             .scalar_subquery()
         )
@@ -406,7 +431,9 @@ class QueueService:
         return views[row]
 
     def _view(self, session: Session, ctx: _Context, assignment_id: int, row: int,
-              expires: datetime) -> TaskView:  # fmt: skip
+              expires: datetime, *, fresh: bool = False) -> TaskView:  # fmt: skip
+        """The view of a lease; ``fresh``: a new assignment row, which has no annotation yet
+        (so no rejected one to read)."""
         return TaskView(
             assignment_id=assignment_id,
             project=ctx.project,
@@ -415,7 +442,39 @@ class QueueService:
             schema_version=ctx.schema_version,
             guideline_version=ctx.guideline_version,
             expires_at=as_utc(expires),
+            returned=None if fresh else self._returned(session, ctx, assignment_id, row),
         )
+
+    def _returned(
+        self, session: Session, ctx: _Context, assignment_id: int, row: int
+    ) -> Returned | None:
+        """The rejection a lease comes back with: its latest annotation rejected by a
+        reviewer (the reason of that rejection, the rejected answers as the annotator gave
+        them), or ``None``."""
+        latest = session.execute(
+            select(N.c.id, N.c.answers, N.c.status, N.c.schema_version)
+            .where(N.c.assignment_id == assignment_id)
+            .order_by(N.c.revision.desc())
+            .limit(1)
+        ).first()
+        if latest is None or latest.status != "rejected":
+            return None
+        review = session.execute(
+            select(R.c.reason, R.c.created_at)
+            .where(R.c.annotation_id == latest.id, R.c.decision == "reject")
+            .order_by(R.c.id.desc())
+            .limit(1)
+        ).first()
+        if review is None:
+            return None
+        answers = dict(latest.answers or {})
+        schema = self._projects.schema_by_key(session, ctx.project_id, latest.schema_version)
+        if needs_record(schema):
+            order = blind.shown_order(self._record(row), assignment_id)
+            if order is not None:
+                answers = blind.to_shown(schema, answers, order)
+        return Returned(reason=review.reason or "", answers=answers,
+                        rejected_at=as_utc(review.created_at))  # fmt: skip
 
     # -- next task -----------------------------------------------------------------------
 
@@ -471,7 +530,7 @@ class QueueService:
                     is_open=or_(T.c.kind != "live", T.c.assigned + 1 < ctx.overlap),
                 )
             )
-            return self._view(session, ctx, assignment_id, row, expires)
+            return self._view(session, ctx, assignment_id, row, expires, fresh=existing is None)
 
     def _candidate(
         self, session: Session, ctx: _Context, kinds: list[str]

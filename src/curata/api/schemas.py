@@ -197,6 +197,17 @@ class Guideline(BaseModel):
     note: str
 
 
+class ReturnedOut(BaseModel):
+    """A rejected annotation come back to its annotator: fix the answers and submit again."""
+
+    reason: str = Field(description="The reviewer's reason for the rejection")
+    answers: dict[str, Any] = Field(
+        description="The rejected answers, as the annotator gave them (candidates by the "
+        "letters shown)"
+    )
+    rejected_at: str
+
+
 class TaskOut(BaseModel):
     """An item leased to the caller: the same shape for live and gold items."""
 
@@ -207,6 +218,11 @@ class TaskOut(BaseModel):
     schema_version: int
     guideline_version: int | None
     expires_at: str
+    returned: ReturnedOut | None = Field(
+        default=None,
+        description="Set when the item is the caller's own annotation that a reviewer "
+        "rejected: the reason and the rejected answers (null otherwise)",
+    )
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 

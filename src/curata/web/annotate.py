@@ -19,6 +19,13 @@ response carries): each question right or wrong with the expected answer, the ru
 what remains, or on failure the retraining material. Live and gold items redirect alike, and
 have no feedback (a hidden gold answer is never shown).
 
+A rejected annotation comes back to its annotator with a fresh lease (:meth:`ReviewService.decide
+<curata.annotation.review.ReviewService.decide>`): the queue's view then carries ``returned``
+(the reviewer's reason and the rejected answers), and the page shows the reason above the item
+and fills the form with those answers (:func:`answers_form`) to fix and submit again. Whether
+an item comes back is the same for live, gold and calibration items, so it tells them apart no
+more than before.
+
 Skip (``POST /projects/NAME/annotate/skip``, a reason and a note) gives the leased item back
 through :meth:`QueueService.skip <curata.annotation.queue.QueueService.skip>` with the submit's
 policy; the page then shows the next item with a fixed notice.
@@ -35,7 +42,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from curata.annotation.queue import SKIP_REASONS, CalibrationFeedback, NoSkipError, TaskView
 from curata.api.deps import MAX_ID, ProjectName, ScopesDep, WorkspaceDep
@@ -263,6 +270,8 @@ def _page(
                       stats=stats, notice=notice)  # fmt: skip
     problems = dict(problems or {})
     record = record_view(view.record)
+    if form is None and view.returned is not None:  # a rejected annotation: its answers again
+        form = answers_form(view.schema.get("questions", []), view.returned.answers, record)
     questions = [
         question_view(q, record, form, problems.pop(str(q.get("name")), None))
         for q in view.schema.get("questions", [])
@@ -275,7 +284,7 @@ def _page(
     return render(
         request, "annotate.html", status_code=status_code, project=name, view=view,
         record=record, questions=questions, stats=stats, notice=notice, general=general,
-        shown_at=int(time.time() * 1000), skip=skip,
+        shown_at=int(time.time() * 1000), skip=skip, returned=view.returned,
     )  # fmt: skip
 
 
@@ -409,6 +418,58 @@ def question_view(
         if form is None:
             out["value"] = "[]"
     return out
+
+
+def answers_form(
+    questions: Sequence[Mapping[str, Any]], answers: Mapping[str, Any], record: Mapping[str, Any]
+) -> FormData:
+    """Stored answers (as the annotator gave them) as the form fields that would post them:
+    the inverse of :func:`parse_answers`, to fill the form with a rejected annotation's
+    answers. A question without an answer gets what a fresh form has."""
+    fields: list[tuple[str, str | UploadFile]] = []
+    for q in questions:
+        name = str(q.get("name"))
+        kind = str(q.get("type"))
+        key = f"a.{name}"
+        value = answers.get(name)
+        if kind == "response" and value is None:
+            value = record.get("response")
+        if kind == "span" and value is None:
+            value = []
+        if value is None:
+            continue
+        if kind == "label" and isinstance(value, list):
+            fields += [(key, str(v)) for v in value]
+        elif kind == "preference" and isinstance(value, dict):
+            for suffix, part in (("", "choice"), (".strength", "strength"),
+                                 (".rationale", "rationale")):  # fmt: skip
+                if value.get(part) is not None:
+                    fields.append((key + suffix, str(value[part])))
+        elif kind == "ranking" and isinstance(value, list):
+            fields += [(f"{key}.{response_letter(i)}", str(rank))
+                       for i, rank in enumerate(value) if rank is not None]  # fmt: skip
+        elif kind == "ranking" and isinstance(value, dict):
+            fields += [(f"{key}.{letter}", str(rank)) for letter, rank in value.items()]
+        elif kind == "refusal" and isinstance(value, dict):
+            categories = [str(c) for c in q.get("categories", [])]
+            category = str(value.get("category"))
+            if not value.get("should_refuse"):
+                fields.append((key, "comply"))
+            elif category in categories:
+                fields.append((key, f"refuse-{categories.index(category)}"))
+            if isinstance(value.get("rewritten"), str):
+                fields.append((f"{key}.rewritten", value["rewritten"]))
+        elif kind == "response" and isinstance(value, dict):
+            fields.append((key, str(value.get("text", ""))))
+        elif kind == "span":
+            fields.append((key, json.dumps(value, ensure_ascii=False)))
+        elif isinstance(value, str):
+            fields.append((key, value))
+        elif isinstance(value, bool | int | float):
+            fields.append((key, str(value)))
+        else:
+            fields.append((key, json.dumps(value, ensure_ascii=False)))
+    return FormData(fields)
 
 
 # -- parsing ---------------------------------------------------------------------------------

@@ -58,15 +58,126 @@
   }
 
   // -- spans: select in the read-only text, add with a label; the offsets live in the input --
+  // Offsets sent are code points (Python's character positions); the textarea's selection is
+  // in UTF-16 units, converted on adding. Chromium moves no caret in a read-only textarea, so
+  // the keys that move one are handled here: Left/Right (by word with Ctrl or Alt), Up/Down
+  // (by line), Home/End (the line; with Ctrl the whole text), Shift with any of them extends
+  // the selection from its anchor. setSelectionRange shows the result; the mouse selects as
+  // usual, and a line under the text says what is selected (no caret is drawn).
   function codePoints(text, index) { return Array.from(text.slice(0, index)).length; }
+
+  function isLow(text, i) { var c = text.charCodeAt(i); return c >= 0xDC00 && c <= 0xDFFF; }
+  function isWord(ch) { return /[\p{L}\p{N}_]/u.test(ch); }
+
+  function charLeft(text, i) {
+    if (i <= 0) { return 0; }
+    return i >= 2 && isLow(text, i - 1) ? i - 2 : i - 1;
+  }
+  function charRight(text, i) {
+    if (i >= text.length) { return text.length; }
+    return isLow(text, i + 1) ? i + 2 : i + 1;
+  }
+  function wordLeft(text, i) {
+    while (i > 0 && !isWord(text.charAt(i - 1))) { i = charLeft(text, i); }
+    while (i > 0 && isWord(text.charAt(i - 1))) { i -= 1; }
+    return i;
+  }
+  function wordRight(text, i) {
+    while (i < text.length && !isWord(text.charAt(i))) { i = charRight(text, i); }
+    while (i < text.length && isWord(text.charAt(i))) { i += 1; }
+    return i;
+  }
+  function lineStart(text, i) { return text.lastIndexOf("\n", i - 1) + 1; }
+  function lineEnd(text, i) { var e = text.indexOf("\n", i); return e < 0 ? text.length : e; }
+  function lineMove(text, i, down) {
+    var start = lineStart(text, i), column = i - start;
+    var target;
+    if (down) {
+      var end = lineEnd(text, i);
+      if (end >= text.length) { return text.length; }
+      target = end + 1;
+    } else {
+      if (start === 0) { return 0; }
+      target = lineStart(text, start - 1);
+    }
+    var at = Math.min(target + column, lineEnd(text, target));
+    return at > target && isLow(text, at) ? at - 1 : at;
+  }
 
   function setupSpans(tool) {
     var source = tool.querySelector(".span-source");
     var value = tool.querySelector(".span-value");
     var list = tool.querySelector(".span-list");
     var buttons = tool.querySelector(".span-buttons");
+    var status = tool.querySelector(".span-selection");
     var chars = Array.from(source.value);
     buttons.hidden = false;
+    if (status) { status.hidden = false; }
+
+    function ends() {
+      var a = source.selectionStart, b = source.selectionEnd;
+      var backward = source.selectionDirection === "backward";
+      return { anchor: backward ? b : a, focus: backward ? a : b };
+    }
+
+    function select(anchor, focus) {
+      if (focus < anchor) {
+        source.setSelectionRange(focus, anchor, "backward");
+      } else {
+        source.setSelectionRange(anchor, focus, "forward");
+      }
+      show();
+    }
+
+    function show() {
+      if (!status) { return; }
+      var text = source.value;
+      var a = source.selectionStart, b = source.selectionEnd;
+      var start = codePoints(text, a), end = codePoints(text, b);
+      if (a === b) {
+        status.textContent = "Caret at " + start + " (Shift+arrows select)";
+      } else {
+        status.textContent = "Selected [" + start + "\u2013" + end + "): \u201c" +
+          text.slice(a, b) + "\u201d";
+      }
+    }
+
+    function move(event) {
+      var text = source.value;
+      var key = event.key;
+      var word = event.ctrlKey || event.altKey;
+      var cur = ends();
+      var collapsed = cur.anchor === cur.focus;
+      var from = cur.focus;
+      var to;
+      if (key === "ArrowLeft" || key === "ArrowRight") {
+        if (!event.shiftKey && !collapsed && !word) {  // an arrow collapses a selection to its side
+          var lo = Math.min(cur.anchor, cur.focus), hi = Math.max(cur.anchor, cur.focus);
+          to = key === "ArrowLeft" ? lo : hi;
+        } else if (key === "ArrowLeft") {
+          to = word ? wordLeft(text, from) : charLeft(text, from);
+        } else {
+          to = word ? wordRight(text, from) : charRight(text, from);
+        }
+      } else if (key === "ArrowUp" || key === "ArrowDown") {
+        if (event.metaKey) {
+          to = key === "ArrowUp" ? 0 : text.length;
+        } else {
+          to = lineMove(text, from, key === "ArrowDown");
+        }
+      } else if (key === "Home") {
+        to = event.ctrlKey || event.metaKey ? 0 : lineStart(text, from);
+      } else if (key === "End") {
+        to = event.ctrlKey || event.metaKey ? text.length : lineEnd(text, from);
+      } else {
+        return false;
+      }
+      if (event.metaKey && (key === "ArrowLeft" || key === "ArrowRight")) {
+        to = key === "ArrowLeft" ? lineStart(text, from) : lineEnd(text, from);
+      }
+      select(event.shiftKey ? cur.anchor : to, to);
+      return true;
+    }
 
     function read() {
       try {
@@ -115,13 +226,24 @@
       return button.getAttribute("data-label");
     });
     source.addEventListener("keydown", function (event) {
+      if (move(event)) {
+        event.preventDefault();
+        event.stopPropagation();
+        return;
+      }
       if (event.ctrlKey || event.metaKey || event.altKey) { return; }
       var n = parseInt(event.key, 10);
-      if (n >= 1 && n <= 9 && n <= labels.length) {
+      if (n >= 1 && n <= 9 && n <= labels.length && String(n) === event.key) {
         event.preventDefault();
         event.stopPropagation();
         add(labels[n - 1]);
       }
+    });
+    ["select", "mouseup", "focus"].forEach(function (type) {
+      source.addEventListener(type, show);
+    });
+    document.addEventListener("selectionchange", function () {
+      if (document.activeElement === source) { show(); }
     });
     value.addEventListener("change", draw);
     draw();
