@@ -12,8 +12,11 @@ One run, on PostgreSQL (a fresh schema), against ``curata serve`` in its own pro
    the client's round trip is reported beside it.
 3. **Browser**: ``--browsers`` annotators sign in to Debian's Chromium (Playwright, headless, one
    context each, all at once) and label with the keyboard alone (``1`` picks the first label,
-   Enter submits) for ``--seconds``; the time from Enter to the next item's page loaded is
-   each cycle's latency (goal p95 < 150 ms).
+   Enter submits) for ``--seconds`` each; the time from Enter to the next item's page loaded is
+   each cycle's latency in the browser (goal p95 < 150 ms), and the server's own time for the
+   two requests of a cycle (the submit, the next item's page) is read from their
+   ``Server-Timing``. The machine's and the server's CPU seconds say who was busy: with many
+   browsers on few cores, Chromium's own rendering is most of it.
 
     .venv/bin/python bench/web_pages.py                       # 10,000 tasks, 20 browsers
     .venv/bin/python bench/web_pages.py --tasks 500 --browsers 4 --seconds 10   # a quick look
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 
 import benchlib
@@ -137,17 +141,19 @@ def _ms(summary: dict[str, float]) -> dict[str, float]:
     return {k.removesuffix("_ms"): round(v, 1) if k != "n" else v for k, v in summary.items()}
 
 
-async def browsers(base: str, tokens: dict[str, str], args: Any) -> dict[str, Any]:
+async def browsers(base: str, tokens: dict[str, str], args: Any,
+                   server_pid: int) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     names = [f"ann{i:03d}" for i in range(args.browsers)]
     cycles: list[float] = []
+    server: list[float] = []  # per cycle: the submit's and the next page's Server-Timing
     errors: list[str] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                            args=CHROMIUM_ARGS)
 
-        async def annotator(name: str, stop_at: float) -> int:
+        async def annotator(name: str) -> int:
             context = await browser.new_context(base_url=base,
                                                 viewport={"width": 1280, "height": 800})
             page = await context.new_page()
@@ -158,30 +164,68 @@ async def browsers(base: str, tokens: dict[str, str], args: Any) -> dict[str, An
             async with page.expect_navigation():
                 await page.press("#token", "Enter")
             await page.goto(f"/projects/{PROJECT}/annotate")
+            timings: list[float] = []
+
+            async def on_response(response: Any) -> None:
+                if f"/projects/{PROJECT}/annotate" in response.url:
+                    header = await response.header_value("server-timing") or ""
+                    found = re.search(r"app;dur=([\d.]+)", header)
+                    if found:
+                        timings.append(float(found.group(1)))
+
+            page.on("response", on_response)
             done = 0
+            stop_at = time.perf_counter() + args.seconds  # from this annotator's first item
             while time.perf_counter() < stop_at:
                 if await page.get_by_test_id("annotate-form").count() == 0:
                     break  # nothing left
                 await page.locator("body").focus()
                 await page.keyboard.press("1")
                 t0 = time.perf_counter()
+                timings.clear()
                 async with page.expect_navigation(wait_until="load"):
                     await page.keyboard.press("Enter")
                 cycles.append(time.perf_counter() - t0)
+                await asyncio.sleep(0)  # the response handlers have run
+                if len(timings) >= 2:  # the POST (303) and the GET of the next item
+                    server.append(sum(timings[:2]) / 1000.0)
                 done += 1
             await context.close()
             return done
 
         started = time.perf_counter()
-        stop_at = started + args.seconds + 30  # sign-in first, then the labelling time
-        counts = await asyncio.gather(*(annotator(n, stop_at) for n in names))
+        cpu0 = psutil.cpu_times()
+        server_cpu0 = _tree_cpu(server_pid)
+        counts = await asyncio.gather(*(annotator(n) for n in names))
         elapsed = time.perf_counter() - started
+        cpu1 = psutil.cpu_times()
+        server_cpu = _tree_cpu(server_pid) - server_cpu0
         await browser.close()
+    busy = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     summary = _ms(benchlib.latency_summary(cycles)) if cycles else {}
+    on_server = _ms(benchlib.latency_summary(server)) if server else {}
     print(f"  {len(names)} browsers: {sum(counts)} items in {elapsed:.1f} s; submit→next "
-          f"p50 {summary.get('p50', 0):.1f} ms  p95 {summary.get('p95', 0):.1f} ms", flush=True)
+          f"in the browser p50 {summary.get('p50', 0):.1f} ms  p95 {summary.get('p95', 0):.1f} "
+          f"ms; on the server (submit + next page) p50 {on_server.get('p50', 0):.1f} ms  "
+          f"p95 {on_server.get('p95', 0):.1f} ms; CPU busy {busy:.0f} s of "
+          f"{elapsed * psutil.cpu_count():.0f} s, the server {server_cpu:.0f} s", flush=True)
     return {"browsers": len(names), "items": sum(counts), "seconds": round(elapsed, 1),
-            "submit_to_next_ms": summary, "dialogs": errors}
+            "submit_to_next_ms": summary, "server_submit_and_next_ms": on_server,
+            "cpu_busy_s": round(busy, 1), "cpu_available_s": round(elapsed * psutil.cpu_count(), 1),
+            "server_cpu_s": round(server_cpu, 1), "dialogs": errors}
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its children."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+    except psutil.NoSuchProcess:
+        pass
+    return total
 
 
 def main() -> None:
@@ -218,7 +262,7 @@ def main() -> None:
         result["pages"] = server_times(base, tokens, args.fetches)
         if args.browsers:
             print(f"browsers labelling for {args.seconds:g} s:", flush=True)
-            result["browser"] = asyncio.run(browsers(base, tokens, args))
+            result["browser"] = asyncio.run(browsers(base, tokens, args, proc.pid))
     finally:
         stop(proc)
         with psycopg.connect(PG, autocommit=True) as conn:
