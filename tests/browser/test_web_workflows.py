@@ -61,6 +61,17 @@ def complete_items(page: Any) -> int:
     return int(page.get_by_test_id("complete").inner_text())
 
 
+def submit_in_place(page: Any, key: str) -> None:
+    """Press ``key`` (Enter or Ctrl+Enter) on the annotate page and wait for the server's next
+    page to replace ``<main>`` in place (annotate.js posts the form with fetch: no navigation)."""
+    page.evaluate("window.__before = document.querySelector('main').firstElementChild")
+    page.keyboard.press(key)
+    page.wait_for_function(
+        "() => { const f = document.querySelector('main').firstElementChild;"
+        " return f !== null && f !== window.__before; }"
+    )
+
+
 def key_in(
     page: Any,
     *,
@@ -105,8 +116,7 @@ def key_in(
     assert page.locator("#q-names .span-list li").count() == 1
     if shot is not None:
         shot(page, "annotate")
-    with page.expect_navigation():
-        page.keyboard.press("Control+Enter")
+    submit_in_place(page, "Control+Enter")
     assert path_of(page) == f"/projects/{PROJECT}/annotate"
     a_first = shown_a.startswith("Yes,")  # the record's first response (conftest.PAIRS)
     record_choice = {"a": "A" if a_first else "B", "b": "B" if a_first else "A", "t": "tie"}
@@ -265,8 +275,7 @@ def test_keyboard_annotation_review_and_adjudication(page, site, sign_in, screen
     rationale.focus()
     page.keyboard.press("Control+A")
     page.keyboard.type("Fixed: read the guideline")
-    with page.expect_navigation():
-        page.keyboard.press("Control+Enter")
+    submit_in_place(page, "Control+Enter")
     assert page.get_by_test_id("returned").count() == 0  # the next item is a fresh one
     fixed = {**mine["answers"], "better": {**mine["answers"]["better"],
                                            "rationale": "Fixed: read the guideline"}}
@@ -393,9 +402,47 @@ def test_span_selection_with_shift_arrows(page, site, sign_in) -> None:
     assert json.loads(spans.input_value()) == expected
     assert page.locator("#q-names .span-list li").count() == 3
 
-    with page.expect_navigation():
-        page.keyboard.press("Control+Enter")
+    submit_in_place(page, "Control+Enter")
     [answers] = stored(ws, prompt)
     assert answers["names"] == sorted(expected, key=lambda x: (x["start"], x["end"], x["label"]))
     assert answers["tone"] == "polite" and answers["safety"] == {"should_refuse": False}
     assert answers["better"] == {"choice": "tie", "rationale": "same"}
+
+
+def test_submit_swaps_the_next_item_in_place(page, site, sign_in) -> None:
+    """With JavaScript, Enter posts the form with fetch and the server's next page (the next
+    item, or "nothing left") replaces the page's content in place: no full navigation (a marker
+    on ``window`` survives), the address is the annotate page's, the count goes up, focus is on
+    the first question so the keys go on working for the next item, and every answer is stored.
+    (Runs last: bert's remaining item; alone, two of his items.)"""
+    ws = site.ws
+    sign_in(page, "bert")
+    page.goto(f"/projects/{PROJECT}/annotate")
+    page.evaluate("window.__marker = 1")
+    prompts = []
+    while page.get_by_test_id("annotate-form").count() and len(prompts) < 2:
+        prompt = page.get_by_test_id("record-prompt").inner_text()
+        item = page.locator("#annotate-form [name=assignment_id]").input_value()
+        mine = int(page.get_by_test_id("mine").inner_text())
+        page.keyboard.press("t")  # tie; comply; polite; no spans
+        page.locator("#q-safety-1").focus()
+        page.keyboard.press("1")
+        page.locator("#q-tone-1").focus()
+        page.keyboard.press("1")
+        page.evaluate("document.activeElement.blur()")
+        submit_in_place(page, "Enter")
+        assert page.evaluate("window.__marker") == 1, "no full navigation"
+        assert path_of(page) == f"/projects/{PROJECT}/annotate"
+        assert page.title().startswith(f"Annotate {PROJECT}")
+        assert int(page.get_by_test_id("mine").inner_text()) == mine + 1
+        answers = [a for a in stored(ws, prompt) if a["better"] == {"choice": "tie"}]
+        assert answers and answers[0]["tone"] == "polite", stored(ws, prompt)
+        assert answers[0]["safety"] == {"should_refuse": False}
+        prompts.append(prompt)
+        if page.get_by_test_id("annotate-form").count():  # the next item, focus on its question
+            assert page.locator("#annotate-form [name=assignment_id]").input_value() != item
+            assert page.get_by_test_id("record-prompt").inner_text() != prompt
+            assert focused(page) == "fieldset#q-better", "focus on the first question"
+        else:
+            assert page.get_by_test_id("nothing-left").is_visible()
+    assert prompts, "bert had an item"

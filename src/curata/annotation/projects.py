@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import pydantic
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,7 @@ from curata.stats.proportions import wilson_interval
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
 from curata.store.tables import (
+    AnnotationRow,
     AssignmentRow,
     DatasetRow,
     ProjectMemberRow,
@@ -87,6 +88,15 @@ class Project:
 
 
 CALIBRATION_RULES = ("point", "lower", "upper")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """:meth:`ProjectService.progress`: live items, those complete, one user's labels."""
+
+    items: int
+    complete: int
+    mine: int
 
 
 def calibration_policy(policy: dict[str, Any] | None) -> dict[str, Any]:
@@ -383,6 +393,35 @@ class ProjectService:
             return project_status(
                 session, self.row(session, name), window_hours=window_hours, now=now
             )
+
+    def progress(self, name: str, user_name: str) -> Progress:
+        """The annotate page's counts, cheaply: the project's live items, how many are complete
+        (as :meth:`status`), and every label ``user_name`` submitted to the project (each
+        revision, a copied answer not counted: ``status``'s per-annotator ``labels`` over all
+        time), the last from the user's own assignments (indexed) rather than every
+        annotation of the project."""
+        with self._sessions() as session:
+            project = self.row(session, name)
+            live = (TaskRow.project_id == project.id) & (TaskRow.kind == "live")
+            items, complete = session.execute(
+                select(func.count(), func.coalesce(func.sum(
+                    case((TaskRow.submitted >= project.overlap, 1), else_=0)), 0))
+                .select_from(TaskRow).where(live)
+            ).one()  # fmt: skip
+            mine = session.scalar(
+                select(func.count(AnnotationRow.id))
+                .select_from(AssignmentRow)
+                .join(UserRow, UserRow.id == AssignmentRow.user_id)
+                .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+                .join(AnnotationRow, AnnotationRow.assignment_id == AssignmentRow.id)
+                .where(
+                    UserRow.name == user_name,
+                    TaskRow.project_id == project.id,
+                    AnnotationRow.user_id == UserRow.id,
+                    AssignmentRow.copied_from.is_(None),
+                )
+            )
+        return Progress(items=int(items or 0), complete=int(complete or 0), mine=int(mine or 0))
 
     def list(self) -> builtins.list[Project]:
         """Every project, by name."""

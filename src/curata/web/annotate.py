@@ -60,8 +60,6 @@ from curata.web.session import PageUser, check_csrf
 
 router = APIRouter(include_in_schema=False)
 
-ALL_TIME_HOURS = 24.0 * 365 * 30
-"""The window of the personal count (every label a user submitted to the project)."""
 MAX_DURATION_MS = 24 * 3600 * 1000
 PREFERENCE_KEYS = {"A": "a", "B": "b", "tie": "t", "both_bad": "n"}
 PREFERENCE_TITLES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both bad"}
@@ -289,14 +287,15 @@ def _page(
 
 
 def _stats(workspace: Any, name: str, user_name: str) -> dict[str, Any]:
-    """The project's progress (live items complete) and what this user has submitted to it."""
-    status = workspace.projects.status(name, window_hours=ALL_TIME_HOURS)
-    mine = next((a for a in status.per_annotator if a["annotator"] == user_name), None)
+    """The project's progress (live items complete) and what this user has submitted to it
+    (:meth:`ProjectService.progress <curata.annotation.projects.ProjectService.progress>`: the
+    numbers of ``status`` over all time, without its per-annotator scan of the project)."""
+    progress = workspace.projects.progress(name, user_name)
     return {
-        "total": status.items,
-        "complete": status.items_complete,
-        "percent": round(100 * status.items_complete / status.items) if status.items else 100,
-        "mine": int(mine["labels"]) if mine else 0,
+        "total": progress.items,
+        "complete": progress.complete,
+        "percent": round(100 * progress.complete / progress.items) if progress.items else 100,
+        "mine": progress.mine,
     }
 
 

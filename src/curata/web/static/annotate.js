@@ -1,14 +1,20 @@
-/* Keyboard shortcuts and span selection for the annotator's workspace (/projects/NAME/annotate).
-   Plain JavaScript, no build step; the page works without it (a plain form submit). Shortcuts
-   act only when focus is not in a text field, except Ctrl+Enter, which submits from anywhere
-   (the skip form, from inside it). S moves focus to the skip form's reason. */
+/* Keyboard shortcuts, span selection and in-place submit for the annotator's workspace
+   (/projects/NAME/annotate). Plain JavaScript, no build step; the page works without it (a plain
+   form submit). Shortcuts act only when focus is not in a text field, except Ctrl+Enter, which
+   submits from anywhere (the skip form, from inside it). S moves focus to the skip form's reason.
+   With JavaScript the annotate form is posted with fetch and the page the server answers with
+   (the next item, calibration feedback, the form again with its problems, "nothing left")
+   replaces <main> in place: no full page load per item. Anything unexpected (a network error,
+   an answer that is not such a page) falls back to the form's own submission. */
 (function () {
   "use strict";
-  var form = document.getElementById("annotate-form");
-  if (!form) { return; }
-  var skipForm = document.getElementById("skip-form");
-  var questions = Array.prototype.slice.call(form.querySelectorAll("fieldset.question"));
+  var main = document.getElementById("main");
+  var form = null;
+  var skipForm = null;
+  var questions = [];
   var active = null;
+  var spanTools = [];  // {source, show} of the span tools on the page now
+  var busy = false;
 
   function setActive(fieldset) {
     if (active === fieldset) { return; }
@@ -28,12 +34,6 @@
     return null;
   }
 
-  setActive(firstUnanswered());
-  form.addEventListener("focusin", function (event) {
-    var q = event.target.closest("fieldset.question");
-    if (q) { setActive(q); }
-  });
-
   function isTextField(el) {
     if (!el) { return false; }
     if (el.tagName === "TEXTAREA") { return true; }
@@ -47,6 +47,7 @@
 
   function submit(which) {
     var f = which || form;
+    if (!f) { return; }
     if (typeof f.requestSubmit === "function") { f.requestSubmit(); } else { f.submit(); }
   }
 
@@ -242,16 +243,89 @@
     ["select", "mouseup", "focus"].forEach(function (type) {
       source.addEventListener(type, show);
     });
-    document.addEventListener("selectionchange", function () {
-      if (document.activeElement === source) { show(); }
-    });
+    spanTools.push({ source: source, show: show });
     value.addEventListener("change", draw);
     draw();
   }
-  Array.prototype.forEach.call(form.querySelectorAll(".span-tool"), setupSpans);
+  document.addEventListener("selectionchange", function () {
+    spanTools.forEach(function (tool) {
+      if (document.activeElement === tool.source) { tool.show(); }
+    });
+  });
+
+  // -- submit in place: post with fetch, swap <main> with the answer's --
+  function fallback() {
+    busy = false;
+    HTMLFormElement.prototype.submit.call(form);  // the form's own submission (no submit event)
+  }
+
+  function focusAfterSwap() {
+    var target = main.querySelector("fieldset.question.invalid") ||
+      main.querySelector("[autofocus]") || main.querySelector("fieldset.question");
+    if (target && target.tagName === "FIELDSET") { target.setAttribute("tabindex", "-1"); }
+    (target || main).focus();
+  }
+
+  function swap(doc, url) {
+    var next = doc.querySelector("main");
+    var nodes = Array.prototype.slice.call(next.childNodes);
+    main.replaceChildren.apply(main, nodes.map(function (n) { return document.adoptNode(n); }));
+    document.title = doc.title;
+    init();
+    focusAfterSwap();
+    // last: the address says which page this is now (a reload shows it again)
+    history.replaceState(null, "", url);
+  }
+
+  function onSubmit(event) {
+    if (event.defaultPrevented) { return; }
+    if (!main || typeof window.fetch !== "function" || typeof window.DOMParser !== "function" ||
+        typeof main.replaceChildren !== "function") { return; }
+    event.preventDefault();
+    if (busy) { return; }  // one submit at a time (a second Enter waits for the first)
+    busy = true;
+    var action = new URL(form.action, location.href);
+    var body = new URLSearchParams(new FormData(form));
+    fetch(action.href, {
+      method: "POST", body: body, credentials: "same-origin", redirect: "follow",
+      headers: { "Accept": "text/html" }
+    }).then(function (response) {
+      var type = response.headers.get("content-type") || "";
+      if (type.indexOf("text/html") < 0) { throw new Error("not a page"); }
+      var url = new URL(response.url || action.href, location.href);
+      if (url.origin !== location.origin || url.pathname !== action.pathname) {
+        window.location.assign(url.href);  // somewhere else (signed out): go there
+        return null;
+      }
+      return response.text().then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        if (!doc.querySelector("main")) { throw new Error("not a page"); }
+        busy = false;
+        swap(doc, url.href);
+      });
+    }).catch(fallback);
+  }
+
+  function init() {
+    form = document.getElementById("annotate-form");
+    skipForm = document.getElementById("skip-form");
+    questions = form ? Array.prototype.slice.call(form.querySelectorAll("fieldset.question")) : [];
+    active = null;
+    spanTools = [];
+    if (!form) { return; }
+    setActive(firstUnanswered());
+    form.addEventListener("focusin", function (event) {
+      var q = event.target.closest("fieldset.question");
+      if (q) { setActive(q); }
+    });
+    form.addEventListener("submit", onSubmit);
+    Array.prototype.forEach.call(form.querySelectorAll(".span-tool"), setupSpans);
+  }
+  init();
 
   // -- the keys --
   document.addEventListener("keydown", function (event) {
+    if (!form) { return; }
     var target = event.target;
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
@@ -263,7 +337,7 @@
     if (event.key === "Enter") {
       var tag = target && target.tagName;
       if (tag === "BUTTON" || tag === "A" || tag === "SUMMARY") { return; }
-      if (!form.contains(target) && target !== document.body) { return; }
+      if (!form.contains(target) && target !== document.body && target !== main) { return; }
       event.preventDefault();
       submit();
       return;
