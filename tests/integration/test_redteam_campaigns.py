@@ -202,6 +202,10 @@ def test_an_unreachable_target_gives_errors_not_verdicts(ws) -> None:
     attempt = ws.campaigns.attempts(campaign.id)[0]
     assert "127.0.0.1:9" in (attempt.error or "")
     assert ws.campaigns.report(campaign.id).attack_success.rate is None
+    # one attempt by its id, as a finding's page reads it; another campaign's id is not found
+    assert ws.campaigns.attempt(campaign.id, attempt.id).to_dict() == attempt.to_dict()
+    with pytest.raises(NotFoundError, match=f"no attempt {attempt.id + 1000}"):
+        ws.campaigns.attempt(campaign.id, attempt.id + 1000)
 
 
 def test_compare_tells_fixed_newly_failing_and_reopened_attacks(ws) -> None:

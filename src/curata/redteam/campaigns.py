@@ -374,6 +374,16 @@ class CampaignService:
                     | ((AttemptRow.benign.is_(True)) & (AttemptRow.verdict == "refused")))
             return [_attempt_view(r) for r in session.scalars(query)]
 
+    def attempt(self, campaign_id: str, attempt_id: int) -> AttemptView:
+        """One recorded attempt of a campaign (NotFoundError naming it otherwise)."""
+        with self._sessions() as session:
+            self._row(session, campaign_id)
+            row = session.scalar(select(AttemptRow).where(
+                AttemptRow.campaign_id == campaign_id, AttemptRow.id == attempt_id))
+            if row is None:
+                raise NotFoundError(f"no attempt {attempt_id} in campaign {campaign_id}")
+            return _attempt_view(row)
+
     def iter_attempts(self, campaign_id: str, batch: int = 1000) -> Iterator[AttemptView]:
         """Every recorded attempt, in batches (memory flat over any campaign)."""
         last = 0

@@ -196,12 +196,7 @@ async def send_to_review(request: Request, campaign_id: str, user: PageUser,
 
 
 def _attempt(workspace: Any, campaign_id: str, attempt_id: int) -> AttemptView:
-    for attempt in workspace.campaigns.iter_attempts(campaign_id):
-        if attempt.id == attempt_id:
-            return attempt  # type: ignore[no-any-return]
-        if attempt.id > attempt_id:
-            break
-    raise NotFoundError(f"no attempt {attempt_id} in campaign {campaign_id}")
+    return workspace.campaigns.attempt(campaign_id, attempt_id)  # type: ignore[no-any-return]
 
 
 @router.get("/redteam/campaigns/{campaign_id}/attempts/{attempt}")
