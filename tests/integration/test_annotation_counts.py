@@ -33,3 +33,20 @@ def test_progress_matches_status_over_all_time(ws, tmp_path: Path) -> None:
         assert progress.complete == status.items_complete == 1
         assert progress.mine == labels.get(user, 0)
     assert ws.projects.progress("triage", "ann").mine == 3
+
+
+def test_settings_are_read_without_the_annotations(ws, tmp_path: Path) -> None:
+    rows = [{"text": f"ticket {i}"} for i in range(2)]
+    ws.ingest([write_jsonl(tmp_path / "t.jsonl", rows)], source="web", dataset="tickets")
+    ws.projects.create("triage", version="tickets@1", schema=SCHEMA, review={"mode": "all"})
+    settings, published = ws.projects.settings("triage")
+    assert settings == ws.quality.annotations("triage").settings  # what the report reads
+    assert settings["review"]["mode"] == "all" and published == []
+    ws.projects.set_gates("triage", {"min_annotations": 2})
+    ws.projects.guidelines.publish("triage", "# v1\nLabel the topic.")
+    ws.projects.guidelines.publish("triage", "# v2\nAlso the tone.", note="tone")
+    settings, published = ws.projects.settings("triage")
+    assert settings["gates"] == ws.quality.annotations("triage").settings["gates"]
+    assert [v for v, _ in published] == [1, 2]
+    assert published[0][1] <= published[1][1]
+    assert published == list(ws.quality.annotations("triage").guidelines)

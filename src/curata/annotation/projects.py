@@ -34,6 +34,7 @@ from curata.store.tables import (
     AnnotationRow,
     AssignmentRow,
     DatasetRow,
+    GuidelineRow,
     ProjectMemberRow,
     ProjectRow,
     ProjectSchemaRow,
@@ -383,6 +384,19 @@ class ProjectService:
                 annotations=int(sum(v[1] for v in by_kind.values())) - int(copies or 0),
                 complete=int(live[2]),
             )
+
+    def settings(self, name: str) -> tuple[dict[str, Any], list[tuple[int, datetime]]]:
+        """A project's stored settings (review, calibration, gates, aggregation, ...) and when
+        each guideline version was published, oldest first: what a project's admin page shows,
+        read without its annotations."""
+        with self._sessions() as session:
+            project = self.row(session, name)
+            published = session.execute(
+                select(GuidelineRow.version, GuidelineRow.published_at)
+                .where(GuidelineRow.project_id == project.id)
+                .order_by(GuidelineRow.version)
+            ).all()
+            return dict(project.settings or {}), [(v, at) for v, at in published]
 
     def status(
         self, name: str, *, window_hours: float = 24.0, now: datetime | None = None

@@ -10,8 +10,8 @@ change goes through a service:
 * the project, its schema, overlap, gold share, lease, review policy and members:
   :meth:`ProjectService.get <curata.annotation.projects.ProjectService.get>`;
 * the settings ``get`` does not return (quality gates, calibration and aggregation policy) and
-  the guideline versions' publication dates: :meth:`QualityService.annotations
-  <curata.quality.service.QualityService.annotations>` (``settings``, ``guidelines``), with
+  the guideline versions' publication dates: :meth:`ProjectService.settings
+  <curata.annotation.projects.ProjectService.settings>` (no annotation is read), with
   the same defaults the services fill in (``review_policy``, ``calibration_policy``,
   ``aggregation_policy``);
 * a guideline version's text and note: :meth:`GuidelineService.get
@@ -78,9 +78,8 @@ def _page(request: Request, workspace: Workspace, name: str, user: User, *,
           done: str = "", error: str | None = None, status_code: int = 200,
           release: dict[str, Any] | None = None) -> Response:
     project = workspace.projects.get(name)
-    data = workspace.quality.annotations(name)
-    settings = data.settings
-    published = dict(data.guidelines)
+    settings, dates = workspace.projects.settings(name)
+    published = dict(dates)
     guidelines = []
     for number in sorted(published, reverse=True):
         found = workspace.projects.guidelines.get(name, number)
