@@ -58,12 +58,17 @@ def _item_page(request: Request, name: str, user: User, item: dict[str, Any], *,
 
 
 def _shown(value: Any) -> str:
-    """An answer as a reviewer reads it: text as is, anything else as compact JSON."""
+    """An answer as a reviewer reads it: text as is, a choice with its parts as ``key: value``
+    pairs (``choice: B; rationale: …``), a list item by item; other values as JSON."""
     if value is None:
         return "—"
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_shown(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return " | ".join(_shown(v) for v in value) or "none"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _id(value: object, kind: str) -> int:
