@@ -158,9 +158,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         built.ws.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the whole run."""
+    """One headless Chromium per module. Not per session: Playwright's sync API runs an event
+    loop in the main thread while it is started, so every later test that runs one of its own
+    (a red-team campaign, asyncio.Runner) would fail with "cannot be called from a running
+    event loop"; stopping it after each browser module gives the thread back."""
     if not os.access(CHROMIUM, os.X_OK):
         reason = f"{CHROMIUM} missing (make install puts Debian's chromium there)"
         if _ci():
