@@ -90,18 +90,8 @@ def test_accept_and_reject_reach_the_service(site: dict[str, Any]) -> None:
             "reason": "shipping is wrong"})
         assert rejected.status_code == 303
         assert "Nothing is waiting" in client.get(rejected.headers["location"]).text
-    decided = sorted((h["decision"], h["reason"]) for h in _history(ws))
+    decided = sorted((h["decision"], h["reason"]) for h in _rows(ws))
     assert decided == [("accept", ""), ("reject", "shipping is wrong")]
-
-
-def _history(ws: Any) -> list[dict[str, Any]]:
-    from sqlalchemy import select
-
-    from curata.store.tables import ReviewRow
-
-    with ws.projects.sessions() as session:
-        rows = session.scalars(select(ReviewRow)).all()
-        return [{"decision": r.decision, "reason": r.reason} for r in rows]
 
 
 def test_a_lead_settles_the_item_with_one_annotations_answers(site: dict[str, Any]) -> None:
@@ -137,7 +127,7 @@ def test_access_follows_the_api_rules(site: dict[str, Any]) -> None:
             assert answer.status_code == 404, bad
         answer = client.post("/projects/triage/review", data={
             "csrf": csrf(html), "annotation_id": str(first), "decision": "delete"})
-        assert answer.status_code == 422 and "choose accept or reject" in answer.text
+        assert answer.status_code == 422 and "choose accept, fix or reject" in answer.text
         # a reviewer may not adjudicate, whatever the form says
         task_id = re.search(r"Item (\d+)", html)
         assert task_id
@@ -145,3 +135,42 @@ def test_access_follows_the_api_rules(site: dict[str, Any]) -> None:
             "csrf": csrf(html), "task_id": task_id.group(1), "annotation_id": str(first)})
         assert refused.status_code == 403
         assert pending(client.get("/projects/triage/review").text)  # nothing was decided
+
+
+def test_a_fix_stores_the_corrected_answers_checked_like_an_annotators(
+    site: dict[str, Any],
+) -> None:
+    ws = site["ws"]
+    with client_for(site, "rev") as client:
+        html = client.get("/projects/triage/review").text
+        first = pending(html)[0]
+        assert f'data-testid="fix-{first}"' in html
+
+        def fix(answers: str) -> httpx.Response:
+            return client.post("/projects/triage/review", data={
+                "csrf": csrf(html), "annotation_id": str(first), "decision": "fix",
+                "answers": answers, "reason": "topic was billing"})
+
+        for bad, said in (("{not json", "not JSON"), ("[1, 2]", "a JSON object"),
+                          ('{"topic": "weather", "note": "x"}', "weather"), ("", "needs the")):
+            answer = fix(bad)
+            assert answer.status_code == 422 and said in answer.text, bad
+            assert first in pending(answer.text)  # nothing decided
+        done = fix('{"topic": "billing", "note": "fixed <b>here</b>"}')
+        assert done.status_code == 303
+        assert f"Fixed and accepted annotation {first}." in client.get(
+            done.headers["location"]).text
+    fixes = [r for r in _rows(ws) if r["decision"] == "fix"]
+    assert len(fixes) == 1
+    assert fixes[0]["answers"] == {"topic": "billing", "note": "fixed <b>here</b>"}
+    assert fixes[0]["reason"] == "topic was billing"
+
+
+def _rows(ws: Any) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from curata.store.tables import ReviewRow
+
+    with ws.projects.sessions() as session:
+        return [{"decision": r.decision, "reason": r.reason, "answers": r.answers}
+                for r in session.scalars(select(ReviewRow))]

@@ -21,9 +21,12 @@ from curata.web.session import PageUser, check_csrf
 router = APIRouter(include_in_schema=False)
 
 MAX_REASON = 2000
+MAX_ANSWERS = 100_000
 
-DONE = {"accept": "Accepted annotation {ref}.", "reject": "Rejected annotation {ref}: it went "
-        "back to its annotator.", "adjudicate": "Settled item {ref}'s final answers."}
+DONE = {"accept": "Accepted annotation {ref}.",
+        "fix": "Fixed and accepted annotation {ref}.",
+        "reject": "Rejected annotation {ref}: it went back to its annotator.",
+        "adjudicate": "Settled item {ref}'s final answers."}
 """What the page says after a decision (a fixed text: nothing from the address is shown)."""
 
 
@@ -87,12 +90,14 @@ async def decide(request: Request, name: ProjectName, user: PageUser, workspace:
     decision = form.get("decision")
     reason = form.get("reason")
     reason = reason.strip()[:MAX_REASON] if isinstance(reason, str) else ""
-    if decision not in ("accept", "reject"):
-        raise ValidationError("decision: choose accept or reject")
+    if decision not in ("accept", "fix", "reject"):
+        raise ValidationError("decision: choose accept, fix or reject")
     AnnotationPolicy.review(user, scopes.annotation(annotation_id, user))
     try:
-        workspace.reviews.decide(annotation_id, user.name, str(decision), reason=reason)
-    except ValidationError as exc:  # a rejection without a reason: the same item, the message
+        answers = _corrected(form.get("answers")) if decision == "fix" else None
+        workspace.reviews.decide(annotation_id, user.name, str(decision), reason=reason,
+                                 answers=answers)
+    except ValidationError as exc:  # no reason, answers outside the schema: the same item
         item = workspace.reviews.next_review(name, user.name)
         if item is None:
             raise
@@ -121,6 +126,22 @@ async def adjudicate(request: Request, name: ProjectName, user: PageUser,
         raise CurataError("that item is no longer waiting for review; reload the page")
     workspace.reviews.adjudicate(task_id, user.name, answers, reason=reason)
     return _back(name, "adjudicate", task_id)
+
+
+def _corrected(value: object) -> dict[str, Any]:
+    """The corrected answers of a fix, as the form's JSON (the service checks them against the
+    schema and the record, as it checks an annotator's)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("answers: a fix needs the corrected answers")
+    if len(value) > MAX_ANSWERS:
+        raise ValidationError(f"answers: longer than {MAX_ANSWERS} characters")
+    try:
+        answers = json.loads(value)
+    except ValueError as exc:
+        raise ValidationError(f"answers: not JSON ({exc})") from None
+    if not isinstance(answers, dict):
+        raise ValidationError('answers: a JSON object, one entry per question ({"topic": …})')
+    return answers
 
 
 def _back(name: str, done: str, ref: int) -> Response:
