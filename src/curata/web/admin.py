@@ -43,10 +43,10 @@ from curata.annotation.aggregation import OUTSIDE_VOTES, aggregation_policy
 from curata.annotation.projects import calibration_policy
 from curata.annotation.release import GateFailed
 from curata.annotation.review import review_policy
-from curata.api.deps import MAX_ID, ProjectName, ScopesDep, WorkspaceDep
 from curata.core.errors import NotFoundError, ValidationError
 from curata.governance.identity import User
 from curata.governance.policies import ProjectPolicy, WorkspacePolicy
+from curata.http.deps import MAX_ID, ProjectName, ScopesDep, WorkspaceDep
 from curata.web.render import render, secure_headers
 from curata.web.session import PageUser, check_csrf
 

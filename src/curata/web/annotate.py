@@ -45,7 +45,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from curata.annotation.queue import SKIP_REASONS, CalibrationFeedback, NoSkipError, TaskView
-from curata.api.deps import MAX_ID, ProjectName, ScopesDep, WorkspaceDep
 from curata.core.errors import ConflictError, NotFoundError, ValidationError
 from curata.core.records import response_letter
 from curata.governance.identity import User
@@ -55,6 +54,7 @@ from curata.governance.policies import (
     ProjectPolicy,
     missing,
 )
+from curata.http.deps import MAX_ID, ProjectName, ScopesDep, WorkspaceDep
 from curata.web.render import render, secure_headers
 from curata.web.session import PageUser, check_csrf
 

@@ -33,8 +33,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from curata.api.deps import ProjectName, ScopesDep, WorkspaceDep
 from curata.governance.policies import ProjectPolicy, WorkspacePolicy
+from curata.http.deps import ProjectName, ScopesDep, WorkspaceDep
 from curata.timeutil import as_utc
 from curata.web.charts import (
     Bar,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from curata.api.deps import WorkspaceDep
 from curata.core.errors import AuthError
 from curata.governance.policies import MANAGERS, REVIEWERS, WORKERS, ProjectPolicy
+from curata.http.deps import WorkspaceDep
 from curata.web.render import render, secure_headers
 from curata.web.session import (
     LOGIN_COOKIE,

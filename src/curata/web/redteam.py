@@ -29,7 +29,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
-from curata.api.deps import MAX_ID, ScopesDep, WorkspaceDep
 from curata.core.errors import ConflictError, CurataError, NotFoundError, ValidationError
 from curata.governance.identity import User
 from curata.governance.policies import (
@@ -40,6 +39,7 @@ from curata.governance.policies import (
     WorkspacePolicy,
     missing,
 )
+from curata.http.deps import MAX_ID, ScopesDep, WorkspaceDep
 from curata.redteam.attacks import CATEGORIES
 from curata.redteam.campaigns import AttemptView
 from curata.redteam.review import OUTCOMES

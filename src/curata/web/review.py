@@ -11,10 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from curata.api.deps import MAX_ID, ProjectName, ScopesDep, WorkspaceDep
 from curata.core.errors import CurataError, NotFoundError, ValidationError
 from curata.governance.identity import User
 from curata.governance.policies import ADJUDICATORS, AnnotationPolicy, ProjectPolicy, TaskPolicy
+from curata.http.deps import MAX_ID, ProjectName, ScopesDep, WorkspaceDep
 from curata.web.render import render, secure_headers
 from curata.web.session import PageUser, check_csrf
 

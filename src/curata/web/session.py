@@ -21,9 +21,9 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 
-from curata.api.deps import WorkspaceDep
 from curata.core.errors import CurataError, ForbiddenError
 from curata.governance.identity import User
+from curata.http.deps import WorkspaceDep
 
 SESSION_COOKIE = "curata_session"
 LOGIN_COOKIE = "curata_login"

@@ -11,16 +11,6 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
-from curata.api.deps import (
-    AnnotationId,
-    AssignmentId,
-    CurrentUser,
-    MemberName,
-    ProjectName,
-    ScopesDep,
-    TaskId,
-    WorkspaceDep,
-)
 from curata.api.schemas import (
     AdjudicateBody,
     Adjudication,
@@ -49,6 +39,16 @@ from curata.governance.policies import (
     AssignmentPolicy,
     ProjectPolicy,
     TaskPolicy,
+)
+from curata.http.deps import (
+    AnnotationId,
+    AssignmentId,
+    CurrentUser,
+    MemberName,
+    ProjectName,
+    ScopesDep,
+    TaskId,
+    WorkspaceDep,
 )
 
 _ERRORS: dict[int | str, dict[str, Any]] = {

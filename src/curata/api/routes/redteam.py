@@ -31,13 +31,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from curata.api.deps import CurrentUser, WorkspaceDep
 from curata.api.schemas import ErrorOut, Text
 from curata.core.errors import CurataError, NotFoundError, ValidationError
 from curata.core.names import NAME_PATTERN
 from curata.curation.coverage_html import STYLE
 from curata.governance.identity import User
 from curata.governance.policies import WorkspacePolicy
+from curata.http.deps import CurrentUser, WorkspaceDep
 from curata.redteam.campaigns import DEFAULT_SCORERS, STATUSES, CampaignService
 from curata.redteam.report_html import campaign_html, regression_html
 from curata.redteam.targets import RunnerParams
