@@ -52,6 +52,7 @@ from curata.governance.policies import (
     AssignmentPolicy,
     ItemScope,
     ProjectPolicy,
+    Scopes,
     missing,
 )
 from curata.http.deps import MAX_ID, ProjectName, ScopesDep, WorkspaceDep
@@ -106,18 +107,26 @@ def _authorize(user: User, name: str, assignment_id: int) -> Callable[[ItemScope
     return authorize
 
 
-@router.post("/projects/{name}/annotate")
-async def annotate_submit(
-    request: Request, name: ProjectName, user: PageUser, workspace: WorkspaceDep,
-    scopes: ScopesDep,
-) -> Response:  # fmt: skip
-    """Submit the answers to the leased item; 303 back to the page for the next one."""
+async def _posted(request: Request, name: str, user: User,
+                  scopes: Scopes) -> tuple[FormData, int]:
+    """A form posted about one's lease: its CSRF token checked, the annotate policy asked, and
+    the assignment it names (404 for an id that cannot exist)."""
     form = await request.form()
     check_csrf(request, form.get("csrf"))
     await run_in_threadpool(lambda: ProjectPolicy.annotate(user, scopes.project(name, user)))
     assignment_id = _int(form.get("assignment_id"))
     if assignment_id is None or not 1 <= assignment_id <= MAX_ID:
         raise NotFoundError("no such assignment")
+    return form, assignment_id
+
+
+@router.post("/projects/{name}/annotate")
+async def annotate_submit(
+    request: Request, name: ProjectName, user: PageUser, workspace: WorkspaceDep,
+    scopes: ScopesDep,
+) -> Response:  # fmt: skip
+    """Submit the answers to the leased item; 303 back to the page for the next one."""
+    form, assignment_id = await _posted(request, name, user, scopes)
     project = await run_in_threadpool(workspace.projects.get, name)
     questions = list(project.schema.get("questions", []))
     answers, problems = parse_answers(questions, form)
@@ -149,12 +158,7 @@ async def annotate_skip(
     scopes: ScopesDep,
 ) -> Response:  # fmt: skip
     """Give the leased item back with a reason; 303 back to the page for the next one."""
-    form = await request.form()
-    check_csrf(request, form.get("csrf"))
-    await run_in_threadpool(lambda: ProjectPolicy.annotate(user, scopes.project(name, user)))
-    assignment_id = _int(form.get("assignment_id"))
-    if assignment_id is None or not 1 <= assignment_id <= MAX_ID:
-        raise NotFoundError("no such assignment")
+    form, assignment_id = await _posted(request, name, user, scopes)
     reason, note = _first(form, "reason"), _first(form, "note")
     try:
         await run_in_threadpool(
