@@ -1,13 +1,17 @@
 """Charts for the web pages as SVG strings, drawn on the server (no JavaScript, no network).
 
-Three kinds, each a pure function of plain values:
+Four kinds, each a pure function of plain values:
 
 * :func:`line_chart`: rates over time, one line per series with its 95% interval shaded as a
   band (agreement or gold accuracy per cohort or vendor);
 * :func:`bar_chart`: horizontal bars of rates with their interval as a whisker, in groups
   (attack success rate by category, one group per campaign or checkpoint);
 * :func:`throughput_chart`: work done per day as columns with the running total as a line,
-  against the total needed (a project's throughput and backlog).
+  against the total needed (a project's throughput and backlog);
+* :func:`coverage_chart`: a dataset's share per slice as bars against the target's share as
+  ticks, the slices short of the target (the gaps to source) in red (``curata coverage``).
+
+A lineage graph is drawn by :mod:`curata.web.graph_svg` with the same helpers.
 
 Every chart is ``role="img"`` with a ``<title>`` and ``<desc>`` it is labelled by, has a legend,
 says "no data yet" when there is nothing to draw, and uses colours with at least 3:1 contrast
@@ -352,4 +356,88 @@ def throughput_chart(title: str, days: Sequence[tuple[str, int]], *, needed: int
                  desc or f"{unit} per day over {len(days)} days, {running} in all"
                  + (f" of {needed} needed" if needed else ""),
                  left + width + 60, below + 4, ident)
+    return "".join(head + parts) + "</svg>"
+
+
+@dataclass(frozen=True)
+class Share:
+    """One slice of a coverage comparison: its share of the data and of the target (in
+    [0, 1]); ``short`` when it is a gap to close (under-represented beyond the brief's
+    threshold), with ``to_parity`` records of it bringing it to the target's share."""
+
+    label: str
+    data: float
+    target: float
+    short: bool = False
+    to_parity: int | None = None
+
+
+@dataclass(frozen=True)
+class ShareGroup:
+    name: str
+    shares: Sequence[Share]
+
+
+GAP = PALETTE[4]
+"""The colour of a slice short of its target share (red, 4.5:1 on white)."""
+
+
+def coverage_chart(title: str, groups: Sequence[ShareGroup], *, desc: str = "",
+                   ident: str | None = None, max_bars: int = 30) -> str:
+    """Coverage against a target: per slice, its share of the data as a bar and its share of
+    the target as a tick on the same 0-100% axis; bars of slices short of the target (the
+    gaps) in :data:`GAP` with class ``bar gap``, the others in the first palette colour."""
+    groups = [g for g in groups if g.shares]
+    if not groups:
+        return _empty("coverage", title, desc, ident)
+    left, width, bar, gap, heading = 200, 380, 14, 6, 20
+    y = 8.0
+    body: list[str] = []
+    n_bars = n_gaps = 0
+    for g in groups:
+        body.append(f'<text class="group" x="4" y="{y + 14:.1f}" font-weight="600">'
+                    f"<title>{text(g.name)}</title>{text(short(g.name, 60))}</text>")
+        y += heading
+        for s in g.shares[:max_bars]:
+            n_bars += 1
+            n_gaps += s.short
+            mid = y + bar / 2
+            colour, cls = (GAP, "bar gap") if s.short else (PALETTE[0], "bar")
+            parity = (f", ~{s.to_parity:,} records to reach the target share"
+                      if s.short and s.to_parity else "")
+            tip = (f"{s.label}: {pct(s.data, 1)} of the data, {pct(s.target, 1)} of the "
+                   f"target{parity}")
+            body.append(f'<text x="{left - 8}" y="{mid + 4:.1f}" text-anchor="end">'
+                        f"<title>{text(s.label)}</title>{text(short(s.label))}</text>")
+            body.append(f'<rect class="{cls}" data-share="{s.data:.6f}" x="{left}" '
+                        f'y="{y:.1f}" width="{width * _clamp(s.data):.1f}" height="{bar}" '
+                        f'fill="{colour}"><title>{text(tip)}</title></rect>')
+            tx = left + width * _clamp(s.target)
+            body.append(f'<line class="target" data-share="{s.target:.6f}" x1="{tx:.1f}" '
+                        f'y1="{y - 3:.1f}" x2="{tx:.1f}" y2="{y + bar + 3:.1f}" stroke="{INK}" '
+                        f'stroke-width="2.5"><title>{text(tip)}</title></line>')
+            label = f"{pct(s.data)} / {pct(s.target)}" + (" short" if s.short else "")
+            body.append(f'<text x="{left + width + 8}" y="{mid + 4:.1f}" '
+                        f'fill="{GAP if s.short else MUTED}">{text(label)}</text>')
+            y += bar + gap
+        if len(g.shares) > max_bars:
+            body.append(f'<text x="{left}" y="{y + 10:.1f}" fill="{MUTED}">'
+                        f"… {len(g.shares) - max_bars} more slices</text>")
+            y += heading
+    bottom = y + 4
+    parts: list[str] = ['<g class="axis">']
+    for tick in range(0, 101, 25):
+        x = left + width * tick / 100
+        parts.append(f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{bottom:.1f}" '
+                     f'stroke="{GRID}"/><text x="{x:.1f}" y="{bottom + 14:.1f}" '
+                     f'text-anchor="middle" fill="{MUTED}">{tick}%</text>')
+    parts.append("</g>")
+    parts.extend(body)
+    below = _legend(parts, [("share of the data", PALETTE[0], "box"),
+                            ("short of the target (a gap)", GAP, "box"),
+                            ("share of the target", INK, "line")],
+                    4, bottom + 36, left + width)
+    head = _open("coverage", title,
+                 desc or f"{n_bars} slices in {len(groups)} groups, {n_gaps} short of the target",
+                 left + width + 110, below + 4, ident)
     return "".join(head + parts) + "</svg>"
