@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.core.errors import NotFoundError
+from curata.core.errors import NotFoundError, ValidationError
 from curata.governance import audit
 from curata.governance.policies import ProjectPolicy, missing
 from curata.store.db import write_transaction
@@ -20,6 +20,7 @@ from curata.store.tables import (
     ProjectRow,
     TaskRow,
     UserRow,
+    utcnow,
 )
 
 if TYPE_CHECKING:
@@ -55,8 +56,9 @@ class MembershipService:
         self._projects = projects
         self._actor = actor
 
-    def add(self, name: str, users: list[str]) -> Project:
-        """Let more users work on a project (members already there are left as they are)."""
+    def add(self, name: str, users: list[str], *, by: str | None = None) -> Project:
+        """Let more users work on a project (members already there are left as they are);
+        audited as ``by`` (default: the workspace's user)."""
         with write_transaction(self._sessions) as session:
             project = self._projects.row(session, name)
             added = []
@@ -67,13 +69,58 @@ class MembershipService:
                     added.append(user)
             audit.append(
                 session,
-                actor=self._actor,
+                actor=by or self._actor,
                 action="project.members",
                 object_type="project",
                 object_ref=name,
                 details={"added": added},
             )
         return self._projects.get(name)
+
+    def remove(self, name: str, user_name: str, *, by: str | None = None) -> int:
+        """Take a member off a project; returns how many leases they held there.
+
+        Those leases end now (as when a lease expires: each item's slot opens for someone
+        else, and a submit on one is refused); everything the member submitted stays, counted
+        and reviewed as before. The project's owner cannot be removed. Audited
+        (``project.members``, with ``removed`` and ``released``).
+        """
+        with write_transaction(self._sessions) as session:
+            project = self._projects.row(session, name)
+            member_id = user_id(session, user_name)
+            member = session.get(ProjectMemberRow, (project.id, member_id))
+            if member is None:
+                raise NotFoundError(f"user {user_name!r} is not a member of project {name!r}")
+            if project.owner_id == member_id:
+                raise ValidationError(
+                    f"members: {user_name!r} owns project {name!r} and stays a member"
+                )
+            held = session.execute(
+                select(AssignmentRow, TaskRow)
+                .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+                .where(
+                    TaskRow.project_id == project.id,
+                    AssignmentRow.user_id == member_id,
+                    AssignmentRow.status == "leased",
+                )
+                .with_for_update()
+            ).all()
+            now = utcnow()
+            for assignment, task in held:
+                assignment.status = "expired"
+                assignment.expires_at = now
+                task.assigned -= 1
+                task.is_open = task.kind != "live" or task.assigned < project.overlap
+            session.delete(member)
+            audit.append(
+                session,
+                actor=by or self._actor,
+                action="project.members",
+                object_type="project",
+                object_ref=name,
+                details={"removed": [user_name], "released": len(held)},
+            )
+            return len(held)
 
     def reset_calibration(
         self, name: str, user_name: str, *, reason: str = "", by: str | None = None

@@ -89,6 +89,27 @@ class Project:
 
 
 CALIBRATION_RULES = ("point", "lower", "upper")
+MIN_LEASE_SECONDS = 10
+MAX_LEASE_SECONDS = 7 * 24 * 3600
+"""The shortest and longest lease a project may give (a week: a lease longer than that keeps
+an item from every other annotator long after its holder left)."""
+
+
+def check_gold_share(share: float) -> float:
+    """``share`` when it is a share of served items a project may give to gold: in [0, 1)."""
+    if not 0.0 <= share < 1.0:  # also refuses NaN
+        raise ValidationError(f"gold share: must be in [0, 1) (at least 0, below 1), not {share}")
+    return float(share)
+
+
+def check_lease(seconds: int) -> int:
+    """``seconds`` when it is a lease a project may give: whole seconds, 10 to a week."""
+    if not MIN_LEASE_SECONDS <= seconds <= MAX_LEASE_SECONDS:
+        raise ValidationError(
+            f"lease: must be {MIN_LEASE_SECONDS} to {MAX_LEASE_SECONDS} seconds (a week), "
+            f"not {seconds}"
+        )
+    return int(seconds)
 
 
 @dataclass(frozen=True)
@@ -225,10 +246,8 @@ class ProjectService:
         calibration = calibration_policy(calibration)
         if overlap < 1:
             raise ValidationError("overlap: must be at least 1")
-        if not 0.0 <= gold_share < 1.0:
-            raise ValidationError("gold-share: must be in [0, 1)")
-        if lease_seconds < 10:
-            raise ValidationError("lease: must be at least 10 seconds")
+        check_gold_share(gold_share)
+        check_lease(lease_seconds)
         handle = self._datasets.handle(version)
         manifest = self._store.manifest_table(
             handle.storage_key, handle.manifest_version, ["record_id", "row", "source"]
@@ -443,8 +462,9 @@ class ProjectService:
             names = session.scalars(select(ProjectRow.name).order_by(ProjectRow.name)).all()
         return [self.get(n) for n in names]
 
-    def set_overlap(self, name: str, overlap: int) -> Project:
-        """Change how many annotators label each item (raising it re-opens finished items)."""
+    def set_overlap(self, name: str, overlap: int, *, by: str | None = None) -> Project:
+        """Change how many annotators label each item (raising it re-opens finished items);
+        audited as ``by`` (default: the workspace's user)."""
         if overlap < 1:
             raise ValidationError("overlap: must be at least 1")
         with self._sessions.begin() as session:
@@ -456,17 +476,70 @@ class ProjectService:
                 .where(TaskRow.project_id == project.id)
                 .values(is_open=or_(TaskRow.kind != "live", TaskRow.assigned < overlap))
             )
-            audit.append(
-                session,
-                actor=self._actor,
-                action="project.overlap",
-                object_type="project",
-                object_ref=name,
-                details={"from": before, "to": overlap},
-            )
+            self._audit(session, name, "project.overlap", before, overlap, by)
         return self.get(name)
 
-    def set_gates(self, name: str, gates: dict[str, Any]) -> dict[str, Any]:
+    def set_gold_share(self, name: str, share: float, *, by: str | None = None) -> Project:
+        """Change the share of served items that are hidden gold, in [0, 1) (the next items
+        served draw with it); audited."""
+        share = check_gold_share(share)
+        with write_transaction(self._sessions) as session:
+            project = self.row(session, name)
+            before = project.gold_share
+            project.gold_share = share
+            self._audit(session, name, "project.gold_share", before, share, by)
+        return self.get(name)
+
+    def set_lease(self, name: str, seconds: int, *, by: str | None = None) -> Project:
+        """Change how long an item stays leased to its annotator (10 seconds to a week); leases
+        already held keep the time they were given. Audited."""
+        seconds = check_lease(seconds)
+        with write_transaction(self._sessions) as session:
+            project = self.row(session, name)
+            before = project.lease_seconds
+            project.lease_seconds = seconds
+            self._audit(session, name, "project.lease", before, seconds, by)
+        return self.get(name)
+
+    def set_review(
+        self, name: str, policy: dict[str, Any], *, by: str | None = None
+    ) -> dict[str, Any]:
+        """Replace the review policy (:func:`~curata.annotation.review.review_policy`: validated,
+        defaults filled in); it routes the annotations submitted from now on. Audited."""
+        from curata.annotation.review import REVIEW_MODES, review_policy
+
+        unknown = sorted(set(policy) - {"mode", "rate", "threshold", "gold_miss"})
+        if unknown:
+            raise ValidationError(f"review {unknown[0]}: not a review setting")
+        if policy.get("mode", "none") not in REVIEW_MODES:
+            raise ValidationError(
+                f"review mode: {policy.get('mode')!r} is not one of {', '.join(REVIEW_MODES)}"
+            )
+        for key in ("rate", "threshold"):
+            if key in policy and not isinstance(policy[key], (int, float)):
+                raise ValidationError(f"review {key}: must be a number in [0, 1]")
+        if "gold_miss" in policy and not isinstance(policy["gold_miss"], bool):
+            raise ValidationError("review gold_miss: must be true or false")
+        return self._replace_setting(name, "review", review_policy({"review": policy}), by)
+
+    def set_calibration(
+        self, name: str, policy: dict[str, Any], *, by: str | None = None
+    ) -> dict[str, Any]:
+        """Replace the calibration policy (:func:`calibration_policy`: validated, defaults
+        filled in); annotators who passed under the old policy are judged again under the new
+        one. Audited."""
+        unknown = sorted(set(policy) - {"size", "threshold", "rule", "retraining"})
+        if unknown:
+            raise ValidationError(f"calibration {unknown[0]}: not a calibration setting")
+        if "threshold" in policy and not isinstance(policy["threshold"], (int, float)):
+            raise ValidationError("calibration threshold: must be a number in [0, 1]")
+        if not isinstance(policy.get("retraining", ""), str):
+            raise ValidationError("calibration retraining: must be text (or a URL)")
+        return self._replace_setting(name, "calibration", calibration_policy(policy), by)
+
+    def set_gates(
+        self, name: str, gates: dict[str, Any], *, by: str | None = None
+    ) -> dict[str, Any]:
         """Replace the quality gates a release must pass (``{}`` removes them); audited."""
         from curata.annotation.gates import parse_gates
 
@@ -476,32 +549,49 @@ class ProjectService:
             parsed = parse_gates(gates, questions)
             before = (project.settings or {}).get("gates") or {}
             project.settings = {**(project.settings or {}), "gates": parsed}
-            audit.append(
-                session,
-                actor=self._actor,
-                action="project.gates",
-                object_type="project",
-                object_ref=name,
-                details={"from": before, "to": parsed},
-            )
+            self._audit(session, name, "project.gates", before, parsed, by)
         return parsed
 
-    def set_aggregation(self, name: str, policy: dict[str, Any]) -> dict[str, Any]:
+    def set_aggregation(
+        self, name: str, policy: dict[str, Any], *, by: str | None = None
+    ) -> dict[str, Any]:
         """Set how a release aggregates (``{"outside_votes": "review" | "forbid" | "allow"}``,
         validated, defaults filled in); audited."""
         from curata.annotation.aggregation import aggregation_policy
 
         parsed = aggregation_policy({"aggregation": policy})
+        return self._replace_setting(name, "aggregation", parsed, by)
+
+    def _replace_setting(
+        self, name: str, key: str, parsed: dict[str, Any], by: str | None
+    ) -> dict[str, Any]:
+        """Store ``parsed`` (validated, defaults filled in) as the project's setting ``key``
+        and audit the change as ``project.KEY`` with the policy it replaced."""
+        from curata.annotation.aggregation import aggregation_policy
+        from curata.annotation.review import review_policy
+
         with write_transaction(self._sessions) as session:
             project = self.row(session, name)
-            before = aggregation_policy(project.settings or {})
-            project.settings = {**(project.settings or {}), "aggregation": parsed}
-            audit.append(
-                session,
-                actor=self._actor,
-                action="project.aggregation",
-                object_type="project",
-                object_ref=name,
-                details={"from": before, "to": parsed},
+            settings = project.settings or {}
+            before = (
+                calibration_policy(settings.get("calibration"))
+                if key == "calibration"
+                else review_policy(settings)
+                if key == "review"
+                else aggregation_policy(settings)
             )
+            project.settings = {**(project.settings or {}), key: parsed}
+            self._audit(session, name, f"project.{key}", before, parsed, by)
         return parsed
+
+    def _audit(
+        self, session: Session, name: str, action: str, before: Any, after: Any, by: str | None
+    ) -> None:
+        audit.append(
+            session,
+            actor=by or self._actor,
+            action=action,
+            object_type="project",
+            object_ref=name,
+            details={"from": before, "to": after},
+        )
