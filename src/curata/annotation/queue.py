@@ -17,7 +17,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, exists, func, insert, or_, select, true, update
+from sqlalchemy import (
+    Executable,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation import blind
@@ -299,6 +311,146 @@ call costs a column proxy per column on the queue's hottest path."""
 HELD = A.alias("held")
 """The annotator's assignment on that other task."""
 _STAMPS = ("answers", "schema_version", "guideline_version", "submitted_at", "duration_ms")
+
+# -- the hot path's statements, built once ------------------------------------------------------
+# ``next`` and ``submit`` run a few statements each. Building a statement costs SQLAlchemy more
+# than executing it (expressions coerced, then a cache key walked over the whole tree); these
+# are built once with bound parameters, and a statement object keeps its cache key, so each
+# execution goes straight to the compiled form. (Measured in bench/annotation_load.py.)
+
+
+def _param(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+def _context_statement() -> Executable:
+    guideline = select(func.max(G.c.version)).where(G.c.project_id == P.c.id).scalar_subquery()
+    held = (  # the lease this user holds on the project, if any (next resumes it); of
+        # two, the older: a rejected annotation given back comes before an item leased since
+        select(A.c.id)
+        .join(T, T.c.id == A.c.task_id)
+        .where(
+            T.c.project_id == P.c.id,
+            A.c.user_id == U.c.id,
+            A.c.status == "leased",
+            A.c.expires_at > _param("b_now", A.c.expires_at),
+        )
+        .order_by(A.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(
+        P.c.id, P.c.schema_version, P.c.overlap, P.c.gold_share, P.c.lease_seconds,
+        P.c.settings, guideline, U.c.id, U.c.role, U.c.clearance, U.c.languages, U.c.domains,
+        M.c.user_id, M.c.calibration_round, held,
+    ).select_from(
+        P.join(U, U.c.name == _param("b_user", U.c.name)).outerjoin(
+            M, and_(M.c.project_id == P.c.id, M.c.user_id == U.c.id)
+        )
+    ).where(P.c.name == _param("b_project", P.c.name))  # fmt: skip
+
+
+def _candidate_statement(kind: str, postgres: bool) -> Executable:
+    """The next task of ``kind`` open to the user, locked for the lease on PostgreSQL."""
+    user_id = _param("b_user_id", A.c.user_id)
+    mine = and_(A.c.task_id == T.c.id, A.c.user_id == user_id)
+    seen = exists().where(mine, A.c.status != "reopened")
+    existing = select(A.c.id).where(mine).scalar_subquery()
+    # a record has up to three tasks (live, gold, calibration): one who received any other
+    # copy of it, in any state, never gets this one; a task re-opened for them is theirs.
+    # (A probe per candidate row: the scan stops at the first free row, so it passes few;
+    # a NOT IN over the annotator's other copies read all of their assignments per query
+    # and cost PostgreSQL more, measured.)
+    other_copy = exists().where(
+        COPY.c.project_id == T.c.project_id,
+        COPY.c.record_id == T.c.record_id,
+        COPY.c.id != T.c.id,
+        A.c.task_id == COPY.c.id,
+        A.c.user_id == user_id,
+    )
+    query = (
+        select(T.c.id, T.c.row, existing)
+        .where(
+            T.c.project_id == _param("b_project_id", T.c.project_id),
+            T.c.kind == kind,
+            T.c.is_open == true(),
+            T.c.clearance <= _param("b_clearance", T.c.clearance),
+            or_(
+                T.c.language.is_(None),
+                T.c.language.in_(bindparam("b_languages", expanding=True)),
+            ),
+            ~seen,
+            or_(~other_copy, existing.is_not(None)),
+        )
+        .order_by(T.c.priority.desc(), T.c.id)
+        .limit(1)
+    )
+    if kind == "live":
+        query = query.where(T.c.assigned < _param("b_overlap", T.c.assigned))
+    if postgres:
+        query = query.with_for_update(skip_locked=True, of=T)
+    return query
+
+
+def _submit_read_statement(postgres: bool) -> Executable:
+    guideline = select(func.max(G.c.version)).where(G.c.project_id == P.c.id).scalar_subquery()
+    latest = select(func.max(N.c.revision)).where(N.c.assignment_id == A.c.id).scalar_subquery()
+    user_id = select(U.c.id).where(U.c.name == _param("b_user", U.c.name)).scalar_subquery()
+    member = exists().where(M.c.project_id == P.c.id, M.c.user_id == user_id)
+    query = (
+        select(
+            A.c.user_id, A.c.status, A.c.expires_at, T.c.id, T.c.row, T.c.kind,
+            T.c.gold_answers, P.c.id, P.c.schema_version, P.c.overlap, P.c.settings,
+            guideline, latest, user_id, T.c.clearance, P.c.name, member,
+        )
+        .join(T, T.c.id == A.c.task_id)
+        .join(P, P.c.id == T.c.project_id)
+        .where(A.c.id == _param("b_id", A.c.id))
+    )  # fmt: skip
+    if postgres:
+        query = query.with_for_update(of=[A, T])
+    return query
+
+
+_CONTEXT = _context_statement()
+_CANDIDATE = {
+    (kind, postgres): _candidate_statement(kind, postgres)
+    for kind in ("live", "gold", "calibration")
+    for postgres in (False, True)
+}
+_SUBMIT_READ = {postgres: _submit_read_statement(postgres) for postgres in (False, True)}
+_HELD = (
+    select(T.c.row, A.c.expires_at)
+    .join(T, T.c.id == A.c.task_id)
+    .where(A.c.id == _param("b_id", A.c.id))
+)
+_INSERT_ASSIGNMENT = insert(A).returning(A.c.id)
+_LEASE_AGAIN = (
+    update(A)
+    .where(A.c.id == _param("b_id", A.c.id))
+    .values(status="leased", leased_at=_param("b_now", A.c.leased_at),
+            expires_at=_param("b_expires", A.c.expires_at))
+)  # fmt: skip
+_COUNT_LEASE = (
+    update(T)
+    .where(T.c.id == _param("b_id", T.c.id))
+    .values(
+        assigned=T.c.assigned + 1,
+        is_open=or_(T.c.kind != "live", T.c.assigned + 1 < _param("b_overlap", T.c.assigned)),
+    )
+)
+_INSERT_ANNOTATION = insert(N).returning(N.c.id)
+_MARK_SUBMITTED = (
+    update(A)
+    .where(A.c.id == _param("b_id", A.c.id))
+    .values(status="submitted", submitted_at=_param("b_now", A.c.submitted_at))
+)
+_COUNT_SUBMIT = (
+    update(T)
+    .where(T.c.id == _param("b_id", T.c.id))
+    .values(submitted=T.c.submitted + 1)
+    .returning(T.c.submitted)
+)
 RECORD_CACHE_SIZE = 4096
 RECORD_PREFETCH = 32
 
@@ -337,46 +489,8 @@ class QueueService:
     def _context(
         self, session: Session, project_name: str, user_name: str, now: datetime | None = None
     ) -> _Context:
-        guideline = select(func.max(G.c.version)).where(G.c.project_id == P.c.id).scalar_subquery()
-        held = (  # the lease this user holds on the project, if any (next resumes it); of
-            # two, the older: a rejected annotation given back comes before an item leased since
-            select(A.c.id)
-            .join(T, T.c.id == A.c.task_id)
-            .where(
-                T.c.project_id == P.c.id,
-                A.c.user_id == U.c.id,
-                A.c.status == "leased",
-                A.c.expires_at > (now or utcnow()),
-            )
-            .order_by(A.c.id)
-            .limit(1)
-            .scalar_subquery()
-        )
-        row = session.execute(
-            select(
-                P.c.id,
-                P.c.schema_version,
-                P.c.overlap,
-                P.c.gold_share,
-                P.c.lease_seconds,
-                P.c.settings,
-                guideline,
-                U.c.id,
-                U.c.role,
-                U.c.clearance,
-                U.c.languages,
-                U.c.domains,
-                M.c.user_id,
-                M.c.calibration_round,
-                held,
-            )
-            .select_from(
-                P.join(U, U.c.name == user_name).outerjoin(
-                    M, and_(M.c.project_id == P.c.id, M.c.user_id == U.c.id)
-                )
-            )
-            .where(P.c.name == project_name)
-        ).first()
+        params = {"b_project": project_name, "b_user": user_name, "b_now": now or utcnow()}
+        row = session.connection().execute(_CONTEXT, params).first()
         if row is None:
             self._projects.row(session, project_name)  # raises for an unknown project
             raise NotFoundError(f"unknown user {user_name!r}")
@@ -486,11 +600,7 @@ class QueueService:
         with write_transaction(self._sessions) as session:
             ctx = self._context(session, project_name, user_name, now)
             if ctx.held is not None:
-                row, expires_at = session.execute(
-                    select(T.c.row, A.c.expires_at)
-                    .join(T, T.c.id == A.c.task_id)
-                    .where(A.c.id == ctx.held)
-                ).one()
+                row, expires_at = session.connection().execute(_HELD, {"b_id": ctx.held}).one()
                 return self._view(session, ctx, ctx.held, row, expires_at)
             self._check_skills(session, ctx)
             reclaimed = False
@@ -512,68 +622,33 @@ class QueueService:
                 return None
             task_id, row, existing = found
             expires = now + timedelta(seconds=ctx.lease_seconds)
-            values = {"status": "leased", "leased_at": now, "expires_at": expires}
+            conn = session.connection()
             if existing is None:
-                assignment_id = session.execute(
-                    insert(A)
-                    .values(task_id=task_id, user_id=ctx.user_id, **values)
-                    .returning(A.c.id)
-                ).scalar_one()
+                assignment_id = conn.execute(_INSERT_ASSIGNMENT, {
+                    "task_id": task_id, "user_id": ctx.user_id, "status": "leased",
+                    "leased_at": now, "expires_at": expires,
+                }).scalar_one()  # fmt: skip
             else:  # an item re-opened for re-annotation keeps its assignment row
-                session.execute(update(A).where(A.c.id == existing).values(**values))
+                conn.execute(_LEASE_AGAIN, {"b_id": existing, "b_now": now, "b_expires": expires})
                 assignment_id = existing
-            session.execute(
-                update(T)
-                .where(T.c.id == task_id)
-                .values(
-                    assigned=T.c.assigned + 1,
-                    is_open=or_(T.c.kind != "live", T.c.assigned + 1 < ctx.overlap),
-                )
-            )
+            conn.execute(_COUNT_LEASE, {"b_id": task_id, "b_overlap": ctx.overlap})
             return self._view(session, ctx, assignment_id, row, expires, fresh=existing is None)
 
     def _candidate(
         self, session: Session, ctx: _Context, kinds: list[str]
     ) -> tuple[int, int, int | None] | None:
         """The next task of the first kind in ``kinds`` that has one, locked for this lease."""
-        mine = and_(A.c.task_id == T.c.id, A.c.user_id == ctx.user_id)
-        seen = exists().where(mine, A.c.status != "reopened")
-        existing = select(A.c.id).where(mine).scalar_subquery()
-        # a record has up to three tasks (live, gold, calibration): one who received any other
-        # copy of it, in any state, never gets this one; a task re-opened for them is theirs.
-        # (A probe per candidate row: the scan stops at the first free row, so it passes few;
-        # a NOT IN over the annotator's other copies read all of their assignments per query
-        # and cost PostgreSQL more, measured.)
-        other_copy = exists().where(
-            COPY.c.project_id == T.c.project_id,
-            COPY.c.record_id == T.c.record_id,
-            COPY.c.id != T.c.id,
-            A.c.task_id == COPY.c.id,
-            A.c.user_id == ctx.user_id,
-        )
-        postgres = session.get_bind().dialect.name == "postgresql"
+        conn = session.connection()
+        postgres = conn.dialect.name == "postgresql"
+        params = {
+            "b_user_id": ctx.user_id,
+            "b_project_id": ctx.project_id,
+            "b_clearance": ctx.clearance,
+            "b_languages": [x.lower() for x in ctx.languages],
+            "b_overlap": ctx.overlap,
+        }
         for kind in kinds:
-            query = (
-                select(T.c.id, T.c.row, existing)
-                .where(
-                    T.c.project_id == ctx.project_id,
-                    T.c.kind == kind,
-                    T.c.is_open == true(),
-                    T.c.clearance <= ctx.clearance,
-                    or_(
-                        T.c.language.is_(None), T.c.language.in_([x.lower() for x in ctx.languages])
-                    ),
-                    ~seen,
-                    or_(~other_copy, existing.is_not(None)),
-                )
-                .order_by(T.c.priority.desc(), T.c.id)
-                .limit(1)
-            )
-            if kind == "live":
-                query = query.where(T.c.assigned < ctx.overlap)
-            if postgres:
-                query = query.with_for_update(skip_locked=True, of=T)
-            found = session.execute(query).first()
+            found = conn.execute(_CANDIDATE[kind, postgres], params).first()
             if found is not None:
                 return int(found[0]), int(found[1]), found[2]
         return None
@@ -791,41 +866,11 @@ class QueueService:
         """
         now = now or utcnow()
         with write_transaction(self._sessions) as session:
-            guideline = (
-                select(func.max(G.c.version)).where(G.c.project_id == P.c.id).scalar_subquery()
-            )
-            latest = (
-                select(func.max(N.c.revision)).where(N.c.assignment_id == A.c.id)
-            ).scalar_subquery()
-            user_id = select(U.c.id).where(U.c.name == user_name).scalar_subquery()
-            member = exists().where(M.c.project_id == P.c.id, M.c.user_id == user_id)
-            query = (
-                select(
-                    A.c.user_id,
-                    A.c.status,
-                    A.c.expires_at,
-                    T.c.id,
-                    T.c.row,
-                    T.c.kind,
-                    T.c.gold_answers,
-                    P.c.id,
-                    P.c.schema_version,
-                    P.c.overlap,
-                    P.c.settings,
-                    guideline,
-                    latest,
-                    user_id,
-                    T.c.clearance,
-                    P.c.name,
-                    member,
-                )
-                .join(T, T.c.id == A.c.task_id)
-                .join(P, P.c.id == T.c.project_id)
-                .where(A.c.id == assignment_id)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(of=[A, T])
-            row = session.execute(query).first()
+            conn = session.connection()
+            row = conn.execute(
+                _SUBMIT_READ[conn.dialect.name == "postgresql"],
+                {"b_id": assignment_id, "b_user": user_name},
+            ).first()
             if row is None or row[13] is None:
                 raise NotFoundError(f"no assignment {assignment_id}")
             (owner, status, expires_at, task_id, record_row, kind, gold, project_id,
@@ -882,19 +927,9 @@ class QueueService:
                 "status": "submitted",
                 "review": review,
             }
-            annotation_id = session.execute(
-                insert(N).values(**values).returning(N.c.id)
-            ).scalar_one()
-            session.execute(
-                update(A).where(A.c.id == assignment_id).values(status="submitted",
-                                                                 submitted_at=now)
-            )  # fmt: skip
-            submitted = session.execute(
-                update(T)
-                .where(T.c.id == task_id)
-                .values(submitted=T.c.submitted + 1)
-                .returning(T.c.submitted)
-            ).scalar_one()
+            annotation_id = conn.execute(_INSERT_ANNOTATION, values).scalar_one()
+            conn.execute(_MARK_SUBMITTED, {"b_id": assignment_id, "b_now": now})
+            submitted = conn.execute(_COUNT_SUBMIT, {"b_id": task_id}).scalar_one()
             if submitted >= overlap:
                 flag_disagreement(session, settings or {}, task_id)
             if kind == "gold":
