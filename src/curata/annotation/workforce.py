@@ -177,17 +177,25 @@ class WorkforceService:
         (another server process, the CLI) within that many seconds. Unknown tokens are never
         cached.
         """
+        user = self.remembered(token)
+        if user is not None:
+            return user
         digest = hash_token(token)
         now = time.monotonic()
-        cached = self._auth_cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         user = token_user(self._sessions, token)
         if user is not None:
             if len(self._auth_cache) >= AUTH_CACHE_SIZE:
                 self._auth_cache.clear()
             self._auth_cache[digest] = (now + AUTH_CACHE_SECONDS, user)
         return user
+
+    def remembered(self, token: str) -> User | None:
+        """The user :meth:`authenticate` remembers for ``token`` (no I/O), or ``None`` where it
+        would have to ask the database."""
+        cached = self._auth_cache.get(hash_token(token))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return None
 
     def sign_in(self, name: str, token: str, *, hours: float = 12.0) -> tuple[User, str]:
         """A browser session for the user named ``name`` who proved it with one of their
