@@ -173,13 +173,27 @@ class Http:
             timeout=aiohttp.ClientTimeout(total=120),
         )
 
+    reconnects = 0
+    """Requests sent again because the server had closed the idle connection as they left
+    (both calls are safe to repeat: next resumes the held lease, a submit retried with the
+    same answers is a no-op in both systems)."""
+
+    async def _send(self, method: str, path: str, body: Any) -> Reply:
+        for attempt in (1, 2):
+            try:
+                async with self._session.request(method, path, json=body) as resp:
+                    return Reply(resp.status, await resp.read())
+            except aiohttp.ServerDisconnectedError:
+                if attempt == 2:
+                    raise
+                Http.reconnects += 1
+        raise AssertionError("unreachable")
+
     async def get(self, path: str) -> Reply:
-        async with self._session.get(path) as resp:
-            return Reply(resp.status, await resp.read())
+        return await self._send("GET", path, None)
 
     async def post(self, path: str, json: Any = None) -> Reply:
-        async with self._session.post(path, json=json) as resp:
-            return Reply(resp.status, await resp.read())
+        return await self._send("POST", path, json)
 
     async def aclose(self) -> None:
         await self._session.close()
@@ -212,7 +226,7 @@ async def annotator(
         t0 = time.perf_counter()
         try:
             item = await client.next(http)
-        except _Err as exc:
+        except (_Err, aiohttp.ClientError) as exc:
             stats.errors[f"next {exc}"] += 1
             continue
         t1 = time.perf_counter()
@@ -226,7 +240,7 @@ async def annotator(
             t1 = time.perf_counter()
         try:
             ann_id = await client.submit(http, item, rng.choice(LABELS))
-        except _Err as exc:
+        except (_Err, aiohttp.ClientError) as exc:
             stats.errors[f"submit {exc}"] += 1
             continue
         t2 = time.perf_counter()
@@ -250,6 +264,7 @@ async def drive(
     base: str, tokens: list[str], client: Client, seconds: float, think: float = 0.0
 ) -> tuple[Stats, float]:
     stats = Stats()
+    Http.reconnects = 0
     https = [Http(base, f"{client.scheme} {t}") for t in tokens]  # type: ignore[attr-defined]
     start = time.perf_counter()
     deadline = start + seconds
@@ -274,6 +289,7 @@ def summarise(stats: Stats, elapsed: float, count: dict[str, Any]) -> dict[str, 
         "next": benchlib.latency_summary(stats.next_s) if stats.next_s else {},
         "submit": benchlib.latency_summary(stats.submit_s) if stats.submit_s else {},
         "cycle": benchlib.latency_summary(stats.cycle_s) if stats.cycle_s else {},
+        "reconnects": Http.reconnects,
         "count": count,
     }
 
@@ -384,7 +400,7 @@ def run_curata(args: Any, data: Path, overlap: int) -> dict[str, Any]:
         ]  # fmt: skip
         if args.profile:  # sample the server with py-spy (collapsed stacks, subprocesses too)
             cmd = [str(benchlib.REPO_ROOT / ".venv/bin/py-spy"), "record", "--subprocesses",
-                   "--rate", "100", "--nonblocking", "--format", "raw",
+                   "--rate", "200", "--nonblocking", "--gil", "--format", "raw",
                    "-o", str(args.profile), "--", *cmd]  # fmt: skip
         with log.open("wb") as f:
             # a session of its own: stop() ends the whole group, py-spy's child server included

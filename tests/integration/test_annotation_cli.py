@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -105,14 +106,32 @@ def test_bad_schema_files_are_named(pairs, tmp_path: Path) -> None:
     assert code == 1 and "schema: questions.0.label.labels: Field required" in err
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_serve_starts_the_api(pairs, workers: str) -> None:
-    """The workspace from `pairs` (CURATA_HOME and the database come from the environment)."""
+def _idle_connection_survives(port: int, idle_s: float) -> bool:
+    """Whether a keep-alive connection still answers after ``idle_s`` seconds of silence."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/health")
+        conn.getresponse().read()
+        time.sleep(idle_s)
+        try:
+            conn.request("GET", "/health")
+            return conn.getresponse().status == 200
+        except (http.client.RemoteDisconnected, ConnectionError):
+            return False
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("workers", "keep_alive"), [("1", ["--keep-alive", "1"]), ("2", [])])
+def test_serve_starts_the_api(pairs, workers: str, keep_alive: list[str]) -> None:
+    """The workspace from `pairs` (CURATA_HOME and the database come from the environment).
+    Idle connections stay open for --keep-alive seconds (75 by default: annotators pause
+    between items longer than uvicorn's 5 s default)."""
     port = free_port()
     env = {**os.environ, "LANCE_LOG": "error"}
     exe = str(Path(sys.executable).with_name("curata"))
     proc = subprocess.Popen(
-        [exe, "serve", "--port", str(port), "--workers", workers],
+        [exe, "serve", "--port", str(port), "--workers", workers, *keep_alive],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -131,6 +150,7 @@ def test_serve_starts_the_api(pairs, workers: str) -> None:
         assert r.json()["status"] == "ok"
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/me").status_code == 401
         assert httpx.get(f"http://127.0.0.1:{port}/login").status_code == 200  # the web app
+        assert _idle_connection_survives(port, 2.5) is (not keep_alive)
     finally:
         # the whole group: a worker left behind would hold the database's connections
         os.killpg(proc.pid, signal.SIGTERM)

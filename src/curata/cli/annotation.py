@@ -423,6 +423,14 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+    keep_alive: int = typer.Option(
+        75,
+        "--keep-alive",
+        min=1,
+        max=3600,
+        help="Seconds an idle connection stays open (annotators pause for seconds between "
+        "items; the 75 s default is nginx's).",
+    ),
 ) -> None:
     """Serve the web application (at /) and the REST API (OpenAPI docs at /docs) on the
     workspace's database. Sign in with a user name and a token from 'curata user token NAME'."""
@@ -438,7 +446,8 @@ def serve(
                   "name and a token from [bold]curata user token NAME[/bold]; API docs at "
                   f"http://{shown}:{port}/docs")
     if workers == 1:
-        uvicorn.run(create_app(ws), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(ws), host=host, port=port, log_level="info",
+                    timeout_keep_alive=keep_alive)  # fmt: skip
         return
     os.environ["CURATA_HOME"] = str(ws.home)  # each worker opens the workspace itself
     uvicorn.run(
@@ -448,6 +457,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        timeout_keep_alive=keep_alive,
     )
 
 

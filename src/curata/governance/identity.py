@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, func, or_, select
+from sqlalchemy import Table, bindparam, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.store.tables import ApiTokenRow, CohortMemberRow, CohortRow, UserRow, VendorRow
@@ -54,9 +54,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def token_user(sessions: sessionmaker[Session], token: str) -> User | None:
-    """The active user an unrevoked API token belongs to, or ``None``: one statement, uncached
-    (:meth:`~curata.annotation.workforce.WorkforceService.authenticate` caches it)."""
+def _token_user_statement() -> Any:
     users, tokens, vendors = (cast(Table, t.__table__) for t in (UserRow, ApiTokenRow, VendorRow))
     cohorts = (
         select(func.aggregate_strings(CohortRow.name, "\n"))
@@ -64,7 +62,7 @@ def token_user(sessions: sessionmaker[Session], token: str) -> User | None:
         .where(CohortMemberRow.user_id == users.c.id)
         .scalar_subquery()
     )
-    query = (
+    return (
         select(
             users.c.id,
             users.c.name,
@@ -78,14 +76,31 @@ def token_user(sessions: sessionmaker[Session], token: str) -> User | None:
         .join(tokens, tokens.c.user_id == users.c.id)
         .outerjoin(vendors, vendors.c.id == users.c.vendor_id)
         .where(
-            tokens.c.token_hash == hash_token(token),
+            tokens.c.token_hash == bindparam("b_hash", type_=tokens.c.token_hash.type),
             tokens.c.revoked_at.is_(None),
-            or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > utcnow()),
+            or_(
+                tokens.c.expires_at.is_(None),
+                tokens.c.expires_at > bindparam("b_now", type_=tokens.c.expires_at.type),
+            ),
             users.c.active.is_(True),
         )
     )
+
+
+_TOKEN_USER = _token_user_statement()
+"""Built once: every request with a token not remembered runs it (building it cost more than
+running it)."""
+
+
+def token_user(sessions: sessionmaker[Session], token: str) -> User | None:
+    """The active user an unrevoked API token belongs to, or ``None``: one statement, uncached
+    (:meth:`~curata.annotation.workforce.WorkforceService.authenticate` caches it)."""
     with sessions() as session:
-        found = session.execute(query).first()
+        found = (
+            session.connection()
+            .execute(_TOKEN_USER, {"b_hash": hash_token(token), "b_now": utcnow()})
+            .first()
+        )
     if found is None:
         return None
     uid, name, role, vendor, languages, domains, clearance, cohort_names = found
