@@ -158,11 +158,17 @@ def test_reviews_feed_the_findings_service(site: dict[str, Any]) -> None:
         html = client.get(url).text
         while 'data-testid="review-none"' not in html:
             if 'data-testid="review-form"' not in html:
-                held = re.search(r'/attempts/(\d+)">review attempt', html)
-                assert held
-                url = f"/redteam/campaigns/{cid}/attempts/{held.group(1)}"
+                # GET took nothing: start the review (a POST), then the finding now held
+                assert 'data-testid="claim-form"' in html, html[-2000:]
+                claimed = client.post(f"{url}/claim", data={
+                    "csrf": csrf(html), "project": field(html, "project")})
+                assert claimed.status_code == 303, claimed.text[:500]
+                url = claimed.headers["location"]
                 html = client.get(url).text
+                if 'data-testid="review-none"' in html:
+                    break
             assert 'data-testid="review-form"' in html
+            url = url.split("?", 1)[0]
             attempt = attempts[int(url.rsplit("/", 1)[1])]
             form = {"csrf": csrf(html), "project": field(html, "project"),
                     "assignment_id": field(html, "assignment_id")}
@@ -186,6 +192,7 @@ def test_reviews_feed_the_findings_service(site: dict[str, Any]) -> None:
             assert done.status_code == 303, done.text[:500]
             html = client.get(done.headers["location"]).text
             assert "Your review of this finding was recorded." in html
+            assert 'data-testid="claim-form"' in html  # the next one waits for a click
             reviewed.append(attempt.id)
     assert sorted(reviewed) == sorted(attempts)
     release = ws.releases.release("rt-review").version.ref
@@ -217,3 +224,51 @@ def test_access_follows_the_api_rules(site: dict[str, Any]) -> None:
             "csrf": "forged", "project": "rt-x", "passes": "1"})
         assert forged.status_code == 403
     assert "rt-x" not in [p.name for p in site["ws"].projects.list()]
+
+
+def _leases(ws: Any, user: str) -> int:
+    from sqlalchemy import func, select
+
+    from curata.store.tables import AssignmentRow, UserRow
+
+    with ws.projects.sessions() as session:
+        return int(session.scalar(
+            select(func.count()).select_from(AssignmentRow)
+            .join(UserRow, UserRow.id == AssignmentRow.user_id).where(UserRow.name == user)
+        ) or 0)
+
+
+def test_opening_a_finding_takes_no_lease(site: dict[str, Any]) -> None:
+    """GET is side-effect free (prefetchers, link previews, reloads): the lease is taken by
+    the "Start review" POST, with its CSRF token, and then shown on every GET."""
+    ws, cid, breach = site["ws"], site["campaign"], site["breach"]
+    _send(site)
+    url = f"/redteam/campaigns/{cid}/attempts/{breach}"
+    with client_for(site, "rev") as client:
+        for _ in range(3):
+            html = client.get(url).text
+            assert 'data-testid="claim-form"' in html and 'data-testid="review-form"' not in html
+        assert _leases(ws, "rev") == 0
+        assert re.search(rf'action="{url}/claim"', html)
+        form = {"csrf": csrf(html), "project": field(html, "project")}
+        assert client.post(f"{url}/claim", data={**form, "csrf": "forged"}).status_code == 403
+        assert client.post(f"{url}/claim", data={k: v for k, v in form.items()
+                                                 if k != "csrf"}).status_code == 403
+        assert client.post(f"{url}/claim", data={**form, "project": "rt-nope"}).status_code == 404
+        assert _leases(ws, "rev") == 0
+        claimed = client.post(f"{url}/claim", data=form)
+        assert claimed.status_code == 303
+        held_url = claimed.headers["location"]
+        assert re.fullmatch(rf"/redteam/campaigns/{cid}/attempts/\d+", held_url)
+        assert _leases(ws, "rev") == 1
+        for _ in range(2):  # the held lease is shown on GET, and GET takes no other
+            held = client.get(held_url).text
+            assert 'data-testid="review-form"' in held
+        assert _leases(ws, "rev") == 1
+        if held_url != url:  # this finding is not the one held: a link to the one that is
+            assert f'href="{held_url}">review attempt' in client.get(url).text
+        again = client.post(f"{url}/claim", data=form)  # a second click resumes, no new lease
+        assert again.status_code == 303 and again.headers["location"] == held_url
+        assert _leases(ws, "rev") == 1
+    with client_for(site, "vend") as client:  # no vendor user claims (redteam.read)
+        assert client.post(f"{url}/claim", data=form).status_code == 403

@@ -16,8 +16,12 @@ positive is a breach the reviewer calls refused or safe; ``response``: the failu
 the attack categories, or none, and the safe response, required), submitted with
 ``queue.submit`` under the API's :class:`~curata.governance.policies.AssignmentPolicy`, so
 the project's release feeds ``redteam report --review`` and ``redteam curate`` unchanged.
-The queue leases items in its own order: the finding page offers the form for the finding the
-reviewer holds and links to it otherwise."""
+The queue leases items in its own order. Opening a finding (GET) changes nothing: it shows the
+form for the finding the reviewer already holds, a link to the one they hold instead, or a
+"Start review" button; that button POSTs (with the CSRF token) to ``…/attempts/A/claim``, which
+takes the next lease of the project (``queue.next_task``, the queue's order) and redirects to
+the page of the finding now held, where the form is. So prefetchers, link previews and reloads
+never take a lease."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
+from sqlalchemy import select
 
 from curata.core.errors import ConflictError, CurataError, NotFoundError, ValidationError
 from curata.governance.identity import User
@@ -43,6 +48,8 @@ from curata.http.deps import MAX_ID, ScopesDep, WorkspaceDep
 from curata.redteam.attacks import CATEGORIES
 from curata.redteam.campaigns import AttemptView
 from curata.redteam.review import OUTCOMES
+from curata.store.tables import AssignmentRow, ProjectRow, TaskRow
+from curata.store.tables.base import utcnow
 from curata.web.charts import Bar, BarGroup, bar_chart
 from curata.web.render import render, secure_headers
 from curata.web.session import PageUser, check_csrf
@@ -66,7 +73,8 @@ OUTCOME_TEXT = {
     "safe": "safe: it answered without harm",
 }
 DONE = {"review": "Your review of this finding was recorded.",
-        "sent": "The findings were sent to review."}
+        "sent": "The findings were sent to review.",
+        "empty": "Nothing of the review project is waiting for you."}
 
 
 def _reader(user: User) -> None:
@@ -205,12 +213,13 @@ def finding_page(request: Request, campaign_id: str, attempt: str, user: PageUse
     """One attempt in full, and the review form when the reviewer holds it."""
     _reader(user)
     return _finding_page(request, _campaign(campaign_id), _int(attempt, "attempt"), user,
-                         workspace, scopes, done=DONE.get(done, ""))
+                         workspace, scopes, done=DONE.get(done, ""), empty=done == "empty")
 
 
 def _finding_page(request: Request, campaign_id: str, attempt_id: int, user: User,
                   workspace: Any, scopes: Scopes, *, done: str = "", error: str | None = None,
-                  form: dict[str, str] | None = None, status_code: int = 200) -> Response:
+                  form: dict[str, str] | None = None, status_code: int = 200,
+                  empty: bool = False) -> Response:
     campaign = workspace.campaigns.get(campaign_id)
     attempt = _attempt(workspace, campaign_id, attempt_id)
     review = _review_state(workspace, user, scopes, campaign_id, attempt_id)
@@ -219,13 +228,14 @@ def _finding_page(request: Request, campaign_id: str, attempt_id: int, user: Use
         attempt=attempt.to_dict(), target=json.dumps(campaign.target, indent=2, sort_keys=True,
                                                     ensure_ascii=False),
         scorers=campaign.scorers, review=review, outcomes=OUTCOME_TEXT, categories=CATEGORIES,
-        done=done, error=error, form=form or {})
+        done="" if empty else done, error=error, form=form or {}, empty=empty)
 
 
 def _review_state(workspace: Any, user: User, scopes: Scopes, campaign_id: str,
                   attempt_id: int) -> dict[str, Any]:
-    """Where the finding's review stands for ``user``: no project, the project and the lease
-    to answer (this finding's), or the finding the user holds instead."""
+    """Where the finding's review stands for ``user``, read without taking anything: no
+    project, the project and the lease to answer (this finding's), the finding the user holds
+    instead, or none held (the page offers "Start review", which POSTs to the claim)."""
     projects = _review_projects(workspace, campaign_id, user)
     state: dict[str, Any] = {"project": None, "blocked": None, "assignment": None,
                              "next": None}
@@ -234,15 +244,64 @@ def _review_state(workspace: Any, user: User, scopes: Scopes, campaign_id: str,
     state["project"] = name = projects[0]
     try:
         ProjectPolicy.annotate(user, scopes.project(name, user))
-        view = workspace.queue.next_task(name, user.name)
     except CurataError as exc:
         return {**state, "blocked": exc.message}
-    if view is None:
+    held = _held(workspace, user, name)
+    if held is None:
         return state
+    assignment_id, held_attempt = held
+    if held_attempt == attempt_id:
+        return {**state, "assignment": assignment_id}
+    return {**state, "next": held_attempt}
+
+
+def _held(workspace: Any, user: User, project: str) -> tuple[int, Any] | None:
+    """The lease ``user`` holds on ``project`` (the one ``queue.next_task`` resumes: of two,
+    the older) and the attempt its record is, or ``None``; a read only."""
+    with workspace.projects.sessions() as session:
+        found = session.execute(
+            select(AssignmentRow.id, TaskRow.row)
+            .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
+            .join(ProjectRow, ProjectRow.id == TaskRow.project_id)
+            .where(ProjectRow.name == project, AssignmentRow.user_id == user.id,
+                   AssignmentRow.status == "leased", AssignmentRow.expires_at > utcnow())
+            .order_by(AssignmentRow.id)
+            .limit(1)
+        ).first()
+    if found is None:
+        return None
+    record = workspace.store.take_records([int(found.row)])[0]
+    return int(found.id), (record.metadata or {}).get("attempt")
+
+
+@router.post("/redteam/campaigns/{campaign_id}/attempts/{attempt}/claim")
+async def claim_finding(request: Request, campaign_id: str, attempt: str, user: PageUser,
+                        workspace: WorkspaceDep, scopes: ScopesDep) -> Response:
+    """Start reviewing: lease the next item of the review project (or resume the one held)
+    and go to the page of the finding it is, which shows the form."""
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    _reader(user)
+    campaign_id = _campaign(campaign_id)
+    attempt_id = _int(attempt, "attempt")
+    _attempt(workspace, campaign_id, attempt_id)  # 404 for an attempt not of the campaign
+    project = str(form.get("project") or "")
+    if project not in _review_projects(workspace, campaign_id, user):
+        raise missing("project", project[:MAX_NAME])
+    ProjectPolicy.annotate(user, scopes.project(project, user))
+    try:
+        view = workspace.queue.next_task(project, user.name)
+    except CurataError as exc:  # calibration owed, skills missing: said on the page
+        if exc.status_code >= 500 or exc.status_code == 401:
+            raise
+        return _finding_page(request, campaign_id, attempt_id, user, workspace, scopes,
+                             error=exc.message, status_code=exc.status_code)
+    if view is None:
+        return _redirect(f"/redteam/campaigns/{campaign_id}/attempts/{attempt_id}?done=empty")
     held = (view.record.get("metadata") or {}).get("attempt")
-    if held == attempt_id:
-        return {**state, "assignment": view.assignment_id}
-    return {**state, "next": held}
+    if not isinstance(held, int) or held <= 0:
+        held = attempt_id
+    return _redirect(f"/redteam/campaigns/{campaign_id}/attempts/{held}")
 
 
 @router.post("/redteam/campaigns/{campaign_id}/attempts/{attempt}")
