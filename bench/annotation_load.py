@@ -50,6 +50,7 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 LABELS = ("a", "b", "c")
 WORK = benchlib.OUT_DIR / "annotation-load"
 LS_VENV = benchlib.OUT_DIR / "ls-venv"
+LS_PASSWORD = "bench-annotator-pw"  # every annotator's, set by bench/ls_users.py
 LS_CONFIG = """<View>
   <Text name="text" value="$prompt"/>
   <Text name="response" value="$response"/>
@@ -522,6 +523,29 @@ def ls_env(db: str, data_dir: Path) -> dict[str, str]:
     return env
 
 
+def ls_start_command(port: int, data_dir: Path, admin_token: str) -> list[str]:
+    """``label-studio start`` on 127.0.0.1:``port`` with an admin (admin@bench.local) holding
+    ``admin_token``; its first start migrates the database named in the environment."""
+    return [
+        str(LS_VENV / "bin/label-studio"), "start", "--no-browser", "--port", str(port),
+        "--host", "127.0.0.1", "--username", "admin@bench.local",
+        "--password", "bench-admin-pw", "--user-token", admin_token,
+        "--enable-legacy-api-token", "--data-dir", str(data_dir), "--log-level", "WARNING",
+    ]  # fmt: skip
+
+
+def ls_users(env: dict[str, str], n: int) -> dict[str, str]:
+    """``n`` Label Studio annotators ``ann000@bench.local`` ... (password ``LS_PASSWORD``):
+    their emails and API tokens, made by ``bench/ls_users.py`` in the server's database."""
+    users = subprocess.run(
+        [str(LS_VENV / "bin/python"), str(benchlib.BENCH_DIR / "ls_users.py"), str(n)],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if users.returncode != 0:
+        sys.exit(f"ls_users.py failed:\n{users.stderr[-3000:]}")
+    return dict(json.loads(users.stdout.strip().splitlines()[-1]))
+
+
 def _ls_package_dir() -> Path:
     found = sorted(LS_VENV.glob("lib/python3*/site-packages/label_studio"))
     if not found:
@@ -544,12 +568,7 @@ def run_ls(args: Any, recs: list[dict[str, Any]], overlap: int) -> dict[str, Any
     proc = None
     try:
         t0 = time.perf_counter()
-        init = [
-            str(LS_VENV / "bin/label-studio"), "start", "--no-browser", "--port", str(port),
-            "--host", "127.0.0.1", "--username", "admin@bench.local",
-            "--password", "bench-admin-pw", "--user-token", admin_token,
-            "--enable-legacy-api-token", "--data-dir", str(data_dir), "--log-level", "WARNING",
-        ]  # fmt: skip
+        init = ls_start_command(port, data_dir, admin_token)
         with log.open("wb") as f:
             proc = subprocess.Popen(init, stdout=f, stderr=subprocess.STDOUT, env=env)
         start_s = wait_http(f"http://127.0.0.1:{port}/health", proc, 600, log)
@@ -579,14 +598,7 @@ def run_ls(args: Any, recs: list[dict[str, Any]], overlap: int) -> dict[str, Any
             _check(http.post(f"/api/projects/{pid}/import", json=tasks), 201)
             patch = {"maximum_annotations": overlap, "overlap_cohort_percentage": 100}
             _check(http.patch(f"/api/projects/{pid}/", json=patch), 200)
-        users = subprocess.run(
-            [str(LS_VENV / "bin/python"), str(benchlib.BENCH_DIR / "ls_users.py"),
-             str(args.annotators)],
-            env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if users.returncode != 0:
-            sys.exit(f"ls_users.py failed:\n{users.stderr[-3000:]}")
-        tokens = list(json.loads(users.stdout.strip().splitlines()[-1]).values())
+        tokens = list(ls_users(env, args.annotators).values())
         with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{db}", autocommit=True) as conn:
             overlaps = dict(
                 conn.execute(

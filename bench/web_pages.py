@@ -18,6 +18,14 @@ One run, on PostgreSQL (a fresh schema), against ``curata serve`` in its own pro
    two requests of a cycle (the submit, the next item's page) is read from their
    ``Server-Timing``. The machine's and the server's CPU seconds say who was busy: with many
    browsers on few cores, Chromium's own rendering is most of it.
+4. **Peer** (``--peer labelstudio``, the default when ``bench/out/ls-venv`` holds Label Studio):
+   after Curata's server is stopped, Label Studio Community (``label-studio start``, its own
+   fresh PostgreSQL database) gets the same generated records (overlap 2) and the same number of
+   annotators; as many browsers sign in with email and password, open the project's labelling
+   stream (``/projects/{id}/data?labeling=1``), press ``1`` (its hotkey for the first choice)
+   and Ctrl+Enter (submit), and the time from Ctrl+Enter to the next task's text shown in place
+   of the last one is each cycle's latency. Requests to other hosts (its error reporting) are
+   refused in both browsers' contexts, as nothing outside this machine is reachable.
 
     .venv/bin/python bench/web_pages.py                       # 10,000 tasks, 20 browsers
     .venv/bin/python bench/web_pages.py --tasks 500 --browsers 4 --seconds 10   # a quick look
@@ -30,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -42,17 +51,40 @@ import psutil
 import psycopg
 
 import benchlib
-from annotation_load import PG, free_port, records, stop, wait_http
+from annotation_load import (
+    LS_CONFIG,
+    LS_PASSWORD,
+    LS_VENV,
+    PG,
+    PG_ADMIN,
+    free_port,
+    ls_env,
+    ls_start_command,
+    ls_users,
+    records,
+    stop,
+    wait_http,
+)
 
 NAME = "web_pages"
 WORK = benchlib.OUT_DIR / "web-pages"
 PROJECT = "pages"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-SCHEMA = {"questions": [{"type": "label", "name": "topic", "labels": ["a", "b", "c"]},
-                        {"type": "text", "name": "note"}]}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCHEMA = {
+    "questions": [
+        {"type": "label", "name": "topic", "labels": ["a", "b", "c"]},
+        {"type": "text", "name": "note"},
+    ]
+}
 
 
 def build(home: Path, url: str, args: Any) -> dict[str, str]:
@@ -70,9 +102,15 @@ def build(home: Path, url: str, args: Any) -> dict[str, str]:
             ws.workforce.add_user(name, role="annotator", cohorts=[f"wave-{i % 2 + 1}"])
         ws.workforce.add_user("rev", role="reviewer")
         ws.workforce.add_user("boss", role="lead")
-        ws.projects.create(PROJECT, version="chat@1", schema=SCHEMA, overlap=2,
-                           members=[*annotators, "rev", "boss"], review={"mode": "all"},
-                           owner="boss")
+        ws.projects.create(
+            PROJECT,
+            version="chat@1",
+            schema=SCHEMA,
+            overlap=2,
+            members=[*annotators, "rev", "boss"],
+            review={"mode": "all"},
+            owner="boss",
+        )
         started = time.perf_counter()
         done = 0
         for n in range(args.seeded * 2):  # two annotations of each seeded item
@@ -80,8 +118,11 @@ def build(home: Path, url: str, args: Any) -> dict[str, str]:
             task = ws.queue.next_task(PROJECT, name)
             if task is None:
                 continue
-            ws.queue.submit(task.assignment_id, name,
-                            {"topic": "abc"[n % 3 if n % 5 else 0], "note": f"seed {n}"})
+            ws.queue.submit(
+                task.assignment_id,
+                name,
+                {"topic": "abc"[n % 3 if n % 5 else 0], "note": f"seed {n}"},
+            )
             done += 1
         print(f"seeded {done} annotations in {time.perf_counter() - started:.1f} s", flush=True)
         return {u: ws.workforce.issue_token(u) for u in [*annotators, "rev", "boss"]}
@@ -102,10 +143,13 @@ def signed_in(base: str, name: str, token: str) -> httpx.Client:
 
 
 def server_times(base: str, tokens: dict[str, str], fetches: int) -> dict[str, Any]:
-    pages = {"home": ("boss", "/"), "dashboard": ("boss", f"/projects/{PROJECT}/dashboard"),
-             "review": ("rev", f"/projects/{PROJECT}/review"),
-             "annotate": ("ann000", f"/projects/{PROJECT}/annotate"),
-             "admin": ("boss", f"/projects/{PROJECT}/admin")}
+    pages = {
+        "home": ("boss", "/"),
+        "dashboard": ("boss", f"/projects/{PROJECT}/dashboard"),
+        "review": ("rev", f"/projects/{PROJECT}/review"),
+        "annotate": ("ann000", f"/projects/{PROJECT}/annotate"),
+        "admin": ("boss", f"/projects/{PROJECT}/admin"),
+    }
     out: dict[str, Any] = {}
     for page, (user, path) in pages.items():
         client = signed_in(base, user, tokens[user])
@@ -127,14 +171,20 @@ def server_times(base: str, tokens: dict[str, str], fetches: int) -> dict[str, A
                 if answer.status_code != 200 or found is None:
                     raise RuntimeError(f"{path}: HTTP {answer.status_code}, no Server-Timing")
                 server.append(float(found.group(1)) / 1000.0)
-            out[page] = {"path": path, "user": user, "bytes": len(answer.content),
-                         "first_view_ms": float(first_found.group(1)) if first_found else None,
-                         "server_ms": _ms(benchlib.latency_summary(server)),
-                         "round_trip_ms": _ms(benchlib.latency_summary(wall))}
+            out[page] = {
+                "path": path,
+                "user": user,
+                "bytes": len(answer.content),
+                "first_view_ms": float(first_found.group(1)) if first_found else None,
+                "server_ms": _ms(benchlib.latency_summary(server)),
+                "round_trip_ms": _ms(benchlib.latency_summary(wall)),
+            }
             s = out[page]["server_ms"]
-            print(f"  {page:10s} server p50 {s['p50']:7.1f} ms  p95 {s['p95']:7.1f} ms  "
-                  f"first view {out[page]['first_view_ms']} ms ({out[page]['bytes']:,} bytes)",
-                  flush=True)
+            print(
+                f"  {page:10s} server p50 {s['p50']:7.1f} ms  p95 {s['p95']:7.1f} ms  "
+                f"first view {out[page]['first_view_ms']} ms ({out[page]['bytes']:,} bytes)",
+                flush=True,
+            )
         finally:
             client.close()
     return out
@@ -145,8 +195,7 @@ def _ms(summary: dict[str, float]) -> dict[str, float]:
     return {k.removesuffix("_ms"): round(v, 1) if k != "n" else v for k, v in summary.items()}
 
 
-async def browsers(base: str, tokens: dict[str, str], args: Any,
-                   server_pid: int) -> dict[str, Any]:
+async def browsers(base: str, tokens: dict[str, str], args: Any, server_pid: int) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     names = [f"ann{i:03d}" for i in range(args.browsers)]
@@ -154,12 +203,14 @@ async def browsers(base: str, tokens: dict[str, str], args: Any,
     server: list[float] = []  # per cycle: the submit's and the next page's Server-Timing
     errors: list[str] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                           args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
 
         async def annotator(name: str) -> int:
-            context = await browser.new_context(base_url=base,
-                                                viewport={"width": 1280, "height": 800})
+            context = await browser.new_context(
+                base_url=base, viewport={"width": 1280, "height": 800}
+            )
             page = await context.new_page()
             page.on("dialog", lambda d: errors.append(f"{name}: dialog {d.message}"))
             await page.goto("/login")
@@ -194,7 +245,9 @@ async def browsers(base: str, tokens: dict[str, str], args: Any,
                 await page.wait_for_function(
                     "(held) => { const f = document.querySelector("
                     "'#main input[name=assignment_id]'); return !f || f.value !== held; }",
-                    arg=held, polling="raf")
+                    arg=held,
+                    polling="raf",
+                )
                 cycles.append(time.perf_counter() - t0)
                 await asyncio.sleep(0)  # the response handlers have run
                 if len(timings) >= 2:  # the POST (303) and the GET of the next item
@@ -214,15 +267,192 @@ async def browsers(base: str, tokens: dict[str, str], args: Any,
     busy = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     summary = _ms(benchlib.latency_summary(cycles)) if cycles else {}
     on_server = _ms(benchlib.latency_summary(server)) if server else {}
-    print(f"  {len(names)} browsers: {sum(counts)} items in {elapsed:.1f} s; submit→next "
-          f"in the browser p50 {summary.get('p50', 0):.1f} ms  p95 {summary.get('p95', 0):.1f} "
-          f"ms; on the server (submit + next page) p50 {on_server.get('p50', 0):.1f} ms  "
-          f"p95 {on_server.get('p95', 0):.1f} ms; CPU busy {busy:.0f} s of "
-          f"{elapsed * psutil.cpu_count():.0f} s, the server {server_cpu:.0f} s", flush=True)
-    return {"browsers": len(names), "items": sum(counts), "seconds": round(elapsed, 1),
-            "submit_to_next_ms": summary, "server_submit_and_next_ms": on_server,
-            "cpu_busy_s": round(busy, 1), "cpu_available_s": round(elapsed * psutil.cpu_count(), 1),
-            "server_cpu_s": round(server_cpu, 1), "dialogs": errors}
+    print(
+        f"  {len(names)} browsers: {sum(counts)} items in {elapsed:.1f} s; submit→next "
+        f"in the browser p50 {summary.get('p50', 0):.1f} ms  p95 {summary.get('p95', 0):.1f} "
+        f"ms; on the server (submit + next page) p50 {on_server.get('p50', 0):.1f} ms  "
+        f"p95 {on_server.get('p95', 0):.1f} ms; CPU busy {busy:.0f} s of "
+        f"{elapsed * psutil.cpu_count():.0f} s, the server {server_cpu:.0f} s",
+        flush=True,
+    )
+    return {
+        "browsers": len(names),
+        "items": sum(counts),
+        "seconds": round(elapsed, 1),
+        "submit_to_next_ms": summary,
+        "server_submit_and_next_ms": on_server,
+        "cpu_busy_s": round(busy, 1),
+        "cpu_available_s": round(elapsed * psutil.cpu_count(), 1),
+        "server_cpu_s": round(server_cpu, 1),
+        "dialogs": errors,
+    }
+
+
+LS_TEXT = ".lsf-htx-richtext .lsf-richtext__line"  # the first line of the first <Text>
+
+
+def label_studio(args: Any) -> dict[str, Any]:
+    """Label Studio on a fresh database, the same records, and ``--browsers`` annotators
+    labelling in its UI with the keyboard; the same measurement as Curata's browsers."""
+    db = f"ls_web_{os.getpid()}"
+    data_dir = WORK / "ls-data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db}")
+    env = ls_env(db, data_dir)
+    admin_token = "benchadmintoken0123456789abcdef01234567"
+    port = free_port()
+    log = WORK / "ls-serve.log"
+    proc = None
+    try:
+        t0 = time.perf_counter()
+        with log.open("wb") as f:
+            proc = subprocess.Popen(
+                ls_start_command(port, data_dir, admin_token),
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        wait_http(f"http://127.0.0.1:{port}/health", proc, 600, log)
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Token {admin_token}"}, timeout=600
+        ) as http:
+            made = http.post(
+                "/api/projects/",
+                json={"title": PROJECT, "label_config": LS_CONFIG, "maximum_annotations": 1},
+            )
+            made.raise_for_status()
+            pid = int(made.json()["id"])
+            tasks = [
+                {"prompt": r["prompt"], "response": r["response"], "rid": r["id"]}
+                for r in records(args.tasks, 7)
+            ]
+            http.post(f"/api/projects/{pid}/import", json=tasks).raise_for_status()
+            http.patch(
+                f"/api/projects/{pid}/",
+                json={"maximum_annotations": 2, "overlap_cohort_percentage": 100},
+            ).raise_for_status()
+        emails = list(ls_users(env, args.browsers))
+        print(
+            f"  label studio: {args.tasks:,} tasks, {len(emails)} annotators, set up in "
+            f"{time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
+        out = asyncio.run(ls_browsers(base, pid, emails, args, proc.pid))
+        with psycopg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{db}") as conn:
+            stored, chose_a = conn.execute(
+                'SELECT count(*), count(*) FILTER (WHERE result::text LIKE \'%%"choices": '
+                '["a"]%%\') FROM task_completion WHERE project_id = %s',
+                (pid,),
+            ).fetchone()
+        out.update(
+            annotations_stored=stored,
+            annotations_choosing_a=chose_a,
+            server="label-studio start (Django runserver, one process)",
+        )
+        print(
+            f"  label studio stored {stored} annotations, {chose_a} of them choosing 'a'",
+            flush=True,
+        )
+        return out
+    finally:
+        if proc is not None:
+            stop(proc)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+async def ls_browsers(
+    base: str, pid: int, emails: list[str], args: Any, server_pid: int
+) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    cycles: list[float] = []
+    requests: list[int] = []  # per cycle: requests to the server
+    errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+
+        async def annotator(email: str) -> int:
+            context = await browser.new_context(
+                base_url=base, viewport={"width": 1280, "height": 800}
+            )
+            await context.route(lambda url: not url.startswith(base), lambda route: route.abort())
+            page = await context.new_page()
+            page.on("dialog", lambda d: errors.append(f"{email}: dialog {d.message}"))
+            sent = [0]
+            page.on(
+                "request",
+                lambda r: sent.__setitem__(0, sent[0] + 1) if r.url.startswith(base) else None,
+            )
+            await page.goto("/user/login/")
+            await page.fill("input[name=email]", email)
+            await page.fill("input[name=password]", LS_PASSWORD)
+            async with page.expect_navigation():
+                await page.press("input[name=password]", "Enter")
+            await page.goto(f"/projects/{pid}/data?labeling=1")
+            text = page.locator(LS_TEXT).first
+            await text.wait_for(timeout=120_000)
+            await page.get_by_test_id("bottombar-submit-button").wait_for()
+            done = 0
+            stop_at = time.perf_counter() + args.seconds  # from this annotator's first item
+            while time.perf_counter() < stop_at:
+                held = await text.text_content()
+                await page.keyboard.press("1")
+                sent[0] = 0
+                t0 = time.perf_counter()
+                await page.keyboard.press("Control+Enter")
+                try:  # the next task is in when the first line shows another text
+                    await page.wait_for_function(
+                        "([sel, held]) => { const t = document.querySelector(sel); "
+                        "return t && t.textContent && t.textContent !== held; }",
+                        arg=[LS_TEXT, held],
+                        polling="raf",
+                        timeout=60_000,
+                    )
+                except Exception as exc:  # nothing left, or it stuck
+                    errors.append(f"{email}: no next task ({type(exc).__name__})")
+                    break
+                cycles.append(time.perf_counter() - t0)
+                requests.append(sent[0])
+                done += 1
+            await context.close()
+            return done
+
+        started = time.perf_counter()
+        cpu0 = psutil.cpu_times()
+        server_cpu0 = _tree_cpu(server_pid)
+        counts = await asyncio.gather(*(annotator(e) for e in emails))
+        elapsed = time.perf_counter() - started
+        cpu1 = psutil.cpu_times()
+        server_cpu = _tree_cpu(server_pid) - server_cpu0
+        await browser.close()
+    busy = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    summary = _ms(benchlib.latency_summary(cycles)) if cycles else {}
+    per_item = round(sum(requests) / len(requests), 1) if requests else None
+    print(
+        f"  label studio, {len(emails)} browsers: {sum(counts)} items in {elapsed:.1f} s; "
+        f"submit→next in the browser p50 {summary.get('p50', 0):.1f} ms  p95 "
+        f"{summary.get('p95', 0):.1f} ms; {per_item} requests per item; CPU busy {busy:.0f} s "
+        f"of {elapsed * psutil.cpu_count():.0f} s, the server {server_cpu:.0f} s",
+        flush=True,
+    )
+    return {
+        "browsers": len(emails),
+        "items": sum(counts),
+        "seconds": round(elapsed, 1),
+        "submit_to_next_ms": summary,
+        "requests_per_item": per_item,
+        "cpu_busy_s": round(busy, 1),
+        "cpu_available_s": round(elapsed * psutil.cpu_count(), 1),
+        "server_cpu_s": round(server_cpu, 1),
+        "dialogs": errors,
+    }
 
 
 def _tree_cpu(pid: int) -> float:
@@ -238,6 +468,18 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
+def compare(result: dict[str, Any]) -> None:
+    ours, theirs = result.get("browser", {}), result["peer"]["labelstudio"]
+    print("submit → next item shown, in the browser:", flush=True)
+    for name, r in (("curata", ours), ("label studio", theirs)):
+        s = r.get("submit_to_next_ms") or {}
+        print(
+            f"  {name:13s} p50 {s.get('p50', 0):7.1f} ms  p95 {s.get('p95', 0):7.1f} ms  "
+            f"({r.get('items', 0)} items, {r.get('browsers', 0)} browsers)",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=10_000)
@@ -246,6 +488,13 @@ def main() -> None:
     parser.add_argument("--fetches", type=int, default=20)
     parser.add_argument("--browsers", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--peer",
+        choices=["labelstudio", "none"],
+        default="labelstudio" if (LS_VENV / "bin/label-studio").exists() else "none",
+        help="the peer UI measured after Curata's (default: Label Studio when "
+        "bench/out/ls-venv holds it)",
+    )
     args = parser.parse_args()
     info = benchlib.header("Web pages: server time on a large project, browser annotators")
     WORK.mkdir(parents=True, exist_ok=True)
@@ -260,12 +509,24 @@ def main() -> None:
     port = free_port()
     log = WORK / "serve.log"
     with log.open("wb") as f:
-        proc = subprocess.Popen([str(benchlib.REPO_ROOT / ".venv/bin/curata"), "--home",
-                                 str(home), "serve", "--port", str(port)],
-                                stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                str(benchlib.REPO_ROOT / ".venv/bin/curata"),
+                "--home",
+                str(home),
+                "serve",
+                "--port",
+                str(port),
+            ],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
-    result: dict[str, Any] = {"tasks": args.tasks, "annotators": args.annotators,
-                              "seeded_items": args.seeded}
+    result: dict[str, Any] = {
+        "tasks": args.tasks,
+        "annotators": args.annotators,
+        "seeded_items": args.seeded,
+    }
     try:
         wait_http(f"{base}/health", proc, 120, log)
         print(f"server time of each page ({args.tasks:,} tasks, PostgreSQL):", flush=True)
@@ -277,6 +538,13 @@ def main() -> None:
         stop(proc)
         with psycopg.connect(PG, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    if args.browsers and args.peer == "labelstudio":
+        print(
+            f"label studio's UI, the same {args.browsers} browsers for {args.seconds:g} s:",
+            flush=True,
+        )
+        result["peer"] = {"labelstudio": label_studio(args)}
+        compare(result)
     (WORK / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     benchlib.save_result(NAME, {"machine": info, **result})
 
