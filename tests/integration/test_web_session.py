@@ -120,7 +120,7 @@ def test_an_expired_session_is_refused(site: dict[str, Any]) -> None:
                    .values(expires_at=utcnow() - timedelta(seconds=1)))
         kinds = db.scalars(select(ApiTokenRow.purpose)).all()
     assert sorted(kinds).count("web") == 1
-    ws.workforce._auth_cache.clear()  # what AUTH_CACHE_SECONDS does on its own
+    ws.workforce._auth_cache.clear()  # a hand edit: what AUTH_CACHE_SECONDS does on its own
     assert ws.workforce.authenticate(session) is None
 
 

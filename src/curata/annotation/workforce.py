@@ -6,7 +6,7 @@ import secrets
 import time
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import AlreadyExistsError, AuthError, NotFoundError, ValidationError
@@ -17,23 +17,50 @@ from curata.governance.identity import (
     User,
     clearance_name,
     hash_token,
-    token_user,
+    token_user_until,
 )
 from curata.sourcing.service import check_name
 from curata.store.tables import (
     ApiTokenRow,
+    AuthEpochRow,
     CohortMemberRow,
     CohortRow,
     UserRow,
     VendorRow,
     utcnow,
 )
+from curata.timeutil import as_utc
 
 TOKEN_PREFIX = "cur_"
-AUTH_CACHE_SECONDS = 2.0
+AUTH_CACHE_SECONDS = 300.0
+"""How long a process remembers a valid token: the bound on what the epoch does not announce
+(a database edited by hand). A revocation is announced (see ``EPOCH_CHECK_SECONDS``)."""
+EPOCH_CHECK_SECONDS = 1.0
+"""How often a process reads the authentication epoch, which every revocation of tokens moves:
+a revocation made in another process (another server worker, the CLI) reaches this one within
+this many seconds; one made in this process applies at once."""
 AUTH_CACHE_SIZE = 10_000
 
-__all__ = ["AUTH_CACHE_SECONDS", "AUTH_CACHE_SIZE", "TOKEN_PREFIX", "WorkforceService"]
+__all__ = [
+    "AUTH_CACHE_SECONDS",
+    "AUTH_CACHE_SIZE",
+    "EPOCH_CHECK_SECONDS",
+    "TOKEN_PREFIX",
+    "WorkforceService",
+    "bump_auth_epoch",
+]
+
+_EPOCH = select(AuthEpochRow.epoch).where(AuthEpochRow.id == 1)
+
+
+def bump_auth_epoch(session: Session) -> None:
+    """Move the authentication epoch (in the transaction that revokes): every server process
+    forgets the tokens it remembers within ``EPOCH_CHECK_SECONDS``."""
+    moved = session.execute(
+        update(AuthEpochRow).where(AuthEpochRow.id == 1).values(epoch=AuthEpochRow.epoch + 1)
+    )
+    if moved.rowcount == 0:  # type: ignore[attr-defined]  # a database made without migrations
+        session.execute(insert(AuthEpochRow).values(id=1, epoch=1))
 
 
 class WorkforceService:
@@ -43,6 +70,10 @@ class WorkforceService:
         self._sessions = sessions
         self._actor = actor
         self._auth_cache: dict[str, tuple[float, User]] = {}
+        self._epoch: int | None = None
+        self._epoch_read = -EPOCH_CHECK_SECONDS  # monotonic time of the last read
+        self._forgotten = 0  # how many times the cache was cleared: a lookup that began
+        # before a clear must not put what it found into the cache
 
     def _to_user(self, session: Session, row: UserRow, vendor_name: str | None = None) -> User:
         vendor = (
@@ -172,30 +203,57 @@ class WorkforceService:
     def authenticate(self, token: str) -> User | None:
         """The active user a token belongs to, or ``None``.
 
-        Every API request runs this, so a valid token is remembered for ``AUTH_CACHE_SECONDS``:
-        a revocation or deactivation made in this process applies at once, one made elsewhere
-        (another server process, the CLI) within that many seconds. Unknown tokens are never
-        cached.
+        Every API request runs this, so a valid token is remembered (``AUTH_CACHE_SECONDS``,
+        never past the token's own expiry). A revocation made in this process applies at once;
+        one made elsewhere (another server process, the CLI) moves the authentication epoch,
+        which this process reads at most every ``EPOCH_CHECK_SECONDS`` and forgets every token
+        when it moved. Unknown tokens are never cached.
         """
+        self._read_epoch()
         user = self.remembered(token)
         if user is not None:
             return user
-        digest = hash_token(token)
+        forgotten = self._forgotten
+        found = token_user_until(self._sessions, token)
+        if found is None:
+            return None
+        user, expires_at = found
         now = time.monotonic()
-        user = token_user(self._sessions, token)
-        if user is not None:
+        until = now + AUTH_CACHE_SECONDS
+        if expires_at is not None:
+            until = min(until, now + (as_utc(expires_at) - utcnow()).total_seconds())
+        if forgotten == self._forgotten:
             if len(self._auth_cache) >= AUTH_CACHE_SIZE:
                 self._auth_cache.clear()
-            self._auth_cache[digest] = (now + AUTH_CACHE_SECONDS, user)
+            self._auth_cache[hash_token(token)] = (until, user)
         return user
 
     def remembered(self, token: str) -> User | None:
         """The user :meth:`authenticate` remembers for ``token`` (no I/O), or ``None`` where it
-        would have to ask the database."""
+        would have to ask the database (the token is not remembered, or the epoch is due to
+        be read)."""
+        now = time.monotonic()
+        if now - self._epoch_read >= EPOCH_CHECK_SECONDS:
+            return None
         cached = self._auth_cache.get(hash_token(token))
-        if cached is not None and cached[0] > time.monotonic():
+        if cached is not None and cached[0] > now:
             return cached[1]
         return None
+
+    def _read_epoch(self) -> None:
+        now = time.monotonic()
+        if now - self._epoch_read < EPOCH_CHECK_SECONDS:
+            return
+        with self._sessions() as session:
+            epoch = session.connection().execute(_EPOCH).scalar() or 0
+        if epoch != self._epoch:
+            self._forget()
+            self._epoch = epoch
+        self._epoch_read = now
+
+    def _forget(self) -> None:
+        self._forgotten += 1
+        self._auth_cache.clear()
 
     def sign_in(self, name: str, token: str, *, hours: float = 12.0) -> tuple[User, str]:
         """A browser session for the user named ``name`` who proved it with one of their
@@ -218,7 +276,7 @@ class WorkforceService:
     def sign_out(self, session_token: str) -> bool:
         """End the browser session ``session_token`` (a ``web`` token); whether one ended."""
         digest = hash_token(session_token)
-        self._auth_cache.pop(digest, None)
+        self._forget()
         with self._sessions.begin() as session:
             row = session.scalar(select(ApiTokenRow).where(
                 ApiTokenRow.token_hash == digest, ApiTokenRow.purpose == "web",
@@ -226,6 +284,7 @@ class WorkforceService:
             if row is None:
                 return False
             row.revoked_at = utcnow()
+            bump_auth_epoch(session)
             name = session.scalar(select(UserRow.name).where(UserRow.id == row.user_id))
             audit.append(session, actor=name or "?", action="user.sign_out",
                          object_type="user", object_ref=name or "?",
@@ -245,6 +304,7 @@ class WorkforceService:
             ).all()
             for row in rows:
                 row.revoked_at = utcnow()
+            bump_auth_epoch(session)
             audit.append(
                 session,
                 actor=self._actor,
@@ -253,5 +313,5 @@ class WorkforceService:
                 object_ref=name,
                 details={"tokens": len(rows)},
             )
-            self._auth_cache.clear()
+            self._forget()
             return len(rows)

@@ -97,7 +97,7 @@ def user_revoke(
     name: str = typer.Argument(..., help="User name.", metavar="NAME"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Revoke every API token of a user (a running server stops accepting them within 2 s)."""
+    """Revoke every API token of a user (a running server stops accepting them within 1 s)."""
     n = workspace(ctx).workforce.revoke_tokens(name)
     emit(
         as_json, {"user": name, "revoked": n}, lambda c: c.print(f"Revoked {n} token(s) of {name}")

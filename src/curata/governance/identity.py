@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, or_, select
@@ -72,6 +73,7 @@ def _token_user_statement() -> Any:
             users.c.domains,
             users.c.clearance,
             cohorts,
+            tokens.c.expires_at,
         )
         .join(tokens, tokens.c.user_id == users.c.id)
         .outerjoin(vendors, vendors.c.id == users.c.vendor_id)
@@ -95,6 +97,14 @@ running it)."""
 def token_user(sessions: sessionmaker[Session], token: str) -> User | None:
     """The active user an unrevoked API token belongs to, or ``None``: one statement, uncached
     (:meth:`~curata.annotation.workforce.WorkforceService.authenticate` caches it)."""
+    found = token_user_until(sessions, token)
+    return None if found is None else found[0]
+
+
+def token_user_until(
+    sessions: sessionmaker[Session], token: str
+) -> tuple[User, datetime | None] | None:
+    """:func:`token_user` with the moment the token expires (``None``: until revoked)."""
     with sessions() as session:
         found = (
             session.connection()
@@ -103,8 +113,8 @@ def token_user(sessions: sessionmaker[Session], token: str) -> User | None:
         )
     if found is None:
         return None
-    uid, name, role, vendor, languages, domains, clearance, cohort_names = found
-    return User(
+    uid, name, role, vendor, languages, domains, clearance, cohort_names, expires_at = found
+    user = User(
         id=uid,
         name=name,
         role=role,
@@ -114,3 +124,4 @@ def token_user(sessions: sessionmaker[Session], token: str) -> User | None:
         clearance=clearance_name(clearance),
         cohorts=sorted(cohort_names.split("\n")) if cohort_names else [],
     )
+    return user, expires_at

@@ -88,6 +88,16 @@ class ApiTokenRow(Base):
     until sign-out or ``expires_at``)."""
 
 
+class AuthEpochRow(Base):
+    """One row: a counter moved by every revocation of tokens (see
+    :meth:`~curata.annotation.workforce.WorkforceService.authenticate`)."""
+
+    __tablename__ = "auth_epoch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
 class ProjectRow(Base):
     """An annotation effort over one dataset version."""
 
