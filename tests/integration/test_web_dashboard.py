@@ -74,9 +74,10 @@ def test_a_lead_sees_the_services_numbers_and_they_move(site) -> None:
     assert figure(html, "items") == "6" and figure(html, "complete") == "0"
     assert figure(html, "remaining") == "6" and figure(html, "labels") == "0 of 12"
     charts = svgs(html)
-    assert len(charts) == 3  # throughput, quality, over time; no campaigns section yet
+    # throughput, quality, agreement and gold accuracy over time; no campaigns section yet
+    assert len(charts) == 4
     assert all(c.get("role") == "img" for c in charts)
-    assert sum("empty" in (c.get("class") or "") for c in charts) == 3  # nothing labelled yet
+    assert sum("empty" in (c.get("class") or "") for c in charts) == 4  # nothing labelled yet
     assert 'data-testid="redteam"' in html and "No red-team campaigns yet" in html
 
     as_of = re.search(r'data-testid="as-of">[^<]*as of ([\d:]+) UTC', html)
@@ -90,18 +91,19 @@ def test_a_lead_sees_the_services_numbers_and_they_move(site) -> None:
     assert figure(html, "complete") == str(status.items_complete) == "4"
     assert figure(html, "remaining") == "2"
     assert figure(html, "labels") == f"{status.labels_done} of {status.labels_needed}" == "10 of 12"
-    assert sum("empty" in (c.get("class") or "") for c in svgs(html)) == 3
+    assert sum("empty" in (c.get("class") or "") for c in svgs(html)) == 4
     # a minute later (made now): this view starts the refresh, a later one shows it
     site["app"].state.dashboard_snapshots.max_age = 0.0
     boss.get("/projects/triage/dashboard")
     for _ in range(200):
         html = boss.get("/projects/triage/dashboard").text
-        if sum("empty" in (c.get("class") or "") for c in svgs(html)) < 3:
+        if sum("empty" in (c.get("class") or "") for c in svgs(html)) < 4:
             break
         time.sleep(0.05)
     site["app"].state.dashboard_snapshots.max_age = 3600.0
     html = boss.get("/projects/triage/dashboard").text
-    [throughput, quality, over_time] = svgs(html)
+    [throughput, quality, over_time, gold_over_time] = svgs(html)
+    assert "empty" in (gold_over_time.get("class") or "")  # this project has no gold
     ns = "{http://www.w3.org/2000/svg}"
     days = [e for e in throughput.iter(f"{ns}rect") if e.get("class") == "day"]
     assert len(days) == 1  # everything today
@@ -149,7 +151,7 @@ def test_hostile_names_and_records_are_shown_as_text(site, tmp_path: Path) -> No
     assert HOSTILE not in html and "<script" not in html
     assert "&lt;script&gt;alert(" in html
     charts = svgs(html)  # well-formed with the hostile categories in them
-    assert len(charts) == 4
+    assert len(charts) == 5  # throughput, quality, two over time, red team
     redteam = charts[-1]
     ns = "{http://www.w3.org/2000/svg}"
     assert len([e for e in redteam.iter(f"{ns}rect") if e.get("class") == "bar"]) == 2

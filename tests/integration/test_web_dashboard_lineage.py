@@ -127,7 +127,7 @@ def test_coverage_bars_are_the_services_shares_with_the_gaps_marked(
         saved = ws.home / "coverage" / "tickets@1.json"
         command = f"curata coverage tickets@1 --target FILE --by FIELD --json &gt; {saved}"
         assert command in html
-        assert len(svgs(html)) == 3  # throughput, quality, over time: no coverage chart yet
+        assert len(svgs(html)) == 4  # throughput, quality, 2 over time: no coverage chart yet
 
         # a target half English, half German: tickets@1 (8 en, 1 de) is short of German
         target = write_jsonl(tmp_path / "traffic.jsonl",

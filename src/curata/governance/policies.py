@@ -266,8 +266,14 @@ class Scopes:
 
     A project scope in which the user is a member is remembered for ``SCOPE_CACHE_SECONDS``
     (the queue asks for it on every ``next``, and a round trip to a loaded database costs more
-    than the rest of the check): membership is only ever added, never removed, and a
-    non-member's answer is never cached, so a new member is let in at once.
+    than the rest of the check). A non-member's answer is never cached, so a new member is let
+    in at once. A member removed in this process (the admin page calls :meth:`forget`) is
+    shut out at once too (404, as any outsider). Other processes serving the same workspace
+    (another server worker, another host) keep their remembered scope, and so let the removed
+    member past the project checks, for up to ``SCOPE_CACHE_SECONDS`` after the removal. What
+    they can do meanwhile is bounded: the queue reads membership itself (``next`` answers 403,
+    not a member), the leases they held ended with the removal, and the scopes of tasks,
+    annotations and assignments are never remembered (a submit, a review, an item: 404).
     """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
@@ -300,6 +306,13 @@ class Scopes:
                     self._projects.clear()
                 self._projects[key] = (now + SCOPE_CACHE_SECONDS, scope)
         return scope
+
+    def forget(self, project_name: str, user_id: int) -> None:
+        """Drop the remembered scope of user ``user_id`` in project ``project_name``: call it
+        when that member is removed, so that this process shuts them out at once rather than
+        after ``SCOPE_CACHE_SECONDS``."""
+        with self._lock:
+            self._projects.pop((user_id, project_name), None)
 
     def _item(self, kind: str, item_id: int, user: User, query: Any) -> ItemScope:
         with self._sessions() as session:

@@ -29,8 +29,10 @@ change goes through a service:
   ``curata project gate``), :meth:`MembershipService.add
   <curata.annotation.membership.MembershipService.add>` (``curata project add-member``) and
   :meth:`MembershipService.remove <curata.annotation.membership.MembershipService.remove>`
-  (the leases the member held end; what they submitted stays). Each is audited in the
-  signed-in user's name (``by``), not the server's;
+  (the leases the member held end; what they submitted stays; this process forgets their
+  remembered project scope, :meth:`Scopes.forget <curata.governance.policies.Scopes.forget>`,
+  so they are shut out at once). Each is audited in the signed-in user's name (``by``), not
+  the server's;
 * the release: :meth:`ReleaseService.release <curata.annotation.release.ReleaseService.release>`
   with its defaults, as ``curata annotate release NAME`` runs it; a failing gate refuses it
   (:class:`~curata.annotation.release.GateFailed`) and the page shows each gate's numbers.
@@ -236,6 +238,8 @@ async def change_settings(
         if isinstance(exc, NotFoundError) and part not in ("members", "remove"):
             raise
         return _page(request, workspace, name, user, error=exc.message, status_code=422)
+    if part == "remove":  # this process shuts them out now, not when the scope expires
+        scopes.forget(name, workspace.workforce.get(_text(form, "user")).id)
     response = RedirectResponse(f"/projects/{name}/admin?done={part}", status_code=303)
     secure_headers(response)
     return response

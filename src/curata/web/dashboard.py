@@ -14,6 +14,14 @@ numbers come from the services, each chart with a table of the same numbers next
   :meth:`QualityService.report <curata.quality.service.QualityService.report>`;
 * agreement over time per cohort and question, and the drift alerts:
   :meth:`QualityService.drift <curata.quality.service.QualityService.drift>`;
+* gold accuracy over time per cohort and per vendor (:func:`gold_over_time`): the gold checks
+  the quality report counts (:func:`~curata.stats.proportions.gold_checks` of each annotator's
+  own answers on gold, once per record), in the drift report's equal time bins, each with its
+  95% Wilson interval;
+* a lead who works for a vendor sees only their vendor: its row, the cohorts all of whose
+  members work for it, its annotators' and cohorts' series and alerts (:func:`for_viewer`),
+  and the project's overall throughput and backlog; never another vendor's name or numbers
+  (in-house leads and admins see everyone);
 * attack success rate by category: :meth:`CampaignService.report <curata.redteam.campaigns.
   CampaignService.report>` of the latest campaigns, for users who may read campaigns
   (``redteam.read``);
@@ -46,9 +54,11 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy import select
 
-from curata.core.errors import NotFoundError
+from curata.core.errors import ForbiddenError, NotFoundError
 from curata.governance.policies import ProjectPolicy, WorkspacePolicy
 from curata.http.deps import ProjectName, ScopesDep, WorkspaceDep
+from curata.quality.drift import rolling_rates
+from curata.stats.proportions import gold_checks
 from curata.store.tables import DatasetRow, OperationRow, VersionRow
 from curata.timeutil import as_utc
 from curata.web.charts import (
@@ -88,9 +98,11 @@ def dashboard(
                                                                  Snapshots())
     slow, as_of = snapshots.get((name, reads_redteam),
                                 lambda: _slow_parts(workspace, name, reads_redteam))
+    seen = for_viewer(slow, user.vendor)
     per_day, by_cohort, by_vendor, drift, redteam = (
-        slow["per_day"], slow["by_cohort"], slow["by_vendor"], slow["drift"], slow["redteam"])
+        seen["per_day"], seen["by_cohort"], seen["by_vendor"], seen["drift"], seen["redteam"])
     over_time = [s for s in drift["series"] if s["kind"] == "cohort" and s["bins"]]
+    gold_time = [s for s in seen["gold_over_time"] if s["bins"]]
     versions = project_versions(workspace, name)
     coverage = [_coverage(workspace.home, dataset, refs)
                 for dataset, refs in _by_dataset(versions).items()]
@@ -122,6 +134,13 @@ def dashboard(
                            b["n"]) for b in s["bins"]])
              for s in over_time],
             ident="over-time")),
+        "gold_over_time": Markup(line_chart(
+            "Gold accuracy over time per cohort and vendor, with 95% intervals",
+            [Series(f"{s['kind']} {s['who']}",
+                    [Point(b["start"][:16].replace("T", " "), b["rate"], b["low"], b["high"],
+                           b["n"]) for b in s["bins"]])
+             for s in gold_time],
+            ident="gold-over-time")),
         "redteam": Markup(bar_chart(
             "Attack success rate by category, latest campaigns",
             [BarGroup(c["title"], [Bar(r["value"], r["rate"], r["low"], r["high"], r["n"])
@@ -131,6 +150,7 @@ def dashboard(
     return render(
         request, "dashboard.html", project=name, progress=progress, per_day=per_day,
         cohorts=by_cohort["groups"], vendors=by_vendor["groups"], over_time=over_time,
+        gold_over_time=gold_time, vendor=user.vendor,
         alerts=drift["alerts"], redteam=redteam, charts=charts,
         method=by_cohort["method"], as_of=as_of, refresh_s=int(SNAPSHOT_SECONDS),
         versions=versions, coverage=coverage,
@@ -144,8 +164,12 @@ def lineage(
     version: Annotated[str | None, Query(max_length=300)] = None,
 ) -> Response:
     """The lineage of one of the project's versions (default: its latest release, else the
-    version it labels) as a graph, with its edges as a table."""
+    version it labels) as a graph, with its edges as a table. Not for a vendor's lead (403): a
+    release's lineage names every vendor and annotator behind it."""
     ProjectPolicy.manage(user, scopes.project(name, user))
+    if user.vendor is not None:
+        raise ForbiddenError(f"lineage: vendor users may not read it ({user.name!r} works for "
+                             f"vendor {user.vendor!r}; it names every vendor behind a release)")
     versions = project_versions(workspace, name)
     ref = version or versions[-1]["ref"]
     if ref not in {v["ref"] for v in versions}:
@@ -269,10 +293,103 @@ def _slow_parts(workspace: Any, name: str, reads_redteam: bool) -> dict[str, Any
     ).items())
     return {
         "per_day": per_day,
+        "owners": owners(data),
+        "gold_over_time": gold_over_time(data),
         "by_cohort": workspace.quality.report(name, by="cohort", samples=REPORT_SAMPLES),
         "by_vendor": workspace.quality.report(name, by="vendor", samples=REPORT_SAMPLES),
         "drift": workspace.quality.drift(name, by="both"),
         "redteam": _redteam(workspace) if reads_redteam else None,
+    }
+
+
+GOLD_BINS = 12
+"""Time bins of gold accuracy over time (the drift report's, so the two charts line up)."""
+NO_COHORT, INTERNAL = "(no cohort)", "(internal)"
+"""The quality report's groups of annotators in no cohort and of in-house annotators."""
+
+
+def _group_names(data: Any, user_id: int) -> tuple[list[str], str]:
+    """An annotator's cohorts and vendor as the quality report groups them."""
+    user = data.users[user_id]
+    vendor = data.vendors[user.vendor_id] if user.vendor_id else INTERNAL
+    return sorted(data.cohorts.get(user_id, [])) or [NO_COHORT], vendor
+
+
+def gold_over_time(data: Any, bins: int = GOLD_BINS) -> list[dict[str, Any]]:
+    """Per cohort, then per vendor: the share of gold checks answered right in each of ``bins``
+    equal time bins spanning the project's labelling (empty bins left out), each with its 95%
+    Wilson interval: ``kind``, ``who``, ``n`` (checks), ``bins`` (``start``, ``end``, ``n``,
+    ``right``, ``rate``, ``low``, ``high``). The checks are the quality report's: an
+    annotator's own answers against the gold they are scored on, a copied answer not again."""
+    streams: dict[tuple[str, str], tuple[list[datetime], list[int]]] = {}
+    for row in data.rows:
+        gold = row.known
+        if row.copied or not gold:
+            continue
+        cohorts, vendor = _group_names(data, row.user_id)
+        for _, right in gold_checks(row.submitted, gold):
+            for key in [("cohort", c) for c in cohorts] + [("vendor", vendor)]:
+                times, outcomes = streams.setdefault(key, ([], []))
+                times.append(row.submitted_at)
+                outcomes.append(int(right))
+    stamps = [r.submitted_at for r in data.rows]
+    if not stamps:
+        return []
+    first, last = min(stamps), max(stamps)
+    edges = ([first + (last - first) * i / bins for i in range(bins)] + [last]
+             if last > first else [first, last])
+    out = []
+    for (kind, who), (times, outcomes) in sorted(streams.items()):
+        order = sorted(range(len(times)), key=lambda i: times[i])
+        rates = rolling_rates([times[i] for i in order], [outcomes[i] for i in order], edges)
+        for b in rates:
+            b["right"] = round(b["rate"] * b["n"])
+        out.append({"kind": kind, "who": who, "n": len(outcomes), "bins": rates})
+    return out
+
+
+def owners(data: Any) -> dict[str, dict[str, str | None]]:
+    """Whose each group is: ``cohort`` name -> the vendor all its members work for
+    (:data:`INTERNAL` when all are in-house, ``None`` when they are mixed), ``annotator`` name
+    -> their vendor (or :data:`INTERNAL`)."""
+    members: dict[str, set[str]] = {}
+    annotators: dict[str, str | None] = {}
+    for user_id, user in data.users.items():
+        cohorts, vendor = _group_names(data, user_id)
+        annotators[user.name] = vendor
+        for cohort in cohorts:
+            members.setdefault(cohort, set()).add(vendor)
+    return {"cohort": {c: next(iter(v)) if len(v) == 1 else None for c, v in members.items()},
+            "annotator": annotators}
+
+
+def for_viewer(slow: dict[str, Any], vendor: str | None) -> dict[str, Any]:
+    """The snapshot as a viewer working for ``vendor`` may see it: everything for an in-house
+    viewer (``None``); for a vendor's lead, only their vendor's row, the cohorts whose members
+    all work for it, the series and drift alerts of those cohorts and of its annotators (the
+    project's throughput and backlog stay whole; no other vendor's name or number is left)."""
+    if vendor is None:
+        return slow
+    cohorts = {c for c, v in slow["owners"]["cohort"].items() if v == vendor}
+    people = {a for a, v in slow["owners"]["annotator"].items() if v == vendor}
+
+    def mine(kind: str, who: str) -> bool:
+        return ((kind == "vendor" and who == vendor) or (kind == "cohort" and who in cohorts)
+                or (kind == "annotator" and who in people))
+
+    def report(data: dict[str, Any], kind: str) -> dict[str, Any]:
+        return {"groups": [g for g in data["groups"] if mine(kind, g["group"])],
+                "method": data["method"]}
+
+    drift = slow["drift"]
+    return {
+        **slow,
+        "by_cohort": report(slow["by_cohort"], "cohort"),
+        "by_vendor": report(slow["by_vendor"], "vendor"),
+        "drift": {"series": [s for s in drift["series"] if mine(s["kind"], s["who"])],
+                  "alerts": [a for a in drift["alerts"] if mine(a["kind"], a["who"])]},
+        "gold_over_time": [s for s in slow["gold_over_time"] if mine(s["kind"], s["who"])],
+        "redteam": None,
     }
 
 
