@@ -752,6 +752,28 @@ def test_a_lead_can_let_a_failed_annotator_recalibrate(ws, tmp_path) -> None:
     assert event.details == {"user": "bad", "superseded": 2, "reason": "retrained 2026-11-25"}
 
 
+def test_a_member_sent_back_to_calibration_owes_it_after_being_removed_and_added(
+    ws, tmp_path
+) -> None:
+    _calibration_project_of(ws, tmp_path, 2, {"threshold": 1.0})
+    for _ in range(3):  # two calibration items passed, then a live one: passing is remembered
+        view = ws.queue.next_task("cal", "ann")
+        ws.queue.submit(view.assignment_id, "ann", GOOD)
+    ws.projects.members.reset_calibration("cal", "ann", reason="retrain")
+    ws.projects.members.remove("cal", "ann")
+    ws.projects.members.add("cal", ["ann"])  # back with the round they left in, not round 0
+    wrong = {**GOOD, "better": {"choice": "tie"}}
+    served = []
+    for _ in range(2):
+        view = ws.queue.next_task("cal", "ann")
+        assert view is not None, "calibration skipped after remove and add"
+        served.append(view.record["prompt"])
+        ws.queue.submit(view.assignment_id, "ann", wrong)
+    assert sorted(served) == ["c0", "c1"]
+    with pytest.raises(ForbiddenError, match=r"calibration not passed \(0 of 2 correct"):
+        ws.queue.next_task("cal", "ann")
+
+
 def test_items_in_a_language_go_only_to_annotators_who_read_it(ws, tmp_path: Path) -> None:
     rows = [
         {"text": "Bonjour", "lang": "FR"},

@@ -4,6 +4,7 @@ by role and membership (the rule itself is :class:`~curata.governance.policies.P
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from curata.store.db import write_transaction
 from curata.store.tables import (
     AnnotationRow,
     AssignmentRow,
+    AuditEventRow,
     ProjectMemberRow,
     ProjectRow,
     TaskRow,
@@ -45,6 +47,25 @@ def may_see(session: Session, project: ProjectRow, user_name: str) -> bool:
     )
 
 
+def _calibration_rounds(session: Session, project_name: str) -> Counter[str]:
+    """How many times each user was sent back to calibration on a project, from the audit log.
+
+    A member's calibration round is that count: removing a member deletes the row that held it,
+    so one added (again) starts from the count rather than from 0. A round number therefore
+    never comes back for a different set of calibration answers, and the queue's memory of who
+    passed which round (per process, keyed by round) cannot let a re-added member skip the
+    calibration they were sent back to.
+    """
+    details = session.scalars(
+        select(AuditEventRow.details).where(
+            AuditEventRow.action == "project.recalibrate",
+            AuditEventRow.object_type == "project",
+            AuditEventRow.object_ref == project_name,
+        )
+    )
+    return Counter(str(d.get("user")) for d in details if isinstance(d, dict))
+
+
 class MembershipService:
     """Adds members to projects, sends a member back to calibration, and answers which projects
     a user may see (outsiders get the error a missing project gets: existence is not told)."""
@@ -57,15 +78,26 @@ class MembershipService:
         self._actor = actor
 
     def add(self, name: str, users: list[str], *, by: str | None = None) -> Project:
-        """Let more users work on a project (members already there are left as they are);
-        audited as ``by`` (default: the workspace's user)."""
+        """Let more users work on a project (members already there are left as they are; one
+        removed earlier comes back in the calibration round they left in, so being sent back
+        to calibration survives a remove and add); audited as ``by`` (default: the workspace's
+        user)."""
         with write_transaction(self._sessions) as session:
             project = self._projects.row(session, name)
             added = []
+            rounds: Counter[str] | None = None
             for user in dict.fromkeys(users):
                 member_id = user_id(session, user)
                 if session.get(ProjectMemberRow, (project.id, member_id)) is None:
-                    session.add(ProjectMemberRow(project_id=project.id, user_id=member_id))
+                    if rounds is None:
+                        rounds = _calibration_rounds(session, name)
+                    session.add(
+                        ProjectMemberRow(
+                            project_id=project.id,
+                            user_id=member_id,
+                            calibration_round=rounds[user],
+                        )
+                    )
                     added.append(user)
             audit.append(
                 session,
