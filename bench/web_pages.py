@@ -382,6 +382,7 @@ async def ls_browsers(
             context = await browser.new_context(
                 base_url=base, viewport={"width": 1280, "height": 800}
             )
+            context.set_default_timeout(600_000)  # 20 LS apps starting on 2 cores
             await context.route(lambda url: not url.startswith(base), lambda route: route.abort())
             page = await context.new_page()
             page.on("dialog", lambda d: errors.append(f"{email}: dialog {d.message}"))
@@ -397,7 +398,7 @@ async def ls_browsers(
                 await page.press("input[name=password]", "Enter")
             await page.goto(f"/projects/{pid}/data?labeling=1")
             text = page.locator(LS_TEXT).first
-            await text.wait_for(timeout=120_000)
+            await text.wait_for()
             await page.get_by_test_id("bottombar-submit-button").wait_for()
             done = 0
             stop_at = time.perf_counter() + args.seconds  # from this annotator's first item
@@ -546,7 +547,7 @@ def main() -> None:
         result["peer"] = {"labelstudio": label_studio(args)}
         compare(result)
     (WORK / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    benchlib.save_result(NAME, {"machine": info, **result})
+    benchlib.save_result(f"{NAME}-{args.tasks}x{args.browsers}b", {"machine": info, **result})
 
 
 if __name__ == "__main__":
