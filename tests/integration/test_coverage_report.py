@@ -134,6 +134,34 @@ def test_cli_text_json_and_html(
     assert "--target" in capsys.readouterr().out
 
 
+def test_cli_save_keeps_the_json_report_where_the_dashboard_reads_it(
+    ws: Any, skewed: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    from curata.cli.main import main
+
+    monkeypatch.delenv("CURATA_DATABASE_URL", raising=False)  # the workspace's own config
+    monkeypatch.setenv("COLUMNS", "200")
+    args = ["--home", str(ws.home), "coverage", "chat@1", "--target", str(skewed),
+            "--by", "lang", "--no-embed"]  # fmt: skip
+    saved = ws.home / "coverage" / "chat@1.json"
+    assert main([*args, "--json", "--save"]) == 0
+    out, err = capsys.readouterr()
+    assert saved.read_text("utf-8") == out  # exactly what --json prints; stdout is only that
+    assert json.loads(out)["version"] == "chat@1"
+    assert "Saved for the dashboard" in err and "chat@1.json" in err
+    assert [p.name for p in saved.parent.iterdir()] == ["chat@1.json"]  # no temporary left
+    saved.write_text("stale", "utf-8")
+    assert main([*args, "--save"]) == 0  # replaced whole, and said where in the text output
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"Saved for the dashboard: {saved}" in out and "Sourcing brief" in out
+    assert json.loads(saved.read_text("utf-8"))["brief"][0]["records"] == 80
+    saved.unlink()
+    saved.parent.rmdir()
+    saved.parent.write_text("not a folder", "utf-8")  # cannot be written: exit 1, naming it
+    assert main([*args, "--save"]) == 1
+    assert "cannot save the report" in capsys.readouterr().err
+
+
 def test_real_minilm_clusters_find_the_missing_topic(ws: Any, tmp_path: Path) -> None:
     cooking = ["How long should I boil pasta for dinner?",
                "Best recipe to roast vegetables in the oven",

@@ -4,7 +4,6 @@ report is said with the command that makes one, and only the project's managers 
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from tests.conftest import served, write_jsonl
 from tests.helpers import web_client
 
 from curata.api.app import create_app
+from curata.curation.coverage_service import save_report
 from curata.curation.pipeline import parse_pipeline
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -125,7 +125,7 @@ def test_coverage_bars_are_the_services_shares_with_the_gaps_marked(
         assert html.count('data-testid="no-coverage"') == 2  # tickets and triage-labels
         assert "No coverage has been computed for tickets." in html
         saved = ws.home / "coverage" / "tickets@1.json"
-        command = f"curata coverage tickets@1 --target FILE --by FIELD --json &gt; {saved}"
+        command = f"curata --home {ws.home} coverage tickets@1 --target FILE --by FIELD --save"
         assert command in html
         assert len(svgs(html)) == 4  # throughput, quality, 2 over time: no coverage chart yet
 
@@ -134,8 +134,7 @@ def test_coverage_bars_are_the_services_shares_with_the_gaps_marked(
                              [{"text": f"t {i}", "lang": "en" if i % 2 else "de"}
                               for i in range(10)])  # fmt: skip
         report = ws.coverage.report("tickets@1", target, by=["lang"], embed=False)
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps(report), "utf-8")  # what the command writes
+        assert save_report(ws.home, report) == saved  # what the command writes
         html = boss.get("/projects/triage/dashboard").text
     assert html.count('data-testid="no-coverage"') == 1  # triage-labels still has none
     [chart] = [s for s in svgs(html) if "chart-coverage" in (s.get("class") or "")]

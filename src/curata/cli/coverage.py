@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from curata.cli.output import JsonOption, emit, workspace, write_html
+from curata.cli.output import JsonOption, emit, err_console, workspace, write_html
 from curata.cli.output import table as table_of
 
 ROWS = 15
@@ -44,14 +44,22 @@ def coverage(
     html: Path | None = typer.Option(
         None, "--html", help="Also write an HTML report with bar charts to this file."
     ),
+    save: bool = typer.Option(
+        False,
+        "--save",
+        help="Also save the report (as --json prints it) where the web dashboard reads it: "
+        "<home>/coverage/NAME@N.json.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Compare a version with a target sample: shares per slice of each --by field (numbers
     in quantile bins of the target) and per MiniLM embedding cluster of the target, their
     Jensen-Shannon divergence (0 same, 1 disjoint), the most under-represented slices with
     examples, and a sourcing brief: how many records of each short slice, added alone, bring
-    it to the target's share."""
-    data = workspace(ctx).coverage.report(
+    it to the target's share. --save keeps the report (as --json prints it) for the web
+    dashboard."""
+    ws = workspace(ctx)
+    data = ws.coverage.report(
         ref,
         target,
         by=by,
@@ -64,6 +72,13 @@ def coverage(
         from curata.curation.coverage_html import render_coverage
 
         write_html(html, render_coverage(data))
+    saved: Path | None = None
+    if save:
+        from curata.curation.coverage_service import save_report
+
+        saved = save_report(ws.home, data)
+    if saved is not None and as_json:  # stdout stays the JSON alone
+        err_console().print(f"Saved for the dashboard: {escape(str(saved))}")
 
     def render(c: Console) -> None:
         c.print(
@@ -87,6 +102,8 @@ def coverage(
             c.print("(each count brings its slice alone to the target share)")
         if html is not None:
             c.print(f"HTML report with bar charts: {escape(str(html))}")
+        if saved is not None:
+            c.print(f"Saved for the dashboard: {escape(str(saved))}")
 
     emit(as_json, data, render)
 

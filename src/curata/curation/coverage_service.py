@@ -4,7 +4,10 @@ reads versions through and the record size limit target files are read with."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +30,40 @@ from curata.sourcing.readers.formats import READERS
 from curata.versioning.service import DatasetService
 
 Encode = Callable[[list[str]], Any]
+REPORT_DIR = "coverage"
+"""Where, under the workspace's home, a saved report lies (``REF.json``, ``curata coverage
+--save``): the web dashboard draws a dataset's coverage from there."""
 EMBED_CHARS = 2_000
 """Texts are cut here before embedding (MiniLM reads 256 word pieces at most)."""
 _ABSENT = object()
+
+
+def report_path(home: Path, ref: str) -> Path:
+    """Where the report of version ``ref`` (``NAME@N``) is saved under the workspace's ``home``."""
+    return Path(home) / REPORT_DIR / f"{ref}.json"
+
+
+def save_report(home: Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` (a report from :meth:`CoverageService.report`) as JSON, exactly as
+    ``curata coverage --json`` prints it, to :func:`report_path` of its version, and return
+    the path. The text is written to a temporary file beside it and renamed over it, so a
+    reader (the dashboard) sees the old report or the new one, never half of one."""
+    path = report_path(home, str(data["version"]))
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    # a fresh name (not mkstemp's: its file is private to the owner, the report is not)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with temp.open("x", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise InputError(f"cannot save the report: {exc.strerror}", path=str(path)) from None
+    return path
 
 
 def _lookup(metadata: dict[str, Any], name: str) -> Any:

@@ -30,10 +30,11 @@ numbers come from the services, each chart with a table of the same numbers next
   <curata.lineage.graph.LineageService.upstream>` drawn by :func:`~curata.web.graph_svg.
   lineage_svg`. Only the project's own versions are shown there (404 otherwise), so a lead of
   another project cannot read this one's lineage through their own project's page;
-* coverage per dataset of those versions: the report ``curata coverage REF --json`` wrote to
-  ``<home>/coverage/REF.json`` (:data:`COVERAGE_DIR`; the coverage service keeps no result of
-  its own), drawn by :func:`~curata.web.charts.coverage_chart`; where there is none the page
-  says so and shows the command.
+* coverage per dataset of those versions: the report ``curata coverage REF --save`` wrote to
+  ``<home>/coverage/REF.json`` (:func:`~curata.curation.coverage_service.save_report`, the
+  JSON ``--json`` prints; the coverage service keeps no result of its own), drawn by
+  :func:`~curata.web.charts.coverage_chart`; where there is none the page says so and shows
+  the command (with ``--save``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from curata.core.errors import ForbiddenError, NotFoundError
+from curata.curation.coverage_service import REPORT_DIR, report_path
 from curata.governance.policies import ProjectPolicy, WorkspacePolicy
 from curata.http.deps import ProjectName, ScopesDep, WorkspaceDep
 from curata.quality.drift import rolling_rates
@@ -216,16 +218,16 @@ def _by_dataset(versions: list[dict[str, Any]]) -> dict[str, list[str]]:
     return out
 
 
-COVERAGE_DIR = "coverage"
+COVERAGE_DIR = REPORT_DIR
 """Where, under the workspace's home, the dashboard reads coverage reports: ``REF.json``, as
-``curata coverage REF --target FILE --json`` prints it."""
+``curata coverage REF --target FILE --save`` writes it (what ``--json`` prints)."""
 SHORT_GAP = 0.01
 """A slice is a gap (drawn red) when the target's share exceeds the data's by more than this:
 the threshold of the sourcing brief (:func:`curata.curation.coverage.sourcing_brief`)."""
 
 
 def coverage_path(home: Path, ref: str) -> Path:
-    return Path(home) / COVERAGE_DIR / f"{ref}.json"
+    return report_path(home, ref)
 
 
 def _coverage(home: Path, dataset: str, refs: list[str]) -> dict[str, Any]:
@@ -256,9 +258,8 @@ def _coverage(home: Path, dataset: str, refs: list[str]) -> dict[str, Any]:
 
 
 def coverage_command(home: Path, ref: str) -> str:
-    path = coverage_path(home, ref)
-    return (f"mkdir -p {shlex.quote(str(path.parent))} && curata coverage {shlex.quote(ref)} "
-            f"--target FILE --by FIELD --json > {shlex.quote(str(path))}")
+    return (f"curata --home {shlex.quote(str(home))} coverage {shlex.quote(ref)} "
+            "--target FILE --by FIELD --save")
 
 
 def coverage_groups(report: dict[str, Any]) -> list[ShareGroup]:
