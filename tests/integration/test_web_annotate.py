@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -476,3 +477,34 @@ def _annotation_of(ws: Any, assignment_id: int) -> int:
             sa.text("SELECT id FROM annotations WHERE assignment_id = :a ORDER BY revision DESC"),
             {"a": assignment_id},
         ).first()[0])  # fmt: skip
+
+
+def test_a_form_that_is_not_utf8_or_holds_a_nul_is_refused_and_saves_nothing(web) -> None:
+    """Starlette alone would store U+FFFD for the bad byte (and PostgreSQL refuses a NUL with
+    a server error): the form guard answers 400 naming the field, before any handler runs."""
+    ws = web["ws"]
+    with client(web, "ann") as c:
+        page = c.get("/projects/triage/annotate").text
+        base = (f"csrf={quote(field(page, 'csrf'))}&assignment_id={field(page, 'assignment_id')}"
+                f"&shown_at={quote(field(page, 'shown_at'))}&a.topic=billing")  # fmt: skip
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        for tail, why in (
+            ("&a.comment=caf%E9", "form field &#39;a.comment&#39;: not UTF-8 text"),
+            ("&a.comment=%ED%A0%80", "form field &#39;a.comment&#39;: not UTF-8 text"),  # a
+            # lone surrogate, encoded
+            ("&a.comment=a%00b", "form field &#39;a.comment&#39;: contains a NUL character"),
+        ):
+            bad = c.post("/projects/triage/annotate", content=base + tail, headers=headers)
+            assert bad.status_code == 400 and why in bad.text, bad.text[-400:]
+        raw = c.post("/projects/triage/annotate", content=base.encode() + b"&a.comment=\xff",
+                     headers=headers)  # fmt: skip
+        assert raw.status_code == 400 and "not UTF-8 text" in raw.text
+        huge = c.post("/projects/triage/annotate", headers=headers,
+                      content=base + "&a.comment=" + "x" * (1 << 20))  # fmt: skip
+        assert huge.status_code == 413 and "larger than 1024 KiB" in huge.text
+        assert ws.projects.get("triage").annotations == 0
+        fine = c.post("/projects/triage/annotate", headers=headers,
+                      content=base + "&a.comment=caf%C3%A9+%E2%9C%93")  # fmt: skip
+        assert fine.status_code == 303, fine.text[-400:]
+    assert ws.projects.get("triage").annotations == 1
+    assert stored(ws, "triage", "comment") == ["café ✓"]

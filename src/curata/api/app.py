@@ -23,6 +23,7 @@ from curata.core.errors import CurataError
 from curata.governance.policies import Scopes, missing
 from curata.store.db import POOL_SIZE
 from curata.web.errors import page_error
+from curata.web.forms import FormGuard
 from curata.workspace import Workspace
 
 
@@ -79,6 +80,7 @@ def create_app(workspace: Workspace) -> FastAPI:
     app.include_router(annotation.router)
     app.include_router(redteam.router)
     web.mount(app)
+    app.add_middleware(FormGuard)
     app.add_middleware(ServerTiming)
     return app
 
