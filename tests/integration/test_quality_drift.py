@@ -143,3 +143,17 @@ def test_items_labelled_by_one_person_say_nothing_about_drift(ws, tmp_path: Path
         done += 1
     data = ws.quality.drift("one")
     assert data["series"] == [] and data["alerts"] == []
+
+
+def test_the_dashboards_overview_is_the_reports_and_the_drift_from_one_read(simulated) -> None:
+    """``QualityService.overview`` (what the lead dashboard computes) gives what the separate
+    report and drift calls give, from one read of the annotations and one consensus."""
+    ws, _sim = simulated
+    data, reports, drift = ws.quality.overview("sim", by=("cohort", "vendor", "annotator"),
+                                               samples=50)  # fmt: skip
+    assert len(data.rows) == len(ws.quality.annotations("sim").rows) > 0
+    for grouping in ("cohort", "vendor", "annotator"):
+        assert reports[grouping] == ws.quality.report("sim", by=grouping, samples=50)
+    assert drift == ws.quality.drift("sim", by="both")
+    with pytest.raises(ValidationError):
+        ws.quality.overview("sim", by=("planet",))

@@ -160,6 +160,23 @@ class QualityService:
             method=method,
         )
 
+    def overview(
+        self, project: str, *, by: tuple[str, ...], samples: int = 200,
+        method: str = "dawid-skene",
+    ) -> tuple[ProjectAnnotations, dict[str, dict[str, Any]], dict[str, Any]]:
+        """What a dashboard shows, from one read of the annotations and one consensus: the
+        annotations, the quality report by each grouping in ``by``, and the drift report by
+        cohort and vendor (each the same as :meth:`report` and :meth:`drift` with defaults)."""
+        for grouping in by:
+            check_grouping(grouping)
+        data, consensus = self._with_consensus(project, method)
+        reports = {
+            grouping: quality_report(data, consensus, by=grouping, samples=samples,
+                                     texts=self.texts, method=method)
+            for grouping in by
+        }  # fmt: skip
+        return data, reports, drift_report(data, consensus, by="both", method=method)
+
     def gate_metrics(self, project: str, questions: set[str]) -> dict[str, Any]:
         """The numbers the project's release gates compare against
         (:func:`curata.quality.gates.measure`); what the release service is handed."""

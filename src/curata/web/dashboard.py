@@ -287,7 +287,9 @@ def coverage_groups(report: dict[str, Any]) -> list[ShareGroup]:
 def _slow_parts(workspace: Any, name: str, reads_redteam: bool) -> dict[str, Any]:
     """What reads every annotation of the project (and the campaigns): seconds on a large
     project, so computed at most once a :data:`SNAPSHOT_SECONDS` (:class:`Snapshots`)."""
-    data = workspace.quality.annotations(name)
+    data, reports, drift = workspace.quality.overview(
+        name, by=("cohort", "vendor"), samples=REPORT_SAMPLES
+    )
     per_day = sorted(Counter(
         as_utc(row.submitted_at).date().isoformat()
         for row in data.rows if row.kind == "live" and not row.copied
@@ -296,9 +298,9 @@ def _slow_parts(workspace: Any, name: str, reads_redteam: bool) -> dict[str, Any
         "per_day": per_day,
         "owners": owners(data),
         "gold_over_time": gold_over_time(data),
-        "by_cohort": workspace.quality.report(name, by="cohort", samples=REPORT_SAMPLES),
-        "by_vendor": workspace.quality.report(name, by="vendor", samples=REPORT_SAMPLES),
-        "drift": workspace.quality.drift(name, by="both"),
+        "by_cohort": reports["cohort"],
+        "by_vendor": reports["vendor"],
+        "drift": drift,
         "redteam": _redteam(workspace) if reads_redteam else None,
     }
 
