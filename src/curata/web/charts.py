@@ -138,6 +138,18 @@ def _empty(kind: str, title: str, desc: str, ident: str | None) -> str:
     return "".join(parts)
 
 
+def _percent_axis(left: float, width: float, bottom: float) -> list[str]:
+    """A horizontal 0 to 100% axis with grid lines down to ``bottom``."""
+    parts = ['<g class="axis">']
+    for tick in range(0, 101, 25):
+        x = left + width * tick / 100
+        parts.append(f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{bottom:.1f}" '
+                     f'stroke="{GRID}"/><text x="{x:.1f}" y="{bottom + 14:.1f}" '
+                     f'text-anchor="middle" fill="{MUTED}">{tick}%</text>')
+    parts.append("</g>")
+    return parts
+
+
 def _legend(parts: list[str], items: Sequence[tuple[str, str, str]], x: float, y: float,
             width: float) -> float:
     """Legend entries ``(name, colour, mark)`` (mark: ``box`` or ``line``) left to right,
@@ -281,13 +293,7 @@ def bar_chart(title: str, groups: Sequence[BarGroup], *, desc: str = "",
         y += bar + gap
     bottom = y + 4
     n_bars = sum(1 for _, g, _b in rows if g is None)
-    parts: list[str] = ['<g class="axis">']
-    for tick in range(0, 101, 25):
-        x = left + width * tick / 100
-        parts.append(f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{bottom:.1f}" '
-                     f'stroke="{GRID}"/><text x="{x:.1f}" y="{bottom + 14:.1f}" '
-                     f'text-anchor="middle" fill="{MUTED}">{tick}%</text>')
-    parts.append("</g>")
+    parts = _percent_axis(left, width, bottom)
     parts.extend(body)
     below = _legend(parts, [(g.name, PALETTE[n % len(PALETTE)], "box")
                             for n, g in enumerate(groups)], 4, bottom + 36, left + width)
@@ -425,13 +431,7 @@ def coverage_chart(title: str, groups: Sequence[ShareGroup], *, desc: str = "",
                         f"… {len(g.shares) - max_bars} more slices</text>")
             y += heading
     bottom = y + 4
-    parts: list[str] = ['<g class="axis">']
-    for tick in range(0, 101, 25):
-        x = left + width * tick / 100
-        parts.append(f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{bottom:.1f}" '
-                     f'stroke="{GRID}"/><text x="{x:.1f}" y="{bottom + 14:.1f}" '
-                     f'text-anchor="middle" fill="{MUTED}">{tick}%</text>')
-    parts.append("</g>")
+    parts = _percent_axis(left, width, bottom)
     parts.extend(body)
     below = _legend(parts, [("share of the data", PALETTE[0], "box"),
                             ("short of the target (a gap)", GAP, "box"),
