@@ -85,3 +85,15 @@ def web_client(url: str, name: str, token: str, timeout: float = 60) -> Iterator
         answer = sign_in(client, name, token)
         assert answer.status_code == 303, f"sign-in as {name}: HTTP {answer.status_code}"
         yield client
+
+
+@contextmanager
+def client_for(site: dict[str, Any], name: str) -> Iterator[Any]:
+    """A signed-in client on a web test's ``site`` (its ``url`` and ``tokens`` by user name)."""
+    with web_client(site["url"], name, site["tokens"][name]) as client:
+        yield client
+
+
+def csrf(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    return form_field(html, "csrf")

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tests.conftest import served, write_jsonl
-from tests.helpers import form_field, web_client
+from tests.helpers import client_for, csrf
 
 from curata.api.app import create_app
 
@@ -40,16 +38,6 @@ def site(ws: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     tokens = {u: ws.workforce.issue_token(u) for u in ("ann", "boss", "outsider")}
     with served(create_app(ws)) as url:
         yield {"url": url, "tokens": tokens, "ws": ws}
-
-
-@contextmanager
-def client_for(site: dict[str, Any], name: str) -> Iterator[httpx.Client]:
-    with web_client(site["url"], name, site["tokens"][name]) as client:
-        yield client
-
-
-def csrf(html: str) -> str:
-    return form_field(html, "csrf")
 
 
 def test_the_lead_sees_schema_settings_members_and_guidelines(site: dict[str, Any]) -> None:

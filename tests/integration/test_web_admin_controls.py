@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 from tests.conftest import served, write_jsonl
-from tests.helpers import form_field, web_client
+from tests.helpers import client_for, form_field
 
 from curata.api.app import create_app
 from curata.core.errors import ConflictError, ValidationError
@@ -51,12 +50,6 @@ def site(ws: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     tokens = {u: ws.workforce.issue_token(u) for u in ("boss", "ann", "outsider", "vlead")}
     with served(create_app(ws)) as url:
         yield {"url": url, "tokens": tokens, "ws": ws}
-
-
-@contextmanager
-def client_for(site: dict[str, Any], name: str) -> Iterator[httpx.Client]:
-    with web_client(site["url"], name, site["tokens"][name]) as client:
-        yield client
 
 
 def actors(ws: Any, action: str) -> list[str]:
