@@ -32,6 +32,12 @@ from curata.store.tables.foundation import (
     VersionRow,
     VersionSourceRow,
 )
+from curata.store.tables.loop import (
+    CheckpointRow,
+    CheckpointVersionRow,
+    EvalResultRow,
+    EvalRunRow,
+)
 from curata.store.tables.redteam import AttemptRow, CampaignRow
 
 __all__ = [
@@ -43,10 +49,14 @@ __all__ = [
     "AuthEpochRow",
     "Base",
     "CampaignRow",
+    "CheckpointRow",
+    "CheckpointVersionRow",
     "CohortMemberRow",
     "CohortRow",
     "CurationEventRow",
     "DatasetRow",
+    "EvalResultRow",
+    "EvalRunRow",
     "GuidelineRow",
     "OperationInputRow",
     "OperationRow",
