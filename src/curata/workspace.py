@@ -27,6 +27,7 @@ from curata.governance.auth import identify
 from curata.governance.identity import User
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
+from curata.loop.service import EvaluationService
 from curata.quality.service import QualityService
 from curata.quality.vendor_audit import VendorAuditService
 from curata.redteam.campaigns import CampaignService
@@ -49,7 +50,8 @@ class Workspace:
     ``sources`` (:class:`SourceService`), ``datasets`` (:class:`DatasetService`),
     ``lineage`` (:class:`LineageService`), ``audit`` (:class:`AuditLog`), :meth:`ingest`, and
     for annotation ``workforce``, ``projects``, ``queue`` and ``reviews``; for quality
-    ``quality`` (:class:`QualityService`) and ``vendor_audits``.
+    ``quality`` (:class:`QualityService`) and ``vendor_audits``; for training and evaluation
+    runs ``evaluation`` (:class:`EvaluationService`).
 
     ``identity`` is the user authenticated by the settings' API token on a shared database
     (``None`` on the embedded one): the services then act under that user's name.
@@ -121,6 +123,7 @@ class Workspace:
         self.findings = FindingsService(sessions, store, self.datasets, self.projects,
                                         self._ingest, self.redteam, self.campaigns, actor,
                                         files=settings.home / "redteam")
+        self.evaluation = EvaluationService(sessions, self.datasets, self.campaigns, actor)
 
     @staticmethod
     def _settings(home: str | os.PathLike[str] | None, **overrides: Any) -> Settings:
