@@ -20,6 +20,7 @@ from curata.cli import (
     coverage,
     curation,
     datasets,
+    evaluation,
     gc,
     ingest,
     interrupt,
@@ -60,6 +61,8 @@ app.command("why")(curation.why)
 app.add_typer(curation.pii, name="pii")
 app.command("coverage")(coverage.coverage)
 app.command("gc")(gc.gc)
+app.add_typer(evaluation.train, name="train")
+app.add_typer(evaluation.evals, name="eval")
 
 
 def _version(value: bool) -> None:
