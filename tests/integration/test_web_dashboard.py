@@ -161,3 +161,45 @@ def test_hostile_names_and_records_are_shown_as_text(site, tmp_path: Path) -> No
     for rate in report.by["category"]:
         assert f"<td class=\"num\">{rate.n}</td><td class=\"num\">{rate.failures}</td>" in html
     assert json.dumps(HOSTILE) not in html
+
+
+def test_a_served_app_warms_every_dashboard_before_its_first_view(
+    ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``curata serve`` computes each project's snapshot in the background at start, so the
+    lead's first view reads it from memory instead of reading every annotation."""
+    from tests.helpers import web_client
+
+    from curata.web import dashboard
+
+    rows = [{"text": f"ticket {i}"} for i in range(4)]
+    ws.ingest([write_jsonl(tmp_path / "t.jsonl", rows)], source="web", dataset="tickets")
+    ws.workforce.add_user("ann", role="annotator")
+    ws.workforce.add_user("boss", role="lead")
+    for name in ("triage", "other"):
+        ws.projects.create(name, version="tickets@1", schema=SCHEMA, members=["ann", "boss"])
+    assert label(ws, "ann", 3) == 3
+    token = ws.workforce.issue_token("boss")
+    app = create_app(ws, warm_dashboards=True)
+    computed: list[str] = []
+    real = dashboard._slow_parts
+
+    def counted(workspace: Any, name: str) -> dict[str, Any]:
+        computed.append(name)
+        return real(workspace, name)
+
+    monkeypatch.setattr(dashboard, "_slow_parts", counted)
+    with served(app) as url:
+        snapshots = dashboard.dashboard_snapshots(app)
+        for _ in range(300):  # the warm-up thread, on a busy machine
+            if {("project", "triage"), ("project", "other"), ("redteam",)} <= set(
+                snapshots._kept
+            ):
+                break
+            time.sleep(0.05)
+        assert sorted(computed) == ["other", "triage"]
+        with web_client(url, "boss", token) as boss:
+            html = boss.get("/projects/triage/dashboard").text
+        assert sorted(computed) == ["other", "triage"]  # the view computed nothing
+        assert figure(html, "labels") == "3 of 4"
+    assert dashboard.warm(ws, dashboard.Snapshots()) == 2

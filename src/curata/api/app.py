@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from curata.api.schemas import Health
 from curata.core.errors import CurataError
 from curata.governance.policies import Scopes, missing
 from curata.store.db import POOL_SIZE
+from curata.web import dashboard
 from curata.web.errors import page_error
 from curata.web.forms import FormGuard
 from curata.workspace import Workspace
@@ -30,11 +32,13 @@ from curata.workspace import Workspace
 def app_from_environment() -> FastAPI:
     """The API over the workspace named by ``CURATA_HOME`` (for ``uvicorn --factory`` and
     ``curata serve --workers N``, where each worker process opens its own workspace)."""
-    return create_app(Workspace.open())
+    return create_app(Workspace.open(), warm_dashboards=True)
 
 
-def create_app(workspace: Workspace) -> FastAPI:
-    """The API over ``workspace``; OpenAPI at ``/docs`` and ``/openapi.json``."""
+def create_app(workspace: Workspace, *, warm_dashboards: bool = False) -> FastAPI:
+    """The API over ``workspace``; OpenAPI at ``/docs`` and ``/openapi.json``. With
+    ``warm_dashboards`` (``curata serve``), every project's dashboard snapshot is computed in a
+    background thread at start, so no lead's first view waits for it."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +50,10 @@ def create_app(workspace: Workspace) -> FastAPI:
             # garbage collector's full passes, which otherwise pause requests for tens of ms
             gc.collect()
             gc.freeze()
+        if warm_dashboards:
+            snapshots = dashboard.dashboard_snapshots(_app)
+            threading.Thread(target=dashboard.warm, args=(workspace, snapshots),
+                             name="curata-dashboard-warm", daemon=True).start()
         yield
 
     app = FastAPI(

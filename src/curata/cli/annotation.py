@@ -446,7 +446,7 @@ def serve(
                   "name and a token from [bold]curata user token NAME[/bold]; API docs at "
                   f"http://{shown}:{port}/docs")
     if workers == 1:
-        uvicorn.run(create_app(ws), host=host, port=port, log_level="info",
+        uvicorn.run(create_app(ws, warm_dashboards=True), host=host, port=port, log_level="info",
                     timeout_keep_alive=keep_alive)  # fmt: skip
         return
     os.environ["CURATA_HOME"] = str(ws.home)  # each worker opens the workspace itself

@@ -39,6 +39,7 @@ numbers come from the services, each chart with a table of the same numbers next
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shlex
@@ -95,14 +96,15 @@ def dashboard(
 ) -> Response:
     ProjectPolicy.manage(user, scopes.project(name, user))
     status = workspace.projects.status(name)
-    reads_redteam = WorkspacePolicy.allows(user, "redteam.read")
-    snapshots: Snapshots = request.app.state.__dict__.setdefault("dashboard_snapshots",
-                                                                 Snapshots())
-    slow, as_of = snapshots.get((name, reads_redteam),
-                                lambda: _slow_parts(workspace, name, reads_redteam))
+    snapshots = dashboard_snapshots(request.app)
+    slow, as_of = snapshots.get(("project", name), lambda: _slow_parts(workspace, name))
     seen = for_viewer(slow, user.vendor)
-    per_day, by_cohort, by_vendor, drift, redteam = (
-        seen["per_day"], seen["by_cohort"], seen["by_vendor"], seen["drift"], seen["redteam"])
+    per_day, by_cohort, by_vendor, drift = (
+        seen["per_day"], seen["by_cohort"], seen["by_vendor"], seen["drift"])
+    redteam = None
+    if user.vendor is None and WorkspacePolicy.allows(user, "redteam.read"):
+        redteam, redteam_as_of = snapshots.get(("redteam",), lambda: _redteam(workspace))
+        as_of = min(as_of, redteam_as_of)
     over_time = [s for s in drift["series"] if s["kind"] == "cohort" and s["bins"]]
     gold_time = [s for s in seen["gold_over_time"] if s["bins"]]
     versions = project_versions(workspace, name)
@@ -284,9 +286,10 @@ def coverage_groups(report: dict[str, Any]) -> list[ShareGroup]:
     return groups
 
 
-def _slow_parts(workspace: Any, name: str, reads_redteam: bool) -> dict[str, Any]:
-    """What reads every annotation of the project (and the campaigns): seconds on a large
-    project, so computed at most once a :data:`SNAPSHOT_SECONDS` (:class:`Snapshots`)."""
+def _slow_parts(workspace: Any, name: str) -> dict[str, Any]:
+    """What reads every annotation of the project: seconds on a large project, so computed at
+    most once a :data:`SNAPSHOT_SECONDS` (:class:`Snapshots`), and ahead of the first view by
+    :func:`warm` in a served app."""
     data, reports, drift = workspace.quality.overview(
         name, by=("cohort", "vendor"), samples=REPORT_SAMPLES
     )
@@ -301,7 +304,6 @@ def _slow_parts(workspace: Any, name: str, reads_redteam: bool) -> dict[str, Any
         "by_cohort": reports["cohort"],
         "by_vendor": reports["vendor"],
         "drift": drift,
-        "redteam": _redteam(workspace) if reads_redteam else None,
     }
 
 
@@ -392,12 +394,37 @@ def for_viewer(slow: dict[str, Any], vendor: str | None) -> dict[str, Any]:
         "drift": {"series": [s for s in drift["series"] if mine(s["kind"], s["who"])],
                   "alerts": [a for a in drift["alerts"] if mine(a["kind"], a["who"])]},
         "gold_over_time": [s for s in slow["gold_over_time"] if mine(s["kind"], s["who"])],
-        "redteam": None,
     }
 
 
 SNAPSHOT_SECONDS = 60.0
 """How old the dashboard's quality numbers may be before a view asks for fresh ones."""
+
+
+def dashboard_snapshots(app: Any) -> Snapshots:
+    """The app's (this server process's) dashboard snapshots."""
+    snapshots: Snapshots = app.state.__dict__.setdefault("dashboard_snapshots", Snapshots())
+    return snapshots
+
+
+def warm(workspace: Any, snapshots: Snapshots) -> int:
+    """Compute every project's dashboard snapshot (and the red-team one) ahead of its first
+    view; ``curata serve`` runs this in a background thread at start, so a lead's first view
+    is served from memory like every later one. Returns how many projects were warmed; a
+    project that fails is logged and left to its first view."""
+    warmed = 0
+    for project in workspace.projects.list():
+        try:
+            snapshots.get(("project", project.name),
+                          functools.partial(_slow_parts, workspace, project.name))  # fmt: skip
+            warmed += 1
+        except Exception:  # a view will try again, and say what failed
+            log.exception("warming the dashboard of %r failed", project.name)
+    try:
+        snapshots.get(("redteam",), lambda: _redteam(workspace))
+    except Exception:
+        log.exception("warming the red-team dashboard snapshot failed")
+    return warmed
 
 
 class Snapshots:
