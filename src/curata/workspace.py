@@ -15,6 +15,7 @@ from curata.annotation.queue import QueueService
 from curata.annotation.release import ReleaseService
 from curata.annotation.review import ReviewService
 from curata.annotation.transfer import TransferService
+from curata.annotation.vendors import VendorService
 from curata.annotation.workforce import WorkforceService
 from curata.core.errors import CurataError, NotFoundError
 from curata.curation.coverage_service import CoverageService
@@ -49,7 +50,7 @@ class Workspace:
     The CLI and the API are thin shells over these services:
     ``sources`` (:class:`SourceService`), ``datasets`` (:class:`DatasetService`),
     ``lineage`` (:class:`LineageService`), ``audit`` (:class:`AuditLog`), :meth:`ingest`, and
-    for annotation ``workforce``, ``projects``, ``queue`` and ``reviews``; for quality
+    for annotation ``workforce``, ``vendors``, ``projects``, ``queue`` and ``reviews``; for quality
     ``quality`` (:class:`QualityService`) and ``vendor_audits``; for training and evaluation
     runs ``evaluation`` (:class:`EvaluationService`).
 
@@ -78,6 +79,7 @@ class Workspace:
         self.lineage = LineageService(sessions, store, self.datasets)
         self.audit = AuditLog(sessions)
         self.workforce = WorkforceService(sessions, actor)
+        self.vendors = VendorService(sessions, self.workforce, actor)
         self.projects = ProjectService(sessions, store, self.datasets, actor)
         self.queue = QueueService(sessions, store, self.projects)
         self.reviews = ReviewService(sessions, store, self.projects)

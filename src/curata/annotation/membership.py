@@ -5,6 +5,7 @@ by role and membership (the rule itself is :class:`~curata.governance.policies.P
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -35,6 +36,15 @@ def user_id(session: Session, name: str) -> int:
     if found is None:
         raise NotFoundError(f"unknown user {name!r} (add it with 'curata user add')")
     return found
+
+
+def end_lease(assignment: AssignmentRow, task: TaskRow, overlap: int, now: datetime) -> None:
+    """End a lease now, as when it expires: the item's slot opens for someone else and a
+    submit on it is refused (what was submitted before stays)."""
+    assignment.status = "expired"
+    assignment.expires_at = now
+    task.assigned -= 1
+    task.is_open = task.kind != "live" or task.assigned < overlap
 
 
 def may_see(session: Session, project: ProjectRow, user_name: str) -> bool:
@@ -139,10 +149,7 @@ class MembershipService:
             ).all()
             now = utcnow()
             for assignment, task in held:
-                assignment.status = "expired"
-                assignment.expires_at = now
-                task.assigned -= 1
-                task.is_open = task.kind != "live" or task.assigned < project.overlap
+                end_lease(assignment, task, project.overlap, now)
             session.delete(member)
             audit.append(
                 session,

@@ -54,6 +54,7 @@ from curata.store.tables import (
     ReviewRow,
     TaskRow,
     UserRow,
+    VendorRow,
     utcnow,
 )
 from curata.timeutil import as_utc, iso
@@ -66,6 +67,7 @@ P = cast(Table, ProjectRow.__table__)
 R = cast(Table, ReviewRow.__table__)
 T = cast(Table, TaskRow.__table__)
 U = cast(Table, UserRow.__table__)
+V = cast(Table, VendorRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -342,11 +344,11 @@ def _context_statement() -> Executable:
     return select(
         P.c.id, P.c.schema_version, P.c.overlap, P.c.gold_share, P.c.lease_seconds,
         P.c.settings, guideline, U.c.id, U.c.role, U.c.clearance, U.c.languages, U.c.domains,
-        M.c.user_id, M.c.calibration_round, held,
+        M.c.user_id, M.c.calibration_round, held, V.c.max_sensitivity,
     ).select_from(
         P.join(U, U.c.name == _param("b_user", U.c.name)).outerjoin(
             M, and_(M.c.project_id == P.c.id, M.c.user_id == U.c.id)
-        )
+        ).outerjoin(V, V.c.id == U.c.vendor_id)
     ).where(P.c.name == _param("b_project", P.c.name))  # fmt: skip
 
 
@@ -495,7 +497,7 @@ class QueueService:
             self._projects.row(session, project_name)  # raises for an unknown project
             raise NotFoundError(f"unknown user {user_name!r}")
         (pid, schema_version, overlap, gold_share, lease, settings, gv, uid, role, clearance,
-         languages, domains, member, calibration_round, held_id) = row  # fmt: skip
+         languages, domains, member, calibration_round, held_id, vendor_cap) = row  # fmt: skip
         if role != "admin" and member is None:
             raise NotMemberError(f"user {user_name!r} is not a member of project {project_name!r}")
         return _Context(
@@ -509,7 +511,7 @@ class QueueService:
             guideline_version=gv,
             user_id=uid,
             user=user_name,
-            clearance=clearance,
+            clearance=clearance if vendor_cap is None else min(clearance, vendor_cap),
             languages=list(languages or []),
             domains=list(domains or []),
             calibration_round=calibration_round or 0,

@@ -9,7 +9,13 @@ from datetime import timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from curata.core.errors import AlreadyExistsError, AuthError, NotFoundError, ValidationError
+from curata.core.errors import (
+    AlreadyExistsError,
+    AuthError,
+    ForbiddenError,
+    NotFoundError,
+    ValidationError,
+)
 from curata.governance import audit
 from curata.governance.identity import (
     CLEARANCE,
@@ -187,6 +193,12 @@ class WorkforceService:
             user = session.scalar(select(UserRow).where(UserRow.name == name))
             if user is None:
                 raise NotFoundError(f"unknown user {name!r}")
+            vendor = session.get(VendorRow, user.vendor_id) if user.vendor_id else None
+            if vendor is not None and vendor.revoked_at is not None:
+                raise ForbiddenError(
+                    f"user {name!r} works for vendor {vendor.name!r}, revoked on "
+                    f"{as_utc(vendor.revoked_at):%Y-%m-%d}: no token is issued to its users"
+                )
             session.add(
                 ApiTokenRow(user_id=user.id, token_hash=hash_token(token), prefix=token[:12])
             )
@@ -250,6 +262,10 @@ class WorkforceService:
             self._forget()
             self._epoch = epoch
         self._epoch_read = now
+
+    def forget(self) -> None:
+        """Forget every remembered token now (a revocation made in this process)."""
+        self._forget()
 
     def _forget(self) -> None:
         self._forgotten += 1

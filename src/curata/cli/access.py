@@ -137,6 +137,12 @@ COMMANDS: dict[str, Rule] = {
     "user list": OPEN,
     "user revoke": Rule("user.admin"),
     "user token": Rule("user.admin"),
+    "vendor export": Rule("user.admin"),
+    "vendor list": Rule("audit.read"),
+    "vendor reinstate": Rule("user.admin"),
+    "vendor revoke": Rule("user.admin"),
+    "vendor show": Rule("audit.read"),
+    "vendor terms": Rule("user.admin"),
     "why": OPEN,
 }
 """Every CLI command (by its path after ``curata``) and what it needs on a shared database.

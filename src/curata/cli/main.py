@@ -28,6 +28,7 @@ from curata.cli import (
     quality,
     redteam,
     sources,
+    vendors,
 )
 from curata.cli.interrupt import Interrupted
 from curata.cli.output import JsonOption, emit
@@ -63,6 +64,7 @@ app.command("coverage")(coverage.coverage)
 app.command("gc")(gc.gc)
 app.add_typer(evaluation.train, name="train")
 app.add_typer(evaluation.evals, name="eval")
+app.add_typer(vendors.app, name="vendor")
 
 
 def _version(value: bool) -> None:

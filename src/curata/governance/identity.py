@@ -85,6 +85,7 @@ def _token_user_statement() -> Any:
                 tokens.c.expires_at > bindparam("b_now", type_=tokens.c.expires_at.type),
             ),
             users.c.active.is_(True),
+            vendors.c.revoked_at.is_(None),  # a revoked vendor's users (see VendorService)
         )
     )
 

@@ -33,6 +33,15 @@ class VendorRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    data_ownership: Mapped[str] = mapped_column(Text, default="", server_default="")
+    ip: Mapped[str] = mapped_column(Text, default="", server_default="")
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_sensitivity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The highest clearance level its users are served at (``None``: no cap)."""
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    terms_updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
 
 
 class UserRow(Base):
