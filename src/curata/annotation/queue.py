@@ -453,6 +453,64 @@ _COUNT_SUBMIT = (
     .values(submitted=T.c.submitted + 1)
     .returning(T.c.submitted)
 )
+_ANNOTATION_KEYS = ("assignment_id", "task_id", "user_id", "answers", "schema_version",
+                    "guideline_version", "submitted_at", "duration_ms", "revision", "status",
+                    "review")  # fmt: skip
+
+
+def _lease_statement() -> Executable:
+    """PostgreSQL: a new lease and its task's count in one statement (the task's update as a
+    data-modifying CTE): one round trip fewer per ``next``."""
+    count = (
+        update(T)
+        .where(T.c.id == _param("b_task", T.c.id))
+        .values(
+            assigned=T.c.assigned + 1,
+            is_open=or_(T.c.kind != "live", T.c.assigned + 1 < _param("b_overlap", T.c.assigned)),
+        )
+        .cte("counted")
+    )
+    return (
+        insert(A)
+        .values(task_id=_param("b_task", A.c.task_id), user_id=_param("b_user_id", A.c.user_id),
+                status="leased", leased_at=_param("b_now", A.c.leased_at),
+                expires_at=_param("b_expires", A.c.expires_at))
+        .returning(A.c.id)
+        .add_cte(count)
+    )  # fmt: skip
+
+
+def _submit_statement() -> Executable:
+    """PostgreSQL: the annotation, its assignment marked submitted and its task's count in one
+    statement (data-modifying CTEs, each run once): two round trips fewer per ``submit``."""
+    mark = (
+        update(A)
+        .where(A.c.id == _param("n_assignment_id", A.c.id))
+        .values(status="submitted", submitted_at=_param("n_submitted_at", A.c.submitted_at))
+        .cte("marked")
+    )
+    count = (
+        update(T)
+        .where(T.c.id == _param("n_task_id", T.c.id))
+        .values(submitted=T.c.submitted + 1)
+        .returning(T.c.submitted)
+        .cte("counted")
+    )
+    add = (
+        insert(N)
+        .values({key: _param(f"n_{key}", N.c[key]) for key in _ANNOTATION_KEYS})
+        .returning(N.c.id)
+        .cte("added")
+    )
+    return (
+        select(add.c.id, count.c.submitted)
+        .select_from(add.join(count, true()))
+        .add_cte(mark)
+    )
+
+
+_LEASE_PG = _lease_statement()
+_SUBMIT_PG = _submit_statement()
 RECORD_CACHE_SIZE = 4096
 RECORD_PREFETCH = 32
 
@@ -625,6 +683,12 @@ class QueueService:
             task_id, row, existing = found
             expires = now + timedelta(seconds=ctx.lease_seconds)
             conn = session.connection()
+            if existing is None and conn.dialect.name == "postgresql":
+                assignment_id = conn.execute(_LEASE_PG, {
+                    "b_task": task_id, "b_user_id": ctx.user_id, "b_now": now,
+                    "b_expires": expires, "b_overlap": ctx.overlap,
+                }).scalar_one()  # fmt: skip
+                return self._view(session, ctx, assignment_id, row, expires, fresh=True)
             if existing is None:
                 assignment_id = conn.execute(_INSERT_ASSIGNMENT, {
                     "task_id": task_id, "user_id": ctx.user_id, "status": "leased",
@@ -929,9 +993,14 @@ class QueueService:
                 "status": "submitted",
                 "review": review,
             }
-            annotation_id = conn.execute(_INSERT_ANNOTATION, values).scalar_one()
-            conn.execute(_MARK_SUBMITTED, {"b_id": assignment_id, "b_now": now})
-            submitted = conn.execute(_COUNT_SUBMIT, {"b_id": task_id}).scalar_one()
+            if conn.dialect.name == "postgresql":
+                annotation_id, submitted = conn.execute(
+                    _SUBMIT_PG, {f"n_{key}": values[key] for key in _ANNOTATION_KEYS}
+                ).one()
+            else:
+                annotation_id = conn.execute(_INSERT_ANNOTATION, values).scalar_one()
+                conn.execute(_MARK_SUBMITTED, {"b_id": assignment_id, "b_now": now})
+                submitted = conn.execute(_COUNT_SUBMIT, {"b_id": task_id}).scalar_one()
             if submitted >= overlap:
                 flag_disagreement(session, settings or {}, task_id)
             if kind == "gold":
