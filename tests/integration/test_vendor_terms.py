@@ -272,3 +272,28 @@ def test_vendor_commands_end_to_end(
     data = (tmp_path / "cli-out" / "skips.jsonl").read_bytes()
     assert hashlib.sha256(data).hexdigest() == manifest["files"]["skips.jsonl"]["sha256"]
     assert run("export", "acme", str(tmp_path / "cli-out"))[0] == 1  # not empty
+
+
+def test_a_lease_above_a_lowered_cap_ends_instead_of_being_shown_again(world) -> None:
+    """A vendor user holding a confidential item when the vendor's permitted sensitivity is
+    lowered does not see it again: their next ``next`` ends that lease (the slot reopens for
+    others) and serves what they may still see."""
+    ws = world
+    held = None
+    while (view := ws.queue.next_task("p", "v1")) is not None:
+        if view.record["text"] == "chart 2":  # the confidential one, leased and kept
+            held = view.assignment_id
+            break
+        ws.queue.submit(view.assignment_id, "v1", GOOD)
+    assert held is not None
+    assert ws.queue.next_task("p", "v1").assignment_id == held  # resumed while allowed
+    status, assigned, _ = _assignment(ws, held)
+    assert (status, assigned) == ("leased", 1)
+    ws.vendors.set_terms("acme", max_sensitivity="internal")
+    after = ws.queue.next_task("p", "v1")
+    assert after is None or after.record["text"] != "chart 2"
+    status, assigned, is_open = _assignment(ws, held)
+    assert (status, assigned, is_open) == ("expired", 0, True)
+    with pytest.raises(ConflictError):
+        ws.queue.submit(held, "v1", GOOD)
+    assert "chart 2" in _served_texts(ws, "w1")  # its slot went to someone else

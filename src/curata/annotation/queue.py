@@ -422,7 +422,7 @@ _CANDIDATE = {
 }
 _SUBMIT_READ = {postgres: _submit_read_statement(postgres) for postgres in (False, True)}
 _HELD = (
-    select(T.c.row, A.c.expires_at)
+    select(T.c.row, A.c.expires_at, T.c.id, T.c.clearance)
     .join(T, T.c.id == A.c.task_id)
     .where(A.c.id == _param("b_id", A.c.id))
 )
@@ -660,8 +660,14 @@ class QueueService:
         with write_transaction(self._sessions) as session:
             ctx = self._context(session, project_name, user_name, now)
             if ctx.held is not None:
-                row, expires_at = session.connection().execute(_HELD, {"b_id": ctx.held}).one()
-                return self._view(session, ctx, ctx.held, row, expires_at)
+                row, expires_at, held_task, clearance = (
+                    session.connection().execute(_HELD, {"b_id": ctx.held}).one()
+                )
+                if clearance <= ctx.clearance:
+                    return self._view(session, ctx, ctx.held, row, expires_at)
+                # leased before the user's clearance was lowered (their vendor's permitted
+                # sensitivity, say): the lease ends instead of showing the item again
+                self._release(session, ctx, ctx.held, held_task, now=now)
             self._check_skills(session, ctx)
             reclaimed = False
             last = self._last_reclaim.get(ctx.project_id)
@@ -898,16 +904,25 @@ class QueueService:
             query = query.with_for_update(skip_locked=True, of=A)
         expired = session.execute(query).all()
         for assignment_id, task_id in expired:
-            session.execute(update(A).where(A.c.id == assignment_id).values(status="expired"))
-            session.execute(
-                update(T)
-                .where(T.c.id == task_id)
-                .values(
-                    assigned=T.c.assigned - 1,
-                    is_open=or_(T.c.kind != "live", T.c.assigned - 1 < ctx.overlap),
-                )
-            )
+            self._release(session, ctx, assignment_id, task_id)
         self._last_reclaim[project_id] = now
+
+    @staticmethod
+    def _release(session: Session, ctx: _Context, assignment_id: int, task_id: int, *,
+                 now: datetime | None = None) -> None:  # fmt: skip
+        """End a lease (expired, or ended ``now``) and give its task's slot back."""
+        values: dict[str, Any] = {"status": "expired"}
+        if now is not None:
+            values["expires_at"] = now
+        session.execute(update(A).where(A.c.id == assignment_id).values(**values))
+        session.execute(
+            update(T)
+            .where(T.c.id == task_id)
+            .values(
+                assigned=T.c.assigned - 1,
+                is_open=or_(T.c.kind != "live", T.c.assigned - 1 < ctx.overlap),
+            )
+        )
 
     # -- submit --------------------------------------------------------------------------
 
