@@ -43,6 +43,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Awaitable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -256,15 +257,10 @@ async def browsers(base: str, tokens: dict[str, str], args: Any, server_pid: int
             await context.close()
             return done
 
-        started = time.perf_counter()
-        cpu0 = psutil.cpu_times()
-        server_cpu0 = _tree_cpu(server_pid)
-        counts = await asyncio.gather(*(annotator(n) for n in names))
-        elapsed = time.perf_counter() - started
-        cpu1 = psutil.cpu_times()
-        server_cpu = _tree_cpu(server_pid) - server_cpu0
+        counts, elapsed, busy, server_cpu = await _measured(
+            (annotator(n) for n in names), server_pid
+        )
         await browser.close()
-    busy = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     summary = _ms(benchlib.latency_summary(cycles)) if cycles else {}
     on_server = _ms(benchlib.latency_summary(server)) if server else {}
     print(
@@ -425,15 +421,10 @@ async def ls_browsers(
             await context.close()
             return done
 
-        started = time.perf_counter()
-        cpu0 = psutil.cpu_times()
-        server_cpu0 = _tree_cpu(server_pid)
-        counts = await asyncio.gather(*(annotator(e) for e in emails))
-        elapsed = time.perf_counter() - started
-        cpu1 = psutil.cpu_times()
-        server_cpu = _tree_cpu(server_pid) - server_cpu0
+        counts, elapsed, busy, server_cpu = await _measured(
+            (annotator(e) for e in emails), server_pid
+        )
         await browser.close()
-    busy = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     summary = _ms(benchlib.latency_summary(cycles)) if cycles else {}
     per_item = round(sum(requests) / len(requests), 1) if requests else None
     print(
@@ -454,6 +445,21 @@ async def ls_browsers(
         "server_cpu_s": round(server_cpu, 1),
         "dialogs": errors,
     }
+
+
+async def _measured(
+    annotators: Iterable[Awaitable[int]], server_pid: int
+) -> tuple[list[int], float, float, float]:
+    """Run the browser annotators together: items each labelled, wall seconds, CPU seconds the
+    machine was busy, CPU seconds of the server (process tree) meanwhile."""
+    started = time.perf_counter()
+    cpu0 = psutil.cpu_times()
+    server_cpu0 = _tree_cpu(server_pid)
+    counts = list(await asyncio.gather(*annotators))
+    elapsed = time.perf_counter() - started
+    cpu1 = psutil.cpu_times()
+    busy = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    return counts, elapsed, busy, _tree_cpu(server_pid) - server_cpu0
 
 
 def _tree_cpu(pid: int) -> float:
