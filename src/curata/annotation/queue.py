@@ -435,7 +435,7 @@ _LEASE_AGAIN = (
 )  # fmt: skip
 _COUNT_LEASE = (
     update(T)
-    .where(T.c.id == _param("b_id", T.c.id))
+    .where(T.c.id == _param("b_task", T.c.id))
     .values(
         assigned=T.c.assigned + 1,
         is_open=or_(T.c.kind != "live", T.c.assigned + 1 < _param("b_overlap", T.c.assigned)),
@@ -444,12 +444,12 @@ _COUNT_LEASE = (
 _INSERT_ANNOTATION = insert(N).returning(N.c.id)
 _MARK_SUBMITTED = (
     update(A)
-    .where(A.c.id == _param("b_id", A.c.id))
-    .values(status="submitted", submitted_at=_param("b_now", A.c.submitted_at))
+    .where(A.c.id == _param("n_assignment_id", A.c.id))
+    .values(status="submitted", submitted_at=_param("n_submitted_at", A.c.submitted_at))
 )
 _COUNT_SUBMIT = (
     update(T)
-    .where(T.c.id == _param("b_id", T.c.id))
+    .where(T.c.id == _param("n_task_id", T.c.id))
     .values(submitted=T.c.submitted + 1)
     .returning(T.c.submitted)
 )
@@ -461,41 +461,20 @@ _ANNOTATION_KEYS = ("assignment_id", "task_id", "user_id", "answers", "schema_ve
 def _lease_statement() -> Executable:
     """PostgreSQL: a new lease and its task's count in one statement (the task's update as a
     data-modifying CTE): one round trip fewer per ``next``."""
-    count = (
-        update(T)
-        .where(T.c.id == _param("b_task", T.c.id))
-        .values(
-            assigned=T.c.assigned + 1,
-            is_open=or_(T.c.kind != "live", T.c.assigned + 1 < _param("b_overlap", T.c.assigned)),
-        )
-        .cte("counted")
-    )
     return (
         insert(A)
         .values(task_id=_param("b_task", A.c.task_id), user_id=_param("b_user_id", A.c.user_id),
                 status="leased", leased_at=_param("b_now", A.c.leased_at),
                 expires_at=_param("b_expires", A.c.expires_at))
         .returning(A.c.id)
-        .add_cte(count)
+        .add_cte(_COUNT_LEASE.cte("counted"))
     )  # fmt: skip
 
 
 def _submit_statement() -> Executable:
     """PostgreSQL: the annotation, its assignment marked submitted and its task's count in one
     statement (data-modifying CTEs, each run once): two round trips fewer per ``submit``."""
-    mark = (
-        update(A)
-        .where(A.c.id == _param("n_assignment_id", A.c.id))
-        .values(status="submitted", submitted_at=_param("n_submitted_at", A.c.submitted_at))
-        .cte("marked")
-    )
-    count = (
-        update(T)
-        .where(T.c.id == _param("n_task_id", T.c.id))
-        .values(submitted=T.c.submitted + 1)
-        .returning(T.c.submitted)
-        .cte("counted")
-    )
+    count = _COUNT_SUBMIT.cte("counted")
     add = (
         insert(N)
         .values({key: _param(f"n_{key}", N.c[key]) for key in _ANNOTATION_KEYS})
@@ -505,7 +484,7 @@ def _submit_statement() -> Executable:
     return (
         select(add.c.id, count.c.submitted)
         .select_from(add.join(count, true()))
-        .add_cte(mark)
+        .add_cte(_MARK_SUBMITTED.cte("marked"))
     )
 
 
@@ -703,7 +682,7 @@ class QueueService:
             else:  # an item re-opened for re-annotation keeps its assignment row
                 conn.execute(_LEASE_AGAIN, {"b_id": existing, "b_now": now, "b_expires": expires})
                 assignment_id = existing
-            conn.execute(_COUNT_LEASE, {"b_id": task_id, "b_overlap": ctx.overlap})
+            conn.execute(_COUNT_LEASE, {"b_task": task_id, "b_overlap": ctx.overlap})
             return self._view(session, ctx, assignment_id, row, expires, fresh=existing is None)
 
     def _candidate(
@@ -1014,8 +993,9 @@ class QueueService:
                 ).one()
             else:
                 annotation_id = conn.execute(_INSERT_ANNOTATION, values).scalar_one()
-                conn.execute(_MARK_SUBMITTED, {"b_id": assignment_id, "b_now": now})
-                submitted = conn.execute(_COUNT_SUBMIT, {"b_id": task_id}).scalar_one()
+                conn.execute(_MARK_SUBMITTED, {"n_assignment_id": assignment_id,
+                                               "n_submitted_at": now})  # fmt: skip
+                submitted = conn.execute(_COUNT_SUBMIT, {"n_task_id": task_id}).scalar_one()
             if submitted >= overlap:
                 flag_disagreement(session, settings or {}, task_id)
             if kind == "gold":
