@@ -92,6 +92,22 @@ def test_terms_are_recorded_validated_and_audited(world) -> None:
     assert (second["before"]["retention_days"], second["after"]["retention_days"]) == (90, 30)
 
 
+def test_a_term_can_be_cleared_and_not_set_and_cleared_at_once(world) -> None:
+    ws = world
+    ws.vendors.set_terms("acme", ownership="client", ip="client", retention_days=90,
+                         max_sensitivity="internal")  # fmt: skip
+    v = ws.vendors.set_terms("acme", clear=["retention_days", "max_sensitivity", "ip"])
+    assert (v.retention_days, v.max_sensitivity, v.ip, v.data_ownership) == (
+        None, None, "", "client")  # fmt: skip
+    with pytest.raises(ValidationError, match="'retention' is not one of ownership"):
+        ws.vendors.set_terms("acme", clear=["retention"])
+    with pytest.raises(ValidationError, match="ownership: both set and cleared"):
+        ws.vendors.set_terms("acme", ownership="x", clear=["ownership"])
+    assert ws.vendors.vendor("acme").data_ownership == "client"  # the refusals changed nothing
+    cleared = _events(ws, "vendor.terms")[-1]
+    assert cleared["before"]["retention_days"] == 90 and cleared["after"]["retention_days"] is None
+
+
 def test_the_queue_serves_a_vendor_user_nothing_above_the_vendor_cap(world) -> None:
     ws = world
     ws.vendors.set_terms("acme", max_sensitivity="internal")
@@ -150,8 +166,13 @@ def test_revoking_a_vendor_cuts_its_users_off_at_once_and_keeps_their_work(
         ws.vendors.revoke_vendor("acme", "again")
     with pytest.raises(ValidationError, match="reason"):
         ws.vendors.revoke_vendor("beta", " ")
+    # adding a user to a revoked vendor would hand its access back: refused, nothing stored
+    with pytest.raises(ConflictError, match="vendor 'acme' is revoked"):
+        ws.workforce.add_user("v3", role="annotator", vendor="acme")
+    assert "v3" not in {u.name for u in ws.workforce.list()}
 
     ws.vendors.reinstate_vendor("acme", "new contract")
+    assert ws.workforce.add_user("v3", role="annotator", vendor="acme").vendor == "acme"
     assert ws.workforce.authenticate(t1) is None  # revoked tokens stay revoked
     assert ws.workforce.authenticate(ws.workforce.issue_token("v1")).name == "v1"
 

@@ -9,6 +9,7 @@ clearance and their vendor's cap.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +39,14 @@ from curata.timeutil import iso
 __all__ = ["MAX_RETENTION_DAYS", "Revocation", "Vendor", "VendorService"]
 
 MAX_RETENTION_DAYS = 36_500
+TERM_COLUMNS = {
+    "ownership": "data_ownership",
+    "ip": "ip",
+    "retention_days": "retention_days",
+    "max_sensitivity": "max_sensitivity",
+}
+TERMS = tuple(TERM_COLUMNS)
+"""The terms :meth:`VendorService.set_terms` can clear."""
 
 
 @dataclass(frozen=True)
@@ -141,10 +150,12 @@ class VendorService:
         ip: str | None = None,
         retention_days: int | None = None,
         max_sensitivity: str | None = None,
+        clear: Sequence[str] = (),
         by: str | None = None,
     ) -> Vendor:
-        """Record the terms that govern a vendor (``None`` leaves a term as it is); audited
-        (``vendor.terms``) with the terms before and after.
+        """Record the terms that govern a vendor (``None`` leaves a term as it is; a term
+        named in ``clear`` — one of :data:`TERMS` — is removed); audited (``vendor.terms``)
+        with the terms before and after.
 
         ``retention_days`` is 1 to :data:`MAX_RETENTION_DAYS`; ``max_sensitivity`` is a
         clearance name: the vendor's users are never served an item above it.
@@ -157,6 +168,18 @@ class VendorService:
             raise ValidationError(
                 f"max_sensitivity: {max_sensitivity!r} is not one of {', '.join(CLEARANCE)}"
             )
+        for term in clear:
+            if term not in TERMS:
+                raise ValidationError(f"clear: {term!r} is not one of {', '.join(TERMS)}")
+        given = {
+            "ownership": ownership,
+            "ip": ip,
+            "retention_days": retention_days,
+            "max_sensitivity": max_sensitivity,
+        }
+        both = [t for t in clear if given[t] is not None]
+        if both:
+            raise ValidationError(f"{both[0]}: both set and cleared; give one of the two")
         with write_transaction(self._sessions) as session:
             row = _vendor_row(session, vendor)
             before = _view(session, row).terms()
@@ -168,6 +191,8 @@ class VendorService:
                 row.retention_days = retention_days
             if max_sensitivity is not None:
                 row.max_sensitivity = CLEARANCE[max_sensitivity]
+            for term in clear:
+                setattr(row, TERM_COLUMNS[term], "" if term in ("ownership", "ip") else None)
             row.terms_updated_at = utcnow()
             session.flush()
             after = _view(session, row)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from curata.core.errors import (
     AlreadyExistsError,
     AuthError,
+    ConflictError,
     ForbiddenError,
     NotFoundError,
     ValidationError,
@@ -113,6 +114,12 @@ class WorkforceService:
             vendor = VendorRow(name=name)
             session.add(vendor)
             session.flush()
+        elif create and vendor.revoked_at is not None:
+            # a revoked vendor's users are cut off: adding one would hand access back
+            raise ConflictError(
+                f"vendor {name!r} is revoked: reinstate it (curata vendor reinstate) "
+                "before adding users to it"
+            )
         return vendor.id
 
     def _cohort(self, session: Session, name: str, vendor_id: int | None) -> CohortRow:

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress
 
 from curata.annotation.vendor_export import FILES
-from curata.annotation.vendors import Vendor
+from curata.annotation.vendors import TERMS, Vendor
 from curata.cli.output import JsonOption, emit, err_console, workspace
 from curata.cli.output import table as table_of
 from curata.cli.sources import SensitivityChoice
@@ -70,15 +70,22 @@ def vendor_terms(
     max_sensitivity: SensitivityChoice | None = typer.Option(
         None, "--max-sensitivity", help="Most sensitive class its users may be served."
     ),
+    clear: list[str] = typer.Option(
+        [],
+        "--clear",
+        help=f"Remove a term (repeatable): {', '.join(TERMS)}.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Record the terms that govern a vendor (options not given stay as they are)."""
+    """Record the terms that govern a vendor (options not given stay as they are; --clear
+    removes one)."""
     v = workspace(ctx).vendors.set_terms(
         vendor,
         ownership=ownership,
         ip=ip,
         retention_days=retention_days,
         max_sensitivity=max_sensitivity.value if max_sensitivity else None,
+        clear=clear,
     )
     emit(as_json, v.to_dict(), lambda c: _print_vendor(c, v))
 
