@@ -28,6 +28,7 @@ from curata.governance.auth import identify
 from curata.governance.identity import User
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
+from curata.loop.attribution import AttributionService
 from curata.loop.service import EvaluationService
 from curata.quality.service import QualityService
 from curata.quality.vendor_audit import VendorAuditService
@@ -126,6 +127,7 @@ class Workspace:
                                         self._ingest, self.redteam, self.campaigns, actor,
                                         files=settings.home / "redteam")
         self.evaluation = EvaluationService(sessions, self.datasets, self.campaigns, actor)
+        self.attribution = AttributionService(sessions, store, self.datasets, self.evaluation)
 
     @staticmethod
     def _settings(home: str | os.PathLike[str] | None, **overrides: Any) -> Settings:

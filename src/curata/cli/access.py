@@ -72,6 +72,7 @@ COMMANDS: dict[str, Rule] = {
     "annotate release": Rule(
         "release", project="project", stricter=(("override_gates", "release.override"),)
     ),
+    "attribute": OPEN,
     "audit log": Rule("audit.read"),
     "audit verify": Rule("audit.read"),
     "coverage": OPEN,

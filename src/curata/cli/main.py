@@ -16,6 +16,7 @@ from rich.markup import escape
 from curata._version import __version__
 from curata.cli import (
     annotation,
+    attribution,
     audit,
     coverage,
     curation,
@@ -64,6 +65,7 @@ app.command("coverage")(coverage.coverage)
 app.command("gc")(gc.gc)
 app.add_typer(evaluation.train, name="train")
 app.add_typer(evaluation.evals, name="eval")
+app.command("attribute")(attribution.attribute)
 app.add_typer(vendors.app, name="vendor")
 
 
