@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from curata.annotation.automation import AutomationService
 from curata.annotation.projects import ProjectService
 from curata.annotation.queue import QueueService
 from curata.annotation.release import ReleaseService
@@ -127,6 +128,7 @@ class Workspace:
                                         self._ingest, self.redteam, self.campaigns, actor,
                                         files=settings.home / "redteam")
         self.evaluation = EvaluationService(sessions, self.datasets, self.campaigns, actor)
+        self.automation = AutomationService(sessions, store, self.projects, actor)
         self.attribution = AttributionService(sessions, store, self.datasets, self.evaluation)
 
     @staticmethod

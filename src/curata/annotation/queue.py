@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation import blind
 from curata.annotation.answers import check_answers, needs_record, shown_answers
+from curata.annotation.automation import suggestion as model_suggestion
 from curata.annotation.final import counts
 from curata.annotation.projects import ProjectService
 from curata.annotation.review import flag_disagreement, initial_review
@@ -101,6 +102,9 @@ class TaskView:
     guideline_version: int | None
     expires_at: datetime
     returned: Returned | None = None
+    suggestion: dict[str, Any] | None = None
+    """On a ``model-suggested`` question, the model's answer (``{"models", "answers"}``), shown
+    to the annotator and never counted (:func:`curata.annotation.automation.suggestion`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "expires_at": iso(self.expires_at),
@@ -596,6 +600,7 @@ class QueueService:
             guideline_version=ctx.guideline_version,
             expires_at=as_utc(expires),
             returned=None if fresh else self._returned(session, ctx, assignment_id, row),
+            suggestion=model_suggestion(session, ctx.settings, ctx.project_id, row),
         )
 
     def _returned(

@@ -16,6 +16,7 @@ from curata.annotation.aggregation import (
     METHODS,
     aggregation_policy,
 )
+from curata.annotation.automation import automate_release
 from curata.annotation.final import COUNTS, item_labels
 from curata.annotation.gates import GateMetrics, GateResult, evaluate
 from curata.annotation.projects import project_row
@@ -71,6 +72,9 @@ class ReleaseResult:
     in the ``outside_votes`` column."""
     held: int = 0
     """Of those, the items released without that label and sent to review (policy ``review``)."""
+    automation: list[dict[str, Any]] = field(default_factory=list)
+    """Each automated question's mode, current evidence and a warning where a model mode's
+    evidence fell below threshold (:func:`curata.annotation.automation.automate_release`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,6 +171,7 @@ class ReleaseService:
             )
             policy = aggregation_policy(project.settings or {})
             items = item_labels(session, project, method=aggregate)
+            automation = automate_release(self._sessions, session, project, items)
             people = {user for item in items for user, _ in item.answers}
             labels: dict[str, tuple[str, str, int, str, str | None]] = {}
             marked: dict[int, dict[str, dict[str, Any]]] = {}
@@ -228,7 +233,7 @@ class ReleaseService:
         )
         return ReleaseResult(
             version, len(labels), len(ids) - len(labels), tied, lineage, gates,
-            outside_votes=len(marked), held=held,
+            outside_votes=len(marked), held=held, automation=automation,
         )  # fmt: skip
 
     def _check_gates(

@@ -66,6 +66,7 @@ PROJECT_ADMIN = Rule("project.admin", project="project")
 
 COMMANDS: dict[str, Rule] = {
     "annotate export": Rule("export", project="project"),
+    "annotate-model": Rule("project.admin", project="project"),
     "annotate import": Rule(
         "project.admin", project="project", stricter=(("create_users", "user.admin"),)
     ),
@@ -75,6 +76,11 @@ COMMANDS: dict[str, Rule] = {
     "attribute": OPEN,
     "audit log": Rule("audit.read"),
     "audit verify": Rule("audit.read"),
+    "automation set": Rule(
+        "project.admin", project="project", stricter=(("force", "release.override"),)
+    ),
+    "automation show": OPEN,
+    "automation thresholds": Rule("project.admin", project="project"),
     "coverage": OPEN,
     "curate": OPEN,
     "dataset diff": OPEN,

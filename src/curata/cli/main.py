@@ -18,6 +18,7 @@ from curata.cli import (
     annotation,
     attribution,
     audit,
+    automation,
     coverage,
     curation,
     datasets,
@@ -65,6 +66,8 @@ app.command("coverage")(coverage.coverage)
 app.command("gc")(gc.gc)
 app.add_typer(evaluation.train, name="train")
 app.add_typer(evaluation.evals, name="eval")
+app.add_typer(automation.app, name="automation")
+app.command("annotate-model")(automation.annotate_model)
 app.command("attribute")(attribution.attribute)
 app.add_typer(vendors.app, name="vendor")
 

@@ -19,6 +19,12 @@ from curata.store.tables.annotation import (
     VendorAuditRow,
     VendorRow,
 )
+from curata.store.tables.automation import (
+    AutomationEvidenceRow,
+    ModelAnnotatorRow,
+    ModelAnswerRow,
+    QuestionAutomationRow,
+)
 from curata.store.tables.base import Base, utcnow
 from curata.store.tables.curation import CurationEventRow, StepRunRow
 from curata.store.tables.foundation import (
@@ -47,6 +53,7 @@ __all__ = [
     "AttemptRow",
     "AuditEventRow",
     "AuthEpochRow",
+    "AutomationEvidenceRow",
     "Base",
     "CampaignRow",
     "CheckpointRow",
@@ -58,11 +65,14 @@ __all__ = [
     "EvalResultRow",
     "EvalRunRow",
     "GuidelineRow",
+    "ModelAnnotatorRow",
+    "ModelAnswerRow",
     "OperationInputRow",
     "OperationRow",
     "ProjectMemberRow",
     "ProjectRow",
     "ProjectSchemaRow",
+    "QuestionAutomationRow",
     "ReviewRow",
     "SourceRow",
     "StepRunRow",
