@@ -577,6 +577,8 @@ class AttributionService:
             added = {rid for rid in training.ids if rid not in base_ids_set}
 
         attributed: list[CategoryAttribution] = []
+        if targets and not training.ids:
+            note = f"{', '.join(checkpoint.versions)} hold no records: nothing to trace"
         if targets and training.ids:
             fn = encode or self._encode or _minilm
             sample = training.sample(MAX_TRAINING)
@@ -826,7 +828,12 @@ class _Tracer:
                     people = self._people(session, project)
                     for i in members:
                         out[i].project, out[i].release = project, ref
-                        out[i].annotators = people.of(t.ids[i], ended)
+                        # a record curated after its release was labelled as what it was
+                        before = [c["from"] for c in out[i].curation if c["from"]]
+                        for rid in [t.ids[i], *before]:
+                            out[i].annotators = people.of(rid, ended)
+                            if out[i].annotators:
+                                break
         return out
 
     def _entered(self, session: Session, handle: VersionHandle, ids: list[str]) -> dict[str, str]:
