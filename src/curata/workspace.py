@@ -246,7 +246,9 @@ class Workspace:
     ) -> int:
         """Write a version as jsonl, parquet or an HF datasets folder; return the record count."""
         version = self.datasets.version(ref)
-        card = _dataset_card(version.to_dict())
+        from curata.governance.datacard import HF_DATA_FILES, version_card
+
+        card = version_card(self, version.ref, data_files=HF_DATA_FILES)
         count = export_version(
             lambda: self.datasets.iter_rows(version.ref),
             fmt=format,
@@ -326,17 +328,3 @@ def _redact(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}" if ":" in creds else url
     return url
-
-
-def _dataset_card(version: dict[str, Any]) -> str:
-    sources = ", ".join(f"{k} ({v})" for k, v in version["sources"].items()) or "unknown"
-    return (
-        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
-        "    path: train/data-*.arrow\n---\n\n"
-        f"# {version['dataset']}\n\n"
-        f"Exported by Curata from `{version['ref']}` ({version['record_count']} records, "
-        f"digest `{version['digest']}`).\n\n"
-        f"- Sources: {sources}\n- Created: {version['created_at']} by {version['author']}\n"
-        f"- Message: {version['message'] or '-'}\n\n"
-        "Each row carries `curata_id`; `curata lineage --record ID` traces it.\n"
-    )

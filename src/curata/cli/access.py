@@ -130,6 +130,7 @@ COMMANDS: dict[str, Rule] = {
     "redteam import": OPEN,
     "redteam scripted": OPEN,
     "redteam targets list": OPEN,
+    "release card": OPEN,
     "serve": OPEN,
     "simulate annotators": Rule("user.admin", project="project"),
     "source add": OPEN,
