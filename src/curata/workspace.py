@@ -27,6 +27,9 @@ from curata.governance import audit
 from curata.governance.audit import AuditLog
 from curata.governance.auth import identify
 from curata.governance.identity import User
+from curata.governance.notify import Notifier
+from curata.governance.raci import RaciService
+from curata.governance.release_policy import ReleasePolicyService
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.loop.attribution import AttributionService
@@ -128,6 +131,13 @@ class Workspace:
                                         self._ingest, self.redteam, self.campaigns, actor,
                                         files=settings.home / "redteam")
         self.evaluation = EvaluationService(sessions, self.datasets, self.campaigns, actor)
+        self.raci = RaciService(sessions, actor)
+        self.notifier = Notifier(sessions)
+        self.policies = ReleasePolicyService(sessions, store, self.datasets,
+                                             campaigns=self.campaigns, home=settings.home,
+                                             actor=actor)
+        self.releases.policies = self.policies  # a release is held to its policies
+        self.releases.notifier = self.notifier  # and tells its Informed parties
         self.automation = AutomationService(sessions, store, self.projects, actor)
         self.attribution = AttributionService(sessions, store, self.datasets, self.evaluation)
 

@@ -24,6 +24,7 @@ from curata.cli import (
     datasets,
     evaluation,
     gc,
+    governance,
     ingest,
     interrupt,
     lineage,
@@ -70,6 +71,8 @@ app.add_typer(automation.app, name="automation")
 app.command("annotate-model")(automation.annotate_model)
 app.command("attribute")(attribution.attribute)
 app.add_typer(vendors.app, name="vendor")
+app.add_typer(governance.raci, name="raci")
+app.add_typer(governance.policy, name="policy")
 
 
 def _version(value: bool) -> None:

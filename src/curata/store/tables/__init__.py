@@ -38,6 +38,13 @@ from curata.store.tables.foundation import (
     VersionRow,
     VersionSourceRow,
 )
+from curata.store.tables.governance import (
+    NotificationRow,
+    RaciMemberRow,
+    RaciRow,
+    ReleasePolicyRow,
+    WebhookSecretRow,
+)
 from curata.store.tables.loop import (
     CheckpointRow,
     CheckpointVersionRow,
@@ -67,12 +74,16 @@ __all__ = [
     "GuidelineRow",
     "ModelAnnotatorRow",
     "ModelAnswerRow",
+    "NotificationRow",
     "OperationInputRow",
     "OperationRow",
     "ProjectMemberRow",
     "ProjectRow",
     "ProjectSchemaRow",
     "QuestionAutomationRow",
+    "RaciMemberRow",
+    "RaciRow",
+    "ReleasePolicyRow",
     "ReviewRow",
     "SourceRow",
     "StepRunRow",
@@ -85,5 +96,6 @@ __all__ = [
     "VersionParentRow",
     "VersionRow",
     "VersionSourceRow",
+    "WebhookSecretRow",
     "utcnow",
 ]
