@@ -22,14 +22,13 @@ from curata.core.errors import CurataError, NotFoundError
 from curata.curation.coverage_service import CoverageService
 from curata.curation.service import CurationService
 from curata.export.formats import export as export_version
+from curata.export.records import ExportLedger
 from curata.export.training import TrainingExport, export_training
 from curata.governance import audit
 from curata.governance.audit import AuditLog
 from curata.governance.auth import identify
 from curata.governance.identity import User
-from curata.governance.notify import Notifier
-from curata.governance.raci import RaciService
-from curata.governance.release_policy import ReleasePolicyService
+from curata.governance.signatures import ReleaseSignatures
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.loop.attribution import AttributionService
@@ -131,15 +130,11 @@ class Workspace:
                                         self._ingest, self.redteam, self.campaigns, actor,
                                         files=settings.home / "redteam")
         self.evaluation = EvaluationService(sessions, self.datasets, self.campaigns, actor)
-        self.raci = RaciService(sessions, actor)
-        self.notifier = Notifier(sessions)
-        self.policies = ReleasePolicyService(sessions, store, self.datasets,
-                                             campaigns=self.campaigns, home=settings.home,
-                                             actor=actor)
-        self.releases.policies = self.policies  # a release is held to its policies
-        self.releases.notifier = self.notifier  # and tells its Informed parties
         self.automation = AutomationService(sessions, store, self.projects, actor)
         self.attribution = AttributionService(sessions, store, self.datasets, self.evaluation)
+        self.exports = ExportLedger(sessions, self.emitter, actor)
+        self.signatures = ReleaseSignatures(sessions, keys=settings.home / "keys", actor=actor)
+        self.releases.signer = self.signatures.sign_in  # a release signs its version
 
     @staticmethod
     def _settings(home: str | os.PathLike[str] | None, **overrides: Any) -> Settings:
@@ -256,9 +251,7 @@ class Workspace:
     ) -> int:
         """Write a version as jsonl, parquet or an HF datasets folder; return the record count."""
         version = self.datasets.version(ref)
-        from curata.governance.datacard import HF_DATA_FILES, version_card
-
-        card = version_card(self, version.ref, data_files=HF_DATA_FILES)
+        card = _dataset_card(version.to_dict())
         count = export_version(
             lambda: self.datasets.iter_rows(version.ref),
             fmt=format,
@@ -293,15 +286,7 @@ class Workspace:
         return result
 
     def _audit_export(self, ref: str, details: dict[str, Any], out: str | os.PathLike[str]) -> None:
-        with self._sessions.begin() as session:
-            audit.append(
-                session,
-                actor=self.settings.user,
-                action="version.export",
-                object_type="version",
-                object_ref=ref,
-                details={**details, "out": str(Path(out).resolve())},
-            )
+        self.exports.record(ref, details, Path(out))  # lineage, file digests and audit entry
 
     def collect_garbage(self, *, dry_run: bool = False) -> GcResult:
         """Remove record-store files that no version references (see :mod:`curata.store.gc`);
@@ -338,3 +323,17 @@ def _redact(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}" if ":" in creds else url
     return url
+
+
+def _dataset_card(version: dict[str, Any]) -> str:
+    sources = ", ".join(f"{k} ({v})" for k, v in version["sources"].items()) or "unknown"
+    return (
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
+        "    path: train/data-*.arrow\n---\n\n"
+        f"# {version['dataset']}\n\n"
+        f"Exported by Curata from `{version['ref']}` ({version['record_count']} records, "
+        f"digest `{version['digest']}`).\n\n"
+        f"- Sources: {sources}\n- Created: {version['created_at']} by {version['author']}\n"
+        f"- Message: {version['message'] or '-'}\n\n"
+        "Each row carries `curata_id`; `curata lineage --record ID` traces it.\n"
+    )

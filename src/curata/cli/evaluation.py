@@ -36,21 +36,39 @@ def register(
     ctx: typer.Context,
     model: str = ModelOption,
     datasets: list[str] = typer.Option(
-        ..., "--datasets", help="Versions it was trained on (NAME@N), space- or comma-separated."
+        None, "--datasets", help="Versions it was trained on (NAME@N), space- or comma-separated."
     ),
     more: list[str] = typer.Argument(None, metavar="REF", help="More versions (NAME@N)."),
     params: Path | None = typer.Option(
         None, "--params", help="A JSON file of training parameters (an object)."
     ),
+    export: list[str] = typer.Option(
+        None,
+        "--export",
+        help="A recorded export (id, see 'curata export list') whose files it was trained on; "
+        "repeat or comma-separate. Its version joins the training versions.",
+    ),
+    files: list[Path] = typer.Option(
+        None,
+        "--files",
+        "--file",
+        help="A file it was trained on, matched by SHA-256 to the export that wrote it; repeat.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Record which dataset versions trained MODEL:CHECKPOINT (again with the same versions and
-    parameters changes nothing)."""
+    """Record which dataset versions (and which exported files) trained MODEL:CHECKPOINT
+    (again with the same versions, exports and parameters changes nothing)."""
     name, ckpt = parse_checkpoint(model)
-    refs = [r for value in [*datasets, *(more or [])] for r in value.split(",") if r.strip()]
+    refs = [
+        r for value in [*(datasets or []), *(more or [])] for r in value.split(",") if r.strip()
+    ]
+    export_ids = _export_ids(export or [])
     loaded = _params(params) if params is not None else None
     ws = workspace(ctx)
-    checkpoint = ws.evaluation.register(name, ckpt, [r.strip() for r in refs], loaded)
+    export_ids |= {e.id for e in ws.exports.match(files or [])}
+    checkpoint = ws.evaluation.register(
+        name, ckpt, [r.strip() for r in refs], loaded, exports=sorted(export_ids)
+    )
     emit(as_json, checkpoint.to_dict(), lambda c: _render_checkpoint(c, checkpoint))
 
 
@@ -179,7 +197,23 @@ def _render_checkpoint(c: Console, k: Checkpoint) -> None:
         ("evaluations", str(k.eval_runs)),
     ):
         table.add_row(f"[bold]{key}[/]", escape(value))
+    for e in k.exports:
+        table.add_row(
+            f"[bold]export {e['id']}[/]", escape(f"{e['version']} {e['format']} {e['out']}")
+        )
+        for f in e["files"]:
+            table.add_row("", escape(f"{f['name']}  {f['bytes']:,} B  sha256 {f['sha256']}"))
     c.print(table)
+
+
+def _export_ids(values: list[str]) -> set[int]:
+    ids: set[int] = set()
+    for value in values:
+        for part in value.split(","):
+            if not part.strip().isdigit():
+                raise ValidationError(f"--export: {part.strip()!r} is not an export id")
+            ids.add(int(part))
+    return ids
 
 
 def _pct(value: float | None) -> str:

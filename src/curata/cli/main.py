@@ -23,13 +23,14 @@ from curata.cli import (
     curation,
     datasets,
     evaluation,
+    exports,
     gc,
-    governance,
     ingest,
     interrupt,
     lineage,
     quality,
     redteam,
+    signatures,
     sources,
     vendors,
 )
@@ -71,8 +72,8 @@ app.add_typer(automation.app, name="automation")
 app.command("annotate-model")(automation.annotate_model)
 app.command("attribute")(attribution.attribute)
 app.add_typer(vendors.app, name="vendor")
-app.add_typer(governance.raci, name="raci")
-app.add_typer(governance.policy, name="policy")
+app.add_typer(exports.app, name="export")
+app.add_typer(signatures.app, name="release")
 
 
 def _version(value: bool) -> None:

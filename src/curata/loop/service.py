@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from curata.core.errors import AlreadyExistsError, InputError, NotFoundError, ValidationError
 from curata.core.ids import canonical_json
+from curata.export.records import checkpoint_exports, export_versions
 from curata.governance import audit
 from curata.loop.evals import CategoryRate, EvalExample, detect_format, read_results, summarize
 from curata.store.tables import (
+    CheckpointExportRow,
     CheckpointRow,
     CheckpointVersionRow,
     DatasetRow,
@@ -61,6 +63,9 @@ class Checkpoint:
     registered_at: datetime
     registered_by: str
     eval_runs: int
+    exports: list[dict[str, Any]] = field(default_factory=list)
+    """The exports whose files trained it: id, version, format, output path and each file's
+    name, size and SHA-256 (see :mod:`curata.export.records`)."""
 
     @property
     def name(self) -> str:
@@ -127,18 +132,31 @@ class EvaluationService:
         params: dict[str, Any] | None = None,
         *,
         by: str | None = None,
+        exports: Sequence[int] = (),
     ) -> Checkpoint:
         """Record that ``versions`` (``NAME@N``) trained ``model:checkpoint``. Registering it
-        again with the same versions and parameters changes nothing; with others, it fails."""
+        again with the same versions and parameters changes nothing; with others, it fails.
+
+        ``exports`` are recorded exports (ids) whose files it was trained on; their versions
+        join ``versions`` (which may then be empty)."""
         name = f"{model}:{checkpoint}"
         parse_checkpoint(name)
-        if not versions:
+        if not versions and not exports:
             raise ValidationError(f"{name}: name at least one dataset version it was trained on")
         params = dict(params or {})
         version_ids = {self._version_id(ref) for ref in versions}
+        export_ids = set(exports)
         with self._sessions.begin() as session:
+            version_ids |= export_versions(session, export_ids)
             row = self._find(session, model, checkpoint)
             if row is not None:
+                had_exports = set(
+                    session.scalars(
+                        select(CheckpointExportRow.export_id).where(
+                            CheckpointExportRow.checkpoint_id == row.id
+                        )
+                    )
+                )
                 had = set(
                     session.scalars(
                         select(CheckpointVersionRow.version_id).where(
@@ -146,9 +164,12 @@ class EvaluationService:
                         )
                     )
                 )
-                if had == version_ids and canonical_json(row.params) == canonical_json(params):
+                same_params = canonical_json(row.params) == canonical_json(params)
+                if had == version_ids and had_exports == export_ids and same_params:
                     return self._view(session, row)
-                differs = "versions" if had != version_ids else "params"
+                differs = (
+                    "versions" if had != version_ids else "params" if not same_params else "exports"
+                )
                 raise AlreadyExistsError(
                     f"{name} is already registered with other {differs} "
                     f"(see 'curata train show {name}')"
@@ -160,6 +181,9 @@ class EvaluationService:
             session.flush()
             for version_id in sorted(version_ids):
                 session.add(CheckpointVersionRow(checkpoint_id=row.id, version_id=version_id))
+            for export_id in sorted(export_ids):
+                session.add(CheckpointExportRow(checkpoint_id=row.id, export_id=export_id))
+            session.flush()
             view = self._view(session, row)
             audit.append(
                 session,
@@ -167,7 +191,11 @@ class EvaluationService:
                 action="train.register",
                 object_type="checkpoint",
                 object_ref=name,
-                details={"versions": view.versions, "params": params},
+                details={
+                    "versions": view.versions,
+                    "params": params,
+                    **({"exports": sorted(export_ids)} if export_ids else {}),
+                },
             )
             return view
 
@@ -406,6 +434,7 @@ class EvaluationService:
             registered_at=as_utc(row.registered_at),
             registered_by=row.registered_by,
             eval_runs=int(runs or 0),
+            exports=checkpoint_exports(session, row.id),
         )
 
     @staticmethod

@@ -27,6 +27,7 @@ from curata.store.tables.automation import (
 )
 from curata.store.tables.base import Base, utcnow
 from curata.store.tables.curation import CurationEventRow, StepRunRow
+from curata.store.tables.exports import CheckpointExportRow, ExportFileRow, ExportRow
 from curata.store.tables.foundation import (
     AuditEventRow,
     DatasetRow,
@@ -37,13 +38,6 @@ from curata.store.tables.foundation import (
     VersionParentRow,
     VersionRow,
     VersionSourceRow,
-)
-from curata.store.tables.governance import (
-    NotificationRow,
-    RaciMemberRow,
-    RaciRow,
-    ReleasePolicyRow,
-    WebhookSecretRow,
 )
 from curata.store.tables.loop import (
     CheckpointRow,
@@ -63,6 +57,7 @@ __all__ = [
     "AutomationEvidenceRow",
     "Base",
     "CampaignRow",
+    "CheckpointExportRow",
     "CheckpointRow",
     "CheckpointVersionRow",
     "CohortMemberRow",
@@ -71,19 +66,17 @@ __all__ = [
     "DatasetRow",
     "EvalResultRow",
     "EvalRunRow",
+    "ExportFileRow",
+    "ExportRow",
     "GuidelineRow",
     "ModelAnnotatorRow",
     "ModelAnswerRow",
-    "NotificationRow",
     "OperationInputRow",
     "OperationRow",
     "ProjectMemberRow",
     "ProjectRow",
     "ProjectSchemaRow",
     "QuestionAutomationRow",
-    "RaciMemberRow",
-    "RaciRow",
-    "ReleasePolicyRow",
     "ReviewRow",
     "SourceRow",
     "StepRunRow",
@@ -96,6 +89,5 @@ __all__ = [
     "VersionParentRow",
     "VersionRow",
     "VersionSourceRow",
-    "WebhookSecretRow",
     "utcnow",
 ]
