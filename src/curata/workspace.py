@@ -29,6 +29,9 @@ from curata.governance.audit import AuditLog
 from curata.governance.auth import identify
 from curata.governance.identity import User
 from curata.governance.signatures import ReleaseSignatures
+from curata.governance.notify import Notifier
+from curata.governance.raci import RaciService
+from curata.governance.release_policy import ReleasePolicyService
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.loop.attribution import AttributionService
@@ -130,6 +133,13 @@ class Workspace:
                                         self._ingest, self.redteam, self.campaigns, actor,
                                         files=settings.home / "redteam")
         self.evaluation = EvaluationService(sessions, self.datasets, self.campaigns, actor)
+        self.raci = RaciService(sessions, actor)
+        self.notifier = Notifier(sessions)
+        self.policies = ReleasePolicyService(sessions, store, self.datasets,
+                                             campaigns=self.campaigns, home=settings.home,
+                                             actor=actor)
+        self.releases.policies = self.policies  # a release is held to its policies
+        self.releases.notifier = self.notifier  # and tells its Informed parties
         self.automation = AutomationService(sessions, store, self.projects, actor)
         self.attribution = AttributionService(sessions, store, self.datasets, self.evaluation)
         self.exports = ExportLedger(sessions, self.emitter, actor)
@@ -251,7 +261,9 @@ class Workspace:
     ) -> int:
         """Write a version as jsonl, parquet or an HF datasets folder; return the record count."""
         version = self.datasets.version(ref)
-        card = _dataset_card(version.to_dict())
+        from curata.governance.datacard import HF_DATA_FILES, version_card
+
+        card = version_card(self, version.ref, data_files=HF_DATA_FILES)
         count = export_version(
             lambda: self.datasets.iter_rows(version.ref),
             fmt=format,
@@ -323,17 +335,3 @@ def _redact(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}" if ":" in creds else url
     return url
-
-
-def _dataset_card(version: dict[str, Any]) -> str:
-    sources = ", ".join(f"{k} ({v})" for k, v in version["sources"].items()) or "unknown"
-    return (
-        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
-        "    path: train/data-*.arrow\n---\n\n"
-        f"# {version['dataset']}\n\n"
-        f"Exported by Curata from `{version['ref']}` ({version['record_count']} records, "
-        f"digest `{version['digest']}`).\n\n"
-        f"- Sources: {sources}\n- Created: {version['created_at']} by {version['author']}\n"
-        f"- Message: {version['message'] or '-'}\n\n"
-        "Each row carries `curata_id`; `curata lineage --record ID` traces it.\n"
-    )

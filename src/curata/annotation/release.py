@@ -3,10 +3,11 @@ and guideline versions behind them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlalchemy import select
@@ -45,6 +46,10 @@ from curata.store.tables import (
 from curata.versioning.commit import AuditEntry, Operation, next_version
 from curata.versioning.service import DatasetService
 
+if TYPE_CHECKING:
+    from curata.governance.notify import Notifier
+    from curata.governance.release_policy import PolicyReport, PolicyResult, ReleasePolicyService
+
 RELEASE_SCHEMA = (
     MANIFEST_SCHEMA.append(pa.field("labels", pa.large_string()))
     .append(pa.field("confidence", pa.large_string()))
@@ -77,6 +82,13 @@ class ReleaseResult:
     """Each automated question's mode, current evidence and a warning where a model mode's
     evidence fell below threshold (:func:`curata.annotation.automation.automate_release`)."""
 
+    policy_report: dict[str, Any] | None = None
+    """Every release policy's result (:mod:`curata.governance.release_policy`)."""
+    policy_report_path: str | None = None
+    """Where that report was written (``<home>/policy-reports/<dataset>@<n>.json``)."""
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    """What became of each notice to the RACI's Informed parties."""
+
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.__dict__,
@@ -98,7 +110,21 @@ class GateFailed(ValidationError):
         self.failed = failed
 
 
+class PolicyFailed(ValidationError):
+    """A release that fails one of its release policies (exit 1 / HTTP 422); names each."""
+
+    def __init__(self, project: str, failed: list[PolicyResult], owner: str | None) -> None:
+        who = f"its Accountable owner ({owner})" if owner else "its Accountable owner (none set)"
+        lines = "\n".join(f"  {p.describe()}" for p in failed)
+        super().__init__(
+            f"release of {project!r} blocked by {len(failed)} release policy(ies):\n{lines}\n"
+            f"only {who} can override, with --override-gates --reason TEXT"
+        )
+        self.failed = failed
+
+
 OUTSIDE_VOTES_EVENT = "release.outside_votes"
+POLICIES_EVENT = "release.policies"
 
 
 def outside_votes_notes(session: Session, project: ProjectRow, task_id: int) -> list[str]:
@@ -136,6 +162,11 @@ class ReleaseService:
         self._datasets = datasets
         self._emitter = emitter
         self._actor = actor
+        self.policies: ReleasePolicyService | None = None
+        """Evaluates the release policies (:mod:`curata.governance.release_policy`); set by
+        the workspace."""
+        self.notifier: Notifier | None = None
+        """Tells the RACI's Informed parties about each release; set by the workspace."""
         self.signer: Signer | None = None
         """Signs the released version in the release's transaction (see
         :mod:`curata.governance.signatures`); set by the workspace."""
@@ -155,6 +186,9 @@ class ReleaseService:
         The project's quality gates must pass: a failing gate raises :class:`GateFailed`
         naming each gate and its shortfall, unless the project's accountable owner (``by``,
         default the workspace user) overrides with a reason, which goes to the audit log.
+        So must its release policies (:class:`PolicyFailed`, the same override); their report
+        is written beside the version and returned. The RACI's Informed parties are told
+        (a failed notice is recorded; it never fails the release).
         """
         if aggregate not in METHODS:
             raise ValidationError(f"aggregate: {aggregate!r} is not one of {', '.join(METHODS)}")
@@ -167,11 +201,12 @@ class ReleaseService:
             assert source_ds is not None
             questions = session.get(ProjectSchemaRow, (project.id, project.schema_version))
             assert questions is not None
-            gates, override_entry = self._check_gates(
+            gates, override_entry, report = self._check_gates(
                 project,
                 {q["name"] for q in questions.schema.get("questions", [])},
                 override=override,
                 by=by,
+                dataset=dataset or f"{project_name}-labels",
             )
             policy = aggregation_policy(project.settings or {})
             items = item_labels(session, project, method=aggregate)
@@ -229,16 +264,34 @@ class ReleaseService:
         ref = self._commit(
             project, source_version, name, table, lineage, aggregate, started,
             marked=marked if aggregate != "majority" else None, policy=policy,
-            override=override_entry,
+            override=override_entry, report=report,
         )  # fmt: skip
         version = self._datasets.version(ref)
         held = sum(
             any(m["action"] == "review" for m in outside.values()) for outside in marked.values()
         )
+        notices = self._notify(project_name, version, report)
         return ReleaseResult(
             version, len(labels), len(ids) - len(labels), tied, lineage, gates,
-            outside_votes=len(marked), held=held, automation=automation,
+            outside_votes=len(marked), held=held,
+            policy_report=report.to_dict() if report is not None else None,
+            policy_report_path=self._report_path(version.ref, report),
+            notices=notices, automation=automation,
         )  # fmt: skip
+
+    def gate_results(self, project_name: str) -> list[GateResult]:
+        """The project's quality gates evaluated now (empty when it has none)."""
+        with self._sessions() as session:
+            project = project_row(session, project_name)
+        return self._gate_results(project)
+
+    def _gate_results(self, project: ProjectRow) -> list[GateResult]:
+        gates = (project.settings or {}).get("gates") or {}
+        if not gates:
+            return []
+        # the gates read what the quality report reads (curata.annotation.final), not the
+        # release's own gathering, so a gate and the report give one number per quantity
+        return evaluate(gates, self._gate_metrics(project.name, set(gates.get("alpha") or {})))
 
     def _check_gates(
         self,
@@ -247,38 +300,75 @@ class ReleaseService:
         *,
         override: str | None,
         by: str | None,
-    ) -> tuple[list[GateResult], AuditEntry | None]:
-        """The project's gates; when one fails, the owner's override as the audit entry the
-        release's version commit writes (an override is logged only with its release)."""
-        gates = (project.settings or {}).get("gates") or {}
-        if not gates:
-            return [], None
-        # the gates read what the quality report reads (curata.annotation.final), not the
-        # release's own gathering, so a gate and the report give one number per quantity
-        results = evaluate(gates, self._gate_metrics(project.name, set(gates.get("alpha") or {})))
+        dataset: str,
+    ) -> tuple[list[GateResult], AuditEntry | None, PolicyReport | None]:
+        """The project's gates and release policies; when one fails, the owner's override as
+        the audit entry the release's version commit writes (an override is logged only with
+        its release). One override covers failing gates and failing policies alike."""
+        del questions  # the gates were validated against them when set
+        results = self._gate_results(project)
+        report = (
+            self.policies.evaluate(project.name, dataset=dataset, gates=results)
+            if self.policies is not None
+            else None
+        )
         failed = [g for g in results if not g.passed]
-        if not failed:
-            return results, None
+        failed_policies = [
+            p for p in (report.failed if report else []) if p.policy != "quality_gates"
+        ]
+        if not failed and not failed_policies:
+            return results, None, report
         with self._sessions() as session:
             owner_row = session.get(UserRow, project.owner_id) if project.owner_id else None
             owner = owner_row.name if owner_row else None
             if override is None:
+                if failed_policies:
+                    assert report is not None
+                    raise PolicyFailed(project.name, report.failed, owner)
                 raise GateFailed(project.name, failed, owner)
             actor = by or self._actor
             if owner is None or actor != owner:
                 raise ForbiddenError(
                     f"only the project's accountable owner ({owner or 'none set'}) can "
-                    f"override its quality gates, not {actor!r}"
+                    f"override its quality gates and release policies, not {actor!r}"
                 )
             if not override.strip():
                 raise ValidationError("override: give a reason (it goes to the audit log)")
-        return results, AuditEntry(
+        details: dict[str, Any] = {"reason": override, "failed": [g.to_dict() for g in failed]}
+        if failed_policies:
+            details["failed_policies"] = [p.to_dict() for p in failed_policies]
+        if report is not None:
+            report.override = {"by": actor, "reason": override}
+        entry = AuditEntry(
             actor=actor,
             action="release.gate_override",
             object_type="project",
             object_ref=project.name,
-            details={"reason": override, "failed": [g.to_dict() for g in failed]},
+            details=details,
         )
+        return results, entry, report
+
+    def _report_path(self, ref: str, report: PolicyReport | None) -> str | None:
+        if report is None or self.policies is None:
+            return None
+        return str(self.policies.path(ref))
+
+    def _notify(
+        self, project: str, version: Version, report: PolicyReport | None
+    ) -> list[dict[str, Any]]:
+        """Tell the Informed parties of the project and of the released dataset."""
+        if self.notifier is None:
+            return []
+        payload = {
+            "project": project,
+            "dataset": version.dataset,
+            "version": version.ref,
+            "records": version.record_count,
+            "digest": version.digest,
+            "policies": {p.policy: p.status for p in report.policies} if report else {},
+            "policy_report": self._report_path(version.ref, report),
+        }
+        return [n.to_dict() for n in self.notifier.notify("release", payload)]
 
     def _send_to_review(
         self,
@@ -309,6 +399,29 @@ class ReleaseService:
                     str(task_id): {q: f"{m['action']}: {m['reason']}" for q, m in outside.items()}
                     for task_id, outside in marked.items()
                 },
+            },
+        )
+
+    def _record_report(
+        self, session: Session, project: ProjectRow, ref: str, report: PolicyReport
+    ) -> None:
+        """Write the policy report of version ``ref`` (before the release is signed, which
+        reads it) and log its verdicts and digest in the release's transaction."""
+        assert self.policies is not None
+        report.version = ref
+        path = self.policies.write(report)
+        audit.append(
+            session,
+            actor=self._actor,
+            action=POLICIES_EVENT,
+            object_type="version",
+            object_ref=ref,
+            details={
+                "project": project.name,
+                "policies": {p.policy: p.status for p in report.policies},
+                "override": report.override,
+                "report": str(path),
+                "sha256": hashlib.sha256(report.body()).hexdigest(),
             },
         )
 
@@ -359,6 +472,7 @@ class ReleaseService:
         marked: dict[int, dict[str, dict[str, Any]]] | None,
         policy: dict[str, Any],
         override: AuditEntry | None,
+        report: PolicyReport | None = None,
     ) -> str:
         """Write the version; in the same transaction, log the gate ``override`` (if any), send
         the items whose labels were held back (``marked`` with action ``review``) to review and
@@ -385,6 +499,8 @@ class ReleaseService:
                     self._send_to_review(session, project, ref, marked, policy)
                 if self.signer is not None:
                     self.signer(session, ref)
+                if report is not None and self.policies is not None:
+                    self._record_report(session, project, ref, report)
 
             parent_id = commit.base.parent_id
             ref = commit.record(

@@ -223,6 +223,11 @@ class TaskOut(BaseModel):
         description="Set when the item is the caller's own annotation that a reviewer "
         "rejected: the reason and the rejected answers (null otherwise)",
     )
+    suggestion: dict[str, Any] | None = Field(
+        default=None,
+        description="On a model-suggested question: the model's answers ({models, answers}), "
+        "shown to the annotator and never counted as theirs (null otherwise)",
+    )
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 

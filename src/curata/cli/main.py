@@ -25,6 +25,7 @@ from curata.cli import (
     evaluation,
     exports,
     gc,
+    governance,
     ingest,
     interrupt,
     lineage,
@@ -74,6 +75,8 @@ app.command("attribute")(attribution.attribute)
 app.add_typer(vendors.app, name="vendor")
 app.add_typer(exports.app, name="export")
 app.add_typer(signatures.app, name="release")
+app.add_typer(governance.raci, name="raci")
+app.add_typer(governance.policy, name="policy")
 
 
 def _version(value: bool) -> None:

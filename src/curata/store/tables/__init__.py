@@ -39,6 +39,13 @@ from curata.store.tables.foundation import (
     VersionRow,
     VersionSourceRow,
 )
+from curata.store.tables.governance import (
+    NotificationRow,
+    RaciMemberRow,
+    RaciRow,
+    ReleasePolicyRow,
+    WebhookSecretRow,
+)
 from curata.store.tables.loop import (
     CheckpointRow,
     CheckpointVersionRow,
@@ -71,12 +78,16 @@ __all__ = [
     "GuidelineRow",
     "ModelAnnotatorRow",
     "ModelAnswerRow",
+    "NotificationRow",
     "OperationInputRow",
     "OperationRow",
     "ProjectMemberRow",
     "ProjectRow",
     "ProjectSchemaRow",
     "QuestionAutomationRow",
+    "RaciMemberRow",
+    "RaciRow",
+    "ReleasePolicyRow",
     "ReviewRow",
     "SourceRow",
     "StepRunRow",
@@ -89,5 +100,6 @@ __all__ = [
     "VersionParentRow",
     "VersionRow",
     "VersionSourceRow",
+    "WebhookSecretRow",
     "utcnow",
 ]
