@@ -21,6 +21,7 @@ from curata.cli import (
     automation,
     coverage,
     curation,
+    datacard,
     datasets,
     evaluation,
     exports,
@@ -75,6 +76,7 @@ app.command("attribute")(attribution.attribute)
 app.add_typer(vendors.app, name="vendor")
 app.add_typer(exports.app, name="export")
 app.add_typer(signatures.app, name="release")
+signatures.app.command("card")(datacard.card)
 app.add_typer(governance.raci, name="raci")
 app.add_typer(governance.policy, name="policy")
 
