@@ -31,7 +31,10 @@ def _default_user() -> str:
 class Settings(BaseSettings):
     """Where a workspace keeps its metadata and records, and who is acting.
 
-    ``database_url`` defaults to SQLite inside the workspace; ``data_url`` to ``<home>/data``.
+    ``database_url`` defaults to SQLite inside the workspace; ``data_url`` to ``<home>/data``
+    (or an object-store URI, ``s3://bucket/prefix``, with Lance's ``data_options``: endpoint,
+    region, credentials; ``CURATA_DATA_OPTIONS`` as a JSON object, never saved to the config
+    file; the standard ``AWS_*`` variables apply too, see docs/deployment.md).
     Values saved in ``<home>/config.json`` by ``curata init`` apply unless the environment
     overrides them. ``token`` is an API token: on a shared database (see :attr:`shared`) it,
     not ``user``, says who is acting; without one, the token saved by ``curata login`` applies.
@@ -42,6 +45,7 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(DEFAULT_HOME))
     database_url: str | None = None
     data_url: str | None = None
+    data_options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     user: str = Field(default_factory=_default_user)
     openlineage_url: str | None = None
     openlineage_namespace: str = "curata"

@@ -169,7 +169,7 @@ class Workspace:
         saved = {}
         if database_url or os.environ.get("CURATA_DATABASE_URL"):
             saved["database_url"] = str(settings.database_url)
-        if data_url:
+        if data_url or os.environ.get("CURATA_DATA_URL"):  # an object store is chosen once
             saved["data_url"] = str(settings.data_url)
         fresh = not (settings.home / CONFIG_FILE).exists()
         try:
@@ -212,7 +212,8 @@ class Workspace:
             engine.dispose()
             raise
         assert settings.data_url is not None
-        store = RecordStore(settings.data_url)
+        store = RecordStore(settings.data_url, storage_options=settings.data_options,
+                            lock_dir=settings.home / "store")  # fmt: skip
         store.initialise()
         return cls(settings, engine, store, identity=identity)
 

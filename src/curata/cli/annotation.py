@@ -458,6 +458,10 @@ def serve(
         workers=workers,
         log_level="info",
         timeout_keep_alive=keep_alive,
+        # a worker imports the app and opens the workspace (database, record store) before it
+        # answers; on a busy machine that outlasts uvicorn's 5 s health-check default, which
+        # then kills and restarts every worker while it starts (tests/integration/test_s3_store)
+        timeout_worker_healthcheck=60,
     )
 
 
@@ -512,6 +516,10 @@ def annotate_release(
             c.print(f"  {key}: {escape(', '.join(names)) or '-'}")
         for gate in result.gates:
             c.print(f"  gate {escape(gate.describe())}")
+        for entry in result.automation:  # per-question modes (#16), see docs/automation.md
+            warning = entry.get("warning")
+            c.print(f"  {escape(entry['question'])}: {entry['mode']}"
+                    + (f" [yellow]warning: {escape(warning)}[/]" if warning else ""))  # fmt: skip
 
     emit(as_json, result.to_dict(), render)
 

@@ -11,6 +11,10 @@ hold it shared for as long as they write), since a running ingest's fragments ar
 files until it commits; a writer that starts meanwhile waits for it. Rows that a crashed ingest
 had already committed to ``records.lance`` stay: rows are addressed by their offset, so removing
 any would move every later one.
+
+On an object store (``s3://…``) it refuses: the store's lock is a file on this machine, so it
+cannot know that no writer on another machine is between writing its payload files and
+committing them, and removing those would lose a version's records.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 import lance
 
-from curata.core.errors import ConflictError
+from curata.core.errors import ConflictError, ValidationError
 from curata.store.records import RecordStore
 
 
@@ -44,7 +48,14 @@ class GcResult:
 
 def collect_garbage(store: RecordStore, *, dry_run: bool) -> GcResult:
     """Find (and unless ``dry_run`` remove) the data files no version of the record store or
-    of any manifest references; ConflictError while a writer is at work."""
+    of any manifest references; ConflictError while a writer is at work, ValidationError on
+    an object store (see the module docstring)."""
+    if store.remote:
+        raise ValidationError(
+            f"gc: the record store at {store.uri} is on an object store, where this machine's "
+            "lock cannot exclude writers on other machines, so it is not collected; leftover "
+            "files cost storage only (see docs/deployment.md)"
+        )
     with store.exclusive() as alone:
         if not alone:
             raise ConflictError(

@@ -13,6 +13,13 @@ deletes the rows of removed records and appends rows for added ones, so a 1% cha
 about 1% of new storage. The SQL metadata database is the commit point: a manifest version
 that no SQL version references (left by a crash) is never read, and the next write restores
 the referenced version before changing anything.
+
+The data root is a local directory or an object-store URI (``s3://bucket/prefix``, ``gs://``,
+``az://``: whatever Lance reaches), with Lance's ``storage_options`` (endpoint, region,
+credentials, ``allow_http``; standard ``AWS_*`` environment variables apply too). Lock files
+are always local: in the data directory for a local store, in ``lock_dir`` (the workspace's
+home) for an object store, so they order the writers of one machine only; see
+docs/deployment.md for what orders writers on several machines.
 """
 
 from __future__ import annotations
@@ -75,6 +82,30 @@ def ids_to_numpy(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
         return np.array(array.to_pylist(), dtype=ID_DTYPE)
     data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
     return data.view(ID_DTYPE).copy()
+
+
+OBJECT_STORE_SCHEMES = ("s3://", "s3+ddb://", "gs://", "az://", "abfss://", "memory://")
+"""Data roots that are object-store URIs rather than local directories."""
+
+
+def is_object_store(uri: str | Path) -> bool:
+    """Whether a data root is an object-store URI (``s3://bucket/prefix``, …)."""
+    return isinstance(uri, str) and uri.lower().startswith(OBJECT_STORE_SCHEMES)
+
+
+def storage_options_of(options: dict[str, Any] | None) -> dict[str, str]:
+    """Lance storage options as strings (JSON ``true`` becomes ``"true"``, which Lance parses)."""
+    if not options:
+        return {}
+    out: dict[str, str] = {}
+    for key, value in options.items():
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, (str, int, float)):
+            out[key] = str(value)
+        else:
+            raise ValueError(f"storage option {key!r}: expected a string, number or boolean")
+    return out
 
 
 def _dir_size(path: Path) -> int:
@@ -198,29 +229,70 @@ class RecordStore:
 
     INDEX_CACHE_SIZE = 4
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.records_uri = str(self.root / "records.lance")
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        lock_dir: str | Path | None = None,
+    ) -> None:
+        self.remote = is_object_store(root)
+        if self.remote:
+            self.uri = str(root).rstrip("/")
+            if lock_dir is None:
+                raise ValueError(f"a record store at {self.uri} needs a local lock directory")
+            self.root = Path(lock_dir)  # lock files only (a local store's are in its directory)
+        else:
+            self.root = Path(root)
+            self.uri = str(self.root)
+        self.storage_options: dict[str, str] = storage_options_of(storage_options)
+        self.records_uri = f"{self.uri}/records.lance"
         self._lookups: dict[tuple[str, int], int] = {}
         self._indexes: dict[tuple[str, int], VersionIndex] = {}
         self._cache_lock = threading.Lock()
         self._records_handle: lance.LanceDataset | None = None
         self._records_rows = 0
 
+    def _options(self) -> dict[str, str] | None:
+        return self.storage_options or None
+
+    def open(self, uri: str, version: int | None = None) -> lance.LanceDataset:
+        """Open a Lance dataset of this store (with its storage options)."""
+        return lance.dataset(uri, version=version, storage_options=self._options())
+
+    def exists(self, uri: str) -> bool:
+        """Whether a Lance dataset of this store exists (has a committed version)."""
+        if not self.remote:
+            return Path(uri).exists()
+        try:
+            self.open(uri)
+        except ValueError as exc:  # Lance: "Dataset at path ... was not found"
+            if "not found" in str(exc):
+                return False
+            raise
+        return True
+
+    def write(self, table: pa.Table, uri: str, *, mode: str, **kwargs: Any) -> lance.LanceDataset:
+        """``lance.write_dataset`` with this store's storage options."""
+        return lance.write_dataset(table, uri, mode=mode, storage_options=self._options(), **kwargs)
+
     def initialise(self) -> None:
         """Create the empty record dataset (idempotent)."""
-        (self.root / "manifests").mkdir(parents=True, exist_ok=True)
-        if not (self.root / "records.lance").exists():
-            lance.write_dataset(RECORD_SCHEMA.empty_table(), self.records_uri, mode="create")
+        if self.remote:
+            self.root.mkdir(parents=True, exist_ok=True)
+        else:
+            (self.root / "manifests").mkdir(parents=True, exist_ok=True)
+        if not self.exists(self.records_uri):
+            self.write(RECORD_SCHEMA.empty_table(), self.records_uri, mode="create")
 
     def manifest_uri(self, storage_key: str) -> str:
-        return str(self.root / "manifests" / f"{storage_key}.lance")
+        return f"{self.uri}/manifests/{storage_key}.lance"
 
     def records(self, version: int | None = None) -> lance.LanceDataset:
-        return lance.dataset(self.records_uri, version=version)
+        return self.open(self.records_uri, version)
 
     def manifest(self, storage_key: str, version: int) -> lance.LanceDataset:
-        return lance.dataset(self.manifest_uri(storage_key), version=version)
+        return self.open(self.manifest_uri(storage_key), version)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -335,11 +407,27 @@ class RecordStore:
             ds.optimize.optimize_indices(num_indices_to_merge=0)
 
     def size_bytes(self, storage_key: str | None = None) -> int:
-        """On-disk size of the record dataset plus one manifest (or all of them)."""
-        manifests = self.root / "manifests"
-        if storage_key is not None:
-            manifests = manifests / f"{storage_key}.lance"
-        return _dir_size(self.root / "records.lance") + _dir_size(manifests)
+        """Size of the record dataset plus one manifest (or all of them): on disk for a local
+        store; on an object store, the data files of their latest versions (listing a bucket
+        is not needed for that: Lance's metadata has each file's size)."""
+        if not self.remote:
+            manifests = self.root / "manifests"
+            if storage_key is not None:
+                manifests = manifests / f"{storage_key}.lance"
+            return _dir_size(self.root / "records.lance") + _dir_size(manifests)
+        if storage_key is None:
+            raise ValueError(f"the size of every manifest of {self.uri} is not measured")
+        return self._data_bytes(self.records_uri) + self._data_bytes(self.manifest_uri(storage_key))
+
+    def _data_bytes(self, uri: str) -> int:
+        if not self.exists(uri):
+            return 0
+        files = {
+            (f.path, f.file_size_bytes or 0)
+            for fragment in self.open(uri).get_fragments()
+            for f in fragment.metadata.files
+        }
+        return sum(size for _path, size in files)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -396,10 +484,10 @@ class RecordStore:
         parent = None
         if parent_manifest_version is not None:
             parent = self.manifest_table(storage_key, parent_manifest_version)
-            if lance.dataset(uri).version != parent_manifest_version:
-                lance.dataset(uri, version=parent_manifest_version).restore()  # type: ignore[no-untyped-call]
-        mode = "overwrite" if Path(uri).exists() else "create"
-        version = int(lance.write_dataset(table, uri, mode=mode).version)
+            if self.open(uri).version != parent_manifest_version:
+                self.open(uri, parent_manifest_version).restore()  # type: ignore[no-untyped-call]
+        mode = "overwrite" if self.exists(uri) else "create"
+        version = int(self.write(table, uri, mode=mode).version)
         added, removed = entry_changes(table, parent)
         return ManifestResult(
             manifest_version=version,
@@ -521,7 +609,10 @@ class VersionWriter:
         table = pa.Table.from_batches(pending.payloads, schema=RECORD_SCHEMA)
         self.fragments.extend(
             lance.fragment.write_fragments(
-                table, self.store.records_uri, max_rows_per_file=FRAGMENT_ROWS * 10
+                table,
+                self.store.records_uri,
+                max_rows_per_file=FRAGMENT_ROWS * 10,
+                storage_options=self.store._options(),
             )
         )
         pending.payloads, pending.payload_rows, pending.payload_bytes = [], 0, 0
@@ -575,6 +666,7 @@ class VersionWriter:
             self.store.records_uri,
             lance.LanceOperation.Append(self.fragments),
             read_version=self.records_read_version,
+            storage_options=self.store._options(),
         )
         offset = 0
         for fragment in ds.get_fragments():
@@ -587,27 +679,28 @@ class VersionWriter:
         return offset
 
     def _write_manifest(self, added: pa.Table, removed_ids: np.ndarray) -> lance.LanceDataset:
-        uri = self.store.manifest_uri(self.storage_key)
+        store = self.store
+        uri = store.manifest_uri(self.storage_key)
         if self.parent_manifest_version is None:
-            mode = "overwrite" if Path(uri).exists() else "create"  # a crash may have left one
-            return lance.write_dataset(added, uri, mode=mode, schema=MANIFEST_SCHEMA)
-        ds = lance.dataset(uri, version=self.parent_manifest_version)
-        if lance.dataset(uri).version != self.parent_manifest_version:
+            mode = "overwrite" if store.exists(uri) else "create"  # a crash may have left one
+            return store.write(added, uri, mode=mode, schema=MANIFEST_SCHEMA)
+        ds = store.open(uri, self.parent_manifest_version)
+        if store.open(uri).version != self.parent_manifest_version:
             ds.restore()  # type: ignore[no-untyped-call]  # a crashed write left versions nobody references: start clean
-            ds = lance.dataset(uri)
+            ds = store.open(uri)
         parent_count = len(self.parent_ids)
         if len(removed_ids) > max(DELETE_CHUNK, REWRITE_SHARE * parent_count):
             kept = ds.to_table()
             mask = pc.is_in(kept.column("record_id"), value_set=pa.array(removed_ids.astype(str)))
             kept = kept.filter(pc.invert(mask))
             table = pa.concat_tables([kept, added.cast(MANIFEST_SCHEMA)])
-            return lance.write_dataset(table, uri, mode="overwrite", schema=MANIFEST_SCHEMA)
+            return store.write(table, uri, mode="overwrite", schema=MANIFEST_SCHEMA)
         for start in range(0, len(removed_ids), DELETE_CHUNK):
             chunk = removed_ids[start : start + DELETE_CHUNK].astype(str)
             ds.delete("record_id IN (" + ",".join(f"'{i}'" for i in chunk) + ")")
         if len(added):
-            ds = lance.write_dataset(added, uri, mode="append", schema=MANIFEST_SCHEMA)
-        return lance.dataset(uri)
+            ds = store.write(added, uri, mode="append", schema=MANIFEST_SCHEMA)
+        return store.open(uri)
 
 
 def _source_counts(sources: pa.ChunkedArray) -> dict[str, int]:
