@@ -35,6 +35,7 @@ from curata.governance.release_policy import ReleasePolicyService
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.loop.attribution import AttributionService
+from curata.loop.briefs import BriefService
 from curata.loop.service import EvaluationService
 from curata.quality.service import QualityService
 from curata.quality.vendor_audit import VendorAuditService
@@ -133,6 +134,9 @@ class Workspace:
                                         self._ingest, self.redteam, self.campaigns, actor,
                                         files=settings.home / "redteam")
         self.evaluation = EvaluationService(sessions, self.datasets, self.campaigns, actor)
+        self.briefs = BriefService(sessions, store, home=settings.home, datasets=self.datasets,
+                                   campaigns=self.campaigns, evaluation=self.evaluation,
+                                   actor=actor)
         self.raci = RaciService(sessions, actor)
         self.notifier = Notifier(sessions)
         self.policies = ReleasePolicyService(sessions, store, self.datasets,

@@ -76,6 +76,13 @@ COMMANDS: dict[str, Rule] = {
     "attribute": OPEN,
     "audit log": Rule("audit.read"),
     "audit verify": Rule("audit.read"),
+    "brief close": Rule("project.admin"),
+    "brief create": Rule(
+        "project.admin", project="project", stricter=(("attacks", "redteam.run"),)
+    ),
+    "brief list": Rule("audit.read", project="project"),
+    "brief materialize": Rule("project.admin"),
+    "brief show": Rule("audit.read"),
     "automation set": Rule(
         "project.admin", project="project", stricter=(("force", "release.override"),)
     ),

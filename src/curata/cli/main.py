@@ -19,6 +19,7 @@ from curata.cli import (
     attribution,
     audit,
     automation,
+    briefs,
     coverage,
     curation,
     datacard,
@@ -70,6 +71,7 @@ app.command("coverage")(coverage.coverage)
 app.command("gc")(gc.gc)
 app.add_typer(evaluation.train, name="train")
 app.add_typer(evaluation.evals, name="eval")
+app.add_typer(briefs.app, name="brief")
 app.add_typer(automation.app, name="automation")
 app.command("annotate-model")(automation.annotate_model)
 app.command("attribute")(attribution.attribute)

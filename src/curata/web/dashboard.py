@@ -35,6 +35,9 @@ numbers come from the services, each chart with a table of the same numbers next
   JSON ``--json`` prints; the coverage service keeps no result of its own), drawn by
   :func:`~curata.web.charts.coverage_chart`; where there is none the page says so and shows
   the command (with ``--save``).
+* open remediation briefs of the project (:meth:`BriefService.list <curata.loop.briefs.
+  BriefService.list>`), overdue ones marked; for in-house viewers only (a brief's
+  slice and evidence may name vendors and cohorts).
 """
 
 from __future__ import annotations
@@ -107,6 +110,9 @@ def dashboard(
         as_of = min(as_of, redteam_as_of)
     over_time = [s for s in drift["series"] if s["kind"] == "cohort" and s["bins"]]
     gold_time = [s for s in seen["gold_over_time"] if s["bins"]]
+    # a brief's slice and evidence may name vendors and cohorts: in-house viewers only
+    briefs = (workspace.briefs.list(project=name, status="active")
+              if user.vendor is None else None)
     versions = project_versions(workspace, name)
     coverage = [_coverage(workspace.home, dataset, refs)
                 for dataset, refs in _by_dataset(versions).items()]
@@ -157,7 +163,7 @@ def dashboard(
         gold_over_time=gold_time, vendor=user.vendor,
         alerts=drift["alerts"], redteam=redteam, charts=charts,
         method=by_cohort["method"], as_of=as_of, refresh_s=int(SNAPSHOT_SECONDS),
-        versions=versions, coverage=coverage,
+        versions=versions, coverage=coverage, briefs=briefs,
     )
 
 

@@ -26,6 +26,7 @@ from curata.store.tables.automation import (
     QuestionAutomationRow,
 )
 from curata.store.tables.base import Base, utcnow
+from curata.store.tables.briefs import BriefRow, BriefTaskRow
 from curata.store.tables.curation import CurationEventRow, StepRunRow
 from curata.store.tables.exports import CheckpointExportRow, ExportFileRow, ExportRow
 from curata.store.tables.foundation import (
@@ -63,6 +64,8 @@ __all__ = [
     "AuthEpochRow",
     "AutomationEvidenceRow",
     "Base",
+    "BriefRow",
+    "BriefTaskRow",
     "CampaignRow",
     "CheckpointExportRow",
     "CheckpointRow",
