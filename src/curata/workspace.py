@@ -28,10 +28,10 @@ from curata.governance import audit
 from curata.governance.audit import AuditLog
 from curata.governance.auth import identify
 from curata.governance.identity import User
-from curata.governance.signatures import ReleaseSignatures
 from curata.governance.notify import Notifier
 from curata.governance.raci import RaciService
 from curata.governance.release_policy import ReleasePolicyService
+from curata.governance.signatures import ReleaseSignatures
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.loop.attribution import AttributionService
@@ -144,6 +144,7 @@ class Workspace:
                                              actor=actor)
         self.releases.policies = self.policies  # a release is held to its policies
         self.releases.notifier = self.notifier  # and tells its Informed parties
+        self.evaluation.after_run = self.notifier.notify_regressions  # so does a regression
         self.automation = AutomationService(sessions, store, self.projects, actor)
         self.attribution = AttributionService(sessions, store, self.datasets, self.evaluation)
         self.exports = ExportLedger(sessions, self.emitter, actor)

@@ -403,3 +403,44 @@ def test_cli_raci_and_policy(cli, tmp_path) -> None:
     assert {p["policy"]: p["status"] for p in json.loads(out)["policies"]}["license"] == "fail"
     code, _, err = cli("annotate", "release", "docs")
     assert code == 1 and "license: source 'web' is CC-BY-4.0" in err and "consent:" in err
+
+
+def _eval_file(path: Path, passes: dict[str, tuple[int, int]]) -> Path:
+    """An eval results file: per category, ``passed`` of ``total`` examples pass."""
+    rows = [
+        {"id": f"{cat}-{i}", "input": "q", "output": "a", "passed": i < passed, "category": cat}
+        for cat, (passed, total) in passes.items()
+        for i in range(total)
+    ]
+    return write_jsonl(path, rows)
+
+
+def test_a_regressed_category_notifies_the_informed_of_the_training_data(gov, tmp_path) -> None:
+    ws = gov
+    ws.releases.release("docs")
+    ws.evaluation.register("m", "1", ["docs-labels@1"])
+    ws.evaluation.register("m", "2", ["docs-labels@1"])
+    with webhook_server() as (url, received):
+        ws.raci.set("docs", informed=[url])
+        ws.evaluation.ingest(
+            "m:1", _eval_file(tmp_path / "e1.jsonl", {"refusal": (4, 4), "math": (2, 4)})
+        )
+        assert received == []  # the first checkpoint has no baseline
+        ws.evaluation.ingest(
+            "m:2", _eval_file(tmp_path / "e2.jsonl", {"refusal": (1, 4), "math": (3, 4)})
+        )
+    [request] = received
+    body = json.loads(request["body"])
+    assert body["event"] == "regression" and request["headers"]["X-Curata-Event"] == "regression"
+    payload = body["payload"]
+    assert (payload["model"], payload["baseline"]) == ("m:2", "m:1")
+    assert payload["projects"] == ["docs"] and payload["datasets"] == ["docs-labels"]
+    # refusal 4/4 -> 1/4 dropped by 0.75; math 2/4 -> 3/4 rose and is not listed
+    assert [(c["category"], c["before"], c["after"]) for c in payload["categories"]] == [
+        ("refusal", 1.0, 0.25)
+    ]
+    with ws.projects.sessions() as session:
+        secret = webhook_secret(session)
+    assert request["headers"][SIGNATURE_HEADER] == (
+        "sha256=" + hmac.new(secret.encode(), request["body"], hashlib.sha256).hexdigest()
+    )

@@ -23,21 +23,27 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.store.tables import (
+    CheckpointRow,
+    CheckpointVersionRow,
     DatasetRow,
+    EvalResultRow,
+    EvalRunRow,
     NotificationRow,
+    OperationRow,
     ProjectRow,
     RaciMemberRow,
     RaciRow,
     UserRow,
+    VersionRow,
     WebhookSecretRow,
     utcnow,
 )
@@ -50,6 +56,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "Notice",
     "Notifier",
+    "regressions",
     "sign",
     "verify",
     "webhook_secret",
@@ -100,19 +107,18 @@ class Notice:
         return dict(self.__dict__)
 
 
-def informed(session: Session, *, project: str | None, dataset: str | None) -> list[str]:
-    """The Informed parties of a project's and a dataset's RACI: URLs, and ``user:NAME``."""
-    scopes = []
-    if project is not None:
-        scopes.append(
-            RaciRow.project_id
-            == select(ProjectRow.id).where(ProjectRow.name == project).scalar_subquery()
-        )
-    if dataset is not None:
-        scopes.append(
-            RaciRow.dataset_id
-            == select(DatasetRow.id).where(DatasetRow.name == dataset).scalar_subquery()
-        )
+def informed(
+    session: Session, *, projects: Sequence[str] = (), datasets: Sequence[str] = ()
+) -> list[str]:
+    """The Informed parties of the RACIs of ``projects`` and ``datasets``: URLs, and
+    ``user:NAME``, each once."""
+    scopes = [
+        RaciRow.project_id == select(ProjectRow.id).where(ProjectRow.name == p).scalar_subquery()
+        for p in projects
+    ] + [
+        RaciRow.dataset_id == select(DatasetRow.id).where(DatasetRow.name == d).scalar_subquery()
+        for d in datasets
+    ]
     found: list[str] = []
     for where in scopes:
         rows = session.execute(
@@ -157,25 +163,47 @@ class Notifier:
         event: str,
         payload: Mapping[str, Any],
         *,
-        project: str | None = None,
-        dataset: str | None = None,
+        project: str | Sequence[str] | None = None,
+        dataset: str | Sequence[str] | None = None,
     ) -> list[Notice]:
-        """Tell the Informed parties of ``project`` and ``dataset`` (default: the payload's
-        ``project`` and ``dataset`` keys) about ``event``; return each notice's outcome.
-        Never raises: a failure is recorded and logged."""
+        """Tell the Informed parties of ``project`` and ``dataset`` (names, or lists of names;
+        default: the payload's ``project`` and ``dataset`` keys) about ``event``; return each
+        notice's outcome. Never raises: a failure is recorded and logged."""
         try:
-            return self._notify(event, dict(payload), project=project, dataset=dataset)
+            projects = _names(project if project is not None else payload.get("project"))
+            datasets = _names(dataset if dataset is not None else payload.get("dataset"))
+            return self._notify(event, dict(payload), projects=projects, datasets=datasets)
         except Exception as exc:  # a notice must never break its caller
             log.warning("notify %s: %s", event, exc)
             return []
 
+    def notify_regressions(self, run_id: int) -> list[Notice]:
+        """When evaluation run ``run_id`` shows a category whose pass rate dropped against the
+        previous checkpoint trained on one of the same datasets (:func:`regressions`), tell
+        the Informed parties of those datasets and of the projects that released them (event
+        ``regression``). Never raises."""
+        try:
+            with self._sessions() as session:
+                found = regressions(session, run_id)
+        except Exception as exc:
+            log.warning("regression check of eval run %s: %s", run_id, exc)
+            return []
+        if found is None or not found["categories"]:
+            return []
+        return self.notify(
+            "regression", found, project=found["projects"], dataset=found["datasets"]
+        )
+
     def _notify(
-        self, event: str, payload: dict[str, Any], *, project: str | None, dataset: str | None
+        self,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        projects: Sequence[str],
+        datasets: Sequence[str],
     ) -> list[Notice]:
-        project = project if project is not None else _str(payload.get("project"))
-        dataset = dataset if dataset is not None else _str(payload.get("dataset"))
         with self._sessions.begin() as session:
-            targets = informed(session, project=project, dataset=dataset)
+            targets = informed(session, projects=projects, datasets=datasets)
             secret = webhook_secret(session) if targets else ""
         if not targets:
             return []
@@ -253,5 +281,105 @@ class Notifier:
             ]
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _pass_rates(session: Session, run_id: int) -> dict[str, tuple[int, int]]:
+    """(passed, judged) per category of an evaluation run (examples without a verdict left
+    out)."""
+    rows = session.execute(
+        select(EvalResultRow.category, EvalResultRow.passed, func.count())
+        .where(EvalResultRow.eval_run_id == run_id, EvalResultRow.passed.is_not(None))
+        .group_by(EvalResultRow.category, EvalResultRow.passed)
+    ).all()
+    rates: dict[str, list[int]] = {}
+    for category, passed, n in rows:
+        tally = rates.setdefault(category, [0, 0])
+        tally[0] += n if passed else 0
+        tally[1] += n
+    return {c: (p, n) for c, (p, n) in rates.items()}
+
+
+def regressions(session: Session, run_id: int) -> dict[str, Any] | None:
+    """Evaluation run ``run_id`` against the baseline: the latest run of the checkpoint
+    registered most recently before this run's checkpoint among those trained on a version of
+    one of the same datasets. ``None`` when there is no baseline; otherwise the categories
+    (judged in both runs) whose pass rate is lower now, with both rates and counts, and the
+    datasets and releasing projects behind the checkpoint."""
+    run = session.get(EvalRunRow, run_id)
+    if run is None:
+        return None
+    checkpoint = session.get(CheckpointRow, run.checkpoint_id)
+    assert checkpoint is not None
+    trained = session.execute(
+        select(DatasetRow.id, DatasetRow.name, OperationRow.kind, OperationRow.parameters)
+        .select_from(CheckpointVersionRow)
+        .join(VersionRow, VersionRow.id == CheckpointVersionRow.version_id)
+        .join(DatasetRow, DatasetRow.id == VersionRow.dataset_id)
+        .join(OperationRow, OperationRow.id == VersionRow.operation_id)
+        .where(CheckpointVersionRow.checkpoint_id == checkpoint.id)
+    ).all()
+    dataset_ids = {row[0] for row in trained}
+    if not dataset_ids:
+        return None
+    baseline = session.scalar(
+        select(CheckpointRow)
+        .join(CheckpointVersionRow, CheckpointVersionRow.checkpoint_id == CheckpointRow.id)
+        .join(VersionRow, VersionRow.id == CheckpointVersionRow.version_id)
+        .where(VersionRow.dataset_id.in_(dataset_ids), CheckpointRow.id != checkpoint.id)
+        .where(
+            (CheckpointRow.registered_at < checkpoint.registered_at)
+            | (
+                (CheckpointRow.registered_at == checkpoint.registered_at)
+                & (CheckpointRow.id < checkpoint.id)
+            )
+        )
+        .order_by(CheckpointRow.registered_at.desc(), CheckpointRow.id.desc())
+        .limit(1)
+    )
+    if baseline is None:
+        return None
+    baseline_run = session.scalar(
+        select(EvalRunRow.id)
+        .where(EvalRunRow.checkpoint_id == baseline.id)
+        .order_by(EvalRunRow.id.desc())
+        .limit(1)
+    )
+    if baseline_run is None:
+        return None
+    before, after = _pass_rates(session, baseline_run), _pass_rates(session, run_id)
+    dropped = []
+    for category in sorted(set(before) & set(after)):
+        (p0, n0), (p1, n1) = before[category], after[category]
+        if p1 / n1 < p0 / n0:
+            dropped.append(
+                {
+                    "category": category,
+                    "before": p0 / n0,
+                    "after": p1 / n1,
+                    "change": p1 / n1 - p0 / n0,
+                    "before_n": n0,
+                    "after_n": n1,
+                }
+            )
+    projects = sorted(
+        {
+            str(params.get("project"))
+            for _, _, kind, params in trained
+            if kind == "release" and (params or {}).get("project")
+        }
+    )
+    return {
+        "model": f"{checkpoint.model}:{checkpoint.checkpoint}",
+        "baseline": f"{baseline.model}:{baseline.checkpoint}",
+        "eval_run": run_id,
+        "baseline_run": baseline_run,
+        "datasets": sorted({row[1] for row in trained}),
+        "projects": projects,
+        "categories": dropped,
+    }

@@ -121,6 +121,9 @@ class EvaluationService:
         self._datasets = datasets
         self._campaigns = campaigns
         self._actor = actor
+        self.after_run: Callable[[int], object] | None = None
+        """Called with each new evaluation run's id once it is stored; the workspace tells the
+        RACI's Informed parties of regressions (:mod:`curata.governance.notify`)."""
 
     # -- training runs ---------------------------------------------------------------------------
 
@@ -235,8 +238,10 @@ class EvaluationService:
         if not examples:
             raise InputError("no results in the file", path=file.name)
         kind = format if format != "auto" else detect_format(file.name)
-        return self._store(
-            model_ckpt, kind, file.name, hashlib.sha256(data).hexdigest(), examples, progress
+        return self._ran(
+            self._store(
+                model_ckpt, kind, file.name, hashlib.sha256(data).hexdigest(), examples, progress
+            )
         )
 
     def ingest_campaign(
@@ -269,7 +274,12 @@ class EvaluationService:
             )
         if not examples:
             raise ValidationError(f"campaign {campaign.id} has no attempts yet")
-        return self._store(model_ckpt, "redteam", campaign.id, None, examples, progress)
+        return self._ran(self._store(model_ckpt, "redteam", campaign.id, None, examples, progress))
+
+    def _ran(self, summary: EvalSummary) -> EvalSummary:
+        if self.after_run is not None:
+            self.after_run(summary.run.id)
+        return summary
 
     def runs(self, *, model_ckpt: str | None = None) -> builtins.list[EvalRun]:
         """Evaluation runs, newest first (of one checkpoint when named)."""
