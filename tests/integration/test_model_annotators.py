@@ -276,6 +276,9 @@ def test_cli_annotate_model_and_automation(ws, project, cli, monkeypatch) -> Non
     assert shown["mode"] == "model-suggested" and shown["forced"] and shown["shortfalls"]
     code, out, _ = cli(*home, "automation", "show", "ma")
     assert code == 0 and "forced" in out and "warning: parity (model-suggested)" in out
+    code, out, err = cli(*home, "annotate", "release", "ma")
+    assert code == 0, err
+    assert "parity: model-suggested" in out and "warning: model-suggested question" in out
     code, out, _ = cli(*home, "automation", "thresholds", "ma", "--min-n", "5", "--json")
     assert code == 0 and json.loads(out)["min_n"] == 5
 

@@ -520,6 +520,10 @@ def annotate_release(
             warning = entry.get("warning")
             c.print(f"  {escape(entry['question'])}: {entry['mode']}"
                     + (f" [yellow]warning: {escape(warning)}[/]" if warning else ""))  # fmt: skip
+        for entry in result.automation:  # per-question modes (#16), see docs/automation.md
+            warning = entry.get("warning")
+            c.print(f"  {escape(entry['question'])}: {entry['mode']}"
+                    + (f" [yellow]warning: {escape(warning)}[/]" if warning else ""))  # fmt: skip
 
     emit(as_json, result.to_dict(), render)
 
