@@ -32,6 +32,16 @@ MAX_ATTEMPTS = typer.Option(None, "--max-attempts", min=0,
 MAX_TOKENS = typer.Option(None, "--max-tokens", min=0,
                           help="Budget: tokens (prompt and completion) to spend at most.")
 NO_PROGRESS = typer.Option(False, "--no-progress", help="No progress bar.")
+EXECUTOR = typer.Option("local", "--executor", metavar="local|ray",
+                        help="Where the attempts run: in this process (local), or split into "
+                        "shards over a Ray cluster's workers (ray; same attempts, same result).")
+RAY_ADDRESS = typer.Option(None, "--ray-address", metavar="ADDR",
+                           help="Ray cluster to run on with --executor ray (default: start a "
+                           "local one). A cluster beyond this machine needs PostgreSQL.")
+RAY_WORKERS = typer.Option(None, "--ray-workers", metavar="N",
+                           help="Shards (Ray tasks) with --executor ray (default: one per CPU of "
+                           "the cluster); each has --concurrency requests in flight and an equal "
+                           "share of the budget and rate limit.")
 
 
 def _knobs(**given: Any) -> dict[str, Any]:
@@ -75,20 +85,37 @@ def campaign_progress(planned: int, done: int, enabled: bool) -> Iterator[Callab
 
 
 def _run_and_report(ctx: typer.Context, campaign_id: str, *, as_json: bool, progress: bool,
-                    runner: Any = None, force: bool = False) -> None:
+                    runner: Any = None, force: bool = False,
+                    ray: dict[str, Any] | None = None) -> None:
     ws = workspace(ctx)
     service = ws.campaigns
     before = service.get(campaign_id)
     stop = threading.Event()
     with campaign_progress(before.planned, before.attempts, progress and not as_json) as bar:
-        campaign = service.run(campaign_id, runner=runner, progress=bar, stop=stop,
-                               force=force)
+        if ray is not None:
+            from curata.redteam.campaigns_ray import run_on_ray
+
+            campaign = run_on_ray(ws, campaign_id, address=ray["address"],
+                                  workers=ray["workers"], runner=runner, progress=bar,
+                                  stop=stop, force=force)
+        else:
+            campaign = service.run(campaign_id, runner=runner, progress=bar, stop=stop,
+                                   force=force)
     if campaign.status == "interrupted":
         raise Interrupted(
             f"interrupted: {campaign.attempts:,} of {campaign.planned:,} attempts of "
             f"{campaign.id} are recorded; 'curata redteam resume {campaign.id}' makes the rest"
         )
     _show(campaign, as_json)
+
+
+def _executor(ctx: typer.Context, executor: str, address: str | None,
+              workers: int | None) -> dict[str, Any] | None:
+    """The Ray options, checked before anything is recorded (None: run locally)."""
+    from curata.redteam.campaigns_ray import check_options
+
+    check_options(workspace(ctx).settings, executor=executor, address=address, workers=workers)
+    return {"address": address, "workers": workers} if executor == "ray" else None
 
 
 def _show(campaign: Any, as_json: bool) -> None:
@@ -151,6 +178,9 @@ def run(
     retries: int | None = RETRIES,
     max_attempts: int | None = MAX_ATTEMPTS,
     max_tokens: int | None = MAX_TOKENS,
+    executor: str = EXECUTOR,
+    ray_address: str | None = RAY_ADDRESS,
+    ray_workers: int | None = RAY_WORKERS,
     no_progress: bool = NO_PROGRESS,
     as_json: bool = JsonOption,
 ) -> None:
@@ -160,6 +190,7 @@ def run(
     from curata.redteam.campaigns import DEFAULT_SCORERS
     from curata.redteam.targets import RunnerParams
 
+    ray = _executor(ctx, executor, ray_address, ray_workers)
     runner = RunnerParams(**_knobs(concurrency=concurrency, rate_limit=rate_limit,
                                    timeout=timeout, retries=retries,
                                    max_attempts=max_attempts, max_tokens=max_tokens))
@@ -172,7 +203,7 @@ def run(
     )  # fmt: skip
     if not as_json:
         err_console().print(f"campaign {campaign.id}: {campaign.planned:,} attempts planned")
-    _run_and_report(ctx, campaign.id, as_json=as_json, progress=not no_progress)
+    _run_and_report(ctx, campaign.id, as_json=as_json, progress=not no_progress, ray=ray)
 
 
 def resume(
@@ -186,6 +217,9 @@ def resume(
     max_tokens: int | None = MAX_TOKENS,
     force: bool = typer.Option(False, "--force",
                                help="Resume a campaign marked running whose process died."),
+    executor: str = EXECUTOR,
+    ray_address: str | None = RAY_ADDRESS,
+    ray_workers: int | None = RAY_WORKERS,
     no_progress: bool = NO_PROGRESS,
     as_json: bool = JsonOption,
 ) -> None:
@@ -194,13 +228,14 @@ def resume(
     one again, or what --max-attempts/--max-tokens say for this run."""
     from curata.redteam.targets import RunnerParams
 
+    ray = _executor(ctx, executor, ray_address, ray_workers)
     ws = workspace(ctx)
     recorded = ws.campaigns.get(campaign_id)
     given = _knobs(concurrency=concurrency, rate_limit=rate_limit, timeout=timeout,
                    retries=retries, max_attempts=max_attempts, max_tokens=max_tokens)
     runner = RunnerParams(**{**recorded.runner, **given})
     _run_and_report(ctx, campaign_id, as_json=as_json, progress=not no_progress,
-                    runner=runner, force=force)
+                    runner=runner, force=force, ray=ray)
 
 
 def status(

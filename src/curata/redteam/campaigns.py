@@ -525,24 +525,10 @@ class CampaignService:
         end the run early, as Ctrl-C does (status ``interrupted``). A campaign marked
         ``running`` is refused unless its process stopped writing for 10 minutes (it died)
         or ``force`` says it did."""
-        recorded = self.get(campaign_id)
-        # rebuilt before the campaign is marked running: a target that cannot be rebuilt
-        # leaves it as it was
-        target_obj = target if target is not None else _rebuild(recorded.target, "target")
-        attacker_obj = attacker
-        if attacker_obj is None and recorded.attacker is not None:
-            attacker_obj = _rebuild(recorded.attacker, "attacker")
-        with self._sessions.begin() as session:
-            row = self._row(session, campaign_id, lock=True)
-            if row.status == "running" and not (force or _stale(row)):
-                raise ValidationError(f"campaign {campaign_id} is already running (last "
-                                      f"progress {row.updated_at:%Y-%m-%d %H:%M:%S} UTC); if "
-                                      "its process died, resume with --force")
-            if row.status == "completed":
-                return self._view(session, row)
-            row.status = "running"
-            row.updated_at = utcnow()
-            record = self._view(session, row)
+        target_obj, attacker_obj = self._targets(campaign_id, target, attacker)
+        record = self._start(campaign_id, force=force)
+        if record.status == "completed":
+            return record
         params = runner or RunnerParams(**record.runner)
         started = time.perf_counter()
         result: dict[str, Any] = {"made": 0}
@@ -564,6 +550,65 @@ class CampaignService:
                          time.perf_counter() - started)
         return self.get(campaign_id)
 
+    def _targets(self, campaign_id: str, target: Target | None,
+                 attacker: Target | None) -> tuple[Target, Target | None]:
+        """The live target and attacker, else rebuilt from the campaign's record (before it is
+        marked running: a target that cannot be rebuilt leaves it as it was)."""
+        recorded = self.get(campaign_id)
+        target_obj = target if target is not None else _rebuild(recorded.target, "target")
+        attacker_obj = attacker
+        if attacker_obj is None and recorded.attacker is not None:
+            attacker_obj = _rebuild(recorded.attacker, "attacker")
+        return target_obj, attacker_obj
+
+    def _start(self, campaign_id: str, *, force: bool) -> Campaign:
+        """Mark the campaign running and return it (a completed one is returned as it is);
+        refused while another process runs it (see :meth:`run`)."""
+        with self._sessions.begin() as session:
+            row = self._row(session, campaign_id, lock=True)
+            if row.status == "running" and not (force or _stale(row)):
+                raise ValidationError(f"campaign {campaign_id} is already running (last "
+                                      f"progress {row.updated_at:%Y-%m-%d %H:%M:%S} UTC); if "
+                                      "its process died, resume with --force")
+            if row.status == "completed":
+                return self._view(session, row)
+            row.status = "running"
+            row.updated_at = utcnow()
+            return self._view(session, row)
+
+    def run_shard(
+        self,
+        campaign_id: str,
+        shard: int,
+        shards: int,
+        *,
+        target: Target | None = None,
+        attacker: Target | None = None,
+        runner: RunnerParams | None = None,
+        stop: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        """Run one shard of a campaign a driver marked running (a worker's part of
+        :func:`curata.redteam.campaigns_ray.run_on_ray`): the units not yet recorded whose
+        place in the campaign's plan (attacks in version order, then variants, then samples)
+        is ``shard`` modulo ``shards`` — deterministic and disjoint whatever is recorded
+        already. Attempts are written as :meth:`run` writes them; the campaign's status is
+        left to the driver. Returns ``status`` (completed, stopped, interrupted), ``made``
+        and the target's ``target_stats``."""
+        if not 0 <= shard < shards:
+            raise ValidationError(f"shard {shard} is not one of 0..{shards - 1}")
+        target_obj, attacker_obj = self._targets(campaign_id, target, attacker)
+        record = self.get(campaign_id)
+        params = runner or RunnerParams(**record.runner)
+        result: dict[str, Any] = {"made": 0}
+        try:
+            with asyncio.Runner(loop_factory=_loop_factory()) as loop_runner:
+                status = loop_runner.run(self._run(record, target_obj, attacker_obj, params,
+                                                   None, stop, result, shard=(shard, shards)))
+        except KeyboardInterrupt:
+            status = "interrupted"
+        result["status"] = status
+        return result
+
     def _finish(self, campaign_id: str, status: str, error: str | None, params: RunnerParams,
                 result: Mapping[str, Any], wall_s: float) -> None:
         with self._sessions.begin() as session:
@@ -575,6 +620,7 @@ class CampaignService:
                          "attempts_per_s": round(made / wall_s, 1) if wall_s > 0 else 0.0,
                          "runner": params.model_dump(mode="json"),
                          "target_stats": result.get("target_stats"),
+                         **({"executor": result["executor"]} if "executor" in result else {}),
                          "at": utcnow().isoformat()})
             stats["runs"] = runs
             stats["attempts"] = made
@@ -599,6 +645,8 @@ class CampaignService:
         progress: ProgressFn | None,
         stop: threading.Event | None,
         result: dict[str, Any],
+        *,
+        shard: tuple[int, int] | None = None,
     ) -> str:
         chains = [Chain.parse(v) if v else Chain() for v in campaign.variants]
         names = campaign.variant_names
@@ -647,9 +695,13 @@ class CampaignService:
                 buffer.clear()
 
         def units() -> Iterator[tuple[Attack, str, int, int]]:
+            place = -1  # the unit's place in the whole plan: shards split on it
             for stored in self._units_attacks(campaign.version_ref, campaign.filters):
                 for variant in range(len(chains)):
                     for sample in range(campaign.samples):
+                        place += 1
+                        if shard is not None and place % shard[1] != shard[0]:
+                            continue
                         if (stored.id, variant, sample) not in done:
                             yield stored.attack, stored.id, variant, sample
 
