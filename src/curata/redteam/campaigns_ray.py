@@ -133,10 +133,11 @@ def run_on_ray(
     if started_here:
         ray_executor._connect(ray, address)
     try:
-        count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         record = service._start(campaign_id, force=force)
         if record.status == "completed":
             return record
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        count = workers or min(cpus, max(1, record.planned - record.attempts))
         params = runner or RunnerParams(**record.runner)
         return _drive(ws, ray, record, count, params, (target, attacker), progress, stop)
     finally:
