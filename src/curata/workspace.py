@@ -150,6 +150,17 @@ class Workspace:
         self.exports = ExportLedger(sessions, self.emitter, actor)
         self.signatures = ReleaseSignatures(sessions, keys=settings.home / "keys", actor=actor)
         self.releases.signer = self.signatures.sign_in  # a release signs its version
+        self.releases.publisher = self._publish_release  # then its data cards
+
+    def _publish_release(self, ref: str, artifacts: dict[str, Path]) -> dict[str, Path]:
+        """Write a released version's data cards and sign them, with ``artifacts`` (its policy
+        report), into the audit chain: the newest ``release.signed`` entry of the version
+        vouches for all of them."""
+        from curata.governance.datacard import write_cards
+
+        cards = write_cards(self, ref)
+        self.signatures.sign(ref, {**artifacts, **{f"card_{k}": p for k, p in cards.items()}})
+        return cards
 
     @staticmethod
     def _settings(home: str | os.PathLike[str] | None, **overrides: Any) -> Settings:

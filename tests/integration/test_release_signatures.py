@@ -95,8 +95,19 @@ def test_release_signs_and_verify_accepts_the_released_files(released, tmp_path)
     jsonl = tmp_path / "labels.jsonl"
     ws.export("p-labels@1", format="jsonl", out=jsonl)
     ws.export("p-labels@1", format="hf", out=tmp_path / "hf")
-    [signed] = ws.audit.list(action="release.signed")
-    assert signed.object_ref == "p-labels@1" and signed.actor == "tester"
+    # two entries: the release's own transaction signs the version (and its policy report);
+    # once committed, its data cards are written and the newest entry signs them all
+    cards, signed = ws.audit.list(action="release.signed")
+    assert signed.object_ref == cards.object_ref == "p-labels@1" and signed.actor == "tester"
+    assert cards.id > signed.id and signed.details["manifest_digest"] == cards.details[
+        "manifest_digest"]  # fmt: skip
+    card_files = {name: a["file"] for name, a in cards.details["artifacts"].items()}
+    assert card_files == {
+        "card_md": "README.md", "card_croissant": "croissant.json",
+        "policy_report": "p-labels@1.json"}  # fmt: skip
+    card_dir = ws.home / "cards" / "p-labels@1"
+    assert all(check.ok and check.artifact for check in ws.signatures.verify(
+        [card_dir / "README.md", card_dir / "croissant.json"]))  # fmt: skip
     details = signed.details
     assert details["manifest_digest"] == ws.datasets.version("p-labels@1").digest
     # the Ed25519 signature checked independently: RFC 8032 over the canonical JSON (sorted
@@ -114,7 +125,7 @@ def test_release_signs_and_verify_accepts_the_released_files(released, tmp_path)
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     checks = ws.signatures.verify([jsonl, tmp_path / "hf" / HF_SHARD], public_key=raw)
     assert [(c.ok, c.version, c.signed_by, c.entry) for c in checks] == [
-        (True, "p-labels@1", "tester", signed.id)
+        (True, "p-labels@1", "tester", cards.id)  # the newest entry vouches for the files
     ] * 2
     assert [c.export_id for c in checks] == [1, 2]
     assert ws.audit.verify()[0]
@@ -149,7 +160,7 @@ def test_an_edited_audit_table_fails_the_chain(released, tmp_path) -> None:
     ws = released
     jsonl = tmp_path / "labels.jsonl"
     ws.export("p-labels@1", format="jsonl", out=jsonl)
-    [signed] = ws.audit.list(action="release.signed")
+    signed = ws.audit.list(action="release.signed")[-1]  # the release's own entry
     _drop_append_only(ws)
     with ws.engine.begin() as conn:
         conn.execute(

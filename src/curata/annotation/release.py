@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -22,7 +24,7 @@ from curata.annotation.final import COUNTS, item_labels
 from curata.annotation.gates import GateMetrics, GateResult, evaluate
 from curata.annotation.projects import project_row
 from curata.annotation.review import ReviewService
-from curata.core.errors import ForbiddenError, ValidationError
+from curata.core.errors import CurataError, ForbiddenError, ValidationError
 from curata.core.models import Version
 from curata.core.names import check_name
 from curata.governance import audit
@@ -88,6 +90,11 @@ class ReleaseResult:
     """Where that report was written (``<home>/policy-reports/<dataset>@<n>.json``)."""
     notices: list[dict[str, Any]] = field(default_factory=list)
     """What became of each notice to the RACI's Informed parties."""
+    cards: dict[str, str] = field(default_factory=dict)
+    """The released version's data cards by format (``md``, ``croissant``), signed into the
+    audit chain with the policy report (:mod:`curata.governance.datacard`)."""
+    card_error: str | None = None
+    """Why the cards were not written (the release itself stands)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,8 +175,11 @@ class ReleaseService:
         self.notifier: Notifier | None = None
         """Tells the RACI's Informed parties about each release; set by the workspace."""
         self.signer: Signer | None = None
-        """Signs the released version in the release's transaction (see
+        """Signs the released version and its policy report in the release's transaction (see
         :mod:`curata.governance.signatures`); set by the workspace."""
+        self.publisher: Callable[[str, dict[str, Path]], dict[str, Path]] | None = None
+        """After the commit, writes the version's data cards and signs them with the given
+        artifacts; returns the cards' paths by format. Set by the workspace."""
 
     def release(
         self,
@@ -271,13 +281,30 @@ class ReleaseService:
             any(m["action"] == "review" for m in outside.values()) for outside in marked.values()
         )
         notices = self._notify(project_name, version, report)
+        cards, card_error = self._publish(version.ref, report)
         return ReleaseResult(
             version, len(labels), len(ids) - len(labels), tied, lineage, gates,
             outside_votes=len(marked), held=held,
             policy_report=report.to_dict() if report is not None else None,
             policy_report_path=self._report_path(version.ref, report),
-            notices=notices, automation=automation,
+            notices=notices, automation=automation, cards=cards, card_error=card_error,
         )  # fmt: skip
+
+    def _publish(
+        self, ref: str, report: PolicyReport | None
+    ) -> tuple[dict[str, str], str | None]:
+        """Write the released version's data cards and sign them, with its policy report, into
+        the audit chain. The version is committed by then: a failure here is reported (the
+        cards can be made again with ``curata release card`` and signed with ``curata release
+        sign``), never raised."""
+        if self.publisher is None:
+            return {}, None
+        path = self._report_path(ref, report)
+        try:
+            written = self.publisher(ref, {"policy_report": Path(path)} if path else {})
+        except (CurataError, OSError) as exc:
+            return {}, f"{ref}: the data card was not written: {exc}"
+        return {name: str(p) for name, p in written.items()}, None
 
     def gate_results(self, project_name: str) -> list[GateResult]:
         """The project's quality gates evaluated now (empty when it has none)."""
@@ -404,7 +431,7 @@ class ReleaseService:
 
     def _record_report(
         self, session: Session, project: ProjectRow, ref: str, report: PolicyReport
-    ) -> None:
+    ) -> Path:
         """Write the policy report of version ``ref`` (before the release is signed, which
         reads it) and log its verdicts and digest in the release's transaction."""
         assert self.policies is not None
@@ -424,6 +451,7 @@ class ReleaseService:
                 "sha256": hashlib.sha256(report.body()).hexdigest(),
             },
         )
+        return path
 
     def _people(
         self, session: Session, project: ProjectRow, user_ids: set[int]
@@ -497,10 +525,11 @@ class ReleaseService:
             def send_to_review(session: Session, ref: str) -> None:
                 if marked is not None:
                     self._send_to_review(session, project, ref, marked, policy)
-                if self.signer is not None:
-                    self.signer(session, ref)
+                signed: dict[str, Path] = {}
                 if report is not None and self.policies is not None:
-                    self._record_report(session, project, ref, report)
+                    signed["policy_report"] = self._record_report(session, project, ref, report)
+                if self.signer is not None:  # the version and its policy report, signed
+                    self.signer(session, ref, signed)
 
             parent_id = commit.base.parent_id
             ref = commit.record(

@@ -520,10 +520,23 @@ def annotate_release(
             warning = entry.get("warning")
             c.print(f"  {escape(entry['question'])}: {entry['mode']}"
                     + (f" [yellow]warning: {escape(warning)}[/]" if warning else ""))  # fmt: skip
-        for entry in result.automation:  # per-question modes (#16), see docs/automation.md
-            warning = entry.get("warning")
-            c.print(f"  {escape(entry['question'])}: {entry['mode']}"
-                    + (f" [yellow]warning: {escape(warning)}[/]" if warning else ""))  # fmt: skip
+        report = result.policy_report or {}
+        configured = [p for p in report.get("policies", []) if p["status"] != "not-configured"]
+        for policy in configured:
+            colour = "green" if policy["status"] == "pass" else "red"
+            c.print(f"  policy {escape(policy['policy'])}: [{colour}]{policy['status']}[/]"
+                    + (f" ({escape(policy['reason'])})" if policy.get("reason") else ""))  # fmt: skip
+        if result.policy_report_path:
+            c.print(f"  policy report: {escape(result.policy_report_path)}")
+        for kind, path in result.cards.items():
+            c.print(f"  data card ({kind}): {escape(path)}")
+        if result.cards:
+            c.print("  signed into the audit chain: check files with 'curata release verify'")
+        if result.card_error:
+            c.print(f"  [yellow]warning: {escape(result.card_error)}[/]")
+        for notice in result.notices:
+            c.print(f"  notified {escape(str(notice.get('target', '')))}: "
+                    f"{escape(str(notice.get('status', '')))}")  # fmt: skip
 
     emit(as_json, result.to_dict(), render)
 

@@ -46,7 +46,7 @@ SIGNED = "release.signed"
 KEY_FILE = "release-ed25519.pem"
 ALGORITHM = "Ed25519"
 
-Signer = Callable[[Session, str], None]
+Signer = Callable[[Session, str, Mapping[str, Path]], None]
 """Signs a version inside the caller's transaction (what a release calls for its version)."""
 
 
@@ -229,9 +229,11 @@ class ReleaseSignatures:
         self._actor = actor
         self.key = ReleaseKey(keys)
 
-    def sign_in(self, session: Session, ref: str) -> None:
-        """Sign ``ref`` inside the caller's transaction (a release's), with no artifacts yet."""
-        sign_release(session, ref, actor=self._actor, key=self.key)
+    def sign_in(
+        self, session: Session, ref: str, artifacts: Mapping[str, Path] | None = None
+    ) -> None:
+        """Sign ``ref`` and these artifacts inside the caller's transaction (a release's)."""
+        sign_release(session, ref, artifacts, actor=self._actor, key=self.key)
 
     def sign(self, ref: str, artifacts: Mapping[str, Path] | None = None) -> dict[str, Any]:
         """Sign version ``ref`` (``NAME@N``) with these artifacts, in its own transaction."""
