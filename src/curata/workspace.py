@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from curata.annotation.automation import AutomationService
+from curata.annotation.policy_report import PolicyReport
 from curata.annotation.projects import ProjectService
 from curata.annotation.queue import QueueService
 from curata.annotation.release import ReleaseService
@@ -28,10 +29,6 @@ from curata.governance import audit
 from curata.governance.audit import AuditLog
 from curata.governance.auth import identify
 from curata.governance.identity import User
-from curata.governance.notify import Notifier
-from curata.governance.raci import RaciService
-from curata.governance.release_policy import ReleasePolicyService
-from curata.governance.signatures import ReleaseSignatures
 from curata.lineage.graph import LineageService
 from curata.lineage.openlineage import LineageEmitter
 from curata.loop.attribution import AttributionService
@@ -46,6 +43,10 @@ from curata.settings import CONFIG_FILE, Settings, write_config
 from curata.sourcing.ingest import IngestResult, IngestService, ProgressFn
 from curata.sourcing.mapping import FieldMap
 from curata.sourcing.service import SourceService
+from curata.stewardship.notify import Notifier
+from curata.stewardship.raci import RaciService
+from curata.stewardship.release_policy import ReleasePolicyService
+from curata.stewardship.signatures import ReleaseSignatures
 from curata.store.db import make_engine, migrate, session_factory
 from curata.store.gc import GcResult, collect_garbage
 from curata.store.records import RecordStore
@@ -152,11 +153,18 @@ class Workspace:
         self.releases.signer = self.signatures.sign_in  # a release signs its version
         self.releases.publisher = self._publish_release  # then its data cards
 
+    def evaluate_policies(self, project: str, *, dataset: str | None = None) -> PolicyReport:
+        """The policy report a release of ``project`` into ``dataset`` would get now (nothing
+        is written). An actual release's report is at ``<home>/policy-reports/NAME@N.json``
+        and in its :class:`~curata.annotation.release.ReleaseResult`."""
+        gates = self.releases.gate_results(project)
+        return self.policies.evaluate(project, dataset=dataset, gates=gates)
+
     def _publish_release(self, ref: str, artifacts: dict[str, Path]) -> dict[str, Path]:
         """Write a released version's data cards and sign them, with ``artifacts`` (its policy
         report), into the audit chain: the newest ``release.signed`` entry of the version
         vouches for all of them."""
-        from curata.governance.datacard import write_cards
+        from curata.stewardship.datacard import write_cards
 
         cards = write_cards(self, ref)
         self.signatures.sign(ref, {**artifacts, **{f"card_{k}": p for k, p in cards.items()}})
@@ -278,7 +286,7 @@ class Workspace:
     ) -> int:
         """Write a version as jsonl, parquet or an HF datasets folder; return the record count."""
         version = self.datasets.version(ref)
-        from curata.governance.datacard import HF_DATA_FILES, version_card
+        from curata.stewardship.datacard import HF_DATA_FILES, version_card
 
         card = version_card(self, version.ref, data_files=HF_DATA_FILES)
         count = export_version(

@@ -16,7 +16,7 @@ from tests.conftest import write_jsonl
 
 from curata.curation.coverage_service import save_report
 from curata.curation.pipeline import parse_pipeline
-from curata.governance import datacard
+from curata.stewardship import datacard
 
 HEADINGS = [
     "# Dataset Card for check-labels",

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from curata.cluster.redteam import check_options, is_local, run_on_ray, shard_params
 from curata.core.errors import ValidationError
-from curata.redteam.campaigns_ray import check_options, is_local, run_on_ray, shard_params
 from curata.redteam.targets import RunnerParams
 from curata.redteam.targets.callable import CallableTarget
 

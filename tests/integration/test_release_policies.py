@@ -23,8 +23,8 @@ from curata.annotation.release import GateFailed, PolicyFailed
 from curata.core.errors import ForbiddenError, NotFoundError, ValidationError
 from curata.curation.pipeline import Pipeline, StepSpec
 from curata.curation.steps.pii import Pii
-from curata.governance.notify import SIGNATURE_HEADER, webhook_secret
-from curata.governance.release_policy import evaluate_policies, report_path
+from curata.stewardship.notify import SIGNATURE_HEADER, webhook_secret
+from curata.stewardship.release_policy import report_path
 
 SCHEMA = {"questions": [{"type": "label", "name": "topic", "labels": ["a", "b"]}]}
 TEXTS = [
@@ -178,7 +178,7 @@ def test_license_allow_list(gov) -> None:
 
 
 def test_license_expressions_follow_spdx_and_or(ws, tmp_path) -> None:
-    from curata.governance.release_policy import _license
+    from curata.stewardship.release_policy import _license
     from curata.store.tables import SourceRow
 
     def verdict(expr: str, allow: list[str]) -> str:
@@ -233,10 +233,10 @@ def test_quality_gates_are_a_policy_with_the_existing_gate_error(gov) -> None:
     ws.projects.set_gates("docs", {"min_annotations": 2})  # each item has one
     with pytest.raises(GateFailed, match="blocked by 1 quality gate"):
         ws.releases.release("docs")
-    report = evaluate_policies(ws, "docs")
+    report = ws.evaluate_policies("docs")
     assert _statuses(report)["quality_gates"] == "fail"
     ws.projects.set_gates("docs", {"min_annotations": 1})
-    assert _statuses(evaluate_policies(ws, "docs"))["quality_gates"] == "pass"
+    assert _statuses(ws.evaluate_policies("docs"))["quality_gates"] == "pass"
 
 
 def test_benchmark_contamination(gov, tmp_path) -> None:
@@ -257,11 +257,11 @@ def test_benchmark_contamination(gov, tmp_path) -> None:
         PolicyFailed, match="contamination: 1 record\\(s\\) share 13-grams with bench@1"
     ):
         ws.releases.release("docs")
-    report = evaluate_policies(ws, "docs")
+    report = ws.evaluate_policies("docs")
     [check] = next(p for p in report.policies if p.policy == "contamination").evidence["checks"]
     assert check["contaminated"] == 1 and "eval line 1" in check["examples"][0]["reason"]
     ws.policies.set("docs", no_contamination=["other@1"])
-    assert _statuses(evaluate_policies(ws, "docs"))["contamination"] == "pass"
+    assert _statuses(ws.evaluate_policies("docs"))["contamination"] == "pass"
 
 
 def test_redteam_regression_gate(gov) -> None:
@@ -276,7 +276,7 @@ def test_redteam_regression_gate(gov) -> None:
         ws.campaigns.run(c.id)
         ids.append(c.id)
     ws.policies.set("docs", redteam_gates=[f"{ids[0]}:{ids[1]}"])  # the patch: no regression
-    assert _statuses(evaluate_policies(ws, "docs"))["redteam_regression"] == "pass"
+    assert _statuses(ws.evaluate_policies("docs"))["redteam_regression"] == "pass"
     ws.policies.set("docs", redteam_gates=[f"{ids[1]}:{ids[2]}"])  # unpatched again: regresses
     with pytest.raises(PolicyFailed, match=f"redteam_regression: {ids[1]}:{ids[2]} regressed"):
         ws.releases.release("docs")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 from sqlalchemy import select
@@ -22,13 +22,13 @@ from curata.annotation.aggregation import (
 from curata.annotation.automation import automate_release
 from curata.annotation.final import COUNTS, item_labels
 from curata.annotation.gates import GateMetrics, GateResult, evaluate
+from curata.annotation.policy_report import PolicyReport, PolicyResult
 from curata.annotation.projects import project_row
 from curata.annotation.review import ReviewService
 from curata.core.errors import CurataError, ForbiddenError, ValidationError
 from curata.core.models import Version
 from curata.core.names import check_name
 from curata.governance import audit
-from curata.governance.signatures import Signer
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
 from curata.store.records import MANIFEST_SCHEMA, RecordStore
 from curata.store.tables import (
@@ -48,9 +48,33 @@ from curata.store.tables import (
 from curata.versioning.commit import AuditEntry, Operation, next_version
 from curata.versioning.service import DatasetService
 
-if TYPE_CHECKING:
-    from curata.governance.notify import Notifier
-    from curata.governance.release_policy import PolicyReport, PolicyResult, ReleasePolicyService
+
+class PolicyEvaluator(Protocol):
+    """What a release asks of its policies (:class:`curata.stewardship.release_policy.
+    ReleasePolicyService`, set by the workspace): evaluate them, and write a report."""
+
+    def evaluate(
+        self, project: str, *, dataset: str | None = None, gates: Sequence[GateResult] = ()
+    ) -> PolicyReport: ...
+
+    def path(self, ref: str) -> Path: ...
+
+    def write(self, report: PolicyReport) -> Path: ...
+
+
+class Notice(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class ReleaseNotifier(Protocol):
+    """Tells the RACI's Informed parties (:class:`curata.stewardship.notify.Notifier`)."""
+
+    def notify(self, event: str, payload: dict[str, Any]) -> Sequence[Notice]: ...
+
+
+Signer = Callable[[Session, str, Mapping[str, Path]], None]
+"""Signs a version and the named artifacts inside the release's transaction
+(:meth:`curata.stewardship.signatures.ReleaseSignatures.sign_in`)."""
 
 RELEASE_SCHEMA = (
     MANIFEST_SCHEMA.append(pa.field("labels", pa.large_string()))
@@ -85,14 +109,14 @@ class ReleaseResult:
     evidence fell below threshold (:func:`curata.annotation.automation.automate_release`)."""
 
     policy_report: dict[str, Any] | None = None
-    """Every release policy's result (:mod:`curata.governance.release_policy`)."""
+    """Every release policy's result (:mod:`curata.stewardship.release_policy`)."""
     policy_report_path: str | None = None
     """Where that report was written (``<home>/policy-reports/<dataset>@<n>.json``)."""
     notices: list[dict[str, Any]] = field(default_factory=list)
     """What became of each notice to the RACI's Informed parties."""
     cards: dict[str, str] = field(default_factory=dict)
     """The released version's data cards by format (``md``, ``croissant``), signed into the
-    audit chain with the policy report (:mod:`curata.governance.datacard`)."""
+    audit chain with the policy report (:mod:`curata.stewardship.datacard`)."""
     card_error: str | None = None
     """Why the cards were not written (the release itself stands)."""
 
@@ -169,14 +193,14 @@ class ReleaseService:
         self._datasets = datasets
         self._emitter = emitter
         self._actor = actor
-        self.policies: ReleasePolicyService | None = None
-        """Evaluates the release policies (:mod:`curata.governance.release_policy`); set by
+        self.policies: PolicyEvaluator | None = None
+        """Evaluates the release policies (:mod:`curata.stewardship.release_policy`); set by
         the workspace."""
-        self.notifier: Notifier | None = None
+        self.notifier: ReleaseNotifier | None = None
         """Tells the RACI's Informed parties about each release; set by the workspace."""
         self.signer: Signer | None = None
         """Signs the released version and its policy report in the release's transaction (see
-        :mod:`curata.governance.signatures`); set by the workspace."""
+        :mod:`curata.stewardship.signatures`); set by the workspace."""
         self.publisher: Callable[[str, dict[str, Path]], dict[str, Path]] | None = None
         """After the commit, writes the version's data cards and signs them with the given
         artifacts; returns the cards' paths by format. Set by the workspace."""

@@ -524,8 +524,8 @@ def annotate_release(
         configured = [p for p in report.get("policies", []) if p["status"] != "not-configured"]
         for policy in configured:
             colour = "green" if policy["status"] == "pass" else "red"
-            c.print(f"  policy {escape(policy['policy'])}: [{colour}]{policy['status']}[/]"
-                    + (f" ({escape(policy['reason'])})" if policy.get("reason") else ""))  # fmt: skip
+            why = f" ({escape(policy['reason'])})" if policy.get("reason") else ""
+            c.print(f"  policy {escape(policy['policy'])}: [{colour}]{policy['status']}[/]{why}")
         if result.policy_report_path:
             c.print(f"  policy report: {escape(result.policy_report_path)}")
         for kind, path in result.cards.items():

@@ -1,5 +1,5 @@
 """``curata release card``: a released version's data card, as Markdown (Hugging Face layout)
-and Croissant JSON-LD with the RAI vocabulary (see :mod:`curata.governance.datacard`)."""
+and Croissant JSON-LD with the RAI vocabulary (see :mod:`curata.stewardship.datacard`)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def card(
     curation steps with their counts, PII handling, annotation (annotators per item, agreement,
     cohorts, vendors, guidelines), coverage gaps, and the EU AI Act Article 10(2) items. Prints
     each file written with its SHA-256."""
-    from curata.governance.datacard import write_cards
+    from curata.stewardship.datacard import write_cards
 
     if fmt not in FORMATS:
         raise ValidationError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")

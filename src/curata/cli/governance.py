@@ -9,8 +9,8 @@ from rich.markup import escape
 
 from curata.cli.output import JsonOption, emit, workspace
 from curata.cli.output import table as table_of
-from curata.governance.raci import Raci
-from curata.governance.release_policy import PolicyReport
+from curata.stewardship.raci import Raci
+from curata.stewardship.release_policy import PolicyReport
 
 raci = typer.Typer(help="RACI per project and dataset: Accountable, Responsible, Consulted, "
                    "Informed (webhooks on releases and regressions).")  # fmt: skip
@@ -126,7 +126,7 @@ def raci_notices(
 def raci_secret(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Print the workspace's webhook secret: consumers check each body's X-Curata-Signature
     (sha256=HMAC-SHA256 of the body under it)."""
-    from curata.governance.notify import webhook_secret
+    from curata.stewardship.notify import webhook_secret
 
     ws = workspace(ctx)
     with ws.projects.sessions.begin() as session:
@@ -226,9 +226,7 @@ def policy_check(
 ) -> None:
     """Evaluate the release policies now, as 'curata annotate release' would (writes
     nothing); exit 1 when one fails."""
-    from curata.governance.release_policy import evaluate_policies
-
-    report = evaluate_policies(workspace(ctx), project, dataset=dataset)
+    report = workspace(ctx).evaluate_policies(project, dataset=dataset)
     emit(as_json, report.to_dict(), lambda c: _print_report(c, report))
     if not report.passed:
         raise typer.Exit(1)

@@ -93,7 +93,7 @@ def _run_and_report(ctx: typer.Context, campaign_id: str, *, as_json: bool, prog
     stop = threading.Event()
     with campaign_progress(before.planned, before.attempts, progress and not as_json) as bar:
         if ray is not None:
-            from curata.redteam.campaigns_ray import run_on_ray
+            from curata.cluster.redteam import run_on_ray
 
             campaign = run_on_ray(ws, campaign_id, address=ray["address"],
                                   workers=ray["workers"], runner=runner, progress=bar,
@@ -112,7 +112,7 @@ def _run_and_report(ctx: typer.Context, campaign_id: str, *, as_json: bool, prog
 def _executor(ctx: typer.Context, executor: str, address: str | None,
               workers: int | None) -> dict[str, Any] | None:
     """The Ray options, checked before anything is recorded (None: run locally)."""
-    from curata.redteam.campaigns_ray import check_options
+    from curata.cluster.redteam import check_options
 
     check_options(workspace(ctx).settings, executor=executor, address=address, workers=workers)
     return {"address": address, "workers": workers} if executor == "ray" else None

@@ -12,7 +12,7 @@ from rich.markup import escape
 from curata.cli.output import JsonOption, emit, workspace
 from curata.cli.output import table as table_of
 from curata.core.errors import CurataError, ValidationError
-from curata.governance.signatures import FileCheck, key_id, parse_public_key
+from curata.stewardship.signatures import FileCheck, key_id, parse_public_key
 
 app = typer.Typer(
     help="Release signatures: a released version's manifest digest and artifacts, signed into "

@@ -123,7 +123,7 @@ class EvaluationService:
         self._actor = actor
         self.after_run: Callable[[int], object] | None = None
         """Called with each new evaluation run's id once it is stored; the workspace tells the
-        RACI's Informed parties of regressions (:mod:`curata.governance.notify`)."""
+        RACI's Informed parties of regressions (:mod:`curata.stewardship.notify`)."""
 
     # -- training runs ---------------------------------------------------------------------------
 

@@ -588,7 +588,7 @@ class CampaignService:
         stop: threading.Event | None = None,
     ) -> dict[str, Any]:
         """Run one shard of a campaign a driver marked running (a worker's part of
-        :func:`curata.redteam.campaigns_ray.run_on_ray`): the units not yet recorded whose
+        :func:`curata.cluster.redteam.run_on_ray`): the units not yet recorded whose
         place in the campaign's plan (attacks in version order, then variants, then samples)
         is ``shard`` modulo ``shards`` — deterministic and disjoint whatever is recorded
         already. Attempts are written as :meth:`run` writes them; the campaign's status is

@@ -66,7 +66,7 @@ class RaciMemberRow(Base):
 
 class ReleasePolicyRow(Base):
     """The release policies of one project or one dataset (see
-    :mod:`curata.governance.release_policy` for the keys of ``config``)."""
+    :mod:`curata.stewardship.release_policy` for the keys of ``config``)."""
 
     __tablename__ = "release_policies"
     __table_args__ = (

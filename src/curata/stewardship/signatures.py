@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -46,8 +46,6 @@ SIGNED = "release.signed"
 KEY_FILE = "release-ed25519.pem"
 ALGORITHM = "Ed25519"
 
-Signer = Callable[[Session, str, Mapping[str, Path]], None]
-"""Signs a version inside the caller's transaction (what a release calls for its version)."""
 
 
 class ReleaseKey:

@@ -1,7 +1,7 @@
 """RACI per project and per dataset: exactly one Accountable (a user), a Responsible team
 (users and cohorts), Consulted SMEs (users who take the project's guideline and edge-case review
 work) and Informed consumers (webhook URLs or users, told about releases and regressions by
-:class:`~curata.governance.notify.Notifier`).
+:class:`~curata.stewardship.notify.Notifier`).
 
 A project's Accountable *is* its owner (``projects.owner_id``): the one who may override a
 release's failing gates and policies. Setting the RACI of a project sets that column, and

@@ -35,7 +35,6 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,9 +42,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from curata.annotation.gates import GateResult
+from curata.annotation.policy_report import PolicyReport, PolicyResult
 from curata.annotation.projects import project_row
 from curata.core.errors import CurataError, NotFoundError, ValidationError
-from curata.core.ids import canonical_json
 from curata.curation.steps.base import FIELDS, text_fields
 from curata.governance import audit
 from curata.sourcing.service import _spdx, check_license
@@ -66,14 +65,12 @@ from curata.versioning.service import DatasetService
 
 if TYPE_CHECKING:
     from curata.redteam.campaigns import CampaignService
-    from curata.workspace import Workspace
 
 __all__ = [
     "POLICIES",
     "PolicyReport",
     "PolicyResult",
     "ReleasePolicyService",
-    "evaluate_policies",
     "report_path",
 ]
 
@@ -101,65 +98,6 @@ EXAMPLES = 5
 def report_path(home: Path, ref: str) -> Path:
     """Where the policy report of released version ``ref`` (``dataset@n``) is written."""
     return Path(home) / REPORTS / f"{ref}.json"
-
-
-@dataclass(frozen=True)
-class PolicyResult:
-    """One policy's verdict: ``pass``, ``fail`` or ``not-configured``, why, and the evidence."""
-
-    policy: str
-    status: str
-    reason: str = ""
-    evidence: dict[str, Any] = field(default_factory=dict)
-    configured_by: str | None = None
-    """``project`` or ``dataset``: whose setting applied."""
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "fail"
-
-    def describe(self) -> str:
-        return f"{self.policy}: {self.reason}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class PolicyReport:
-    """Every policy's result for one release of ``project`` into ``dataset``."""
-
-    project: str
-    dataset: str
-    source_version: str
-    policies: list[PolicyResult]
-    evaluated_at: str
-    version: str | None = None
-    override: dict[str, Any] | None = None
-
-    @property
-    def failed(self) -> list[PolicyResult]:
-        return [p for p in self.policies if p.failed]
-
-    @property
-    def passed(self) -> bool:
-        return not self.failed
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "project": self.project,
-            "dataset": self.dataset,
-            "version": self.version,
-            "source_version": self.source_version,
-            "evaluated_at": self.evaluated_at,
-            "passed": self.passed,
-            "override": self.override,
-            "policies": [p.to_dict() for p in self.policies],
-        }
-
-    def body(self) -> bytes:
-        """The report file's bytes (canonical JSON, so its digest is reproducible)."""
-        return canonical_json(self.to_dict()).encode()
 
 
 def parse_config(
@@ -661,14 +599,6 @@ def _history_steps(session: Session, version_id: int) -> list[dict[str, Any]]:
         }
         for r in runs
     ]
-
-
-def evaluate_policies(ws: Workspace, project: str, *, dataset: str | None = None) -> PolicyReport:
-    """The policy report a release of ``project`` into ``dataset`` would get now (nothing is
-    written). The report of an actual release is at :func:`report_path` and in
-    :class:`~curata.annotation.release.ReleaseResult`."""
-    gates = ws.releases.gate_results(project)
-    return ws.policies.evaluate(project, dataset=dataset, gates=gates)
 
 
 def report_digest(path: Path) -> str:

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 from sqlalchemy import select
@@ -44,7 +44,35 @@ from curata.store.tables import OperationRow, ProjectRow, ProjectSchemaRow, Step
 from curata.timeutil import iso
 
 if TYPE_CHECKING:
-    from curata.workspace import Workspace
+    from curata.annotation.projects import ProjectService
+    from curata.curation.service import CurationService
+    from curata.lineage.graph import LineageService
+    from curata.quality.service import QualityService
+    from curata.sourcing.service import SourceService
+    from curata.store.records import RecordStore
+    from curata.versioning.service import DatasetService
+
+
+class Workspace(Protocol):
+    """What a card is gathered from: the workspace's services (a
+    :class:`curata.workspace.Workspace` is one; the workspace sits above this module)."""
+
+    @property
+    def home(self) -> Path: ...
+    @property
+    def store(self) -> RecordStore: ...
+    @property
+    def datasets(self) -> DatasetService: ...
+    @property
+    def lineage(self) -> LineageService: ...
+    @property
+    def sources(self) -> SourceService: ...
+    @property
+    def projects(self) -> ProjectService: ...
+    @property
+    def curation(self) -> CurationService: ...
+    @property
+    def quality(self) -> QualityService: ...
 
 CARD_DIR = "cards"
 """Where, under the workspace's home, the cards of a version lie (``cards/NAME@N/``)."""
