@@ -423,11 +423,13 @@ def test_a_regressed_category_notifies_the_informed_of_the_training_data(gov, tm
     with webhook_server() as (url, received):
         ws.raci.set("docs", informed=[url])
         ws.evaluation.ingest(
-            "m:1", _eval_file(tmp_path / "e1.jsonl", {"refusal": (4, 4), "math": (2, 4)})
+            "m:1",
+            _eval_file(tmp_path / "e1.jsonl", {"refusal": (4, 4), "math": (2, 4), "tone": (5, 6)}),
         )
         assert received == []  # the first checkpoint has no baseline
         ws.evaluation.ingest(
-            "m:2", _eval_file(tmp_path / "e2.jsonl", {"refusal": (1, 4), "math": (3, 4)})
+            "m:2",
+            _eval_file(tmp_path / "e2.jsonl", {"refusal": (1, 4), "math": (3, 4), "tone": (4, 6)}),
         )
     [request] = received
     body = json.loads(request["body"])
@@ -435,10 +437,12 @@ def test_a_regressed_category_notifies_the_informed_of_the_training_data(gov, tm
     payload = body["payload"]
     assert (payload["model"], payload["baseline"]) == ("m:2", "m:1")
     assert payload["projects"] == ["docs"] and payload["datasets"] == ["docs-labels"]
-    # refusal 4/4 -> 1/4 dropped by 0.75; math 2/4 -> 3/4 rose and is not listed
-    assert [(c["category"], c["before"], c["after"]) for c in payload["categories"]] == [
-        ("refusal", 1.0, 0.25)
-    ]
+    # refusal 4/4 -> 1/4 dropped by 0.75: Wilson 95% intervals [0.510, 1] and [0.046, 0.699]
+    # give a Newcombe upper bound of -0.75 + sqrt(0.449^2 + 0.490^2) = -0.085 < 0, a regression;
+    # tone 5/6 -> 4/6 fell within the noise and math 2/4 -> 3/4 rose: neither is listed
+    [refusal] = payload["categories"]
+    assert (refusal["category"], refusal["before"], refusal["after"]) == ("refusal", 1.0, 0.25)
+    assert refusal["interval"][1] == pytest.approx(-0.085, abs=1e-3)
     with ws.projects.sessions() as session:
         secret = webhook_secret(session)
     assert request["headers"][SIGNATURE_HEADER] == (

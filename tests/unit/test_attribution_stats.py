@@ -16,11 +16,11 @@ from curata.loop.attribution import (
     TracedRecord,
     compare,
     nearest,
-    newcombe_interval,
     pair_weights,
     rank,
 )
 from curata.loop.evals import summarize
+from curata.stats.proportions import newcombe_interval
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -28,7 +28,6 @@ them.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from curata.annotation.final import CountedAnnotation, counted_annotations
 from curata.core.errors import NotFoundError, ValidationError
 from curata.loop.evals import CategoryRate, EvalExample, summarize
-from curata.stats.proportions import gold_checks, wilson_interval
+from curata.stats.proportions import gold_checks, newcombe_interval
 from curata.store.records import RecordStore
 from curata.store.tables import (
     CohortMemberRow,
@@ -80,27 +79,6 @@ CURATION_DEPTH = 8
 
 
 # -- statistics ----------------------------------------------------------------------------------
-
-
-def newcombe_interval(
-    x1: int, n1: int, x2: int, n2: int, confidence: float = 0.95
-) -> tuple[float, float]:
-    """Interval for ``x1/n1 - x2/n2`` from the two Wilson score intervals (Newcombe 1998,
-    "Interval estimation for the difference between independent proportions: comparison of
-    eleven methods", Statistics in Medicine 17:873-890, method 10)::
-
-        low  = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)
-        high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)
-    """
-    if n1 <= 0 or n2 <= 0:
-        raise ValueError("both samples need at least one observation")
-    p1, p2 = x1 / n1, x2 / n2
-    l1, u1 = wilson_interval(x1, n1, confidence)
-    l2, u2 = wilson_interval(x2, n2, confidence)
-    d = p1 - p2
-    low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return max(-1.0, low), min(1.0, high)
 
 
 def z_of(confidence: float) -> float:

@@ -31,7 +31,7 @@ from curata.annotation.projects import project_row
 from curata.core.errors import NotFoundError, ValidationError
 from curata.governance import audit
 from curata.loop import brief_work
-from curata.loop.attribution import newcombe_interval
+from curata.stats.proportions import newcombe_interval
 from curata.store.db import write_transaction
 from curata.store.records import RecordStore
 from curata.store.tables import BriefRow, ProjectRow, UserRow, utcnow
@@ -68,7 +68,7 @@ def rate_difference(
 ) -> tuple[float, float, float]:
     """p1 - p2 of two independent proportions (k1/n1, k2/n2) with Newcombe's hybrid score
     interval (Newcombe 1998, *Statistics in Medicine* 17:873-890, method 10; the attribution's
-    :func:`~curata.loop.attribution.newcombe_interval`). Both samples must be non-empty."""
+    :func:`~curata.stats.proportions.newcombe_interval`). Both samples must be non-empty."""
     low, high = newcombe_interval(k1, n1, k2, n2, confidence)
     return k1 / n1 - k2 / n2, low, high
 

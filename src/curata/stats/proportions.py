@@ -59,6 +59,27 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return wilson_from_rate(successes / n, n, confidence)
 
 
+def newcombe_interval(
+    x1: int, n1: int, x2: int, n2: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Interval for ``x1/n1 - x2/n2`` from the two Wilson score intervals (Newcombe 1998,
+    "Interval estimation for the difference between independent proportions: comparison of
+    eleven methods", Statistics in Medicine 17:873-890, method 10)::
+
+        low  = d - sqrt((p1 - l1)^2 + (u2 - p2)^2)
+        high = d + sqrt((u1 - p1)^2 + (p2 - l2)^2)
+    """
+    if n1 <= 0 or n2 <= 0:
+        raise ValueError("both samples need at least one observation")
+    p1, p2 = x1 / n1, x2 / n2
+    l1, u1 = wilson_interval(x1, n1, confidence)
+    l2, u2 = wilson_interval(x2, n2, confidence)
+    d = p1 - p2
+    low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return max(-1.0, low), min(1.0, high)
+
+
 def wilson_from_rate(p: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
     """The Wilson interval of an estimated proportion ``p`` on a (possibly effective,
     non-integer) sample size ``n``; :func:`wilson_interval` for counts."""

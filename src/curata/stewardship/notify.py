@@ -31,6 +31,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from curata.stats.proportions import newcombe_interval
 from curata.store.tables import (
     CheckpointRow,
     CheckpointVersionRow,
@@ -309,7 +310,8 @@ def regressions(session: Session, run_id: int) -> dict[str, Any] | None:
     """Evaluation run ``run_id`` against the baseline: the latest run of the checkpoint
     registered most recently before this run's checkpoint among those trained on a version of
     one of the same datasets. ``None`` when there is no baseline; otherwise the categories
-    (judged in both runs) whose pass rate is lower now, with both rates and counts, and the
+    (judged in both runs) whose pass rate fell, the 95% Newcombe interval of the change
+    entirely below 0, with both rates, counts and the interval, and the
     datasets and releasing projects behind the checkpoint."""
     run = session.get(EvalRunRow, run_id)
     if run is None:
@@ -356,13 +358,17 @@ def regressions(session: Session, run_id: int) -> dict[str, Any] | None:
     dropped = []
     for category in sorted(set(before) & set(after)):
         (p0, n0), (p1, n1) = before[category], after[category]
-        if p1 / n1 < p0 / n0:
+        # regressed as attribution and briefs judge it: the 95% Newcombe interval of the
+        # change lies entirely below 0 (a drop within the noise notifies no one)
+        low, high = newcombe_interval(p1, n1, p0, n0)
+        if high < 0:
             dropped.append(
                 {
                     "category": category,
                     "before": p0 / n0,
                     "after": p1 / n1,
                     "change": p1 / n1 - p0 / n0,
+                    "interval": [low, high],
                     "before_n": n0,
                     "after_n": n1,
                 }
