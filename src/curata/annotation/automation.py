@@ -7,7 +7,9 @@ Each question of a project runs in one :data:`MODES`:
   as a suggestion (never counted as their label).
 - ``model-only``: a release takes the model's answer, except on the human audit sample: a
   deterministic share (``audit_share``) of items, drawn by a hash of project, question and record,
-  whose label stays the people's.
+  whose label stays the people's. An item whose every needed question is ``model-only`` is
+  served to people only where it is in an audit sample (or the model did not answer it): see
+  :mod:`curata.annotation.coverage`.
 
 A model mode is set on evidence (:func:`measure`), measured like any annotator's:
 
@@ -27,7 +29,6 @@ mode's evidence fell below its threshold (:func:`automate_release`).
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from curata.annotation.coverage import cover_tasks, in_audit_sample, needed_questions
 from curata.annotation.final import ItemLabel, counted_annotations
 from curata.annotation.model_annotator import ModelAnnotatorService
 from curata.core.errors import NotFoundError, ValidationError
@@ -75,13 +77,6 @@ def thresholds_of(settings: dict[str, Any] | None) -> dict[str, float]:
     """A project's automation thresholds, defaults filled in."""
     given = ((settings or {}).get("automation") or {}).get("thresholds") or {}
     return {**DEFAULT_THRESHOLDS, **given}
-
-
-def in_audit_sample(project: str, question: str, record_id: str, share: float) -> bool:
-    """Whether an item stays with people under ``model-only``: the first 8 bytes of
-    SHA-256(``project/question/record``) as a fraction of 2^64 fall below ``share``."""
-    digest = hashlib.sha256(f"{project}/{question}/{record_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
 def _proportion(hits: int, n: int) -> dict[str, Any]:
@@ -318,13 +313,18 @@ class AutomationService:
                 )
             }
             project.settings = _suggested(dict(project.settings or {}), modes)
+            schema = self._projects.schema(session, project)
+            covered = cover_tasks(
+                session, project, needed_questions([(q.name, q.required) for q in schema.questions])
+            )
             audit.append(session, actor=self._actor,
                          action="automation.force" if missing else "automation.set",
                          object_type="project", object_ref=project_name,
                          details={"question": question, "mode": mode, "before": before,
                                   "model": evidence.get("model"), "audit_share": row.audit_share,
                                   "reason": reason, "shortfalls": missing,
-                                  "evidence": evidence})  # fmt: skip
+                                  "evidence": evidence,
+                                  "items_held_back": covered})  # fmt: skip
         return self.show(project_name, question=question)[0]
 
     def show(self, project_name: str, *, question: str | None = None) -> list[QuestionMode]:

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from curata.annotation.coverage import cover_tasks, needed_questions
 from curata.annotation.projects import ProjectService
 from curata.core.errors import NotFoundError, ValidationError
 from curata.core.names import check_name
@@ -305,6 +306,9 @@ class ModelAnnotatorService:
                 planned=len(todo), answered=len(answers) - len(failures), failed=len(failures),
                 skipped_clearance=skipped, failures=failures[:20],
             )  # fmt: skip
+            # an item this answer completes under model-only is held back from people now
+            current = self._projects.schema(session, project).questions
+            cover_tasks(session, project, needed_questions([(x.name, x.required) for x in current]))
             audit.append(session, actor=self._actor, action="model_annotator.annotate",
                          object_type="project", object_ref=project_name,
                          details={k: v for k, v in outcome.to_dict().items()

@@ -23,6 +23,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
+    false,
     func,
     insert,
     or_,
@@ -380,6 +381,10 @@ def _candidate_statement(kind: str, postgres: bool) -> Executable:
             T.c.project_id == _param("b_project_id", T.c.project_id),
             T.c.kind == kind,
             T.c.is_open == true(),
+            # an item the model answers on its own (every question model-only, outside the
+            # audit samples) is not served: an equality in the queue's index, so the walk
+            # never meets one (gold and calibration are never marked)
+            T.c.model_covered == false(),
             T.c.clearance <= _param("b_clearance", T.c.clearance),
             or_(
                 T.c.language.is_(None),

@@ -5,6 +5,10 @@ The pace is measured over the time labelling actually took: the labels submitted
 (per annotator, their own first lease to their own last label). 43 labels made in one minute
 are 2,580 an hour, however long ago that minute was; spreading them over the lookback window
 would report 1.8. A finished project has no ETA: it is done.
+
+An item the model answers on its own (``model-only`` on every question, outside the audit
+samples: :mod:`curata.annotation.coverage`) needs no people: it counts as complete, and only
+the labels people already gave it count as needed.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ class ProjectStatus:
     project: str
     items: int
     items_complete: int
+    """Items with all their labels, and items the model covers (``items_model``)."""
+    items_model: int
+    """Items the model answers on its own, held back from people."""
     labels_needed: int
     labels_done: int
     leased_now: int
@@ -71,14 +78,22 @@ def project_status(
     live = (TaskRow.project_id == project.id) & (TaskRow.kind == "live")
     items = session.scalar(select(func.count()).select_from(TaskRow).where(live)) or 0
     capped = case((TaskRow.submitted > project.overlap, project.overlap), else_=TaskRow.submitted)
-    done = session.scalar(
-        select(func.coalesce(func.sum(capped), 0)).select_from(TaskRow).where(live)
+    # an item the model covers needs only the labels people already gave it
+    wanted = case((TaskRow.model_covered, capped), else_=project.overlap)
+    done, needed = session.execute(
+        select(func.coalesce(func.sum(capped), 0), func.coalesce(func.sum(wanted), 0))
+        .select_from(TaskRow)
+        .where(live)
+    ).one()
+    model = (
+        session.scalar(select(func.count()).select_from(TaskRow).where(live, TaskRow.model_covered))
+        or 0
     )
     complete = (
         session.scalar(
             select(func.count())
             .select_from(TaskRow)
-            .where(live, TaskRow.submitted >= project.overlap)
+            .where(live, (TaskRow.submitted >= project.overlap) | TaskRow.model_covered)
         )
         or 0
     )
@@ -130,7 +145,7 @@ def project_status(
     start, end = (min(starts), max(ends)) if rows else (None, None)
     labels = sum(int(n) for _, n, _, _ in rows)
     pace = _rate(labels, start, end) if start and end else None
-    needed = items * project.overlap
+    needed = int(needed or 0)
     remaining = max(0, needed - int(done or 0))
     eta = None
     if remaining and pace:
@@ -139,6 +154,7 @@ def project_status(
         project=project.name,
         items=int(items),
         items_complete=int(complete),
+        items_model=int(model),
         labels_needed=needed,
         labels_done=int(done or 0),
         leased_now=int(leased),
@@ -146,7 +162,7 @@ def project_status(
         per_annotator=per_annotator,
         labels_per_hour=pace,
         eta=eta,
-        done=needed > 0 and remaining == 0,
+        done=items > 0 and remaining == 0,
         window={
             "from": iso(start),
             "to": iso(end),

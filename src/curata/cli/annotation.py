@@ -559,8 +559,9 @@ def tasks_status(
 
     def render(c: Console) -> None:
         c.print(
-            f"[bold]{s.project}[/]: {s.items_complete:,} of {s.items:,} items complete; "
-            f"{s.labels_done:,} of {s.labels_needed:,} labels; {s.leased_now:,} leased now"
+            f"[bold]{s.project}[/]: {s.items_complete:,} of {s.items:,} items complete"
+            + (f" ({s.items_model:,} answered by the model alone)" if s.items_model else "")
+            + f"; {s.labels_done:,} of {s.labels_needed:,} labels; {s.leased_now:,} leased now"
         )
         t = table_of("annotator", f"labels (last {hours:g} h)", "per hour of labelling")
         for a in s.per_annotator:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
     true,
 )
@@ -169,13 +170,24 @@ class TaskRow(Base):
     ``is_open`` is ``assigned < overlap`` for live tasks (always true for gold and calibration),
     kept with ``assigned`` so the queue finds an open task through an index instead of skipping
     every finished one. ``language`` (optional) routes the item to annotators who read it.
+    ``model_covered`` (live tasks only) holds an item back from people: every question of the
+    project runs ``model-only``, the model answered each, and the item is outside every
+    question's audit sample (kept by :func:`curata.annotation.automation.cover_tasks`).
     """
 
     __tablename__ = "tasks"
     __table_args__ = (
         UniqueConstraint("project_id", "record_id", "kind", name="uq_tasks_record_kind"),
         # the queue walks this index in serving order and stops at the first task it may take
-        Index("ix_tasks_queue", "project_id", "kind", "is_open", text("priority DESC"), "id"),
+        Index(
+            "ix_tasks_queue",
+            "project_id",
+            "kind",
+            "is_open",
+            "model_covered",
+            text("priority DESC"),
+            "id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -191,6 +203,7 @@ class TaskRow(Base):
     submitted: Mapped[int] = mapped_column(Integer, default=0)
     is_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     language: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    model_covered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
