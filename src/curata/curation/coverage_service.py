@@ -5,9 +5,7 @@ reads versions through and the record size limit target files are read with."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ from curata.curation.steps.base import joined_text
 from curata.sourcing.mapping import FieldMap
 from curata.sourcing.readers.base import detect_format
 from curata.sourcing.readers.formats import READERS
+from curata.store.files import write_atomic
 from curata.versioning.service import DatasetService
 
 Encode = Callable[[list[str]], Any]
@@ -50,17 +49,8 @@ def save_report(home: Path, data: dict[str, Any]) -> Path:
     reader (the dashboard) sees the old report or the new one, never half of one."""
     path = report_path(home, str(data["version"]))
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-    # a fresh name (not mkstemp's: its file is private to the owner, the report is not)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with temp.open("x", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(temp, path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        write_atomic(path, text)
     except OSError as exc:
         raise InputError(f"cannot save the report: {exc.strerror}", path=str(path)) from None
     return path

@@ -26,7 +26,6 @@ import json
 import math
 import os
 import re
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +39,7 @@ from sqlalchemy import select
 from curata._version import __version__
 from curata.core.errors import CurataError, InputError
 from curata.export.formats import HF_SPLIT
+from curata.store.files import write_atomic
 from curata.store.tables import OperationRow, ProjectRow, ProjectSchemaRow, StepRunRow
 from curata.timeutil import iso
 
@@ -1290,17 +1290,6 @@ def card_dir(home: Path, ref: str) -> Path:
     return Path(home) / CARD_DIR / ref
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with temp.open("x", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def write_cards(
     ws: Workspace,
     ref: str,
@@ -1329,7 +1318,7 @@ def write_cards(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for path, text in texts.values():
-            _write_atomic(path, text)
+            write_atomic(path, text)
     except OSError as exc:
         raise InputError(f"cannot write the card: {exc.strerror}", path=str(folder)) from None
     written = {kind: path for kind, (path, _) in texts.items()}

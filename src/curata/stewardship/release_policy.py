@@ -49,6 +49,7 @@ from curata.curation.steps.base import FIELDS, text_fields
 from curata.governance import audit
 from curata.sourcing.service import _spdx, check_license
 from curata.store.db import write_transaction
+from curata.store.files import write_atomic
 from curata.store.records import RecordStore
 from curata.store.tables import (
     DatasetRow,
@@ -320,10 +321,7 @@ class ReleasePolicyService:
     def write(self, report: PolicyReport) -> Path:
         """Write a released version's report to :func:`report_path`; return the path."""
         assert report.version is not None
-        path = report_path(self.home, report.version)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(report.body())
-        return path
+        return write_atomic(report_path(self.home, report.version), report.body())
 
     def _redteam(
         self, setting: tuple[Any, str] | None, max_setting: tuple[Any, str] | None
