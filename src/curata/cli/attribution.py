@@ -32,6 +32,9 @@ def attribute(
         "--baseline-run",
         help="Evaluation run(s) of --baseline to use (default: the latest of each source).",
     ),
+    top: int = typer.Option(
+        5, "--top", min=1, help="How many ranked suspects to print (--json has all)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Group MODEL:CHECKPOINT's failures by category, compare with a baseline checkpoint (95%
@@ -45,7 +48,7 @@ def attribute(
     result = workspace(ctx).attribution.attribute(
         model, baseline, k, runs=run or None, baseline_runs=baseline_run or None
     )
-    emit(as_json, result.to_dict(), lambda c: render(c, result))
+    emit(as_json, result.to_dict(), lambda c: render(c, result, top=top))
 
 
 def _pct(value: float | None) -> str:
@@ -58,7 +61,7 @@ def _diff(c: CategoryComparison) -> str:
     return f"{100 * c.diff:+.1f} pts ({100 * c.low:+.1f} to {100 * c.high:+.1f})"
 
 
-def render(c: Console, a: Attribution) -> None:
+def render(c: Console, a: Attribution, *, top: int = 5) -> None:
     """Categories, the dataset diff, each attributed category's suspects, then the sentences."""
     against = f" against {a.baseline}" if a.baseline else ""
     runs = ", ".join(str(r) for r in a.runs)
@@ -94,7 +97,7 @@ def render(c: Console, a: Attribution) -> None:
             continue
         t = table_of("entered", "cohort", "vendor", "guideline", "share", "gold (period / all)",
                      "score")  # fmt: skip
-        for s in cat.suspects:
+        for s in cat.suspects[:top]:
             gold = "-"
             if s.gold is not None and s.gold.period is not None:
                 overall = "-" if s.gold.overall is None else f"{s.gold.overall:.2f}"
@@ -105,7 +108,9 @@ def render(c: Console, a: Attribution) -> None:
         c.print(t)
     if a.suspects:
         c.print("\n[bold]Suspects[/], most likely first:")
-        for n, s in enumerate(a.suspects[:10], start=1):
+        for n, s in enumerate(a.suspects[:top], start=1):
             c.print(f"{n}. {escape(s.sentence)}")
+        if len(a.suspects) > top:
+            c.print(f"({len(a.suspects) - top} more with --top {len(a.suspects)} or --json)")
     elif not a.note:
         c.print("Nothing to attribute.")

@@ -183,7 +183,7 @@ def _render(c: Console, b: Brief) -> None:
         ("reason", b.reason),
         ("owner", b.owner),
         ("due", b.due.isoformat() + (" (overdue)" if b.overdue else "")),
-        ("evidence", json.dumps(b.evidence, sort_keys=True) if b.evidence else "-"),
+        ("evidence", _evidence_text(b.evidence)),
         ("progress", b.progress_text()),
         ("created", f"{b.created_at:%Y-%m-%d %H:%M} by {b.created_by}"),
     ]
@@ -196,6 +196,25 @@ def _render(c: Console, b: Brief) -> None:
     for key, text in rows:
         table.add_row(f"[bold]{key}[/]", escape(text))
     c.print(table)
+
+
+EVIDENCE_CHARS = 300
+"""How much of a brief's evidence the text view shows (``--json`` has all of it)."""
+
+
+def _evidence_text(evidence: dict[str, Any]) -> str:
+    """The evidence in a line or two: an attribution's first suspect, else its JSON, cut."""
+    if not evidence:
+        return "-"
+    suspects = evidence.get("suspects")
+    if isinstance(suspects, list) and suspects and isinstance(suspects[0], dict):
+        first = suspects[0].get("sentence")
+        if isinstance(first, str):
+            return f"attribution, first suspect: {first}"
+    text = json.dumps(evidence, sort_keys=True)
+    if len(text) <= EVIDENCE_CHARS:
+        return text
+    return text[:EVIDENCE_CHARS] + f"… ({len(text):,} characters; all of it with --json)"
 
 
 def _evidence(value: str) -> dict[str, Any]:
