@@ -2,8 +2,9 @@
 
 Builds a small, realistic corpus itself (nothing is downloaded), then runs the CLI as a user
 would: a workspace, two sources with different licenses, an ingest, an update, the diff and
-the lineage; then curation, annotation, quality, and preference data exported for DPO. Later
-issues extend this same script until it runs the whole loop.
+the lineage; then curation, annotation, quality, preference data exported for DPO, red teaming,
+and the closed loop (loop_demo.py): release with a data card, training and evaluation runs,
+attribution, a remediation brief and its effect; then the web application.
 """
 
 from __future__ import annotations
@@ -108,12 +109,20 @@ def build_corpus() -> dict[str, Path]:
     }
 
 
-def curata(*args: str, capture: bool = False, quiet: bool = False, check: bool = True) -> str:
+def curata(
+    *args: str,
+    capture: bool = False,
+    quiet: bool = False,
+    check: bool = True,
+    home: Path | None = None,
+) -> str:
     """Run one CLI command, echoing it the way a user would type it (``check=False``: a step
-    that is meant to be refused; its exit status is shown and the demo goes on)."""
+    that is meant to be refused; its exit status is shown and the demo goes on; ``home``:
+    another workspace than the demo's)."""
     shown = " ".join(a if " " not in a else repr(a) for a in args)
-    print(f"\n$ curata {shown}", flush=True)
-    env = {**os.environ, "CURATA_HOME": str(WORKSPACE), "LANCE_LOG": "error"}
+    where = f"CURATA_HOME={os.path.relpath(home, HERE.parent)} " if home else ""
+    print(f"\n$ {where}curata {shown}", flush=True)
+    env = {**os.environ, "CURATA_HOME": str(home or WORKSPACE), "LANCE_LOG": "error"}
     env.setdefault("CURATA_USER", "demo")
     done = subprocess.run([CURATA, *args], env=env, capture_output=capture, text=True)
     if done.returncode != 0 and not check:
@@ -245,13 +254,24 @@ def main() -> None:
     from redteam_demo import run as run_redteam
 
     run_redteam(curata, DATA, WORKSPACE)
+    from loop_demo import run as run_loop
+
+    run_loop(curata, DATA, WORKSPACE)
     from web_demo import run as run_web
 
     run_web(curata, DATA, WORKSPACE)
     curata("audit", "log", "--limit", "8")
+    home, data = WORKSPACE.relative_to(HERE.parent), DATA.relative_to(HERE.parent)
     print(
-        f"\nDone. The workspace is in {WORKSPACE.relative_to(HERE.parent)}/; try "
-        f"'CURATA_HOME={WORKSPACE.relative_to(HERE.parent)} .venv/bin/curata dataset list'."
+        f"\nDone. The workspace is in {home}/; try "
+        f"'CURATA_HOME={home} .venv/bin/curata dataset list'.\nWhere to look:\n"
+        f"  the web app       CURATA_HOME={home} .venv/bin/curata serve  (tokens in "
+        f"{home}/web-sign-in.txt)\n"
+        f"  the loop          {data}/loop/ (attribution-v2.json, drift-assist-b2.html, eval "
+        f"results), {home}/cards/ (data cards), {home}/policy-reports/\n"
+        f"  quality           {data}/quality-safety.html, {data}/quality-triage.html, "
+        f"{data}/drift.html\n"
+        f"  red team          {data}/redteam/ (campaign.html, regression.html, coverage)"
     )
 
 

@@ -59,9 +59,11 @@ def run(curata: Callable[..., str], data: Path, workspace: Path) -> None:
            str(data / "web-schema.json"), "--overlap", "2", "--review", "all", "--owner", "lou",
            *[a for name in USERS for a in ("--member", name)])
     tokens = {name: _token(curata, name) for name in USERS}
+    roles = {**USERS, "demo": "lead of the loop's projects assist-b1 and assist-b2"}
+    everyone = {**tokens, "demo": _token(curata, "demo")}
     sign_in = workspace / "web-sign-in.txt"
-    sign_in.write_text("".join(f"{name} ({USERS[name]}): {token}\n"
-                               for name, token in tokens.items()), encoding="utf-8")
+    sign_in.write_text("".join(f"{name} ({roles[name]}): {token}\n"
+                               for name, token in everyone.items()), encoding="utf-8")
     sign_in.chmod(0o600)
     said = _one_item_in_the_page(workspace, tokens["kim"])
     print(f"\n$ (as a browser would) sign in as kim and answer an item with the form of "
@@ -70,7 +72,9 @@ def run(curata: Callable[..., str], data: Path, workspace: Path) -> None:
     home = workspace.relative_to(workspace.parent.parent)
     print(f"\nTry it: CURATA_HOME={home} .venv/bin/curata serve, open http://127.0.0.1:8000/ and "
           f"sign in as kim (annotator), then ola, raj (reviewer) and lou (lead: dashboard, "
-          f"admin, release) with the tokens in {home}/web-sign-in.txt", flush=True)
+          f"admin, release) with the tokens in {home}/web-sign-in.txt; as demo, the dashboard "
+          f"of assist-b2 tells the loop's story (drift, briefs, gold accuracy by vendor)",
+          flush=True)
 
 
 def _token(curata: Callable[..., str], name: str) -> str:
