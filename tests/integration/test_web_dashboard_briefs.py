@@ -52,5 +52,10 @@ def test_the_panel_lists_the_projects_open_briefs(ws: Any, tmp_path: Path) -> No
     late_row = re.search(rf'<tr data-testid="brief" class="gap"><th scope="row">{late.id} ', panel)
     assert late_row and "2020-02-01" in panel
     assert "0/2 tasks done" in panel and "filter=lang:de" in panel and "boss" in panel
-    assert "not this project" not in panel and "done one" not in panel
+    assert "not this project" not in panel
+    # the closed brief is not among the open ones but under "Recently closed", with its outcome
+    open_part, closed_part = panel.split('data-testid="closed-briefs-table"')
+    assert "done one" not in open_part
+    [row] = re.findall(r'<tr data-testid="closed-brief">(.*?)</tr>', closed_part)
+    assert f'<th scope="row">{closed.id} (ineffective)</th>' in row and "done one" in row
     assert 'data-testid="briefs"' not in vendor_html  # briefs may name vendors and cohorts

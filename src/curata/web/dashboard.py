@@ -86,6 +86,8 @@ from curata.web.session import PageUser
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
 
+CLOSED_BRIEFS = 5
+"""How many of a project's most recently closed briefs the dashboard lists, with their effect."""
 CAMPAIGNS = 6
 """The latest campaigns whose rates are shown."""
 REPORT_SAMPLES = 50
@@ -111,8 +113,12 @@ def dashboard(
     over_time = [s for s in drift["series"] if s["kind"] == "cohort" and s["bins"]]
     gold_time = [s for s in seen["gold_over_time"] if s["bins"]]
     # a brief's slice and evidence may name vendors and cohorts: in-house viewers only
-    briefs = (workspace.briefs.list(project=name, status="active")
-              if user.vendor is None else None)
+    every_brief = workspace.briefs.list(project=name) if user.vendor is None else None
+    briefs = ([b for b in every_brief if b.closed_at is None]
+              if every_brief is not None else None)
+    closed_briefs = sorted((b for b in every_brief or [] if b.closed_at is not None),
+                           key=lambda b: b.closed_at or b.created_at,
+                           reverse=True)[:CLOSED_BRIEFS]  # fmt: skip
     versions = project_versions(workspace, name)
     coverage = [_coverage(workspace.home, dataset, refs)
                 for dataset, refs in _by_dataset(versions).items()]
@@ -163,7 +169,7 @@ def dashboard(
         gold_over_time=gold_time, vendor=user.vendor,
         alerts=drift["alerts"], redteam=redteam, charts=charts,
         method=by_cohort["method"], as_of=as_of, refresh_s=int(SNAPSHOT_SECONDS),
-        versions=versions, coverage=coverage, briefs=briefs,
+        versions=versions, coverage=coverage, briefs=briefs, closed_briefs=closed_briefs,
     )
 
 
