@@ -71,6 +71,25 @@ def test_line_chart_draws_a_point_per_value_and_a_band_per_series() -> None:
     assert [t.text for t in legend if t is not None] == ["wave-1 · topic", "wave-2 · topic"]
 
 
+def test_sorted_times_keep_each_line_left_to_right() -> None:
+    """Two series binned at different times (a cohort that drifted later than another): by
+    first appearance the early series' last bin would sit left of the other's first, and its
+    line would run backwards; with sort_x every line's x rises with time."""
+    early = Series("in-house", [Point("2026-12-04 13:05", 0.9), Point("2026-12-04 13:17", 0.95)])
+    late = Series("vendor-b", [Point("2026-12-04 13:08", 0.8), Point("2026-12-04 13:12", 0.2)])
+
+    def line_xs(svg: str) -> list[list[float]]:
+        return [[float(xy.split(",")[0]) for xy in (line.get("points") or "").split()]
+                for line in by_class(parse(svg), "line")]  # fmt: skip
+
+    unsorted = line_xs(line_chart("t", [early, late]))
+    assert unsorted[0][1] < unsorted[1][0]  # 13:17 drawn left of 13:08: the old ordering
+    for xs in line_xs(line_chart("t", [early, late], sort_x=True)):
+        assert xs == sorted(xs)
+    ordered = line_xs(line_chart("t", [early, late], sort_x=True))
+    assert ordered[0][0] < ordered[1][0] < ordered[1][1] < ordered[0][1]  # 13:05 08 12 17
+
+
 def test_a_point_without_an_interval_draws_no_band() -> None:
     root = parse(line_chart("t", [Series("a", [Point("x", 0.5), Point("y", 0.6)])]))
     assert by_class(root, "band") == [] and len(by_class(root, "point")) == 2

@@ -179,10 +179,11 @@ def _legend(parts: list[str], items: Sequence[tuple[str, str, str]], x: float, y
 
 
 def line_chart(title: str, series: Sequence[Series], *, desc: str = "",
-               ident: str | None = None) -> str:
+               ident: str | None = None, sort_x: bool = False) -> str:
     """Rates over time: one line per series (its points in order of their ``x`` labels'
-    first appearance across the series), the interval between ``low`` and ``high`` shaded as
-    a band where the points have one; y from 0 to 100%."""
+    first appearance across the series; with ``sort_x``, of the labels sorted, for labels
+    that sort as they should be read, such as ISO times), the interval between ``low`` and
+    ``high`` shaded as a band where the points have one; y from 0 to 100%."""
     series = [s for s in series if s.points]
     if not series:
         return _empty("line", title, desc, ident)
@@ -191,6 +192,9 @@ def line_chart(title: str, series: Sequence[Series], *, desc: str = "",
         for p in s.points:
             if p.x not in xs:
                 xs.append(p.x)
+    if sort_x:  # series binned at different times interleave: each line left to right
+        xs.sort()
+        series = [Series(s.name, sorted(s.points, key=lambda p: p.x)) for s in series]
     left, top, width, height = 48, 12, 560, 200
     step = width / max(len(xs) - 1, 1)
     pos = {x: left + (i * step if len(xs) > 1 else width / 2) for i, x in enumerate(xs)}

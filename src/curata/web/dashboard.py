@@ -149,14 +149,14 @@ def dashboard(
                     [Point(b["start"][:16].replace("T", " "), b["rate"], b["low"], b["high"],
                            b["n"]) for b in s["bins"]])
              for s in over_time],
-            ident="over-time")),
+            ident="over-time", sort_x=True)),
         "gold_over_time": Markup(line_chart(
             "Gold accuracy over time per cohort and vendor, with 95% intervals",
             [Series(f"{s['kind']} {s['who']}",
                     [Point(b["start"][:16].replace("T", " "), b["rate"], b["low"], b["high"],
                            b["n"]) for b in s["bins"]])
              for s in gold_time],
-            ident="gold-over-time")),
+            ident="gold-over-time", sort_x=True)),
         "redteam": Markup(bar_chart(
             "Attack success rate by category, latest campaigns",
             [BarGroup(c["title"], [Bar(r["value"], r["rate"], r["low"], r["high"], r["n"])
