@@ -117,7 +117,8 @@ class Workspace:
             actor,
             gate_metrics=self.quality.gate_metrics,
         )
-        self.curation = CurationService(sessions, store, self.datasets, self.emitter, actor)
+        self.curation = CurationService(sessions, store, self.datasets, self.emitter, actor,
+                                        scratch=settings.home / "scratch")  # fmt: skip
         self.coverage = CoverageService(self.datasets, max_record_bytes=settings.max_record_bytes)
         self._ingest = IngestService(
             sessions,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -75,8 +76,11 @@ class CurationService:
         datasets: DatasetService,
         emitter: LineageEmitter,
         actor: str,
+        *,
+        scratch: Path | None = None,
     ) -> None:
         self._sessions = sessions
+        self._scratch = scratch  # where a run keeps its between-pass files (curation.scratch)
         self._store = store
         self._datasets = datasets
         self._emitter = emitter
@@ -173,6 +177,7 @@ class CurationService:
                     input_ids=input_ids,
                     progress=progress,
                     workers=workers,
+                    scratch=self._scratch,
                 )
             steps = [
                 {**vars(s), "params": spec.params.model_dump(mode="json")}

@@ -3,15 +3,27 @@
 Memory stays bounded by the batch size plus what each step keeps (a dedup step keeps a few
 bytes to a few hundred bytes per record). A step that needs every record first (``needs_all``)
 splits the run into passes: pass *k* streams the input through the steps before the *k*-th such
-step (applying those already prepared) and feeds its summaries to that step's ``prepare``; the
-last pass applies every step, records every drop and change, and yields the surviving records.
-Earlier steps are recomputed on each pass rather than stored, so no intermediate copy of the
-data is written; steps are deterministic, so every pass sees the same records in the same order.
+step and feeds its summaries to that step's ``prepare``; the last pass applies every step,
+records every drop and change, and yields the surviving records.
+
+Each step's ``apply`` runs once per record (issue #17). What a pass decided (every step's
+decision about every record that reached it, by the record's place in its input batch, the
+changed records included) is written once, batch by batch, to an Arrow IPC file in the run's
+scratch directory (:mod:`curata.curation.scratch`; ``<home>/scratch/`` in a workspace); the
+later passes read the input again alongside those files and take the decisions from them
+instead of running the earlier steps again. Every decision still goes through the same
+bookkeeping in stream order on every pass (:func:`_decide`: events, counts, and the rule that
+a change into an id already in the data is a drop), so each pass sees the records that it saw
+when it recomputed the earlier steps, and the output, events and counts are those of that
+algorithm. A record that reaches a step without a decision on file (possible only when that
+rule drops differently on a later pass) is decided by running the step on it. The scratch
+directory is removed when the run ends, however it ends.
 
 With ``workers`` > 1 the same passes run with the per-record steps (and the needs-all steps'
 ``summarize``) on that many processes of this machine, their decisions replayed here in batch
 order (:mod:`.replay`, :mod:`.processes`): the same result, by the same bookkeeping. With one
-worker (``workers=1``) everything runs in the calling process, as described above.
+worker (``workers=1``) everything runs in the calling process, as described above. (The
+worker processes, like the Ray executor, still trace the earlier steps again on each pass.)
 :func:`auto_workers` is the rule for choosing the count.
 """
 
@@ -21,11 +33,14 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from curata.core.errors import CurataError, ValidationError
 from curata.core.records import Record
 from curata.curation.pipeline import Pipeline
+from curata.curation.scratch import Area, Spill
+from curata.curation.scratch import area as scratch_area
 from curata.curation.steps.base import Decision, Item, Step
 
 Input = tuple[str, Record, str | None, str | None]
@@ -88,6 +103,7 @@ def run(
     input_ids: set[str] | None = None,
     progress: Progress | None = None,
     workers: int = 1,
+    scratch: Path | None = None,
 ) -> RunResult:
     """Run ``pipeline`` over the input; ``emit`` receives each batch of surviving records.
 
@@ -111,49 +127,150 @@ def run(
             progress=progress,
             pool=processes.pool_opener(workers),
         )
-    given = input_ids if input_ids is not None else set()
-    produced: set[str] = set()
-    steps = [spec.build() for spec in pipeline.steps]
-    stats = [StepStats(i, spec.name) for i, spec in enumerate(pipeline.steps)]
-    barriers = [i for i, s in enumerate(steps) if s.needs_all]
-    passes = len(barriers) + 1
-    done = 0
+    with scratch_area(scratch) as area:
+        return _InProcess(pipeline, batches, total, emit, input_ids, progress, area).run()
 
-    def tick(n: int, what: str) -> None:
-        nonlocal done
-        done += n
-        if progress:
-            progress(done, total * passes, what)
 
-    for barrier in barriers:
-        step = steps[barrier]
-        label = f"{stats[barrier].name} (collecting)"
+Known = dict[int, dict[int, Decision]]
+"""For one input batch: per step position, the step's decision by the record's place in the
+batch, for every record that reached the step (a step absent: not run yet)."""
 
-        def summaries(
-            barrier: int = barrier, step: Step = step, label: str = label
-        ) -> Iterator[Any]:
-            produced.clear()
-            for batch in batches():
-                items = _through(steps[:barrier], stats, batch, None, (given, produced))
-                pairs: list[Item] = [(rid, rec) for rid, rec, _, _ in items]
-                started = time.perf_counter()
-                summary = _guard(stats[barrier].name, step.summarize, pairs)
-                stats[barrier].seconds += time.perf_counter() - started
-                tick(len(batch), label)
-                yield summary
 
-        stats[barrier].seconds += prepare_timed(step, summaries())
-    result = RunResult(stats)
-    for s in stats:  # the counts are those of the final pass
-        s.records_in = s.records_out = s.changed = s.dropped = 0
-    produced.clear()
-    for batch in batches():
-        result.records_in += len(batch)
-        items = _through(steps, stats, batch, result.events, (given, produced))
-        result.records_out += len(items)
-        emit(items)
-        tick(len(batch), "applying")
-    return result
+class _InProcess:
+    """The in-process run: one pass per needs-all step plus the final pass, each step's
+    ``apply`` run once per record (what it decided is spilled to the scratch area for the
+    later passes to read)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        batches: Batches,
+        total: int,
+        emit: Callable[[list[Input]], None],
+        input_ids: set[str] | None,
+        progress: Progress | None,
+        area: Area,
+    ) -> None:
+        self.batches = batches
+        self.total = total
+        self.emit = emit
+        self.progress = progress
+        self.area = area
+        self.given = input_ids if input_ids is not None else set()
+        self.produced: set[str] = set()
+        self.steps = [spec.build() for spec in pipeline.steps]
+        self.stats = [StepStats(i, spec.name) for i, spec in enumerate(pipeline.steps)]
+        self.barriers = [i for i, s in enumerate(self.steps) if s.needs_all]
+        self.spills: list[Spill] = []
+        self.done = 0
+
+    def tick(self, n: int, what: str) -> None:
+        self.done += n
+        if self.progress:
+            self.progress(self.done, self.total * (len(self.barriers) + 1), what)
+
+    def known(self) -> Iterator[Known]:
+        """Per input batch, what the spills written so far hold about it, merged."""
+        readers = [spill.read() for spill in self.spills]
+        while True:
+            merged: Known = {}
+            for reader in readers:
+                part = next(reader, None)
+                if part is None:
+                    return
+                for position, decided in part.items():
+                    merged.setdefault(position, {}).update(decided)
+            yield merged
+
+    def passes(self, limit: int) -> Iterator[tuple[list[Input], list[Input], Known]]:
+        """Each input batch, the batch after ``steps[:limit]`` and what this pass decided
+        that no earlier pass had (the steps it ran)."""
+        self.produced.clear()
+        known = self.known() if self.spills else None
+        for batch in self.batches():
+            before: Known = {} if known is None else next(known, {})
+            new: Known = {}
+            items = self.through(batch, limit, before, new, None)
+            yield batch, items, new
+
+    def run(self) -> RunResult:
+        for k, barrier in enumerate(self.barriers):
+            step = self.steps[barrier]
+            spill = Spill(self.area.path / f"pass-{k + 1}.arrow")
+            label = f"{self.stats[barrier].name} (collecting)"
+
+            def summaries(barrier: int = barrier, step: Step = step, spill: Spill = spill,
+                          label: str = label) -> Iterator[Any]:  # fmt: skip
+                for batch, items, new in self.passes(barrier):
+                    spill.write(new)
+                    pairs: list[Item] = [(rid, rec) for rid, rec, _, _ in items]
+                    started = time.perf_counter()
+                    summary = _guard(self.stats[barrier].name, step.summarize, pairs)
+                    self.stats[barrier].seconds += time.perf_counter() - started
+                    self.tick(len(batch), label)
+                    yield summary
+
+            self.stats[barrier].seconds += prepare_timed(step, summaries())
+            spill.close()
+            self.spills.append(spill)
+        result = RunResult(self.stats)
+        self.produced.clear()
+        known = self.known() if self.spills else None
+        for batch in self.batches():
+            result.records_in += len(batch)
+            before: Known = {} if known is None else next(known, {})
+            items = self.through(batch, len(self.steps), before, {}, result.events)
+            result.records_out += len(items)
+            self.emit(items)
+            self.tick(len(batch), "applying")
+        return result
+
+    def through(
+        self, batch: list[Input], limit: int, before: Known, new: Known, events: list[Event] | None
+    ) -> list[Input]:
+        """The batch after ``steps[:limit]``: each step's decision is taken from ``before``
+        where an earlier pass made it, else the step runs (its decisions noted in ``new``);
+        every decision then goes through :func:`_decide`, in stream order. With ``events``
+        (the final pass) counts and records every drop and change."""
+        items = [(rid, r, s, o, i) for i, (rid, r, s, o) in enumerate(batch)]
+        present = (self.given, self.produced)
+        for position, step in enumerate(self.steps[:limit]):
+            if not items:
+                break
+            s = self.stats[position]
+            started = time.perf_counter()
+            found = before.get(position)
+            here = items if found is None else [it for it in items if it[4] not in found]
+            computed: list[Decision] = []
+            if here:
+                pairs: list[Item] = [(rid, r) for rid, r, _, _, _ in here]
+                computed = _guard(s.name, step.apply, pairs)
+                if len(computed) != len(here):
+                    raise StepFailed(
+                        f"step {s.name!r} returned {len(computed)} decisions for {len(here)} "
+                        "records"
+                    )
+                noted = new.setdefault(position, {})
+                for item, d in zip(here, computed, strict=True):
+                    noted[item[4]] = d
+                s.seconds += time.perf_counter() - started
+            if found is None:
+                decisions: Sequence[Decision] = computed
+            else:
+                own = iter(computed)
+                decisions = [found[i] if i in found else next(own) for *_, i in items]
+            started = time.perf_counter()
+            kept = []
+            for (rid, record, source, origin, place), d in zip(items, decisions, strict=True):
+                out = _decide(position, rid, record, source, origin, d, events, s, present)
+                if out is not None:
+                    kept.append((*out, place))
+            if events is not None:
+                s.records_in += len(items)
+                s.records_out += len(kept)
+                s.seconds += time.perf_counter() - started
+            items = kept
+        return [(rid, r, s, o) for rid, r, s, o, _ in items]
 
 
 def cpus() -> int:
@@ -196,39 +313,6 @@ def prepare_timed(step: Step, summaries: Iterator[Any]) -> float:
     started = time.perf_counter()
     step.prepare(counted())
     return time.perf_counter() - started - spent
-
-
-def _through(
-    steps: Sequence[Step],
-    stats: list[StepStats],
-    batch: list[Input],
-    events: list[Event] | None,
-    present: tuple[set[str], set[str]],
-) -> list[Input]:
-    """The batch after ``steps``; with ``events`` (the final pass) counts and records them."""
-    items = batch
-    for position, step in enumerate(steps):
-        if not items:
-            break
-        s = stats[position]
-        started = time.perf_counter()
-        pairs: list[Item] = [(rid, rec) for rid, rec, _, _ in items]
-        decisions = _guard(s.name, step.apply, pairs)
-        if len(decisions) != len(items):
-            raise StepFailed(
-                f"step {s.name!r} returned {len(decisions)} decisions for {len(items)} records"
-            )
-        kept: list[Input] = []
-        for (rid, record, source, origin), d in zip(items, decisions, strict=True):
-            kept_item = _decide(position, rid, record, source, origin, d, events, s, present)
-            if kept_item is not None:
-                kept.append(kept_item)
-        if events is not None:
-            s.records_in += len(items)
-            s.records_out += len(kept)
-            s.seconds += time.perf_counter() - started
-        items = kept
-    return items
 
 
 def _decide(

@@ -234,7 +234,7 @@ class _Run:
         limit: int,
         events: list[Event] | None,
     ) -> list[Traced]:
-        """The batch after ``steps[:limit]``, decided as ``local._through`` decides it; with
+        """The batch after ``steps[:limit]``, decided as the in-process run decides it; with
         ``events`` (the final pass) counts and records every drop and change."""
         items: list[Traced] = [(rid, r, s, o, i) for i, (rid, r, s, o) in enumerate(batch)]
         present = (self.given, self.produced)

@@ -13,11 +13,12 @@ the executor first calls :meth:`Step.summarize` on every batch, feeds the partia
 :meth:`Step.apply` on every batch in the same order. ``summarize`` is pure and its results
 combine in :meth:`Step.prepare`, so a distributed executor can run it on workers.
 
-``apply`` must be a pure function of the batch (and of what ``prepare`` computed): the local
-executor recomputes earlier steps on each later pass instead of storing their output, and a
-distributed one may apply a batch on any worker, so a step must not count positions across
-calls. Record ids are unique within a run (the executor drops a change whose result is a
-record already present), so decisions may be keyed by id.
+``apply`` must be a pure function of the batch (and of what ``prepare`` computed), and decide
+each record on its own: the local executor's worker processes trace earlier steps again on
+each later pass, the in-process run keeps a step's decision about a record from one pass to
+the next, and a distributed executor may apply a batch on any worker, so a step must not count
+positions across calls. Record ids are unique within a run (the executor drops a change whose
+result is a record already present), so decisions may be keyed by id.
 
 Steps register under the entry-point group ``curata.steps`` (``name = "module:Class"``), the
 same way a third-party package would add its own.
