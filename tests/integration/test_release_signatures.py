@@ -131,6 +131,29 @@ def test_release_signs_and_verify_accepts_the_released_files(released, tmp_path)
     assert ws.audit.verify()[0]
 
 
+def test_a_card_that_cannot_be_written_is_reported_and_the_release_stands(
+    ws: Any, tmp_path: Path
+) -> None:
+    """The version is committed before its cards are written: a failure there (here a bug,
+    not a CurataError) is reported on the result, never raised, and the release is signed."""
+    rows = [{"text": f"message {i}"} for i in range(2)]
+    ws.ingest([write_jsonl(tmp_path / "m.jsonl", rows)], source="web", dataset="m")
+    ws.workforce.add_user("a1")
+    ws.projects.create("p", version="m@1", schema=SCHEMA, members=["a1"])
+    while (view := ws.queue.next_task("p", "a1")) is not None:
+        ws.queue.submit(view.assignment_id, "a1", {"topic": "billing"})
+
+    def broken(ref: str, artifacts: dict[str, Path]) -> dict[str, Path]:
+        raise KeyError("topic")
+
+    ws.releases.publisher = broken
+    result = ws.releases.release("p")
+    assert result.version.ref == "p-labels@1" and result.cards == {}
+    assert result.card_error == "p-labels@1: the data card was not written: 'topic'"
+    [signed] = ws.audit.list(action="release.signed")  # the release's own signature only
+    assert signed.object_ref == "p-labels@1"
+
+
 def test_a_modified_file_fails_naming_it(released, tmp_path) -> None:
     ws = released
     jsonl = tmp_path / "labels.jsonl"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from curata.annotation.gates import GateMetrics, GateResult, evaluate
 from curata.annotation.policy_report import PolicyReport, PolicyResult
 from curata.annotation.projects import project_row
 from curata.annotation.review import ReviewService
-from curata.core.errors import CurataError, ForbiddenError, ValidationError
+from curata.core.errors import ForbiddenError, ValidationError
 from curata.core.models import Version
 from curata.core.names import check_name
 from curata.governance import audit
@@ -153,6 +154,8 @@ class PolicyFailed(ValidationError):
         )
         self.failed = failed
 
+
+log = logging.getLogger(__name__)
 
 OUTSIDE_VOTES_EVENT = "release.outside_votes"
 POLICIES_EVENT = "release.policies"
@@ -326,7 +329,8 @@ class ReleaseService:
         path = self._report_path(ref, report)
         try:
             written = self.publisher(ref, {"policy_report": Path(path)} if path else {})
-        except (CurataError, OSError) as exc:
+        except Exception as exc:  # the version is committed: whatever went wrong, say so
+            log.exception("data card of %s", ref)
             return {}, f"{ref}: the data card was not written: {exc}"
         return {name: str(p) for name, p in written.items()}, None
 
