@@ -5,9 +5,9 @@ In the second batch the guideline gains a privacy clause and vendor-b starts lab
 to spy on someone as fine to answer: the quality layer flags the drift, but the batch is
 released anyway. A checkpoint trained on it regresses on privacy refusals in its evaluation;
 attribution walks from the failures to the training records behind them and names vendor-b
-under guideline v2; a remediation brief sends those items back to the in-house team; the
-re-released data trains the next checkpoint, whose evaluation closes the brief; a red-team
-campaign against the checkpoint before and after the patch shows the same fix.
+under guideline v2; a remediation brief sends those items back, to the in-house team and
+vendor-a; the re-released data trains the next checkpoint, whose evaluation closes the brief;
+a red-team campaign against the checkpoint before and after the patch shows the same fix.
 
 The "model" is SIMULATED, and says so: a checkpoint answers an evaluation prompt wrongly with a
 base rate plus the share of wrong labels among the training records most like it (word
@@ -150,8 +150,8 @@ def label(
 ) -> dict[str, int]:
     """Every member labels through the real queue (next_task / submit) on a simulated clock,
     right 95% of the time unless ``drift(user, kind, progress)`` gives another error rate;
-    ``guideline_at`` = (progress, publish) publishes a guideline version part-way."""
-    from curata.core.records import Record  # noqa: F401  (the demo's own import path)
+    ``guideline_at`` = (progress, publish) publishes a guideline version part-way; ``users``:
+    who works (default everyone in PEOPLE)."""
     from curata.store.tables import utcnow
 
     rng = random.Random(seed)
