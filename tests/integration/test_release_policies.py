@@ -398,6 +398,9 @@ def test_cli_raci_and_policy(cli, tmp_path) -> None:
         cli("policy", "set", "docs", "--license-allow", "MIT,Apache-2.0", "--require-consent")[0]
         == 0
     )
+    code, out, _ = cli("policy", "show", "docs")
+    assert code == 0 and out.split("\n")[:3] == [
+        "Release policies of docs:", "  license allow: Apache-2.0, MIT", "  require consent: yes"]
     code, out, _ = cli("policy", "check", "docs", "--json")
     assert code == 1
     assert {p["policy"]: p["status"] for p in json.loads(out)["policies"]}["license"] == "fail"

@@ -15,6 +15,7 @@ from rich.table import Table
 from curata.annotation.aggregation import METHODS
 from curata.annotation.gold import ItemError
 from curata.annotation.transfer import read_export
+from curata.cli.governance import policy_line
 from curata.cli.output import JsonOption, console, emit, workspace
 from curata.cli.output import table as table_of
 from curata.cli.sources import SensitivityChoice
@@ -523,9 +524,7 @@ def annotate_release(
         report = result.policy_report or {}
         configured = [p for p in report.get("policies", []) if p["status"] != "not-configured"]
         for policy in configured:
-            colour = "green" if policy["status"] == "pass" else "red"
-            why = f" ({escape(policy['reason'])})" if policy.get("reason") else ""
-            c.print(f"  policy {escape(policy['policy'])}: [{colour}]{policy['status']}[/]{why}")
+            c.print(policy_line(policy["policy"], policy["status"], policy.get("reason") or ""))
         if result.policy_report_path:
             c.print(f"  policy report: {escape(result.policy_report_path)}")
         for kind, path in result.cards.items():

@@ -3,6 +3,8 @@ for a project or dataset, and the policies its releases are held to."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -139,8 +141,25 @@ def _print_report(c: Console, report: PolicyReport) -> None:
     c.print(f"Release policies of {escape(report.project)} -> {escape(report.dataset)} "
             f"(from {report.source_version}): {verdict}")  # fmt: skip
     for p in report.policies:
-        colour = {"pass": "green", "fail": "red"}.get(p.status, "dim")
-        c.print(f"  [{colour}]{p.status}[/] {p.policy}: {escape(p.reason) or '-'}")
+        c.print(policy_line(p.policy, p.status, p.reason))
+
+
+def policy_line(policy: str, status: str, reason: str) -> str:
+    """One policy's verdict as the CLI prints it (``policy check`` and ``annotate release``)."""
+    colour = {"pass": "green", "fail": "red"}.get(status, "dim")
+    return f"  [{colour}]{status}[/] {escape(policy)}: {escape(reason) or '-'}"
+
+
+def _print_config(c: Console, name: str, config: dict[str, Any]) -> None:
+    """A scope's policy settings, one per line."""
+    if not config:
+        c.print(f"No release policies set on {escape(name)}.")
+        return
+    c.print(f"Release policies of [bold]{escape(name)}[/]:")
+    for key, value in config.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else (
+            "yes" if value is True else "no" if value is False else str(value))  # fmt: skip
+        c.print(f"  {key.replace('_', ' ')}: {escape(shown)}")
 
 
 @policy.command("set")
@@ -199,8 +218,7 @@ def policy_set(
         max_regression=max_regression,
         no_contamination=_split(no_contamination),
     )
-    shown = escape(str(config)) if config else "none"
-    emit(as_json, config, lambda c: c.print(f"Release policies of {project or dataset}: {shown}"))
+    emit(as_json, config, lambda c: _print_config(c, str(project or dataset), config))
 
 
 @policy.command("show")
@@ -212,7 +230,7 @@ def policy_show(
 ) -> None:
     """Show the release policies set on a project or a dataset."""
     config = workspace(ctx).policies.get(project, dataset=dataset)
-    emit(as_json, config, lambda c: c.print(escape(str(config)) if config else "no policies"))
+    emit(as_json, config, lambda c: _print_config(c, str(project or dataset), config))
 
 
 @policy.command("check")
