@@ -52,12 +52,10 @@ def _require_pg() -> None:
     pytest.skip(f"PostgreSQL unreachable ({error}); set CI=true to make this a failure")
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """None for the default SQLite, or a PostgreSQL URL pinned to a fresh schema."""
-    if request.param == "sqlite":
-        yield None
-        return
+@contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL pinned to a fresh schema, dropped afterwards (PostgreSQL required:
+    skipped without it, a failure with CI=true)."""
     _require_pg()
     import sqlalchemy as sa
 
@@ -72,6 +70,16 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for the default SQLite, or a PostgreSQL URL pinned to a fresh schema."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with pg_schema_url() as url:
+        yield url
 
 
 @pytest.fixture

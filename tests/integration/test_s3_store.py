@@ -60,20 +60,10 @@ def s3() -> Iterator[dict[str, str]]:
 @pytest.fixture
 def postgres() -> Iterator[str]:
     """A PostgreSQL URL pinned to a fresh schema (the team deployment's metadata database)."""
-    from tests.conftest import PG_URL, _require_pg
+    from tests.conftest import pg_schema_url
 
-    _require_pg()
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with pg_schema_url() as url:
+        yield url
 
 
 def _fresh_url() -> str:
