@@ -1,0 +1,88 @@
+"""Lookups by record id kept on disk, for state that grows with the corpus (issue #17).
+
+A needs-all step's decisions (which ids a dedup step drops, and why) and the executor's id
+sets (the input's ids, the ids changes produced) grow linearly with the number of records: at
+100M records they do not fit in one process's memory. :class:`DiskMap` keeps them in a SQLite
+file in the run's scratch directory (:mod:`curata.curation.scratch`): writes go in batches
+inside one transaction, reads ask for a whole batch of ids at once, and SQLite's page cache
+(a few MiB) is all the memory it takes, whatever the number of ids.
+
+SQLite is the standard library's; the file is private to one run and removed with the scratch
+directory, so no durability is asked of it (no journal, no fsync).
+"""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+CHUNK = 900
+"""Ids per ``IN (...)`` query (SQLite's oldest builds allow 999 parameters)."""
+CACHE_KIB = 8192
+"""SQLite page cache per map: 8 MiB."""
+
+
+class DiskMap:
+    """A map from record id (a string) to a picklable value, or a set of ids (values None),
+    in a SQLite file. Not thread-safe; one writer (the run)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        for pragma in (
+            "journal_mode=OFF",
+            "synchronous=OFF",
+            "locking_mode=EXCLUSIVE",
+            "temp_store=FILE",
+            f"cache_size=-{CACHE_KIB}",
+        ):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute("CREATE TABLE IF NOT EXISTS m (id TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID")
+
+    def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
+        """Add or replace (id, value) pairs; a value None stores only the id."""
+        rows = [
+            (key, None if value is None else pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+            for key, value in items
+        ]
+        if not rows:
+            return
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany("INSERT OR REPLACE INTO m (id, v) VALUES (?, ?)", rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def add_many(self, ids: Iterable[str]) -> None:
+        """Add ids (as a set)."""
+        self.put_many((key, None) for key in ids)
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, Any]:
+        """The stored value of each of ``ids`` that is present (None for set members)."""
+        out: dict[str, Any] = {}
+        for start in range(0, len(ids), CHUNK):
+            chunk = list(dict.fromkeys(ids[start : start + CHUNK]))
+            marks = ",".join("?" * len(chunk))
+            for key, value in self._db.execute(f"SELECT id, v FROM m WHERE id IN ({marks})", chunk):
+                out[key] = None if value is None else pickle.loads(value)
+        return out
+
+    def contains_many(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are present."""
+        return set(self.get_many(ids))
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        return self._db.execute("SELECT 1 FROM m WHERE id = ?", (key,)).fetchone() is not None
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM m").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
