@@ -210,7 +210,8 @@ class _InProcess:
                     self.tick(len(batch), label)
                     yield summary
 
-            self.stats[barrier].seconds += prepare_timed(step, summaries())
+            own = self.area.path / f"step-{barrier}"
+            self.stats[barrier].seconds += prepare_timed(step, summaries(), own)
             spill.close()
             self.spills.append(spill)
         result = RunResult(self.stats)
@@ -293,9 +294,13 @@ def auto_workers(records: int) -> int:
     return cpus() if records >= AUTO_MIN_RECORDS and cpus() >= AUTO_MIN_CPUS else 1
 
 
-def prepare_timed(step: Step, summaries: Iterator[Any]) -> float:
+def prepare_timed(step: Step, summaries: Iterator[Any], scratch: Path | None = None) -> float:
     """Run ``step.prepare`` over ``summaries``; return the seconds ``prepare`` itself took
-    (producing the summaries: reading, earlier steps, ``summarize``, is timed elsewhere)."""
+    (producing the summaries: reading, earlier steps, ``summarize``, is timed elsewhere).
+    ``scratch`` (made if missing) becomes the step's :attr:`~Step.scratch` directory."""
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+        step.scratch = scratch
     spent = 0.0
 
     def counted() -> Iterator[Any]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -126,6 +127,11 @@ class Step(Plugin):
     Params: ClassVar[type[StepParams]] = StepParams
     version: ClassVar[str] = "1"
     needs_all: ClassVar[bool] = False
+    scratch: Path | None = None
+    """A directory of its own in the run's scratch area, set by the executor before
+    :meth:`prepare` (None when the executor has none): where a ``needs_all`` step keeps state
+    that grows with the corpus (digests, signatures, the ids it drops) instead of memory. It is
+    removed with the run's scratch area; :mod:`curata.curation.diskmap` keeps lookups by id."""
 
     def __init__(self, params: StepParams) -> None:
         self.params = params
