@@ -6,10 +6,19 @@ records as the next version of the output dataset. The version, its operation (k
 records in and out, changed, dropped, seconds) and one event per record dropped or changed (its
 reason) are committed in one transaction after the records are stored: a failure at any point
 leaves no version and no events, and a re-run gives the same result. ``why`` reads the events.
+
+The in-process local run keeps what grows with the input on disk in the run's scratch area
+(:mod:`curata.curation.scratch`, opened here so that it lasts until the commit): the input's
+ids, the stream between passes, and the events, which go into the database in batches of
+:data:`EVENT_BATCH` rows inside the commit transaction, so memory does not grow with the number
+of events. Its scratch directory is named after the run (input version, pipeline, output
+dataset, batch size), so ``resume=True`` picks up the passes a killed run of the same key
+completed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +35,7 @@ from curata.core.models import Version
 from curata.core.names import check_name
 from curata.curation.executors import local
 from curata.curation.pipeline import Pipeline
+from curata.curation.scratch import area as scratch_area
 from curata.faults import fault_point
 from curata.governance import audit
 from curata.lineage.openlineage import LineageDataset, LineageEmitter
@@ -44,6 +54,8 @@ from curata.versioning.service import DatasetService
 
 EXECUTORS = ("local", "ray")
 BATCH = 2_000
+EVENT_BATCH = 10_000
+"""Events per INSERT statement when a run's events are written."""
 
 
 @dataclass(frozen=True)
@@ -98,13 +110,16 @@ class CurationService:
         progress: local.Progress | None = None,
         ray_address: str | None = None,
         workers: int | None = None,
+        resume: bool = False,
     ) -> CurateResult:
         """Run ``pipeline`` over version ``ref`` into the next version of dataset ``out``.
 
         ``executor`` is ``local`` or ``ray`` (same result); ``ray_address`` is the Ray cluster
         to connect to (None: a local one). ``workers`` is the local executor's process count
         (same result; 1: in this process; None: :func:`local.auto_workers` of the input's
-        size)."""
+        size). ``resume``: go on from the last pass a killed run of the same input, pipeline,
+        output and batch size completed (the local executor in one process; the same result
+        as a run from the start)."""
         if executor not in EXECUTORS:
             raise ValidationError(f"executor: {executor!r} is not one of {', '.join(EXECUTORS)}")
         if ray_address is not None and executor != "ray":
@@ -115,6 +130,8 @@ class CurationService:
             )
         if workers is not None and workers < 1:
             raise ValidationError(f"workers: must be at least 1 (got {workers})")
+        if resume and (executor != "local" or (workers or 1) != 1):
+            raise ValidationError("resume: only the local executor in one process (--workers 1)")
         check_name(out, "dataset")
         if batch_size < 1:
             raise ValidationError("batch size: must be at least 1")
@@ -135,7 +152,19 @@ class CurationService:
                 records = self._store.take_records(batch.column("row").to_numpy())
                 yield list(zip(ids, records, sources, origins, strict=True))
 
-        with next_version(self._sessions, self._store, out) as commit:
+        key = hashlib.sha256(
+            "\0".join(
+                [source.version.ref, source.version.digest, pipeline.digest, out, str(batch_size)]
+            ).encode()
+        ).hexdigest()[:24]
+        if executor == "local" and workers is None:
+            workers = 1 if resume else local.auto_workers(source.version.record_count)
+        in_process = executor == "local" and workers == 1
+        scratch_key = key if in_process else None
+        with (
+            scratch_area(self._scratch, key=scratch_key, resume=resume) as area,
+            next_version(self._sessions, self._store, out) as commit,
+        ):
             base = commit.base
             writer = commit.writer()
 
@@ -147,13 +176,12 @@ class CurationService:
                     writer.add([r for _, r, _, _ in group], source=name,
                                origins=[o for _, _, _, o in group])  # fmt: skip
 
-            input_ids = set(
-                self._store.manifest_table(
-                    source.storage_key, source.manifest_version, ["record_id"]
-                )
-                .column("record_id")
-                .to_pylist()
-            )
+            def ids() -> Iterator[list[str]]:
+                for part in self._store.iter_manifest(
+                    source.storage_key, source.manifest_version, batch_size=50_000
+                ):
+                    yield part.column("record_id").to_pylist()
+
             if executor == "ray":
                 from curata.curation.executors import ray
 
@@ -162,22 +190,22 @@ class CurationService:
                     batches,
                     source.version.record_count,
                     emit=emit,
-                    input_ids=input_ids,
+                    input_ids={i for part in ids() for i in part},
                     progress=progress,
                     address=ray_address,
                 )
             else:
-                if workers is None:
-                    workers = local.auto_workers(source.version.record_count)
+                assert workers is not None
                 result = local.run(
                     pipeline,
                     batches,
                     source.version.record_count,
                     emit=emit,
-                    input_ids=input_ids,
+                    ids=ids,
                     progress=progress,
                     workers=workers,
-                    scratch=self._scratch,
+                    area=area,
+                    resume=resume,
                 )
             steps = [
                 {**vars(s), "params": spec.params.model_dump(mode="json")}
@@ -206,9 +234,11 @@ class CurationService:
                 self._actor,
             )
 
+            examples: list[dict[str, Any]] = []
+
             def events(session: Session, ref: str) -> None:
-                self._record_steps(session, operation.id, pipeline, result)
-                self._mark_pii(session, result, ref)
+                found = self._record_steps(session, operation.id, pipeline, result, examples)
+                self._mark_pii(session, found, ref)
 
             ref_out = commit.record(
                 manifest,
@@ -232,13 +262,20 @@ class CurationService:
             result.records_in,
             result.records_out,
             steps,
-            _examples(pipeline, result.events),
+            examples,
         )
 
     @staticmethod
     def _record_steps(
-        session: Session, operation_id: str, pipeline: Pipeline, result: local.RunResult
-    ) -> None:
+        session: Session,
+        operation_id: str,
+        pipeline: Pipeline,
+        result: local.RunResult,
+        examples: list[dict[str, Any]],
+    ) -> set[str]:
+        """The step runs and every event (in batches of :data:`EVENT_BATCH` rows, read from
+        the run's spill a batch at a time); fills ``examples`` (:func:`_examples`) on the way
+        and returns the sources some step found personal data in."""
         ids: list[int] = []
         for spec, s in zip(pipeline.steps, result.stats, strict=True):
             row = StepRunRow(
@@ -256,10 +293,16 @@ class CurationService:
             session.add(row)
             session.flush()
             ids.append(row.id)
-        if result.events:
-            session.execute(
-                insert(CurationEventRow),
-                [
+        examples.clear()
+        taken: dict[int, int] = {}
+        found: set[str] = set()
+        rows: list[dict[str, Any]] = []
+        for part in result.event_batches():
+            for e in part:
+                _examples(pipeline, e, taken, examples)
+                if e.source and (e.details or {}).get("found"):
+                    found.add(e.source)
+                rows.append(
                     {
                         "step_run_id": ids[e.position],
                         "record_id": e.record_id,
@@ -271,16 +314,18 @@ class CurationService:
                         "details": e.details,
                         "source": e.source,
                     }
-                    for e in result.events
-                ],
-            )
+                )
+                if len(rows) >= EVENT_BATCH:
+                    session.execute(insert(CurationEventRow), rows)
+                    rows = []
+        if rows:
+            session.execute(insert(CurationEventRow), rows)
+        return found
 
-    def _mark_pii(self, session: Session, result: local.RunResult, ref: str) -> None:
+    def _mark_pii(self, session: Session, sources: set[str], ref: str) -> None:
         """A source whose records a step found personal data in is marked ``present`` (never
         the other way: pattern detectors cannot prove a source holds none)."""
-        found = sorted(
-            {e.source for e in result.events if e.source and (e.details or {}).get("found")}
-        )
+        found = sorted(sources)
         for row in session.scalars(select(SourceRow).where(SourceRow.name.in_(found))):
             if row.pii_status == "present":
                 continue
@@ -438,29 +483,28 @@ class CurationService:
 
 
 def _examples(
-    pipeline: Pipeline, events: list[local.Event], per_step: int = 2
-) -> list[dict[str, Any]]:
-    """The first few drops or changes of each step: what a person looks at first."""
-    out: list[dict[str, Any]] = []
-    taken: dict[int, int] = {}
-    for e in events:
-        if taken.get(e.position, 0) >= per_step:
-            continue
-        taken[e.position] = taken.get(e.position, 0) + 1
-        out.append(
-            {
-                "step": pipeline.steps[e.position].name,
-                "record_id": e.record_id,
-                "action": e.action,
-                "reason": e.reason,
-            }
-        )
-    return out
+    pipeline: Pipeline,
+    e: local.Event,
+    taken: dict[int, int],
+    out: list[dict[str, Any]],
+    per_step: int = 2,
+) -> None:
+    """The first few drops or changes of each step: what a person looks at first (called on
+    each event in order; ``taken`` counts per step)."""
+    if taken.get(e.position, 0) >= per_step:
+        return
+    taken[e.position] = taken.get(e.position, 0) + 1
+    out.append(
+        {
+            "step": pipeline.steps[e.position].name,
+            "record_id": e.record_id,
+            "action": e.action,
+            "reason": e.reason,
+        }
+    )
 
 
-def _survives(
-    events: dict[tuple[int, str], Any], record_id: str, first: int, last: int
-) -> bool:
+def _survives(events: dict[tuple[int, str], Any], record_id: str, first: int, last: int) -> bool:
     """Whether a record that left step ``first - 1`` as ``record_id`` reaches the run's output:
     no later step dropped it (a change follows it under its new id)."""
     for position in range(first, last + 1):
