@@ -40,6 +40,13 @@ def curate(
         "more, else 1.",
     ),
     message: str = typer.Option("", "-m", "--message", help="What this version is."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Go on from the last pass a killed run of the same REF, pipeline and --out "
+        "completed (its files in the workspace's scratch area), instead of starting over; the "
+        "same result. Local executor in one process only (--workers auto means 1 here).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Run a pipeline of steps over a version into the next version of --out, recording the
@@ -59,6 +66,7 @@ def curate(
             progress=progress,
             ray_address=ray_address,
             workers=_workers(workers),
+            resume=resume,
         )
 
     def render(c: Console) -> None:

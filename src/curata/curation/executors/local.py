@@ -1,29 +1,28 @@
 """The local executor: streams a version's records through a pipeline in batches.
 
-Memory stays bounded by the batch size plus what each step keeps (a dedup step keeps a few
-bytes to a few hundred bytes per record). A step that needs every record first (``needs_all``)
-splits the run into passes: pass *k* streams the input through the steps before the *k*-th such
-step and feeds its summaries to that step's ``prepare``; the last pass applies every step,
-records every drop and change, and yields the surviving records.
+Memory stays bounded by the batch size plus what each step keeps. A step that needs every
+record first (``needs_all``) splits the run into passes: pass *k* runs the steps from the
+(*k - 1*)-th such step up to the *k*-th and feeds its summaries to that step's ``prepare``; the
+last pass runs the rest and yields the surviving records.
 
-Each step's ``apply`` runs once per record (issue #17). What a pass decided (every step's
-decision about every record that reached it, by the record's place in its input batch, the
-changed records included) is written once, batch by batch, to an Arrow IPC file in the run's
-scratch directory (:mod:`curata.curation.scratch`; ``<home>/scratch/`` in a workspace); the
-later passes read the input again alongside those files and take the decisions from them
-instead of running the earlier steps again. Every decision still goes through the same
-bookkeeping in stream order on every pass (:func:`_decide`: events, counts, and the rule that
-a change into an id already in the data is a drop), so each pass sees the records that it saw
-when it recomputed the earlier steps, and the output, events and counts are those of that
-algorithm. A record that reaches a step without a decision on file (possible only when that
-rule drops differently on a later pass) is decided by running the step on it. The scratch
-directory is removed when the run ends, however it ends.
+Each step's ``apply`` runs once per record (issue #17). Before each needs-all step, the stream
+as it stands (the surviving records with their ids, sources and origins) is written once to an
+Arrow IPC file in the run's scratch directory (:mod:`curata.curation.scratch`;
+``<home>/scratch/`` in a workspace), and the next pass reads that file instead of the input.
+Each pass counts and records what its steps drop and change; the events are spilled per pass
+and read back merged by input batch, in the order of a single pass over every step. The rule
+that a change into an id already in the data is a drop asks the input's ids and the ids the
+changes produced, kept on disk (:class:`~curata.curation.diskmap.DiskMap`) when the caller
+gives the ids as batches (``ids``), a batch of ids at a time (see :class:`_InProcess` for how
+the single-pass order of that rule is kept, and the one case that makes the run recompute).
+After each pass a resumable run (a scratch area with a key) writes a manifest, from which
+``resume`` goes on after a kill.
 
 With ``workers`` > 1 the same passes run with the per-record steps (and the needs-all steps'
 ``summarize``) on that many processes of this machine, their decisions replayed here in batch
-order (:mod:`.replay`, :mod:`.processes`): the same result, by the same bookkeeping. With one
-worker (``workers=1``) everything runs in the calling process, as described above. (The
-worker processes, like the Ray executor, still trace the earlier steps again on each pass.)
+order (:mod:`.replay`, :mod:`.processes`): the same result, by the same bookkeeping, keeping the
+ids in memory and tracing the earlier steps again on each pass, as the Ray executor does. With
+one worker (``workers=1``) everything runs in the calling process, as described above.
 :func:`auto_workers` is the rule for choosing the count.
 """
 
