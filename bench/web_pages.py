@@ -39,6 +39,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -196,6 +197,13 @@ def _ms(summary: dict[str, float]) -> dict[str, float]:
     return {k.removesuffix("_ms"): round(v, 1) if k != "n" else v for k, v in summary.items()}
 
 
+async def think(rng: random.Random, mean: float) -> None:
+    """An annotator's time reading the next item before answering: uniform in 0.5 to 1.5 times the
+    mean (a fixed pause would keep every browser in step), none when the mean is 0."""
+    if mean > 0:
+        await asyncio.sleep(rng.uniform(0.5 * mean, 1.5 * mean))
+
+
 async def browsers(base: str, tokens: dict[str, str], args: Any, server_pid: int) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
@@ -230,6 +238,7 @@ async def browsers(base: str, tokens: dict[str, str], args: Any, server_pid: int
                         timings.append(float(found.group(1)))
 
             page.on("response", on_response)
+            rng = random.Random(name)
             done = 0
             stop_at = time.perf_counter() + args.seconds  # from this annotator's first item
             while time.perf_counter() < stop_at:
@@ -254,6 +263,7 @@ async def browsers(base: str, tokens: dict[str, str], args: Any, server_pid: int
                 if len(timings) >= 2:  # the POST (303) and the GET of the next item
                     server.append(sum(timings[:2]) / 1000.0)
                 done += 1
+                await think(rng, args.think)
             await context.close()
             return done
 
@@ -273,6 +283,7 @@ async def browsers(base: str, tokens: dict[str, str], args: Any, server_pid: int
     )
     return {
         "browsers": len(names),
+        "think_s": args.think,
         "items": sum(counts),
         "seconds": round(elapsed, 1),
         "submit_to_next_ms": summary,
@@ -396,6 +407,7 @@ async def ls_browsers(
             text = page.locator(LS_TEXT).first
             await text.wait_for()
             await page.get_by_test_id("bottombar-submit-button").wait_for()
+            rng = random.Random(email)
             done = 0
             stop_at = time.perf_counter() + args.seconds  # from this annotator's first item
             while time.perf_counter() < stop_at:
@@ -418,6 +430,7 @@ async def ls_browsers(
                 cycles.append(time.perf_counter() - t0)
                 requests.append(sent[0])
                 done += 1
+                await think(rng, args.think)
             await context.close()
             return done
 
@@ -436,6 +449,7 @@ async def ls_browsers(
     )
     return {
         "browsers": len(emails),
+        "think_s": args.think,
         "items": sum(counts),
         "seconds": round(elapsed, 1),
         "submit_to_next_ms": summary,
@@ -496,6 +510,13 @@ def main() -> None:
     parser.add_argument("--browsers", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds each annotator reads an item before answering (0: none; the "
+        "submit-to-next time is measured from Enter either way)",
+    )
+    parser.add_argument(
         "--peer",
         choices=["labelstudio", "none"],
         default="labelstudio" if (LS_VENV / "bin/label-studio").exists() else "none",
@@ -553,7 +574,10 @@ def main() -> None:
         result["peer"] = {"labelstudio": label_studio(args)}
         compare(result)
     (WORK / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    benchlib.save_result(f"{NAME}-{args.tasks}x{args.browsers}b", {"machine": info, **result})
+    benchlib.save_result(
+        f"{NAME}-{args.tasks}x{args.browsers}b" + (f"-think{args.think:g}" if args.think else ""),
+        {"machine": info, **result},
+    )
 
 
 if __name__ == "__main__":
