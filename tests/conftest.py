@@ -40,7 +40,8 @@ def _pg_reachable() -> str | None:
             _pg_state["error"] = None
         except Exception as exc:
             _pg_state["error"] = str(exc).splitlines()[0]
-    return _pg_state["error"]
+    error: str | None = _pg_state["error"]
+    return error
 
 
 def _require_pg() -> None:
@@ -50,6 +51,44 @@ def _require_pg() -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI=true but PostgreSQL is unreachable at {PG_URL}: {error}")
     pytest.skip(f"PostgreSQL unreachable ({error}); set CI=true to make this a failure")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "real_migrations: run the real Alembic migrations on a fresh database instead of"
+        " replaying the migrated schema (see tests/migration_replay.py)",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def migration_replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A fresh database gets the migrated schema replayed from a template instead of running
+    every migration (tests/migration_replay.py); None under CURATA_TEST_REAL_MIGRATIONS=1."""
+    from tests.migration_replay import MigrationReplay, replay_is_off
+
+    if replay_is_off():
+        yield None
+        return
+    replay = MigrationReplay(tmp_path_factory.mktemp("migration-template"))
+    replay.install()
+    try:
+        yield replay
+    finally:
+        replay.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def _real_migrations_when_marked(request: pytest.FixtureRequest, migration_replay: Any) -> Any:
+    """A test marked ``real_migrations`` migrates its fresh databases for real."""
+    if migration_replay is None or request.node.get_closest_marker("real_migrations") is None:
+        yield
+        return
+    migration_replay.enabled = False
+    try:
+        yield
+    finally:
+        migration_replay.enabled = True
 
 
 @contextmanager
