@@ -186,3 +186,56 @@ def test_a_first_come_order_the_passes_cannot_see_falls_back_to_recomputing(
     assert [e[3] for e in shout] == ["drop"] and "already in the data" in shout[0][4]
     assert [e[3] for e in events if e[1] == "upper"] == ["change"]
     assert list((ws.home / "scratch").iterdir()) == []
+
+
+def test_a_second_run_of_a_key_in_use_gets_a_directory_of_its_own(tmp_path: Path) -> None:
+    from curata.curation import scratch
+
+    root = tmp_path / "scratch"
+    busy = root / f"{scratch.RESUMABLE}-k"
+    busy.mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (busy / scratch.OWNER).write_text(f"{scratch._host()} {other.pid}", "utf-8")
+        (busy / "manifest.json").write_text("{}", "utf-8")
+        with scratch.area(root, key="k") as opened:
+            assert not opened.resumable and opened.path.name.startswith(f"{scratch.PREFIX}-")
+        assert (busy / "manifest.json").exists()  # the live run's files were left alone
+    finally:
+        other.kill()
+        other.wait()
+    with scratch.area(root, key="k") as opened:  # its process gone: the key's directory again
+        assert opened.resumable and opened.path == busy
+        assert not (busy / "manifest.json").exists()  # an ordinary run starts clean
+    assert list(root.iterdir()) == []
+
+
+def test_events_are_read_back_a_batch_at_a_time_not_held(tmp_path: Path) -> None:
+    from curata.core.records import Record
+    from curata.curation import scratch
+    from curata.curation.executors import local
+
+    texts = [f"text  number {i % 50}" for i in range(200)]  # normalize changes each; dups
+    records = [Record.from_text(t) for t in texts]
+    rows = [(r.id, r, "web", None) for r in records]
+
+    def batches() -> Any:
+        for start in range(0, len(rows), 20):
+            yield rows[start : start + 20]
+
+    specs = (StepSpec("normalize", Normalize.Params(), Normalize),
+             StepSpec("exact_dedup", ExactDedup.Params(), ExactDedup))  # fmt: skip
+    kept: list[Any] = []
+    with scratch.area(tmp_path / "scratch", key="k") as opened:
+        result = local.run(
+            Pipeline(specs), batches, len(rows), emit=kept.extend,
+            ids=lambda: iter([[rid for rid, *_ in rows]]), area=opened,
+        )  # fmt: skip
+        assert result.events == []  # nothing held: the events are in the scratch area
+        parts = list(result.event_batches())
+        assert len(parts) == 10 and max(len(p) for p in parts) <= 2 * 20
+    events = [e for p in parts for e in p]
+    # 150 repeats of 50 texts collide after normalize (the first of each is changed, then
+    # the rest are drops: identical to a record already in the data)
+    assert sum(e.action == "change" for e in events) == 50 and len(kept) == 50
+    assert sum(e.action == "drop" for e in events) == 150

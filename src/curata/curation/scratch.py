@@ -18,7 +18,9 @@ version, the pipeline, the output dataset and the batch size) uses ``resume-<key
 that a killed run's completed passes can be picked up by ``curata curate --resume``
 (:func:`area` with ``resume=True``). Such a directory is not removed by :func:`clear_stale`; it
 is removed when a run of that key ends (succeeded or raised), and an ordinary run of that key
-starts by removing what an earlier one left.
+starts by removing what an earlier one left. While a run of that key is going (its host and
+process id in the directory's ``owner`` file), another one started meanwhile gets an ordinary
+directory instead.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from curata.core.records import Record
 
 PREFIX = "curate"
 RESUMABLE = "resume"
+OWNER = "owner"
+"""In a resumable directory: ``HOST PID`` of the run using it (two runs of one key at once: the
+second gets a directory of its own instead of removing the first's)."""
 _SCHEMA = pa.schema([("batch", pa.int64()), ("data", pa.large_binary())])
 _NAME = re.compile(rf"^{PREFIX}-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]+$")
 
@@ -57,6 +62,16 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's process: alive
         return True
     return True
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a live process on this host other than this one runs in resumable directory
+    ``path`` (its :data:`OWNER` file)."""
+    try:
+        host, pid = (path / OWNER).read_text("utf-8").split()
+    except (OSError, ValueError):
+        return False
+    return host == _host() and int(pid) != os.getpid() and _alive(int(pid))
 
 
 def clear_stale(root: Path) -> list[Path]:
@@ -104,6 +119,8 @@ class Area:
                     name = f"{PREFIX}-{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
                 self._path = self._root / name
                 self._path.mkdir(exist_ok=self._key is not None)
+                if self._key is not None:
+                    (self._path / OWNER).write_text(f"{_host()} {os.getpid()}", "utf-8")
         return self._path
 
     def remove(self) -> None:
@@ -123,6 +140,8 @@ def area(root: Path | None, *, key: str | None = None, resume: bool = False) -> 
     key left there (the executor reads its manifest), else it is emptied first."""
     if root is not None:
         clear_stale(root)
+        if key is not None and _in_use(root / f"{RESUMABLE}-{key}"):
+            key = None  # the same run is going on now: this one gets a directory of its own
         if key is not None and not resume:
             shutil.rmtree(root / f"{RESUMABLE}-{key}", ignore_errors=True)
     opened = Area(root, key)

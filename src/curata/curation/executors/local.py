@@ -41,7 +41,7 @@ from curata.core.errors import CurataError, ValidationError
 from curata.core.records import Record
 from curata.curation.diskmap import DiskMap
 from curata.curation.pipeline import Pipeline
-from curata.curation.scratch import Area, RecordSpill, Spill
+from curata.curation.scratch import OWNER, Area, RecordSpill, Spill
 from curata.curation.scratch import area as scratch_area
 from curata.curation.steps.base import Decision, Item, Step
 from curata.faults import fault_point
@@ -289,7 +289,8 @@ class _InProcess:
             saved = None
         if saved is None and self.area.resumable:
             for entry in here.iterdir():  # what a run of this key left: start clean
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                if entry.name != OWNER:
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         completed = saved["passes"] if saved is not None else 0
         given = self.given(built=saved is not None)
         ends = [*self.barriers, len(self.steps)]
