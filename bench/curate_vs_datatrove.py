@@ -75,6 +75,9 @@ throughput of the closest equivalent work):
   changed or dropped) in the workspace database; datatrove writes JSONL files and per-stage
   stats, and no per-record reasons unless exclusion writers are added (none here).
 
+datatrove's JsonlReader and JsonlWriter need ``orjson`` (in datatrove's ``io`` extra, not in
+``processing``).
+
     .venv/bin/python bench/curate_vs_datatrove.py [--records N] [--only curata|datatrove]
         [--curata-workers 2] [--datatrove-filters gopher|all] [--batch 2000]
 """
@@ -303,7 +306,9 @@ def _count_lines(path: Path) -> int:
 
 
 def _stage_stats(logs: Path) -> list[dict[str, Any]]:
-    """Per step of a stage (from datatrove's merged stats.json): documents in, dropped, out."""
+    """Per step of a stage (from datatrove's merged stats.json): documents in, dropped, out,
+    and datatrove's own wall time in the step summed over the tasks (a step that times its
+    whole loop, like ExactDedupFilter, also counts the steps after it)."""
     try:
         raw = json.loads((logs / "stats.json").read_text())
     except (OSError, json.JSONDecodeError):
@@ -417,7 +422,7 @@ def run_datatrove(path: Path, records: int, filters: str) -> dict[str, Any]:
     )
     print(
         f"  {'stage':42} {'tasks':>5} {'seconds':>8}  steps: documents in, -dropped, "
-        "CPU s summed over tasks"
+        "seconds in the step summed over tasks"
     )
     for s in r["stages"]:
         steps = ", ".join(
