@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from contextlib import closing
@@ -61,6 +62,7 @@ class MigrationReplay:
         self._pg_template: list[tuple[str, Any, bool]] | None = None
         """The statements the real migrations sent to an empty PostgreSQL schema."""
         self._patched: list[object] = []
+        self._capturing = threading.Lock()  # in-process servers may open workspaces too
 
     # -- hooking -------------------------------------------------------------------------------
 
@@ -108,8 +110,11 @@ class MigrationReplay:
         try:
             target = raw.driver_connection
             assert isinstance(target, sqlite3.Connection)
-            if target.execute("SELECT count(*) FROM sqlite_master").fetchone() != (0,):
-                return False
+            try:
+                if target.execute("SELECT count(*) FROM sqlite_master").fetchone() != (0,):
+                    return False
+            except sqlite3.Error:
+                return False  # not a database: the real migrate says so its own way
             with closing(sqlite3.connect(self._sqlite_template_path())) as template:
                 template.backup(target)
             return True
@@ -117,15 +122,19 @@ class MigrationReplay:
             raw.close()
 
     def _sqlite_template_path(self) -> Path:
-        if self._sqlite_template is None:
-            path = self.workdir / "template.db"
-            engine = db.make_engine(f"sqlite:///{path}")
-            try:
-                REAL_MIGRATE(engine)
-            finally:
-                engine.dispose()
-            self._sqlite_template = path
+        with self._capturing:
+            if self._sqlite_template is None:
+                self._sqlite_template = self._capture_sqlite()
         return self._sqlite_template
+
+    def _capture_sqlite(self) -> Path:
+        path = self.workdir / "template.db"
+        engine = db.make_engine(f"sqlite:///{path}")
+        try:
+            REAL_MIGRATE(engine)
+        finally:
+            engine.dispose()
+        return path
 
     # -- PostgreSQL ----------------------------------------------------------------------------
 
@@ -166,8 +175,9 @@ class MigrationReplay:
         return True
 
     def _pg_statements(self, url: URL) -> list[tuple[str, Any, bool]]:
-        if self._pg_template is None:
-            self._pg_template = self._capture_pg(url)
+        with self._capturing:
+            if self._pg_template is None:
+                self._pg_template = self._capture_pg(url)
         return self._pg_template
 
     def _capture_pg(self, url: URL) -> list[tuple[str, Any, bool]]:
