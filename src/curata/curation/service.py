@@ -193,6 +193,7 @@ class CurationService:
                     input_ids={i for part in ids() for i in part},
                     progress=progress,
                     address=ray_address,
+                    scratch=area.path,
                 )
             else:
                 assert workers is not None

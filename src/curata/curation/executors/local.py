@@ -152,6 +152,7 @@ def run(
             input_ids=input_ids,
             progress=progress,
             pool=processes.pool_opener(workers),
+            scratch=area.path if area is not None else scratch,
         )
     if area is not None:
         return _InProcess(pipeline, batches, total, emit, input_ids, ids, progress, area).run(

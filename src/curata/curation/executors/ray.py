@@ -17,6 +17,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from curata.core.errors import CurataError, ValidationError
@@ -42,12 +43,14 @@ def run(
     input_ids: set[str] | None = None,
     progress: Progress | None = None,
     address: str | None = None,
+    scratch: Path | None = None,
 ) -> RunResult:
     """Run ``pipeline`` on Ray; the arguments and the result are those of ``local.run``.
 
     ``address`` is a Ray cluster to connect to (``ray.init(address=...)``); None starts a
     local one with every CPU of this machine. A Ray session already initialised in this
-    process is used as it is; one this call starts is shut down when it returns.
+    process is used as it is; one this call starts is shut down when it returns. ``scratch``
+    is the driver's directory for the needs-all steps' state (see :func:`.replay.run`).
     """
     ray = _import_ray()
     started_here = not ray.is_initialized()
@@ -60,7 +63,14 @@ def run(
 
     try:
         return replay.run(
-            pipeline, batches, total, emit=emit, input_ids=input_ids, progress=progress, pool=pool
+            pipeline,
+            batches,
+            total,
+            emit=emit,
+            input_ids=input_ids,
+            progress=progress,
+            pool=pool,
+            scratch=scratch,
         )
     finally:
         if started_here:

@@ -46,6 +46,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from curata.core.records import Record
@@ -123,13 +124,16 @@ def run(
     input_ids: set[str] | None = None,
     progress: Progress | None = None,
     pool: PoolOpener,
+    scratch: Path | None = None,
 ) -> RunResult:
     """Run ``pipeline`` with its per-record work on ``pool``; the other arguments and the
-    result are those of ``local.run``."""
+    result are those of ``local.run``. ``scratch`` is a directory of the driver's where each
+    needs-all step keeps its state on disk (:attr:`~curata.curation.steps.base.Step.scratch`;
+    None: in memory)."""
     steps = [spec.build() for spec in pipeline.steps]
     names = [spec.name for spec in pipeline.steps]
     with pool(Work(names, steps)) as opened:
-        return _Run(opened, steps, names, batches, total, emit, input_ids, progress).run()
+        return _Run(opened, steps, names, batches, total, emit, input_ids, progress, scratch).run()
 
 
 class _Run:
@@ -145,8 +149,10 @@ class _Run:
         emit: Callable[[list[Input]], None],
         input_ids: set[str] | None,
         progress: Progress | None,
+        scratch: Path | None = None,
     ) -> None:
         self.pool = pool
+        self.scratch = scratch
         self.batches = batches
         self.total = total
         self.emit = emit
@@ -162,7 +168,8 @@ class _Run:
     def run(self) -> RunResult:
         for barrier in self.barriers:
             step = self.steps[barrier]
-            prepared = local.prepare_timed(step, self._summaries(barrier))
+            own = None if self.scratch is None else self.scratch / f"step-{barrier}"
+            prepared = local.prepare_timed(step, self._summaries(barrier), own)
             self.stats[barrier].seconds += prepared
         result = RunResult(self.stats)
         self.produced.clear()
