@@ -508,3 +508,32 @@ def test_a_form_that_is_not_utf8_or_holds_a_nul_is_refused_and_saves_nothing(web
         assert fine.status_code == 303, fine.text[-400:]
     assert ws.projects.get("triage").annotations == 1
     assert stored(ws, "triage", "comment") == ["café ✓"]
+
+
+def test_the_pages_script_gets_the_next_item_in_the_submits_own_answer(web) -> None:
+    """``X-Curata-Swap: 1`` (what annotate.js sends): the stored submit answers with the next
+    item's page and its address, instead of a redirect to it (one request per item); a refused
+    answer is the same 422 page either way."""
+    ws = web["ws"]
+    swap = {"X-Curata-Swap": "1"}
+    with client(web, "ann") as c:
+        page = c.get("/projects/triage/annotate").text
+        before = ws.projects.get("triage").annotations
+        data = {"csrf": field(page, "csrf"), "assignment_id": field(page, "assignment_id"),
+                "shown_at": field(page, "shown_at")}  # fmt: skip
+        refused = c.post("/projects/triage/annotate", data=data, headers=swap)
+        assert refused.status_code == 422 and "X-Curata-Location" not in refused.headers
+        assert field(refused.text, "assignment_id") == field(page, "assignment_id")
+        assert ws.projects.get("triage").annotations == before  # nothing saved
+
+        done = c.post("/projects/triage/annotate", data={**data, "a.topic": "billing"},
+                      headers=swap)  # fmt: skip
+        assert done.status_code == 200
+        assert done.headers["X-Curata-Location"] == "/projects/triage/annotate"
+        assert done.headers["content-security-policy"].startswith("default-src 'self'")
+        assert field(done.text, "assignment_id") != field(page, "assignment_id")
+        assert ws.projects.get("triage").annotations == before + 1
+        # the page it answered with is the one a GET shows now (the same lease)
+        assert field(c.get("/projects/triage/annotate").text, "assignment_id") == field(
+            done.text, "assignment_id"
+        )

@@ -262,3 +262,20 @@ def test_a_calibration_item_cannot_be_skipped(web) -> None:
         assert refused.status_code == 403 and field(refused.text, "assignment_id") == held
         assert 'data-testid="skip-problem">calibration items cannot be skipped' in refused.text
     assert web["ws"].audit.list(action="assignment.skip") == []
+
+
+def test_the_pages_script_gets_the_feedback_in_the_submits_own_answer(web) -> None:
+    """With ``X-Curata-Swap: 1`` a calibration submit answers with the feedback page itself,
+    its address (``?after=ID``) in ``X-Curata-Location``, as the redirect would have led."""
+    with client(web, "ann") as c:
+        page = c.get("/projects/cal/annotate").text
+        first = field(page, "assignment_id")
+        data = {"csrf": field(page, "csrf"), "assignment_id": first,
+                "shown_at": field(page, "shown_at"), "a.parity": _truth(_text(page))}  # fmt: skip
+        done = c.post("/projects/cal/annotate", data=data, headers={"X-Curata-Swap": "1"})
+        assert done.status_code == 200
+        assert done.headers["X-Curata-Location"] == f"/projects/cal/annotate?after={first}"
+        assert 'data-testid="calibration-feedback"' in done.text
+        assert 'data-testid="item-result">right<' in done.text
+        again = c.get(f"/projects/cal/annotate?after={first}").text  # a reload shows it again
+        assert again.count("calibration-feedback") == 1

@@ -288,11 +288,13 @@
     var body = new URLSearchParams(new FormData(form));
     fetch(action.href, {
       method: "POST", body: body, credentials: "same-origin", redirect: "follow",
-      headers: { "Accept": "text/html" }
+      headers: { "Accept": "text/html", "X-Curata-Swap": "1" }
     }).then(function (response) {
       var type = response.headers.get("content-type") || "";
       if (type.indexOf("text/html") < 0) { throw new Error("not a page"); }
-      var url = new URL(response.url || action.href, location.href);
+      // the next page comes in this response; its own address in X-Curata-Location
+      var url = new URL(response.headers.get("X-Curata-Location") || response.url || action.href,
+                        location.href);
       if (url.origin !== location.origin || url.pathname !== action.pathname) {
         window.location.assign(url.href);  // somewhere else (signed out): go there
         return null;
