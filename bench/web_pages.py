@@ -210,6 +210,12 @@ async def browsers(base: str, tokens: dict[str, str], args: Any, server_pid: int
     names = [f"ann{i:03d}" for i in range(args.browsers)]
     cycles: list[float] = []
     server: list[float] = []  # per cycle: the submit's and the next page's Server-Timing
+    when: list[float] = []  # per cycle: when it started, seconds into the labelling
+    # Chromium starting twenty renderers saturates 2 cores for tens of seconds: no one labels
+    # until every browser has signed in and shows its first item
+    started = asyncio.Barrier(args.browsers)
+    began = [0.0]
+    per_cycle: list[float | None] = []  # per cycle: the server's own ms, where it said
     errors: list[str] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -228,6 +234,8 @@ async def browsers(base: str, tokens: dict[str, str], args: Any, server_pid: int
             async with page.expect_navigation():
                 await page.press("#token", "Enter")
             await page.goto(f"/projects/{PROJECT}/annotate")
+            await started.wait()  # every browser is up: labelling starts together
+            began[0] = began[0] or time.perf_counter()
             timings: list[float] = []
 
             async def on_response(response: Any) -> None:
@@ -239,6 +247,7 @@ async def browsers(base: str, tokens: dict[str, str], args: Any, server_pid: int
 
             page.on("response", on_response)
             rng = random.Random(name)
+            await think(rng, args.think)  # the first item is read too (no burst at the start)
             done = 0
             stop_at = time.perf_counter() + args.seconds  # from this annotator's first item
             while time.perf_counter() < stop_at:
@@ -259,9 +268,12 @@ async def browsers(base: str, tokens: dict[str, str], args: Any, server_pid: int
                     polling="raf",
                 )
                 cycles.append(time.perf_counter() - t0)
+                when.append(t0 - began[0])
                 await asyncio.sleep(0)  # the response handlers have run
-                if len(timings) >= 2:  # the POST (303) and the GET of the next item
+                if timings:  # the POST, which answers with the next item (before c44a06f:
+                    # a 303, then the GET of the next item: both counted)
                     server.append(sum(timings[:2]) / 1000.0)
+                per_cycle.append(sum(timings[:2]) if timings else None)
                 done += 1
                 await think(rng, args.think)
             await context.close()
@@ -292,6 +304,15 @@ async def browsers(base: str, tokens: dict[str, str], args: Any, server_pid: int
         "cpu_available_s": round(elapsed * psutil.cpu_count(), 1),
         "server_cpu_s": round(server_cpu, 1),
         "dialogs": errors,
+        # the ten slowest cycles: when they started (s into the phase), how long they took
+        # in the browser and on the server (ms)
+        "slowest": sorted(
+            (
+                (round(w, 1), round(c * 1000, 1), m)
+                for w, c, m in zip(when, cycles, per_cycle, strict=True)
+            ),
+            key=lambda x: -x[1],
+        )[:10],
     }
 
 
@@ -379,6 +400,7 @@ async def ls_browsers(
 
     cycles: list[float] = []
     requests: list[int] = []  # per cycle: requests to the server
+    started = asyncio.Barrier(len(emails))  # as for Curata: labelling starts together
     errors: list[str] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -407,7 +429,9 @@ async def ls_browsers(
             text = page.locator(LS_TEXT).first
             await text.wait_for()
             await page.get_by_test_id("bottombar-submit-button").wait_for()
+            await started.wait()  # every browser is up: labelling starts together
             rng = random.Random(email)
+            await think(rng, args.think)  # the first item is read too (no burst at the start)
             done = 0
             stop_at = time.perf_counter() + args.seconds  # from this annotator's first item
             while time.perf_counter() < stop_at:
