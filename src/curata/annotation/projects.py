@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import pydantic
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -119,6 +119,45 @@ class Progress:
     items: int
     complete: int
     mine: int
+
+
+def _progress_statement() -> Any:
+    """:meth:`ProjectService.progress` as one statement, built once (a page asks it on every
+    item): the project by name, its live items and those complete, and one user's labels."""
+    P = ProjectRow.__table__
+    T = TaskRow.__table__
+    A = AssignmentRow.__table__
+    N = AnnotationRow.__table__
+    U = UserRow.__table__
+    live = (T.c.project_id == P.c.id) & (T.c.kind == "live")
+    items = select(func.count()).select_from(T).where(live).scalar_subquery()
+    complete = (
+        select(func.count()).select_from(T).where(live, T.c.submitted >= P.c.overlap)
+    ).scalar_subquery()
+    mine = (
+        select(func.count(N.c.id))
+        .select_from(A)
+        .join(U, U.c.id == A.c.user_id)
+        .join(T, T.c.id == A.c.task_id)
+        .join(N, N.c.assignment_id == A.c.id)
+        .where(
+            U.c.name == bindparam("p_user", type_=U.c.name.type),
+            T.c.project_id == P.c.id,
+            N.c.user_id == U.c.id,
+            A.c.copied_from.is_(None),
+        )
+        .scalar_subquery()
+    )
+    return select(items, complete, mine).select_from(P).where(
+        P.c.name == bindparam("p_name", type_=P.c.name.type)
+    )
+
+
+_PROGRESS = _progress_statement()
+_SCHEMA_KEY = select(ProjectRow.__table__.c.id, ProjectRow.__table__.c.schema_version).where(
+    ProjectRow.__table__.c.name == bindparam("p_name", type_=ProjectRow.__table__.c.name.type)
+)
+"""A project's id and current schema version by name (:meth:`ProjectService.questions`)."""
 
 
 def calibration_policy(policy: dict[str, Any] | None) -> dict[str, Any]:
@@ -349,6 +388,16 @@ class ProjectService:
                 out.append(value.strip().lower() or None if value is not None else None)
         return out
 
+    def questions(self, name: str) -> builtins.list[dict[str, Any]]:
+        """The questions of the project's current schema, in JSON form (do not mutate): what
+        a form is read against, without :meth:`get`'s counts over every task."""
+        with self._sessions() as session:
+            key = session.connection().execute(_SCHEMA_KEY, {"p_name": name}).one_or_none()
+            if key is None:
+                raise unknown_project(name)
+            found = self.schema_json(session, int(key[0]), int(key[1]))
+        return list(found.get("questions", []))
+
     def get(self, name: str) -> Project:
         """A project with its counts."""
         with self._sessions() as session:
@@ -434,26 +483,14 @@ class ProjectService:
         time), the last from the user's own assignments (indexed) rather than every
         annotation of the project."""
         with self._sessions() as session:
-            project = self.row(session, name)
-            live = (TaskRow.project_id == project.id) & (TaskRow.kind == "live")
-            items, complete = session.execute(
-                select(func.count(), func.coalesce(func.sum(
-                    case((TaskRow.submitted >= project.overlap, 1), else_=0)), 0))
-                .select_from(TaskRow).where(live)
-            ).one()  # fmt: skip
-            mine = session.scalar(
-                select(func.count(AnnotationRow.id))
-                .select_from(AssignmentRow)
-                .join(UserRow, UserRow.id == AssignmentRow.user_id)
-                .join(TaskRow, TaskRow.id == AssignmentRow.task_id)
-                .join(AnnotationRow, AnnotationRow.assignment_id == AssignmentRow.id)
-                .where(
-                    UserRow.name == user_name,
-                    TaskRow.project_id == project.id,
-                    AnnotationRow.user_id == UserRow.id,
-                    AssignmentRow.copied_from.is_(None),
-                )
+            found = (
+                session.connection()
+                .execute(_PROGRESS, {"p_name": name, "p_user": user_name})
+                .one_or_none()
             )
+        if found is None:
+            raise unknown_project(name)
+        items, complete, mine = found
         return Progress(items=int(items or 0), complete=int(complete or 0), mine=int(mine or 0))
 
     def list(self) -> builtins.list[Project]:

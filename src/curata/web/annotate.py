@@ -152,8 +152,7 @@ def _submit(
     """The submit's work, in one thread: policy, answers, the stored annotation, and then the
     redirect, or (``swap``) the next page itself."""
     assignment_id = _assignment_of(user, name, scopes, form)
-    project = workspace.projects.get(name)
-    answers, problems = parse_answers(list(project.schema.get("questions", [])), form)
+    answers, problems = parse_answers(workspace.projects.questions(name), form)
     if problems:
         return _retry(request, workspace, name, user, assignment_id, form, problems, None)
     try:
