@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 
 # pytest exits 5 when it collects no tests: report it, but that alone is not a failure.
 test: install lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 bench: $(STAMP)
