@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import socket
+import statistics
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -341,7 +342,10 @@ def test_the_rate_limit_spaces_request_starts() -> None:
     starts = [t for t, _ in tiny.seen]
     gaps = [b - a for a, b in pairwise(starts)]
     assert all(r.outcome is Outcome.OK for r in results)
-    assert min(gaps) >= 0.04 and starts[-1] - starts[0] >= 0.24  # 1/20 s apart, within jitter
+    # The limiter spaces the starts 1/20 s apart on the client; the server sees each arrival
+    # after a connection set-up whose time varies on a loaded machine, so one gap may shrink by
+    # that jitter while the others stay at 50 ms. Unlimited, all six would arrive within a few ms.
+    assert statistics.median(gaps) >= 0.045 and starts[-1] - starts[0] >= 0.2
 
 
 # -- secrets -----------------------------------------------------------------------------------
