@@ -2,8 +2,8 @@
 in-process run makes three passes over the input, but the steps before a needs-all step are
 not run again on the later passes (they read the stream as it stood, from the scratch area). The
 scratch files are gone after a run, after a run that raised, and a killed run's leftovers are
-removed when the next run starts. The output is the one the worker processes give (they still
-recompute the earlier steps on each pass: the algorithm of before this change)."""
+removed when the next run starts. The output is the one the worker processes give, which run
+each step once per record too (their passes read the driver's spill of the stream)."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def test_each_step_sees_each_record_once(ws: Any, raw: int) -> None:
         {"records-0.arrow", "records-1.arrow"} <= set(seen) for seen in SCRATCH_SEEN
     )
     assert list((ws.home / "scratch").iterdir()) == []
-    # the same output as the worker processes (which recompute the earlier steps each pass)
+    # the same output as the worker processes
     b = ws.curation.curate("raw@1", pipeline_of(STEPS), "b", batch_size=16, workers=2)
     assert b.version.digest == a.version.digest
     assert (b.records_in, b.records_out) == (a.records_in, a.records_out)
@@ -139,3 +139,71 @@ def test_a_pipeline_without_needs_all_steps_writes_no_scratch(ws: Any, raw: int)
     ws.curation.curate("raw@1", pipeline_of([counting(Normalize)]), "a", batch_size=16)
     assert sum(APPLIED["normalize"].values()) == raw
     assert not (ws.home / "scratch").exists() or list((ws.home / "scratch").iterdir()) == []
+
+
+class Logged:
+    """A step that appends every record id its ``apply`` sees to a file of its process (worker
+    processes are other processes: counters in memory would not come back)."""
+
+    name: str
+
+    def log(self, batch: Sequence[Item]) -> None:
+        where = Path(os.environ["CURATA_TEST_APPLIED"]) / f"{self.name}-{os.getpid()}.txt"
+        with where.open("a", encoding="utf-8") as out:
+            out.writelines(f"{rid}\n" for rid, _ in batch)
+
+
+class LoggedNormalize(Logged, Normalize):
+    def apply(self, batch: Sequence[Item]) -> list[Decision]:
+        self.log(batch)
+        return super().apply(batch)
+
+
+class LoggedExactDedup(Logged, ExactDedup):
+    def apply(self, batch: Sequence[Item]) -> list[Decision]:
+        self.log(batch)
+        return super().apply(batch)
+
+
+class LoggedNearDedup(Logged, NearDedup):
+    def apply(self, batch: Sequence[Item]) -> list[Decision]:
+        self.log(batch)
+        return super().apply(batch)
+
+
+class LoggedLength(Logged, Length):
+    def apply(self, batch: Sequence[Item]) -> list[Decision]:
+        self.log(batch)
+        return super().apply(batch)
+
+
+def test_worker_processes_run_each_step_once_per_record(
+    ws: Any, raw: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs = tmp_path / "applied"
+    logs.mkdir()
+    monkeypatch.setenv("CURATA_TEST_APPLIED", str(logs))
+    steps = [LoggedNormalize, LoggedExactDedup, LoggedNearDedup, LoggedLength]
+    b = ws.curation.curate("raw@1", pipeline_of(steps), "b", batch_size=16, workers=2)
+    seen: dict[str, Counter[str]] = {}
+    pids: dict[str, set[str]] = {}
+    for log in logs.iterdir():
+        name, pid = log.stem.rsplit("-", 1)
+        seen.setdefault(name, Counter()).update(log.read_text("utf-8").split())
+        pids.setdefault(name, set()).add(pid)
+    counted = {s["name"]: s["records_in"] for s in b.steps}
+    assert counted["normalize"] == raw
+    for name in ("normalize", "exact_dedup", "near_dedup", "length"):
+        assert max(seen[name].values()) == 1, name  # no record twice, on any pass
+    # the per-record steps ran in the two workers, each once per record that reached it (the
+    # workers also trace records a needs-all step then drops: at most what entered the pass)
+    assert len(pids["normalize"]) == 2 and str(os.getpid()) not in pids["normalize"]
+    assert sum(seen["normalize"].values()) == raw
+    assert counted["length"] <= sum(seen["length"].values()) <= counted["near_dedup"]
+    # the needs-all steps' apply ran in the driver, on exactly the records that reached them
+    assert pids["exact_dedup"] == pids["near_dedup"] == {str(os.getpid())}
+    assert sum(seen["exact_dedup"].values()) == counted["exact_dedup"]
+    assert sum(seen["near_dedup"].values()) == counted["near_dedup"]
+    a = ws.curation.curate("raw@1", pipeline_of(STEPS), "a", batch_size=16, workers=1)
+    assert b.version.digest == a.version.digest
+    assert events_of(ws, "b@1") == events_of(ws, "a@1")

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tests.conftest import write_jsonl
 from tests.helpers import events_of
 from tests.integration.test_curation_ray import corpus
 
+from curata.curation.executors import local, replay
 from curata.curation.pipeline import Pipeline, StepSpec
 from curata.curation.steps.base import Decision, Item, Step, replace_texts
 from curata.curation.steps.exact_dedup import ExactDedup
@@ -162,7 +164,7 @@ class Shout(Step):
 
 
 def test_a_first_come_order_the_passes_cannot_see_falls_back_to_recomputing(
-    ws: Any, tmp_path: Path
+    ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # batch 0 holds "late x" (upper, after exact_dedup, makes "LATE X"); batch 3 holds
     # "early x" (shout, before exact_dedup, makes "LATE X" on the first pass): in stream order
@@ -175,8 +177,19 @@ def test_a_first_come_order_the_passes_cannot_see_falls_back_to_recomputing(
         StepSpec("exact_dedup", ExactDedup.Params(), ExactDedup),
         StepSpec(Upper.name, Upper.Params(), Upper),
     )
+    fallbacks: list[str] = []
+    for owner, method in ((local._InProcess, "recompute"), (replay._Run, "_recompute")):
+        original = getattr(owner, method)
+
+        def spy(self: Any, *args: Any, _original: Any = original, _name: str = method) -> Any:
+            fallbacks.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(owner, method, spy)
     a = ws.curation.curate("raw@1", Pipeline(specs), "a", batch_size=10, workers=1)
     b = ws.curation.curate("raw@1", Pipeline(specs), "b", batch_size=10, workers=2)
+    # both the in-process passes and the worker processes' passes saw it and fell back
+    assert fallbacks == ["recompute", "_recompute"]
     assert a.version.digest == b.version.digest and a.records_out == b.records_out
     counts = [{k: v for k, v in s.items() if k != "seconds"} for s in a.steps]
     assert counts == [{k: v for k, v in s.items() if k != "seconds"} for s in b.steps]

@@ -20,8 +20,8 @@ After each pass a resumable run (a scratch area with a key) writes a manifest, f
 
 With ``workers`` > 1 the same passes run with the per-record steps (and the needs-all steps'
 ``summarize``) on that many processes of this machine, their decisions replayed here in batch
-order (:mod:`.replay`, :mod:`.processes`): the same result, by the same bookkeeping, keeping the
-ids in memory and tracing the earlier steps again on each pass, as the Ray executor does. With
+order (:mod:`.replay`, :mod:`.processes`): the same result, by the same bookkeeping and the same
+passes (each step once per record), keeping the ids in memory, as the Ray executor does. With
 one worker (``workers=1``) everything runs in the calling process, as described above.
 :func:`auto_workers` is the rule for choosing the count.
 """
@@ -144,7 +144,7 @@ def run(
 
         if input_ids is None and ids is not None:
             input_ids = {i for part in ids() for i in part}
-        return replay.run(
+        result = replay.run(
             pipeline,
             batches,
             total,
@@ -154,6 +154,10 @@ def run(
             pool=processes.pool_opener(workers),
             scratch=area.path if area is not None else scratch,
         )
+        if area is None:  # the events stay in the caller's scratch directory no longer
+            result.events = [e for part in result.event_batches() for e in part]
+            result.spilled = None
+        return result
     if area is not None:
         return _InProcess(pipeline, batches, total, emit, input_ids, ids, progress, area).run(
             resume

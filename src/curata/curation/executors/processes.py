@@ -107,8 +107,8 @@ class ProcessPool:
         for worker in self._workers:
             worker.wait()
 
-    def trace(self, limit: int, batch: list[Item], keep_view: bool) -> _Pending:
-        return self._submit("trace", (limit, batch))
+    def trace(self, start: int, limit: int, batch: list[Item], keep_view: bool) -> _Pending:
+        return self._submit("trace", (start, limit, batch))
 
     def trace_result(self, pending: _Pending) -> tuple[Trace, Any]:
         trace: Trace = pending.worker.result(pending.number)
@@ -266,8 +266,8 @@ def _answer(work: Work, data: bytes) -> tuple[str, Any]:
         return "error", f"{type(exc).__name__}: {exc}"
 
 
-def _trace(work: Work, limit: int, batch: list[Item]) -> Trace:
-    trace, _ = replay.trace(work, limit, batch, False)
+def _trace(work: Work, start: int, limit: int, batch: list[Item]) -> Trace:
+    trace, _ = replay.trace(work, start, limit, batch, False)
     return trace
 
 

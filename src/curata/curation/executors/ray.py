@@ -141,8 +141,8 @@ class RayPool:
                 f"(a step that cannot be pickled?): {type(exc).__name__}: {exc}"
             ) from exc
 
-    def trace(self, limit: int, batch: list[Item], keep_view: bool) -> Any:
-        return self._trace.remote([self._work], limit, batch, keep_view)
+    def trace(self, start: int, limit: int, batch: list[Item], keep_view: bool) -> Any:
+        return self._trace.remote([self._work], start, limit, batch, keep_view)
 
     def trace_result(self, pending: Any) -> tuple[Trace, Any]:
         trace_ref, view_ref = pending
@@ -186,9 +186,9 @@ def _cached(box: list[Any]) -> Work:
 
 
 def _trace(
-    box: list[Any], limit: int, batch: list[Item], keep_view: bool
+    box: list[Any], start: int, limit: int, batch: list[Item], keep_view: bool
 ) -> tuple[Trace, list[Item | None] | None]:
-    return replay.trace(_cached(box), limit, batch, keep_view)
+    return replay.trace(_cached(box), start, limit, batch, keep_view)
 
 
 def _summarize(
