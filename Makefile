@@ -43,9 +43,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# pytest exits 5 when it collects no tests: report it, but that alone is not a failure.
+# The suite runs on one pytest-xdist worker per CPU (tests that start Ray clusters together on one,
+# tests/conftest.py). pytest exits 5 when it collects no tests: report it, but that alone is not
+# a failure.
 test: install lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30; rc=$$?; \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadgroup --durations=30; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 bench: $(STAMP)

@@ -53,6 +53,23 @@ def _require_pg() -> None:
     pytest.skip(f"PostgreSQL unreachable ({error}); set CI=true to make this a failure")
 
 
+RAY_TESTS = {
+    "test_curation_ray.py",
+    "test_curation_ray_cluster.py",
+    "test_curation_workers.py",
+    "test_redteam_ray.py",
+    "test_s3_store.py",
+}
+"""Files whose tests start Ray clusters: under pytest-xdist they run on one worker, one at a
+time (two clusters at once on a 2-CPU machine starve each other's start-up)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in RAY_TESTS:
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",

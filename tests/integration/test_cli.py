@@ -38,8 +38,13 @@ def ready(cli, tmp_path: Path):
     return cli
 
 
-def test_init_source_ingest_show_diff_lineage(ready, tmp_path: Path) -> None:
+def test_init_source_ingest_show_diff_lineage(
+    ready, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cli = ready
+    # the lineage names the file by its path: wide enough that Rich does not wrap it, whatever
+    # the temporary directory (pytest-xdist's are longer)
+    monkeypatch.setenv("COLUMNS", "240")
     code, out, _ = cli(
         "ingest",
         tmp_path / "v1.jsonl",
