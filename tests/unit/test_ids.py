@@ -103,3 +103,31 @@ def test_bad_messages_name_the_field_path(messages: object, path: str) -> None:
 def test_cached_canonical_form_equals_serialising_the_whole_record(record: Record) -> None:
     whole = {"kind": record.kind, **record.content(), "metadata": record.metadata}
     assert record.canonical() == canonical_json(whole)
+
+
+def test_a_record_pickles_to_its_equal_with_its_id_and_without_its_other_caches() -> None:
+    import copy
+    import pickle
+
+    records = [
+        Record.from_text("a  text", {"url": "https://x.example", "n": 1}),
+        Record.from_text("no metadata"),
+        Record.from_messages([{"role": "user", "content": "hi"}]),
+        Record.from_pair("q", "a", {"k": [1, 2]}),
+        Record.from_pairwise("q", ["one", "two"]),
+    ]
+    for record in records:
+        fresh = pickle.loads(pickle.dumps(record))
+        assert fresh == record and fresh.kind == record.kind
+        assert fresh._cache == {}  # an id never asked for is not made up on the way
+        known = record.id
+        record.canonical()
+        again = pickle.loads(pickle.dumps(record))
+        assert again._cache == {"id": known}  # the id travels, the canonical text does not
+        assert again.id == known == Record(**{
+            f: getattr(record, f) for f in
+            ("kind", "text", "messages", "prompt", "response", "metadata", "responses")
+        }).id  # fmt: skip
+        assert copy.deepcopy(record) == record and copy.copy(record) == record
+        assert Record.from_row(record.to_row()) == record
+    assert Record.from_text("x").to_row()["metadata"] == "{}"
