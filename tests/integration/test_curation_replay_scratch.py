@@ -53,3 +53,34 @@ def test_worker_processes_keep_dedup_state_in_the_scratch_directory(tmp_path: Pa
         stored = DiskMap(tmp_path / "workers" / f"step-{position}" / "dropped.sqlite")
         assert stored.contains_many(sorted(dropped)) == dropped
     assert (kept, events) == _run(1, tmp_path / "one")
+
+
+def test_worker_processes_keep_the_input_ids_on_disk_when_given_as_batches(tmp_path: Path) -> None:
+    rows = _inputs()
+
+    def batches() -> Iterator[list[local.Input]]:
+        for start in range(0, len(rows), 37):
+            yield rows[start : start + 37]
+
+    def ids() -> Iterator[list[str]]:
+        for start in range(0, len(rows), 50):
+            yield [rid for rid, *_ in rows[start : start + 50]]
+
+    out: list[str] = []
+    result = local.run(
+        parse_pipeline(PIPELINE),
+        batches,
+        len(rows),
+        emit=lambda items: out.extend(rid for rid, *_ in items),
+        ids=ids,
+        workers=2,
+        scratch=tmp_path / "disk",
+    )
+    gc.collect()
+    given = DiskMap(tmp_path / "disk" / "replay-given.sqlite")
+    assert len(given) == len(rows) and given.contains_many([rows[5][0], "nope"]) == {rows[5][0]}
+    produced = DiskMap(tmp_path / "disk" / "replay-produced.sqlite")
+    changed = [e for e in result.events if e.action == "change"]
+    assert changed and len(produced) == len(changed)  # every id a change produced, on disk
+    events = [(e.position, e.record_id, e.action) for e in result.events]
+    assert (out, events) == _run(2, tmp_path / "memory")  # as with the ids as a set

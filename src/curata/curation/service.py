@@ -190,7 +190,7 @@ class CurationService:
                     batches,
                     source.version.record_count,
                     emit=emit,
-                    input_ids={i for part in ids() for i in part},
+                    ids=ids,
                     progress=progress,
                     address=ray_address,
                     scratch=area.path,

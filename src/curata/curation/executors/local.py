@@ -21,7 +21,7 @@ After each pass a resumable run (a scratch area with a key) writes a manifest, f
 With ``workers`` > 1 the same passes run with the per-record steps (and the needs-all steps'
 ``summarize``) on that many processes of this machine, their decisions replayed here in batch
 order (:mod:`.replay`, :mod:`.processes`): the same result, by the same bookkeeping and the same
-passes (each step once per record), keeping the ids in memory, as the Ray executor does. With
+passes (each step once per record) and the ids on disk, as the Ray executor does. With
 one worker (``workers=1``) everything runs in the calling process, as described above.
 :func:`auto_workers` is the rule for choosing the count.
 """
@@ -142,14 +142,13 @@ def run(
     if workers > 1:
         from curata.curation.executors import processes, replay
 
-        if input_ids is None and ids is not None:
-            input_ids = {i for part in ids() for i in part}
         result = replay.run(
             pipeline,
             batches,
             total,
             emit=emit,
             input_ids=input_ids,
+            ids=ids,
             progress=progress,
             pool=processes.pool_opener(workers),
             scratch=area.path if area is not None else scratch,

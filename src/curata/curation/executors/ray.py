@@ -22,7 +22,7 @@ from typing import Any
 
 from curata.core.errors import CurataError, ValidationError
 from curata.curation.executors import replay
-from curata.curation.executors.local import Batches, Input, Progress, RunResult
+from curata.curation.executors.local import Batches, IdBatches, Input, Progress, RunResult
 from curata.curation.executors.replay import Pick, TaskFailed, Trace, Work
 from curata.curation.pipeline import Pipeline
 from curata.curation.steps.base import Item
@@ -41,6 +41,7 @@ def run(
     *,
     emit: Callable[[list[Input]], None],
     input_ids: set[str] | None = None,
+    ids: IdBatches | None = None,
     progress: Progress | None = None,
     address: str | None = None,
     scratch: Path | None = None,
@@ -50,7 +51,8 @@ def run(
     ``address`` is a Ray cluster to connect to (``ray.init(address=...)``); None starts a
     local one with every CPU of this machine. A Ray session already initialised in this
     process is used as it is; one this call starts is shut down when it returns. ``scratch``
-    is the driver's directory for the needs-all steps' state (see :func:`.replay.run`).
+    is the driver's directory for the passes' files and the needs-all steps' state, and
+    ``ids`` the input's ids as batches, kept on disk there (see :func:`.replay.run`).
     """
     ray = _import_ray()
     started_here = not ray.is_initialized()
@@ -68,6 +70,7 @@ def run(
             total,
             emit=emit,
             input_ids=input_ids,
+            ids=ids,
             progress=progress,
             pool=pool,
             scratch=scratch,

@@ -43,7 +43,8 @@ run fails, and goes on if the failure was on a record the true run never reaches
 Workers get the pipeline's steps once, as built before any pass (:class:`Work`); prepared
 needs-all steps are never sent. At most ``pool.window`` batches are in flight per stage
 (tracing, summarising), which bounds the driver's memory; the input's ids and the ids changes
-produced are held in the driver's memory (the in-process run keeps them on disk).
+produced are kept on disk in the run's scratch directory (id maps, :class:`DiskMap`) when the
+caller gives the ids as batches, as the service does.
 """
 
 from __future__ import annotations
@@ -57,17 +58,23 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from curata.core.records import Record
+from curata.curation.diskmap import DiskMap
 from curata.curation.executors import local
 from curata.curation.executors.local import (
     Batches,
     Event,
+    IdBatches,
+    Ids,
     Input,
+    Produced,
     Progress,
     RunResult,
     StepFailed,
     StepStats,
     _Diverged,
+    _Memory,
     _merged,
+    _SetIds,
 )
 from curata.curation.pipeline import Pipeline
 from curata.curation.scratch import RecordSpill, Spill
@@ -134,20 +141,22 @@ def run(
     *,
     emit: Callable[[list[Input]], None],
     input_ids: set[str] | None = None,
+    ids: IdBatches | None = None,
     progress: Progress | None = None,
     pool: PoolOpener,
     scratch: Path | None = None,
 ) -> RunResult:
     """Run ``pipeline`` with its per-record work on ``pool``; the other arguments and the
-    result are those of ``local.run``. ``scratch`` is a directory of the driver's where each
-    needs-all step keeps its state on disk (:attr:`~curata.curation.steps.base.Step.scratch`;
-    None: in memory)."""
+    result are those of ``local.run``. ``scratch`` is a directory of the driver's for the
+    passes' files, where each needs-all step also keeps its state on disk
+    (:attr:`~curata.curation.steps.base.Step.scratch`; None: a temporary one). Given the
+    input's ids as batches (``ids``), the run keeps them, and the ids changes produce, on disk
+    there (:class:`DiskMap`); given a set (``input_ids``), in memory."""
     steps = [spec.build() for spec in pipeline.steps]
     names = [spec.name for spec in pipeline.steps]
     with pool(Work(names, steps)) as opened:
-        return _Run(
-            opened, pipeline, steps, names, batches, total, emit, input_ids, progress, scratch
-        ).run()
+        run = _Run(opened, pipeline, steps, names, batches, total, emit, progress, scratch)
+        return run.run(input_ids, ids)
 
 
 class _Run:
@@ -162,7 +171,6 @@ class _Run:
         batches: Batches,
         total: int,
         emit: Callable[[list[Input]], None],
-        input_ids: set[str] | None,
         progress: Progress | None,
         scratch: Path | None = None,
     ) -> None:
@@ -173,8 +181,9 @@ class _Run:
         self.total = total
         self.emit = emit
         self.progress = progress
-        self.given = input_ids if input_ids is not None else set()
-        self.produced: dict[str, tuple[int, int]] = {}
+        self.given: Ids = _SetIds(set())
+        """The input's ids."""
+        self.produced: Produced = _Memory()
         """The passes: each id a change produced, with the (batch, step) that produced it."""
         self.seen: set[str] = set()
         """The fallback (:meth:`_recompute`): the ids changes produced so far in its pass."""
@@ -185,21 +194,36 @@ class _Run:
         self.done = 0
         self.sizes: list[int] = []
 
-    def run(self) -> RunResult:
+    def run(self, input_ids: set[str] | None, ids: IdBatches | None) -> RunResult:
         if self.scratch is not None:  # the caller's: the result's events are read from it
-            return self._run_in(self.scratch)
+            return self._run_in(self.scratch, input_ids, ids)
         with scratch_area(None) as own:
-            result = self._run_in(own.path)
+            result = self._run_in(own.path, input_ids, ids)
             result.events = [e for part in result.event_batches() for e in part]
             result.spilled = None
             return result
 
-    def _run_in(self, here: Path) -> RunResult:
+    def _run_in(self, here: Path, input_ids: set[str] | None, ids: IdBatches | None) -> RunResult:
         here.mkdir(parents=True, exist_ok=True)
+        maps: list[DiskMap] = []
         try:
-            return self._passes(here)
-        except _Diverged as diverged:
-            return self._recompute(here, diverged.emitted)
+            if ids is not None:
+                given = DiskMap(here / "replay-given.sqlite")
+                maps.append(given)
+                for part in ids():
+                    given.add_many(part)
+                self.given = given
+                self.produced = DiskMap(here / "replay-produced.sqlite")
+                maps.append(self.produced)
+            elif input_ids is not None:
+                self.given = _SetIds(input_ids)
+            try:
+                return self._passes(here)
+            except _Diverged as diverged:
+                return self._recompute(here, diverged.emitted)
+        finally:
+            for opened in maps:
+                opened.close()
 
     # -- the passes: each step once per record ----------------------------------------------
 
@@ -312,7 +336,8 @@ class _Run:
                 if step.needs_all and out[0] != rid:  # changed here: the trace ends
                     place = None
                 kept.append((*out, place))
-            self.produced.update((i, at) for i in present[1])
+            if present[1]:
+                self.produced.put_many((i, at) for i in present[1])
             s.records_in += len(items)
             s.records_out += len(kept)
             s.seconds += time.perf_counter() - started
@@ -326,17 +351,15 @@ class _Run:
     ) -> set[str]:
         """The ids the batch's changes at one step would produce that are already in the data
         before it in stream order (the input's, or produced at an earlier (batch, step))."""
-        blocked: set[str] = set()
-        for (rid, *_), d in zip(items, decisions, strict=True):
-            if d.action != "change" or d.record is None or d.record.id == rid:
-                continue
-            new = d.record.id
-            if new in self.given:
-                blocked.add(new)
-            elif (where := self.produced.get(new)) is not None:
-                if where > at:
-                    raise _Diverged(0)
-                blocked.add(new)
+        changes = _new_ids(items, decisions)
+        if not changes:
+            return set()
+        blocked = self.given.contains_many(changes)
+        rest = [c for c in changes if c not in blocked]
+        for key, where in self.produced.get_many(rest).items() if rest else ():
+            if tuple(where) > at:
+                raise _Diverged(0)
+            blocked.add(key)
         return blocked
 
     # -- the fallback: every pass traced from the input --------------------------------------
@@ -393,13 +416,14 @@ class _Run:
         """The batch after ``steps[:limit]``, decided as the in-process run decides it; with
         ``events`` (the final pass) counts and records every drop and change."""
         items: list[Traced] = [(rid, r, s, o, i) for i, (rid, r, s, o) in enumerate(batch)]
-        present = (self.given, self.seen)
         for position, step in enumerate(self.steps[:limit]):
             if not items:
                 break
             s = self.stats[position]
             started = time.perf_counter()
             decisions = self._decisions(position, step, items, trace, 0)
+            changes = _new_ids(items, decisions)
+            present = (self.given.contains_many(changes) if changes else set(), self.seen)
             kept: list[Traced] = []
             for (rid, record, source, origin, place), d in zip(items, decisions, strict=True):
                 out = local._decide(position, rid, record, source, origin, d, events, s, present)
@@ -497,6 +521,15 @@ class _Run:
         self.done += n
         if self.progress:
             self.progress(self.done, self.total * (len(self.barriers) + 1), what)
+
+
+def _new_ids(items: list[Traced], decisions: Sequence[Decision]) -> list[str]:
+    """The ids the changes among ``decisions`` would give their records (where they differ)."""
+    return [
+        d.record.id
+        for (rid, *_), d in zip(items, decisions, strict=True)
+        if d.action == "change" and d.record is not None and d.record.id != rid
+    ]
 
 
 def _ahead(source: Iterator[T], window: int) -> Iterator[T]:
