@@ -313,7 +313,12 @@ class _InProcess:
                 events.append(Spill(here / f"events-{k}.arrow", existing=True))
                 step = self.steps[end]
                 shutil.rmtree(here / f"step-{end}", ignore_errors=True)
-                restored = Spill(here / f"summaries-{k}.arrow", existing=True).read()
+                # its summaries again, from the stream before it as that pass left it
+                spilled = RecordSpill(here / f"records-{k}.arrow", existing=True).read()
+                restored = (
+                    _guard(self.stats[end].name, step.summarize, [(i, r) for i, r, _, _ in b])
+                    for b in spilled
+                )
                 prepare_timed(step, restored, here / f"step-{end}")
                 self.tick(self.total, f"{self.stats[end].name} (resumed)")
                 continue
@@ -342,13 +347,12 @@ class _InProcess:
                 return result
             step = self.steps[end]
             survivors = RecordSpill(here / f"records-{k}.arrow")
-            kept = Spill(here / f"summaries-{k}.arrow")
             label = f"{self.stats[end].name} (collecting)"
 
             def summaries(
                 start: int = start, end: int = end, step: Step = step,
                 source: Iterator[list[Input]] = source, spill: Spill = spill,
-                survivors: RecordSpill = survivors, kept: Spill = kept, label: str = label,
+                survivors: RecordSpill = survivors, label: str = label,
                 maps: list[Produced] = maps,
             ) -> Iterator[Any]:  # fmt: skip
                 for i, batch in enumerate(source):
@@ -360,7 +364,6 @@ class _InProcess:
                     started = time.perf_counter()
                     summary = _guard(self.stats[end].name, step.summarize, pairs)
                     self.stats[end].seconds += time.perf_counter() - started
-                    kept.write(summary)
                     self.tick(sizes[i], label)
                     yield summary
 
@@ -368,7 +371,7 @@ class _InProcess:
             self.stats[end].seconds += prepare_timed(step, feed, here / f"step-{end}")
             for _ in feed:  # a prepare that stopped early: the later passes need every batch
                 pass
-            for done in (spill, survivors, kept):
+            for done in (spill, survivors):
                 done.close()
             events.append(spill)
             if shared is None:
