@@ -562,8 +562,10 @@ def auto_workers(records: int) -> int:
 
     Measured (BENCHMARKS.md, issue #5): worker processes pay a fixed start-up (about 0.5 s,
     plus each step's first use: about 1 s more for ``pii``, in every worker) that a small
-    input does not win back; and on 2 CPUs, where the driver shares the CPUs with the two
-    workers, they were no faster than one process at 20,000 and 100,000 records.
+    input does not win back. On 2 CPUs, where the driver shares the CPUs with the two
+    workers, they were no faster than one process at 20,000 and 100,000 records while they
+    traced every pass from the input; since they run each step once per record, 1.30x at
+    100,000 (one process is kept there: it alone resumes).
     """
     return cpus() if records >= AUTO_MIN_RECORDS and cpus() >= AUTO_MIN_CPUS else 1
 
