@@ -21,12 +21,20 @@ def _inputs() -> list[local.Input]:
             for i, row in enumerate(corpus())]  # fmt: skip
 
 
-def _run(workers: int, scratch: Path) -> tuple[list[str], list[tuple[int, str, str]]]:
+def _run(
+    workers: int, scratch: Path, *, ids_on_disk: bool = False
+) -> tuple[list[str], list[tuple[int, str, str]]]:
+    """The run's output ids and events; the input's ids given as a set, or (``ids_on_disk``)
+    as batches, which the run keeps on disk."""
     rows = _inputs()
 
     def batches() -> Iterator[list[local.Input]]:
         for start in range(0, len(rows), 37):
             yield rows[start : start + 37]
+
+    def ids() -> Iterator[list[str]]:
+        for start in range(0, len(rows), 50):
+            yield [rid for rid, *_ in rows[start : start + 50]]
 
     out: list[str] = []
     result = local.run(
@@ -34,7 +42,8 @@ def _run(workers: int, scratch: Path) -> tuple[list[str], list[tuple[int, str, s
         batches,
         len(rows),
         emit=lambda items: out.extend(rid for rid, *_ in items),
-        input_ids={rid for rid, *_ in rows},
+        input_ids=None if ids_on_disk else {rid for rid, *_ in rows},
+        ids=ids if ids_on_disk else None,
         workers=workers,
         scratch=scratch,
     )
@@ -57,30 +66,11 @@ def test_worker_processes_keep_dedup_state_in_the_scratch_directory(tmp_path: Pa
 
 def test_worker_processes_keep_the_input_ids_on_disk_when_given_as_batches(tmp_path: Path) -> None:
     rows = _inputs()
-
-    def batches() -> Iterator[list[local.Input]]:
-        for start in range(0, len(rows), 37):
-            yield rows[start : start + 37]
-
-    def ids() -> Iterator[list[str]]:
-        for start in range(0, len(rows), 50):
-            yield [rid for rid, *_ in rows[start : start + 50]]
-
-    out: list[str] = []
-    result = local.run(
-        parse_pipeline(PIPELINE),
-        batches,
-        len(rows),
-        emit=lambda items: out.extend(rid for rid, *_ in items),
-        ids=ids,
-        workers=2,
-        scratch=tmp_path / "disk",
-    )
+    out, events = _run(2, tmp_path / "disk", ids_on_disk=True)
     gc.collect()
     given = DiskMap(tmp_path / "disk" / "replay-given.sqlite")
     assert len(given) == len(rows) and given.contains_many([rows[5][0], "nope"]) == {rows[5][0]}
     produced = DiskMap(tmp_path / "disk" / "replay-produced.sqlite")
-    changed = [e for e in result.events if e.action == "change"]
+    changed = [e for e in events if e[2] == "change"]
     assert changed and len(produced) == len(changed)  # every id a change produced, on disk
-    events = [(e.position, e.record_id, e.action) for e in result.events]
     assert (out, events) == _run(2, tmp_path / "memory")  # as with the ids as a set

@@ -328,14 +328,7 @@ class _Run:
             decisions = self._decisions(position, step, items, trace, start)
             at = (number, position)
             present: tuple[set[str], set[str]] = (self._blocked(items, decisions, at), set())
-            kept: list[Traced] = []
-            for (rid, record, source, origin, place), d in zip(items, decisions, strict=True):
-                out = local._decide(position, rid, record, source, origin, d, events, s, present)
-                if out is None:
-                    continue
-                if step.needs_all and out[0] != rid:  # changed here: the trace ends
-                    place = None
-                kept.append((*out, place))
+            kept = _kept(position, step, items, decisions, events, s, present)
             if present[1]:
                 self.produced.put_many((i, at) for i in present[1])
             s.records_in += len(items)
@@ -424,14 +417,7 @@ class _Run:
             decisions = self._decisions(position, step, items, trace, 0)
             changes = _new_ids(items, decisions)
             present = (self.given.contains_many(changes) if changes else set(), self.seen)
-            kept: list[Traced] = []
-            for (rid, record, source, origin, place), d in zip(items, decisions, strict=True):
-                out = local._decide(position, rid, record, source, origin, d, events, s, present)
-                if out is None:
-                    continue
-                if step.needs_all and out[0] != rid:  # changed here: the trace ends
-                    place = None
-                kept.append((*out, place))
+            kept = _kept(position, step, items, decisions, events, s, present)
             if events is not None:
                 s.records_in += len(items)
                 s.records_out += len(kept)
@@ -521,6 +507,29 @@ class _Run:
         self.done += n
         if self.progress:
             self.progress(self.done, self.total * (len(self.barriers) + 1), what)
+
+
+def _kept(
+    position: int,
+    step: Step,
+    items: list[Traced],
+    decisions: Sequence[Decision],
+    events: list[Event] | None,
+    s: StepStats,
+    present: tuple[set[str], set[str]],
+) -> list[Traced]:
+    """The items that survive ``decisions`` at ``position``, each through ``local._decide``
+    (counts, events, the unique-id rule against ``present``); a record a needs-all step
+    changed loses its place in the trace."""
+    kept: list[Traced] = []
+    for (rid, record, source, origin, place), d in zip(items, decisions, strict=True):
+        out = local._decide(position, rid, record, source, origin, d, events, s, present)
+        if out is None:
+            continue
+        if step.needs_all and out[0] != rid:  # changed here: the trace ends
+            place = None
+        kept.append((*out, place))
+    return kept
 
 
 def _new_ids(items: list[Traced], decisions: Sequence[Decision]) -> list[str]:
