@@ -142,39 +142,29 @@ def test_a_pipeline_without_needs_all_steps_writes_no_scratch(ws: Any, raw: int)
 
 
 class Logged:
-    """A step that appends every record id its ``apply`` sees to a file of its process (worker
-    processes are other processes: counters in memory would not come back)."""
+    """Mixed in before a step: appends every record id its ``apply`` sees to a file of its
+    process (worker processes are other processes: counters in memory would not come back)."""
 
     name: str
 
-    def log(self, batch: Sequence[Item]) -> None:
+    def apply(self, batch: Sequence[Item]) -> list[Decision]:
         where = Path(os.environ["CURATA_TEST_APPLIED"]) / f"{self.name}-{os.getpid()}.txt"
         with where.open("a", encoding="utf-8") as out:
             out.writelines(f"{rid}\n" for rid, _ in batch)
+        decisions: list[Decision] = super().apply(batch)  # type: ignore[misc]
+        return decisions
 
 
-class LoggedNormalize(Logged, Normalize):
-    def apply(self, batch: Sequence[Item]) -> list[Decision]:
-        self.log(batch)
-        return super().apply(batch)
+class LoggedNormalize(Logged, Normalize): ...
 
 
-class LoggedExactDedup(Logged, ExactDedup):
-    def apply(self, batch: Sequence[Item]) -> list[Decision]:
-        self.log(batch)
-        return super().apply(batch)
+class LoggedExactDedup(Logged, ExactDedup): ...
 
 
-class LoggedNearDedup(Logged, NearDedup):
-    def apply(self, batch: Sequence[Item]) -> list[Decision]:
-        self.log(batch)
-        return super().apply(batch)
+class LoggedNearDedup(Logged, NearDedup): ...
 
 
-class LoggedLength(Logged, Length):
-    def apply(self, batch: Sequence[Item]) -> list[Decision]:
-        self.log(batch)
-        return super().apply(batch)
+class LoggedLength(Logged, Length): ...
 
 
 def test_worker_processes_run_each_step_once_per_record(
