@@ -102,6 +102,24 @@ def test_batches_of_one_and_shard_boundaries_do_not_change_decisions(
     assert len(list((tmp_path / "a").iterdir())) == 1
 
 
+@pytest.mark.parametrize("params", [{}, {"verify": "off", "threshold": 0.7}])
+def test_keys_split_in_partitions_decide_what_one_partition_decides(
+    params: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past PARTITION_RECORDS records, the full and band keys are resolved partition by
+    partition (files split by the keys' leading bits): the same decisions, and no partition
+    file left."""
+    from curata.curation.steps import near_dedup
+
+    items = corpus(seed=11, originals=200)
+    whole = run(items, tmp_path / "whole", params)
+    monkeypatch.setattr(near_dedup, "PARTITION_RECORDS", 37)  # 32 partitions or more
+    split = run(items, tmp_path / "split", params)
+    assert split == whole == run(items, None, params)
+    assert sum(d.action == "drop" for d in split) > 40
+    assert sorted(p.name for p in (tmp_path / "split").iterdir()) == ["dropped.sqlite"]
+
+
 def test_too_few_records_and_no_text_drop_nothing(tmp_path: Path) -> None:
     empty = [(f"e{k}", Record(kind="text", text="")) for k in range(5)]
     one = [("a", Record(kind="text", text="a b c d e f"))]

@@ -20,12 +20,13 @@ false positive in 200 lookups at 10M stored ids), which costs lookups, never a w
 from __future__ import annotations
 
 import pickle
-import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from curata.store.entries import private_sqlite
 
 CHUNK = 900
 """Ids per ``IN (...)`` query (SQLite's oldest builds allow 999 parameters)."""
@@ -42,15 +43,7 @@ class DiskMap:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        for pragma in (
-            "journal_mode=OFF",
-            "synchronous=OFF",
-            "locking_mode=EXCLUSIVE",
-            "temp_store=FILE",
-            f"cache_size=-{CACHE_KIB}",
-        ):
-            self._db.execute(f"PRAGMA {pragma}")
+        self._db = private_sqlite(path, CACHE_KIB)
         self._db.execute("CREATE TABLE IF NOT EXISTS m (id TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID")
         self._bloom = np.zeros(BLOOM_BITS // 8, dtype=np.uint8)
         # a map reopened (a resumed run): its ids go into this process's filter

@@ -166,7 +166,7 @@ class CurationService:
             next_version(self._sessions, self._store, out) as commit,
         ):
             base = commit.base
-            writer = commit.writer()
+            writer = commit.writer(scratch=area.path)
 
             def emit(items: list[local.Input]) -> None:
                 if writer.record_count >= batch_size:

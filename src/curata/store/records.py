@@ -30,7 +30,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 
 from curata.core.ids import ID_HEX_LENGTH, digest_of_ids
 from curata.core.records import Record
+from curata.store.entries import VersionEntries
 
 RECORD_SCHEMA = pa.schema(
     [
@@ -119,32 +120,18 @@ def _dir_size(path: Path) -> int:
     return total
 
 
-@dataclass
-class StoreIndex:
-    """Sorted ids of every stored record with their row offsets, for vectorised lookups."""
-
-    ids: np.ndarray
-    rows: np.ndarray
-
-    @classmethod
-    def build(cls, ids: np.ndarray) -> StoreIndex:
-        order = np.argsort(ids, kind="stable")
-        return cls(ids=ids[order], rows=order.astype(np.int64))
-
-    def lookup(self, ids: np.ndarray) -> np.ndarray:
-        """Return each id's row offset, or -1 where the id is not stored."""
-        if len(self.ids) == 0:
-            return np.full(len(ids), -1, dtype=np.int64)
-        pos = np.searchsorted(self.ids, ids)
-        pos_clipped = np.minimum(pos, len(self.ids) - 1)
-        found = self.ids[pos_clipped] == ids
-        return np.where(found, self.rows[pos_clipped], -1)
-
-
 _HEX_VALUES = np.zeros(256, dtype=np.uint64)
 for _i, _c in enumerate(b"0123456789abcdef"):
     _HEX_VALUES[_c] = _i
 _NIBBLE_SHIFTS = np.arange(60, -4, -4, dtype=np.uint64)
+_BIT_MASKS = (1 << np.arange(8)).astype(np.uint8)
+SCAN_ROWS = 1 << 18
+"""Stores of at most this many records are looked up in memory (:class:`StoredIds`)."""
+BLOOM_BITS = 1 << 27
+"""Bits of :class:`StoredIds`' filter: 16 MiB."""
+LOOKUP_ROWS = 20_000
+"""Added records a :class:`VersionWriter` gathers before it asks the store which are stored
+(one index query per gathering: a query costs ~25 ms however few ids it asks)."""
 
 
 def id_prefix_u64(ids: np.ndarray) -> np.ndarray:
@@ -153,6 +140,83 @@ def id_prefix_u64(ids: np.ndarray) -> np.ndarray:
     shifted: np.ndarray = _HEX_VALUES[digits] << _NIBBLE_SHIFTS
     packed: np.ndarray = np.bitwise_or.reduce(shifted, axis=1)
     return packed
+
+
+class StoredIds:
+    """Which ids the record store holds, and at which rows, in memory that does not grow
+    with the store. A store of at most :data:`SCAN_ROWS` records: its ids, read once and
+    sorted (40 bytes a record). A larger one: the store's B-tree index on ``id`` answers,
+    and once a writer has asked about more than :data:`LOOKUP_ROWS` ids, a Bloom filter of
+    every stored id (:data:`BLOOM_BITS` bits, 4 hashes; built from one scan of the id column,
+    in batches) first rules most new ids out without a query (at 20M stored ids about 1
+    lookup in 50 of an id not stored is asked of the index: a query, never a wrong answer)."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self.dataset = store.records()
+        self.version = self.dataset.version
+        self.starts: dict[int, int] = {}
+        offset = 0
+        for fragment in self.dataset.get_fragments():  # append-only: no deleted rows
+            self.starts[fragment.fragment_id] = offset
+            offset += fragment.count_rows()
+        self.asked = 0
+        self.bloom: np.ndarray | None = None
+        self.sorted: tuple[np.ndarray, np.ndarray] | None = None
+        if offset <= SCAN_ROWS:
+            ids = ids_to_numpy(self.dataset.to_table(columns=["id"]).column("id"))
+            order = np.argsort(ids, kind="stable")
+            self.sorted = (ids[order], order.astype(np.int64))
+
+    def _build_bloom(self) -> np.ndarray:
+        bloom = np.zeros(BLOOM_BITS // 8, dtype=np.uint8)
+        for batch in self.dataset.to_batches(columns=["id"], batch_size=1 << 16):
+            bits = self._bits(id_prefix_u64(ids_to_numpy(batch.column("id")))).ravel()
+            np.bitwise_or.at(bloom, bits >> np.uint64(3), _BIT_MASKS[bits & np.uint64(7)])
+        return bloom
+
+    @staticmethod
+    def _bits(keys: np.ndarray) -> np.ndarray:
+        h1 = keys & np.uint64(0xFFFFFFFF)
+        h2 = (keys >> np.uint64(32)) | np.uint64(1)
+        steps = np.arange(4, dtype=np.uint64)
+        return (h1[:, None] + steps[None, :] * h2[:, None]) & np.uint64(BLOOM_BITS - 1)
+
+    def lookup(self, ids: list[str]) -> np.ndarray:
+        """Each id's row offset in the record store, or -1 where it is not stored."""
+        rows = np.full(len(ids), -1, dtype=np.int64)
+        if not ids or not self.starts:
+            return rows
+        if self.sorted is not None:
+            stored, at = self.sorted
+            if not len(stored):
+                return rows
+            wanted = np.array(ids, dtype=ID_DTYPE)
+            pos = np.minimum(np.searchsorted(stored, wanted), len(stored) - 1)
+            return np.where(stored[pos] == wanted, at[pos], -1)
+        self.asked += len(ids)
+        if self.bloom is None and self.asked > LOOKUP_ROWS:
+            self.bloom = self._build_bloom()
+        if self.bloom is None:
+            maybe = np.arange(len(ids))
+        else:
+            bits = self._bits(id_prefix_u64(np.array(ids, dtype=ID_DTYPE)))
+            hit = (self.bloom[bits >> np.uint64(3)] & _BIT_MASKS[bits & np.uint64(7)]) != 0
+            maybe = np.flatnonzero(hit.all(axis=1))
+            if not len(maybe):
+                return rows
+        wanted = pa.array([ids[i] for i in maybe], pa.string())
+        found = self.dataset.to_table(
+            columns=["id"], filter=pc.field("id").isin(wanted), with_row_address=True
+        )
+        where = {
+            record_id: self.starts[address >> 32] + (address & 0xFFFFFFFF)
+            for record_id, address in zip(
+                found.column("id").to_pylist(), found.column("_rowaddr").to_pylist(), strict=True
+            )
+        }
+        for i in maybe:
+            rows[i] = where.get(ids[i], -1)
+        return rows
 
 
 @dataclass
@@ -196,32 +260,6 @@ class ManifestResult:
     removed: int
     bytes_added: int
     source_counts: dict[str, int]
-
-
-@dataclass
-class _Pending:
-    """Manifest rows of added records, and payloads not yet written, in compact chunks."""
-
-    ids: list[pa.Array] = field(default_factory=list)
-    rows: list[np.ndarray] = field(default_factory=list)
-    sources: list[tuple[str | None, int]] = field(default_factory=list)
-    origins: list[pa.Array] = field(default_factory=list)
-    count: int = 0
-    payloads: list[pa.RecordBatch] = field(default_factory=list)
-    payload_rows: int = 0
-    payload_bytes: int = 0
-
-    def manifest_rows(self, rows: np.ndarray) -> pa.Table:
-        sources = [pa.array([s] * n, pa.string()) for s, n in self.sources]
-        return pa.table(
-            {
-                "record_id": pa.chunked_array(self.ids, pa.string()),
-                "row": pa.array(rows, pa.int64()),
-                "source": pa.chunked_array(sources, pa.string()),
-                "origin": pa.chunked_array(self.origins, pa.string()),
-            },
-            schema=MANIFEST_SCHEMA,
-        )
 
 
 class RecordStore:
@@ -388,12 +426,6 @@ class RecordStore:
         rows = table.to_pylist()
         return rows[0] if rows else None
 
-    def load_index(self) -> tuple[StoreIndex, int]:
-        """Return an index of every stored id and the record dataset version it reflects."""
-        ds = self.records()
-        ids = ids_to_numpy(ds.to_table(columns=["id"]).column("id"))
-        return StoreIndex.build(ids), ds.version
-
     def maintain_indices(self) -> None:
         """Index new record fragments (creates the id index on first use)."""
         ds = self.records()
@@ -496,14 +528,19 @@ class RecordStore:
             added=added,
             removed=removed,
             bytes_added=max(0, self.size_bytes(storage_key) - size_before),
-            source_counts=_source_counts(table.column("source")),
+            source_counts=_source_counts([table.column("source")]),
         )
 
     def version_writer(
-        self, storage_key: str, parent_manifest_version: int | None
+        self,
+        storage_key: str,
+        parent_manifest_version: int | None,
+        *,
+        scratch: Path | None = None,
     ) -> VersionWriter:
-        """Start writing a new version of a dataset on top of a parent manifest version."""
-        return VersionWriter(self, storage_key, parent_manifest_version)
+        """Start writing a new version of a dataset on top of a parent manifest version
+        (its files in a directory under ``scratch``; the system's temporary one by default)."""
+        return VersionWriter(self, storage_key, parent_manifest_version, scratch=scratch)
 
 
 def _hex(value: str) -> str:
@@ -517,28 +554,38 @@ def _hex(value: str) -> str:
 class VersionWriter:
     """Accumulates the records of one new version, then commits payloads and manifest.
 
-    Memory grows with the number of records, not their size: the new version's ids (a set of
-    strings, ~130 bytes each), the manifest rows of added records (Arrow, ~100 bytes), the
-    parent's ids (32 bytes) and the store's id index (48 bytes per stored record), plus at
-    most one buffer of new payloads (``FRAGMENT_ROWS`` rows or ``FRAGMENT_BYTES``). Measured
-    peak: ~560 bytes per record at 1M records (BENCHMARKS.md).
+    What grows with the number of records stays on disk (:class:`VersionEntries`: the
+    version's ids, its parent's, the manifest rows of added records), and which payloads are
+    stored already is asked of the store (:class:`StoredIds`), so memory does not grow with
+    the version: at most one buffer of new payloads (``FRAGMENT_ROWS`` rows or
+    ``FRAGMENT_BYTES``) and one gathering of ``LOOKUP_ROWS`` records. Close it (or commit)
+    to remove its files; a writer given up without either removes them when collected.
     """
 
     def __init__(
-        self, store: RecordStore, storage_key: str, parent_manifest_version: int | None
+        self,
+        store: RecordStore,
+        storage_key: str,
+        parent_manifest_version: int | None,
+        *,
+        scratch: Path | None = None,
     ) -> None:
         self.store = store
         self.storage_key = storage_key
         self.parent_manifest_version = parent_manifest_version
         self.size_before = store.size_bytes(storage_key)
-        self.index, self.records_read_version = store.load_index()
-        if parent_manifest_version is None:
-            self.parent_ids = np.empty(0, dtype=ID_DTYPE)
-        else:
-            table = store.manifest_table(storage_key, parent_manifest_version, ["record_id"])
-            self.parent_ids = np.sort(ids_to_numpy(table.column("record_id")))
-        self.seen: set[str] = set()
-        self.pending = _Pending()
+        self.stored = StoredIds(store)
+        self.records_read_version = self.stored.version
+        self.entries = VersionEntries(scratch)
+        if parent_manifest_version is not None:
+            parent = store.manifest(storage_key, parent_manifest_version)
+            for batch in parent.to_batches(columns=["record_id"], batch_size=50_000):
+                self.entries.add_parent(batch.column("record_id").to_pylist())
+        self.gathered: list[tuple[Record, str | None, str | None]] = []
+        self.added = 0
+        self.payloads: list[pa.RecordBatch] = []
+        self.payload_rows = 0
+        self.payload_bytes = 0
         self.fragments: list[Any] = []
         self.new_payload_count = 0
         self.duplicates = 0
@@ -552,45 +599,40 @@ class VersionWriter:
         origins: Iterable[str | None],
     ) -> None:
         """Add a batch of records (duplicates within the version are counted, kept once)."""
-        batch_ids: list[str] = []
-        batch_records: list[Record] = []
-        batch_origins: list[str | None] = []
-        for record, origin in zip(records, origins, strict=True):
-            record_id = record.id
-            if record_id in self.seen:
-                self.duplicates += 1
-                continue
-            self.seen.add(record_id)
-            batch_ids.append(record_id)
-            batch_records.append(record)
-            batch_origins.append(origin)
-        if not batch_ids:
+        pairs = list(zip(records, origins, strict=True))
+        ids = [record.id for record, _ in pairs]
+        fresh = self.entries.add(ids)
+        self.duplicates += len(ids) - len(fresh)
+        in_parent = self.entries.in_parent([ids[i] for i in fresh])
+        for i in fresh:
+            if ids[i] not in in_parent:
+                self.gathered.append((pairs[i][0], source, pairs[i][1]))
+        self.added += len(fresh) - len(in_parent)
+        if len(self.gathered) >= LOOKUP_ROWS:
+            self._place()
+
+    def _place(self) -> None:
+        """Find the gathered records' stored payloads; buffer the others' as new payloads
+        (placeholder rows ``-(k+1)`` for the k-th new one); write their manifest rows."""
+        gathered, self.gathered = self.gathered, []
+        if not gathered:
             return
-        ids = np.array(batch_ids, dtype=ID_DTYPE)
-        added = np.flatnonzero(~_isin_sorted(ids, self.parent_ids))
-        if not len(added):
-            return
-        rows = self.index.lookup(ids[added])
-        new = rows < 0
-        n_new = int(new.sum())
-        # Payloads not stored yet get placeholders -(k+1) for the k-th new payload.
-        rows[new] = -(self.new_payload_count + 1 + np.arange(n_new, dtype=np.int64))
-        self.new_payload_count += n_new
-        pending = self.pending
-        pending.ids.append(pa.array([batch_ids[i] for i in added], pa.string()))
-        pending.rows.append(rows)
-        pending.sources.append((source, len(added)))
-        pending.origins.append(pa.array([batch_origins[i] for i in added], pa.string()))
-        pending.count += len(added)
-        if n_new:
+        ids = [record.id for record, _, _ in gathered]
+        rows = self.stored.lookup(ids)
+        new = np.flatnonzero(rows < 0)
+        rows[new] = -(self.new_payload_count + 1 + np.arange(len(new), dtype=np.int64))
+        self.new_payload_count += len(new)
+        self.entries.add_rows(
+            ids, rows.tolist(), [g[1] for g in gathered], [g[2] for g in gathered]
+        )
+        if len(new):
             payload = pa.RecordBatch.from_pylist(
-                [{"id": batch_ids[i], **batch_records[i].to_row()} for i in added[new]],
-                schema=RECORD_SCHEMA,
+                [{"id": ids[i], **gathered[i][0].to_row()} for i in new], schema=RECORD_SCHEMA
             )
-            pending.payloads.append(payload)
-            pending.payload_rows += n_new
-            pending.payload_bytes += payload.nbytes
-            if pending.payload_rows >= FRAGMENT_ROWS or pending.payload_bytes >= FRAGMENT_BYTES:
+            self.payloads.append(payload)
+            self.payload_rows += len(new)
+            self.payload_bytes += payload.nbytes
+            if self.payload_rows >= FRAGMENT_ROWS or self.payload_bytes >= FRAGMENT_BYTES:
                 self._flush_payloads()
 
     def keep_parent(self) -> None:
@@ -599,14 +641,13 @@ class VersionWriter:
 
     @property
     def record_count(self) -> int:
-        return len(self.seen)
+        return self.entries.count
 
     def _flush_payloads(self) -> None:
         """Write buffered payloads as Lance fragments (not yet part of any version)."""
-        pending = self.pending
-        if not pending.payloads:
+        if not self.payloads:
             return
-        table = pa.Table.from_batches(pending.payloads, schema=RECORD_SCHEMA)
+        table = pa.Table.from_batches(self.payloads, schema=RECORD_SCHEMA)
         self.fragments.extend(
             lance.fragment.write_fragments(
                 table,
@@ -615,49 +656,53 @@ class VersionWriter:
                 storage_options=self.store._options(),
             )
         )
-        pending.payloads, pending.payload_rows, pending.payload_bytes = [], 0, 0
+        self.payloads, self.payload_rows, self.payload_bytes = [], 0, 0
 
     def is_unchanged(self) -> bool:
         """True when the version would hold exactly the parent's records."""
         if self.parent_manifest_version is None:
             return False
         if self.append_mode:
-            return not self.pending.count
-        return not self.pending.count and len(self.seen) == len(self.parent_ids)
+            return not self.added
+        return not self.added and self.entries.count == self.entries.parent_count
+
+    def close(self) -> None:
+        """Remove the writer's files (idempotent; what it committed stays)."""
+        self.entries.close()
 
     def commit(self, fault: Callable[[str], None] | None = None) -> ManifestResult:
         """Commit new payloads, then the manifest; return the new manifest version.
 
         ``fault`` is a test hook called between the two commits.
         """
-        self._flush_payloads()
-        pending = self.pending
-        rows = np.concatenate(pending.rows) if pending.rows else np.empty(0, dtype=np.int64)
-        if self.fragments:
-            first_offset = self._commit_payloads()
-            if fault is not None:
-                fault("after_payloads")
-            placeholders = rows < 0
-            rows[placeholders] = first_offset + (-rows[placeholders] - 1)
-        seen = np.array(sorted(self.seen), dtype=ID_DTYPE)
-        if self.append_mode:
-            seen = np.union1d(seen, self.parent_ids)
-            removed_ids = self.parent_ids[:0]
-        else:
-            removed_ids = self.parent_ids[~_isin_sorted(self.parent_ids, seen)]
-        added = pending.manifest_rows(rows)
-        ds = self._write_manifest(added, removed_ids)
-        self.store.maintain_indices()
-        source_counts = _source_counts(ds.to_table(columns=["source"]).column("source"))
-        return ManifestResult(
-            manifest_version=ds.version,
-            record_count=len(seen),
-            digest=digest_of_ids(seen.tobytes()),
-            added=len(added),
-            removed=len(removed_ids),
-            bytes_added=max(0, self.store.size_bytes(self.storage_key) - self.size_before),
-            source_counts=source_counts,
-        )
+        try:
+            self._place()
+            self._flush_payloads()
+            if self.fragments:
+                first_offset = self._commit_payloads()
+                if fault is not None:
+                    fault("after_payloads")
+                self.entries.resolve_rows(first_offset)
+            entries = self.entries
+            if self.append_mode:
+                count, removed = entries.union_count(), 0
+            else:
+                count, removed = entries.count, entries.removed_count()
+            ds = self._write_manifest(removed)
+            self.store.maintain_indices()
+            return ManifestResult(
+                manifest_version=ds.version,
+                record_count=count,
+                digest=entries.digest(with_parent=self.append_mode),
+                added=self.added,
+                removed=removed,
+                bytes_added=max(0, self.store.size_bytes(self.storage_key) - self.size_before),
+                source_counts=_source_counts(
+                    b.column("source") for b in ds.to_batches(columns=["source"])
+                ),
+            )
+        finally:
+            self.close()
 
     def _commit_payloads(self) -> int:
         """Append the written fragments; return the offset of the first new payload."""
@@ -678,38 +723,57 @@ class VersionWriter:
             raise RuntimeError("committed record fragments not found in the record store")
         return offset
 
-    def _write_manifest(self, added: pa.Table, removed_ids: np.ndarray) -> lance.LanceDataset:
+    def _added(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(
+            MANIFEST_SCHEMA, self.entries.added_batches(MANIFEST_SCHEMA)
+        )
+
+    def _write_manifest(self, removed: int) -> lance.LanceDataset:
         store = self.store
         uri = store.manifest_uri(self.storage_key)
         if self.parent_manifest_version is None:
             mode = "overwrite" if store.exists(uri) else "create"  # a crash may have left one
-            return store.write(added, uri, mode=mode, schema=MANIFEST_SCHEMA)
+            return store.write(self._added(), uri, mode=mode, schema=MANIFEST_SCHEMA)
         ds = store.open(uri, self.parent_manifest_version)
         if store.open(uri).version != self.parent_manifest_version:
             ds.restore()  # type: ignore[no-untyped-call]  # a crashed write left versions nobody references: start clean
             ds = store.open(uri)
-        parent_count = len(self.parent_ids)
-        if len(removed_ids) > max(DELETE_CHUNK, REWRITE_SHARE * parent_count):
-            kept = ds.to_table()
-            mask = pc.is_in(kept.column("record_id"), value_set=pa.array(removed_ids.astype(str)))
-            kept = kept.filter(pc.invert(mask))
-            table = pa.concat_tables([kept, added.cast(MANIFEST_SCHEMA)])
-            return store.write(table, uri, mode="overwrite", schema=MANIFEST_SCHEMA)
-        for start in range(0, len(removed_ids), DELETE_CHUNK):
-            chunk = removed_ids[start : start + DELETE_CHUNK].astype(str)
-            ds.delete("record_id IN (" + ",".join(f"'{i}'" for i in chunk) + ")")
-        if len(added):
-            ds = store.write(added, uri, mode="append", schema=MANIFEST_SCHEMA)
+        if removed > max(DELETE_CHUNK, REWRITE_SHARE * self.entries.parent_count):
+            return store.write(self._rewritten(ds), uri, mode="overwrite", schema=MANIFEST_SCHEMA)
+        for chunk in self.entries.removed(DELETE_CHUNK) if removed else ():
+            ds.delete("record_id IN (" + ",".join(f"'{_hex(i)}'" for i in chunk) + ")")
+        if self.entries.added_count:
+            ds = store.write(self._added(), uri, mode="append", schema=MANIFEST_SCHEMA)
         return store.open(uri)
 
+    def _rewritten(self, parent: lance.LanceDataset) -> pa.RecordBatchReader:
+        """The parent's rows the version keeps, then the added ones, as one stream (written
+        to a spill file first: the stream must not read the dataset it overwrites)."""
+        spill = self.entries.path / "kept.arrow"
+        with pa.OSFile(str(spill), "wb") as sink, pa.ipc.new_file(sink, MANIFEST_SCHEMA) as out:
+            for batch in parent.to_batches(batch_size=50_000):
+                kept = self.entries.holds(batch.column("record_id").to_pylist())
+                mask = pa.array([i in kept for i in batch.column("record_id").to_pylist()])
+                out.write_batch(batch.filter(mask).cast(MANIFEST_SCHEMA))
+            for batch in self.entries.added_batches(MANIFEST_SCHEMA):
+                out.write_batch(batch)
+        reader = pa.ipc.open_file(pa.OSFile(str(spill), "rb"))
+        return pa.RecordBatchReader.from_batches(
+            MANIFEST_SCHEMA, (reader.get_batch(i) for i in range(reader.num_record_batches))
+        )
 
-def _source_counts(sources: pa.ChunkedArray) -> dict[str, int]:
-    """How many of a manifest's records came from each source."""
-    return {
-        str(item["values"]): int(item["counts"])
-        for item in sources.value_counts().to_pylist()
-        if item["values"] is not None
-    }
+
+def _source_counts(
+    sources: Iterable[pa.Array | pa.ChunkedArray], counts: dict[str, int] | None = None
+) -> dict[str, int]:
+    """How many of a manifest's records came from each source (its source column, in parts)."""
+    counts = {} if counts is None else counts
+    for part in sources:
+        for item in part.value_counts().to_pylist():
+            if item["values"] is not None:
+                key = str(item["values"])
+                counts[key] = counts.get(key, 0) + int(item["counts"])
+    return counts
 
 
 def _entries(table: pa.Table, columns: list[str]) -> pa.Array:
@@ -757,12 +821,3 @@ def entry_changes(table: pa.Table, parent: pa.Table | None) -> tuple[int, int]:
     added = len(new) - pc.sum(pc.is_in(new, value_set=old)).as_py() if len(new) else 0
     removed = len(old) - pc.sum(pc.is_in(old, value_set=new)).as_py() if len(old) else 0
     return int(added or 0), int(removed or 0)
-
-
-def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """Vectorised membership of ``values`` in an already sorted array."""
-    if len(sorted_set) == 0:
-        return np.zeros(len(values), dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    found: np.ndarray = sorted_set[pos] == values
-    return found

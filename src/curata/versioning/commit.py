@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -228,10 +229,22 @@ class VersionCommit:
         self._sessions = sessions
         self._store = store
         self.base = base
+        self._writers: list[VersionWriter] = []
 
-    def writer(self) -> VersionWriter:
-        """A writer of the new version's manifest on top of the parent's."""
-        return self._store.version_writer(self.base.storage_key, self.base.parent_manifest)
+    def writer(self, scratch: Path | None = None) -> VersionWriter:
+        """A writer of the new version's manifest on top of the parent's (its files under
+        ``scratch``, the system's temporary directory by default; removed when it commits or
+        when the commit's lock is let go)."""
+        writer = self._store.version_writer(
+            self.base.storage_key, self.base.parent_manifest, scratch=scratch
+        )
+        self._writers.append(writer)
+        return writer
+
+    def close(self) -> None:
+        """Remove the files of every writer this commit started."""
+        for writer in self._writers:
+            writer.close()
 
     def write_table(self, table: pa.Table) -> ManifestResult:
         """Write the new version's manifest whole (a release, whose rows all carry labels)."""
@@ -312,4 +325,8 @@ def next_version(
     with store.dataset_lock(dataset):
         with sessions() as session:
             base = read_base(session, dataset)
-        yield VersionCommit(sessions, store, base)
+        commit = VersionCommit(sessions, store, base)
+        try:
+            yield commit
+        finally:
+            commit.close()

@@ -83,6 +83,9 @@ PAIR_BLOCK = 1 << 16
 DISK_PAIR_BLOCK = 1 << 11
 """Pairs compared at a time by the disk path, whose mapped pages are let go after each block."""
 SHARD_RECORDS = 1 << 18
+PARTITION_RECORDS = 1 << 20
+"""Records per partition of the band and full-signature keys when clusters are resolved on
+disk (:meth:`_Store.partitions`): the memory of that phase does not grow past it."""
 """Records per signature shard file of the disk path (128 MiB at 128 permutations)."""
 DECISIONS_CHUNK = 10_000
 """Dropped records' decisions written to (or built for) the decisions' map at a time."""
@@ -464,8 +467,51 @@ class _Store:
         chunks = [m.array.reshape(-1, self.num_perm) for m in mappings]
         return _Signatures(chunks, mappings, DISK_PAIR_BLOCK)
 
-    def read(self, name: str, dtype: Any) -> np.ndarray:
-        return np.fromfile(self.root / name, dtype)
+    def partitions(
+        self, name: str, keep: np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The 64-bit keys of a file (a band's, or the full signatures') with their record
+        indexes, where ``keep`` (a mask over the records) holds, in partitions by the keys'
+        leading bits: equal keys share a partition, and within one the indexes ascend. One
+        partition when the records are at most :data:`PARTITION_RECORDS`; else the file is
+        split once into partition files, read back one at a time (memory: one partition)."""
+        parts = 1
+        while parts * PARTITION_RECORDS < self.n:
+            parts *= 2
+        mapped = np.memmap(self.root / name, _U64, mode="r", shape=(self.n,))
+        if parts == 1:
+            idx = np.arange(self.n) if keep is None else np.flatnonzero(keep)
+            yield np.array(mapped[idx]), idx
+            return
+        shift = np.uint64(64 - parts.bit_length() + 1)
+        paths = [
+            (self.root / f"part-{p:05d}.u64", self.root / f"part-{p:05d}.i64") for p in range(parts)
+        ]
+        files = [(k.open("wb"), i.open("wb")) for k, i in paths]
+        try:
+            for start in range(0, self.n, PARTITION_RECORDS):
+                idx = np.arange(start, min(start + PARTITION_RECORDS, self.n))
+                if keep is not None:
+                    idx = idx[keep[idx]]
+                keys = np.array(mapped[idx])
+                part = (keys >> shift).astype(np.int64)
+                order = np.argsort(part, kind="stable")
+                bounds = np.searchsorted(part[order], np.arange(parts + 1))
+                for p, (key_file, idx_file) in enumerate(files):
+                    chosen = order[bounds[p] : bounds[p + 1]]
+                    key_file.write(keys[chosen].tobytes())
+                    idx_file.write(idx[chosen].tobytes())
+        finally:
+            for key_file, idx_file in files:
+                key_file.close()
+                idx_file.close()
+        del mapped
+        for key_path, idx_path in paths:
+            keys, idx = np.fromfile(key_path, _U64), np.fromfile(idx_path, np.int64)
+            key_path.unlink()
+            idx_path.unlink()
+            if len(keys):
+                yield keys, idx
 
     def lengths(self, idx: np.ndarray) -> np.ndarray:
         mapped = np.memmap(self.root / "lengths.u32", np.uint32, mode="r", shape=(self.n,))
@@ -495,6 +541,8 @@ class _Store:
             path.unlink(missing_ok=True)
         for name in ("full.u64", "lengths.u32", "ids.bin"):
             (self.root / name).unlink(missing_ok=True)
+        for path in self.root.glob("part-*"):  # a resolution that raised midway
+            path.unlink(missing_ok=True)
 
 
 class NearDedup(Step):
@@ -672,21 +720,29 @@ class NearDedup(Step):
 
     def _resolve_on_disk(self, store: _Store, spill: _ShingleSpill | None) -> _Dropped | None:
         n = store.n
-        leader = leaders(store.read("full.u64", _U64))
-        index = np.arange(n)
-        unique = np.flatnonzero(leader == index)
-        copies = np.flatnonzero(leader != index)
-        lead = leader[copies]
-        del leader, index
-        m, seen = len(unique), np.empty(0, np.int64)
+        copies_parts, lead_parts = [], []
+        for keys, idx in store.partitions("full.u64"):
+            leader = leaders(keys)
+            copy = np.flatnonzero(leader != np.arange(len(keys)))
+            copies_parts.append(idx[copy])
+            lead_parts.append(idx[leader[copy]])
+            del keys, idx, leader, copy
+        copies, lead = np.concatenate(copies_parts), np.concatenate(lead_parts)
+        order = np.argsort(copies)
+        copies, lead = copies[order], lead[order]
+        unique = np.ones(n, bool)  # 1 byte a record: the only array as long as the input
+        unique[copies] = False
+        seen = np.empty(0, np.int64)
         pending: list[np.ndarray] = []  # merged into seen once they outgrow it
-        for path in store.band_paths:  # one band's keys in memory at a time
-            pending.append(band_pairs(np.fromfile(path, _U64)[unique]))
-            if sum(map(len, pending)) >= max(len(seen), 1 << 16):
-                seen = distinct(np.concatenate((seen, *pending)))
-                pending = []
+        for path in store.band_paths:  # one partition of one band's keys in memory at a time
+            for keys, idx in store.partitions(path.name, unique):
+                local = band_pairs(keys)
+                pending.append(idx[local // len(keys)] * n + idx[local % len(keys)])
+                if sum(map(len, pending)) >= max(len(seen), 1 << 16):
+                    seen = distinct(np.concatenate((seen, *pending)))
+                    pending = []
         seen = distinct(np.concatenate((seen, *pending)))
-        i, j = unique[seen // m], unique[seen % m]
+        i, j = seen // n, seen % n
         del seen, unique
         sigs = store.signatures()
         links = self._links(sigs, spill, n, i, j, lead, copies)
