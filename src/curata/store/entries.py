@@ -67,9 +67,10 @@ class VersionEntries:
             CREATE TABLE parent (id TEXT PRIMARY KEY) WITHOUT ROWID;
             CREATE TABLE version (id TEXT PRIMARY KEY) WITHOUT ROWID;
             CREATE TABLE added (
-                seq INTEGER PRIMARY KEY, id TEXT NOT NULL, row INTEGER NOT NULL,
+                seq INTEGER PRIMARY KEY, id TEXT NOT NULL, row INTEGER,
                 source TEXT, origin TEXT
             );
+            CREATE TABLE maybe (id TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID;
             """
         )
         self.parent_count = 0
@@ -105,7 +106,7 @@ class VersionEntries:
     def add_rows(
         self,
         ids: Sequence[str],
-        rows: Sequence[int],
+        rows: Sequence[int | None],
         sources: Sequence[str | None],
         origins: Sequence[str | None],
     ) -> None:
@@ -116,6 +117,46 @@ class VersionEntries:
             list(zip(ids, rows, sources, origins, strict=True)),
         )
         self.added_count += len(ids)
+
+    def add_maybe(self, ids: Sequence[str]) -> None:
+        """Ids whose payload the store may hold (their ``added`` rows are null until
+        :meth:`resolve_maybe`)."""
+        self._many("INSERT INTO maybe (id) VALUES (?)", [(i,) for i in ids])
+
+    def maybe_ids(self) -> Iterator[list[str]]:
+        """The ids added by :meth:`add_maybe`, in parts."""
+        cursor = self._db.execute("SELECT id FROM maybe")
+        while rows := cursor.fetchmany(READ_ROWS):
+            yield [i for (i,) in rows]
+
+    def maybe_unresolved(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are maybe-ids with no row yet."""
+        out: set[str] = set()
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id FROM maybe WHERE row IS NULL AND id IN ({marks})"
+            out.update(i for (i,) in self._db.execute(query, chunk))
+        return out
+
+    def set_stored(self, found: Iterable[tuple[str, int]]) -> None:
+        """Give maybe-ids their rows (stored ones, or placeholders of new payloads)."""
+        batch: list[tuple[int, str]] = []
+        for record_id, row in found:
+            batch.append((row, record_id))
+            if len(batch) >= READ_ROWS:
+                self._many("UPDATE maybe SET row = ? WHERE id = ?", batch)
+                batch = []
+        self._many("UPDATE maybe SET row = ? WHERE id = ?", batch)
+
+    def resolve_maybe(self) -> None:
+        """Copy the maybe-ids' rows into their manifest rows."""
+        self._db.execute(
+            "UPDATE added SET row = maybe.row FROM maybe "
+            "WHERE added.row IS NULL AND maybe.id = added.id"
+        )
+        left = self._db.execute("SELECT count(*) FROM added WHERE row IS NULL").fetchone()[0]
+        if left:  # pragma: no cover - every maybe-id gets a stored row or a new payload
+            raise RuntimeError(f"{left} manifest rows have no payload row")
 
     def resolve_rows(self, first_offset: int) -> None:
         """Placeholder ``-(k+1)`` becomes row ``first_offset + k``."""
@@ -187,16 +228,14 @@ class VersionEntries:
     # -- helpers ---------------------------------------------------------------------------
 
     def _holds(self, table: str, ids: Iterable[str]) -> set[str]:
-        wanted = list(dict.fromkeys(ids))
         out: set[str] = set()
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
+        for chunk in _chunks(list(dict.fromkeys(ids))):
             marks = ",".join("?" * len(chunk))
             query = f"SELECT id FROM {table} WHERE id IN ({marks})"
             out.update(i for (i,) in self._db.execute(query, chunk))
         return out
 
-    def _many(self, statement: str, rows: list[tuple[object, ...]]) -> None:
+    def _many(self, statement: str, rows: Sequence[tuple[object, ...]]) -> None:
         if not rows:
             return
         self._db.execute("BEGIN")
@@ -206,3 +245,8 @@ class VersionEntries:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]

@@ -130,8 +130,7 @@ SCAN_ROWS = 1 << 18
 BLOOM_BITS = 1 << 27
 """Bits of :class:`StoredIds`' filter: 16 MiB."""
 LOOKUP_ROWS = 20_000
-"""Added records a :class:`VersionWriter` gathers before it asks the store which are stored
-(one index query per gathering: a query costs ~25 ms however few ids it asks)."""
+"""Added records a :class:`VersionWriter` gathers before it asks which are stored."""
 
 
 def id_prefix_u64(ids: np.ndarray) -> np.ndarray:
@@ -142,14 +141,19 @@ def id_prefix_u64(ids: np.ndarray) -> np.ndarray:
     return packed
 
 
+MAYBE = -(1 << 62)
+""":meth:`StoredIds.lookup`'s answer for an id that may be stored (resolved at the commit)."""
+
+
 class StoredIds:
     """Which ids the record store holds, and at which rows, in memory that does not grow
     with the store. A store of at most :data:`SCAN_ROWS` records: its ids, read once and
-    sorted (40 bytes a record). A larger one: the store's B-tree index on ``id`` answers,
-    and once a writer has asked about more than :data:`LOOKUP_ROWS` ids, a Bloom filter of
-    every stored id (:data:`BLOOM_BITS` bits, 4 hashes; built from one scan of the id column,
-    in batches) first rules most new ids out without a query (at 20M stored ids about 1
-    lookup in 50 of an id not stored is asked of the index: a query, never a wrong answer)."""
+    sorted (40 bytes a record), answer exactly. A larger one: a Bloom filter of every stored
+    id (:data:`BLOOM_BITS` bits, 4 hashes; built from one scan of the id column, in batches)
+    answers "not stored" for most new ids and :data:`MAYBE` for the others, which the writer
+    resolves all at once at its commit (:meth:`rows_of`: one more scan of the id column). The
+    store's B-tree index is not used: Lance reads most of it into memory for a bulk lookup
+    (hundreds of MB at a million records, growing with the store)."""
 
     def __init__(self, store: RecordStore) -> None:
         self.dataset = store.records()
@@ -159,64 +163,76 @@ class StoredIds:
         for fragment in self.dataset.get_fragments():  # append-only: no deleted rows
             self.starts[fragment.fragment_id] = offset
             offset += fragment.count_rows()
-        self.asked = 0
         self.bloom: np.ndarray | None = None
         self.sorted: tuple[np.ndarray, np.ndarray] | None = None
         if offset <= SCAN_ROWS:
             ids = ids_to_numpy(self.dataset.to_table(columns=["id"]).column("id"))
             order = np.argsort(ids, kind="stable")
             self.sorted = (ids[order], order.astype(np.int64))
+        else:
+            self.bloom = bloom_of(id_prefix_u64(ids_to_numpy(b.column("id"))) for b in self._scan())
 
-    def _build_bloom(self) -> np.ndarray:
-        bloom = np.zeros(BLOOM_BITS // 8, dtype=np.uint8)
-        for batch in self.dataset.to_batches(columns=["id"], batch_size=1 << 16):
-            bits = self._bits(id_prefix_u64(ids_to_numpy(batch.column("id")))).ravel()
-            np.bitwise_or.at(bloom, bits >> np.uint64(3), _BIT_MASKS[bits & np.uint64(7)])
-        return bloom
-
-    @staticmethod
-    def _bits(keys: np.ndarray) -> np.ndarray:
-        h1 = keys & np.uint64(0xFFFFFFFF)
-        h2 = (keys >> np.uint64(32)) | np.uint64(1)
-        steps = np.arange(4, dtype=np.uint64)
-        return (h1[:, None] + steps[None, :] * h2[:, None]) & np.uint64(BLOOM_BITS - 1)
+    def _scan(self) -> Iterator[pa.RecordBatch]:
+        return self.dataset.to_batches(columns=["id"], with_row_address=True, batch_size=1 << 16)
 
     def lookup(self, ids: list[str]) -> np.ndarray:
-        """Each id's row offset in the record store, or -1 where it is not stored."""
+        """Each id's row offset in the record store; -1 where it is not stored; ``MAYBE``
+        where it may be (a large store)."""
         rows = np.full(len(ids), -1, dtype=np.int64)
         if not ids or not self.starts:
             return rows
+        wanted = np.array(ids, dtype=ID_DTYPE)
         if self.sorted is not None:
             stored, at = self.sorted
             if not len(stored):
                 return rows
-            wanted = np.array(ids, dtype=ID_DTYPE)
             pos = np.minimum(np.searchsorted(stored, wanted), len(stored) - 1)
             return np.where(stored[pos] == wanted, at[pos], -1)
-        self.asked += len(ids)
-        if self.bloom is None and self.asked > LOOKUP_ROWS:
-            self.bloom = self._build_bloom()
-        if self.bloom is None:
-            maybe = np.arange(len(ids))
-        else:
-            bits = self._bits(id_prefix_u64(np.array(ids, dtype=ID_DTYPE)))
-            hit = (self.bloom[bits >> np.uint64(3)] & _BIT_MASKS[bits & np.uint64(7)]) != 0
-            maybe = np.flatnonzero(hit.all(axis=1))
-            if not len(maybe):
-                return rows
-        wanted = pa.array([ids[i] for i in maybe], pa.string())
-        found = self.dataset.to_table(
-            columns=["id"], filter=pc.field("id").isin(wanted), with_row_address=True
-        )
-        where = {
-            record_id: self.starts[address >> 32] + (address & 0xFFFFFFFF)
-            for record_id, address in zip(
-                found.column("id").to_pylist(), found.column("_rowaddr").to_pylist(), strict=True
-            )
-        }
-        for i in maybe:
-            rows[i] = where.get(ids[i], -1)
+        assert self.bloom is not None
+        rows[in_bloom(self.bloom, id_prefix_u64(wanted))] = MAYBE
         return rows
+
+    def rows_of(self, wanted: Callable[[list[str]], set[str]], bloom: np.ndarray) -> Iterator[
+        tuple[str, int]
+    ]:  # fmt: skip
+        """Every stored (id, row) whose id passes ``bloom`` (a filter of the ids asked about)
+        and ``wanted`` (the exact test, asked for those only), from one scan of the store."""
+        for batch in self._scan():
+            keys = id_prefix_u64(ids_to_numpy(batch.column("id")))
+            hit = np.flatnonzero(in_bloom(bloom, keys))
+            if not len(hit):
+                continue
+            ids = pc.take(batch.column("id"), pa.array(hit)).to_pylist()
+            addresses = pc.take(batch.column("_rowaddr"), pa.array(hit)).to_pylist()
+            found = wanted(ids)
+            for record_id, address in zip(ids, addresses, strict=True):
+                if record_id in found:
+                    yield record_id, self.starts[address >> 32] + (address & 0xFFFFFFFF)
+
+
+def _bloom_bits(keys: np.ndarray) -> np.ndarray:
+    """The 4 bit positions of each 64-bit key in a filter of :data:`BLOOM_BITS` bits."""
+    h1 = keys & np.uint64(0xFFFFFFFF)
+    h2 = (keys >> np.uint64(32)) | np.uint64(1)
+    steps = np.arange(4, dtype=np.uint64)
+    return (h1[:, None] + steps[None, :] * h2[:, None]) & np.uint64(BLOOM_BITS - 1)
+
+
+def bloom_of(parts: Iterable[np.ndarray]) -> np.ndarray:
+    """A Bloom filter (:data:`BLOOM_BITS` bits) of 64-bit id keys given in parts."""
+    bloom = np.zeros(BLOOM_BITS // 8, dtype=np.uint8)
+    for keys in parts:
+        bits = _bloom_bits(keys).ravel()
+        np.bitwise_or.at(bloom, bits >> np.uint64(3), _BIT_MASKS[bits & np.uint64(7)])
+    return bloom
+
+
+def in_bloom(bloom: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which keys the filter may hold (no false negatives)."""
+    bits = _bloom_bits(keys)
+    hit = (bloom[bits >> np.uint64(3)] & _BIT_MASKS[bits & np.uint64(7)]) != 0
+    found: np.ndarray = hit.all(axis=1)
+    return found
 
 
 @dataclass
@@ -582,6 +598,8 @@ class VersionWriter:
             for batch in parent.to_batches(columns=["record_id"], batch_size=50_000):
                 self.entries.add_parent(batch.column("record_id").to_pylist())
         self.gathered: list[tuple[Record, str | None, str | None]] = []
+        self._maybe_writer: pa.ipc.RecordBatchFileWriter | None = None
+        self._maybe_sink: Any = None
         self.added = 0
         self.payloads: list[pa.RecordBatch] = []
         self.payload_rows = 0
@@ -613,27 +631,84 @@ class VersionWriter:
 
     def _place(self) -> None:
         """Find the gathered records' stored payloads; buffer the others' as new payloads
-        (placeholder rows ``-(k+1)`` for the k-th new one); write their manifest rows."""
+        (placeholder rows ``-(k+1)`` for the k-th new one); write their manifest rows. Those
+        a large store may hold go to a spill file until the commit (:meth:`_resolve`)."""
         gathered, self.gathered = self.gathered, []
         if not gathered:
             return
         ids = [record.id for record, _, _ in gathered]
         rows = self.stored.lookup(ids)
-        new = np.flatnonzero(rows < 0)
+        maybe = np.flatnonzero(rows == MAYBE)
+        if len(maybe):
+            self.entries.add_maybe([ids[i] for i in maybe])
+            self._maybe_file().write_batch(
+                pa.RecordBatch.from_pylist(
+                    [{"id": ids[i], **gathered[i][0].to_row()} for i in maybe],
+                    schema=RECORD_SCHEMA,
+                )
+            )
+        self._new_payloads(ids, rows, [g[0] for g in gathered])
+        self.entries.add_rows(
+            ids,
+            [None if r == MAYBE else r for r in rows.tolist()],
+            [g[1] for g in gathered],
+            [g[2] for g in gathered],
+        )
+
+    def _new_payloads(self, ids: list[str], rows: np.ndarray, records: list[Record]) -> None:
+        """Buffer the payloads of ``rows`` == -1 and give them placeholders, in place."""
+        new = np.flatnonzero(rows == -1)
+        if not len(new):
+            return
         rows[new] = -(self.new_payload_count + 1 + np.arange(len(new), dtype=np.int64))
         self.new_payload_count += len(new)
-        self.entries.add_rows(
-            ids, rows.tolist(), [g[1] for g in gathered], [g[2] for g in gathered]
-        )
-        if len(new):
-            payload = pa.RecordBatch.from_pylist(
-                [{"id": ids[i], **gathered[i][0].to_row()} for i in new], schema=RECORD_SCHEMA
+        self._buffer(
+            pa.RecordBatch.from_pylist(
+                [{"id": ids[i], **records[i].to_row()} for i in new], schema=RECORD_SCHEMA
             )
-            self.payloads.append(payload)
-            self.payload_rows += len(new)
-            self.payload_bytes += payload.nbytes
-            if self.payload_rows >= FRAGMENT_ROWS or self.payload_bytes >= FRAGMENT_BYTES:
-                self._flush_payloads()
+        )
+
+    def _buffer(self, payload: pa.RecordBatch) -> None:
+        self.payloads.append(payload)
+        self.payload_rows += payload.num_rows
+        self.payload_bytes += payload.nbytes
+        if self.payload_rows >= FRAGMENT_ROWS or self.payload_bytes >= FRAGMENT_BYTES:
+            self._flush_payloads()
+
+    def _maybe_file(self) -> pa.ipc.RecordBatchFileWriter:
+        if self._maybe_writer is None:
+            self._maybe_sink = pa.OSFile(str(self.entries.path / "maybe.arrow"), "wb")
+            self._maybe_writer = pa.ipc.new_file(self._maybe_sink, RECORD_SCHEMA)
+        return self._maybe_writer
+
+    def _resolve(self) -> None:
+        """The records a large store may hold: their rows from one scan of the store's ids;
+        the payloads of those it does not hold (the filter's false positives), from the spill
+        file, as new payloads."""
+        if self._maybe_writer is None:
+            return
+        self._maybe_writer.close()
+        self._maybe_sink.close()
+        self._maybe_writer = None
+        entries = self.entries
+        bloom = bloom_of(id_prefix_u64(np.array(part, ID_DTYPE)) for part in entries.maybe_ids())
+        entries.set_stored(self.stored.rows_of(entries.maybe_unresolved, bloom))
+        reader = pa.ipc.open_file(pa.OSFile(str(entries.path / "maybe.arrow"), "rb"))
+        for k in range(reader.num_record_batches):
+            batch = reader.get_batch(k)
+            ids = batch.column("id").to_pylist()
+            new = entries.maybe_unresolved(ids)
+            if not new:
+                continue
+            keep = [i in new for i in ids]
+            payload = batch.filter(pa.array(keep))
+            placeholders = -(self.new_payload_count + 1 + np.arange(payload.num_rows))
+            self.new_payload_count += payload.num_rows
+            self._buffer(payload)
+            entries.set_stored(
+                zip(payload.column("id").to_pylist(), placeholders.tolist(), strict=True)
+            )
+        entries.resolve_maybe()
 
     def keep_parent(self) -> None:
         """Keep every record of the parent (append mode: the new files add to it)."""
@@ -668,6 +743,10 @@ class VersionWriter:
 
     def close(self) -> None:
         """Remove the writer's files (idempotent; what it committed stays)."""
+        if self._maybe_writer is not None:
+            self._maybe_writer.close()
+            self._maybe_sink.close()
+            self._maybe_writer = None
         self.entries.close()
 
     def commit(self, fault: Callable[[str], None] | None = None) -> ManifestResult:
@@ -677,6 +756,7 @@ class VersionWriter:
         """
         try:
             self._place()
+            self._resolve()
             self._flush_payloads()
             if self.fragments:
                 first_offset = self._commit_payloads()

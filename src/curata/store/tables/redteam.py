@@ -65,8 +65,7 @@ class AttemptRow(Base):
 
     __tablename__ = "attempts"
     __table_args__ = (
-        UniqueConstraint("campaign_id", "attack_id", "variant", "sample",
-                         name="uq_attempts_unit"),
+        UniqueConstraint("campaign_id", "attack_id", "variant", "sample", name="uq_attempts_unit"),
         Index("ix_attempts_campaign_verdict", "campaign_id", "verdict"),
     )
 

@@ -73,8 +73,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"]),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("campaign_id", "attack_id", "variant", "sample",
-                            name="uq_attempts_unit"),
+        sa.UniqueConstraint(
+            "campaign_id", "attack_id", "variant", "sample", name="uq_attempts_unit"
+        ),
     )
     op.create_index("ix_attempts_campaign_id", "attempts", ["campaign_id"])
     op.create_index("ix_attempts_campaign_verdict", "attempts", ["campaign_id", "verdict"])

@@ -17,10 +17,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("api_tokens", sa.Column("expires_at", sa.DateTime(timezone=True),
-                                          nullable=True))
-    op.add_column("api_tokens", sa.Column("purpose", sa.String(length=16), nullable=False,
-                                          server_default="api"))
+    op.add_column("api_tokens", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column(
+        "api_tokens",
+        sa.Column("purpose", sa.String(length=16), nullable=False, server_default="api"),
+    )
 
 
 def downgrade() -> None:
