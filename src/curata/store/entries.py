@@ -131,12 +131,7 @@ class VersionEntries:
 
     def maybe_unresolved(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are maybe-ids with no row yet."""
-        out: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(ids))):
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT id FROM maybe WHERE row IS NULL AND id IN ({marks})"
-            out.update(i for (i,) in self._db.execute(query, chunk))
-        return out
+        return self._holds("maybe", ids, "row IS NULL AND ")
 
     def set_stored(self, found: Iterable[tuple[str, int]]) -> None:
         """Give maybe-ids their rows (stored ones, or placeholders of new payloads)."""
@@ -227,11 +222,11 @@ class VersionEntries:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _holds(self, table: str, ids: Iterable[str]) -> set[str]:
+    def _holds(self, table: str, ids: Iterable[str], where: str = "") -> set[str]:
         out: set[str] = set()
         for chunk in _chunks(list(dict.fromkeys(ids))):
             marks = ",".join("?" * len(chunk))
-            query = f"SELECT id FROM {table} WHERE id IN ({marks})"
+            query = f"SELECT id FROM {table} WHERE {where}id IN ({marks})"
             out.update(i for (i,) in self._db.execute(query, chunk))
         return out
 
