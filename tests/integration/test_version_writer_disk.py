@@ -149,3 +149,25 @@ def test_writer_memory_does_not_grow_with_the_records(
     assert large - small < 4 * 1024 * 1024, (small, large)
     rows = store.records().count_rows()
     assert rows == 80_000  # the second and third stored no payload again
+
+
+def test_a_curation_over_a_large_store_writes_what_a_small_one_does(
+    ws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output writer of a resumable (in-process) run keeps its files outside the run's
+    resumable scratch directory, which the run empties when it starts: with every store
+    "large", the maybe-stored records' spill must survive to the commit."""
+    from curata.curation.pipeline import parse_pipeline
+
+    rows = text_rows(400) + [dict(r, id=r["id"] + 1000) for r in text_rows(40)]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    ws.ingest([tmp_path / "in.jsonl"], source="web", dataset="raw")
+    pipeline = parse_pipeline(["normalize", "exact_dedup"])
+    small = ws.curation.curate("raw@1", pipeline, "small", batch_size=64).version
+    monkeypatch.setattr(store_records, "SCAN_ROWS", 0)
+    monkeypatch.setattr(store_records, "LOOKUP_ROWS", 50)
+    large = ws.curation.curate("raw@1", pipeline, "large", batch_size=64).version
+    # the 40 repeated texts (other ids in metadata) are exact duplicates: 400 kept
+    assert large.record_count == small.record_count == 400 and large.digest == small.digest
+    assert ids_in_order(ws, large.ref) == ids_in_order(ws, small.ref)
+    assert list((ws.home / "scratch").iterdir()) == []

@@ -163,10 +163,11 @@ class CurationService:
         scratch_key = key if in_process else None
         with (
             scratch_area(self._scratch, key=scratch_key, resume=resume) as area,
+            scratch_area(self._scratch) as writer_area,  # not emptied by a resumable run
             next_version(self._sessions, self._store, out) as commit,
         ):
             base = commit.base
-            writer = commit.writer(scratch=area.path)
+            writer = commit.writer(scratch=writer_area.path)
 
             def emit(items: list[local.Input]) -> None:
                 if writer.record_count >= batch_size:
