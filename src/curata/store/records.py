@@ -210,26 +210,26 @@ class StoredIds:
                     yield record_id, self.starts[address >> 32] + (address & 0xFFFFFFFF)
 
 
-def _bloom_bits(keys: np.ndarray) -> np.ndarray:
-    """The 4 bit positions of each 64-bit key in a filter of :data:`BLOOM_BITS` bits."""
+def _bloom_bits(keys: np.ndarray, size: int) -> np.ndarray:
+    """The 4 bit positions of each 64-bit key in a filter of ``size`` bits (a power of 2)."""
     h1 = keys & np.uint64(0xFFFFFFFF)
     h2 = (keys >> np.uint64(32)) | np.uint64(1)
     steps = np.arange(4, dtype=np.uint64)
-    return (h1[:, None] + steps[None, :] * h2[:, None]) & np.uint64(BLOOM_BITS - 1)
+    return (h1[:, None] + steps[None, :] * h2[:, None]) & np.uint64(size - 1)
 
 
 def bloom_of(parts: Iterable[np.ndarray]) -> np.ndarray:
     """A Bloom filter (:data:`BLOOM_BITS` bits) of 64-bit id keys given in parts."""
     bloom = np.zeros(BLOOM_BITS // 8, dtype=np.uint8)
     for keys in parts:
-        bits = _bloom_bits(keys).ravel()
+        bits = _bloom_bits(keys, BLOOM_BITS).ravel()
         np.bitwise_or.at(bloom, bits >> np.uint64(3), _BIT_MASKS[bits & np.uint64(7)])
     return bloom
 
 
 def in_bloom(bloom: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Which keys the filter may hold (no false negatives)."""
-    bits = _bloom_bits(keys)
+    bits = _bloom_bits(keys, len(bloom) * 8)
     hit = (bloom[bits >> np.uint64(3)] & _BIT_MASKS[bits & np.uint64(7)]) != 0
     found: np.ndarray = hit.all(axis=1)
     return found
