@@ -75,7 +75,6 @@ class VersionEntries:
         )
         self.parent_count = 0
         self.count = 0
-        self.added_count = 0
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -116,7 +115,6 @@ class VersionEntries:
             "INSERT INTO added (id, row, source, origin) VALUES (?, ?, ?, ?)",
             list(zip(ids, rows, sources, origins, strict=True)),
         )
-        self.added_count += len(ids)
 
     def add_maybe(self, ids: Sequence[str]) -> None:
         """Ids whose payload the store may hold (their ``added`` rows are null until

@@ -192,9 +192,9 @@ class StoredIds:
         rows[in_bloom(self.bloom, id_prefix_u64(wanted))] = MAYBE
         return rows
 
-    def rows_of(self, wanted: Callable[[list[str]], set[str]], bloom: np.ndarray) -> Iterator[
-        tuple[str, int]
-    ]:  # fmt: skip
+    def rows_of(
+        self, wanted: Callable[[list[str]], set[str]], bloom: np.ndarray
+    ) -> Iterator[tuple[str, int]]:
         """Every stored (id, row) whose id passes ``bloom`` (a filter of the ids asked about)
         and ``wanted`` (the exact test, asked for those only), from one scan of the store."""
         for batch in self._scan():
@@ -660,13 +660,18 @@ class VersionWriter:
         new = np.flatnonzero(rows == -1)
         if not len(new):
             return
-        rows[new] = -(self.new_payload_count + 1 + np.arange(len(new), dtype=np.int64))
-        self.new_payload_count += len(new)
+        rows[new] = self._placeholders(len(new))
         self._buffer(
             pa.RecordBatch.from_pylist(
                 [{"id": ids[i], **records[i].to_row()} for i in new], schema=RECORD_SCHEMA
             )
         )
+
+    def _placeholders(self, n: int) -> np.ndarray:
+        """Rows ``-(k+1)`` for the next ``n`` new payloads (k: their order of writing)."""
+        first = self.new_payload_count
+        self.new_payload_count += n
+        return -(first + 1 + np.arange(n, dtype=np.int64))
 
     def _buffer(self, payload: pa.RecordBatch) -> None:
         self.payloads.append(payload)
@@ -685,11 +690,8 @@ class VersionWriter:
         """The records a large store may hold: their rows from one scan of the store's ids;
         the payloads of those it does not hold (the filter's false positives), from the spill
         file, as new payloads."""
-        if self._maybe_writer is None:
+        if not self._close_maybe():
             return
-        self._maybe_writer.close()
-        self._maybe_sink.close()
-        self._maybe_writer = None
         entries = self.entries
         bloom = bloom_of(id_prefix_u64(np.array(part, ID_DTYPE)) for part in entries.maybe_ids())
         entries.set_stored(self.stored.rows_of(entries.maybe_unresolved, bloom))
@@ -702,8 +704,7 @@ class VersionWriter:
                 continue
             keep = [i in new for i in ids]
             payload = batch.filter(pa.array(keep))
-            placeholders = -(self.new_payload_count + 1 + np.arange(payload.num_rows))
-            self.new_payload_count += payload.num_rows
+            placeholders = self._placeholders(payload.num_rows)
             self._buffer(payload)
             entries.set_stored(
                 zip(payload.column("id").to_pylist(), placeholders.tolist(), strict=True)
@@ -741,12 +742,18 @@ class VersionWriter:
             return not self.added
         return not self.added and self.entries.count == self.entries.parent_count
 
+    def _close_maybe(self) -> bool:
+        """Close the spill of maybe-stored records; whether there was one open."""
+        if self._maybe_writer is None:
+            return False
+        self._maybe_writer.close()
+        self._maybe_sink.close()
+        self._maybe_writer = None
+        return True
+
     def close(self) -> None:
         """Remove the writer's files (idempotent; what it committed stays)."""
-        if self._maybe_writer is not None:
-            self._maybe_writer.close()
-            self._maybe_sink.close()
-            self._maybe_writer = None
+        self._close_maybe()
         self.entries.close()
 
     def commit(self, fault: Callable[[str], None] | None = None) -> ManifestResult:
@@ -822,7 +829,7 @@ class VersionWriter:
             return store.write(self._rewritten(ds), uri, mode="overwrite", schema=MANIFEST_SCHEMA)
         for chunk in self.entries.removed(DELETE_CHUNK) if removed else ():
             ds.delete("record_id IN (" + ",".join(f"'{_hex(i)}'" for i in chunk) + ")")
-        if self.entries.added_count:
+        if self.added:
             ds = store.write(self._added(), uri, mode="append", schema=MANIFEST_SCHEMA)
         return store.open(uri)
 
